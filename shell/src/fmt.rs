@@ -1,0 +1,81 @@
+//! Human-readable formatting of sizes and durations.
+
+use core::fmt;
+
+/// A byte count: `512 B`, `12.3 KiB`, `64.0 MiB`, `1.5 GiB`.
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+        if self.0 < 1024 {
+            return f.pad(&alloc::format!("{} B", self.0));
+        }
+        let mut unit = 0;
+        let mut scaled = self.0 as f64 / 1024.0;
+        while scaled >= 1024.0 && unit < UNITS.len() - 1 {
+            scaled /= 1024.0;
+            unit += 1;
+        }
+        f.pad(&alloc::format!("{scaled:.1} {}", UNITS[unit]))
+    }
+}
+
+/// A duration given in microseconds: `[Nd ]HH:MM:SS.mmm`.
+pub struct Uptime(pub u64);
+
+impl fmt::Display for Uptime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0 / 1000;
+        let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+        let (h, m, s, milli) = (
+            rest / 3_600_000,
+            rest / 60_000 % 60,
+            rest / 1000 % 60,
+            rest % 1000,
+        );
+        if days > 0 {
+            write!(f, "{days}d ")?;
+        }
+        write!(f, "{h:02}:{m:02}:{s:02}.{milli:03}")
+    }
+}
+
+/// Microseconds as milliseconds with three decimals: `12.345 ms`.
+pub struct Millis(pub u64);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03} ms", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(format!("{}", Bytes(0)), "0 B");
+        assert_eq!(format!("{}", Bytes(1023)), "1023 B");
+        assert_eq!(format!("{}", Bytes(1024)), "1.0 KiB");
+        assert_eq!(format!("{}", Bytes(12_600)), "12.3 KiB");
+        assert_eq!(format!("{}", Bytes(64 << 20)), "64.0 MiB");
+        assert_eq!(format!("{}", Bytes(3 << 30)), "3.0 GiB");
+        assert_eq!(format!("{:>9}", Bytes(1024)), "  1.0 KiB");
+    }
+
+    #[test]
+    fn uptime() {
+        assert_eq!(format!("{}", Uptime(0)), "00:00:00.000");
+        assert_eq!(format!("{}", Uptime(83_456_789)), "00:01:23.456");
+        assert_eq!(format!("{}", Uptime(90_061_001_000)), "1d 01:01:01.001");
+    }
+
+    #[test]
+    fn millis() {
+        assert_eq!(format!("{}", Millis(12_345)), "12.345 ms");
+        assert_eq!(format!("{}", Millis(7)), "0.007 ms");
+    }
+}

@@ -1,0 +1,53 @@
+//! The host interface for native services.
+//!
+//! Wasm runs reach the kernel through the HOST import module; services compiled into the image
+//! (console, shell) reach it through [`Host`], the same calls expressed as a Rust trait. The
+//! kernel implements it; services never see kernel types.
+
+use crate::{Error, MemInfo, SysInfo};
+
+/// What a power request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    /// Stop the machine (QEMU exits with success).
+    Shutdown,
+    /// Reset the machine; it boots again.
+    Reboot,
+    /// Test builds only: make the kernel panic on purpose, to prove the panic path.
+    TestPanic,
+}
+
+/// System calls available to native services.
+pub trait Host {
+    /// Writes bytes to the terminal, unmodified.
+    fn console_write(&mut self, bytes: &[u8]);
+    /// Microseconds since kernel entry (monotonic).
+    fn clock_us(&self) -> u64;
+    /// Static facts about the system.
+    fn sysinfo(&self) -> SysInfo;
+    /// Current memory statistics.
+    fn meminfo(&self) -> MemInfo;
+    /// Performs a power action. Returns only if it was refused, with the reason.
+    fn power(&mut self, action: PowerAction) -> Error;
+}
+
+/// A native service the kernel schedules: it is started once and then handed console input.
+pub trait NativeService {
+    /// A short name for logs and `ps`.
+    fn name(&self) -> &'static str;
+    /// Called once, when the kernel starts the service.
+    fn start(&mut self, host: &mut dyn Host);
+    /// Bytes that arrived on the console line (only for the service owning the console).
+    fn console_input(&mut self, bytes: &[u8], host: &mut dyn Host);
+}
+
+/// A program attached to the console as its foreground client (the shell).
+///
+/// Output written through the `host` given to these methods goes through the console's line
+/// discipline: `\n` becomes `\r\n` on the wire.
+pub trait ConsoleClient {
+    /// The client became the foreground client (print a prompt).
+    fn attach(&mut self, host: &mut dyn Host);
+    /// Input bytes from the terminal, raw.
+    fn input(&mut self, bytes: &[u8], host: &mut dyn Host);
+}

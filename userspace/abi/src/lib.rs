@@ -1,0 +1,26 @@
+//! The ZeroBus OS userspace ABI.
+//!
+//! This crate is the one vocabulary shared by the kernel, the services, the shell and programs:
+//! stable error codes ([`Error`]), the formats of system information ([`SysInfo`], [`MemInfo`]),
+//! and [`Host`], the system-call surface as seen by native (compiled-in) services.
+//!
+//! Invariants:
+//! - Error codes and struct layouts documented here are stable: once released, a code keeps its
+//!   number and meaning forever. New codes are appended.
+//! - Nothing here depends on the kernel or on a platform; the crate is `no_std`, has no
+//!   dependencies and forbids `unsafe`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod error;
+mod host;
+mod sysinfo;
+
+pub use error::Error;
+pub use host::{ConsoleClient, Host, NativeService, PowerAction};
+pub use sysinfo::{FrameInfo, HeapInfo, MemInfo, SysInfo};
+
+/// The operating system's name, as shown by `version` and the boot banner.
+pub const OS_NAME: &str = "ZeroBus OS";
+/// The operating system's version (the workspace version).
+pub const OS_VERSION: &str = env!("CARGO_PKG_VERSION");
