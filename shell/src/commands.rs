@@ -7,9 +7,9 @@
 use alloc::string::String;
 use core::fmt::Write;
 
-use zb_abi::{Host, PowerAction, OS_NAME};
+use zb_abi::{Host, OS_NAME, PowerAction};
 
-use crate::fmt::{Bytes, Millis, Uptime};
+use zb_abi::fmt::{Bytes, Millis, Uptime};
 
 /// What a command runs with.
 pub struct Ctx<'a> {
@@ -39,15 +39,69 @@ pub struct Command {
 }
 
 pub static COMMANDS: &[Command] = &[
-    Command { name: "help", args: "[command]", summary: "list commands, or show one command's usage", hidden: false, run: help },
-    Command { name: "echo", args: "[word ...]", summary: "print the words, separated by spaces", hidden: false, run: echo },
-    Command { name: "uptime", args: "", summary: "time since the kernel started", hidden: false, run: uptime },
-    Command { name: "mem", args: "", summary: "heap and physical memory usage", hidden: false, run: mem },
-    Command { name: "version", args: "", summary: "OS version, platform and build profile", hidden: false, run: version },
-    Command { name: "clear", args: "", summary: "clear the screen", hidden: false, run: clear },
-    Command { name: "shutdown", args: "", summary: "stop the machine", hidden: false, run: shutdown },
-    Command { name: "reboot", args: "", summary: "reset the machine", hidden: false, run: reboot },
-    Command { name: "panic", args: "", summary: "test builds only: panic the kernel on purpose", hidden: true, run: panic },
+    Command {
+        name: "help",
+        args: "[command]",
+        summary: "list commands, or show one command's usage",
+        hidden: false,
+        run: help,
+    },
+    Command {
+        name: "echo",
+        args: "[word ...]",
+        summary: "print the words, separated by spaces",
+        hidden: false,
+        run: echo,
+    },
+    Command {
+        name: "uptime",
+        args: "",
+        summary: "time since the kernel started",
+        hidden: false,
+        run: uptime,
+    },
+    Command {
+        name: "mem",
+        args: "",
+        summary: "heap and physical memory usage",
+        hidden: false,
+        run: mem,
+    },
+    Command {
+        name: "version",
+        args: "",
+        summary: "OS version, platform and build profile",
+        hidden: false,
+        run: version,
+    },
+    Command {
+        name: "clear",
+        args: "",
+        summary: "clear the screen",
+        hidden: false,
+        run: clear,
+    },
+    Command {
+        name: "shutdown",
+        args: "",
+        summary: "stop the machine",
+        hidden: false,
+        run: shutdown,
+    },
+    Command {
+        name: "reboot",
+        args: "",
+        summary: "reset the machine",
+        hidden: false,
+        run: reboot,
+    },
+    Command {
+        name: "panic",
+        args: "",
+        summary: "test builds only: panic the kernel on purpose",
+        hidden: true,
+        run: panic,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
@@ -64,7 +118,11 @@ fn no_args(args: &[String]) -> CmdResult {
 fn help(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     if let Some(name) = args.first() {
         let cmd = find(name).ok_or_else(|| alloc::format!("no such command: {name}"))?;
-        let _ = writeln!(ctx.out, "usage: {} {}\n  {}", cmd.name, cmd.args, cmd.summary);
+        let _ = writeln!(
+            ctx.out,
+            "usage: {} {}\n  {}",
+            cmd.name, cmd.args, cmd.summary
+        );
         return Ok(());
     }
     let _ = writeln!(ctx.out, "commands:");
@@ -87,16 +145,33 @@ fn echo(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 fn uptime(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
     let us = ctx.host.clock_us();
-    let _ = writeln!(ctx.out, "up {} ({}.{:03} s)", Uptime(us), us / 1_000_000, us / 1000 % 1000);
+    let _ = writeln!(
+        ctx.out,
+        "up {} ({}.{:03} s)",
+        Uptime(us),
+        us / 1_000_000,
+        us / 1000 % 1000
+    );
     Ok(())
 }
 
 fn mem(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
     let m = ctx.host.meminfo();
-    let _ = writeln!(ctx.out, "{:<8}{:>12}{:>12}{:>12}", "", "used", "free", "total");
+    let _ = writeln!(
+        ctx.out,
+        "{:<8}{:>12}{:>12}{:>12}",
+        "", "used", "free", "total"
+    );
     let (u, f, t) = (m.heap.used as u64, m.heap.free as u64, m.heap.total as u64);
-    let _ = writeln!(ctx.out, "{:<8}{:>12}{:>12}{:>12}", "heap", Bytes(u), Bytes(f), Bytes(t));
+    let _ = writeln!(
+        ctx.out,
+        "{:<8}{:>12}{:>12}{:>12}",
+        "heap",
+        Bytes(u),
+        Bytes(f),
+        Bytes(t)
+    );
     match m.frames {
         Some(fr) => {
             let _ = writeln!(
@@ -110,7 +185,11 @@ fn mem(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
             );
         }
         None => {
-            let _ = writeln!(ctx.out, "{:<8}{:>12}", "frames", "n/a (no paging on this platform)");
+            let _ = writeln!(
+                ctx.out,
+                "{:<8}{:>12}",
+                "frames", "n/a (no paging on this platform)"
+            );
         }
     }
     let _ = writeln!(ctx.out, "{:<8}{:>36}", "ram", Bytes(m.ram_total));
@@ -120,9 +199,17 @@ fn mem(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 fn version(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
     let s = ctx.host.sysinfo();
-    let _ = writeln!(ctx.out, "{OS_NAME} {} ({}, {} build)", s.version, s.platform, s.profile);
+    let _ = writeln!(
+        ctx.out,
+        "{OS_NAME} {} ({}, {} build)",
+        s.version, s.platform, s.profile
+    );
     let _ = writeln!(ctx.out, "machine: {}", s.machine);
-    let _ = writeln!(ctx.out, "boot: kernel entry to prompt {}", Millis(s.boot_us));
+    let _ = writeln!(
+        ctx.out,
+        "boot: kernel entry to prompt {}",
+        Millis(s.boot_us)
+    );
     Ok(())
 }
 
@@ -149,5 +236,10 @@ fn reboot(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 }
 
 fn panic(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
-    power(ctx, args, PowerAction::TestPanic, "panicking the kernel on purpose")
+    power(
+        ctx,
+        args,
+        PowerAction::TestPanic,
+        "panicking the kernel on purpose",
+    )
 }

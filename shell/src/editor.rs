@@ -42,7 +42,10 @@ enum Escape {
     /// Got ESC.
     Start,
     /// Got `ESC [`, collecting parameter bytes.
-    Csi { param: u16, len: u8 },
+    Csi {
+        param: u16,
+        len: u8,
+    },
     /// Got `ESC O` (application cursor keys).
     Ss3,
 }
@@ -182,13 +185,21 @@ impl LineEditor {
             }
             Escape::Csi { param, len } => match byte {
                 b'0'..=b'9' if len < 16 => {
-                    let param = param.saturating_mul(10).saturating_add(u16::from(byte - b'0'));
-                    self.escape = Escape::Csi { param, len: len + 1 };
+                    let param = param
+                        .saturating_mul(10)
+                        .saturating_add(u16::from(byte - b'0'));
+                    self.escape = Escape::Csi {
+                        param,
+                        len: len + 1,
+                    };
                     return None;
                 }
                 0x20..=0x3F if len < 16 => {
                     // Separators, private markers and intermediates: accepted, ignored.
-                    self.escape = Escape::Csi { param, len: len + 1 };
+                    self.escape = Escape::Csi {
+                        param,
+                        len: len + 1,
+                    };
                     return None;
                 }
                 0x40..=0x7E => {
@@ -397,7 +408,11 @@ impl LineEditor {
         let Some(i) = self.browsing else { return };
         let chars = if i + 1 < self.history.len() {
             self.browsing = Some(i + 1);
-            self.history.get(i + 1).unwrap_or_default().chars().collect()
+            self.history
+                .get(i + 1)
+                .unwrap_or_default()
+                .chars()
+                .collect()
         } else {
             self.browsing = None;
             core::mem::take(&mut self.draft)
@@ -462,7 +477,10 @@ mod tests {
         assert_eq!(lines(b"bc\x1b[Ha\x1b[Fd\r"), vec![line("abcd")]);
         assert_eq!(lines(b"bc\x1bOHa\r"), vec![line("abc")]);
         // Moving past either end is a no-op.
-        assert_eq!(lines(b"x\x1b[C\x1b[C\x1b[D\x1b[D\x1b[Dy\r"), vec![line("yx")]);
+        assert_eq!(
+            lines(b"x\x1b[C\x1b[C\x1b[D\x1b[D\x1b[Dy\r"),
+            vec![line("yx")]
+        );
     }
 
     #[test]
@@ -470,7 +488,10 @@ mod tests {
         assert_eq!(lines(b"garbage\x15echo ok\r"), vec![line("echo ok")]);
         assert_eq!(lines(b"abcdef\x1b[D\x1b[D\x15\r"), vec![line("ef")]);
         assert_eq!(lines(b"abcdef\x1b[D\x1b[D\x0b\r"), vec![line("abcd")]);
-        assert_eq!(lines(b"echo one two\x17three\r"), vec![line("echo one three")]);
+        assert_eq!(
+            lines(b"echo one two\x17three\r"),
+            vec![line("echo one three")]
+        );
     }
 
     #[test]

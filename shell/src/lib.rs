@@ -14,7 +14,6 @@ extern crate alloc;
 pub mod args;
 pub mod commands;
 pub mod editor;
-pub mod fmt;
 pub mod history;
 
 use alloc::string::String;
@@ -51,7 +50,9 @@ impl Shell {
                 return;
             }
         };
-        let Some((name, rest)) = words.split_first() else { return };
+        let Some((name, rest)) = words.split_first() else {
+            return;
+        };
         let Some(cmd) = commands::find(name) else {
             let _ = writeln!(out, "unknown command: {} (try help)", Printable(name));
             return;

@@ -35,8 +35,16 @@ impl Host for FakeHost {
     fn meminfo(&self) -> MemInfo {
         MemInfo {
             ram_total: 256 << 20,
-            heap: HeapInfo { used: 12_600, free: (64 << 20) - 12_600, total: 64 << 20 },
-            frames: self.frames.then_some(FrameInfo { used: 100, total: 1000, frame_size: 4096 }),
+            heap: HeapInfo {
+                used: 12_600,
+                free: (64 << 20) - 12_600,
+                total: 64 << 20,
+            },
+            frames: self.frames.then_some(FrameInfo {
+                used: 100,
+                total: 1000,
+                frame_size: 4096,
+            }),
         }
     }
     fn power(&mut self, action: PowerAction) -> Error {
@@ -84,7 +92,11 @@ fn unknown_command() {
 fn help_lists_every_visible_command() {
     let out = run("help\r");
     for cmd in commands::COMMANDS.iter().filter(|c| !c.hidden) {
-        assert!(out.contains(&alloc::format!("  {} ", cmd.name)), "{} missing", cmd.name);
+        assert!(
+            out.contains(&alloc::format!("  {} ", cmd.name)),
+            "{} missing",
+            cmd.name
+        );
         assert!(out.contains(cmd.summary));
     }
     assert!(!out.contains("panic"));
@@ -96,13 +108,19 @@ fn help_lists_every_visible_command() {
 fn uptime_version_mem() {
     assert!(run("uptime\r").contains("up 00:01:23.456 (83.456 s)"));
     let v = run("version\r");
-    assert!(v.contains("ZeroBus OS 9.9.9 (testland, debug build)"), "{v}");
+    assert!(
+        v.contains("ZeroBus OS 9.9.9 (testland, debug build)"),
+        "{v}"
+    );
     assert!(v.contains("boot: kernel entry to prompt 12.345 ms"));
     let m = run("mem\r");
     assert!(m.contains("heap"), "{m}");
     assert!(m.contains("12.3 KiB") && m.contains("64.0 MiB"), "{m}");
     assert!(m.contains("n/a (no paging"));
-    let mut host = FakeHost { frames: true, ..Default::default() };
+    let mut host = FakeHost {
+        frames: true,
+        ..Default::default()
+    };
     let m = session(&mut host, "mem\r");
     assert!(m.contains("frames") && m.contains("100") && m.contains("900") && m.contains("1000"));
     assert!(run("mem extra\r").contains("mem: unexpected argument: extra"));
@@ -112,7 +130,14 @@ fn uptime_version_mem() {
 fn power_commands_reach_the_host_and_report_refusal() {
     let mut host = FakeHost::default();
     let out = session(&mut host, "shutdown\rreboot\rpanic\r");
-    assert_eq!(host.power, [PowerAction::Shutdown, PowerAction::Reboot, PowerAction::TestPanic]);
+    assert_eq!(
+        host.power,
+        [
+            PowerAction::Shutdown,
+            PowerAction::Reboot,
+            PowerAction::TestPanic
+        ]
+    );
     assert!(out.contains("shutting down\nshutdown: not supported\n"));
     assert!(out.contains("rebooting\nreboot: not supported\n"));
 }

@@ -1,1 +1,95 @@
-fn main() {}
+//! `cargo xtask`: build, image, run, test, bench, flash and check ZeroBus OS.
+//!
+//! Everything a developer or CI does goes through here, so that the README's two commands
+//! (`cargo xtask run`, `cargo xtask test`) are the whole set-up.
+
+mod artifacts;
+mod bench;
+mod cli;
+mod env;
+mod harness;
+mod qemu;
+mod suites;
+
+use std::process::ExitCode;
+
+use cli::{Args, Platform};
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+commands:
+  build     build the kernel for a platform (ELF)
+  image     build the x86_64 BIOS and UEFI disk images
+  run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits)
+  test      host unit tests, then QEMU integration tests on every platform
+  check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
+  flash     build the STM32F4 firmware and flash it with probe-rs
+  bench     benchmarks (boot-to-prompt time), written to target/bench/
+  help      this text
+
+options:
+  --platform x86_64|stm32f4   target platform (default x86_64)
+  --uefi                      x86_64: boot the UEFI image instead of BIOS
+  --debug                     build the kernel with the debug profile (default release)
+  --chip NAME                 flash: probe-rs chip name (default STM32F405RGTx)
+  --no-flash                  flash: build the ELF and .bin, do not touch a probe
+  --boots N                   bench: boots per platform (default 5)
+  --only NAME                 test: run only integration suites whose name contains NAME
+";
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("xtask: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.as_str() {
+        "build" => env::check_toolchain()
+            .and_then(|_| artifacts::build_kernel(args.platform, &args.build_opts()).map(|_| ())),
+        "image" => env::check_toolchain()
+            .and_then(|_| artifacts::build_images(&args.build_opts()).map(|_| ())),
+        "run" => run(&args),
+        "test" => suites::run_all(&args),
+        "check" => env::check_toolchain().and_then(|_| artifacts::check()),
+        "flash" => env::check_toolchain().and_then(|_| artifacts::flash(&args)),
+        "bench" => bench::run(&args),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!(
+            "unknown command `{other}` (try `cargo xtask help`)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    env::check_toolchain()?;
+    env::ensure_qemu(args.platform)?;
+    let opts = args.build_opts();
+    let boot = match args.platform {
+        Platform::X86_64 => {
+            let images = artifacts::build_images(&opts)?;
+            qemu::Boot::x86_64(if args.uefi { images.uefi } else { images.bios }, args.uefi)
+        }
+        Platform::Stm32f4 => {
+            qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)
+        }
+    };
+    let status = boot.run_interactive()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {status}"))
+    }
+}

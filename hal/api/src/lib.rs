@@ -1,1 +1,103 @@
+//! The ZeroBus OS hardware abstraction layer: what the kernel needs from a platform.
+//!
+//! The kernel sees a machine only as a [`Platform`]: a console byte stream, a monotonic clock
+//! with a periodic tick, interrupt control and an idle wait, a memory report and power control.
+//! Each platform crate (`hal/x86_64`, `hal/stm32f4`, later `hal/wasm`) implements it once; the
+//! kernel never names a platform.
+//!
+//! Two pieces of mechanism are shared by every bare-metal platform and live here so they exist
+//! once: [`InputRing`], the interrupt-to-kernel byte queue, and [`KernelHeap`], the global
+//! allocator with usage statistics.
+//!
+//! Invariants: every trait method is callable from the kernel's main context at any time;
+//! methods documented as interrupt-safe may also be called from interrupt handlers.
 #![no_std]
+
+mod heap;
+mod ring;
+
+pub use heap::KernelHeap;
+pub use ring::InputRing;
+
+/// A platform: the one object the kernel receives from its boot crate.
+pub trait Platform: Sync {
+    /// Platform name as users see it: `x86_64`, `stm32f4`, `web`.
+    fn name(&self) -> &'static str;
+    /// One line describing the machine, e.g. `PC, 4 CPUs (only CPU 0 used)`.
+    fn machine(&self) -> &'static str;
+    fn console(&self) -> &dyn Console;
+    fn clock(&self) -> &dyn Clock;
+    fn cpu(&self) -> &dyn Cpu;
+    fn memory(&self) -> MemoryReport;
+    fn power(&self) -> &dyn Power;
+}
+
+/// The console line (a UART on hardware).
+pub trait Console: Sync {
+    /// Writes all bytes, blocking until the device has accepted them. Interrupt-safe.
+    fn write(&self, bytes: &[u8]);
+    /// Moves received bytes into `buf`; returns how many (0 when nothing is pending).
+    fn read(&self, buf: &mut [u8]) -> usize;
+    /// Whether received bytes are waiting. Interrupt-safe.
+    fn has_input(&self) -> bool;
+    /// Bytes dropped since boot because input arrived faster than the kernel read it.
+    fn dropped(&self) -> u64;
+    /// Writes directly to the device, ignoring locks, for the panic path only, when the normal
+    /// path may be held by the code that panicked.
+    fn write_panic(&self, bytes: &[u8]);
+}
+
+/// Time.
+pub trait Clock: Sync {
+    /// Microseconds since kernel entry. Monotonic. Interrupt-safe.
+    fn now_us(&self) -> u64;
+    /// A free-running cycle count (TSC on x86_64, derived from the core clock elsewhere), for
+    /// benchmarks. Interrupt-safe.
+    fn cycles(&self) -> u64;
+    /// Frequency of the periodic tick that wakes an idle CPU, in Hz.
+    fn tick_hz(&self) -> u32;
+}
+
+/// The CPU: interrupt masking and idling.
+pub trait Cpu: Sync {
+    /// Masks interrupts; returns whether they were enabled before.
+    fn disable_interrupts(&self) -> bool;
+    /// Unmasks interrupts.
+    fn enable_interrupts(&self);
+    /// Idles the CPU until an interrupt arrives, unless `work_pending` (checked with
+    /// interrupts masked, so a wake-up between the check and the halt cannot be lost) says
+    /// there is already something to do. Returns with interrupts enabled.
+    fn idle(&self, work_pending: &dyn Fn() -> bool);
+}
+
+/// Power control.
+pub trait Power: Sync {
+    /// Stops the machine. Under QEMU it exits with status 0 (`success`) or 1.
+    fn shutdown(&self, success: bool) -> !;
+    /// Resets the machine.
+    fn reboot(&self) -> !;
+}
+
+/// A snapshot of the machine's memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Usable RAM reported by firmware or the board's memory map, in bytes.
+    pub ram_total: u64,
+    pub heap: HeapStats,
+    /// Physical frames, on platforms with paging.
+    pub frames: Option<FrameStats>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    pub used: usize,
+    pub free: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameStats {
+    pub used: u64,
+    pub total: u64,
+    pub frame_size: u64,
+}

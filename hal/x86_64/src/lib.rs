@@ -1,1 +1,145 @@
+//! ZeroBus OS HAL for x86_64 PCs, booted by the `bootloader` crate (BIOS or UEFI).
+//!
+//! [`init`] brings the machine up in dependency order — clock anchor, serial console, GDT/TSS,
+//! IDT, memory (frames, page mapping, heap), PIC and PIT, TSC calibration — and returns the
+//! [`Pc`] platform the kernel runs on. One concept per module:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`gdt`] | GDT and TSS, with an IST stack for double faults |
+//! | [`interrupts`] | IDT: a report for every CPU exception, timer and serial IRQs via the PIC |
+//! | [`serial`] | the 16550 COM1 console, interrupt-driven input |
+//! | [`clock`] | PIT tick, TSC-based monotonic clock |
+//! | [`memory`] | frame allocator from the boot memory map, page mapping, the kernel heap |
+//! | [`power`] | shutdown (QEMU debug-exit) and reset |
+//!
+//! Invariants: only CPU 0 runs; [`init`] is called exactly once, first thing in the kernel.
 #![no_std]
+#![feature(abi_x86_interrupt)]
+
+extern crate alloc;
+
+pub mod clock;
+pub mod gdt;
+pub mod interrupts;
+pub mod memory;
+pub mod power;
+pub mod serial;
+
+use bootloader_api::BootInfo;
+use zb_hal::{Clock, Console, Cpu, MemoryReport, Platform, Power};
+
+/// The PC platform.
+pub struct Pc {
+    machine: spin::Once<&'static str>,
+}
+
+static PC: Pc = Pc {
+    machine: spin::Once::new(),
+};
+
+/// Brings up the machine. Call first thing in the kernel's entry point.
+pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
+    clock::mark_entry();
+    serial::init();
+    gdt::init();
+    interrupts::init_idt();
+    memory::init(boot_info);
+    interrupts::init_pic();
+    clock::init_tick();
+    x86_64::instructions::interrupts::enable();
+    let tsc_hz = clock::calibrate_tsc();
+    PC.machine.call_once(|| {
+        let cpu = cpu_brand();
+        let s = alloc::format!(
+            "PC, {} ({}.{:02} GHz TSC)",
+            cpu.trim(),
+            tsc_hz / 1_000_000_000,
+            tsc_hz / 10_000_000 % 100
+        );
+        alloc::boxed::Box::leak(s.into_boxed_str())
+    });
+    &PC
+}
+
+/// The CPU's brand string from CPUID leaves 0x8000_0002..4.
+fn cpu_brand() -> alloc::string::String {
+    use core::arch::x86_64::__cpuid;
+    let max = __cpuid(0x8000_0000).eax;
+    if max < 0x8000_0004 {
+        return "unknown x86_64 CPU".into();
+    }
+    let mut bytes = alloc::vec::Vec::with_capacity(48);
+    for leaf in 0x8000_0002..=0x8000_0004u32 {
+        let r = __cpuid(leaf);
+        for reg in [r.eax, r.ebx, r.ecx, r.edx] {
+            bytes.extend_from_slice(&reg.to_le_bytes());
+        }
+    }
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    alloc::string::String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl Platform for Pc {
+    fn name(&self) -> &'static str {
+        "x86_64"
+    }
+
+    fn machine(&self) -> &'static str {
+        self.machine.get().copied().unwrap_or("PC")
+    }
+
+    fn console(&self) -> &dyn Console {
+        &serial::COM1
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &clock::CLOCK
+    }
+
+    fn cpu(&self) -> &dyn Cpu {
+        &X86Cpu
+    }
+
+    fn memory(&self) -> MemoryReport {
+        memory::report()
+    }
+
+    fn power(&self) -> &dyn Power {
+        &power::POWER
+    }
+}
+
+struct X86Cpu;
+
+impl Cpu for X86Cpu {
+    fn disable_interrupts(&self) -> bool {
+        let was = x86_64::instructions::interrupts::are_enabled();
+        x86_64::instructions::interrupts::disable();
+        was
+    }
+
+    fn enable_interrupts(&self) {
+        x86_64::instructions::interrupts::enable();
+    }
+
+    fn idle(&self, work_pending: &dyn Fn() -> bool) {
+        use x86_64::instructions::interrupts;
+        interrupts::disable();
+        if work_pending() {
+            interrupts::enable();
+        } else {
+            // `sti; hlt` as one step: an interrupt arriving after the check still wakes us.
+            interrupts::enable_and_hlt();
+        }
+    }
+}
+
+/// Last-resort panic output for panics before the kernel has the platform: raw serial, then
+/// failure exit.
+pub fn early_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+    x86_64::instructions::interrupts::disable();
+    let _ = write!(serial::PanicWriter, "\r\n!!! EARLY BOOT PANIC: {info}\r\n");
+    power::POWER.shutdown(false)
+}

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod fmt;
 mod host;
 mod sysinfo;
 

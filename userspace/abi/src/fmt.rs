@@ -1,6 +1,40 @@
-//! Human-readable formatting of sizes and durations.
+//! Human-readable formatting of sizes and durations, shared by the kernel's boot banner and
+//! userspace tools so that both print numbers the same way. Allocation-free.
 
-use core::fmt;
+use core::fmt::{self, Write};
+
+/// A small stack buffer to format into, so that [`fmt::Formatter::pad`] can align the result.
+struct StackStr {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        StackStr {
+            buf: [0; 32],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in (see `write_str`), so this cannot fail; an
+        // empty string is a harmless fallback.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl Write for StackStr {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
 
 /// A byte count: `512 B`, `12.3 KiB`, `64.0 MiB`, `1.5 GiB`.
 pub struct Bytes(pub u64);
@@ -8,8 +42,10 @@ pub struct Bytes(pub u64);
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+        let mut s = StackStr::new();
         if self.0 < 1024 {
-            return f.pad(&alloc::format!("{} B", self.0));
+            write!(s, "{} B", self.0)?;
+            return f.pad(s.as_str());
         }
         let mut unit = 0;
         let mut scaled = self.0 as f64 / 1024.0;
@@ -17,7 +53,8 @@ impl fmt::Display for Bytes {
             scaled /= 1024.0;
             unit += 1;
         }
-        f.pad(&alloc::format!("{scaled:.1} {}", UNITS[unit]))
+        write!(s, "{scaled:.1} {}", UNITS[unit])?;
+        f.pad(s.as_str())
     }
 }
 
@@ -52,8 +89,9 @@ impl fmt::Display for Millis {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
-    use alloc::format;
+    use std::format;
 
     #[test]
     fn bytes() {
@@ -63,6 +101,7 @@ mod tests {
         assert_eq!(format!("{}", Bytes(12_600)), "12.3 KiB");
         assert_eq!(format!("{}", Bytes(64 << 20)), "64.0 MiB");
         assert_eq!(format!("{}", Bytes(3 << 30)), "3.0 GiB");
+        assert_eq!(format!("{}", Bytes(u64::MAX)), "16777216.0 TiB");
         assert_eq!(format!("{:>9}", Bytes(1024)), "  1.0 KiB");
     }
 

@@ -1,0 +1,53 @@
+//! The kernel's panic report. Each boot crate's `#[panic_handler]` calls [`report`].
+//!
+//! The report must get out even when the panic happened while the console lock was held or
+//! the heap is corrupt, so it formats without allocating and writes through
+//! [`zb_hal::Console::write_panic`]. Then the machine stops with a failure status (QEMU exits
+//! non-zero, so a test sees a failure, never a hang).
+
+use core::fmt::Write;
+use core::panic::PanicInfo;
+
+use crate::PLATFORM;
+
+struct PanicWriter(&'static dyn zb_hal::Platform);
+
+impl Write for PanicWriter {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for (i, chunk) in s.split('\n').enumerate() {
+            if i > 0 {
+                self.0.console().write_panic(b"\r\n");
+            }
+            self.0.console().write_panic(chunk.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Prints the panic message and location, then stops the machine with failure.
+///
+/// Before the kernel has a platform (a panic inside early platform bring-up), the boot crate
+/// must report by its own means; this function then returns so that it can.
+pub fn report(info: &PanicInfo<'_>) {
+    let Some(&platform) = PLATFORM.get() else {
+        return;
+    };
+    platform.cpu().disable_interrupts();
+    let mut w = PanicWriter(platform);
+    let _ = write!(w, "\n!!! KERNEL PANIC: {}\n", info.message());
+    if let Some(loc) = info.location() {
+        let _ = writeln!(w, "    at {}:{}:{}", loc.file(), loc.line(), loc.column());
+    }
+    let _ = writeln!(
+        w,
+        "    uptime {} us; stopping the machine",
+        platform.clock().now_us()
+    );
+    platform.power().shutdown(false)
+}
+
+/// Registers the platform before [`crate::run`], so that panics during the boot crate's own
+/// set-up after the console works are reported by [`report`] too.
+pub fn set_platform(platform: &'static dyn zb_hal::Platform) {
+    PLATFORM.call_once(|| platform);
+}

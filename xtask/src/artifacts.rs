@@ -1,0 +1,238 @@
+//! Building things: kernel ELFs, disk images, the flashable firmware, and `check`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cli::{Args, Platform};
+
+/// How to build a kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOpts {
+    pub release: bool,
+    /// Compile in test-only hooks (the `panic` command). Tests only, never shipped.
+    pub test_hooks: bool,
+    /// STM32F4: build for QEMU's netduinoplus2 model instead of a real board.
+    pub qemu: bool,
+}
+
+pub const X86_TARGET: &str = "x86_64-unknown-none";
+pub const ARM_TARGET: &str = "thumbv7em-none-eabihf";
+/// rust-std for thumbv7em is not shipped for the pinned nightly: build core and alloc.
+const BUILD_STD: [&str; 2] = [
+    "-Zbuild-std=core,alloc",
+    "-Zbuild-std-features=compiler-builtins-mem",
+];
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+pub fn run_checked(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("command failed ({status}): {cmd:?}"))
+    }
+}
+
+fn profile_dir(opts: &BuildOpts) -> &'static str {
+    if opts.release { "release" } else { "debug" }
+}
+
+/// Builds the kernel ELF for `platform`; returns its path.
+pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.arg("build");
+    if opts.release {
+        cmd.arg("--release");
+    }
+    let mut features = Vec::new();
+    if opts.test_hooks {
+        features.push("test-hooks");
+    }
+    let (package, target, bin) = match platform {
+        Platform::X86_64 => ("zb-boot-x86_64", X86_TARGET, "zerobus-x86_64"),
+        Platform::Stm32f4 => {
+            cmd.args(BUILD_STD);
+            if opts.qemu {
+                features.push("qemu");
+            }
+            ("zb-boot-stm32f4", ARM_TARGET, "zerobus-stm32f4")
+        }
+    };
+    cmd.args(["--package", package, "--target", target]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    run_checked(&mut cmd)?;
+    Ok(target_dir().join(target).join(profile_dir(opts)).join(bin))
+}
+
+pub struct Images {
+    pub bios: PathBuf,
+    pub uefi: PathBuf,
+}
+
+/// Builds the x86_64 kernel and wraps it into BIOS and UEFI disk images.
+pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
+    let kernel = build_kernel(Platform::X86_64, opts)?;
+    let flavour = if opts.test_hooks { "-test" } else { "" };
+    let dir = target_dir()
+        .join("zerobus")
+        .join(format!("x86_64-{}{flavour}", profile_dir(opts)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let images = Images {
+        bios: dir.join("zerobus-bios.img"),
+        uefi: dir.join("zerobus-uefi.img"),
+    };
+
+    // The console belongs to the OS: no bootloader chatter on serial or screen.
+    let mut config = bootloader::BootConfig::default();
+    config.serial_logging = false;
+    config.frame_buffer_logging = false;
+    bootloader::BiosBoot::new(&kernel)
+        .set_boot_config(&config)
+        .create_disk_image(&images.bios)
+        .map_err(|e| format!("creating the BIOS image: {e:#}"))?;
+    bootloader::UefiBoot::new(&kernel)
+        .set_boot_config(&config)
+        .create_disk_image(&images.uefi)
+        .map_err(|e| format!("creating the UEFI image: {e:#}"))?;
+    Ok(images)
+}
+
+/// The STM32F4 firmware for a real board: ELF (for probe-rs) and raw .bin (for other
+/// flashers, to be written at 0x0800_0000).
+pub struct Firmware {
+    pub elf: PathBuf,
+    pub bin: PathBuf,
+}
+
+pub fn build_firmware(opts: &BuildOpts) -> Result<Firmware, String> {
+    let elf = build_kernel(
+        Platform::Stm32f4,
+        &BuildOpts {
+            qemu: false,
+            ..*opts
+        },
+    )?;
+    let dir = target_dir()
+        .join("zerobus")
+        .join(format!("stm32f4-{}", profile_dir(opts)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let bin = dir.join("zerobus-stm32f4.bin");
+    let objcopy = crate::env::llvm_tool("llvm-objcopy")?;
+    run_checked(
+        Command::new(objcopy)
+            .args(["-O", "binary"])
+            .arg(&elf)
+            .arg(&bin),
+    )?;
+    let fw_elf = dir.join("zerobus-stm32f4.elf");
+    std::fs::copy(&elf, &fw_elf).map_err(|e| format!("copying {}: {e}", elf.display()))?;
+    Ok(Firmware { elf: fw_elf, bin })
+}
+
+pub fn flash(args: &Args) -> Result<(), String> {
+    let fw = build_firmware(&BuildOpts {
+        release: !args.debug,
+        test_hooks: false,
+        qemu: false,
+    })?;
+    println!(
+        "firmware: {}\n          {}",
+        fw.elf.display(),
+        fw.bin.display()
+    );
+    if args.no_flash {
+        return Ok(());
+    }
+    let have_probe_rs = Command::new("probe-rs")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_probe_rs {
+        return Err("probe-rs is not installed. Install it with:\n  cargo install probe-rs-tools --locked\nthen run `cargo xtask flash` again (or flash the .bin above at 0x08000000 with any tool).".into());
+    }
+    // `probe-rs run` flashes, resets and then streams semihosting/RTT output until Ctrl-C; the
+    // shell itself is on USART1 (PA9 TX / PA10 RX, 115200 8N1).
+    run_checked(
+        Command::new("probe-rs")
+            .args(["run", "--chip", &args.chip])
+            .arg(&fw.elf),
+    )
+}
+
+/// rustfmt and clippy (warnings are errors) for every target the code builds for.
+pub fn check() -> Result<(), String> {
+    run_checked(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    let deny = ["--", "-D", "warnings"];
+    // Host: the platform-free crates and xtask, including their tests.
+    run_checked(cargo().args(["clippy", "--all-targets"]).args(deny))?;
+    // x86_64 bare metal.
+    run_checked(
+        cargo()
+            .args([
+                "clippy",
+                "--release",
+                "--target",
+                X86_TARGET,
+                "--package",
+                "zb-boot-x86_64",
+            ])
+            .args(["--features", "test-hooks"])
+            .args(deny),
+    )?;
+    // Cortex-M4F, for the QEMU model and for a real board.
+    for features in ["qemu,test-hooks", "test-hooks"] {
+        run_checked(
+            cargo()
+                .args([
+                    "clippy",
+                    "--release",
+                    "--target",
+                    ARM_TARGET,
+                    "--package",
+                    "zb-boot-stm32f4",
+                ])
+                .args(BUILD_STD)
+                .args(["--features", features])
+                .args(deny),
+        )?;
+    }
+    // wasm32: the platform-free core must build for the browser platform.
+    run_checked(
+        cargo()
+            .args(["clippy", "--target", "wasm32-unknown-unknown"])
+            .args([
+                "--package",
+                "zb-kernel",
+                "--package",
+                "zb-shell",
+                "--package",
+                "zb-console",
+            ])
+            .args(["--package", "zb-abi", "--package", "zb-hal"])
+            .args(deny),
+    )?;
+    println!(
+        "check: rustfmt and clippy clean on host, {X86_TARGET}, {ARM_TARGET} and wasm32-unknown-unknown"
+    );
+    Ok(())
+}

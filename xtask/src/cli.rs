@@ -1,0 +1,128 @@
+//! Command-line parsing (hand-written: a dozen flags do not need a dependency).
+
+use crate::artifacts::BuildOpts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    X86_64,
+    Stm32f4,
+}
+
+impl Platform {
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::X86_64 => "x86_64",
+            Platform::Stm32f4 => "stm32f4",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Args {
+    pub command: String,
+    pub platform: Platform,
+    pub uefi: bool,
+    pub debug: bool,
+    pub chip: String,
+    pub no_flash: bool,
+    pub boots: usize,
+    pub only: Option<String>,
+}
+
+impl Args {
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut args = Args {
+            command: it.next().unwrap_or_else(|| "help".into()),
+            platform: Platform::X86_64,
+            uefi: false,
+            debug: false,
+            chip: "STM32F405RGTx".into(),
+            no_flash: false,
+            boots: 5,
+            only: None,
+        };
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--platform" => {
+                    args.platform = match value("--platform")?.as_str() {
+                        "x86_64" | "x86" | "pc" => Platform::X86_64,
+                        "stm32f4" | "stm32" => Platform::Stm32f4,
+                        "web" => return Err("the web platform is not built yet".into()),
+                        p => return Err(format!("unknown platform `{p}` (x86_64 or stm32f4)")),
+                    }
+                }
+                "--uefi" => args.uefi = true,
+                "--debug" => args.debug = true,
+                "--release" => args.debug = false,
+                "--chip" => args.chip = value("--chip")?,
+                "--no-flash" => args.no_flash = true,
+                "--boots" => {
+                    args.boots = value("--boots")?
+                        .parse()
+                        .map_err(|_| "--boots needs a number".to_string())?;
+                    if args.boots == 0 {
+                        return Err("--boots must be at least 1".into());
+                    }
+                }
+                "--only" => args.only = Some(value("--only")?),
+                other => return Err(format!("unknown option `{other}`")),
+            }
+        }
+        if args.uefi && args.platform != Platform::X86_64 {
+            return Err("--uefi only applies to --platform x86_64".into());
+        }
+        Ok(args)
+    }
+
+    pub fn build_opts(&self) -> BuildOpts {
+        BuildOpts {
+            release: !self.debug,
+            test_hooks: false,
+            qemu: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Args, String> {
+        Args::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let a = parse("run").unwrap();
+        assert_eq!(
+            (a.platform, a.uefi, a.debug),
+            (Platform::X86_64, false, false)
+        );
+        let a = parse("run --platform stm32f4 --debug").unwrap();
+        assert_eq!((a.platform, a.debug), (Platform::Stm32f4, true));
+        assert!(parse("run --uefi").unwrap().uefi);
+        assert_eq!(parse("bench --boots 3").unwrap().boots, 3);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        assert!(
+            parse("run --platform vax")
+                .unwrap_err()
+                .contains("unknown platform")
+        );
+        assert!(
+            parse("run --frobnicate")
+                .unwrap_err()
+                .contains("unknown option")
+        );
+        assert!(
+            parse("run --platform")
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(parse("run --platform stm32f4 --uefi").is_err());
+        assert!(parse("bench --boots 0").is_err());
+    }
+}

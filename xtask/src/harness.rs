@@ -1,0 +1,254 @@
+//! The integration-test harness: boot QEMU headless, talk to the shell over the serial line.
+//!
+//! [`Machine`] types input character by character, waits for output with a per-step timeout,
+//! and keeps the full console transcript; any failed step returns an error that carries the
+//! transcript, so a failing test always shows what the OS printed.
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::qemu::{Boot, Outcome};
+
+/// The prompt ends every command's output (DESIGN.md §7: `zb…> `).
+pub const PROMPT_END: &str = "> ";
+pub const PROMPT_START: &str = "zb:";
+
+struct Transcript {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+pub struct Machine {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<(Mutex<Transcript>, Condvar)>,
+    /// Transcript offset up to which output has been consumed by `expect`.
+    cursor: usize,
+    platform: crate::cli::Platform,
+    pub started: Instant,
+}
+
+pub type StepResult<T = ()> = Result<T, String>;
+
+impl Machine {
+    pub fn boot(name: &str, boot: &Boot) -> StepResult<Machine> {
+        let mut child = boot
+            .headless_command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("{name}: cannot start QEMU: {e}"))?;
+        let started = Instant::now();
+        let mut stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        let out = Arc::new((
+            Mutex::new(Transcript {
+                bytes: Vec::new(),
+                closed: false,
+            }),
+            Condvar::new(),
+        ));
+        let sink = Arc::clone(&out);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stdout.read(&mut buf).unwrap_or(0);
+                let (lock, cv) = &*sink;
+                let mut t = lock.lock().unwrap_or_else(|e| e.into_inner());
+                if n == 0 {
+                    t.closed = true;
+                    cv.notify_all();
+                    return;
+                }
+                t.bytes.extend_from_slice(&buf[..n]);
+                cv.notify_all();
+            }
+        });
+        let stdin = child.stdin.take();
+        Ok(Machine {
+            name: name.into(),
+            child,
+            stdin,
+            out,
+            cursor: 0,
+            platform: boot.platform,
+            started,
+        })
+    }
+
+    /// Everything the machine printed so far, lossily decoded.
+    pub fn transcript(&self) -> String {
+        let t = self.out.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&t.bytes).into_owned()
+    }
+
+    pub fn fail<T>(&self, msg: impl std::fmt::Display) -> StepResult<T> {
+        Err(format!(
+            "{}: {msg}\n----- console transcript -----\n{}\n----- end of transcript -----",
+            self.name,
+            self.transcript()
+        ))
+    }
+
+    /// Waits until `pred` finds something in the unconsumed output; consumes up to the end of
+    /// the match and returns the text from the cursor to the end of the match.
+    fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&[u8]) -> Option<usize>,
+    ) -> StepResult<String> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.out;
+        let mut t = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(end) = pred(&t.bytes[self.cursor..]) {
+                let text =
+                    String::from_utf8_lossy(&t.bytes[self.cursor..self.cursor + end]).into_owned();
+                self.cursor += end;
+                return Ok(text);
+            }
+            let now = Instant::now();
+            if t.closed || now >= deadline {
+                let why = if t.closed { "QEMU exited" } else { "timed out" };
+                drop(t);
+                return self.fail(format!("{why} after {timeout:?} waiting for {what}"));
+            }
+            t = cv
+                .wait_timeout(t, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits for `needle`; returns the output before it (and consumes through it).
+    pub fn expect(&mut self, needle: &str, timeout: Duration) -> StepResult<String> {
+        let n = needle.as_bytes().to_vec();
+        let text = self.wait_for(&format!("{needle:?}"), timeout, |hay| {
+            find(hay, &n).map(|i| i + n.len())
+        })?;
+        Ok(text[..text.len() - needle.len()].to_string())
+    }
+
+    /// Waits for a shell prompt; returns the output before it.
+    pub fn expect_prompt(&mut self, timeout: Duration) -> StepResult<String> {
+        let text = self.wait_for("the shell prompt", timeout, |hay| {
+            let end = find(hay, PROMPT_END.as_bytes())? + PROMPT_END.len();
+            // The prompt is the last thing printed: nothing may follow it yet, and it starts
+            // a line with `zb:`.
+            let line_start = hay[..end]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            (hay[line_start..].starts_with(PROMPT_START.as_bytes())).then_some(end)
+        })?;
+        let start = text.rfind(PROMPT_START).unwrap_or(text.len());
+        Ok(text[..start].to_string())
+    }
+
+    /// Sends bytes one at a time, as a person typing (fast) would.
+    pub fn type_bytes(&mut self, bytes: &[u8]) -> StepResult {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return self.fail("stdin already closed");
+        };
+        for b in bytes {
+            if let Err(e) = stdin
+                .write_all(std::slice::from_ref(b))
+                .and_then(|_| stdin.flush())
+            {
+                return self.fail(format!("writing to QEMU: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Types `line` and Enter, waits for the next prompt, and returns the command's output
+    /// (without the echoed line), with `\r\n` turned into `\n`.
+    pub fn command(&mut self, line: &str, timeout: Duration) -> StepResult<String> {
+        self.type_bytes(line.as_bytes())?;
+        self.type_bytes(b"\r")?;
+        // The echo ends with the line discipline's "\r\n"; the output follows it.
+        self.expect("\r\n", timeout)?;
+        let out = self.expect_prompt(timeout)?;
+        Ok(out.replace("\r\n", "\n"))
+    }
+
+    /// Like [`Machine::command`], and checks the output contains every one of `wanted`.
+    pub fn check(&mut self, line: &str, wanted: &[&str], timeout: Duration) -> StepResult<String> {
+        let out = self.command(line, timeout)?;
+        for w in wanted {
+            if !out.contains(w) {
+                return self.fail(format!(
+                    "`{line}`: expected {w:?} in the output, got {out:?}"
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for QEMU to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> StepResult<Outcome> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.wait_output_closed(Duration::from_secs(2));
+                    return Ok(Outcome::from_status(self.platform, status));
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    return self.fail(format!(
+                        "QEMU still running {timeout:?} after it should have exited"
+                    ));
+                }
+                Err(e) => return self.fail(format!("waiting for QEMU: {e}")),
+            }
+        }
+    }
+}
+
+impl Machine {
+    /// Lets the reader thread collect QEMU's last output after it exited.
+    fn wait_output_closed(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.out;
+        let mut t = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !t.closed && Instant::now() < deadline {
+            t = cv
+                .wait_timeout(t, deadline - Instant::now())
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_bytes() {
+        assert_eq!(find(b"abc zb:/> ", b"> "), Some(8));
+        assert_eq!(find(b"abc", b"x"), None);
+        assert_eq!(find(b"", b"x"), None);
+    }
+}

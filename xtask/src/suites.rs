@@ -1,0 +1,411 @@
+//! `cargo xtask test`: host unit tests, then the QEMU integration suites on every platform.
+//!
+//! Each suite is one boot that drives the shell like a user and checks what comes back; many
+//! checks share a boot because boots are the expensive part. Platforms run in parallel.
+
+use std::time::{Duration, Instant};
+
+use crate::artifacts::{self, BuildOpts};
+use crate::cli::{Args, Platform};
+use crate::harness::{Machine, StepResult};
+use crate::qemu::{Boot, Outcome};
+
+const STEP: Duration = Duration::from_secs(20);
+const BOOT: Duration = Duration::from_secs(90);
+
+struct Suite {
+    name: &'static str,
+    platform: Platform,
+    run: fn(&Targets, Platform) -> StepResult,
+}
+
+/// What the suites boot.
+struct Targets {
+    bios: std::path::PathBuf,
+    uefi: std::path::PathBuf,
+    stm32: std::path::PathBuf,
+}
+
+impl Targets {
+    fn boot(&self, platform: Platform) -> Boot {
+        match platform {
+            Platform::X86_64 => Boot::x86_64(self.bios.clone(), false),
+            Platform::Stm32f4 => Boot::stm32f4(self.stm32.clone()),
+        }
+    }
+}
+
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "shell",
+        platform: Platform::X86_64,
+        run: shell_session,
+    },
+    Suite {
+        name: "panic",
+        platform: Platform::X86_64,
+        run: kernel_panic,
+    },
+    Suite {
+        name: "uefi",
+        platform: Platform::X86_64,
+        run: uefi_boot,
+    },
+    Suite {
+        name: "shell",
+        platform: Platform::Stm32f4,
+        run: shell_session,
+    },
+    Suite {
+        name: "panic",
+        platform: Platform::Stm32f4,
+        run: kernel_panic,
+    },
+    Suite {
+        name: "firmware",
+        platform: Platform::Stm32f4,
+        run: flashable_firmware,
+    },
+];
+
+pub fn run_all(args: &Args) -> Result<(), String> {
+    crate::env::check_toolchain()?;
+    println!("== host unit tests");
+    artifacts::run_checked(artifacts::cargo().args(["test", "--quiet"]))?;
+
+    let selected: Vec<&Suite> = SUITES
+        .iter()
+        .filter(|s| {
+            args.only
+                .as_deref()
+                .is_none_or(|o| format!("{}/{}", s.platform.name(), s.name).contains(o))
+        })
+        .collect();
+    if selected.is_empty() {
+        return Err("no integration suite matches --only".into());
+    }
+
+    println!("== building test images");
+    crate::env::ensure_qemu(Platform::X86_64)?;
+    crate::env::ensure_qemu(Platform::Stm32f4)?;
+    let opts = BuildOpts {
+        release: true,
+        test_hooks: true,
+        qemu: true,
+    };
+    let images = artifacts::build_images(&opts)?;
+    let stm32 = artifacts::build_kernel(Platform::Stm32f4, &opts)?;
+    let targets = Targets {
+        bios: images.bios,
+        uefi: images.uefi,
+        stm32,
+    };
+
+    println!(
+        "== integration suites ({} QEMU boots, platforms in parallel)",
+        selected.len()
+    );
+    let results: Vec<(String, Duration, StepResult)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [Platform::X86_64, Platform::Stm32f4]
+            .into_iter()
+            .map(|platform| {
+                let suites: Vec<&Suite> = selected
+                    .iter()
+                    .copied()
+                    .filter(|s| s.platform == platform)
+                    .collect();
+                let targets = &targets;
+                scope.spawn(move || {
+                    suites
+                        .into_iter()
+                        .map(|s| {
+                            let start = Instant::now();
+                            let result = (s.run)(targets, platform);
+                            let name = format!("{}/{}", platform.name(), s.name);
+                            println!(
+                                "test {name} ... {} ({:.1} s)",
+                                if result.is_ok() { "ok" } else { "FAILED" },
+                                start.elapsed().as_secs_f64()
+                            );
+                            (name, start.elapsed(), result)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+
+    let failed: Vec<_> = results.iter().filter(|r| r.2.is_err()).collect();
+    for (name, _, result) in &failed {
+        if let Err(e) = result {
+            eprintln!("\n==== {name} FAILED\n{e}");
+        }
+    }
+    println!(
+        "\nintegration: {} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} integration suite(s) failed", failed.len()))
+    }
+}
+
+/// Boots and waits for the banner and the first prompt; checks the banner.
+fn boot_to_prompt(name: &str, boot: &Boot) -> StepResult<(Machine, String)> {
+    let mut m = Machine::boot(name, boot)?;
+    let banner = m.expect_prompt(BOOT)?;
+    let platform = boot.platform.name();
+    for want in [
+        "ZeroBus OS ",
+        platform,
+        "memory: ",
+        "boot: kernel entry to prompt ",
+    ] {
+        if !banner.contains(want) {
+            return m.fail(format!("boot banner lacks {want:?}"));
+        }
+    }
+    Ok((m, banner))
+}
+
+fn uptime_ms(m: &Machine, out: &str) -> StepResult<u64> {
+    // "up 00:00:01.234 (1.234 s)"
+    let inside = out.split('(').nth(1).and_then(|s| s.split(" s)").next());
+    let parsed = inside.and_then(|s| {
+        let (sec, ms) = s.trim().split_once('.')?;
+        Some(sec.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
+    });
+    match parsed {
+        Some(v) if out.trim_start().starts_with("up ") => Ok(v),
+        _ => m.fail(format!("uptime output malformed: {out:?}")),
+    }
+}
+
+/// Every shell command and the line editor, over one boot (plus a reboot).
+fn shell_session(t: &Targets, platform: Platform) -> StepResult {
+    let boot = t.boot(platform);
+    let (mut m, _) = boot_to_prompt(&format!("{}/shell", platform.name()), &boot)?;
+
+    // help lists every command with a description.
+    let help = m.check("help", &["commands:"], STEP)?;
+    for cmd in [
+        "help", "echo", "uptime", "mem", "version", "clear", "shutdown", "reboot",
+    ] {
+        if !help
+            .lines()
+            .any(|l| l.trim_start().starts_with(cmd) && l.len() > cmd.len() + 10)
+        {
+            return m.fail(format!("help does not describe `{cmd}`: {help:?}"));
+        }
+    }
+    m.check("help uptime", &["usage: uptime"], STEP)?;
+
+    let out = m.command("echo hello world", STEP)?;
+    if out != "hello world\n" {
+        return m.fail(format!("echo printed {out:?}"));
+    }
+    m.check(
+        r#"echo "quoted  words" 'and more'"#,
+        &["quoted  words and more\n"],
+        STEP,
+    )?;
+
+    let version = m.check(
+        "version",
+        &[
+            "ZeroBus OS 0.1.0",
+            &format!("({}, release build)", platform.name()),
+        ],
+        STEP,
+    )?;
+    if !version.contains("boot: kernel entry to prompt ") {
+        return m.fail("version lacks the boot time");
+    }
+
+    let mem = m.check("mem", &["used", "free", "total", "heap", "ram"], STEP)?;
+    let heap_line = mem
+        .lines()
+        .find(|l| l.starts_with("heap"))
+        .unwrap_or_default()
+        .to_string();
+    if heap_line.matches("iB").count() < 3 {
+        return m.fail(format!("mem heap line malformed: {heap_line:?}"));
+    }
+    let frames = mem
+        .lines()
+        .find(|l| l.starts_with("frames"))
+        .unwrap_or_default()
+        .to_string();
+    let expect_frames = platform == Platform::X86_64;
+    let numbers: Vec<u64> = frames
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match (expect_frames, numbers.as_slice()) {
+        (true, [used, free, total, ..]) if used + free == *total && *used > 0 => {}
+        (false, _) if frames.contains("n/a") => {}
+        _ => {
+            return m.fail(format!(
+                "mem frames line wrong for {}: {frames:?}",
+                platform.name()
+            ));
+        }
+    }
+
+    let up1 = m.command("uptime", STEP)?;
+    let up1 = uptime_ms(&m, &up1)?;
+    std::thread::sleep(Duration::from_millis(1200));
+    let up2 = m.command("uptime", STEP)?;
+    let up2 = uptime_ms(&m, &up2)?;
+    if up2 < up1 + 1000 {
+        return m.fail(format!(
+            "uptime did not advance with wall time: {up1} ms then {up2} ms"
+        ));
+    }
+
+    m.check(
+        "frobnicate --now",
+        &["unknown command: frobnicate (try help)"],
+        STEP,
+    )?;
+
+    // Line editing.
+    m.check("echo helloo\x7f", &["hello\n"], STEP)?;
+    let out = m.command("echo garbage\x15echo clean", STEP)?;
+    if out != "clean\n" {
+        return m.fail(format!("Ctrl-U did not clear the line: {out:?}"));
+    }
+    m.type_bytes(b"echo cancelled\x03")?;
+    m.expect("^C", STEP)?;
+    let out = m.expect_prompt(STEP)?;
+    if out.contains("cancelled\r\n") {
+        return m.fail("Ctrl-C ran the line instead of cancelling it");
+    }
+    m.check("echo wrld\x1b[D\x1b[D\x1b[Do", &["world\n"], STEP)?;
+    m.check("echo first", &["first"], STEP)?;
+    m.check("echo second", &["second"], STEP)?;
+    let out = m.command("\x1b[A\x1b[A", STEP)?;
+    if out != "first\n" {
+        return m.fail(format!("Up Up did not recall `echo first`: {out:?}"));
+    }
+    let out = m.command("\x1b[A\x1b[A\x1b[B", STEP)?;
+    if out != "second\n" {
+        return m.fail(format!("Up Up Down did not recall `echo second`: {out:?}"));
+    }
+
+    // Over-long line: refused with a message, the shell goes on.
+    m.type_bytes(&vec![b'x'; 1500])?;
+    m.type_bytes(b"\r")?;
+    m.expect("line too long", STEP)?;
+    m.expect_prompt(STEP)?;
+    m.check("echo after long line", &["after long line\n"], STEP)?;
+
+    // A burst of random bytes (every value, escape sequences included), then a working command.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let burst: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    m.type_bytes(&burst)?;
+    m.type_bytes(b"\x03")?;
+    m.check("echo still-alive-4096", &["still-alive-4096\n"], STEP)?;
+    // A flood with no line end at all.
+    m.type_bytes(&vec![b'z'; 20_000])?;
+    m.type_bytes(b"\r")?;
+    m.check("echo survived-flood", &["survived-flood\n"], STEP)?;
+
+    let out = m.command("clear", STEP)?;
+    if !out.contains("\x1b[2J") {
+        return m.fail("clear did not clear the screen");
+    }
+
+    // Reboot: the machine resets and boots to a prompt again.
+    m.type_bytes(b"reboot\r")?;
+    m.expect("rebooting", STEP)?;
+    m.expect("boot: kernel entry to prompt", BOOT)?;
+    m.expect_prompt(STEP)?;
+    m.check("echo back after reboot", &["back after reboot\n"], STEP)?;
+
+    // Shutdown ends QEMU with success.
+    m.type_bytes(b"shutdown\r")?;
+    m.expect("shutting down", STEP)?;
+    match m.wait_exit(STEP)? {
+        Outcome::Success => Ok(()),
+        other => m.fail(format!("shutdown ended QEMU with {other}")),
+    }
+}
+
+/// The test-hook panic prints the message and location and stops QEMU with failure.
+fn kernel_panic(t: &Targets, platform: Platform) -> StepResult {
+    let boot = t.boot(platform);
+    let (mut m, _) = boot_to_prompt(&format!("{}/panic", platform.name()), &boot)?;
+    m.type_bytes(b"panic\r")?;
+    m.expect(
+        "KERNEL PANIC: deliberate kernel panic requested by the test hook",
+        STEP,
+    )?;
+    m.expect("at kernel/src/host.rs:", STEP)?;
+    match m.wait_exit(STEP)? {
+        Outcome::Failure(_) => Ok(()),
+        other => m.fail(format!(
+            "a kernel panic ended QEMU with {other}, expected failure"
+        )),
+    }
+}
+
+/// The UEFI image boots (OVMF) to the same shell.
+fn uefi_boot(t: &Targets, _: Platform) -> StepResult {
+    let boot = Boot::x86_64(t.uefi.clone(), true);
+    let (mut m, _) = boot_to_prompt("x86_64/uefi", &boot)?;
+    m.check(
+        "version",
+        &["ZeroBus OS 0.1.0 (x86_64, release build)"],
+        STEP,
+    )?;
+    m.check("echo uefi ok", &["uefi ok\n"], STEP)?;
+    m.type_bytes(b"shutdown\r")?;
+    match m.wait_exit(STEP)? {
+        Outcome::Success => Ok(()),
+        other => Err(format!("x86_64/uefi: shutdown ended QEMU with {other}")),
+    }
+}
+
+/// The firmware for a real board builds, and its .bin starts with a sane vector table.
+fn flashable_firmware(_: &Targets, _: Platform) -> StepResult {
+    let fw = artifacts::build_firmware(&BuildOpts {
+        release: true,
+        test_hooks: false,
+        qemu: false,
+    })?;
+    let bin = std::fs::read(&fw.bin).map_err(|e| format!("{}: {e}", fw.bin.display()))?;
+    if bin.len() < 1024 || bin.len() > 1024 * 1024 {
+        return Err(format!(
+            "firmware .bin is {} bytes; expected 1 KiB..1 MiB (the F405's flash)",
+            bin.len()
+        ));
+    }
+    let word = |i: usize| u32::from_le_bytes([bin[i], bin[i + 1], bin[i + 2], bin[i + 3]]);
+    let (sp, reset) = (word(0), word(4));
+    if !(0x2000_0000..=0x2002_0000).contains(&sp) {
+        return Err(format!(
+            "initial stack pointer {sp:#x} is not in the F405's 128 KiB SRAM"
+        ));
+    }
+    if !(0x0800_0000..0x0810_0000).contains(&reset) || reset & 1 == 0 {
+        return Err(format!(
+            "reset vector {reset:#x} is not a Thumb address in flash"
+        ));
+    }
+    Ok(())
+}
