@@ -1,2 +1,22 @@
+//! The STM32F4 board: cortex-m-rt's entry, the HAL, the kernel and the services, put together
+//! into one firmware ELF (flashed by `cargo xtask flash`, or booted by QEMU's netduinoplus2).
 #![no_std]
 #![no_main]
+
+use cortex_m_rt::entry;
+use zb_console::ConsoleService;
+use zb_shell::Shell;
+
+#[entry]
+fn main() -> ! {
+    let board = zb_hal_stm32f4::init();
+    zb_kernel::panic::set_platform(board);
+    let mut console = ConsoleService::new(Shell::new());
+    zb_kernel::run(board, &mut console)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    zb_kernel::panic::report(info);
+    zb_hal_stm32f4::early_panic(info)
+}

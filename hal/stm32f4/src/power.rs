@@ -1,0 +1,39 @@
+//! Shutdown and reset.
+//!
+//! Shutdown uses ARM semihosting's SYS_EXIT_EXTENDED, which QEMU (with `-semihosting`) and
+//! probe-rs turn into an exit status. Without a debugger a semihosting call would fault, so on
+//! a board the HAL first checks DHCSR.C_DEBUGEN and otherwise just stops the core.
+//! Reset is the architectural SYSRESETREQ.
+
+use qemu_exit::QEMUExit;
+use zb_hal::Power;
+
+pub struct BoardPower;
+pub static POWER: BoardPower = BoardPower;
+
+/// Whether a debugger (or QEMU, which is one for our purposes) can take semihosting calls.
+fn debugger_attached() -> bool {
+    if cfg!(feature = "qemu") {
+        return true;
+    }
+    const DHCSR: *const u32 = 0xE000_EDF0 as *const u32;
+    // SAFETY: DHCSR is an architecturally defined, always-readable core debug register.
+    unsafe { core::ptr::read_volatile(DHCSR) & 1 != 0 }
+}
+
+impl Power for BoardPower {
+    fn shutdown(&self, success: bool) -> ! {
+        cortex_m::interrupt::disable();
+        if debugger_attached() {
+            let exit = qemu_exit::AArch32::new();
+            if success { exit.exit_success() } else { exit.exit_failure() }
+        }
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+
+    fn reboot(&self) -> ! {
+        cortex_m::peripheral::SCB::sys_reset()
+    }
+}
