@@ -136,14 +136,21 @@ impl Machine {
     /// Waits for a shell prompt; returns the output before it.
     pub fn expect_prompt(&mut self, timeout: Duration) -> StepResult<String> {
         let text = self.wait_for("the shell prompt", timeout, |hay| {
-            let end = find(hay, PROMPT_END.as_bytes())? + PROMPT_END.len();
-            // The prompt is the last thing printed: nothing may follow it yet, and it starts
-            // a line with `zb:`.
-            let line_start = hay[..end]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            (hay[line_start..].starts_with(PROMPT_START.as_bytes())).then_some(end)
+            // A prompt is `> ` on a line that starts with `zb:` (after any terminal control
+            // sequences, e.g. from `clear`). Other `> ` (in command output) do not count.
+            let mut from = 0;
+            while let Some(i) = find(&hay[from..], PROMPT_END.as_bytes()) {
+                let end = from + i + PROMPT_END.len();
+                let line_start = hay[..end]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if strip_csi(&hay[line_start..end]).starts_with(PROMPT_START.as_bytes()) {
+                    return Some(end);
+                }
+                from = end;
+            }
+            None
         })?;
         let start = text.rfind(PROMPT_START).unwrap_or(text.len());
         Ok(text[..start].to_string())
@@ -174,6 +181,16 @@ impl Machine {
         self.expect("\r\n", timeout)?;
         let out = self.expect_prompt(timeout)?;
         Ok(out.replace("\r\n", "\n"))
+    }
+
+    /// After input whose effects are unpredictable (random bytes), proves the shell still works
+    /// and re-synchronises the transcript cursor: runs `echo <marker>` and waits for the
+    /// marker on a line of its own, which only the command's output (not its echo) produces.
+    pub fn resync(&mut self, marker: &str, timeout: Duration) -> StepResult {
+        self.type_bytes(format!("echo {marker}\r").as_bytes())?;
+        self.expect(&format!("\r\n{marker}\r\n"), timeout)?;
+        self.expect_prompt(timeout)?;
+        Ok(())
     }
 
     /// Like [`Machine::command`], and checks the output contains every one of `wanted`.
@@ -234,6 +251,25 @@ impl Drop for Machine {
     }
 }
 
+/// Removes VT100 CSI sequences (`ESC [ params final`).
+pub fn strip_csi(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0x1b && bytes.get(i + 1) == Some(&b'[') {
+            i += 2;
+            while i < bytes.len() && !(0x40..=0x7e).contains(&bytes[i]) {
+                i += 1;
+            }
+            i += 1;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return Some(0);
@@ -250,5 +286,12 @@ mod tests {
         assert_eq!(find(b"abc zb:/> ", b"> "), Some(8));
         assert_eq!(find(b"abc", b"x"), None);
         assert_eq!(find(b"", b"x"), None);
+    }
+
+    #[test]
+    fn strips_control_sequences() {
+        assert_eq!(super::strip_csi(b"\x1b[2J\x1b[Hzb:/> "), b"zb:/> ");
+        assert_eq!(super::strip_csi(b"a\x1b[12Db"), b"ab");
+        assert_eq!(super::strip_csi(b"x\x1b["), b"x");
     }
 }

@@ -9,7 +9,11 @@ use cortex_m_rt::exception;
 use zb_hal::Clock;
 
 /// The core clock: QEMU's fixed 168 MHz, or the 16 MHz HSI on a board.
-pub const CORE_HZ: u32 = if cfg!(feature = "qemu") { 168_000_000 } else { 16_000_000 };
+pub const CORE_HZ: u32 = if cfg!(feature = "qemu") {
+    168_000_000
+} else {
+    16_000_000
+};
 pub const TICK_HZ: u32 = 1000;
 const RELOAD: u32 = CORE_HZ / TICK_HZ - 1;
 

@@ -84,7 +84,11 @@ impl Platform for Board {
     }
 
     fn memory(&self) -> MemoryReport {
-        MemoryReport { ram_total: RAM_BYTES, heap: HEAP.stats(), frames: None }
+        MemoryReport {
+            ram_total: RAM_BYTES,
+            heap: HEAP.stats(),
+            frames: None,
+        }
     }
 
     fn power(&self) -> &dyn Power {

@@ -26,7 +26,11 @@ impl Power for BoardPower {
         cortex_m::interrupt::disable();
         if debugger_attached() {
             let exit = qemu_exit::AArch32::new();
-            if success { exit.exit_success() } else { exit.exit_failure() }
+            if success {
+                exit.exit_success()
+            } else {
+                exit.exit_failure()
+            }
         }
         loop {
             cortex_m::asm::wfi();

@@ -4,7 +4,7 @@
 //! byte into an [`InputRing`] (reading DR also clears an overrun), so typing is never lost
 //! while the kernel is busy.
 
-use stm32f4::stm32f405::{self, interrupt, Interrupt, NVIC, USART1};
+use stm32f4::stm32f405::{self, Interrupt, NVIC, USART1, interrupt};
 use zb_hal::{Console, InputRing};
 
 use crate::clock::CORE_HZ;
@@ -25,14 +25,32 @@ fn usart() -> &'static stm32f405::usart1::RegisterBlock {
 pub fn init(dp: &stm32f405::Peripherals) {
     dp.RCC.ahb1enr().modify(|_, w| w.gpioaen().set_bit());
     dp.RCC.apb2enr().modify(|_, w| w.usart1en().set_bit());
-    dp.GPIOA.moder().modify(|_, w| w.moder9().alternate().moder10().alternate());
-    dp.GPIOA.afrh().modify(|_, w| w.afrh9().af7().afrh10().af7());
+    dp.GPIOA
+        .moder()
+        .modify(|_, w| w.moder9().alternate().moder10().alternate());
+    dp.GPIOA
+        .afrh()
+        .modify(|_, w| w.afrh9().af7().afrh10().af7());
     // USARTDIV = f / (16 × baud), as mantissa and 1/16ths; APB2 runs at the core clock (no
     // prescaler after reset).
     let div16 = (CORE_HZ + BAUD / 2) / BAUD;
     let u = usart();
-    u.brr().write(|w| w.div_mantissa().set((div16 >> 4) as u16).div_fraction().set((div16 & 0xF) as u8));
-    u.cr1().write(|w| w.ue().set_bit().te().set_bit().re().set_bit().rxneie().set_bit());
+    u.brr().write(|w| {
+        w.div_mantissa()
+            .set((div16 >> 4) as u16)
+            .div_fraction()
+            .set((div16 & 0xF) as u8)
+    });
+    u.cr1().write(|w| {
+        w.ue()
+            .set_bit()
+            .te()
+            .set_bit()
+            .re()
+            .set_bit()
+            .rxneie()
+            .set_bit()
+    });
     // SAFETY: the USART1 handler below is ready (it only touches INPUT and USART1's RX path).
     unsafe { NVIC::unmask(Interrupt::USART1) };
 }
