@@ -46,3 +46,6 @@ pub fn run(platform: &'static dyn Platform, console: &mut dyn NativeService) -> 
         platform.cpu().idle(&|| platform.console().has_input());
     }
 }
+
+#[cfg(test)]
+mod tests;

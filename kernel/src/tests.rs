@@ -1,0 +1,155 @@
+//! Host tests of the kernel core against a simulated platform.
+
+extern crate std;
+
+use std::string::String;
+use std::sync::Mutex;
+use std::vec::Vec;
+
+use zb_abi::{Error, Host, PowerAction};
+use zb_hal::{Clock, Console, Cpu, FrameStats, HeapStats, MemoryReport, Platform, Power};
+
+use crate::KernelHost;
+
+/// A platform whose console is a byte vector.
+struct SimPlatform {
+    wire: Mutex<Vec<u8>>,
+}
+
+impl SimPlatform {
+    fn leak() -> &'static SimPlatform {
+        std::boxed::Box::leak(std::boxed::Box::new(SimPlatform { wire: Mutex::new(Vec::new()) }))
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8(self.wire.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Console for SimPlatform {
+    fn write(&self, bytes: &[u8]) {
+        self.wire.lock().unwrap().extend_from_slice(bytes);
+    }
+    fn read(&self, _: &mut [u8]) -> usize {
+        0
+    }
+    fn has_input(&self) -> bool {
+        false
+    }
+    fn dropped(&self) -> u64 {
+        0
+    }
+    fn write_panic(&self, bytes: &[u8]) {
+        self.write(bytes);
+    }
+}
+
+impl Clock for SimPlatform {
+    fn now_us(&self) -> u64 {
+        1_500_000
+    }
+    fn cycles(&self) -> u64 {
+        0
+    }
+    fn tick_hz(&self) -> u32 {
+        1000
+    }
+}
+
+impl Cpu for SimPlatform {
+    fn disable_interrupts(&self) -> bool {
+        true
+    }
+    fn enable_interrupts(&self) {}
+    fn idle(&self, _: &dyn Fn() -> bool) {}
+}
+
+impl Power for SimPlatform {
+    fn shutdown(&self, success: bool) -> ! {
+        panic!("shutdown({success})")
+    }
+    fn reboot(&self) -> ! {
+        panic!("reboot")
+    }
+}
+
+impl Platform for SimPlatform {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+    fn machine(&self) -> &'static str {
+        "simulated machine"
+    }
+    fn console(&self) -> &dyn Console {
+        self
+    }
+    fn clock(&self) -> &dyn Clock {
+        self
+    }
+    fn cpu(&self) -> &dyn Cpu {
+        self
+    }
+    fn memory(&self) -> MemoryReport {
+        MemoryReport {
+            ram_total: 256 << 20,
+            heap: HeapStats { used: 100, free: 900, total: 1000 },
+            frames: Some(FrameStats { used: 10, total: 100, frame_size: 4096 }),
+        }
+    }
+    fn power(&self) -> &dyn Power {
+        self
+    }
+}
+
+#[test]
+fn host_reports_platform_facts() {
+    let p = SimPlatform::leak();
+    let host = KernelHost::new(p, 42_000);
+    let s = host.sysinfo();
+    assert_eq!((s.platform, s.machine, s.boot_us), ("sim", "simulated machine", 42_000));
+    assert_eq!(s.version, zb_abi::OS_VERSION);
+    assert_eq!(s.profile, crate::banner::PROFILE);
+    assert_eq!(host.clock_us(), 1_500_000);
+    let m = host.meminfo();
+    assert_eq!((m.heap.used, m.heap.free, m.heap.total), (100, 900, 1000));
+    let f = m.frames.unwrap();
+    assert_eq!((f.used, f.free(), f.total, f.frame_size), (10, 90, 100, 4096));
+}
+
+#[test]
+fn console_writes_reach_the_device_unchanged() {
+    let p = SimPlatform::leak();
+    let mut host = KernelHost::new(p, 0);
+    host.console_write(b"a\nb\x1b[2J");
+    assert_eq!(p.output(), "a\nb\x1b[2J");
+}
+
+#[test]
+fn power_actions_go_to_the_platform() {
+    let p = SimPlatform::leak();
+    let r = std::panic::catch_unwind(|| KernelHost::new(p, 0).power(PowerAction::Shutdown));
+    let msg = r.unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(*msg, "shutdown(true)");
+    let r = std::panic::catch_unwind(|| KernelHost::new(p, 0).power(PowerAction::Reboot));
+    assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "reboot");
+}
+
+#[test]
+#[cfg(not(feature = "test-hooks"))]
+fn the_panic_hook_is_refused_in_normal_builds() {
+    let p = SimPlatform::leak();
+    assert_eq!(KernelHost::new(p, 0).power(PowerAction::TestPanic), Error::Unsupported);
+}
+
+#[test]
+fn banner_names_the_system_and_uses_crlf() {
+    let p = SimPlatform::leak();
+    crate::banner::print(p);
+    crate::banner::print_boot_time(p, 12_345);
+    let out = p.output();
+    assert!(out.contains(&std::format!("ZeroBus OS {} (sim, ", zb_abi::OS_VERSION)), "{out}");
+    assert!(out.contains("machine: simulated machine\r\n"));
+    assert!(out.contains("memory: 256.0 MiB usable RAM, 1000 B kernel heap\r\n"));
+    assert!(out.contains("boot: kernel entry to prompt 12.345 ms\r\n"));
+    assert!(!out.replace("\r\n", "").contains('\n'), "every newline is CRLF");
+}
