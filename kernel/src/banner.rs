@@ -13,16 +13,46 @@ pub const PROFILE: &str = if cfg!(debug_assertions) {
     "release"
 };
 
-/// Formats into the console without allocating (the banner is printed before anything else).
-pub struct ConsoleWriter<'a>(pub &'a dyn Platform);
+/// Formats into the console without allocating, turning `\n` into `\r\n`. The kernel's own
+/// output (banner, panic report) does not go through the console service, so it applies the
+/// line discipline itself.
+pub struct ConsoleWriter<'a> {
+    platform: &'a dyn Platform,
+    /// Use the lock-free panic path of the console.
+    panic: bool,
+}
+
+impl<'a> ConsoleWriter<'a> {
+    pub fn new(platform: &'a dyn Platform) -> Self {
+        ConsoleWriter {
+            platform,
+            panic: false,
+        }
+    }
+
+    pub fn for_panic(platform: &'a dyn Platform) -> Self {
+        ConsoleWriter {
+            platform,
+            panic: true,
+        }
+    }
+
+    fn put(&self, bytes: &[u8]) {
+        if self.panic {
+            self.platform.console().write_panic(bytes)
+        } else {
+            self.platform.console().write(bytes)
+        }
+    }
+}
 
 impl Write for ConsoleWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for (i, chunk) in s.split('\n').enumerate() {
             if i > 0 {
-                self.0.console().write(b"\r\n");
+                self.put(b"\r\n");
             }
-            self.0.console().write(chunk.as_bytes());
+            self.put(chunk.as_bytes());
         }
         Ok(())
     }
@@ -30,7 +60,7 @@ impl Write for ConsoleWriter<'_> {
 
 pub fn print(platform: &dyn Platform) {
     let mem = platform.memory();
-    let mut w = ConsoleWriter(platform);
+    let mut w = ConsoleWriter::new(platform);
     let _ = writeln!(
         w,
         "\n{OS_NAME} {OS_VERSION} ({}, {PROFILE} build)",
@@ -47,7 +77,7 @@ pub fn print(platform: &dyn Platform) {
 
 pub fn print_boot_time(platform: &dyn Platform, boot_us: u64) {
     let _ = writeln!(
-        ConsoleWriter(platform),
+        ConsoleWriter::new(platform),
         "boot: kernel entry to prompt {}",
         Millis(boot_us)
     );

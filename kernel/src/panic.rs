@@ -9,20 +9,7 @@ use core::fmt::Write;
 use core::panic::PanicInfo;
 
 use crate::PLATFORM;
-
-struct PanicWriter(&'static dyn zb_hal::Platform);
-
-impl Write for PanicWriter {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for (i, chunk) in s.split('\n').enumerate() {
-            if i > 0 {
-                self.0.console().write_panic(b"\r\n");
-            }
-            self.0.console().write_panic(chunk.as_bytes());
-        }
-        Ok(())
-    }
-}
+use crate::banner::ConsoleWriter;
 
 /// Prints the panic message and location, then stops the machine with failure.
 ///
@@ -33,7 +20,7 @@ pub fn report(info: &PanicInfo<'_>) {
         return;
     };
     platform.cpu().disable_interrupts();
-    let mut w = PanicWriter(platform);
+    let mut w = ConsoleWriter::for_panic(platform);
     let _ = write!(w, "\n!!! KERNEL PANIC: {}\n", info.message());
     if let Some(loc) = info.location() {
         let _ = writeln!(w, "    at {}:{}:{}", loc.file(), loc.line(), loc.column());

@@ -18,7 +18,9 @@ struct SimPlatform {
 
 impl SimPlatform {
     fn leak() -> &'static SimPlatform {
-        std::boxed::Box::leak(std::boxed::Box::new(SimPlatform { wire: Mutex::new(Vec::new()) }))
+        std::boxed::Box::leak(std::boxed::Box::new(SimPlatform {
+            wire: Mutex::new(Vec::new()),
+        }))
     }
 
     fn output(&self) -> String {
@@ -92,8 +94,16 @@ impl Platform for SimPlatform {
     fn memory(&self) -> MemoryReport {
         MemoryReport {
             ram_total: 256 << 20,
-            heap: HeapStats { used: 100, free: 900, total: 1000 },
-            frames: Some(FrameStats { used: 10, total: 100, frame_size: 4096 }),
+            heap: HeapStats {
+                used: 100,
+                free: 900,
+                total: 1000,
+            },
+            frames: Some(FrameStats {
+                used: 10,
+                total: 100,
+                frame_size: 4096,
+            }),
         }
     }
     fn power(&self) -> &dyn Power {
@@ -106,14 +116,20 @@ fn host_reports_platform_facts() {
     let p = SimPlatform::leak();
     let host = KernelHost::new(p, 42_000);
     let s = host.sysinfo();
-    assert_eq!((s.platform, s.machine, s.boot_us), ("sim", "simulated machine", 42_000));
+    assert_eq!(
+        (s.platform, s.machine, s.boot_us),
+        ("sim", "simulated machine", 42_000)
+    );
     assert_eq!(s.version, zb_abi::OS_VERSION);
     assert_eq!(s.profile, crate::banner::PROFILE);
     assert_eq!(host.clock_us(), 1_500_000);
     let m = host.meminfo();
     assert_eq!((m.heap.used, m.heap.free, m.heap.total), (100, 900, 1000));
     let f = m.frames.unwrap();
-    assert_eq!((f.used, f.free(), f.total, f.frame_size), (10, 90, 100, 4096));
+    assert_eq!(
+        (f.used, f.free(), f.total, f.frame_size),
+        (10, 90, 100, 4096)
+    );
 }
 
 #[test]
@@ -138,7 +154,10 @@ fn power_actions_go_to_the_platform() {
 #[cfg(not(feature = "test-hooks"))]
 fn the_panic_hook_is_refused_in_normal_builds() {
     let p = SimPlatform::leak();
-    assert_eq!(KernelHost::new(p, 0).power(PowerAction::TestPanic), Error::Unsupported);
+    assert_eq!(
+        KernelHost::new(p, 0).power(PowerAction::TestPanic),
+        Error::Unsupported
+    );
 }
 
 #[test]
@@ -147,9 +166,15 @@ fn banner_names_the_system_and_uses_crlf() {
     crate::banner::print(p);
     crate::banner::print_boot_time(p, 12_345);
     let out = p.output();
-    assert!(out.contains(&std::format!("ZeroBus OS {} (sim, ", zb_abi::OS_VERSION)), "{out}");
+    assert!(
+        out.contains(&std::format!("ZeroBus OS {} (sim, ", zb_abi::OS_VERSION)),
+        "{out}"
+    );
     assert!(out.contains("machine: simulated machine\r\n"));
     assert!(out.contains("memory: 256.0 MiB usable RAM, 1000 B kernel heap\r\n"));
     assert!(out.contains("boot: kernel entry to prompt 12.345 ms\r\n"));
-    assert!(!out.replace("\r\n", "").contains('\n'), "every newline is CRLF");
+    assert!(
+        !out.replace("\r\n", "").contains('\n'),
+        "every newline is CRLF"
+    );
 }

@@ -185,33 +185,24 @@ pub fn check() -> Result<(), String> {
     let deny = ["--", "-D", "warnings"];
     // Host: the platform-free crates and xtask, including their tests.
     run_checked(cargo().args(["clippy", "--all-targets"]).args(deny))?;
-    // x86_64 bare metal.
-    run_checked(
-        cargo()
-            .args([
-                "clippy",
-                "--release",
-                "--target",
-                X86_TARGET,
-                "--package",
-                "zb-boot-x86_64",
-            ])
-            .args(["--features", "test-hooks"])
-            .args(deny),
-    )?;
-    // Cortex-M4F, for the QEMU model and for a real board.
-    for features in ["qemu,test-hooks", "test-hooks"] {
+    // Bare metal: x86_64, and Cortex-M4F both for the QEMU model and for a real board.
+    let bare_metal: [(&str, &str, &[&str], &str); 3] = [
+        (X86_TARGET, "zb-boot-x86_64", &[], "test-hooks"),
+        (ARM_TARGET, "zb-boot-stm32f4", &BUILD_STD, "qemu,test-hooks"),
+        (ARM_TARGET, "zb-boot-stm32f4", &BUILD_STD, "test-hooks"),
+    ];
+    for (target, package, extra, features) in bare_metal {
         run_checked(
             cargo()
                 .args([
                     "clippy",
                     "--release",
                     "--target",
-                    ARM_TARGET,
+                    target,
                     "--package",
-                    "zb-boot-stm32f4",
+                    package,
                 ])
-                .args(BUILD_STD)
+                .args(extra)
                 .args(["--features", features])
                 .args(deny),
         )?;

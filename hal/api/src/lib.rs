@@ -5,9 +5,9 @@
 //! Each platform crate (`hal/x86_64`, `hal/stm32f4`, later `hal/wasm`) implements it once; the
 //! kernel never names a platform.
 //!
-//! Two pieces of mechanism are shared by every bare-metal platform and live here so they exist
-//! once: [`InputRing`], the interrupt-to-kernel byte queue, and [`KernelHeap`], the global
-//! allocator with usage statistics.
+//! Three pieces of mechanism are shared by every bare-metal platform and live here so they exist
+//! once: [`InputRing`], the interrupt-to-kernel byte queue, [`SerialConsole`], a UART console
+//! built on it, and [`KernelHeap`], the global allocator with usage statistics.
 //!
 //! Invariants: every trait method is callable from the kernel's main context at any time;
 //! methods documented as interrupt-safe may also be called from interrupt handlers.
@@ -15,9 +15,11 @@
 
 mod heap;
 mod ring;
+mod serial;
 
 pub use heap::KernelHeap;
 pub use ring::InputRing;
+pub use serial::SerialConsole;
 
 /// A platform: the one object the kernel receives from its boot crate.
 pub trait Platform: Sync {

@@ -1,10 +1,16 @@
-//! Time: SysTick, clocked by the core, interrupts at 1 kHz; sub-millisecond time comes from
-//! SysTick's current value (there is no cycle counter under QEMU: it does not model the DWT).
+//! Time: TIM2, a free-running 32-bit counter at 1 MHz, is the monotonic clock; SysTick,
+//! clocked by the core, interrupts at 1 kHz to wake an idle CPU.
+//!
+//! Why two timers: counting SysTick interrupts loses time whenever an interrupt is late (QEMU
+//! drops periodic ticks when the host is busy), while TIM2's counter is read, not counted, so
+//! it stays exact. It wraps every 71.6 minutes; [`now_us`] extends it to 64 bits, and the tick
+//! handler reads it every millisecond so no wrap is ever missed. (There is no cycle counter
+//! under QEMU: it does not model the DWT.)
 
 use core::cell::Cell;
 
+use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::exception;
 use zb_hal::Clock;
 
@@ -16,15 +22,36 @@ pub const CORE_HZ: u32 = if cfg!(feature = "qemu") {
 };
 pub const TICK_HZ: u32 = 1000;
 const RELOAD: u32 = CORE_HZ / TICK_HZ - 1;
+/// TIM2's input clock: the APB1 timer clock (the core clock after reset) on a board; QEMU's
+/// STM32 timer model counts at a fixed 1 GHz instead.
+const TIMER_CLOCK_HZ: u32 = if cfg!(feature = "qemu") {
+    1_000_000_000
+} else {
+    CORE_HZ
+};
 
-/// Milliseconds since `init`. A `u64` behind an interrupt-free cell: Cortex-M has no 64-bit
-/// atomics, and a 32-bit count would wrap after 49 days.
-static TICKS: cortex_m::interrupt::Mutex<Cell<u64>> = cortex_m::interrupt::Mutex::new(Cell::new(0));
+/// The last TIM2 reading and the high bits above it. Behind an interrupt-free cell: Cortex-M
+/// has no 64-bit atomics.
+static EXTENDED: cortex_m::interrupt::Mutex<Cell<(u32, u64)>> =
+    cortex_m::interrupt::Mutex::new(Cell::new((0, 0)));
 
-pub struct SysTickClock;
-pub static CLOCK: SysTickClock = SysTickClock;
+pub struct BoardClock;
+pub static CLOCK: BoardClock = BoardClock;
 
-pub fn init(syst: &mut SYST) {
+fn tim2() -> &'static stm32f4::stm32f405::tim2::RegisterBlock {
+    // SAFETY: fixed, always-valid register block; after `init` it is only read (CNT).
+    unsafe { &*stm32f4::stm32f405::TIM2::ptr() }
+}
+
+pub fn init(syst: &mut SYST, dp: &stm32f4::stm32f405::Peripherals) {
+    dp.RCC.apb1enr().modify(|_, w| w.tim2en().set_bit());
+    let t = tim2();
+    t.psc()
+        .write(|w| w.psc().set((TIMER_CLOCK_HZ / 1_000_000 - 1) as u16));
+    t.arr().write(|w| w.arr().set(u32::MAX));
+    t.egr().write(|w| w.ug().set_bit()); // load the prescaler now; resets CNT to 0
+    t.cr1().modify(|_, w| w.cen().set_bit());
+
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(RELOAD);
     syst.clear_current();
@@ -34,37 +61,29 @@ pub fn init(syst: &mut SYST) {
 
 #[exception]
 fn SysTick() {
-    cortex_m::interrupt::free(|cs| {
-        let ticks = TICKS.borrow(cs);
-        ticks.set(ticks.get() + 1);
-    });
+    // Keeps the 64-bit extension current (and wakes the CPU from WFI).
+    now_us();
 }
 
-/// Ticks and the count down within the current tick, read consistently.
-fn now_parts() -> (u64, u32) {
+/// Microseconds since `init`.
+pub fn now_us() -> u64 {
     cortex_m::interrupt::free(|cs| {
-        let ticks = TICKS.borrow(cs).get();
-        let current = SYST::get_current();
-        // The counter may have wrapped after we read TICKS, with its interrupt still pending
-        // (we masked it): then this reading belongs to the next tick.
-        if SCB::is_pendst_pending() {
-            (ticks + 1, SYST::get_current())
-        } else {
-            (ticks, current)
-        }
+        let cell = EXTENDED.borrow(cs);
+        let (last, high) = cell.get();
+        let raw = tim2().cnt().read().cnt().bits();
+        let high = if raw < last { high + (1 << 32) } else { high };
+        cell.set((raw, high));
+        high + u64::from(raw)
     })
 }
 
-impl Clock for SysTickClock {
+impl Clock for BoardClock {
     fn now_us(&self) -> u64 {
-        let (ticks, current) = now_parts();
-        let within = u64::from(RELOAD - current.min(RELOAD)) * 1_000_000 / u64::from(CORE_HZ);
-        ticks * (1_000_000 / u64::from(TICK_HZ)) + within
+        now_us()
     }
 
     fn cycles(&self) -> u64 {
-        let (ticks, current) = now_parts();
-        ticks * u64::from(RELOAD + 1) + u64::from(RELOAD - current.min(RELOAD))
+        now_us() * u64::from(CORE_HZ / 1_000_000)
     }
 
     fn tick_hz(&self) -> u32 {

@@ -5,7 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`clock`] | core clock choice and the SysTick-based monotonic clock |
+//! | [`clock`] | core clock choice, the TIM2 monotonic clock, the SysTick wake-up tick |
 //! | [`serial`] | the USART1 console (PA9 TX, PA10 RX, 115200 8N1), interrupt-driven input |
 //! | [`power`] | shutdown (semihosting exit under QEMU or a debugger) and reset |
 //!
@@ -44,7 +44,7 @@ pub fn init() -> &'static Board {
     // SAFETY: taken exactly once, here; the HAL modules below are the only users and each
     // touches only its own peripheral's registers.
     let dp = unsafe { stm32f4::stm32f405::Peripherals::steal() };
-    clock::init(&mut core.SYST);
+    clock::init(&mut core.SYST, &dp);
     serial::init(&dp);
 
     static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];

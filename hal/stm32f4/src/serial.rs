@@ -5,15 +5,14 @@
 //! while the kernel is busy.
 
 use stm32f4::stm32f405::{self, Interrupt, NVIC, USART1, interrupt};
-use zb_hal::{Console, InputRing};
+use zb_hal::SerialConsole;
 
 use crate::clock::CORE_HZ;
 
 const BAUD: u32 = 115_200;
-static INPUT: InputRing<1024> = InputRing::new();
-
-pub struct Usart1Console;
-pub static USART1_CONSOLE: Usart1Console = Usart1Console;
+/// The console the kernel sees: 1 KiB of input buffering (RAM is scarce). TX needs no lock:
+/// polling TXE is safe from any context, so the panic path is the normal path.
+pub static USART1_CONSOLE: SerialConsole<1024> = SerialConsole::new(send, send);
 
 fn usart() -> &'static stm32f405::usart1::RegisterBlock {
     // SAFETY: the register block is at a fixed address and lives forever; concurrent access is
@@ -61,7 +60,7 @@ fn USART1() {
     // RXNE, or an overrun (ORE): both are cleared by reading SR then DR.
     while u.sr().read().rxne().bit_is_set() || u.sr().read().ore().bit_is_set() {
         let byte = u.dr().read().dr().bits() as u8;
-        INPUT.push(byte);
+        USART1_CONSOLE.received(byte);
     }
 }
 
@@ -70,29 +69,6 @@ fn send(bytes: &[u8]) {
     for &b in bytes {
         while u.sr().read().txe().bit_is_clear() {}
         u.dr().write(|w| w.dr().set(u16::from(b)));
-    }
-}
-
-impl Console for Usart1Console {
-    fn write(&self, bytes: &[u8]) {
-        send(bytes);
-    }
-
-    fn read(&self, buf: &mut [u8]) -> usize {
-        INPUT.pop_into(buf)
-    }
-
-    fn has_input(&self) -> bool {
-        !INPUT.is_empty()
-    }
-
-    fn dropped(&self) -> u64 {
-        INPUT.dropped()
-    }
-
-    fn write_panic(&self, bytes: &[u8]) {
-        // TX needs no lock: polling TXE is safe from any context.
-        send(bytes);
     }
 }
 

@@ -85,22 +85,44 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
 }
 
 fn fatal(
-    what: &str,
+    what: &'static str,
     vector: u8,
     code: Option<u64>,
     frame: &InterruptStackFrame,
     cr2: Option<u64>,
 ) -> ! {
-    let rip = frame.instruction_pointer.as_u64();
-    let rsp = frame.stack_pointer.as_u64();
-    match (code, cr2) {
-        (Some(code), Some(cr2)) => panic!(
-            "CPU exception {what} (vector {vector}), error code {code:#x}, RIP {rip:#x}, RSP {rsp:#x}, CR2 {cr2:#x}"
-        ),
-        (Some(code), None) => panic!(
-            "CPU exception {what} (vector {vector}), error code {code:#x}, RIP {rip:#x}, RSP {rsp:#x}"
-        ),
-        _ => panic!("CPU exception {what} (vector {vector}), RIP {rip:#x}, RSP {rsp:#x}"),
+    let report = ExceptionReport {
+        what,
+        vector,
+        code,
+        rip: frame.instruction_pointer.as_u64(),
+        rsp: frame.stack_pointer.as_u64(),
+        cr2,
+    };
+    panic!("{report}")
+}
+
+/// The one-line description of a CPU exception that ends up in the panic report.
+struct ExceptionReport {
+    what: &'static str,
+    vector: u8,
+    code: Option<u64>,
+    rip: u64,
+    rsp: u64,
+    cr2: Option<u64>,
+}
+
+impl core::fmt::Display for ExceptionReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "CPU exception {} (vector {})", self.what, self.vector)?;
+        if let Some(code) = self.code {
+            write!(f, ", error code {code:#x}")?;
+        }
+        write!(f, ", RIP {:#x}, RSP {:#x}", self.rip, self.rsp)?;
+        if let Some(cr2) = self.cr2 {
+            write!(f, ", CR2 {cr2:#x}")?;
+        }
+        Ok(())
     }
 }
 

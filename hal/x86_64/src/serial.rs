@@ -11,15 +11,13 @@
 use uart_16550::backend::PioBackend;
 use uart_16550::spec::registers::IER;
 use uart_16550::{Config, Uart16550};
-use zb_hal::{Console, InputRing};
+use zb_hal::SerialConsole;
 
 const COM1_PORT: u16 = 0x3F8;
 
 static UART: spin::Once<spin::Mutex<Uart16550<PioBackend>>> = spin::Once::new();
-static INPUT: InputRing<4096> = InputRing::new();
-
-pub struct Com1;
-pub static COM1: Com1 = Com1;
+/// The console the kernel sees: 4 KiB of input buffering.
+pub static COM1: SerialConsole<4096> = SerialConsole::new(send, send_panic);
 
 pub fn init() {
     UART.call_once(|| {
@@ -53,34 +51,20 @@ pub(crate) fn on_interrupt() {
         // this lock with interrupts enabled, so the lock is free here.
         let mut uart = uart.lock();
         while let Ok(byte) = uart.try_receive_byte() {
-            INPUT.push(byte);
+            COM1.received(byte);
         }
     }
 }
 
-impl Console for Com1 {
-    fn write(&self, bytes: &[u8]) {
-        with_uart(|u| u.send_bytes_exact(bytes));
-    }
+fn send(bytes: &[u8]) {
+    with_uart(|u| u.send_bytes_exact(bytes));
+}
 
-    fn read(&self, buf: &mut [u8]) -> usize {
-        INPUT.pop_into(buf)
-    }
-
-    fn has_input(&self) -> bool {
-        !INPUT.is_empty()
-    }
-
-    fn dropped(&self) -> u64 {
-        INPUT.dropped()
-    }
-
-    fn write_panic(&self, bytes: &[u8]) {
-        // SAFETY: panic path only: interrupts are off and nothing else will run after the
-        // report, so a second handle to the port cannot interleave with the first.
-        if let Ok(mut raw) = unsafe { Uart16550::new_port(COM1_PORT) } {
-            raw.send_bytes_exact(bytes);
-        }
+fn send_panic(bytes: &[u8]) {
+    // SAFETY: panic path only: interrupts are off and nothing else will run after the report,
+    // so a second handle to the port cannot interleave with the first.
+    if let Ok(mut raw) = unsafe { Uart16550::new_port(COM1_PORT) } {
+        raw.send_bytes_exact(bytes);
     }
 }
 
@@ -89,7 +73,7 @@ pub struct PanicWriter;
 
 impl core::fmt::Write for PanicWriter {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        COM1.write_panic(s.as_bytes());
+        send_panic(s.as_bytes());
         Ok(())
     }
 }
