@@ -13,9 +13,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod banner;
+pub mod cap;
 mod host;
+pub mod ipc;
 pub mod panic;
+pub mod run;
 
 use zb_abi::NativeService;
 use zb_hal::Platform;

@@ -7,18 +7,20 @@
 //! Invariants:
 //! - Error codes and struct layouts documented here are stable: once released, a code keeps its
 //!   number and meaning forever. New codes are appended.
-//! - Nothing here depends on the kernel or on a platform; the crate is `no_std`, has no
-//!   dependencies and forbids `unsafe`.
+//! - Nothing here depends on the kernel or on a platform; the crate is `no_std`, depends only on
+//!   `bitflags`, and forbids `unsafe`.
 #![no_std]
 #![forbid(unsafe_code)]
 
 mod error;
 pub mod fmt;
 mod host;
+mod rights;
 mod sysinfo;
 
 pub use error::Error;
 pub use host::{ConsoleClient, Host, NativeService, PowerAction};
+pub use rights::Rights;
 pub use sysinfo::{FrameInfo, HeapInfo, MemInfo, SysInfo};
 
 /// The operating system's name, as shown by `version` and the boot banner.
