@@ -1,0 +1,432 @@
+//! The TASK engine: a run's code, executed by wasmi in fuel slices.
+//!
+//! One [`TaskEngine`] (a wasmi `Engine`) per kernel; one [`Task`] (a wasmi `Store` + instance)
+//! per run. Verified wasmi settings (DESIGN.md §4): eager compilation (lazy translation and fuel
+//! do not mix resumably), no start functions (a module runs only when the scheduler says so),
+//! custom page sizes (1-byte pages let small runs fit a microcontroller), memory capped by
+//! `StoreLimits`.
+//!
+//! A task runs through resumable calls: running out of fuel suspends it (the scheduler puts the
+//! run back in the ready queue); a host call that must be served by the kernel returns a
+//! [`Syscall`] as a host error, which suspends it with its arguments, and the kernel resumes it
+//! later with the result. So a runaway loop cannot hog the CPU and a blocking call never blocks
+//! the kernel.
+//!
+//! Invariants: nothing a module does can make this code panic — every failure becomes an
+//! [`ExitStatus`]; a finished task is never resumed.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+
+use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
+use wasmi::{
+    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Module, ResumableCall,
+    ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits, StoreLimitsBuilder, Val,
+};
+
+use crate::run::{ExitStatus, LoadFailure};
+
+/// The import module every run links against.
+pub const HOST_MODULE: &str = "zb";
+/// The function a run exports as its entry point.
+pub const ENTRY: &str = "_start";
+
+/// A request from a run that the kernel must serve, carried out of wasmi as a host error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Syscall {
+    /// Which call (an ABI syscall number).
+    pub number: u32,
+    pub args: [i64; 4],
+}
+
+impl core::fmt::Display for Syscall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "syscall {} {:?}", self.number, self.args)
+    }
+}
+
+impl wasmi::errors::HostError for Syscall {}
+
+/// Limits a run is created with.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskLimits {
+    /// Most bytes of linear memory (all memories together).
+    pub memory_bytes: usize,
+}
+
+/// Per-run data inside the wasmi store.
+pub struct RunData {
+    limits: StoreLimits,
+}
+
+/// What one slice of execution ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Slice {
+    /// The run ended.
+    Done(ExitStatus),
+    /// Fuel ran out; resume with [`Task::resume`] when it is scheduled again.
+    Preempted,
+    /// The run made a host call the kernel must serve; resume with its result.
+    Syscall(Syscall),
+}
+
+enum Suspended {
+    NotStarted(Func),
+    OutOfFuel(ResumableCallOutOfFuel),
+    HostCall(ResumableCallHostTrap),
+    Finished,
+}
+
+pub struct Task {
+    store: Store<RunData>,
+    state: Suspended,
+    /// Fuel consumed so far (the run's CPU use).
+    fuel_used: u64,
+}
+
+pub struct TaskEngine {
+    engine: Engine,
+}
+
+impl Default for TaskEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TaskEngine {
+    pub fn new() -> Self {
+        let mut config = Config::default();
+        config
+            .consume_fuel(true)
+            .compilation_mode(CompilationMode::Eager)
+            .allow_start_fn(false)
+            .wasm_custom_page_sizes(true);
+        TaskEngine {
+            engine: Engine::new(&config),
+        }
+    }
+
+    /// Compiles and instantiates `wasm` with `limits`, linking the host functions that
+    /// `link` defines. A module that is not valid wasm, imports something unknown or lacks
+    /// `_start` is `invalid`; one whose memory exceeds the limit is `rejected`.
+    pub fn load(
+        &self,
+        wasm: &[u8],
+        limits: TaskLimits,
+        link: impl FnOnce(&mut Linker<RunData>) -> Result<(), WasmError>,
+    ) -> Result<Task, LoadFailure> {
+        let module = Module::new(&self.engine, wasm)
+            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {e}")))?;
+        let data = RunData {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(1)
+                .memories(1)
+                .tables(4)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limits);
+        let mut linker = Linker::new(&self.engine);
+        link(&mut linker).map_err(|e| LoadFailure::Invalid(format!("host link: {e}")))?;
+        let instance = linker
+            .instantiate_and_start(&mut store, &module)
+            .map_err(|e| {
+                if is_limit(&e) {
+                    LoadFailure::Rejected(format!("memory limit of {} bytes", limits.memory_bytes))
+                } else {
+                    LoadFailure::Invalid(e.to_string())
+                }
+            })?;
+        let entry = instance
+            .get_func(&store, ENTRY)
+            .filter(|f| {
+                let ty = f.ty(&store);
+                ty.params().is_empty() && ty.results().is_empty()
+            })
+            .ok_or_else(|| LoadFailure::Invalid(format!("no `{ENTRY}: () -> ()` export")))?;
+        Ok(Task {
+            store,
+            state: Suspended::NotStarted(entry),
+            fuel_used: 0,
+        })
+    }
+}
+
+/// Whether a wasmi error means "a limit said no".
+fn is_limit(e: &WasmError) -> bool {
+    let memory_limit = |m: &MemoryError| {
+        matches!(
+            m,
+            MemoryError::ResourceLimiterDeniedAllocation
+                | MemoryError::OutOfSystemMemory
+                | MemoryError::OutOfBoundsGrowth
+                | MemoryError::MinimumSizeOverflow
+                | MemoryError::MaximumSizeOverflow
+        )
+    };
+    match e.kind() {
+        ErrorKind::Memory(m) => memory_limit(m),
+        ErrorKind::Instantiation(InstantiationError::FailedToInstantiateMemory(m)) => {
+            memory_limit(m)
+        }
+        ErrorKind::Instantiation(
+            InstantiationError::TooManyInstances
+            | InstantiationError::TooManyMemories
+            | InstantiationError::TooManyTables,
+        ) => true,
+        ErrorKind::TrapCode(wasmi::TrapCode::GrowthOperationLimited) => true,
+        _ => false,
+    }
+}
+
+impl Task {
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel_used
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, Suspended::Finished)
+    }
+
+    /// Runs the task for at most `fuel` units. `reply` is the result of the syscall the task
+    /// is suspended in (ignored otherwise).
+    pub fn resume(&mut self, fuel: u64, reply: i64) -> Slice {
+        if self.store.set_fuel(fuel).is_err() {
+            return self.end(ExitStatus::Invalid("fuel metering unavailable".into()));
+        }
+        let state = core::mem::replace(&mut self.state, Suspended::Finished);
+        let outcome = match state {
+            Suspended::NotStarted(entry) => entry.call_resumable(&mut self.store, &[], &mut []),
+            Suspended::OutOfFuel(call) => call.resume(&mut self.store, &mut []),
+            Suspended::HostCall(call) => {
+                // Host functions declare one i64 result at most; match what the function wants.
+                let wants_result = call_result_arity(&call, &self.store);
+                let input = [Val::I64(reply)];
+                let inputs: &[Val] = if wants_result { &input } else { &[] };
+                call.resume(&mut self.store, inputs, &mut [])
+            }
+            Suspended::Finished => {
+                return Slice::Done(ExitStatus::Invalid("resumed after exit".into()));
+            }
+        };
+        self.fuel_used += fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        match outcome {
+            Ok(ResumableCall::Finished) => self.end(ExitStatus::Ok(0)),
+            Ok(ResumableCall::OutOfFuel(call)) => {
+                self.state = Suspended::OutOfFuel(call);
+                Slice::Preempted
+            }
+            Ok(ResumableCall::HostTrap(call)) => {
+                // `exit` ends the run through wasmi's i32-exit error, which arrives here.
+                if let Some(code) = call.host_error().i32_exit_status() {
+                    return self.end(ExitStatus::Ok(code));
+                }
+                match call.host_error().downcast_ref::<Syscall>() {
+                    Some(sys) => {
+                        let sys = sys.clone();
+                        self.state = Suspended::HostCall(call);
+                        Slice::Syscall(sys)
+                    }
+                    None => self.end(ExitStatus::Invalid(call.host_error().to_string())),
+                }
+            }
+            Err(e) => self.end(classify(&e)),
+        }
+    }
+
+    fn end(&mut self, status: ExitStatus) -> Slice {
+        self.state = Suspended::Finished;
+        Slice::Done(status)
+    }
+}
+
+fn call_result_arity(call: &ResumableCallHostTrap, store: &Store<RunData>) -> bool {
+    call.host_func().ty(store).results().len() == 1
+}
+
+/// Turns a wasmi error from a running task into how the run ended.
+fn classify(e: &WasmError) -> ExitStatus {
+    if let Some(code) = e.i32_exit_status() {
+        return ExitStatus::Ok(code);
+    }
+    if is_limit(e) {
+        return ExitStatus::Rejected("memory limit exceeded".into());
+    }
+    match e.kind() {
+        ErrorKind::TrapCode(code) => ExitStatus::Panic(code.to_string()),
+        _ => ExitStatus::Panic(String::from(e.to_string().as_str())),
+    }
+}
+
+/// Builds the host-trap error that suspends a run in a syscall.
+pub fn syscall(number: u32, args: [i64; 4]) -> WasmError {
+    WasmError::host(Syscall { number, args })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmi::Caller;
+
+    const SLEEP: u32 = 5;
+
+    fn link(linker: &mut Linker<RunData>) -> Result<(), WasmError> {
+        linker.func_wrap(
+            HOST_MODULE,
+            "exit",
+            |_: Caller<'_, RunData>, code: i32| -> Result<(), WasmError> {
+                Err(WasmError::i32_exit(code))
+            },
+        )?;
+        linker.func_wrap(
+            HOST_MODULE,
+            "sleep",
+            |_: Caller<'_, RunData>, us: i64| -> Result<i64, WasmError> {
+                Err(syscall(SLEEP, [us, 0, 0, 0]))
+            },
+        )?;
+        Ok(())
+    }
+
+    fn load(wat: &str, memory_bytes: usize) -> Result<Task, LoadFailure> {
+        let wasm = wat::parse_str(wat).expect("test module is valid WAT");
+        TaskEngine::new().load(&wasm, TaskLimits { memory_bytes }, link)
+    }
+
+    fn run_to_end(task: &mut Task) -> ExitStatus {
+        for _ in 0..1000 {
+            match task.resume(10_000, 0) {
+                Slice::Done(s) => return s,
+                Slice::Preempted | Slice::Syscall(_) => {}
+            }
+        }
+        panic!("task did not finish")
+    }
+
+    #[test]
+    fn returning_from_start_is_ok_0_and_exit_gives_its_code() {
+        let mut t = load(r#"(module (func (export "_start")))"#, 65536).unwrap();
+        assert_eq!(t.resume(1000, 0), Slice::Done(ExitStatus::Ok(0)));
+        assert!(t.is_finished());
+        let mut t = load(
+            r#"(module (import "zb" "exit" (func $exit (param i32)))
+                       (func (export "_start") (call $exit (i32.const 3))))"#,
+            65536,
+        )
+        .unwrap();
+        assert_eq!(t.resume(1000, 0), Slice::Done(ExitStatus::Ok(3)));
+    }
+
+    #[test]
+    fn a_runaway_loop_is_preempted_and_resumable() {
+        let mut t = load(r#"(module (func (export "_start") (loop br 0)))"#, 65536).unwrap();
+        for _ in 0..5 {
+            assert_eq!(t.resume(1000, 0), Slice::Preempted);
+        }
+        assert!(t.fuel_used() >= 4000, "fuel used: {}", t.fuel_used());
+        assert!(!t.is_finished());
+    }
+
+    #[test]
+    fn a_trap_is_a_panic_with_its_message() {
+        let mut t = load(r#"(module (func (export "_start") unreachable))"#, 65536).unwrap();
+        match t.resume(1000, 0) {
+            Slice::Done(ExitStatus::Panic(msg)) => assert!(msg.contains("unreachable"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        let mut t = load(
+            r#"(module (func (export "_start") (drop (i32.div_s (i32.const 1) (i32.const 0)))))"#,
+            65536,
+        )
+        .unwrap();
+        assert!(matches!(
+            t.resume(1000, 0),
+            Slice::Done(ExitStatus::Panic(_))
+        ));
+        // A finished task stays finished.
+        assert!(matches!(
+            t.resume(1000, 0),
+            Slice::Done(ExitStatus::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_modules_are_invalid() {
+        let engine = TaskEngine::new();
+        let limits = TaskLimits {
+            memory_bytes: 65536,
+        };
+        for bytes in [
+            &b""[..],
+            b"\0asm",
+            b"garbage garbage",
+            b"\0asm\x01\0\0\0\x05",
+        ] {
+            assert!(matches!(
+                engine.load(bytes, limits, link),
+                Err(LoadFailure::Invalid(_))
+            ));
+        }
+        let cases = [
+            r#"(module)"#,                                                      // no _start
+            r#"(module (func (export "_start") (param i32)))"#,                 // wrong type
+            r#"(module (import "zb" "nope" (func)) (func (export "_start")))"#, // unknown import
+            r#"(module (func $s) (start $s) (func (export "_start")))"#,        // start function
+        ];
+        for wat in cases {
+            assert!(
+                matches!(load(wat, 65536), Err(LoadFailure::Invalid(_))),
+                "{wat}"
+            );
+        }
+    }
+
+    #[test]
+    fn memory_beyond_the_limit_is_rejected() {
+        // At load: 2 pages of 64 KiB against a 64 KiB limit.
+        let r = load(r#"(module (memory 2) (func (export "_start")))"#, 65536);
+        assert!(matches!(r, Err(LoadFailure::Rejected(_))), "{:?}", r.err());
+        // At run time: grow until the limit says no.
+        let mut t = load(
+            r#"(module (memory 1)
+                 (func (export "_start") (loop (drop (memory.grow (i32.const 1))) (br 0))))"#,
+            4 * 65536,
+        )
+        .unwrap();
+        assert!(matches!(run_to_end(&mut t), ExitStatus::Rejected(_)));
+    }
+
+    #[test]
+    fn one_byte_pages_let_small_runs_fit() {
+        let mut t = load(
+            r#"(module (memory 100 (pagesize 1))
+                 (func (export "_start") (i32.store8 (i32.const 99) (i32.const 7))))"#,
+            128,
+        )
+        .unwrap();
+        assert_eq!(t.resume(1000, 0), Slice::Done(ExitStatus::Ok(0)));
+    }
+
+    #[test]
+    fn a_syscall_suspends_the_run_and_the_reply_resumes_it() {
+        let mut t = load(
+            r#"(module (import "zb" "sleep" (func $sleep (param i64) (result i64)))
+                       (import "zb" "exit" (func $exit (param i32)))
+                       (func (export "_start")
+                         (call $exit (i32.wrap_i64 (call $sleep (i64.const 5))))))"#,
+            65536,
+        )
+        .unwrap();
+        assert_eq!(
+            t.resume(1000, 0),
+            Slice::Syscall(Syscall {
+                number: SLEEP,
+                args: [5, 0, 0, 0]
+            })
+        );
+        assert_eq!(t.resume(1000, 42), Slice::Done(ExitStatus::Ok(42)));
+    }
+}
