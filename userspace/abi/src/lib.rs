@@ -16,6 +16,7 @@ mod error;
 pub mod fmt;
 mod host;
 mod rights;
+pub mod syscall;
 mod sysinfo;
 
 pub use error::Error;
