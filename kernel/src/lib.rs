@@ -21,6 +21,7 @@ mod host;
 pub mod ipc;
 pub mod panic;
 pub mod run;
+pub mod sched;
 pub mod task;
 
 use zb_abi::NativeService;
