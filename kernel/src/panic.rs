@@ -32,9 +32,3 @@ pub fn report(info: &PanicInfo<'_>) {
     );
     platform.power().shutdown(false)
 }
-
-/// Registers the platform before [`crate::run`], so that panics during the boot crate's own
-/// set-up after the console works are reported by [`report`] too.
-pub fn set_platform(platform: &'static dyn zb_hal::Platform) {
-    PLATFORM.call_once(|| platform);
-}

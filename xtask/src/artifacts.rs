@@ -117,6 +117,35 @@ pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
     Ok(images)
 }
 
+/// Everything the QEMU-based commands (test, bench) boot, built with `opts`.
+pub struct QemuTargets {
+    pub bios: PathBuf,
+    pub uefi: PathBuf,
+    pub stm32: PathBuf,
+}
+
+impl QemuTargets {
+    pub fn boot(&self, platform: Platform) -> crate::qemu::Boot {
+        match platform {
+            Platform::X86_64 => crate::qemu::Boot::x86_64(self.bios.clone(), false),
+            Platform::Stm32f4 => crate::qemu::Boot::stm32f4(self.stm32.clone()),
+        }
+    }
+}
+
+/// Makes sure QEMU is installed for both platforms and builds both platforms' images.
+pub fn build_for_qemu(opts: &BuildOpts) -> Result<QemuTargets, String> {
+    crate::env::ensure_qemu(Platform::X86_64)?;
+    crate::env::ensure_qemu(Platform::Stm32f4)?;
+    let images = build_images(opts)?;
+    let stm32 = build_kernel(Platform::Stm32f4, opts)?;
+    Ok(QemuTargets {
+        bios: images.bios,
+        uefi: images.uefi,
+        stm32,
+    })
+}
+
 /// The STM32F4 firmware for a real board: ELF (for probe-rs) and raw .bin (for other
 /// flashers, to be written at 0x0800_0000).
 pub struct Firmware {

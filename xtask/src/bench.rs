@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::artifacts::{self, BuildOpts};
 use crate::cli::{Args, Platform};
 use crate::harness::Machine;
-use crate::qemu::Boot;
 
 struct BootFigure {
     platform: Platform,
@@ -24,21 +23,15 @@ fn median(v: &[f64]) -> f64 {
 
 pub fn run(args: &Args) -> Result<(), String> {
     crate::env::check_toolchain()?;
-    crate::env::ensure_qemu(Platform::X86_64)?;
-    crate::env::ensure_qemu(Platform::Stm32f4)?;
-    let opts = BuildOpts {
+    let targets = artifacts::build_for_qemu(&BuildOpts {
         release: true,
         test_hooks: false,
         qemu: true,
-    };
-    let bios = artifacts::build_images(&opts)?.bios;
-    let stm32 = artifacts::build_kernel(Platform::Stm32f4, &opts)?;
+    })?;
 
     let mut figures = Vec::new();
-    for (platform, boot) in [
-        (Platform::X86_64, Boot::x86_64(bios, false)),
-        (Platform::Stm32f4, Boot::stm32f4(stm32)),
-    ] {
+    for platform in [Platform::X86_64, Platform::Stm32f4] {
+        let boot = targets.boot(platform);
         let mut fig = BootFigure {
             platform,
             wall_ms: Vec::new(),

@@ -10,7 +10,6 @@ use zb_shell::Shell;
 #[entry]
 fn main() -> ! {
     let board = zb_hal_stm32f4::init();
-    zb_kernel::panic::set_platform(board);
     let mut console = ConsoleService::new(Shell::new());
     zb_kernel::run(board, &mut console)
 }

@@ -21,7 +21,6 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let platform = zb_hal_x86_64::init(boot_info);
-    zb_kernel::panic::set_platform(platform);
     let mut console = ConsoleService::new(Shell::new());
     zb_kernel::run(platform, &mut console)
 }

@@ -94,7 +94,13 @@ mod tests {
             0
         }
         fn sysinfo(&self) -> SysInfo {
-            unimplemented!("not used by these tests")
+            SysInfo {
+                version: "0",
+                platform: "test",
+                machine: "wire",
+                profile: "debug",
+                boot_us: 0,
+            }
         }
         fn meminfo(&self) -> MemInfo {
             MemInfo::default()
