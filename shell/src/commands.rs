@@ -2,19 +2,28 @@
 //!
 //! Commands are plain functions over a [`Ctx`]; they write their answer to `ctx.out` and report
 //! failure as a message (the shell prefixes the command name). Adding a command is adding one
-//! entry to [`COMMANDS`].
+//! entry to [`COMMANDS`]. A command that starts waiting for a run (`run`, `wait`) makes it the
+//! foreground job in `ctx.jobs` and returns at once; the shell then holds the prompt back until
+//! the job ends (see [`crate::jobs`]).
 
-use alloc::string::String;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt::Write;
 
-use zb_abi::{Host, OS_NAME, PowerAction};
+use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunInfo, RunKind, StateName, WaitOn};
 
 use zb_abi::fmt::{Bytes, Millis, Uptime};
+
+use crate::Printable;
+use crate::jobs::{self, Job, Jobs, Mode};
 
 /// What a command runs with.
 pub struct Ctx<'a> {
     pub host: &'a mut dyn Host,
     pub out: &'a mut String,
+    /// The shell's jobs: `run` and `wait` set the foreground job here.
+    pub jobs: &'a mut Jobs,
 }
 
 impl Ctx<'_> {
@@ -96,6 +105,34 @@ pub static COMMANDS: &[Command] = &[
         run: reboot,
     },
     Command {
+        name: "run",
+        args: "<program> [arg ...] [&]",
+        summary: "start /bin/<program> and wait for it (with &: in the background)",
+        hidden: false,
+        run: run_program,
+    },
+    Command {
+        name: "ps",
+        args: "",
+        summary: "list runs and services",
+        hidden: false,
+        run: ps,
+    },
+    Command {
+        name: "kill",
+        args: "<pid>",
+        summary: "stop a run (it ends with rejected: killed)",
+        hidden: false,
+        run: kill,
+    },
+    Command {
+        name: "wait",
+        args: "<pid>",
+        summary: "wait for a run to end and show its status (Ctrl-C stops waiting)",
+        hidden: false,
+        run: wait,
+    },
+    Command {
         name: "panic",
         args: "",
         summary: "test builds only: panic the kernel on purpose",
@@ -111,13 +148,31 @@ pub fn find(name: &str) -> Option<&'static Command> {
 fn no_args(args: &[String]) -> CmdResult {
     match args.first() {
         None => Ok(()),
-        Some(a) => Err(alloc::format!("unexpected argument: {a}")),
+        Some(a) => Err(format!("unexpected argument: {}", Printable(a))),
+    }
+}
+
+/// `usage: <name> <args>`, from the table.
+fn usage(name: &str) -> String {
+    match find(name) {
+        Some(cmd) => format!("usage: {} {}", cmd.name, cmd.args),
+        None => String::from("usage error"),
+    }
+}
+
+/// The one argument of `cmd`, a pid.
+fn parse_pid(cmd: &str, args: &[String]) -> Result<Pid, String> {
+    match args {
+        [arg] => arg
+            .parse()
+            .map_err(|_| format!("not a pid: {} ({})", Printable(arg), usage(cmd))),
+        _ => Err(usage(cmd)),
     }
 }
 
 fn help(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     if let Some(name) = args.first() {
-        let cmd = find(name).ok_or_else(|| alloc::format!("no such command: {name}"))?;
+        let cmd = find(name).ok_or_else(|| format!("no such command: {}", Printable(name)))?;
         let _ = writeln!(
             ctx.out,
             "usage: {} {}\n  {}",
@@ -126,13 +181,19 @@ fn help(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         return Ok(());
     }
     let _ = writeln!(ctx.out, "commands:");
-    for cmd in COMMANDS.iter().filter(|c| !c.hidden) {
-        let usage = alloc::format!("{} {}", cmd.name, cmd.args);
-        let _ = writeln!(ctx.out, "  {usage:<22}{}", cmd.summary);
+    let visible = || COMMANDS.iter().filter(|c| !c.hidden);
+    let width = visible()
+        .map(|c| c.name.len() + 1 + c.args.len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for cmd in visible() {
+        let usage = format!("{} {}", cmd.name, cmd.args);
+        let _ = writeln!(ctx.out, "  {usage:<width$}{}", cmd.summary);
     }
     let _ = writeln!(
         ctx.out,
-        "editing: Left/Right move, Up/Down history, Ctrl-A/E start/end, Ctrl-U/K/W erase,\n         Ctrl-C cancel, Ctrl-L clear screen"
+        "editing: Left/Right move, Up/Down history, Ctrl-A/E start/end, Ctrl-U/K/W erase,\n         Ctrl-C cancel (or stop the foreground run), Ctrl-L clear screen"
     );
     Ok(())
 }
@@ -224,7 +285,7 @@ fn power(ctx: &mut Ctx<'_>, args: &[String], action: PowerAction, what: &str) ->
     let _ = writeln!(ctx.out, "{what}");
     ctx.flush();
     let err = ctx.host.power(action);
-    Err(alloc::format!("{err}"))
+    Err(format!("{err}"))
 }
 
 fn shutdown(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
@@ -242,4 +303,122 @@ fn panic(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         PowerAction::TestPanic,
         "panicking the kernel on purpose",
     )
+}
+
+fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let (background, words) = match args.split_last() {
+        Some((last, rest)) if last == "&" => (true, rest),
+        _ => (false, args),
+    };
+    let Some((name, rest)) = words.split_first() else {
+        return Err(usage("run"));
+    };
+    let argv: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let pid = ctx.host.spawn(name, &argv).map_err(|e| match e {
+        Error::NotFound => format!("no such program: {}", Printable(name)),
+        e => format!("{}: {e}", Printable(name)),
+    })?;
+    // The kernel's name for the run, so that start and end lines agree with `ps`.
+    let name = jobs::lookup(ctx.host, pid).map_or_else(|| name.clone(), |s| s.name);
+    let job = Job { pid, name };
+    if background {
+        ctx.jobs.start_background(ctx.host, job, ctx.out);
+    } else {
+        // Nothing more to print: the run's output follows, then its status line.
+        ctx.jobs.start_foreground(ctx.host, job, Mode::Run, ctx.out);
+    }
+    Ok(())
+}
+
+/// `ps` columns: header and whether the column is right-aligned (numbers).
+const PS_COLUMNS: [(&str, bool); 7] = [
+    ("PID", true),
+    ("PPID", true),
+    ("STATE", false),
+    ("NAME", false),
+    ("MEM", true),
+    ("CPU", true),
+    ("INFO", false),
+];
+
+/// One `ps` row as text.
+fn ps_row(r: &RunInfo<'_>) -> [String; 7] {
+    let info = match (r.state, r.wait) {
+        (StateName::Done, _) => jobs::exit_text(r.exit.as_ref()),
+        (StateName::Wait, Some(w)) => match w {
+            WaitOn::Ready => String::from("ready"),
+            WaitOn::Sleep { .. } => String::from("sleep"),
+            WaitOn::Channel => String::from("chan"),
+            WaitOn::Child { pid } => format!("child {pid}"),
+            WaitOn::Input => String::from("input"),
+        },
+        _ => String::new(),
+    };
+    [
+        r.pid.to_string(),
+        r.parent.to_string(),
+        String::from(r.state.as_str()),
+        format!("{}", Printable(r.name)),
+        format!("{}", Bytes(r.memory as u64)),
+        r.fuel.to_string(),
+        info,
+    ]
+}
+
+fn ps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    ctx.host.runs(&mut |r| rows.push(ps_row(r)));
+    let mut widths = PS_COLUMNS.map(|(h, _)| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header = PS_COLUMNS.map(|(h, _)| String::from(h));
+    for row in core::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, ((cell, &(_, right)), &w)) in row.iter().zip(&PS_COLUMNS).zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let _ = if right {
+                write!(line, "{cell:>w$}")
+            } else {
+                write!(line, "{cell:<w$}")
+            };
+        }
+        let _ = writeln!(ctx.out, "{}", line.trim_end());
+    }
+    Ok(())
+}
+
+fn kill(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let pid = parse_pid("kill", args)?;
+    match ctx.host.kill(pid) {
+        Ok(()) => {}
+        Err(Error::NotFound) => return Err(format!("no such run: {pid}")),
+        Err(e) => return Err(format!("{pid}: {e}")),
+    }
+    // A background job the kernel ended at once is announced now, not above the next prompt.
+    if let Some(job) = ctx.jobs.background_job(pid).cloned() {
+        ctx.jobs.recheck_background(ctx.host, job, ctx.out);
+    }
+    Ok(())
+}
+
+fn wait(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let pid = parse_pid("wait", args)?;
+    let run = jobs::lookup(ctx.host, pid).ok_or_else(|| format!("no such run: {pid}"))?;
+    if run.kind == RunKind::Service {
+        return Err(format!("{pid} is a service, not a run (it never ends)"));
+    }
+    let job = Job {
+        pid,
+        name: run.name,
+    };
+    // A DONE run's status is printed at once; otherwise the shell waits for its end.
+    ctx.jobs
+        .start_foreground(ctx.host, job, Mode::Wait, ctx.out);
+    Ok(())
 }

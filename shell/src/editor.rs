@@ -145,6 +145,11 @@ impl LineEditor {
         &self.history
     }
 
+    /// Whether an overlong line is being discarded (no prompt is shown until its end).
+    pub fn discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// Draws the current line after a freshly printed prompt.
     pub fn render(&self, out: &mut String) {
         out.extend(self.line.iter());

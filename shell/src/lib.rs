@@ -4,8 +4,20 @@
 //! with [`editor::LineEditor`], splits them into words ([`args::split`]) and runs commands from
 //! [`commands::COMMANDS`]. It talks to the system only through [`zb_abi::Host`].
 //!
-//! Invariants: no input can make the shell panic or stop answering; every submitted line ends
-//! with a fresh prompt (`zb:<cwd>> `), unless the command stopped the machine.
+//! The shell is either *at the prompt* (editing a line) or *busy with a foreground job*
+//! ([`jobs`]): a run started with `run`, or one awaited with `wait`. While busy it shows no
+//! prompt and does not edit lines; Ctrl-C kills the run (or stops waiting), and the job's end
+//! prints its status and a fresh prompt. Background jobs' ends are printed above the prompt,
+//! redrawing the line being typed.
+//!
+//! Invariants:
+//! - No input can make the shell panic or stop answering: a foreground job always ends, either
+//!   by its exit report or by Ctrl-C.
+//! - Every submitted line ends with a fresh prompt (`zb:<cwd>> `), unless it started a
+//!   foreground job (the prompt then follows the job's status line) or stopped the machine.
+//! - The prompt and the edited line are on screen exactly when there is no foreground job and
+//!   the editor is not discarding an overlong line; [`ConsoleClient::hide_line`] and
+//!   [`ConsoleClient::show_line`] erase and redraw them only then.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -15,21 +27,29 @@ pub mod args;
 pub mod commands;
 pub mod editor;
 pub mod history;
+pub mod jobs;
 
 use alloc::string::String;
 use core::fmt::Write;
 
-use zb_abi::{ConsoleClient, Host};
+use zb_abi::{ConsoleClient, Error, Host, RunInfo};
 
 use commands::Ctx;
 use editor::{Event, LineEditor};
+use jobs::{Ended, Jobs, Mode};
 
 /// VT100: erase the screen and home the cursor.
 pub const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
+/// VT100: back to the start of the line and erase it (hides the prompt and the typed line).
+pub const ERASE_LINE: &str = "\r\x1b[K";
+
+/// Ctrl-C.
+const INTERRUPT: u8 = 0x03;
 
 #[derive(Default)]
 pub struct Shell {
     editor: LineEditor,
+    jobs: Jobs,
 }
 
 impl Shell {
@@ -37,8 +57,24 @@ impl Shell {
         Self::default()
     }
 
+    /// The shell's jobs (what it is waiting for).
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
     fn prompt(&self, out: &mut String) {
         out.push_str("zb:/> ");
+    }
+
+    /// Whether the prompt and the edited line are on screen.
+    fn at_prompt(&self) -> bool {
+        self.jobs.foreground().is_none() && !self.editor.discarding()
+    }
+
+    /// The prompt and the line being edited, cursor in place.
+    fn redraw(&self, out: &mut String) {
+        self.prompt(out);
+        self.editor.render(out);
     }
 
     /// Runs one submitted line.
@@ -57,9 +93,53 @@ impl Shell {
             let _ = writeln!(out, "unknown command: {} (try help)", Printable(name));
             return;
         };
-        let mut ctx = Ctx { host, out };
+        let mut ctx = Ctx {
+            host,
+            out,
+            jobs: &mut self.jobs,
+        };
         if let Err(msg) = (cmd.run)(&mut ctx, rest) {
             let _ = writeln!(out, "{}: {msg}", cmd.name);
+        }
+    }
+
+    /// A byte typed while a foreground job runs.
+    fn foreground_input(&mut self, byte: u8, host: &mut dyn Host, out: &mut String) {
+        // Input is not routed to the foreground run yet (stdin for runs is a later issue):
+        // only Ctrl-C means something here; every other byte is dropped.
+        if byte != INTERRUPT {
+            return;
+        }
+        let Some(fg) = self.jobs.foreground() else {
+            return;
+        };
+        out.push_str("^C\n");
+        let (pid, mode) = (fg.job.pid, fg.mode);
+        if mode == Mode::Wait {
+            // Stop waiting; the run goes on (and is still announced if it is a background job).
+            self.jobs.release_foreground();
+            self.prompt(out);
+            return;
+        }
+        match host.kill(pid) {
+            // Killed, or already ended: print its status now if the kernel shows it DONE;
+            // otherwise its exit report will.
+            Ok(()) | Err(Error::NotFound) => {
+                if !self.jobs.recheck_foreground(host, out) {
+                    self.prompt(out);
+                }
+            }
+            // It cannot be stopped: never trap the user behind it; it becomes a background job.
+            Err(e) => {
+                if let Some(fg) = self.jobs.release_foreground() {
+                    let _ = writeln!(
+                        out,
+                        "run: cannot kill {pid}: {e}; it goes on in the background"
+                    );
+                    self.jobs.recheck_background(host, fg.job, out);
+                }
+                self.prompt(out);
+            }
         }
     }
 }
@@ -74,6 +154,10 @@ impl ConsoleClient for Shell {
     fn input(&mut self, bytes: &[u8], host: &mut dyn Host) {
         let mut out = String::new();
         for &b in bytes {
+            if self.jobs.foreground().is_some() {
+                self.foreground_input(b, host, &mut out);
+                continue;
+            }
             match self.editor.feed(b, &mut out) {
                 None | Some(Event::EndOfInput) => continue,
                 Some(Event::Line(line)) => {
@@ -81,12 +165,14 @@ impl ConsoleClient for Shell {
                     host.console_write(out.as_bytes());
                     out.clear();
                     self.execute(&line, host, &mut out);
+                    if self.jobs.foreground().is_some() {
+                        continue; // the prompt comes back when the job ends
+                    }
                 }
                 Some(Event::Cancelled | Event::Overflowed) => {}
                 Some(Event::ClearScreen) => {
                     out.push_str(CLEAR_SCREEN);
-                    self.prompt(&mut out);
-                    self.editor.render(&mut out);
+                    self.redraw(&mut out);
                     continue;
                 }
             }
@@ -96,26 +182,79 @@ impl ConsoleClient for Shell {
             host.console_write(out.as_bytes());
         }
     }
+
+    fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
+        let shown = self.at_prompt();
+        let job = match self.jobs.ended(run.pid) {
+            Ended::Untracked => return,
+            Ended::Foreground(job) => job,
+            Ended::Background(job) => job,
+        };
+        let name = if run.name.is_empty() {
+            job.name.as_str()
+        } else {
+            run.name
+        };
+        let mut out = String::new();
+        if shown {
+            out.push_str(ERASE_LINE);
+        }
+        jobs::write_status(&mut out, run.pid, name, &jobs::exit_text(run.exit.as_ref()));
+        // Back at the prompt: either it was shown before, or the foreground job just ended.
+        if self.at_prompt() {
+            self.redraw(&mut out);
+        }
+        host.console_write(out.as_bytes());
+    }
+
+    fn hide_line(&mut self, host: &mut dyn Host) -> bool {
+        if !self.at_prompt() {
+            return false;
+        }
+        host.console_write(ERASE_LINE.as_bytes());
+        true
+    }
+
+    fn show_line(&mut self, host: &mut dyn Host) {
+        if self.at_prompt() {
+            let mut out = String::new();
+            self.redraw(&mut out);
+            host.console_write(out.as_bytes());
+        }
+    }
 }
 
-/// Displays user-supplied text with control characters escaped and long text cut short, so
-/// that an error message can never disturb the terminal.
-struct Printable<'a>(&'a str);
+/// Writes `text` with control characters escaped and at most `limit` chars (then `…`).
+fn write_escaped(f: &mut core::fmt::Formatter<'_>, text: &str, limit: usize) -> core::fmt::Result {
+    for (i, c) in text.chars().enumerate() {
+        if i == limit {
+            return f.write_str("…");
+        }
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Displays user-supplied text (a word, a name) with control characters escaped and long text
+/// cut short at 64 chars, so that an error message can never disturb the terminal.
+pub(crate) struct Printable<'a>(pub &'a str);
 
 impl core::fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const LIMIT: usize = 64;
-        for (i, c) in self.0.chars().enumerate() {
-            if i == LIMIT {
-                return f.write_str("…");
-            }
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                f.write_char(c)?;
-            }
-        }
-        Ok(())
+        write_escaped(f, self.0, 64)
+    }
+}
+
+/// Like [`Printable`], for longer text from the system (a trap message): cut at 256 chars.
+pub(crate) struct PrintableText<'a>(pub &'a str);
+
+impl core::fmt::Display for PrintableText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_escaped(f, self.0, 256)
     }
 }
 

@@ -2,18 +2,115 @@
 
 extern crate std;
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 
-use zb_abi::{ConsoleClient, Error, FrameInfo, HeapInfo, Host, MemInfo, PowerAction, SysInfo};
+use zb_abi::syscall::StatusKind;
+use zb_abi::{
+    ConsoleClient, Error, ExitView, FrameInfo, HeapInfo, Host, MemInfo, Pid, PowerAction, RunInfo,
+    RunKind, StateName, SysInfo, WaitOn,
+};
 
 use super::*;
+
+/// A run in the fake kernel's table.
+#[derive(Clone)]
+struct FakeRun {
+    pid: Pid,
+    parent: Pid,
+    kind: RunKind,
+    name: String,
+    state: StateName,
+    wait: Option<WaitOn>,
+    memory: usize,
+    fuel: u64,
+    exit: Option<(StatusKind, i32, String)>,
+}
+
+impl FakeRun {
+    fn new(pid: Pid, name: &str, state: StateName) -> Self {
+        FakeRun {
+            pid,
+            parent: zb_abi::runs::CONSOLE_PID,
+            kind: RunKind::Wasm,
+            name: name.into(),
+            state,
+            wait: None,
+            memory: 0,
+            fuel: 0,
+            exit: None,
+        }
+    }
+
+    fn console() -> Self {
+        FakeRun {
+            parent: 0,
+            kind: RunKind::Service,
+            wait: Some(WaitOn::Input),
+            ..FakeRun::new(1, "console", StateName::Wait)
+        }
+    }
+
+    fn done(mut self, kind: StatusKind, code: i32, message: &str) -> Self {
+        self.state = StateName::Done;
+        self.wait = None;
+        self.memory = 0;
+        self.exit = Some((kind, code, message.into()));
+        self
+    }
+
+    fn info(&self) -> RunInfo<'_> {
+        RunInfo {
+            pid: self.pid,
+            parent: self.parent,
+            kind: self.kind,
+            name: &self.name,
+            state: self.state,
+            wait: self.wait,
+            memory: self.memory,
+            fuel: self.fuel,
+            exit: self.exit.as_ref().map(|(kind, code, message)| ExitView {
+                kind: *kind,
+                code: *code,
+                message,
+            }),
+        }
+    }
+}
 
 #[derive(Default)]
 struct FakeHost {
     wire: Vec<u8>,
     power: Vec<PowerAction>,
     frames: bool,
+    /// Programs `spawn` finds in /bin.
+    programs: Vec<&'static str>,
+    /// Programs that get a pid but are DONE at once with this status (they fail to load).
+    broken: Vec<(&'static str, StatusKind, &'static str)>,
+    runs: Vec<FakeRun>,
+    spawned: Vec<(String, Vec<String>)>,
+    killed: Vec<Pid>,
+    /// `kill` marks the run DONE before returning (otherwise the test reports the end).
+    kill_ends_at_once: bool,
+    /// `kill` of a live run fails with this.
+    kill_error: Option<Error>,
+}
+
+impl FakeHost {
+    /// A kernel with the console service (pid 1) and a few programs.
+    fn with_programs() -> Self {
+        FakeHost {
+            programs: vec!["hello", "spin"],
+            broken: vec![("broken", StatusKind::Invalid, "not a wasm module")],
+            runs: vec![FakeRun::console()],
+            ..Default::default()
+        }
+    }
+
+    fn run_mut(&mut self, pid: Pid) -> &mut FakeRun {
+        self.runs.iter_mut().find(|r| r.pid == pid).unwrap()
+    }
 }
 
 impl Host for FakeHost {
@@ -51,6 +148,106 @@ impl Host for FakeHost {
         self.power.push(action);
         Error::Unsupported
     }
+    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
+        let broken = self.broken.iter().find(|b| b.0 == name).copied();
+        if !self.programs.contains(&name) && broken.is_none() {
+            return Err(Error::NotFound);
+        }
+        self.spawned
+            .push((name.into(), args.iter().map(|a| a.to_string()).collect()));
+        let pid = self.runs.iter().map(|r| r.pid).max().unwrap_or(1) + 1;
+        let mut run = FakeRun {
+            wait: Some(WaitOn::Ready),
+            memory: 64 << 10,
+            ..FakeRun::new(pid, name, StateName::Wait)
+        };
+        if let Some((_, kind, message)) = broken {
+            run = run.done(kind, 0, message);
+        }
+        self.runs.push(run);
+        Ok(pid)
+    }
+    fn kill(&mut self, pid: Pid) -> Result<(), Error> {
+        let (ends_at_once, error) = (self.kill_ends_at_once, self.kill_error);
+        let run = self
+            .runs
+            .iter_mut()
+            .find(|r| r.pid == pid && r.state != StateName::Done)
+            .ok_or(Error::NotFound)?;
+        if run.kind == RunKind::Service {
+            return Err(Error::PermissionDenied);
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if ends_at_once {
+            *run = run.clone().done(StatusKind::Rejected, 0, "killed");
+        }
+        self.killed.push(pid);
+        Ok(())
+    }
+    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
+        for r in &self.runs {
+            visit(&r.info());
+        }
+    }
+}
+
+/// A shell attached to a fake kernel, driven like a terminal.
+struct Term {
+    shell: Shell,
+    host: FakeHost,
+}
+
+impl Term {
+    fn new(host: FakeHost) -> Self {
+        let mut t = Term {
+            shell: Shell::new(),
+            host,
+        };
+        t.shell.attach(&mut t.host);
+        t.wire();
+        t
+    }
+
+    fn wire(&mut self) -> String {
+        String::from_utf8(core::mem::take(&mut self.host.wire)).unwrap()
+    }
+
+    /// Types `input`; returns what the terminal showed.
+    fn type_(&mut self, input: &str) -> String {
+        self.type_bytes(input.as_bytes())
+    }
+
+    fn type_bytes(&mut self, input: &[u8]) -> String {
+        self.shell.input(input, &mut self.host);
+        self.wire()
+    }
+
+    /// The kernel ends run `pid` (if it is not DONE yet) and reports it to the shell.
+    fn exit(&mut self, pid: Pid, kind: StatusKind, code: i32, message: &str) -> String {
+        let run = self.host.run_mut(pid);
+        if run.state != StateName::Done {
+            *run = run.clone().done(kind, code, message);
+        }
+        let run = run.clone();
+        self.shell.run_exited(&run.info(), &mut self.host);
+        self.wire()
+    }
+
+    /// A run writes `bytes`, delivered the way the console service does it.
+    fn output(&mut self, bytes: &str) -> String {
+        let hidden = self.shell.hide_line(&mut self.host);
+        self.host.console_write(bytes.as_bytes());
+        if hidden {
+            self.shell.show_line(&mut self.host);
+        }
+        self.wire()
+    }
+}
+
+fn term() -> Term {
+    Term::new(FakeHost::with_programs())
 }
 
 /// Types `input` into a fresh shell and returns everything the terminal showed.
@@ -154,4 +351,411 @@ fn clear_and_ctrl_l() {
 fn every_line_ends_with_a_prompt() {
     let out = run("\r\x03xx\x03\r");
     assert_eq!(out.matches("zb:/> ").count(), 5, "{out:?}");
+}
+
+// ---- run, ps, kill, wait ------------------------------------------------------------------
+
+const PROMPT: &str = "zb:/> ";
+
+#[test]
+fn foreground_run_holds_the_prompt_until_it_ends() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("run hello big 'wide world'\r"),
+        "run hello big 'wide world'\n"
+    );
+    assert_eq!(
+        t.host.spawned,
+        [(
+            "hello".to_string(),
+            vec!["big".to_string(), "wide world".to_string()]
+        )]
+    );
+    // Typing while it runs is not edited, echoed or executed (stdin routing comes later).
+    assert_eq!(t.type_("echo nope\r\x1b[A\x7f\x04\x15"), "");
+    assert_eq!(t.exit(2, StatusKind::Ok, 0, ""), "[2] hello: ok(0)\nzb:/> ");
+    assert_eq!(t.type_("echo yes\r"), "echo yes\nyes\nzb:/> ");
+    assert!(t.shell.jobs().foreground().is_none());
+}
+
+#[test]
+fn every_kind_of_exit_status_is_shown() {
+    let mut t = term();
+    for (kind, code, message, shown) in [
+        (StatusKind::Ok, 3, "", "ok(3)"),
+        (StatusKind::Panic, 0, "unreachable", "panic: unreachable"),
+        (
+            StatusKind::Invalid,
+            0,
+            "bad import zb.nope",
+            "invalid: bad import zb.nope",
+        ),
+        (
+            StatusKind::Rejected,
+            0,
+            "out of memory",
+            "rejected: out of memory",
+        ),
+    ] {
+        t.type_("run hello\r");
+        let pid = t.host.spawned.len() as Pid + 1;
+        assert_eq!(
+            t.exit(pid, kind, code, message),
+            alloc::format!("[{pid}] hello: {shown}\n{PROMPT}")
+        );
+    }
+}
+
+#[test]
+fn a_trap_message_cannot_drive_the_terminal() {
+    let mut t = term();
+    t.type_("run hello\r");
+    let out = t.exit(2, StatusKind::Panic, 0, "bad\n\x1b[2Jthing");
+    assert_eq!(out, "[2] hello: panic: bad\\n\\u{1b}[2Jthing\nzb:/> ");
+}
+
+#[test]
+fn ctrl_c_kills_the_foreground_run() {
+    let mut t = term();
+    t.type_("run spin\r");
+    assert_eq!(t.type_("\x03"), "^C\n");
+    assert_eq!(t.host.killed, [2]);
+    assert_eq!(
+        t.exit(2, StatusKind::Rejected, 0, "killed"),
+        "[2] spin: rejected: killed\nzb:/> "
+    );
+}
+
+#[test]
+fn ctrl_c_when_the_kernel_ends_the_run_at_once() {
+    let mut t = Term::new(FakeHost {
+        kill_ends_at_once: true,
+        ..FakeHost::with_programs()
+    });
+    t.type_("run spin\r");
+    // The status and prompt come at once, and the rest of the input is a new command line.
+    assert_eq!(
+        t.type_("\x03echo next\r"),
+        "^C\n[2] spin: rejected: killed\nzb:/> echo next\nnext\nzb:/> "
+    );
+    // The kernel's exit report arrives afterwards: not announced a second time.
+    assert_eq!(t.exit(2, StatusKind::Rejected, 0, "killed"), "");
+}
+
+#[test]
+fn ctrl_c_when_the_run_vanished_still_gives_the_prompt_back() {
+    let mut t = term();
+    t.type_("run spin\r");
+    t.host.runs.retain(|r| r.pid != 2);
+    assert_eq!(
+        t.type_("\x03"),
+        "^C\n[2] spin: status unknown (no longer listed)\nzb:/> "
+    );
+}
+
+#[test]
+fn ctrl_c_on_a_run_that_cannot_be_killed_leaves_it_in_the_background() {
+    let mut t = Term::new(FakeHost {
+        kill_error: Some(Error::PermissionDenied),
+        ..FakeHost::with_programs()
+    });
+    t.type_("run spin\r");
+    assert_eq!(
+        t.type_("\x03"),
+        "^C\nrun: cannot kill 2: permission denied; it goes on in the background\nzb:/> "
+    );
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        "\r\x1b[K[2] spin: ok(0)\nzb:/> "
+    );
+}
+
+#[test]
+fn a_module_that_fails_to_load_reports_at_once_and_only_once() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("run broken\r"),
+        "run broken\n[2] broken: invalid: not a wasm module\nzb:/> "
+    );
+    assert_eq!(t.exit(2, StatusKind::Invalid, 0, "not a wasm module"), "");
+    assert_eq!(
+        t.type_("run broken &\r"),
+        "run broken &\n[3] broken\n[3] broken: invalid: not a wasm module\nzb:/> "
+    );
+    assert_eq!(t.exit(3, StatusKind::Invalid, 0, "not a wasm module"), "");
+    assert!(t.shell.jobs().background().is_empty());
+}
+
+#[test]
+fn run_errors() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("run nope\r"),
+        "run nope\nrun: no such program: nope\nzb:/> "
+    );
+    assert!(
+        t.type_("run\r")
+            .contains("\nrun: usage: run <program> [arg ...] [&]\n")
+    );
+    assert!(
+        t.type_("run &\r")
+            .contains("\nrun: usage: run <program> [arg ...] [&]\n")
+    );
+    assert!(t.host.spawned.is_empty());
+    // A name with control characters is escaped in the message.
+    let mut out = String::new();
+    Shell::new().execute("run 'a\u{1b}b'", &mut FakeHost::with_programs(), &mut out);
+    assert_eq!(out, "run: no such program: a\\u{1b}b\n");
+}
+
+#[test]
+fn background_run_returns_to_the_prompt_and_announces_its_end_above_the_typed_line() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("run spin fast &\r"),
+        "run spin fast &\n[2] spin\nzb:/> "
+    );
+    assert_eq!(
+        t.host.spawned,
+        [("spin".to_string(), vec!["fast".to_string()])]
+    );
+    // The user is half-way through a line, cursor moved left, when the run ends.
+    t.type_("echo hi\x1b[D");
+    assert_eq!(
+        t.exit(2, StatusKind::Panic, 0, "unreachable"),
+        "\r\x1b[K[2] spin: panic: unreachable\nzb:/> echo hi\x1b[1D"
+    );
+    // The line is intact and still being edited.
+    assert_eq!(t.type_("!\r"), "!i\x1b[1D\nh!i\nzb:/> ");
+}
+
+#[test]
+fn background_output_is_written_above_the_typed_line() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    t.type_("ec");
+    assert_eq!(t.output("tick\n"), "\r\x1b[Ktick\nzb:/> ec");
+    assert_eq!(t.type_("ho x\r"), "ho x\nx\nzb:/> ");
+}
+
+#[test]
+fn foreground_output_is_not_interrupted_and_background_ends_do_not_print_a_prompt() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    t.type_("run hello\r");
+    assert_eq!(
+        t.output("50%"),
+        "50%",
+        "no hide/redraw while a run is in the foreground"
+    );
+    // A background job ending meanwhile prints its line, but no prompt.
+    assert_eq!(t.exit(2, StatusKind::Ok, 0, ""), "[2] spin: ok(0)\n");
+    assert_eq!(t.exit(3, StatusKind::Ok, 1, ""), "[3] hello: ok(1)\nzb:/> ");
+}
+
+#[test]
+fn ends_of_runs_the_shell_did_not_start_are_not_announced() {
+    let mut t = term();
+    t.host
+        .runs
+        .push(FakeRun::new(9, "grandchild", StateName::Exec));
+    assert_eq!(t.exit(9, StatusKind::Ok, 0, ""), "");
+    t.type_("run hello\r");
+    assert_eq!(t.exit(9, StatusKind::Ok, 0, ""), "");
+    assert!(t.shell.jobs().foreground().is_some());
+}
+
+#[test]
+fn garbage_during_a_foreground_run_is_harmless() {
+    let mut t = term();
+    t.type_("run spin\r");
+    let garbage: Vec<u8> = (0u8..=255)
+        .filter(|&b| b != 0x03)
+        .cycle()
+        .take(5000)
+        .collect();
+    assert_eq!(t.type_bytes(&garbage), "");
+    assert!(t.host.killed.is_empty());
+    assert_eq!(t.exit(2, StatusKind::Ok, 0, ""), "[2] spin: ok(0)\nzb:/> ");
+    assert_eq!(t.type_("echo ok\r"), "echo ok\nok\nzb:/> ");
+}
+
+#[test]
+fn wait_for_a_run_that_already_ended_prints_at_once() {
+    let mut t = term();
+    t.host
+        .runs
+        .push(FakeRun::new(7, "worker", StateName::Exec).done(StatusKind::Ok, 3, ""));
+    assert_eq!(t.type_("wait 7\r"), "wait 7\n[7] worker: ok(3)\nzb:/> ");
+}
+
+#[test]
+fn wait_for_a_live_run_blocks_until_it_ends() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    assert_eq!(t.type_("wait 2\r"), "wait 2\n");
+    assert_eq!(t.type_("echo ignored\r"), "");
+    assert_eq!(t.exit(2, StatusKind::Ok, 0, ""), "[2] spin: ok(0)\nzb:/> ");
+    // Announced once: it was a background job, and that job is gone too.
+    assert!(t.shell.jobs().background().is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_waiting_without_killing() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    t.type_("wait 2\r");
+    assert_eq!(t.type_("\x03"), "^C\nzb:/> ");
+    assert!(t.host.killed.is_empty());
+    // Still a background job: its end is announced at the prompt.
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        "\r\x1b[K[2] spin: ok(0)\nzb:/> "
+    );
+}
+
+#[test]
+fn wait_for_a_run_the_shell_did_not_start() {
+    let mut t = term();
+    t.host.runs.push(FakeRun::new(5, "daemon", StateName::Exec));
+    assert_eq!(t.type_("wait 5\r"), "wait 5\n");
+    assert_eq!(
+        t.exit(5, StatusKind::Rejected, 0, "killed"),
+        "[5] daemon: rejected: killed\nzb:/> "
+    );
+}
+
+#[test]
+fn wait_errors() {
+    let mut t = term();
+    assert!(
+        t.type_("wait 99\r")
+            .contains("\nwait: no such run: 99\nzb:/> ")
+    );
+    assert!(
+        t.type_("wait x\r")
+            .contains("\nwait: not a pid: x (usage: wait <pid>)\n")
+    );
+    assert!(t.type_("wait -1\r").contains("wait: not a pid: -1"));
+    assert!(
+        t.type_("wait 99999999999\r")
+            .contains("wait: not a pid: 99999999999")
+    );
+    assert!(t.type_("wait\r").contains("\nwait: usage: wait <pid>\n"));
+    assert!(
+        t.type_("wait 1 2\r")
+            .contains("\nwait: usage: wait <pid>\n")
+    );
+    assert!(
+        t.type_("wait 1\r")
+            .contains("\nwait: 1 is a service, not a run (it never ends)\nzb:/> ")
+    );
+    assert!(t.shell.jobs().foreground().is_none());
+}
+
+#[test]
+fn kill_a_background_job() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    assert_eq!(t.type_("kill 2\r"), "kill 2\nzb:/> ");
+    assert_eq!(t.host.killed, [2]);
+    assert_eq!(
+        t.exit(2, StatusKind::Rejected, 0, "killed"),
+        "\r\x1b[K[2] spin: rejected: killed\nzb:/> "
+    );
+}
+
+#[test]
+fn kill_that_ends_the_run_at_once_announces_it_at_once() {
+    let mut t = Term::new(FakeHost {
+        kill_ends_at_once: true,
+        ..FakeHost::with_programs()
+    });
+    t.type_("run spin &\r");
+    assert_eq!(
+        t.type_("kill 2\r"),
+        "kill 2\n[2] spin: rejected: killed\nzb:/> "
+    );
+    assert_eq!(t.exit(2, StatusKind::Rejected, 0, "killed"), "");
+}
+
+#[test]
+fn kill_errors() {
+    let mut t = term();
+    assert!(
+        t.type_("kill 99\r")
+            .contains("\nkill: no such run: 99\nzb:/> ")
+    );
+    assert!(
+        t.type_("kill abc\r")
+            .contains("\nkill: not a pid: abc (usage: kill <pid>)\n")
+    );
+    assert!(t.type_("kill\r").contains("\nkill: usage: kill <pid>\n"));
+    assert!(
+        t.type_("kill 1\r")
+            .contains("\nkill: 1: permission denied\n")
+    );
+    assert!(t.host.killed.is_empty());
+}
+
+#[test]
+fn ps_shows_every_run_and_service_in_aligned_columns() {
+    let mut t = term();
+    let mut spin = FakeRun::new(2, "spin", StateName::Exec);
+    spin.memory = 64 << 10;
+    spin.fuel = 1_234_567;
+    let mut sleeper = FakeRun::new(3, "sleeper", StateName::Wait);
+    sleeper.wait = Some(WaitOn::Sleep { until_us: 5 });
+    sleeper.memory = 300;
+    let mut parent = FakeRun::new(4, "parent", StateName::Wait);
+    parent.wait = Some(WaitOn::Child { pid: 6 });
+    let mut ready = FakeRun::new(5, "ready", StateName::Wait);
+    ready.wait = Some(WaitOn::Ready);
+    let mut chan = FakeRun::new(6, "chan", StateName::Wait);
+    chan.wait = Some(WaitOn::Channel);
+    chan.parent = 4;
+    let mut hello = FakeRun::new(7, "hello", StateName::Exec).done(StatusKind::Ok, 0, "");
+    hello.fuel = 42;
+    let bad = FakeRun::new(8, "bad", StateName::Exec).done(StatusKind::Panic, 0, "unreachable");
+    let init = FakeRun::new(10, "starting", StateName::Init);
+    t.host
+        .runs
+        .extend([spin, sleeper, parent, ready, chan, hello, bad, init]);
+    let out = t.type_("ps\r");
+    let expected = "\
+ps
+PID  PPID  STATE  NAME           MEM      CPU  INFO
+  1     0  WAIT   console        0 B        0  input
+  2     1  EXEC   spin      64.0 KiB  1234567
+  3     1  WAIT   sleeper      300 B        0  sleep
+  4     1  WAIT   parent         0 B        0  child 6
+  5     1  WAIT   ready          0 B        0  ready
+  6     4  WAIT   chan           0 B        0  chan
+  7     1  DONE   hello          0 B       42  ok(0)
+  8     1  DONE   bad            0 B        0  panic: unreachable
+ 10     1  INIT   starting       0 B        0
+zb:/> ";
+    assert_eq!(out, expected);
+    assert!(t.type_("ps x\r").contains("ps: unexpected argument: x"));
+}
+
+#[test]
+fn help_describes_the_run_commands() {
+    let out = run("help\r");
+    assert!(
+        out.contains("  run <program> [arg ...] [&]  start /bin/<program>"),
+        "{out}"
+    );
+    assert!(out.contains("  kill <pid>"));
+    assert!(out.contains("Ctrl-C cancel (or stop the foreground run)"));
+    assert!(run("help wait\r").contains("usage: wait <pid>\n  wait for a run to end"));
+}
+
+#[test]
+fn every_prompt_after_a_run_is_a_zb_prompt() {
+    let mut t = term();
+    t.type_("run hello\r");
+    let out = t.exit(2, StatusKind::Ok, 0, "");
+    let last = out.rsplit('\n').next().unwrap();
+    assert!(last.starts_with("zb") && last.ends_with("> "), "{last:?}");
 }

@@ -1,0 +1,224 @@
+//! Job control: the runs the shell is waiting for, and how their ends are announced.
+//!
+//! Job: remember the *foreground* job (a run started with `run`, or one awaited with `wait`)
+//! and the *background* jobs (runs started with `run … &`), so that when the kernel reports a
+//! run's end ([`zb_abi::ConsoleClient::run_exited`]) the shell knows whether to print its
+//! status and whether to give the prompt back.
+//!
+//! The kernel may finish a run before the shell starts tracking it (a module that fails to load
+//! is DONE as soon as `spawn` returns, and a kill may end a run at once), and its exit report
+//! then arrives after the shell already looked. So every place that starts tracking a pid first
+//! asks [`Host::runs`] whether it is DONE and, if so, announces it at once and does not track
+//! it; a later report for an untracked pid is ignored. This makes every job's end announced
+//! exactly once, whatever the order.
+//!
+//! Invariants:
+//! - At most one foreground job. While there is one, the shell shows no prompt and edits no
+//!   line.
+//! - A pid is in the background list at most once. A foreground [`Mode::Run`] job is never in
+//!   it; a background job being awaited with `wait` is in both, and its end is announced once,
+//!   as the foreground's.
+//! - [`Jobs::ended`] forgets the pid it reports, so no end is announced twice; runs the shell
+//!   neither started nor waited for are never announced.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use zb_abi::{ExitView, Host, Pid, RunKind, StateName};
+
+use crate::{Printable, PrintableText};
+
+/// What Ctrl-C does to the foreground job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Started by `run`: Ctrl-C kills it.
+    Run,
+    /// Awaited by `wait`: Ctrl-C stops waiting and leaves it running.
+    Wait,
+}
+
+/// A run the shell tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub pid: Pid,
+    /// Its name as the kernel reports it (or as typed, if the kernel did not list it).
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreground {
+    pub job: Job,
+    pub mode: Mode,
+}
+
+/// Which of the shell's jobs a finished pid was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The foreground job: announce it and give the prompt back.
+    Foreground(Job),
+    /// A background job: announce it above the prompt.
+    Background(Job),
+    /// Not a job of the shell's: say nothing.
+    Untracked,
+}
+
+/// The shell's jobs. See the module documentation for the invariants.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    foreground: Option<Foreground>,
+    background: Vec<Job>,
+}
+
+impl Jobs {
+    pub fn foreground(&self) -> Option<&Foreground> {
+        self.foreground.as_ref()
+    }
+
+    /// The background jobs, oldest first.
+    pub fn background(&self) -> &[Job] {
+        &self.background
+    }
+
+    /// Makes `job` the foreground job, unless it has already ended: then its status line is
+    /// written to `out` at once. Returns whether it became the foreground job.
+    pub fn start_foreground(
+        &mut self,
+        host: &dyn Host,
+        job: Job,
+        mode: Mode,
+        out: &mut String,
+    ) -> bool {
+        if let Some(Snapshot {
+            exit: Some(status), ..
+        }) = lookup(host, job.pid)
+        {
+            self.forget_background(job.pid);
+            write_status(out, job.pid, &job.name, &status);
+            return false;
+        }
+        if mode == Mode::Run {
+            self.forget_background(job.pid);
+        }
+        self.foreground = Some(Foreground { job, mode });
+        true
+    }
+
+    /// Stops treating the foreground job as such and returns it (a background job being
+    /// awaited stays a background job).
+    pub fn release_foreground(&mut self) -> Option<Foreground> {
+        self.foreground.take()
+    }
+
+    /// Re-checks the foreground job after a kill: if it has ended (or is gone from the run
+    /// table), writes its status line and forgets it. Returns whether it is still running.
+    pub fn recheck_foreground(&mut self, host: &dyn Host, out: &mut String) -> bool {
+        let Some(fg) = &self.foreground else {
+            return false;
+        };
+        let pid = fg.job.pid;
+        let status = match lookup(host, pid) {
+            Some(Snapshot { exit: None, .. }) => return true,
+            Some(Snapshot {
+                exit: Some(status), ..
+            }) => status,
+            None => String::from(GONE),
+        };
+        if let Some(fg) = self.foreground.take() {
+            self.forget_background(pid);
+            write_status(out, pid, &fg.job.name, &status);
+        }
+        false
+    }
+
+    /// Tracks `job` as a background job, writing `[<pid>] <name>`; if it has already ended,
+    /// its status line follows at once and it is not tracked.
+    pub fn start_background(&mut self, host: &dyn Host, job: Job, out: &mut String) {
+        let _ = writeln!(out, "[{}] {}", job.pid, Printable(&job.name));
+        self.recheck_background(host, job, out);
+    }
+
+    /// Tracks `job` as a background job unless it has ended, in which case its status line is
+    /// written now (and it is forgotten, if it was tracked).
+    pub fn recheck_background(&mut self, host: &dyn Host, job: Job, out: &mut String) {
+        match lookup(host, job.pid) {
+            Some(Snapshot {
+                exit: Some(status), ..
+            }) => {
+                self.forget_background(job.pid);
+                write_status(out, job.pid, &job.name, &status);
+            }
+            _ if self.background.iter().any(|j| j.pid == job.pid) => {}
+            _ => self.background.push(job),
+        }
+    }
+
+    /// The background job with this pid, if any.
+    pub fn background_job(&self, pid: Pid) -> Option<&Job> {
+        self.background.iter().find(|j| j.pid == pid)
+    }
+
+    /// The kernel reported that `pid` ended: which job it was. Forgets it.
+    pub fn ended(&mut self, pid: Pid) -> Ended {
+        let bg = self.forget_background(pid);
+        match self.foreground.take() {
+            Some(fg) if fg.job.pid == pid => Ended::Foreground(fg.job),
+            other => {
+                self.foreground = other;
+                bg.map_or(Ended::Untracked, Ended::Background)
+            }
+        }
+    }
+
+    fn forget_background(&mut self, pid: Pid) -> Option<Job> {
+        let i = self.background.iter().position(|j| j.pid == pid)?;
+        Some(self.background.remove(i))
+    }
+}
+
+/// The status shown for a tracked run that vanished from the run table without a report.
+pub const GONE: &str = "status unknown (no longer listed)";
+
+/// A run as the shell copies it out of [`Host::runs`] (the kernel's view is only borrowed
+/// during the visit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub pid: Pid,
+    pub kind: RunKind,
+    pub name: String,
+    pub state: StateName,
+    /// How it ended, as shown to the user (`ok(0)`, `panic: …`), once DONE.
+    pub exit: Option<String>,
+}
+
+/// Looks `pid` up in the kernel's run table.
+pub fn lookup(host: &dyn Host, pid: Pid) -> Option<Snapshot> {
+    let mut found = None;
+    host.runs(&mut |r| {
+        if r.pid == pid {
+            found = Some(Snapshot {
+                pid: r.pid,
+                kind: r.kind,
+                name: String::from(r.name),
+                state: r.state,
+                exit: (r.state == StateName::Done).then(|| exit_text(r.exit.as_ref())),
+            });
+        }
+    });
+    found
+}
+
+/// How a run ended, as shown to the user: [`ExitView`]'s `Display`, with control characters
+/// escaped (a trap message must not be able to drive the terminal or break the line).
+pub fn exit_text(exit: Option<&ExitView<'_>>) -> String {
+    match exit {
+        Some(e) => format!("{}", PrintableText(&format!("{e}"))),
+        None => String::from("ended"),
+    }
+}
+
+/// Writes a status line: `[<pid>] <name>: <status>`.
+pub fn write_status(out: &mut String, pid: Pid, name: &str, status: &str) {
+    let _ = writeln!(out, "[{pid}] {}: {status}", Printable(name));
+}
