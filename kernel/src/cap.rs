@@ -59,6 +59,11 @@ impl<T> HandleTable<T> {
         self.live
     }
 
+    /// How many more handles fit.
+    pub fn room(&self) -> usize {
+        self.limit - self.live
+    }
+
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
@@ -132,6 +137,20 @@ impl<T> HandleTable<T> {
     }
 
     /// Live handles, for `ps` and for closing everything when a run ends.
+    /// Removes every entry (the run ended); returns the objects.
+    pub fn drain(&mut self) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.live);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some((object, _)) = slot.entry.take() {
+                slot.generation = slot.generation.checked_add(1).unwrap_or(1);
+                self.free.push(i as u16);
+                out.push(object);
+            }
+        }
+        self.live = 0;
+        out
+    }
+
     pub fn handles(&self) -> impl Iterator<Item = (Handle, &T, Rights)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.entry

@@ -1,22 +1,40 @@
 //! [`KernelHost`]: the kernel's implementation of the native-service system calls.
 
-use zb_abi::{Error, FrameInfo, HeapInfo, Host, MemInfo, OS_VERSION, PowerAction, SysInfo};
+use zb_abi::{
+    Error, FrameInfo, HeapInfo, Host, MemInfo, OS_VERSION, Pid, PowerAction, RunInfo, SysInfo,
+};
 use zb_hal::Platform;
 
-use crate::banner::PROFILE;
+use alloc::vec::Vec;
 
-pub struct KernelHost {
+use crate::banner::PROFILE;
+use crate::kernel::Kernel;
+
+/// The host as native service `caller` sees it while the kernel serves it.
+pub struct KernelHost<'k> {
     platform: &'static dyn Platform,
     boot_us: u64,
+    kernel: &'k mut Kernel,
+    caller: Pid,
 }
 
-impl KernelHost {
-    pub fn new(platform: &'static dyn Platform, boot_us: u64) -> Self {
-        KernelHost { platform, boot_us }
+impl<'k> KernelHost<'k> {
+    pub fn new(
+        platform: &'static dyn Platform,
+        boot_us: u64,
+        kernel: &'k mut Kernel,
+        caller: Pid,
+    ) -> Self {
+        KernelHost {
+            platform,
+            boot_us,
+            kernel,
+            caller,
+        }
     }
 }
 
-impl Host for KernelHost {
+impl Host for KernelHost<'_> {
     fn console_write(&mut self, bytes: &[u8]) {
         self.platform.console().write(bytes);
     }
@@ -60,6 +78,33 @@ impl Host for KernelHost {
                 panic!("deliberate kernel panic requested by the test hook")
             }
             PowerAction::TestPanic => Error::Unsupported,
+        }
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
+        let mut packed = Vec::new();
+        for arg in args {
+            if arg.as_bytes().contains(&0) {
+                return Err(Error::InvalidArgument);
+            }
+            packed.extend_from_slice(arg.as_bytes());
+            packed.push(0);
+        }
+        if packed.len() > zb_abi::syscall::MAX_ARGS {
+            return Err(Error::TooLarge);
+        }
+        self.kernel
+            .spawn(self.caller, name, packed, Vec::new())
+            .map_err(|(e, _)| e)
+    }
+
+    fn kill(&mut self, pid: Pid) -> Result<(), Error> {
+        self.kernel.kill(pid)
+    }
+
+    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
+        for run in self.kernel.runs().iter() {
+            visit(&run.info());
         }
     }
 }

@@ -117,6 +117,19 @@ impl<H> Channel<H> {
 
     /// Closes `end`; returns the messages that were waiting for it (their handles must be
     /// released by the caller).
+    /// The next message `at` would receive, without taking it; the same errors as
+    /// [`Channel::recv`].
+    pub fn peek(&self, at: End) -> Result<&Message<H>, Error> {
+        if !self.open[at.index()] {
+            return Err(Error::Closed);
+        }
+        match self.inbox[at.index()].front() {
+            Some(m) => Ok(m),
+            None if self.open[at.peer().index()] => Err(Error::WouldBlock),
+            None => Err(Error::Closed),
+        }
+    }
+
     pub fn close(&mut self, end: End) -> Vec<Message<H>> {
         self.open[end.index()] = false;
         self.inbox[end.index()].drain(..).collect()

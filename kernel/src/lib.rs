@@ -17,40 +17,148 @@ extern crate alloc;
 
 pub mod banner;
 pub mod cap;
+pub mod config;
 mod host;
 pub mod ipc;
+pub mod kernel;
+mod link;
+pub mod object;
 pub mod panic;
 pub mod run;
 pub mod sched;
+mod sys;
 pub mod task;
 
-use zb_abi::NativeService;
+use zb_abi::{NativeService, Pid, RunInfo};
 use zb_hal::Platform;
 
+pub use config::{KernelConfig, RunLimits};
 pub use host::KernelHost;
+pub use kernel::{Event, Kernel};
 
 /// Where the kernel keeps the platform, for the panic path.
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
 
 /// Runs the kernel on `platform` with `console` as the service owning the console line.
 /// Never returns: the machine stops through [`zb_hal::Power`].
-pub fn run(platform: &'static dyn Platform, console: &mut dyn NativeService) -> ! {
+pub fn run(
+    platform: &'static dyn Platform,
+    config: KernelConfig,
+    console: &mut dyn NativeService,
+) -> ! {
     PLATFORM.call_once(|| platform);
     banner::print(platform);
 
     let boot_us = platform.clock().now_us();
     banner::print_boot_time(platform, boot_us);
-    let mut host = KernelHost::new(platform, boot_us);
-    console.start(&mut host);
+    let mut kernel = Kernel::new(platform.clock(), config);
+    install_boot_files(&mut kernel, platform, config.boot_files);
+    let mut services = Services {
+        platform,
+        boot_us,
+        console,
+        console_pid: 0,
+    };
+    services.console_pid = kernel.add_service(services.console.name());
+    services.serve(&mut kernel, |s, host| s.start(host));
 
     let mut buf = [0u8; 256];
     loop {
         let n = platform.console().read(&mut buf);
         if n > 0 {
-            console.console_input(&buf[..n], &mut host);
-            continue;
+            services.serve(&mut kernel, |s, host| s.console_input(&buf[..n], host));
         }
-        platform.cpu().idle(&|| platform.console().has_input());
+        let ran = kernel.step();
+        let told = services.deliver_events(&mut kernel);
+        if n == 0 && !ran && !told && !kernel.has_ready() {
+            // Sleepers are woken by the timer interrupt that ends the halt.
+            platform.cpu().idle(&|| platform.console().has_input());
+        }
+    }
+}
+
+/// Makes the programs in the boot archive loadable; a corrupt archive is reported, not fatal.
+fn install_boot_files(kernel: &mut Kernel, platform: &'static dyn Platform, files: &'static [u8]) {
+    let _ = (kernel, platform, files);
+}
+
+/// The native services and how the boot loop talks to them.
+struct Services<'s> {
+    platform: &'static dyn Platform,
+    boot_us: u64,
+    console: &'s mut dyn NativeService,
+    console_pid: Pid,
+}
+
+impl Services<'_> {
+    /// Calls into the console service, with it shown as EXEC meanwhile.
+    fn serve(
+        &mut self,
+        kernel: &mut Kernel,
+        call: impl FnOnce(&mut dyn NativeService, &mut KernelHost<'_>),
+    ) {
+        kernel.service_running(self.console_pid, true);
+        let mut host = KernelHost::new(self.platform, self.boot_us, kernel, self.console_pid);
+        call(&mut *self.console, &mut host);
+        kernel.service_running(self.console_pid, false);
+    }
+
+    /// Hands queued run events to the console service; true if there were any.
+    fn deliver_events(&mut self, kernel: &mut Kernel) -> bool {
+        let mut any = false;
+        while let Some(event) = kernel.take_event() {
+            any = true;
+            match event {
+                Event::Output { pid, stream, bytes } => {
+                    self.serve(kernel, |s, host| s.run_output(pid, stream, &bytes, host));
+                }
+                Event::Exited { pid } => {
+                    let Some(ended) = kernel.runs().get(pid).map(OwnedInfo::of) else {
+                        continue;
+                    };
+                    self.serve(kernel, |s, host| s.run_exited(&ended.view(), host));
+                }
+            }
+        }
+        any
+    }
+}
+
+/// A copy of a run's `ps` row that does not borrow the kernel.
+struct OwnedInfo {
+    name: alloc::string::String,
+    status: Option<run::ExitStatus>,
+    pid: Pid,
+    parent: Pid,
+    kind: zb_abi::RunKind,
+    fuel: u64,
+}
+
+impl OwnedInfo {
+    fn of(run: &run::Run) -> Self {
+        let info = run.info();
+        OwnedInfo {
+            name: run.name.clone(),
+            status: run.state.status().cloned(),
+            pid: info.pid,
+            parent: info.parent,
+            kind: info.kind,
+            fuel: info.fuel,
+        }
+    }
+
+    fn view(&self) -> RunInfo<'_> {
+        RunInfo {
+            pid: self.pid,
+            parent: self.parent,
+            kind: self.kind,
+            name: &self.name,
+            state: zb_abi::StateName::Done,
+            wait: None,
+            memory: 0,
+            fuel: self.fuel,
+            exit: self.status.as_ref().map(run::table::exit_view),
+        }
     }
 }
 

@@ -20,8 +20,9 @@ use alloc::string::{String, ToString};
 
 use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
 use wasmi::{
-    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Module, ResumableCall,
-    ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits, StoreLimitsBuilder, Val,
+    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, Module,
+    ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits,
+    StoreLimitsBuilder, Val,
 };
 
 use crate::run::{ExitStatus, LoadFailure};
@@ -31,12 +32,15 @@ pub const HOST_MODULE: &str = "zb";
 /// The function a run exports as its entry point.
 pub const ENTRY: &str = "_start";
 
+/// wasmi's own minimum value stack; a smaller maximum would not be a valid configuration.
+const MIN_STACK_BYTES: usize = 1_000;
+
 /// A request from a run that the kernel must serve, carried out of wasmi as a host error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Syscall {
     /// Which call (an ABI syscall number).
     pub number: u32,
-    pub args: [i64; 4],
+    pub args: [i64; 6],
 }
 
 impl core::fmt::Display for Syscall {
@@ -80,6 +84,8 @@ enum Suspended {
 pub struct Task {
     store: Store<RunData>,
     state: Suspended,
+    /// The run's exported linear memory (`memory`), if it has one.
+    memory: Option<Memory>,
     /// Fuel consumed so far (the run's CPU use).
     fuel_used: u64,
 }
@@ -90,18 +96,23 @@ pub struct TaskEngine {
 
 impl Default for TaskEngine {
     fn default() -> Self {
-        Self::new()
+        Self::new(1 << 20)
     }
 }
 
 impl TaskEngine {
-    pub fn new() -> Self {
+    /// An engine whose runs each get at most `stack_bytes` of interpreter value stack (deeper
+    /// recursion traps, so a run cannot exhaust the kernel heap through its stack).
+    pub fn new(stack_bytes: usize) -> Self {
         let mut config = Config::default();
         config
             .consume_fuel(true)
             .compilation_mode(CompilationMode::Eager)
             .allow_start_fn(false)
-            .wasm_custom_page_sizes(true);
+            .wasm_custom_page_sizes(true)
+            .set_max_stack_height(stack_bytes.max(MIN_STACK_BYTES))
+            .set_max_recursion_depth((stack_bytes / 64).max(16))
+            .set_max_cached_stacks(1);
         TaskEngine {
             engine: Engine::new(&config),
         }
@@ -117,7 +128,7 @@ impl TaskEngine {
         link: impl FnOnce(&mut Linker<RunData>) -> Result<(), WasmError>,
     ) -> Result<Task, LoadFailure> {
         let module = Module::new(&self.engine, wasm)
-            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {e}")))?;
+            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {}", one_line(&e))))?;
         let data = RunData {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -147,12 +158,33 @@ impl TaskEngine {
                 ty.params().is_empty() && ty.results().is_empty()
             })
             .ok_or_else(|| LoadFailure::Invalid(format!("no `{ENTRY}: () -> ()` export")))?;
+        let memory = instance.get_memory(&store, "memory");
         Ok(Task {
             store,
             state: Suspended::NotStarted(entry),
+            memory,
             fuel_used: 0,
         })
     }
+}
+
+/// A wasmi error as one short line (some parser errors span lines and dump byte arrays).
+fn one_line(e: &WasmError) -> String {
+    const LIMIT: usize = 120;
+    let text = e.to_string();
+    let text = text.split(" - expected").next().unwrap_or_default();
+    let mut out = String::with_capacity(text.len().min(LIMIT));
+    for word in text.split_whitespace() {
+        if out.len() + word.len() + 1 > LIMIT {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Whether a wasmi error means "a limit said no".
@@ -185,6 +217,21 @@ fn is_limit(e: &WasmError) -> bool {
 impl Task {
     pub fn fuel_used(&self) -> u64 {
         self.fuel_used
+    }
+
+    /// The run's linear memory (empty if it exports none).
+    pub fn memory(&self) -> &[u8] {
+        match self.memory {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        }
+    }
+
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        match self.memory {
+            Some(m) => m.data_mut(&mut self.store),
+            None => &mut [],
+        }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -262,7 +309,7 @@ fn classify(e: &WasmError) -> ExitStatus {
 }
 
 /// Builds the host-trap error that suspends a run in a syscall.
-pub fn syscall(number: u32, args: [i64; 4]) -> WasmError {
+pub fn syscall(number: u32, args: [i64; 6]) -> WasmError {
     WasmError::host(Syscall { number, args })
 }
 
@@ -285,7 +332,7 @@ mod tests {
             HOST_MODULE,
             "sleep",
             |_: Caller<'_, RunData>, us: i64| -> Result<i64, WasmError> {
-                Err(syscall(SLEEP, [us, 0, 0, 0]))
+                Err(syscall(SLEEP, [us, 0, 0, 0, 0, 0]))
             },
         )?;
         Ok(())
@@ -293,7 +340,7 @@ mod tests {
 
     fn load(wat: &str, memory_bytes: usize) -> Result<Task, LoadFailure> {
         let wasm = wat::parse_str(wat).expect("test module is valid WAT");
-        TaskEngine::new().load(&wasm, TaskLimits { memory_bytes }, link)
+        TaskEngine::default().load(&wasm, TaskLimits { memory_bytes }, link)
     }
 
     fn run_to_end(task: &mut Task) -> ExitStatus {
@@ -355,7 +402,7 @@ mod tests {
 
     #[test]
     fn malformed_modules_are_invalid() {
-        let engine = TaskEngine::new();
+        let engine = TaskEngine::default();
         let limits = TaskLimits {
             memory_bytes: 65536,
         };
@@ -424,7 +471,7 @@ mod tests {
             t.resume(1000, 0),
             Slice::Syscall(Syscall {
                 number: SLEEP,
-                args: [5, 0, 0, 0]
+                args: [5, 0, 0, 0, 0, 0]
             })
         );
         assert_eq!(t.resume(1000, 42), Slice::Done(ExitStatus::Ok(42)));

@@ -11,7 +11,7 @@ use zb_shell::Shell;
 fn main() -> ! {
     let board = zb_hal_stm32f4::init();
     let mut console = ConsoleService::new(Shell::new());
-    zb_kernel::run(board, &mut console)
+    zb_kernel::run(board, zb_kernel::KernelConfig::small(&[]), &mut console)
 }
 
 #[panic_handler]

@@ -22,7 +22,7 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let platform = zb_hal_x86_64::init(boot_info);
     let mut console = ConsoleService::new(Shell::new());
-    zb_kernel::run(platform, &mut console)
+    zb_kernel::run(platform, zb_kernel::KernelConfig::large(&[]), &mut console)
 }
 
 #[panic_handler]

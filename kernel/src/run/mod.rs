@@ -1,5 +1,8 @@
-//! Runs: the kernel's unit of work (a wasm program instance) and its lifecycle.
+//! Runs: the kernel's unit of work (a wasm program instance), its lifecycle and the table of
+//! all runs.
 
 pub mod state;
+pub mod table;
 
 pub use state::{Done, Exec, ExitStatus, Init, LoadFailure, RunState, Wait, WaitReason};
+pub use table::{Run, RunTable};

@@ -19,6 +19,8 @@ pub enum WaitReason {
     Channel { channel: u32 },
     /// Blocked until a child run ends.
     Child { pid: u32 },
+    /// A native service with nothing to do until input arrives.
+    Input,
 }
 
 /// How a run ended: exactly one of these.
@@ -52,27 +54,49 @@ pub enum LoadFailure {
     Rejected(String),
 }
 
+// The fields are private so that a state value can only be made by a transition from the
+// state before it (or `Init::new` for a fresh run): holding an `Exec` proves the run was
+// dispatched, holding a `Done` proves it went through a finishing edge.
+
 /// Created, module not yet admitted.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Init;
+pub struct Init(());
 
 /// Not executing (runnable or blocked).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Wait {
-    pub reason: WaitReason,
+    reason: WaitReason,
 }
 
 /// Executing on the CPU.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Exec;
+pub struct Exec(());
 
 /// Finished; the status is final.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Done {
-    pub status: ExitStatus,
+    status: ExitStatus,
+}
+
+impl Wait {
+    pub fn reason(&self) -> &WaitReason {
+        &self.reason
+    }
+}
+
+impl Done {
+    pub fn status(&self) -> &ExitStatus {
+        &self.status
+    }
 }
 
 impl Init {
+    /// A new run, before its module is loaded.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Init {
+        Init(())
+    }
+
     /// The module loaded and the run may be scheduled.
     pub fn admit(self) -> Wait {
         Wait {
@@ -93,7 +117,12 @@ impl Init {
 impl Wait {
     /// The scheduler picks this run.
     pub fn dispatch(self) -> Exec {
-        Exec
+        Exec(())
+    }
+
+    /// The run is stopped from outside (killed) while not executing.
+    pub fn kill(self, status: ExitStatus) -> Done {
+        Done { status }
     }
 
     /// The awaited event happened: back to the ready queue.
@@ -146,6 +175,12 @@ impl RunState {
         matches!(self, RunState::Done(_))
     }
 
+    /// Moves the state out, leaving a placeholder the caller must overwrite (used to apply a
+    /// consuming transition to a state stored in a table).
+    pub fn take(&mut self) -> RunState {
+        core::mem::replace(self, RunState::Init(Init(())))
+    }
+
     pub fn status(&self) -> Option<&ExitStatus> {
         match self {
             RunState::Done(d) => Some(&d.status),
@@ -161,7 +196,7 @@ mod tests {
 
     #[test]
     fn the_normal_life_of_a_run() {
-        let wait = Init.admit();
+        let wait = Init::new().admit();
         assert_eq!(wait.reason, WaitReason::Ready);
         let exec = wait.dispatch();
         let wait = exec.block(WaitReason::Sleep { until_us: 5 });
@@ -174,9 +209,9 @@ mod tests {
 
     #[test]
     fn a_module_that_never_loads_can_only_be_invalid_or_rejected() {
-        let d = Init.fail(LoadFailure::Invalid("bad magic".into()));
+        let d = Init::new().fail(LoadFailure::Invalid("bad magic".into()));
         assert_eq!(d.status.to_string(), "invalid: bad magic");
-        let d = Init.fail(LoadFailure::Rejected("memory limit".into()));
+        let d = Init::new().fail(LoadFailure::Rejected("memory limit".into()));
         assert_eq!(d.status.to_string(), "rejected: memory limit");
     }
 
@@ -192,6 +227,6 @@ mod tests {
         });
         assert_eq!(s.status(), Some(&ExitStatus::Ok(1)));
         assert!(s.is_done());
-        assert_eq!(RunState::Init(Init).status(), None);
+        assert_eq!(RunState::Init(Init::new()).status(), None);
     }
 }

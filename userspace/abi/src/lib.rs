@@ -12,16 +12,19 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod bootfs;
 mod error;
 pub mod fmt;
 mod host;
 mod rights;
+pub mod runs;
 pub mod syscall;
 mod sysinfo;
 
 pub use error::Error;
 pub use host::{ConsoleClient, Host, NativeService, PowerAction};
 pub use rights::Rights;
+pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
 pub use sysinfo::{FrameInfo, HeapInfo, MemInfo, SysInfo};
 
 /// The operating system's name, as shown by `version` and the boot banner.

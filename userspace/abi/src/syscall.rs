@@ -14,15 +14,26 @@
 //! | `yield` | `()` | lets other runs go first |
 //! | `getpid` | `() -> i64` | this run's id |
 //! | `clock` | `() -> i64` | microseconds since boot |
-//! | `sleep` | `(us: i64) -> i64` | blocks at least `us` microseconds; 0 |
-//! | `write` | `(stream: i32, ptr: i32, len: i32) -> i64` | stream 1 = stdout, 2 = stderr; bytes written |
-//! | `args` | `(ptr: i32, cap: i32) -> i64` | copies the run's arguments (NUL-separated); their total length |
-//! | `spawn` | `(name: i32, name_len: i32, args: i32, args_len: i32) -> i64` | starts `/bin/<name>` as a child; its pid |
-//! | `wait` | `(pid: i64) -> i64` | blocks until child `pid` ends; its status ([`encode_status`]) |
-//! | `channel_create` | `(out: i32) -> i64` | writes two handles (`u32` LE) at `out`; 0 |
-//! | `send` | `(h: i32, ptr: i32, len: i32, flags: i32) -> i64` | sends a message; 0 |
-//! | `recv` | `(h: i32, ptr: i32, cap: i32, flags: i32) -> i64` | receives a message into `ptr`; its length |
-//! | `close` | `(h: i32) -> i64` | closes a handle; 0 |
+//! | `sleep` | `(us: i64) -> i64` | blocks at least `us` microseconds (`us >= 0`); 0 |
+//! | `write` | `(stream: i32, ptr: i32, len: i32) -> i64` | stream 1 = stdout, 2 = stderr; bytes written (at most [`MAX_WRITE`] per call) |
+//! | `args` | `(ptr: i32, cap: i32) -> i64` | copies up to `cap` bytes of the run's arguments (not including the program name; each ends with NUL); their total length |
+//! | `spawn` | `(name: i32, name_len: i32, args: i32, args_len: i32, grants: i32, ngrants: i32) -> i64` | starts `/bin/<name>` as a child with the NUL-separated `args` and the handles in `grants` ([`GRANT_SIZE`]-byte entries, see [`Grant`]); the child's pid |
+//! | `grants` | `(out: i32, cap: i32) -> i64` | writes up to `cap` handles (`u32` LE) the parent granted this run, in grant order; their count |
+//! | `wait` | `(pid: i64) -> i64` | blocks until child `pid` ends and reaps it; its status ([`encode_status`]) |
+//! | `channel_create` | `(out: i32) -> i64` | writes two handles (`u32` LE: end A, end B) at `out`; 0 |
+//! | `send` | `(h: i32, ptr: i32, len: i32, handles: i32, nhandles: i32, flags: i32) -> i64` | sends `len` bytes and moves `nhandles` handles (`u32` LE each, needing [`crate::Rights::TRANSFER`]); 0 |
+//! | `recv` | `(h: i32, ptr: i32, cap: i32, handles: i32, hcap: i32, flags: i32) -> i64` | receives one message: bytes into `ptr`, handles into `handles`; [`recv_result`] of both counts |
+//! | `close` | `(h: i32) -> i64` | closes a handle (for a channel end: the peer sees [`crate::Error::Closed`]); 0 |
+//!
+//! Blocking: `sleep`, `wait`, and `send`/`recv` without [`NONBLOCK`] put the run in WAIT; it is
+//! resumed when the call can complete. A blocking call that fails has changed nothing. `recv`
+//! into a buffer too small for the next message fails with [`crate::Error::TooLarge`] and leaves
+//! the message queued. `send` on a full channel blocks (or fails with `WouldBlock`); on a
+//! channel whose peer is closed it fails with `Closed`.
+//!
+//! Per-call errors beyond the common ones: `spawn` → `NotFound` (no such program),
+//! `InvalidArgument` (bad name or args); `wait` → `NotFound` (not a child of the caller);
+//! `send`/`recv`/`close` → `BadHandle`, `PermissionDenied` (the handle lacks the right).
 
 /// The import module name.
 pub const MODULE: &str = "zb";
@@ -42,6 +53,79 @@ pub mod nr {
     pub const SEND: u32 = 10;
     pub const RECV: u32 = 11;
     pub const CLOSE: u32 = 12;
+    pub const GRANTS: u32 = 13;
+}
+
+/// Every import, by name, with its number (what the kernel links).
+pub const IMPORTS: [(&str, u32); 14] = [
+    ("exit", nr::EXIT),
+    ("yield", nr::YIELD),
+    ("getpid", nr::GETPID),
+    ("clock", nr::CLOCK),
+    ("sleep", nr::SLEEP),
+    ("write", nr::WRITE),
+    ("args", nr::ARGS),
+    ("spawn", nr::SPAWN),
+    ("wait", nr::WAIT),
+    ("channel_create", nr::CHANNEL_CREATE),
+    ("send", nr::SEND),
+    ("recv", nr::RECV),
+    ("close", nr::CLOSE),
+    ("grants", nr::GRANTS),
+];
+
+/// Size of one `spawn` grant entry in bytes.
+pub const GRANT_SIZE: usize = 8;
+
+/// One `spawn` grant: the handle is *moved* into the child with `rights` (a subset of the
+/// handle's rights; 0 means "the same rights"). Wire form: `handle: u32 LE, rights: u32 LE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub handle: u32,
+    pub rights: u32,
+}
+
+impl Grant {
+    pub fn to_bytes(self) -> [u8; GRANT_SIZE] {
+        let mut b = [0; GRANT_SIZE];
+        b[..4].copy_from_slice(&self.handle.to_le_bytes());
+        b[4..].copy_from_slice(&self.rights.to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: [u8; GRANT_SIZE]) -> Grant {
+        Grant {
+            handle: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            rights: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
+
+/// Most grants in one `spawn`, and handles in one message.
+pub const MAX_GRANTS: usize = 16;
+/// Most bytes of arguments (including NULs) in one `spawn`.
+pub const MAX_ARGS: usize = 4096;
+/// Longest program name.
+pub const MAX_NAME: usize = 64;
+
+/// How `recv` reports a message of `bytes` bytes carrying `handles` handles.
+pub fn recv_result(bytes: usize, handles: usize) -> i64 {
+    (bytes as i64 & 0xFFFF_FFFF) | ((handles as i64) << 32)
+}
+
+/// The inverse of [`recv_result`]: `(bytes, handles)`.
+pub fn split_recv_result(v: i64) -> (usize, usize) {
+    ((v & 0xFFFF_FFFF) as usize, ((v >> 32) & 0xFFFF) as usize)
+}
+
+/// Decodes a `wait` result into how the run ended and its code (0 unless `ok`).
+pub fn decode_status(v: i64) -> (StatusKind, i32) {
+    match v >> 32 {
+        0 => (StatusKind::Ok, v as u32 as i32),
+        1 => (StatusKind::Panic, 0),
+        2 => (StatusKind::Invalid, 0),
+        _ => (StatusKind::Rejected, 0),
+    }
 }
 
 /// `send`/`recv` flag: fail with `WouldBlock` instead of blocking.
@@ -127,6 +211,26 @@ mod tests {
             checked_range(0, i64::MAX, 16, usize::MAX),
             Err(Error::BadAddress)
         );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for (k, c) in [
+            (StatusKind::Ok, 0),
+            (StatusKind::Ok, -1),
+            (StatusKind::Ok, 7),
+            (StatusKind::Panic, 0),
+            (StatusKind::Invalid, 0),
+            (StatusKind::Rejected, 0),
+        ] {
+            assert_eq!(decode_status(encode_status(k, c)), (k, c));
+        }
+        assert_eq!(split_recv_result(recv_result(65536, 16)), (65536, 16));
+        let g = Grant {
+            handle: 0x1_0002,
+            rights: 3,
+        };
+        assert_eq!(Grant::from_bytes(g.to_bytes()), g);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::vec::Vec;
 use zb_abi::{Error, Host, PowerAction};
 use zb_hal::{Clock, Console, Cpu, FrameStats, HeapStats, MemoryReport, Platform, Power};
 
-use crate::KernelHost;
+use crate::{Kernel, KernelConfig, KernelHost};
+
+mod runs;
 
 /// A platform whose console is a byte vector.
 struct SimPlatform {
@@ -114,7 +116,8 @@ impl Platform for SimPlatform {
 #[test]
 fn host_reports_platform_facts() {
     let p = SimPlatform::leak();
-    let host = KernelHost::new(p, 42_000);
+    let mut k = Kernel::new(p, KernelConfig::large(&[]));
+    let host = KernelHost::new(p, 42_000, &mut k, 1);
     let s = host.sysinfo();
     assert_eq!(
         (s.platform, s.machine, s.boot_us),
@@ -135,7 +138,8 @@ fn host_reports_platform_facts() {
 #[test]
 fn console_writes_reach_the_device_unchanged() {
     let p = SimPlatform::leak();
-    let mut host = KernelHost::new(p, 0);
+    let mut k = Kernel::new(p, KernelConfig::large(&[]));
+    let mut host = KernelHost::new(p, 0, &mut k, 1);
     host.console_write(b"a\nb\x1b[2J");
     assert_eq!(p.output(), "a\nb\x1b[2J");
 }
@@ -143,10 +147,21 @@ fn console_writes_reach_the_device_unchanged() {
 #[test]
 fn power_actions_go_to_the_platform() {
     let p = SimPlatform::leak();
-    let r = std::panic::catch_unwind(|| KernelHost::new(p, 0).power(PowerAction::Shutdown));
+    let host = || {
+        KernelHost::new(
+            p,
+            0,
+            std::boxed::Box::leak(std::boxed::Box::new(Kernel::new(
+                p,
+                KernelConfig::large(&[]),
+            ))),
+            1,
+        )
+    };
+    let r = std::panic::catch_unwind(|| host().power(PowerAction::Shutdown));
     let msg = r.unwrap_err().downcast::<String>().unwrap();
     assert_eq!(*msg, "shutdown(true)");
-    let r = std::panic::catch_unwind(|| KernelHost::new(p, 0).power(PowerAction::Reboot));
+    let r = std::panic::catch_unwind(|| host().power(PowerAction::Reboot));
     assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "reboot");
 }
 
@@ -154,8 +169,9 @@ fn power_actions_go_to_the_platform() {
 #[cfg(not(feature = "test-hooks"))]
 fn the_panic_hook_is_refused_in_normal_builds() {
     let p = SimPlatform::leak();
+    let mut k = Kernel::new(p, KernelConfig::large(&[]));
     assert_eq!(
-        KernelHost::new(p, 0).power(PowerAction::TestPanic),
+        KernelHost::new(p, 0, &mut k, 1).power(PowerAction::TestPanic),
         Error::Unsupported
     );
 }

@@ -1,0 +1,60 @@
+//! What a board tells the kernel at boot: the boot file archive and the limits that fit the
+//! machine. The kernel has no platform `cfg`; everything that differs per board is here.
+
+/// Limits every run is created with.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Most bytes of linear memory a run may have (loading a module that asks for more, or
+    /// growing past it, ends the run with `rejected`).
+    pub memory_bytes: usize,
+    /// Most bytes of wasmi value stack per run (deep recursion past it traps: `panic`).
+    pub stack_bytes: usize,
+    /// Most handles in a run's capability table.
+    pub handles: usize,
+}
+
+/// The kernel's configuration, built by the boot crate.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelConfig {
+    /// The boot archive (`zb_abi::bootfs` format): `/bin/<program>` and friends. May be empty.
+    pub boot_files: &'static [u8],
+    pub limits: RunLimits,
+    /// Most live (not DONE) runs at once.
+    pub max_runs: usize,
+    /// Fuel per scheduling slice (about one unit per wasm instruction).
+    pub fuel_slice: u64,
+    /// Messages a channel holds per direction before `send` blocks.
+    pub channel_capacity: usize,
+}
+
+impl KernelConfig {
+    /// Settings for a machine with plenty of memory (a PC).
+    pub const fn large(boot_files: &'static [u8]) -> Self {
+        KernelConfig {
+            boot_files,
+            limits: RunLimits {
+                memory_bytes: 4 << 20,
+                stack_bytes: 1 << 20,
+                handles: 256,
+            },
+            max_runs: 64,
+            fuel_slice: 50_000,
+            channel_capacity: 16,
+        }
+    }
+
+    /// Settings for a microcontroller with ~100 KiB of heap.
+    pub const fn small(boot_files: &'static [u8]) -> Self {
+        KernelConfig {
+            boot_files,
+            limits: RunLimits {
+                memory_bytes: 24 << 10,
+                stack_bytes: 8 << 10,
+                handles: 16,
+            },
+            max_runs: 6,
+            fuel_slice: 20_000,
+            channel_capacity: 4,
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! [`Kernel`]: the run table, the scheduler, the channels and the TASK engine, driven one fuel
+//! slice at a time.
+//!
+//! The boot loop (`crate::run`) calls [`Kernel::step`] between serving native services; each
+//! step wakes the sleepers whose time has come and gives the next ready run one slice. What a
+//! run does that services must see (output, its end) is queued as an [`Event`] and delivered by
+//! the loop, so the kernel never calls into a service while it is in the middle of a run.
+//!
+//! Invariants:
+//! - A run is in the ready queue iff it is in WAIT(ready); it is in the sleepers iff it is in
+//!   WAIT(sleep). A run in WAIT for a channel or a child is in neither and is found by scanning
+//!   the table when that channel or child changes (the table is small by construction).
+//! - A run parked in a blocking call has had no side effect from it; the call is re-executed
+//!   when the run is woken, so a spurious wake-up is harmless.
+//! - Ending a run (any way) releases everything it holds: its task, its handles (closing
+//!   channel ends, which wakes their peers), its place in the queues; its children are
+//!   re-parented and a parent waiting for it is woken.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use zb_abi::{Error, Pid, Rights, RunKind, syscall};
+use zb_hal::Clock;
+
+use crate::cap::{Handle, HandleTable};
+use crate::config::KernelConfig;
+use crate::link::host_imports;
+use crate::object::{Channels, InTransit, Object};
+use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
+use crate::sched::Scheduler;
+use crate::task::{Slice, Syscall, TaskEngine, TaskLimits};
+
+/// How many finished runs the table keeps for `ps` and `wait`.
+pub const KEEP_DONE: usize = 16;
+
+/// Fuel charged for each host call, so a run looping over cheap calls is still preempted.
+const SYSCALL_FUEL: u64 = 20;
+
+/// Something services must be told about.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A run wrote to stdout (1) or stderr (2).
+    Output {
+        pid: Pid,
+        stream: i32,
+        bytes: Vec<u8>,
+    },
+    /// A run ended (its status is in the table until it is reaped or evicted).
+    Exited { pid: Pid },
+}
+
+/// What serving a host call led to.
+pub(crate) enum Outcome {
+    /// The call completed with this result; the run continues.
+    Reply(i64),
+    /// The call completed (result 0) and the run goes to the back of the ready queue.
+    Yield,
+    /// The call cannot complete yet: the run waits.
+    Block(WaitReason),
+}
+
+impl Outcome {
+    pub(crate) fn err(e: Error) -> Outcome {
+        Outcome::Reply(-i64::from(e as i32))
+    }
+}
+
+pub struct Kernel {
+    pub(crate) clock: &'static dyn Clock,
+    pub(crate) config: KernelConfig,
+    engine: TaskEngine,
+    /// Loadable programs by path (`/bin/<name>`).
+    programs: BTreeMap<&'static str, &'static [u8]>,
+    pub(crate) runs: RunTable,
+    pub(crate) sched: Scheduler,
+    pub(crate) channels: Channels,
+    pub(crate) events: VecDeque<Event>,
+}
+
+impl Kernel {
+    pub fn new(clock: &'static dyn Clock, config: KernelConfig) -> Self {
+        Kernel {
+            clock,
+            engine: TaskEngine::new(config.limits.stack_bytes),
+            config,
+            programs: BTreeMap::new(),
+            runs: RunTable::new(KEEP_DONE),
+            sched: Scheduler::new(),
+            channels: Channels::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Makes `bytes` loadable under `path` (e.g. `/bin/hello`).
+    pub fn install(&mut self, path: &'static str, bytes: &'static [u8]) {
+        self.programs.insert(path, bytes);
+    }
+
+    /// Paths of the installed programs.
+    pub fn programs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.programs.keys().copied()
+    }
+
+    /// Enters a native service in the run table (shown by `ps`; it never enters the ready
+    /// queue — the boot loop serves it).
+    pub fn add_service(&mut self, name: &str) -> Pid {
+        let wait = Init::new().admit().dispatch().block(WaitReason::Input);
+        self.runs.insert(Run {
+            pid: 0,
+            parent: 0,
+            name: name.to_string(),
+            kind: RunKind::Service,
+            state: RunState::Wait(wait),
+            task: None,
+            handles: HandleTable::new(0),
+            args: Vec::new(),
+            granted: Vec::new(),
+            parked: None,
+            reply: 0,
+            fuel: 0,
+        })
+    }
+
+    /// Marks a native service as executing (`busy`) or back to waiting for input.
+    pub fn service_running(&mut self, pid: Pid, busy: bool) {
+        let Some(run) = self.runs.get_mut(pid) else {
+            return;
+        };
+        run.state = match run.state.take() {
+            RunState::Wait(w) if busy => RunState::Exec(w.dispatch()),
+            RunState::Exec(e) if !busy => RunState::Wait(e.block(WaitReason::Input)),
+            other => other,
+        };
+    }
+
+    /// Starts `/bin/<name>` as a child of `parent` with `args` (each ending with NUL) and the
+    /// handles in `grants` moved into it. A module that does not load still gets a pid: the run
+    /// is DONE at once (`invalid` or `rejected`) and an [`Event::Exited`] is queued. Errors
+    /// (nothing changed; the grants are the caller's to release): `NotFound` for no such
+    /// program, `InvalidArgument` for a bad name, `OutOfMemory` when the run limit is reached.
+    pub fn spawn(
+        &mut self,
+        parent: Pid,
+        name: &str,
+        args: Vec<u8>,
+        grants: Vec<InTransit>,
+    ) -> Result<Pid, (Error, Vec<InTransit>)> {
+        let wasm = match self.can_spawn(name, grants.len()) {
+            Ok(wasm) => wasm,
+            Err(e) => return Err((e, grants)),
+        };
+        let limits = TaskLimits {
+            memory_bytes: self.config.limits.memory_bytes,
+        };
+        let mut handles = HandleTable::new(self.config.limits.handles);
+        let (state, task) = match self.engine.load(wasm, limits, host_imports) {
+            Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
+            Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
+        };
+        let mut granted = Vec::with_capacity(grants.len());
+        let mut released = Vec::new();
+        for (object, rights) in grants {
+            // Cannot fail: the table is empty and `grants` fits its limit (checked above).
+            match (task.is_some(), handles.insert(object, rights)) {
+                (true, Ok(h)) => granted.push(h),
+                _ => released.push(object),
+            }
+        }
+        let live = task.is_some();
+        let pid = self.runs.insert(Run {
+            pid: 0,
+            parent,
+            name: name.to_string(),
+            kind: RunKind::Wasm,
+            state,
+            task,
+            handles,
+            args,
+            granted,
+            parked: None,
+            reply: 0,
+            fuel: 0,
+        });
+        for object in released {
+            self.release(object);
+        }
+        if live {
+            self.sched.make_ready(pid);
+        } else {
+            self.events.push_back(Event::Exited { pid });
+        }
+        Ok(pid)
+    }
+
+    /// Whether [`Kernel::spawn`] of `name` with `grants` handles would start a run; the module.
+    pub(crate) fn can_spawn(&self, name: &str, grants: usize) -> Result<&'static [u8], Error> {
+        if !valid_program_name(name) {
+            return Err(Error::InvalidArgument);
+        }
+        let mut path = String::with_capacity(name.len() + 5);
+        path.push_str("/bin/");
+        path.push_str(name);
+        let wasm = *self.programs.get(path.as_str()).ok_or(Error::NotFound)?;
+        if self.runs.live() >= self.config.max_runs || grants > self.config.limits.handles {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(wasm)
+    }
+
+    /// Ends a live wasm run with `rejected: killed`.
+    pub fn kill(&mut self, pid: Pid) -> Result<(), Error> {
+        match self.runs.get(pid) {
+            Some(run) if run.kind == RunKind::Service => Err(Error::PermissionDenied),
+            Some(run) if run.is_live() => {
+                self.finish(pid, ExitStatus::Rejected("killed".into()));
+                Ok(())
+            }
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// The run table (for `ps`, `wait` and tests).
+    pub fn runs(&self) -> &RunTable {
+        &self.runs
+    }
+
+    /// The next thing services must hear about.
+    pub fn take_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.sched.has_ready()
+    }
+
+    /// When the earliest sleeper wakes.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.sched.next_deadline()
+    }
+
+    /// Wakes due sleepers and gives the next ready run one slice. Returns false if no run was
+    /// ready.
+    pub fn step(&mut self) -> bool {
+        self.sched.wake_expired(self.clock.now_us());
+        let Some(pid) = self.sched.dispatch_next() else {
+            return false;
+        };
+        self.run_slice(pid);
+        true
+    }
+
+    fn run_slice(&mut self, pid: Pid) {
+        let now = self.clock.now_us();
+        let Some(run) = self.runs.get_mut(pid) else {
+            return;
+        };
+        let wait = match run.state.take() {
+            RunState::Wait(w) => w,
+            other => {
+                // Only runs in WAIT are queued; anything else is left as it was.
+                run.state = other;
+                return;
+            }
+        };
+        let reason = wait.reason().clone();
+        run.state = RunState::Exec(wait.dispatch());
+        let mut budget = self.config.fuel_slice;
+
+        // A parked call is served again before the run continues.
+        if let Some(sys) = run.parked.take() {
+            let outcome = match reason {
+                WaitReason::Sleep { until_us } if now < until_us => {
+                    Outcome::Block(WaitReason::Sleep { until_us })
+                }
+                WaitReason::Sleep { .. } => Outcome::Reply(0),
+                _ => self.syscall(pid, &sys),
+            };
+            if !self.apply(pid, sys, outcome) {
+                return;
+            }
+        }
+
+        loop {
+            let Some(run) = self.runs.get_mut(pid) else {
+                return;
+            };
+            let Some(task) = run.task.as_mut() else {
+                return;
+            };
+            let before = task.fuel_used();
+            let slice = task.resume(budget, run.reply);
+            budget = budget.saturating_sub(task.fuel_used() - before);
+            match slice {
+                Slice::Done(status) => return self.finish(pid, status),
+                Slice::Preempted => return self.preempt(pid),
+                Slice::Syscall(sys) => {
+                    budget = budget.saturating_sub(SYSCALL_FUEL);
+                    let outcome = self.syscall(pid, &sys);
+                    if !self.apply(pid, sys, outcome) {
+                        return;
+                    }
+                    if budget == 0 {
+                        return self.preempt(pid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a call's outcome to run `pid` (in EXEC); true if the run continues executing.
+    fn apply(&mut self, pid: Pid, sys: Syscall, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Reply(v) => {
+                if let Some(run) = self.runs.get_mut(pid) {
+                    run.reply = v;
+                }
+                true
+            }
+            Outcome::Yield => {
+                if let Some(run) = self.runs.get_mut(pid) {
+                    run.reply = 0;
+                }
+                self.preempt(pid);
+                false
+            }
+            Outcome::Block(reason) => {
+                self.park(pid, sys, reason);
+                false
+            }
+        }
+    }
+
+    /// EXEC → WAIT(ready), to the back of the queue.
+    fn preempt(&mut self, pid: Pid) {
+        if let Some(run) = self.runs.get_mut(pid) {
+            if let RunState::Exec(e) = run.state.take() {
+                run.state = RunState::Wait(e.preempt());
+                self.sched.make_ready(pid);
+            }
+        }
+    }
+
+    /// EXEC → WAIT(reason), holding the call to retry.
+    fn park(&mut self, pid: Pid, sys: Syscall, reason: WaitReason) {
+        let Some(run) = self.runs.get_mut(pid) else {
+            return;
+        };
+        let RunState::Exec(e) = run.state.take() else {
+            return;
+        };
+        if let WaitReason::Sleep { until_us } = reason {
+            self.sched.sleep_until(pid, until_us);
+        }
+        run.state = RunState::Wait(e.block(reason));
+        run.parked = Some(sys);
+    }
+
+    /// WAIT(anything) → WAIT(ready), into the ready queue.
+    fn wake(&mut self, pid: Pid) {
+        if let Some(run) = self.runs.get_mut(pid) {
+            if let RunState::Wait(w) = run.state.take() {
+                run.state = RunState::Wait(w.wake());
+                self.sched.make_ready(pid);
+            }
+        }
+    }
+
+    /// Wakes every run blocked on one of `channels`.
+    pub(crate) fn wake_channels(&mut self, channels: &[u32]) {
+        let blocked: Vec<Pid> = self
+            .runs
+            .iter()
+            .filter(|r| {
+                matches!(&r.state, RunState::Wait(w)
+                    if matches!(w.reason(), WaitReason::Channel { channel } if channels.contains(channel)))
+            })
+            .map(|r| r.pid)
+            .collect();
+        for pid in blocked {
+            self.wake(pid);
+        }
+    }
+
+    /// Lets go of an object a run held (closing a channel end wakes its peer).
+    pub(crate) fn release(&mut self, object: Object) {
+        let changed = self.channels.release(object);
+        self.wake_channels(&changed);
+    }
+
+    /// Ends run `pid` with `status` and releases everything it holds.
+    pub(crate) fn finish(&mut self, pid: Pid, status: ExitStatus) {
+        let Some(run) = self.runs.get_mut(pid) else {
+            return;
+        };
+        run.state = match run.state.take() {
+            RunState::Exec(e) => RunState::Done(e.finish(status)),
+            RunState::Wait(w) => RunState::Done(w.kill(status)),
+            RunState::Init(i) => RunState::Done(i.fail(LoadFailure::Rejected(status.to_string()))),
+            done @ RunState::Done(_) => {
+                run.state = done;
+                return;
+            }
+        };
+        if let Some(task) = run.task.take() {
+            run.fuel = task.fuel_used();
+        }
+        run.parked = None;
+        run.granted.clear();
+        let held = run.handles.drain();
+        let parent = run.parent;
+        self.sched.remove(pid);
+        for object in held {
+            self.release(object);
+        }
+        self.runs.reparent_children(pid);
+        let parent_waits = self.runs.get(parent).is_some_and(
+            |p| matches!(&p.state, RunState::Wait(w) if *w.reason() == WaitReason::Child { pid }),
+        );
+        if parent_waits {
+            self.wake(parent);
+        }
+        self.runs.mark_done(pid);
+        self.events.push_back(Event::Exited { pid });
+    }
+
+    /// The handle table entries `pid` granted away, checked: each handle exists, carries
+    /// TRANSFER, and the requested rights (0 = the same) are a subset. Nothing is removed.
+    pub(crate) fn check_transfer(
+        table: &HandleTable<Object>,
+        handles: &[(Handle, Rights)],
+    ) -> Result<Vec<InTransit>, Error> {
+        let mut out = Vec::with_capacity(handles.len());
+        for (i, &(h, wanted)) in handles.iter().enumerate() {
+            if handles[..i].iter().any(|&(other, _)| other == h) {
+                return Err(Error::InvalidArgument);
+            }
+            let rights = table.rights(h)?;
+            let wanted = if wanted.is_empty() { rights } else { wanted };
+            let object = *table.grant(h, wanted)?;
+            out.push((object, wanted));
+        }
+        Ok(out)
+    }
+}
+
+/// Program names: 1–64 characters of `[A-Za-z0-9_.-]`, not starting with `.`.
+pub fn valid_program_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= syscall::MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}

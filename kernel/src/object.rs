@@ -1,0 +1,173 @@
+//! Kernel objects that handles name, and the store of channels.
+//!
+//! Every channel end has exactly one holder at a time: a slot in one run's handle table, or a
+//! place in one undelivered message (ends cannot be duplicated). So when a holder lets go of
+//! an end — `close`, the run ending, or a message being dropped with the channel — that end
+//! is closed, and a channel whose two ends are closed is freed. No object outlives its last
+//! holder, so channel ids need no generation: nothing can name a freed channel.
+
+use alloc::vec::Vec;
+
+use zb_abi::Rights;
+
+use crate::ipc::{Channel, End};
+
+/// A channel's index in [`Channels`].
+pub type ChannelId = u32;
+
+/// What a handle names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    ChannelEnd { channel: ChannelId, end: End },
+}
+
+/// A handle travelling inside a message: the object and the rights the receiver gets.
+pub type InTransit = (Object, Rights);
+
+/// The rights a fresh channel end comes with.
+pub const CHANNEL_RIGHTS: Rights = Rights::READ
+    .union(Rights::WRITE)
+    .union(Rights::TRANSFER)
+    .union(Rights::WAIT);
+
+#[derive(Default)]
+pub struct Channels {
+    slots: Vec<Option<Channel<InTransit>>>,
+    free: Vec<ChannelId>,
+}
+
+impl Channels {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new channel holding up to `capacity` messages per direction.
+    pub fn create(&mut self, capacity: usize) -> ChannelId {
+        let channel = Some(Channel::new(capacity));
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = channel;
+                id
+            }
+            None => {
+                self.slots.push(channel);
+                (self.slots.len() - 1) as ChannelId
+            }
+        }
+    }
+
+    pub fn get_mut(&mut self, id: ChannelId) -> Option<&mut Channel<InTransit>> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    pub fn get(&self, id: ChannelId) -> Option<&Channel<InTransit>> {
+        self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Live channels.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lets go of `object`: closes the channel end, and with it every end that was travelling
+    /// in a message nobody can receive any more. Returns the channels whose state changed (their
+    /// waiters must be woken).
+    pub fn release(&mut self, object: Object) -> Vec<ChannelId> {
+        let mut changed = Vec::new();
+        let mut pending = alloc::vec![object];
+        while let Some(Object::ChannelEnd { channel, end }) = pending.pop() {
+            let Some(c) = self.get_mut(channel) else {
+                continue;
+            };
+            for message in c.close(end) {
+                pending.extend(message.handles.into_iter().map(|(o, _)| o));
+            }
+            if c.is_dead() {
+                // Messages still queued towards the other (closed) end die with the channel.
+                let peer = end.peer();
+                for message in c.close(peer) {
+                    pending.extend(message.handles.into_iter().map(|(o, _)| o));
+                }
+                self.slots[channel as usize] = None;
+                self.free.push(channel);
+            }
+            if !changed.contains(&channel) {
+                changed.push(channel);
+            }
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::Message;
+    use alloc::vec;
+
+    #[test]
+    fn a_channel_is_freed_when_both_ends_are_released() {
+        let mut cs = Channels::new();
+        let id = cs.create(4);
+        assert_eq!(cs.len(), 1);
+        let a = Object::ChannelEnd {
+            channel: id,
+            end: End::A,
+        };
+        let b = Object::ChannelEnd {
+            channel: id,
+            end: End::B,
+        };
+        assert_eq!(cs.release(a), vec![id]);
+        assert_eq!(cs.len(), 1, "B still holds it");
+        cs.release(b);
+        assert!(cs.is_empty());
+        assert_eq!(cs.create(4), id, "the slot is reused");
+    }
+
+    #[test]
+    fn ends_travelling_in_dropped_messages_are_closed_too() {
+        let mut cs = Channels::new();
+        let outer = cs.create(4);
+        let inner = cs.create(4);
+        // Send inner's end B over outer (A → B), then drop outer entirely.
+        let inner_b = Object::ChannelEnd {
+            channel: inner,
+            end: End::B,
+        };
+        cs.get_mut(outer)
+            .unwrap()
+            .send(
+                End::A,
+                Message {
+                    bytes: vec![],
+                    handles: vec![(inner_b, CHANNEL_RIGHTS)],
+                },
+            )
+            .unwrap();
+        cs.release(Object::ChannelEnd {
+            channel: outer,
+            end: End::A,
+        });
+        let changed = cs.release(Object::ChannelEnd {
+            channel: outer,
+            end: End::B,
+        });
+        assert!(
+            changed.contains(&inner),
+            "the holder of inner's A end must be woken"
+        );
+        // Inner's A end now sees its peer closed.
+        let c = cs.get_mut(inner).unwrap();
+        assert_eq!(c.recv(End::A), Err(zb_abi::Error::Closed));
+        cs.release(Object::ChannelEnd {
+            channel: inner,
+            end: End::A,
+        });
+        assert!(cs.is_empty());
+    }
+}

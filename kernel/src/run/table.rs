@@ -1,0 +1,185 @@
+//! The run table: every run and native service by pid, with its parent, name, state, task and
+//! capability table, and the finished runs kept for `ps` and `wait`.
+//!
+//! Invariants:
+//! - Pids are handed out in increasing order and never reused while the system is up.
+//! - A run's `task` is `Some` exactly while it is a live wasm run (not DONE); a finished run
+//!   keeps only what `ps` and `wait` need (name, status, CPU use).
+//! - At most `max_done` finished runs are kept; beyond that the oldest are forgotten (reaped),
+//!   so a program that spawns children and never waits cannot fill memory.
+//! - Every run's parent is a pid in the table or [`CONSOLE_PID`]: orphans are re-parented.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use zb_abi::runs::CONSOLE_PID;
+use zb_abi::syscall::StatusKind;
+use zb_abi::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
+
+use crate::cap::{Handle, HandleTable};
+use crate::object::Object;
+use crate::run::{ExitStatus, RunState, WaitReason};
+use crate::task::{Syscall, Task};
+
+/// One run (or native service).
+pub struct Run {
+    pub pid: Pid,
+    pub parent: Pid,
+    pub name: String,
+    pub kind: RunKind,
+    pub state: RunState,
+    /// The executing code; `Some` while a wasm run is live.
+    pub task: Option<Task>,
+    pub handles: HandleTable<Object>,
+    /// Arguments, each ending with NUL (without the program name).
+    pub args: Vec<u8>,
+    /// Handles the parent granted at spawn, in grant order.
+    pub granted: Vec<Handle>,
+    /// The blocking call the run is parked in; retried when the run is woken.
+    pub parked: Option<Syscall>,
+    /// The result the run's pending host call resumes with.
+    pub reply: i64,
+    /// CPU use in fuel units (kept after the task is gone).
+    pub fuel: u64,
+}
+
+impl Run {
+    pub fn is_live(&self) -> bool {
+        !self.state.is_done()
+    }
+
+    /// The `ps` row for this run.
+    pub fn info(&self) -> RunInfo<'_> {
+        let (state, wait) = match &self.state {
+            RunState::Init(_) => (StateName::Init, None),
+            RunState::Exec(_) => (StateName::Exec, None),
+            RunState::Done(_) => (StateName::Done, None),
+            RunState::Wait(w) => (
+                StateName::Wait,
+                Some(match *w.reason() {
+                    WaitReason::Ready => WaitOn::Ready,
+                    WaitReason::Sleep { until_us } => WaitOn::Sleep { until_us },
+                    WaitReason::Channel { .. } => WaitOn::Channel,
+                    WaitReason::Child { pid } => WaitOn::Child { pid },
+                    WaitReason::Input => WaitOn::Input,
+                }),
+            ),
+        };
+        RunInfo {
+            pid: self.pid,
+            parent: self.parent,
+            kind: self.kind,
+            name: &self.name,
+            state,
+            wait,
+            memory: self.task.as_ref().map_or(0, |t| t.memory().len()),
+            fuel: self.task.as_ref().map_or(self.fuel, Task::fuel_used),
+            exit: self.state.status().map(exit_view),
+        }
+    }
+}
+
+/// The ABI view of an exit status.
+pub fn exit_view(status: &ExitStatus) -> ExitView<'_> {
+    let (kind, code, message) = match status {
+        ExitStatus::Ok(code) => (StatusKind::Ok, *code, ""),
+        ExitStatus::Panic(m) => (StatusKind::Panic, 0, m.as_str()),
+        ExitStatus::Invalid(m) => (StatusKind::Invalid, 0, m.as_str()),
+        ExitStatus::Rejected(m) => (StatusKind::Rejected, 0, m.as_str()),
+    };
+    ExitView {
+        kind,
+        code,
+        message,
+    }
+}
+
+pub struct RunTable {
+    runs: BTreeMap<Pid, Run>,
+    next_pid: Pid,
+    /// Finished runs, oldest first.
+    done: VecDeque<Pid>,
+    max_done: usize,
+}
+
+impl RunTable {
+    pub fn new(max_done: usize) -> Self {
+        RunTable {
+            runs: BTreeMap::new(),
+            next_pid: CONSOLE_PID,
+            done: VecDeque::new(),
+            max_done,
+        }
+    }
+
+    /// Adds a run in `state` and returns its pid.
+    pub fn insert(&mut self, mut run: Run) -> Pid {
+        let pid = self.next_pid;
+        // u32 pids last 136 years at one spawn per millisecond; wrapping would only skip
+        // pids still in use.
+        self.next_pid = self.next_pid.wrapping_add(1).max(CONSOLE_PID + 1);
+        run.pid = pid;
+        if run.state.is_done() {
+            self.done.push_back(pid);
+        }
+        self.runs.insert(pid, run);
+        self.evict();
+        pid
+    }
+
+    pub fn get(&self, pid: Pid) -> Option<&Run> {
+        self.runs.get(&pid)
+    }
+
+    pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Run> {
+        self.runs.get_mut(&pid)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Run> {
+        self.runs.values()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Run> {
+        self.runs.values_mut()
+    }
+
+    /// Live (not DONE) runs.
+    pub fn live(&self) -> usize {
+        self.runs.len() - self.done.len()
+    }
+
+    /// Records that `pid` has just finished.
+    pub fn mark_done(&mut self, pid: Pid) {
+        if !self.done.contains(&pid) {
+            self.done.push_back(pid);
+        }
+        self.evict();
+    }
+
+    /// Removes a finished run (its parent has collected the status).
+    pub fn reap(&mut self, pid: Pid) -> Option<Run> {
+        if !self.runs.get(&pid)?.state.is_done() {
+            return None;
+        }
+        self.done.retain(|&p| p != pid);
+        self.runs.remove(&pid)
+    }
+
+    /// Gives every child of `pid` to [`CONSOLE_PID`].
+    pub fn reparent_children(&mut self, pid: Pid) {
+        for run in self.runs.values_mut() {
+            if run.parent == pid && run.pid != CONSOLE_PID {
+                run.parent = CONSOLE_PID;
+            }
+        }
+    }
+
+    fn evict(&mut self) {
+        while self.done.len() > self.max_done {
+            if let Some(old) = self.done.pop_front() {
+                self.runs.remove(&old);
+            }
+        }
+    }
+}

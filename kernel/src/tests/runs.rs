@@ -1,0 +1,570 @@
+//! Host tests of the run kernel: wasm runs (written in WAT) driven by [`Kernel::step`] against
+//! a clock the test moves.
+
+extern crate std;
+
+use std::boxed::Box;
+use std::format;
+use std::string::String;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::vec::Vec;
+
+use zb_abi::{Error, Pid, RunKind, StateName, WaitOn};
+use zb_hal::Clock;
+
+use crate::run::ExitStatus;
+use crate::{Event, Kernel, KernelConfig};
+
+struct TestClock(AtomicU64);
+
+impl Clock for TestClock {
+    fn now_us(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn cycles(&self) -> u64 {
+        0
+    }
+    fn tick_hz(&self) -> u32 {
+        1000
+    }
+}
+
+/// The import declarations every test module starts with.
+const IMPORTS: &str = r#"
+  (import "zb" "exit" (func $exit (param i32)))
+  (import "zb" "yield" (func $yield))
+  (import "zb" "getpid" (func $getpid (result i64)))
+  (import "zb" "clock" (func $clock (result i64)))
+  (import "zb" "sleep" (func $sleep (param i64) (result i64)))
+  (import "zb" "write" (func $write (param i32 i32 i32) (result i64)))
+  (import "zb" "args" (func $args (param i32 i32) (result i64)))
+  (import "zb" "spawn" (func $spawn (param i32 i32 i32 i32 i32 i32) (result i64)))
+  (import "zb" "wait" (func $wait (param i64) (result i64)))
+  (import "zb" "channel_create" (func $cc (param i32) (result i64)))
+  (import "zb" "send" (func $send (param i32 i32 i32 i32 i32 i32) (result i64)))
+  (import "zb" "recv" (func $recv (param i32 i32 i32 i32 i32 i32) (result i64)))
+  (import "zb" "close" (func $close (param i32) (result i64)))
+  (import "zb" "grants" (func $grants (param i32 i32) (result i64)))
+"#;
+
+struct Sim {
+    clock: &'static TestClock,
+    k: Kernel,
+    out: String,
+    exited: Vec<Pid>,
+}
+
+const SHELL: Pid = 1;
+
+impl Sim {
+    fn new() -> Sim {
+        let mut config = KernelConfig::large(&[]);
+        config.fuel_slice = 2_000;
+        config.channel_capacity = 2;
+        Sim::with(config)
+    }
+
+    fn with(config: KernelConfig) -> Sim {
+        let clock: &'static TestClock = Box::leak(Box::new(TestClock(AtomicU64::new(0))));
+        let mut k = Kernel::new(clock, config);
+        assert_eq!(k.add_service("console"), SHELL);
+        Sim {
+            clock,
+            k,
+            out: String::new(),
+            exited: Vec::new(),
+        }
+    }
+
+    /// Installs `/bin/<name>`: a module with the imports and `body` (memory, data, `_start`).
+    fn program(&mut self, name: &str, body: &str) {
+        let wasm = wat::parse_str(format!("(module {IMPORTS} {body})")).expect("valid WAT");
+        self.raw(name, wasm);
+    }
+
+    fn raw(&mut self, name: &str, bytes: Vec<u8>) {
+        let path: &'static str = Box::leak(format!("/bin/{name}").into_boxed_str());
+        self.k.install(path, Box::leak(bytes.into_boxed_slice()));
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) -> Pid {
+        let mut packed = Vec::new();
+        for a in args {
+            packed.extend_from_slice(a.as_bytes());
+            packed.push(0);
+        }
+        self.k
+            .spawn(SHELL, name, packed, Vec::new())
+            .map_err(|(e, _)| e)
+            .expect("spawn")
+    }
+
+    /// Runs until nothing is ready, moving the clock to each sleeper's deadline; at most
+    /// `slices` slices.
+    fn run(&mut self, slices: usize) {
+        for _ in 0..slices {
+            self.drain();
+            if self.k.step() {
+                continue;
+            }
+            match self.k.next_deadline() {
+                Some(d) => self.clock.0.store(d, Ordering::Relaxed),
+                None => break,
+            }
+        }
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.k.take_event() {
+            match e {
+                Event::Output { bytes, .. } => self.out.push_str(&String::from_utf8_lossy(&bytes)),
+                Event::Exited { pid } => self.exited.push(pid),
+            }
+        }
+    }
+
+    fn status(&self, pid: Pid) -> Option<ExitStatus> {
+        self.k.runs().get(pid)?.state.status().cloned()
+    }
+
+    fn state(&self, pid: Pid) -> (StateName, Option<WaitOn>) {
+        let info = self.k.runs().get(pid).expect("run exists").info();
+        (info.state, info.wait)
+    }
+}
+
+const HELLO: &str = r#"
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hello, world\n")
+  (func (export "_start") (drop (call $write (i32.const 1) (i32.const 0) (i32.const 13))))"#;
+
+/// Echoes its arguments (NUL-separated) to stdout, then exits with their byte count.
+const ECHO_ARGS: &str = r#"
+  (memory (export "memory") 1)
+  (func (export "_start") (local $n i64)
+    (local.set $n (call $args (i32.const 0) (i32.const 1000)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.wrap_i64 (local.get $n))))
+    (call $exit (i32.wrap_i64 (local.get $n))))"#;
+
+const SPIN: &str = r#"(func (export "_start") (loop (br 0)))"#;
+
+#[test]
+fn a_run_prints_and_ends_ok() {
+    let mut s = Sim::new();
+    s.program("hello", HELLO);
+    let pid = s.spawn("hello", &[]);
+    assert!(pid > SHELL);
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Ready)));
+    s.run(10);
+    assert_eq!(s.out, "hello, world\n");
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.exited, [pid]);
+    let info = s.k.runs().get(pid).unwrap().info();
+    assert_eq!(
+        (info.parent, info.kind, info.memory),
+        (SHELL, RunKind::Wasm, 0)
+    );
+    assert!(info.fuel > 0);
+}
+
+#[test]
+fn arguments_reach_the_run() {
+    let mut s = Sim::new();
+    s.program("echo", ECHO_ARGS);
+    let pid = s.spawn("echo", &["a", "bc"]);
+    s.run(10);
+    assert_eq!(s.out, "a\0bc\0");
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(5)));
+}
+
+#[test]
+fn unknown_programs_and_bad_names_are_refused_without_a_run() {
+    let mut s = Sim::new();
+    let before = s.k.runs().iter().count();
+    for (name, err) in [
+        ("nope", Error::NotFound),
+        ("", Error::InvalidArgument),
+        ("../etc", Error::InvalidArgument),
+        ("a/b", Error::InvalidArgument),
+    ] {
+        let e =
+            s.k.spawn(SHELL, name, Vec::new(), Vec::new())
+                .map_err(|(e, _)| e);
+        assert_eq!(e, Err(err), "{name:?}");
+    }
+    assert_eq!(s.k.runs().iter().count(), before);
+}
+
+#[test]
+fn traps_invalid_modules_and_memory_limits_end_only_that_run() {
+    let mut config = KernelConfig::large(&[]);
+    config.limits.memory_bytes = 2 * 65536;
+    let mut s = Sim::with(config);
+    s.program("spin", SPIN);
+    s.program("trap", r#"(func (export "_start") unreachable)"#);
+    s.raw("notwasm", b"this is not wasm\n".to_vec());
+    s.program(
+        "big",
+        r#"(memory (export "memory") 3) (func (export "_start"))"#,
+    );
+    s.program(
+        "memhog",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (loop (drop (memory.grow (i32.const 1))) (br 0)))"#,
+    );
+    let spin = s.spawn("spin", &[]);
+    let trap = s.spawn("trap", &[]);
+    let invalid = s.spawn("notwasm", &[]);
+    let big = s.spawn("big", &[]);
+    let hog = s.spawn("memhog", &[]);
+    s.run(50);
+    assert!(matches!(s.status(trap), Some(ExitStatus::Panic(m)) if m.contains("unreachable")));
+    match s.status(invalid) {
+        Some(ExitStatus::Invalid(m)) => {
+            assert!(m.starts_with("not a valid module: "), "{m}");
+            assert!(!m.contains('\n') && m.len() < 160, "one short line: {m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(s.status(big), Some(ExitStatus::Rejected(_))));
+    assert!(matches!(s.status(hog), Some(ExitStatus::Rejected(_))));
+    assert_eq!(s.status(spin), None, "the spinning run is untouched");
+    assert_eq!(s.state(spin), (StateName::Wait, Some(WaitOn::Ready)));
+}
+
+#[test]
+fn spinning_runs_share_the_cpu_fairly_and_can_be_killed() {
+    let mut s = Sim::new();
+    s.program("spin", SPIN);
+    let a = s.spawn("spin", &[]);
+    let b = s.spawn("spin", &[]);
+    s.run(40);
+    let fuel = |s: &Sim, p| s.k.runs().get(p).unwrap().info().fuel;
+    let (fa, fb) = (fuel(&s, a), fuel(&s, b));
+    assert!(fa >= 20 * 1_900 / 2 && fb >= 20 * 1_900 / 2, "{fa} {fb}");
+    assert!(fa.abs_diff(fb) <= 2_000, "round robin: {fa} vs {fb}");
+    assert_eq!(s.k.kill(a), Ok(()));
+    assert_eq!(s.status(a), Some(ExitStatus::Rejected("killed".into())));
+    assert_eq!(s.k.kill(a), Err(Error::NotFound), "already dead");
+    assert_eq!(s.k.kill(SHELL), Err(Error::PermissionDenied));
+    assert_eq!(s.k.kill(999), Err(Error::NotFound));
+    s.run(5);
+    assert!(fuel(&s, b) > fb, "the other keeps running");
+    assert_eq!(fuel(&s, a), fa, "the killed one does not");
+}
+
+#[test]
+fn sleep_blocks_until_the_deadline() {
+    let mut s = Sim::new();
+    s.program(
+        "sleeper",
+        r#"(memory (export "memory") 1)
+           (data (i32.const 0) "woke\n")
+           (func (export "_start")
+             (drop (call $sleep (i64.const 5000)))
+             (drop (call $write (i32.const 1) (i32.const 0) (i32.const 5)))
+             (call $exit (i32.wrap_i64 (call $clock))))"#,
+    );
+    let pid = s.spawn("sleeper", &[]);
+    assert!(s.k.step());
+    assert_eq!(
+        s.state(pid),
+        (StateName::Wait, Some(WaitOn::Sleep { until_us: 5000 }))
+    );
+    assert!(!s.k.step(), "nothing is ready while it sleeps");
+    s.clock.0.store(4999, Ordering::Relaxed);
+    assert!(!s.k.step());
+    s.clock.0.store(5000, Ordering::Relaxed);
+    s.run(5);
+    assert_eq!(s.out, "woke\n");
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(5000)));
+}
+
+/// Spawns the child named at 0 (length 5), waits for it and exits with the wait result's low
+/// 32 bits, or 100 + the status kind.
+const PARENT: &str = r#"
+  (memory (export "memory") 1)
+  (data (i32.const 0) "child")
+  (func (export "_start") (local $pid i64) (local $st i64)
+    (local.set $pid (call $spawn (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 0)
+                                 (i32.const 0) (i32.const 0)))
+    (if (i64.lt_s (local.get $pid) (i64.const 0)) (then (call $exit (i32.const 99))))
+    (local.set $st (call $wait (local.get $pid)))
+    (if (i64.ge_u (local.get $st) (i64.const 0x100000000))
+      (then (call $exit (i32.add (i32.const 100) (i32.wrap_i64 (i64.shr_u (local.get $st) (i64.const 32)))))))
+    (call $exit (i32.wrap_i64 (local.get $st))))"#;
+
+#[test]
+fn a_parent_waits_for_its_child_and_gets_its_status() {
+    let mut s = Sim::new();
+    s.program("parent", PARENT);
+    s.program(
+        "child",
+        r#"(func (export "_start") (drop (call $sleep (i64.const 10))) (call $exit (i32.const 7)))"#,
+    );
+    let p = s.spawn("parent", &[]);
+    s.run(3);
+    let child = p + 1;
+    assert_eq!(
+        s.state(p),
+        (StateName::Wait, Some(WaitOn::Child { pid: child }))
+    );
+    assert_eq!(s.k.runs().get(child).unwrap().parent, p);
+    s.run(20);
+    assert_eq!(s.status(p), Some(ExitStatus::Ok(7)));
+    assert!(s.k.runs().get(child).is_none(), "waiting reaped the child");
+
+    // A child that traps reports `panic` (kind 1).
+    s.program("child", r#"(func (export "_start") unreachable)"#);
+    let p = s.spawn("parent", &[]);
+    s.run(20);
+    assert_eq!(s.status(p), Some(ExitStatus::Ok(101)));
+}
+
+#[test]
+fn orphans_are_given_to_the_console_and_keep_running() {
+    let mut s = Sim::new();
+    s.program(
+        "parent",
+        r#"(memory (export "memory") 1) (data (i32.const 0) "spin")
+           (func (export "_start")
+             (drop (call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0)
+                                (i32.const 0) (i32.const 0))))"#,
+    );
+    s.program("spin", SPIN);
+    let p = s.spawn("parent", &[]);
+    s.run(10);
+    assert_eq!(s.status(p), Some(ExitStatus::Ok(0)));
+    let orphan = p + 1;
+    assert_eq!(s.k.runs().get(orphan).unwrap().parent, SHELL);
+    assert_eq!(s.status(orphan), None);
+}
+
+#[test]
+fn finished_runs_are_kept_for_ps_up_to_a_limit() {
+    let mut s = Sim::new();
+    s.program("hello", HELLO);
+    let first = s.spawn("hello", &[]);
+    s.run(5);
+    for _ in 0..crate::kernel::KEEP_DONE + 3 {
+        s.spawn("hello", &[]);
+        s.run(5);
+    }
+    assert!(s.k.runs().get(first).is_none(), "the oldest was forgotten");
+    let done = s.k.runs().iter().filter(|r| !r.is_live()).count();
+    assert_eq!(done, crate::kernel::KEEP_DONE);
+}
+
+/// Ping: creates a channel, spawns `pong` granting it end B, bounces N (first arg byte - '0',
+/// times 10) messages and checks each reply; exits with the number of good replies.
+const PING: &str = r#"
+  (memory (export "memory") 1)
+  (data (i32.const 0) "pong")
+  (func (export "_start") (local $i i32) (local $good i32) (local $r i64) (local $child i64)
+    (drop (call $cc (i32.const 16)))
+    ;; grant entry at 32: handle = end B (at 20), rights 0 = same
+    (i32.store (i32.const 32) (i32.load (i32.const 20)))
+    (i32.store (i32.const 36) (i32.const 0))
+    (local.set $child (call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0)
+                                   (i32.const 32) (i32.const 1)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 30)))
+      (i32.store (i32.const 64) (local.get $i))
+      (drop (call $send (i32.load (i32.const 16)) (i32.const 64) (i32.const 4)
+                        (i32.const 0) (i32.const 0) (i32.const 0)))
+      (local.set $r (call $recv (i32.load (i32.const 16)) (i32.const 128) (i32.const 64)
+                                (i32.const 0) (i32.const 0) (i32.const 0)))
+      (if (i32.and (i64.eq (local.get $r) (i64.const 4))
+                   (i32.eq (i32.load (i32.const 128)) (i32.add (local.get $i) (i32.const 1000))))
+        (then (local.set $good (i32.add (local.get $good) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (drop (call $close (i32.load (i32.const 16))))
+    (if (i64.ne (call $wait (local.get $child)) (i64.const 0)) (then (call $exit (i32.const -1))))
+    (call $exit (local.get $good)))"#;
+
+/// Pong: replies `x + 1000` to every 4-byte message on its granted handle until the channel
+/// closes, then exits 0.
+const PONG: &str = r#"
+  (memory (export "memory") 1)
+  (func (export "_start") (local $h i32) (local $r i64)
+    (if (i64.ne (call $grants (i32.const 0) (i32.const 4)) (i64.const 1))
+      (then (call $exit (i32.const 50))))
+    (local.set $h (i32.load (i32.const 0)))
+    (loop $next
+      (local.set $r (call $recv (local.get $h) (i32.const 64) (i32.const 64)
+                                (i32.const 0) (i32.const 0) (i32.const 0)))
+      (if (i64.eq (local.get $r) (i64.const -9)) (then (call $exit (i32.const 0))))
+      (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1000)))
+      (drop (call $send (local.get $h) (i32.const 64) (i32.const 4)
+                        (i32.const 0) (i32.const 0) (i32.const 0)))
+      (br $next)))"#;
+
+#[test]
+fn two_runs_bounce_messages_over_a_granted_channel() {
+    let mut s = Sim::new();
+    s.program("ping", PING);
+    s.program("pong", PONG);
+    let ping = s.spawn("ping", &[]);
+    s.run(1000);
+    assert_eq!(s.status(ping), Some(ExitStatus::Ok(30)));
+    assert_eq!(s.status(ping + 1), None, "pong was reaped by ping's wait");
+    assert!(
+        s.k.channels.is_empty(),
+        "the channel is freed with its last end"
+    );
+}
+
+#[test]
+fn closing_an_end_wakes_a_blocked_receiver_with_an_error() {
+    let mut s = Sim::new();
+    // Creates a channel, grants end B to `pong`, then exits: pong's recv must see Closed.
+    s.program(
+        "quitter",
+        r#"(memory (export "memory") 1) (data (i32.const 0) "pong")
+           (func (export "_start")
+             (drop (call $cc (i32.const 16)))
+             (i32.store (i32.const 32) (i32.load (i32.const 20)))
+             (drop (call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0)
+                                (i32.const 32) (i32.const 1)))
+             (drop (call $sleep (i64.const 100))))"#,
+    );
+    s.program("pong", PONG);
+    let q = s.spawn("quitter", &[]);
+    assert!(s.k.step() && s.k.step(), "quitter, then pong");
+    let pong = q + 1;
+    assert_eq!(s.state(pong), (StateName::Wait, Some(WaitOn::Channel)));
+    s.run(20);
+    assert_eq!(s.status(q), Some(ExitStatus::Ok(0)));
+    assert_eq!(
+        s.status(pong),
+        Some(ExitStatus::Ok(0)),
+        "woken with Closed, not hung"
+    );
+}
+
+#[test]
+fn a_full_channel_blocks_the_sender_until_the_peer_reads() {
+    let mut s = Sim::new(); // channel capacity 2
+    // Sends 5 messages on end A to itself-held end B without reading: blocks on the third.
+    s.program(
+        "stuffer",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (local $i i32)
+             (drop (call $cc (i32.const 16)))
+             (loop $l
+               (drop (call $send (i32.load (i32.const 16)) (i32.const 0) (i32.const 1)
+                                 (i32.const 0) (i32.const 0) (i32.const 0)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 5)))))"#,
+    );
+    let pid = s.spawn("stuffer", &[]);
+    s.run(10);
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Channel)));
+    // Killing it releases both ends; nothing is left behind.
+    s.k.kill(pid).unwrap();
+    assert!(s.k.channels.is_empty());
+}
+
+/// Every call with hostile arguments: each check stores its index at 0 before the call and
+/// exits with that index if the result is not the expected error; exits 0 when all pass.
+#[test]
+fn hostile_arguments_are_errors_to_the_run_and_nothing_else() {
+    let mut s = Sim::new();
+    let e = |err: Error| -i64::from(err as i32);
+    let (inv, bad, big, handle, nf) = (
+        e(Error::InvalidArgument),
+        e(Error::BadAddress),
+        e(Error::TooLarge),
+        e(Error::BadHandle),
+        e(Error::NotFound),
+    );
+    let checks: Vec<(String, i64)> = std::vec![
+        ("(call $write (i32.const 1) (i32.const -1) (i32.const 4))".into(), inv),
+        ("(call $write (i32.const 1) (i32.const 0) (i32.const -4))".into(), inv),
+        ("(call $write (i32.const 1) (i32.const 65530) (i32.const 10))".into(), bad),
+        ("(call $write (i32.const 1) (i32.const 0) (i32.const 0x7fffffff))".into(), big),
+        ("(call $write (i32.const 7) (i32.const 0) (i32.const 1))".into(), inv),
+        ("(call $args (i32.const 65536) (i32.const 1))".into(), 0), // no args: nothing copied
+        ("(call $args (i32.const 0) (i32.const -1))".into(), inv),
+        ("(call $sleep (i64.const -1))".into(), inv),
+        ("(call $wait (i64.const 1))".into(), nf),
+        ("(call $wait (i64.const -5))".into(), nf),
+        ("(call $wait (i64.const 0x7fffffffffff))".into(), nf),
+        ("(call $cc (i32.const 65533))".into(), bad),
+        ("(call $cc (i32.const -8))".into(), inv),
+        ("(call $close (i32.const 0))".into(), handle),
+        ("(call $close (i32.const -1))".into(), handle),
+        ("(call $send (i32.const 0x10000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0))".into(), handle),
+        ("(call $recv (i32.const 0x10000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0))".into(), handle),
+        ("(call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))".into(), nf),
+        ("(call $spawn (i32.const -1) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))".into(), inv),
+        ("(call $spawn (i32.const 0) (i32.const 0x7fffffff) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))".into(), big),
+        ("(call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 99))".into(), big),
+        ("(call $spawn (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const -1))".into(), inv),
+        ("(call $grants (i32.const -4) (i32.const 1))".into(), inv),
+    ];
+    let mut body = String::from(
+        r#"(memory (export "memory") 1) (data (i32.const 0) "none")
+           (func (export "_start")"#,
+    );
+    for (i, (call, want)) in checks.iter().enumerate() {
+        body.push_str(&format!(
+            "(if (i64.ne {call} (i64.const {want})) (then (call $exit (i32.const {}))))",
+            i + 1
+        ));
+    }
+    // Stale handle: create a channel, close end A, then use it; send on B sees Closed.
+    body.push_str(&format!(
+        r#"(drop (call $cc (i32.const 16)))
+           (drop (call $close (i32.load (i32.const 16))))
+           (if (i64.ne (call $close (i32.load (i32.const 16))) (i64.const {handle}))
+             (then (call $exit (i32.const 200))))
+           (if (i64.ne (call $send (i32.load (i32.const 20)) (i32.const 0) (i32.const 1)
+                                   (i32.const 0) (i32.const 0) (i32.const 0))
+                       (i64.const {closed}))
+             (then (call $exit (i32.const 201))))
+           (if (i64.ne (call $send (i32.load (i32.const 20)) (i32.const 0) (i32.const 1)
+                                   (i32.const 0) (i32.const 0) (i32.const 6))
+                       (i64.const {inv}))
+             (then (call $exit (i32.const 202))))
+           ;; sending a handle over itself is refused
+           (i32.store (i32.const 24) (i32.load (i32.const 20)))
+           (if (i64.ne (call $send (i32.load (i32.const 20)) (i32.const 0) (i32.const 1)
+                                   (i32.const 24) (i32.const 1) (i32.const 0))
+                       (i64.const {inv}))
+             (then (call $exit (i32.const 203))))
+           ;; a too-small receive buffer leaves the message queued
+           (drop (call $cc (i32.const 40)))
+           (drop (call $send (i32.load (i32.const 40)) (i32.const 0) (i32.const 4)
+                             (i32.const 0) (i32.const 0) (i32.const 0)))
+           (if (i64.ne (call $recv (i32.load (i32.const 44)) (i32.const 100) (i32.const 2)
+                                   (i32.const 0) (i32.const 0) (i32.const 0))
+                       (i64.const {big}))
+             (then (call $exit (i32.const 204))))
+           (if (i64.ne (call $recv (i32.load (i32.const 44)) (i32.const 100) (i32.const 4)
+                                   (i32.const 0) (i32.const 0) (i32.const 1))
+                       (i64.const 4))
+             (then (call $exit (i32.const 205))))
+           (if (i64.ne (call $recv (i32.load (i32.const 44)) (i32.const 100) (i32.const 4)
+                                   (i32.const 0) (i32.const 0) (i32.const 1))
+                       (i64.const {wb}))
+             (then (call $exit (i32.const 206))))
+        )"#,
+        closed = e(Error::Closed),
+        wb = e(Error::WouldBlock),
+    ));
+    s.program("hostile", &body);
+    s.program("spin", SPIN);
+    let spin = s.spawn("spin", &[]);
+    let pid = s.spawn("hostile", &[]);
+    s.run(200);
+    assert_eq!(
+        s.status(pid),
+        Some(ExitStatus::Ok(0)),
+        "failed check = exit code"
+    );
+    assert_eq!(s.status(spin), None);
+    assert!(s.k.channels.is_empty());
+}

@@ -1,0 +1,142 @@
+//! What the kernel tells services about runs: the rows of `ps` and how a run ended.
+//!
+//! These are borrowed views (no allocation), handed to a visitor by [`crate::Host::runs`] and
+//! to [`crate::NativeService::run_exited`].
+
+use core::fmt;
+
+use crate::syscall::StatusKind;
+
+/// A run's id. Pids are never reused while the system is up.
+pub type Pid = u32;
+
+/// The pid of the console service (the shell's runs are its children, and orphans are
+/// re-parented to it).
+pub const CONSOLE_PID: Pid = 1;
+
+/// A run's lifecycle state (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateName {
+    Init,
+    Wait,
+    Exec,
+    Done,
+}
+
+impl StateName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Init => "INIT",
+            StateName::Wait => "WAIT",
+            StateName::Exec => "EXEC",
+            StateName::Done => "DONE",
+        }
+    }
+}
+
+/// What a run in WAIT is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOn {
+    /// Runnable: waiting for the CPU (in the ready queue).
+    Ready,
+    /// Sleeping until this time (microseconds since boot).
+    Sleep { until_us: u64 },
+    /// Blocked sending to or receiving from a channel.
+    Channel,
+    /// Waiting for a child to end.
+    Child { pid: Pid },
+    /// A native service waiting for input.
+    Input,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitView<'a> {
+    pub kind: StatusKind,
+    /// The exit code (`ok` only; 0 otherwise).
+    pub code: i32,
+    /// The trap message or the reason (empty for `ok`).
+    pub message: &'a str,
+}
+
+impl fmt::Display for ExitView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            StatusKind::Ok => write!(f, "ok({})", self.code),
+            StatusKind::Panic => write!(f, "panic: {}", self.message),
+            StatusKind::Invalid => write!(f, "invalid: {}", self.message),
+            StatusKind::Rejected => write!(f, "rejected: {}", self.message),
+        }
+    }
+}
+
+/// Whether an entry is a wasm run or a native service compiled into the kernel image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Wasm,
+    Service,
+}
+
+/// One row of `ps`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInfo<'a> {
+    pub pid: Pid,
+    pub parent: Pid,
+    pub kind: RunKind,
+    pub name: &'a str,
+    pub state: StateName,
+    /// Set when `state` is WAIT.
+    pub wait: Option<WaitOn>,
+    /// Linear memory in bytes (0 once DONE).
+    pub memory: usize,
+    /// CPU use in fuel units (about one per wasm instruction).
+    pub fuel: u64,
+    /// Set when `state` is DONE.
+    pub exit: Option<ExitView<'a>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Buf([u8; 64], usize);
+    impl fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+
+    fn show(v: ExitView<'_>) -> ([u8; 64], usize) {
+        let mut b = Buf([0; 64], 0);
+        fmt::write(&mut b, format_args!("{v}")).unwrap();
+        (b.0, b.1)
+    }
+
+    #[test]
+    fn exit_views_display_as_ps_shows_them() {
+        let (b, n) = show(ExitView {
+            kind: StatusKind::Ok,
+            code: 3,
+            message: "",
+        });
+        assert_eq!(&b[..n], b"ok(3)");
+        let (b, n) = show(ExitView {
+            kind: StatusKind::Panic,
+            code: 0,
+            message: "unreachable",
+        });
+        assert_eq!(&b[..n], b"panic: unreachable");
+        let (b, n) = show(ExitView {
+            kind: StatusKind::Rejected,
+            code: 0,
+            message: "killed",
+        });
+        assert_eq!(&b[..n], b"rejected: killed");
+    }
+}
