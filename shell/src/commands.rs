@@ -106,8 +106,8 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "run",
-        args: "<program> [arg ...] [&]",
-        summary: "start /bin/<program> and wait for it (with &: in the background)",
+        args: "<prog> [arg ...] [&]",
+        summary: "start /bin/<prog> and wait for it (&: don't wait)",
         hidden: false,
         run: run_program,
     },
@@ -128,7 +128,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "wait",
         args: "<pid>",
-        summary: "wait for a run to end and show its status (Ctrl-C stops waiting)",
+        summary: "wait for a run to end and show its status",
         hidden: false,
         run: wait,
     },

@@ -495,11 +495,11 @@ fn run_errors() {
     );
     assert!(
         t.type_("run\r")
-            .contains("\nrun: usage: run <program> [arg ...] [&]\n")
+            .contains("\nrun: usage: run <prog> [arg ...] [&]\n")
     );
     assert!(
         t.type_("run &\r")
-            .contains("\nrun: usage: run <program> [arg ...] [&]\n")
+            .contains("\nrun: usage: run <prog> [arg ...] [&]\n")
     );
     assert!(t.host.spawned.is_empty());
     // A name with control characters is escaped in the message.
@@ -743,11 +743,17 @@ zb:/> ";
 fn help_describes_the_run_commands() {
     let out = run("help\r");
     assert!(
-        out.contains("  run <program> [arg ...] [&]  start /bin/<program>"),
+        out.contains(
+            "  run <prog> [arg ...] [&]  start /bin/<prog> and wait for it (&: don't wait)"
+        ),
         "{out}"
     );
     assert!(out.contains("  kill <pid>"));
     assert!(out.contains("Ctrl-C cancel (or stop the foreground run)"));
+    // Fits an 80-column terminal.
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
     assert!(run("help wait\r").contains("usage: wait <pid>\n  wait for a run to end"));
 }
 
