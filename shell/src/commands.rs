@@ -316,6 +316,8 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let argv: Vec<&str> = rest.iter().map(String::as_str).collect();
     let pid = ctx.host.spawn(name, &argv).map_err(|e| match e {
         Error::NotFound => format!("no such program: {}", Printable(name)),
+        // The kernel refuses names that cannot be in /bin (`a/b`, `.x`, over 64 bytes).
+        Error::InvalidArgument => format!("not a program name: {}", Printable(name)),
         e => format!("{}: {e}", Printable(name)),
     })?;
     // The kernel's name for the run, so that start and end lines agree with `ps`.

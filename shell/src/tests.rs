@@ -149,6 +149,12 @@ impl Host for FakeHost {
         Error::Unsupported
     }
     fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::InvalidArgument);
+        }
+        if name == "many" {
+            return Err(Error::OutOfMemory);
+        }
         let broken = self.broken.iter().find(|b| b.0 == name).copied();
         if !self.programs.contains(&name) && broken.is_none() {
             return Err(Error::NotFound);
@@ -501,7 +507,20 @@ fn run_errors() {
         t.type_("run &\r")
             .contains("\nrun: usage: run <prog> [arg ...] [&]\n")
     );
+    assert!(
+        t.type_("run ../x\r")
+            .contains("\nrun: not a program name: ../x\nzb:/> ")
+    );
+    assert!(
+        t.type_("run ''\r")
+            .contains("\nrun: not a program name: \n")
+    );
+    assert!(
+        t.type_("run many\r")
+            .contains("\nrun: many: out of memory\nzb:/> ")
+    );
     assert!(t.host.spawned.is_empty());
+    assert!(t.shell.jobs().foreground().is_none());
     // A name with control characters is escaped in the message.
     let mut out = String::new();
     Shell::new().execute("run 'a\u{1b}b'", &mut FakeHost::with_programs(), &mut out);
