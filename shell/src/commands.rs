@@ -402,10 +402,8 @@ fn kill(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         Err(Error::NotFound) => return Err(format!("no such run: {pid}")),
         Err(e) => return Err(format!("{pid}: {e}")),
     }
-    // A background job the kernel ended at once is announced now, not above the next prompt.
-    if let Some(job) = ctx.jobs.background_job(pid).cloned() {
-        ctx.jobs.recheck_background(ctx.host, job, ctx.out);
-    }
+    // Nothing to print: a killed background job is announced like any other ending, by the
+    // kernel's exit report, above the prompt.
     Ok(())
 }
 

@@ -154,11 +154,6 @@ impl Jobs {
         }
     }
 
-    /// The background job with this pid, if any.
-    pub fn background_job(&self, pid: Pid) -> Option<&Job> {
-        self.background.iter().find(|j| j.pid == pid)
-    }
-
     /// The kernel reported that `pid` ended: which job it was. Forgets it.
     pub fn ended(&mut self, pid: Pid) -> Ended {
         let bg = self.forget_background(pid);

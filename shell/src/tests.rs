@@ -685,17 +685,18 @@ fn kill_a_background_job() {
 }
 
 #[test]
-fn kill_that_ends_the_run_at_once_announces_it_at_once() {
+fn a_job_killed_at_once_is_announced_by_its_exit_report_above_the_prompt() {
     let mut t = Term::new(FakeHost {
         kill_ends_at_once: true,
         ..FakeHost::with_programs()
     });
     t.type_("run spin &\r");
+    assert_eq!(t.type_("kill 2\r"), "kill 2\nzb:/> ");
     assert_eq!(
-        t.type_("kill 2\r"),
-        "kill 2\n[2] spin: rejected: killed\nzb:/> "
+        t.exit(2, StatusKind::Rejected, 0, "killed"),
+        "\r\x1b[K[2] spin: rejected: killed\nzb:/> "
     );
-    assert_eq!(t.exit(2, StatusKind::Rejected, 0, "killed"), "");
+    assert!(t.type_("kill 2\r").contains("kill: no such run: 2"));
 }
 
 #[test]
