@@ -25,6 +25,8 @@ pub struct KernelConfig {
     pub fuel_slice: u64,
     /// Messages a channel holds per direction before `send` blocks.
     pub channel_capacity: usize,
+    /// Keep each program's compiled code after its first spawn (faster spawns, more heap).
+    pub cache_modules: bool,
 }
 
 impl KernelConfig {
@@ -40,6 +42,7 @@ impl KernelConfig {
             max_runs: 64,
             fuel_slice: 50_000,
             channel_capacity: 16,
+            cache_modules: true,
         }
     }
 
@@ -55,6 +58,7 @@ impl KernelConfig {
             max_runs: 6,
             fuel_slice: 20_000,
             channel_capacity: 4,
+            cache_modules: false,
         }
     }
 }

@@ -29,7 +29,8 @@ use crate::link::host_imports;
 use crate::object::{Channels, InTransit, Object};
 use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
 use crate::sched::Scheduler;
-use crate::task::{Slice, Syscall, TaskEngine, TaskLimits};
+use crate::task::{Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
+use wasmi::Linker;
 
 /// How many finished runs the table keeps for `ps` and `wait`.
 pub const KEEP_DONE: usize = 16;
@@ -46,8 +47,46 @@ pub enum Event {
         stream: i32,
         bytes: Vec<u8>,
     },
-    /// A run ended (its status is in the table until it is reaped or evicted).
-    Exited { pid: Pid },
+    /// A run ended. The event carries its final `ps` row, since the table entry may be
+    /// reaped (by a waiting parent) before services hear of it.
+    Exited(Ended),
+}
+
+/// A finished run's final `ps` row, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub pid: Pid,
+    pub parent: Pid,
+    pub name: String,
+    pub status: ExitStatus,
+    pub fuel: u64,
+}
+
+impl Ended {
+    fn of(run: &Run, status: &ExitStatus) -> Ended {
+        Ended {
+            pid: run.pid,
+            parent: run.parent,
+            name: run.name.clone(),
+            status: status.clone(),
+            fuel: run.fuel,
+        }
+    }
+
+    /// The row as services see it.
+    pub fn info(&self) -> zb_abi::RunInfo<'_> {
+        zb_abi::RunInfo {
+            pid: self.pid,
+            parent: self.parent,
+            kind: RunKind::Wasm,
+            name: &self.name,
+            state: zb_abi::StateName::Done,
+            wait: None,
+            memory: 0,
+            fuel: self.fuel,
+            exit: Some(crate::run::table::exit_view(&self.status)),
+        }
+    }
 }
 
 /// What serving a host call led to.
@@ -70,8 +109,13 @@ pub struct Kernel {
     pub(crate) clock: &'static dyn Clock,
     pub(crate) config: KernelConfig,
     engine: TaskEngine,
+    /// The HOST imports, linked once (`None` only if linking failed, which makes every module
+    /// `invalid` rather than stopping the kernel).
+    linker: Option<Linker<RunData>>,
     /// Loadable programs by path (`/bin/<name>`).
     programs: BTreeMap<&'static str, &'static [u8]>,
+    /// Compiled programs, when the configuration keeps them (`cache_modules`).
+    compiled: BTreeMap<&'static str, Module>,
     pub(crate) runs: RunTable,
     pub(crate) sched: Scheduler,
     pub(crate) channels: Channels,
@@ -80,11 +124,14 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(clock: &'static dyn Clock, config: KernelConfig) -> Self {
+        let engine = TaskEngine::new(config.limits.stack_bytes);
         Kernel {
             clock,
-            engine: TaskEngine::new(config.limits.stack_bytes),
+            linker: engine.linker(host_imports).ok(),
+            engine,
             config,
             programs: BTreeMap::new(),
+            compiled: BTreeMap::new(),
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
             channels: Channels::new(),
@@ -95,6 +142,7 @@ impl Kernel {
     /// Makes `bytes` loadable under `path` (e.g. `/bin/hello`).
     pub fn install(&mut self, path: &'static str, bytes: &'static [u8]) {
         self.programs.insert(path, bytes);
+        self.compiled.remove(path);
     }
 
     /// Paths of the installed programs.
@@ -146,15 +194,12 @@ impl Kernel {
         args: Vec<u8>,
         grants: Vec<InTransit>,
     ) -> Result<Pid, (Error, Vec<InTransit>)> {
-        let wasm = match self.can_spawn(name, grants.len()) {
-            Ok(wasm) => wasm,
+        let (path, wasm) = match self.can_spawn(name, grants.len()) {
+            Ok(found) => found,
             Err(e) => return Err((e, grants)),
         };
-        let limits = TaskLimits {
-            memory_bytes: self.config.limits.memory_bytes,
-        };
         let mut handles = HandleTable::new(self.config.limits.handles);
-        let (state, task) = match self.engine.load(wasm, limits, host_imports) {
+        let (state, task) = match self.load(path, wasm) {
             Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
             Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
         };
@@ -187,25 +232,58 @@ impl Kernel {
         }
         if live {
             self.sched.make_ready(pid);
-        } else {
-            self.events.push_back(Event::Exited { pid });
+        } else if let Some(run) = self.runs.get(pid) {
+            if let Some(status) = run.state.status() {
+                self.events.push_back(Event::Exited(Ended::of(run, status)));
+            }
         }
         Ok(pid)
     }
 
-    /// Whether [`Kernel::spawn`] of `name` with `grants` handles would start a run; the module.
-    pub(crate) fn can_spawn(&self, name: &str, grants: usize) -> Result<&'static [u8], Error> {
+    /// Whether [`Kernel::spawn`] of `name` with `grants` handles would start a run; the
+    /// program's path and bytes.
+    pub(crate) fn can_spawn(
+        &self,
+        name: &str,
+        grants: usize,
+    ) -> Result<(&'static str, &'static [u8]), Error> {
         if !valid_program_name(name) {
             return Err(Error::InvalidArgument);
         }
         let mut path = String::with_capacity(name.len() + 5);
         path.push_str("/bin/");
         path.push_str(name);
-        let wasm = *self.programs.get(path.as_str()).ok_or(Error::NotFound)?;
+        let (&path, &wasm) = self
+            .programs
+            .get_key_value(path.as_str())
+            .ok_or(Error::NotFound)?;
         if self.runs.live() >= self.config.max_runs || grants > self.config.limits.handles {
             return Err(Error::OutOfMemory);
         }
-        Ok(wasm)
+        Ok((path, wasm))
+    }
+
+    /// A task for the program at `path`: compiled once and kept if the configuration says so.
+    fn load(&mut self, path: &'static str, wasm: &[u8]) -> Result<Task, LoadFailure> {
+        let limits = TaskLimits {
+            memory_bytes: self.config.limits.memory_bytes,
+        };
+        let Some(linker) = &self.linker else {
+            return Err(LoadFailure::Invalid(
+                "the HOST imports failed to link".into(),
+            ));
+        };
+        let module = match self.compiled.get(path) {
+            Some(m) => m.clone(),
+            None => {
+                let m = self.engine.compile(wasm)?;
+                if self.config.cache_modules {
+                    self.compiled.insert(path, m.clone());
+                }
+                m
+            }
+        };
+        self.engine.instantiate(&module, limits, linker)
     }
 
     /// Ends a live wasm run with `rejected: killed`.
@@ -420,8 +498,12 @@ impl Kernel {
         if parent_waits {
             self.wake(parent);
         }
+        if let Some(run) = self.runs.get(pid) {
+            if let Some(status) = run.state.status() {
+                self.events.push_back(Event::Exited(Ended::of(run, status)));
+            }
+        }
         self.runs.mark_done(pid);
-        self.events.push_back(Event::Exited { pid });
     }
 
     /// The handle table entries `pid` granted away, checked: each handle exists, carries

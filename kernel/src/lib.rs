@@ -29,12 +29,13 @@ pub mod sched;
 mod sys;
 pub mod task;
 
-use zb_abi::{NativeService, Pid, RunInfo};
+use zb_abi::fmt::Bytes;
+use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
 
 pub use config::{KernelConfig, RunLimits};
 pub use host::KernelHost;
-pub use kernel::{Event, Kernel};
+pub use kernel::{Ended, Event, Kernel};
 
 /// Where the kernel keeps the platform, for the panic path.
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
@@ -79,7 +80,28 @@ pub fn run(
 
 /// Makes the programs in the boot archive loadable; a corrupt archive is reported, not fatal.
 fn install_boot_files(kernel: &mut Kernel, platform: &'static dyn Platform, files: &'static [u8]) {
-    let _ = (kernel, platform, files);
+    use core::fmt::Write;
+    let mut out = banner::ConsoleWriter::new(platform);
+    if files.is_empty() {
+        let _ = writeln!(out, "boot files: none");
+        return;
+    }
+    match zb_abi::bootfs::BootFs::parse(files) {
+        Ok(fs) => {
+            for entry in &fs {
+                kernel.install(entry.path, entry.data);
+            }
+            let _ = writeln!(
+                out,
+                "boot files: {} ({})",
+                fs.len(),
+                Bytes(files.len() as u64)
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "boot files: refused, the archive is corrupt ({e})");
+        }
+    }
 }
 
 /// The native services and how the boot loop talks to them.
@@ -112,53 +134,12 @@ impl Services<'_> {
                 Event::Output { pid, stream, bytes } => {
                     self.serve(kernel, |s, host| s.run_output(pid, stream, &bytes, host));
                 }
-                Event::Exited { pid } => {
-                    let Some(ended) = kernel.runs().get(pid).map(OwnedInfo::of) else {
-                        continue;
-                    };
-                    self.serve(kernel, |s, host| s.run_exited(&ended.view(), host));
+                Event::Exited(ended) => {
+                    self.serve(kernel, |s, host| s.run_exited(&ended.info(), host));
                 }
             }
         }
         any
-    }
-}
-
-/// A copy of a run's `ps` row that does not borrow the kernel.
-struct OwnedInfo {
-    name: alloc::string::String,
-    status: Option<run::ExitStatus>,
-    pid: Pid,
-    parent: Pid,
-    kind: zb_abi::RunKind,
-    fuel: u64,
-}
-
-impl OwnedInfo {
-    fn of(run: &run::Run) -> Self {
-        let info = run.info();
-        OwnedInfo {
-            name: run.name.clone(),
-            status: run.state.status().cloned(),
-            pid: info.pid,
-            parent: info.parent,
-            kind: info.kind,
-            fuel: info.fuel,
-        }
-    }
-
-    fn view(&self) -> RunInfo<'_> {
-        RunInfo {
-            pid: self.pid,
-            parent: self.parent,
-            kind: self.kind,
-            name: &self.name,
-            state: zb_abi::StateName::Done,
-            wait: None,
-            memory: 0,
-            fuel: self.fuel,
-            exit: self.status.as_ref().map(run::table::exit_view),
-        }
     }
 }
 

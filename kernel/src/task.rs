@@ -20,12 +20,13 @@ use alloc::string::{String, ToString};
 
 use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
 use wasmi::{
-    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, Module,
-    ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits,
-    StoreLimitsBuilder, Val,
+    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, ResumableCall,
+    ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits, StoreLimitsBuilder, Val,
 };
 
 use crate::run::{ExitStatus, LoadFailure};
+
+pub use wasmi::Module;
 
 /// The import module every run links against.
 pub const HOST_MODULE: &str = "zb";
@@ -127,8 +128,36 @@ impl TaskEngine {
         limits: TaskLimits,
         link: impl FnOnce(&mut Linker<RunData>) -> Result<(), WasmError>,
     ) -> Result<Task, LoadFailure> {
-        let module = Module::new(&self.engine, wasm)
-            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {}", one_line(&e))))?;
+        let module = self.compile(wasm)?;
+        let linker = self
+            .linker(link)
+            .map_err(|e| LoadFailure::Invalid(format!("host link: {e}")))?;
+        self.instantiate(&module, limits, &linker)
+    }
+
+    /// Validates and compiles `wasm` (eagerly). The module can be instantiated many times.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Module, LoadFailure> {
+        Module::new(&self.engine, wasm)
+            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {}", one_line(&e))))
+    }
+
+    /// A linker with the host functions `link` defines, reusable for every instantiation.
+    pub fn linker(
+        &self,
+        link: impl FnOnce(&mut Linker<RunData>) -> Result<(), WasmError>,
+    ) -> Result<Linker<RunData>, WasmError> {
+        let mut linker = Linker::new(&self.engine);
+        link(&mut linker)?;
+        Ok(linker)
+    }
+
+    /// A new task running `module` within `limits`.
+    pub fn instantiate(
+        &self,
+        module: &Module,
+        limits: TaskLimits,
+        linker: &Linker<RunData>,
+    ) -> Result<Task, LoadFailure> {
         let data = RunData {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -140,15 +169,13 @@ impl TaskEngine {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
-        let mut linker = Linker::new(&self.engine);
-        link(&mut linker).map_err(|e| LoadFailure::Invalid(format!("host link: {e}")))?;
         let instance = linker
-            .instantiate_and_start(&mut store, &module)
+            .instantiate_and_start(&mut store, module)
             .map_err(|e| {
                 if is_limit(&e) {
                     LoadFailure::Rejected(format!("memory limit of {} bytes", limits.memory_bytes))
                 } else {
-                    LoadFailure::Invalid(e.to_string())
+                    LoadFailure::Invalid(one_line(&e))
                 }
             })?;
         let entry = instance

@@ -36,6 +36,11 @@ const SUITES: &[Suite] = &[
         run: uefi_boot,
     },
     Suite {
+        name: "runs",
+        platform: Platform::X86_64,
+        run: runs_session,
+    },
+    Suite {
         name: "shell",
         platform: Platform::Stm32f4,
         run: shell_session,
@@ -44,6 +49,11 @@ const SUITES: &[Suite] = &[
         name: "panic",
         platform: Platform::Stm32f4,
         run: kernel_panic,
+    },
+    Suite {
+        name: "runs",
+        platform: Platform::Stm32f4,
+        run: runs_session,
     },
     Suite {
         name: "firmware",
@@ -322,6 +332,143 @@ fn shell_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // Shutdown ends QEMU with success.
     m.type_bytes(b"shutdown\r")?;
     m.expect("shutting down", STEP)?;
+    match m.wait_exit(STEP)? {
+        Outcome::Success => Ok(()),
+        other => m.fail(format!("shutdown ended QEMU with {other}")),
+    }
+}
+
+/// A `ps` row, split into columns: PID PPID STATE NAME MEM(2 words) CPU INFO...
+struct PsRow {
+    state: String,
+    cpu: u64,
+    info: String,
+}
+
+fn ps_row(m: &Machine, ps: &str, pid: u32) -> StepResult<PsRow> {
+    let line = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&pid.to_string()))
+        .map(str::to_string);
+    let Some(line) = line else {
+        return m.fail(format!("ps has no row for pid {pid}: {ps:?}"));
+    };
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    match cols.as_slice() {
+        [_, _, state, _, _, _, cpu, info @ ..] => match cpu.parse() {
+            Ok(cpu) => Ok(PsRow {
+                state: state.to_string(),
+                cpu,
+                info: info.join(" "),
+            }),
+            Err(_) => m.fail(format!("ps CPU column is not a number: {line:?}")),
+        },
+        _ => m.fail(format!("ps row malformed: {line:?}")),
+    }
+}
+
+/// `[<pid>] <name>` as `run … &` prints it.
+fn job_pid(m: &Machine, out: &str, name: &str) -> StepResult<u32> {
+    let pid = out.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix('[')?;
+        let (pid, tail) = rest.split_once("] ")?;
+        (tail.trim() == name).then(|| pid.parse().ok()).flatten()
+    });
+    match pid {
+        Some(p) => Ok(p),
+        None => m.fail(format!("no `[pid] {name}` in {out:?}")),
+    }
+}
+
+/// Wasm runs from the boot image, over one boot: every user-visible behaviour of issue 3.
+fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
+    let long = Duration::from_secs(60);
+    let boot = t.boot(platform);
+    let (mut m, banner) = boot_to_prompt(&format!("{}/runs", platform.name()), &boot)?;
+    if !banner.contains("boot files: ") || banner.contains("boot files: none") {
+        return m.fail("the boot image carries no programs");
+    }
+
+    // A program nobody compiled into the kernel prints and reports its status.
+    let out = m.check("run hello", &["hello from ZeroBus OS", "] hello: ok(0)"], STEP)?;
+    if !out.contains("(pid ") {
+        return m.fail(format!("hello did not report its pid: {out:?}"));
+    }
+    m.check("run echo a b c", &["a b c
+", "] echo: ok(0)"], STEP)?;
+    m.check("run nope", &["run: no such program: nope"], STEP)?;
+
+    // Failures end only the run that failed.
+    m.check("run trap", &["] trap: panic: ", "unreachable"], STEP)?;
+    m.check("run notwasm", &["] notwasm: invalid: "], STEP)?;
+    m.check("run memhog", &["] memhog: rejected: "], long)?;
+
+    // A spinning background run: the shell stays responsive, ps shows its CPU use growing.
+    let out = m.command("run spin &", STEP)?;
+    let spin = job_pid(&m, &out, "spin")?;
+    m.check("echo still responsive", &["still responsive
+"], STEP)?;
+    let first = m.command("ps", STEP)?;
+    for col in ["PID", "PPID", "STATE", "NAME", "MEM", "CPU"] {
+        if !first.contains(col) {
+            return m.fail(format!("ps header lacks {col}: {first:?}"));
+        }
+    }
+    if !first.contains("console") {
+        return m.fail(format!("ps does not list the console service: {first:?}"));
+    }
+    let a = ps_row(&m, &first, spin)?;
+    if !(a.state == "EXEC" || (a.state == "WAIT" && a.info == "ready")) {
+        return m.fail(format!("spin is not running or ready: {first:?}"));
+    }
+    m.check("uptime", &["up "], STEP)?;
+    let second = m.command("ps", STEP)?;
+    let b = ps_row(&m, &second, spin)?;
+    if b.cpu <= a.cpu {
+        return m.fail(format!("spin's CPU use did not grow: {} then {}", a.cpu, b.cpu));
+    }
+    // Two runs ping-pong over a channel while spin keeps running.
+    m.check(
+        "run pingpong 1000",
+        &["pingpong: 1000 round trips", "] pingpong: ok(0)"],
+        long,
+    )?;
+    m.check(&format!("kill {spin}"), &[], STEP)?;
+    m.expect(&format!("[{spin}] spin: rejected: killed"), STEP)?;
+    m.expect_prompt(STEP)?; // the prompt is drawn again below the announcement
+    let after = m.command("ps", STEP)?;
+    let c = ps_row(&m, &after, spin)?;
+    if c.state != "DONE" || !c.info.contains("rejected: killed") {
+        return m.fail(format!("a killed run is not DONE/rejected in ps: {after:?}"));
+    }
+    m.check(&format!("kill {spin}"), &["no such run"], STEP)?;
+
+    // Ctrl-C ends a foreground run.
+    m.type_bytes(b"run spin
+")?;
+    m.expect("run spin
+", STEP)?;
+    std::thread::sleep(Duration::from_millis(300));
+    m.type_bytes(b"")?;
+    m.expect("^C", STEP)?;
+    m.expect("] spin: rejected: killed", STEP)?;
+    m.expect_prompt(STEP)?;
+
+    // wait blocks until a background run ends and prints its status.
+    let out = m.command("run sleeper 300 &", STEP)?;
+    let sleeper = job_pid(&m, &out, "sleeper")?;
+    m.check(
+        &format!("wait {sleeper}"),
+        &[&format!("[{sleeper}] sleeper: ok(0)")],
+        long,
+    )?;
+    m.check(&format!("wait {sleeper}"), &["ok(0)"], STEP)?;
+
+    // Every call with hostile arguments: errors to the run, the kernel carries on.
+    m.check("run hostile", &["checks passed", "] hostile: ok(0)"], long)?;
+    m.check("echo kernel alive", &["kernel alive
+"], STEP)?;
+    m.type_bytes(b"shutdown\r")?;
     match m.wait_exit(STEP)? {
         Outcome::Success => Ok(()),
         other => m.fail(format!("shutdown ended QEMU with {other}")),

@@ -119,7 +119,7 @@ impl Sim {
         while let Some(e) = self.k.take_event() {
             match e {
                 Event::Output { bytes, .. } => self.out.push_str(&String::from_utf8_lossy(&bytes)),
-                Event::Exited { pid } => self.exited.push(pid),
+                Event::Exited(e) => self.exited.push(e.pid),
             }
         }
     }
