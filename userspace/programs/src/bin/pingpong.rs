@@ -1,0 +1,111 @@
+//! `pingpong [n]`: IPC round trips. Creates a channel, spawns `pong` granting it one end,
+//! sends `n` messages (default 100, of varying length) and checks every reply, then closes
+//! its end, waits for `pong` and prints `pingpong: N round trips in X us`. Exits 0 only if
+//! every reply matched and `pong` ended with `ok(0)`. (No `core::fmt`, to stay small.)
+#![no_std]
+#![no_main]
+
+use zb_sdk::io::{BufWriter, Stream};
+use zb_sdk::{Channel, Error, StatusKind};
+
+zb_sdk::entry!(main);
+
+/// Longest message: "ping" + u32 sequence number + up to 23 pattern bytes.
+const MAX_MSG: usize = 4 + 4 + 23;
+
+/// Message `i`: `ping`, `i` (u32 LE), then `i % 24` bytes derived from `i`.
+fn message(i: u32, out: &mut [u8; MAX_MSG]) -> &[u8] {
+    let [a, b, c, d] = i.to_le_bytes();
+    out[..8].copy_from_slice(&[b'p', b'i', b'n', b'g', a, b, c, d]);
+    let extra = (i % 24) as usize;
+    for (k, byte) in out.iter_mut().skip(8).take(extra).enumerate() {
+        *byte = (i as u8).wrapping_mul(31).wrapping_add(k as u8);
+    }
+    out.get(..8 + extra).unwrap_or(&[])
+}
+
+/// Whether `reply` answers `req`: `pong` and the payload inverted.
+fn matches(req: &[u8], reply: &[u8]) -> bool {
+    reply.len() == req.len()
+        && reply.starts_with(b"pong")
+        && reply.iter().zip(req).skip(4).all(|(r, q)| *r == !*q)
+}
+
+fn say(err: bool) -> BufWriter<96> {
+    let mut w = BufWriter::new(if err { Stream::Stderr } else { Stream::Stdout });
+    w.push_str("pingpong: ");
+    w
+}
+
+fn main() -> Result<i32, Error> {
+    let mut buf = [0u8; 64];
+    let args = zb_sdk::args(&mut buf)?;
+    let n = match args.get(0) {
+        None => 100,
+        Some(s) => s.parse::<u32>().map_err(|_| Error::InvalidArgument)?,
+    };
+
+    let (mine, theirs) = Channel::create()?;
+    let pid = zb_sdk::spawn("pong", &[], &[theirs.into_grant()])?;
+
+    let start = zb_sdk::clock_us();
+    let mut bad = 0u32;
+    let mut done = 0u32;
+    for i in 0..n {
+        let mut req = [0u8; MAX_MSG];
+        let req = message(i, &mut req);
+        let mut reply = [0u8; MAX_MSG + 1];
+        match mine.call(req, &mut reply) {
+            Ok(got) => {
+                if !matches(req, reply.get(..got).unwrap_or(&[])) {
+                    bad += 1;
+                    say(true)
+                        .push_str("reply ")
+                        .push_u64(i.into())
+                        .push_str(" does not match\n");
+                }
+            }
+            Err(e) => {
+                bad += 1;
+                say(true)
+                    .push_str("round trip ")
+                    .push_u64(i.into())
+                    .push_str(": ")
+                    .push_str(e.message())
+                    .push_str("\n");
+                break;
+            }
+        }
+        done += 1;
+    }
+    let elapsed = zb_sdk::clock_us().saturating_sub(start);
+    drop(mine); // pong sees `Closed` and exits 0
+
+    let (kind, code) = zb_sdk::wait(pid)?;
+    say(false)
+        .push_str("")
+        .push_u64(done.into())
+        .push_str(" round trips in ")
+        .push_u64(elapsed)
+        .push_str(" us\n");
+    if kind != StatusKind::Ok || code != 0 {
+        let how = match kind {
+            StatusKind::Ok => "ok",
+            StatusKind::Panic => "panic",
+            StatusKind::Invalid => "invalid",
+            StatusKind::Rejected => "rejected",
+        };
+        say(true)
+            .push_str("pong ended with ")
+            .push_str(how)
+            .push_str("(")
+            .push_i64(code.into())
+            .push_str(")\n");
+        return Ok(1);
+    }
+    if bad > 0 || done != n {
+        say(true).push_u64(bad.into()).push_str(" bad replies\n");
+        return Ok(1);
+    }
+    Ok(0)
+}
