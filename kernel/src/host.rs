@@ -43,6 +43,10 @@ impl Host for KernelHost<'_> {
         self.platform.clock().now_us()
     }
 
+    fn cycles(&self) -> u64 {
+        self.platform.clock().cycles()
+    }
+
     fn sysinfo(&self) -> SysInfo {
         SysInfo {
             version: OS_VERSION,

@@ -5,6 +5,7 @@ extern crate std;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 use zb_abi::syscall::StatusKind;
 use zb_abi::{
@@ -95,7 +96,19 @@ struct FakeHost {
     kill_ends_at_once: bool,
     /// `kill` of a live run fails with this.
     kill_error: Option<Error>,
+    /// Microseconds since [`CLOCK_BASE_US`]; the cycle counter follows it at
+    /// [`CYCLES_PER_US`].
+    elapsed_us: Cell<u64>,
+    /// How far each `clock_us` reading moves the clock, after it is read (time passing while
+    /// the shell works).
+    step_us: u64,
 }
+
+/// What the fake clock reads before it has moved.
+const CLOCK_BASE_US: u64 = 83_456_789;
+/// The fake CPU's cycle counter: a 2 GHz counter with an arbitrary starting point.
+const CYCLES_PER_US: u64 = 2000;
+const CYCLES_BASE: u64 = 1_000_000_007;
 
 impl FakeHost {
     /// A kernel with the console service (pid 1) and a few programs.
@@ -111,6 +124,11 @@ impl FakeHost {
     fn run_mut(&mut self, pid: Pid) -> &mut FakeRun {
         self.runs.iter_mut().find(|r| r.pid == pid).unwrap()
     }
+
+    /// Time passes.
+    fn advance(&self, us: u64) {
+        self.elapsed_us.set(self.elapsed_us.get() + us);
+    }
 }
 
 impl Host for FakeHost {
@@ -118,7 +136,12 @@ impl Host for FakeHost {
         self.wire.extend_from_slice(bytes);
     }
     fn clock_us(&self) -> u64 {
-        83_456_789
+        let now = CLOCK_BASE_US + self.elapsed_us.get();
+        self.advance(self.step_us);
+        now
+    }
+    fn cycles(&self) -> u64 {
+        CYCLES_BASE + self.elapsed_us.get() * CYCLES_PER_US
     }
     fn sysinfo(&self) -> SysInfo {
         SysInfo {

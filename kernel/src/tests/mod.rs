@@ -53,7 +53,7 @@ impl Clock for SimPlatform {
         1_500_000
     }
     fn cycles(&self) -> u64 {
-        0
+        3_000_000_123
     }
     fn tick_hz(&self) -> u32 {
         1000
@@ -126,6 +126,7 @@ fn host_reports_platform_facts() {
     assert_eq!(s.version, zb_abi::OS_VERSION);
     assert_eq!(s.profile, crate::banner::PROFILE);
     assert_eq!(host.clock_us(), 1_500_000);
+    assert_eq!(host.cycles(), 3_000_000_123);
     let m = host.meminfo();
     assert_eq!((m.heap.used, m.heap.free, m.heap.total), (100, 900, 1000));
     let f = m.frames.unwrap();

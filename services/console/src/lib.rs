@@ -133,6 +133,10 @@ impl Host for TerminalHost<'_> {
         self.inner.clock_us()
     }
 
+    fn cycles(&self) -> u64 {
+        self.inner.cycles()
+    }
+
     fn sysinfo(&self) -> SysInfo {
         self.inner.sysinfo()
     }
@@ -180,7 +184,10 @@ mod tests {
             self.0.extend_from_slice(bytes);
         }
         fn clock_us(&self) -> u64 {
-            0
+            7
+        }
+        fn cycles(&self) -> u64 {
+            42
         }
         fn sysinfo(&self) -> SysInfo {
             SysInfo {
@@ -247,6 +254,14 @@ mod tests {
         fn show_line(&mut self, host: &mut dyn Host) {
             host.console_write(std::format!("> {}", self.typed).as_bytes());
         }
+    }
+
+    #[test]
+    fn the_clocks_pass_through_unchanged() {
+        let mut wire = Wire::default();
+        let mut line = LineState::default();
+        let term = TerminalHost::new(&mut wire, &mut line);
+        assert_eq!((term.clock_us(), term.cycles()), (7, 42));
     }
 
     #[test]

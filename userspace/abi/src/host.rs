@@ -23,6 +23,12 @@ pub trait Host {
     fn console_write(&mut self, bytes: &[u8]);
     /// Microseconds since kernel entry (monotonic).
     fn clock_us(&self) -> u64;
+    /// The CPU's cycle counter, or the finest monotonic counter the platform has, for
+    /// measuring short intervals (`time`, benchmarks). Only differences between two readings
+    /// mean something: the starting point is arbitrary and the rate is platform-specific (on
+    /// x86_64 it is the TSC, which ticks at a constant rate whatever the core's clock; on
+    /// stm32f4 it is derived from the microsecond clock, at the core clock's rate).
+    fn cycles(&self) -> u64;
     /// Static facts about the system.
     fn sysinfo(&self) -> SysInfo;
     /// Current memory statistics.
