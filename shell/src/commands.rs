@@ -4,7 +4,8 @@
 //! failure as a message (the shell prefixes the command name). Adding a command is adding one
 //! entry to [`COMMANDS`]. A command that starts waiting for a run (`run`, `wait`) makes it the
 //! foreground job in `ctx.jobs` and returns at once; the shell then holds the prompt back until
-//! the job ends (see [`crate::jobs`]).
+//! the job ends (see [`crate::jobs`]). `time` runs another command from the table and times
+//! it, handing its [`Timing`] to the foreground job if the command started one.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -16,7 +17,7 @@ use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunInfo, RunKind, StateName
 use zb_abi::fmt::{Bytes, Millis, Uptime};
 
 use crate::Printable;
-use crate::jobs::{self, Job, Jobs, Mode};
+use crate::jobs::{self, Job, Jobs, Mode, Timing};
 
 /// What a command runs with.
 pub struct Ctx<'a> {
@@ -131,6 +132,13 @@ pub static COMMANDS: &[Command] = &[
         summary: "wait for a run to end and show its status",
         hidden: false,
         run: wait,
+    },
+    Command {
+        name: "time",
+        args: "<command> [arg ...]",
+        summary: "run a command, then show its time in ms and cycles",
+        hidden: false,
+        run: time,
     },
     Command {
         name: "panic",
@@ -420,5 +428,33 @@ fn wait(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     // A DONE run's status is printed at once; otherwise the shell waits for its end.
     ctx.jobs
         .start_foreground(ctx.host, job, Mode::Wait, ctx.out);
+    Ok(())
+}
+
+/// `time <command> [arg ...]`: runs the command and writes `time: <ms> ms (<n> cycles)` after
+/// it, or, if it started a foreground job, makes that job print it when it ends. The time
+/// covers the command's own output (written before the clocks are read again) and, for a
+/// foreground job, its output up to its exit report. A failing command is timed too.
+fn time(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let Some((name, rest)) = args.split_first() else {
+        return Err(usage("time"));
+    };
+    let cmd =
+        find(name).ok_or_else(|| format!("unknown command: {} (try help)", Printable(name)))?;
+    if cmd.name == "time" {
+        // One `time:` line per command line: a parser of the output can rely on it.
+        return Err(String::from("nested time is not supported"));
+    }
+    let had_foreground = ctx.jobs.foreground().is_some();
+    ctx.flush();
+    let timing = Timing::start(ctx.host);
+    if let Err(msg) = (cmd.run)(ctx, rest) {
+        let _ = writeln!(ctx.out, "{}: {msg}", cmd.name);
+    }
+    if !had_foreground && ctx.jobs.time_foreground(timing) {
+        return Ok(()); // the job's end prints the time
+    }
+    ctx.flush();
+    timing.write(ctx.host, ctx.out);
     Ok(())
 }

@@ -12,6 +12,11 @@
 //! it; a later report for an untracked pid is ignored. This makes every job's end announced
 //! exactly once, whatever the order.
 //!
+//! A foreground job may be *timed* (`time run …`, `time wait …`): it carries the [`Timing`]
+//! taken just before the command ran, and whatever ends it — its exit report, a kill seen at
+//! once, Ctrl-C — writes the `time:` line right after the job's status line (or after `^C` when
+//! it only stops waiting).
+//!
 //! Invariants:
 //! - At most one foreground job. While there is one, the shell shows no prompt and edits no
 //!   line.
@@ -26,6 +31,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use zb_abi::fmt::Millis;
 use zb_abi::{ExitView, Host, Pid, RunKind, StateName};
 
 use crate::{Printable, PrintableText};
@@ -51,13 +57,49 @@ pub struct Job {
 pub struct Foreground {
     pub job: Job,
     pub mode: Mode,
+    /// Set by `time`: when the command that started the job began.
+    pub timing: Option<Timing>,
+}
+
+impl Foreground {
+    /// Writes the `time:` line if the job is timed.
+    pub fn write_timing(&self, host: &dyn Host, out: &mut String) {
+        if let Some(timing) = &self.timing {
+            timing.write(host, out);
+        }
+    }
+}
+
+/// The clocks when a `time`d command started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub start_us: u64,
+    pub start_cycles: u64,
+}
+
+impl Timing {
+    /// Reads both clocks now.
+    pub fn start(host: &dyn Host) -> Self {
+        Timing {
+            start_us: host.clock_us(),
+            start_cycles: host.cycles(),
+        }
+    }
+
+    /// Writes the time since [`Timing::start`]: `time: <ms> ms (<n> cycles)`, e.g.
+    /// `time: 1.234 ms (2468013 cycles)`, on a line of its own.
+    pub fn write(&self, host: &dyn Host, out: &mut String) {
+        let us = host.clock_us().saturating_sub(self.start_us);
+        let cycles = host.cycles().wrapping_sub(self.start_cycles);
+        let _ = writeln!(out, "time: {} ({cycles} cycles)", Millis(us));
+    }
 }
 
 /// Which of the shell's jobs a finished pid was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
-    /// The foreground job: announce it and give the prompt back.
-    Foreground(Job),
+    /// The foreground job: announce it (and its time, if timed) and give the prompt back.
+    Foreground(Foreground),
     /// A background job: announce it above the prompt.
     Background(Job),
     /// Not a job of the shell's: say nothing.
@@ -101,8 +143,24 @@ impl Jobs {
         if mode == Mode::Run {
             self.forget_background(job.pid);
         }
-        self.foreground = Some(Foreground { job, mode });
+        self.foreground = Some(Foreground {
+            job,
+            mode,
+            timing: None,
+        });
         true
+    }
+
+    /// Times the foreground job (for `time`): its end will print the time since `timing`.
+    /// Returns false, changing nothing, if there is no foreground job.
+    pub fn time_foreground(&mut self, timing: Timing) -> bool {
+        match &mut self.foreground {
+            Some(fg) => {
+                fg.timing = Some(timing);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stops treating the foreground job as such and returns it (a background job being
@@ -112,7 +170,8 @@ impl Jobs {
     }
 
     /// Re-checks the foreground job after a kill: if it has ended (or is gone from the run
-    /// table), writes its status line and forgets it. Returns whether it is still running.
+    /// table), writes its status line (and its time, if timed) and forgets it. Returns whether
+    /// it is still running.
     pub fn recheck_foreground(&mut self, host: &dyn Host, out: &mut String) -> bool {
         let Some(fg) = &self.foreground else {
             return false;
@@ -128,6 +187,7 @@ impl Jobs {
         if let Some(fg) = self.foreground.take() {
             self.forget_background(pid);
             write_status(out, pid, &fg.job.name, &status);
+            fg.write_timing(host, out);
         }
         false
     }
@@ -158,7 +218,7 @@ impl Jobs {
     pub fn ended(&mut self, pid: Pid) -> Ended {
         let bg = self.forget_background(pid);
         match self.foreground.take() {
-            Some(fg) if fg.job.pid == pid => Ended::Foreground(fg.job),
+            Some(fg) if fg.job.pid == pid => Ended::Foreground(fg),
             other => {
                 self.foreground = other;
                 bg.map_or(Ended::Untracked, Ended::Background)

@@ -10,6 +10,10 @@
 //! prints its status and a fresh prompt. Background jobs' ends are printed above the prompt,
 //! redrawing the line being typed.
 //!
+//! `time <command line>` runs the command and then prints `time: <ms> ms (<n> cycles)` on a line
+//! of its own: at once for a command that finishes synchronously (after its output), or, when it
+//! started a foreground job, right after that job's status line (see [`jobs::Timing`]).
+//!
 //! Invariants:
 //! - No input can make the shell panic or stop answering: a foreground job always ends, either
 //!   by its exit report or by Ctrl-C.
@@ -117,7 +121,9 @@ impl Shell {
         let (pid, mode) = (fg.job.pid, fg.mode);
         if mode == Mode::Wait {
             // Stop waiting; the run goes on (and is still announced if it is a background job).
-            self.jobs.release_foreground();
+            if let Some(fg) = self.jobs.release_foreground() {
+                fg.write_timing(host, out);
+            }
             self.prompt(out);
             return;
         }
@@ -136,7 +142,12 @@ impl Shell {
                         out,
                         "run: cannot kill {pid}: {e}; it goes on in the background"
                     );
+                    let timing = fg.timing;
                     self.jobs.recheck_background(host, fg.job, out);
+                    // The time it held the foreground.
+                    if let Some(timing) = timing {
+                        timing.write(host, out);
+                    }
                 }
                 self.prompt(out);
             }
@@ -185,10 +196,10 @@ impl ConsoleClient for Shell {
 
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
         let shown = self.at_prompt();
-        let job = match self.jobs.ended(run.pid) {
+        let (job, timing) = match self.jobs.ended(run.pid) {
             Ended::Untracked => return,
-            Ended::Foreground(job) => job,
-            Ended::Background(job) => job,
+            Ended::Foreground(fg) => (fg.job, fg.timing),
+            Ended::Background(job) => (job, None),
         };
         let name = if run.name.is_empty() {
             job.name.as_str()
@@ -200,6 +211,9 @@ impl ConsoleClient for Shell {
             out.push_str(ERASE_LINE);
         }
         jobs::write_status(&mut out, run.pid, name, &jobs::exit_text(run.exit.as_ref()));
+        if let Some(timing) = timing {
+            timing.write(host, &mut out);
+        }
         // Back at the prompt: either it was shown before, or the foreground job just ended.
         if self.at_prompt() {
             self.redraw(&mut out);

@@ -808,3 +808,273 @@ fn every_prompt_after_a_run_is_a_zb_prompt() {
     let last = out.rsplit('\n').next().unwrap();
     assert!(last.starts_with("zb") && last.ends_with("> "), "{last:?}");
 }
+
+// ---- time ---------------------------------------------------------------------------------
+
+/// The `time:` line for `us` microseconds on the fake 2 GHz clock.
+fn time_line(us: u64) -> String {
+    alloc::format!(
+        "time: {}.{:03} ms ({} cycles)\n",
+        us / 1000,
+        us % 1000,
+        us * CYCLES_PER_US
+    )
+}
+
+#[test]
+fn time_line_format() {
+    assert_eq!(time_line(1234), "time: 1.234 ms (2468000 cycles)\n");
+    let mut t = term();
+    t.host.step_us = 1_234_567;
+    assert_eq!(
+        t.type_("time echo hi\r"),
+        "time echo hi\nhi\ntime: 1234.567 ms (2469134000 cycles)\nzb:/> "
+    );
+}
+
+#[test]
+fn time_of_a_synchronous_command_follows_its_output() {
+    let mut t = term();
+    t.host.step_us = 5;
+    assert_eq!(
+        t.type_("time echo hi\r"),
+        alloc::format!("time echo hi\nhi\n{}{PROMPT}", time_line(5))
+    );
+    let out = t.type_("time ps\r");
+    assert!(out.starts_with("time ps\nPID  PPID"), "{out}");
+    assert!(
+        out.ends_with(&alloc::format!(
+            "  1     0  WAIT   console  0 B    0  input\n{}{PROMPT}",
+            time_line(5)
+        )),
+        "{out}"
+    );
+    // Several lines typed at once: each gets its own time.
+    t.host.step_us = 0;
+    assert_eq!(
+        t.type_("time echo a\rtime echo b\r"),
+        alloc::format!(
+            "time echo a\na\n{}{PROMPT}time echo b\nb\n{}{PROMPT}",
+            time_line(0),
+            time_line(0)
+        )
+    );
+}
+
+#[test]
+fn time_of_a_foreground_run_is_printed_after_its_status_line() {
+    let mut t = term();
+    assert_eq!(t.type_("time run hello big\r"), "time run hello big\n");
+    assert_eq!(
+        t.host.spawned,
+        [("hello".to_string(), vec!["big".to_string()])]
+    );
+    t.host.advance(600);
+    assert_eq!(t.output("Hello!\n"), "Hello!\n");
+    t.host.advance(634);
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        alloc::format!("[2] hello: ok(0)\n{}{PROMPT}", time_line(1234))
+    );
+    // The timing went with the job: the next run is not timed.
+    t.type_("run hello\r");
+    t.host.advance(10);
+    assert_eq!(t.exit(3, StatusKind::Ok, 0, ""), "[3] hello: ok(0)\nzb:/> ");
+}
+
+#[test]
+fn a_timed_foreground_run_is_timed_from_before_the_spawn() {
+    let mut t = term();
+    // The spawn and every clock reading take 1 µs.
+    t.host.step_us = 1;
+    t.type_("time run spin\r");
+    t.host.advance(998);
+    // Read at the start (+1), at the end (+1), and 998 µs of running.
+    assert_eq!(
+        t.exit(2, StatusKind::Panic, 0, "unreachable"),
+        alloc::format!("[2] spin: panic: unreachable\n{}{PROMPT}", time_line(999))
+    );
+}
+
+#[test]
+fn a_background_job_ending_meanwhile_does_not_end_the_timing() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    t.type_("time run hello\r");
+    t.host.advance(100);
+    assert_eq!(t.exit(2, StatusKind::Ok, 0, ""), "[2] spin: ok(0)\n");
+    t.host.advance(100);
+    assert_eq!(
+        t.exit(3, StatusKind::Ok, 0, ""),
+        alloc::format!("[3] hello: ok(0)\n{}{PROMPT}", time_line(200))
+    );
+}
+
+#[test]
+fn time_of_a_background_run_is_the_spawn() {
+    let mut t = term();
+    t.host.step_us = 3;
+    assert_eq!(
+        t.type_("time run spin &\r"),
+        alloc::format!("time run spin &\n[2] spin\n{}{PROMPT}", time_line(3))
+    );
+    t.host.advance(5000);
+    // Its end is announced as usual, without a time.
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        "\r\x1b[K[2] spin: ok(0)\nzb:/> "
+    );
+}
+
+#[test]
+fn time_of_a_run_that_fails_to_load_is_printed_at_once() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("time run broken\r"),
+        alloc::format!(
+            "time run broken\n[2] broken: invalid: not a wasm module\n{}{PROMPT}",
+            time_line(0)
+        )
+    );
+    assert_eq!(t.exit(2, StatusKind::Invalid, 0, "not a wasm module"), "");
+}
+
+#[test]
+fn ctrl_c_on_a_timed_run_prints_the_time_after_the_kill_status() {
+    // The kill ends the run later: the exit report prints status and time.
+    let mut t = term();
+    t.type_("time run spin\r");
+    t.host.advance(700);
+    assert_eq!(t.type_("\x03"), "^C\n");
+    t.host.advance(300);
+    assert_eq!(
+        t.exit(2, StatusKind::Rejected, 0, "killed"),
+        alloc::format!("[2] spin: rejected: killed\n{}{PROMPT}", time_line(1000))
+    );
+
+    // The kill ends the run at once.
+    let mut t = Term::new(FakeHost {
+        kill_ends_at_once: true,
+        ..FakeHost::with_programs()
+    });
+    t.type_("time run spin\r");
+    t.host.advance(42);
+    assert_eq!(
+        t.type_("\x03"),
+        alloc::format!("^C\n[2] spin: rejected: killed\n{}{PROMPT}", time_line(42))
+    );
+    assert_eq!(t.exit(2, StatusKind::Rejected, 0, "killed"), "");
+
+    // The run cannot be killed: it goes on in the background, untimed.
+    let mut t = Term::new(FakeHost {
+        kill_error: Some(Error::PermissionDenied),
+        ..FakeHost::with_programs()
+    });
+    t.type_("time run spin\r");
+    t.host.advance(7);
+    assert_eq!(
+        t.type_("\x03"),
+        alloc::format!(
+            "^C\nrun: cannot kill 2: permission denied; it goes on in the background\n{}{PROMPT}",
+            time_line(7)
+        )
+    );
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        "\r\x1b[K[2] spin: ok(0)\nzb:/> "
+    );
+}
+
+#[test]
+fn time_wait_and_ctrl_c_out_of_it() {
+    let mut t = term();
+    t.type_("run spin &\r");
+    t.type_("run spin &\r");
+    assert_eq!(t.type_("time wait 2\r"), "time wait 2\n");
+    t.host.advance(20);
+    assert_eq!(
+        t.exit(2, StatusKind::Ok, 0, ""),
+        alloc::format!("[2] spin: ok(0)\n{}{PROMPT}", time_line(20))
+    );
+    t.type_("time wait 3\r");
+    t.host.advance(30);
+    assert_eq!(
+        t.type_("\x03"),
+        alloc::format!("^C\n{}{PROMPT}", time_line(30))
+    );
+    assert!(t.host.killed.is_empty());
+    assert_eq!(
+        t.exit(3, StatusKind::Ok, 0, ""),
+        "\r\x1b[K[3] spin: ok(0)\nzb:/> "
+    );
+}
+
+#[test]
+fn a_failing_command_is_timed_too() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("time run nope\r"),
+        alloc::format!(
+            "time run nope\nrun: no such program: nope\n{}{PROMPT}",
+            time_line(0)
+        )
+    );
+    assert_eq!(
+        t.type_("time mem extra\r"),
+        alloc::format!(
+            "time mem extra\nmem: unexpected argument: extra\n{}{PROMPT}",
+            time_line(0)
+        )
+    );
+    assert_eq!(
+        t.type_("time wait 99\r"),
+        alloc::format!(
+            "time wait 99\nwait: no such run: 99\n{}{PROMPT}",
+            time_line(0)
+        )
+    );
+    assert!(t.shell.jobs().foreground().is_none());
+}
+
+#[test]
+fn time_errors() {
+    let mut t = term();
+    assert_eq!(
+        t.type_("time\r"),
+        "time\ntime: usage: time <command> [arg ...]\nzb:/> "
+    );
+    assert_eq!(
+        t.type_("time frob x\r"),
+        "time frob x\ntime: unknown command: frob (try help)\nzb:/> "
+    );
+    let mut out = String::new();
+    Shell::new().execute("time 'a\u{1b}b'", &mut FakeHost::default(), &mut out);
+    assert_eq!(out, "time: unknown command: a\\u{1b}b (try help)\n");
+    // Nested time is refused, whole: the inner command does not run.
+    assert_eq!(
+        t.type_("time time echo hi\r"),
+        "time time echo hi\ntime: nested time is not supported\nzb:/> "
+    );
+    assert_eq!(
+        t.type_("time time run hello\r"),
+        "time time run hello\ntime: nested time is not supported\nzb:/> "
+    );
+    assert!(t.host.spawned.is_empty());
+    assert!(t.shell.jobs().foreground().is_none());
+    assert!(run("help time\r").contains("usage: time <command> [arg ...]\n  run a command"));
+}
+
+#[test]
+fn time_reaches_the_host_clocks_through_execute() {
+    // Called directly (not from the terminal): output written before `time` runs is not
+    // counted, and it still reaches the terminal first.
+    let mut host = FakeHost::with_programs();
+    let mut out = String::from("before\n");
+    host.step_us = 2;
+    Shell::new().execute("time echo x", &mut host, &mut out);
+    let wire = String::from_utf8(core::mem::take(&mut host.wire)).unwrap();
+    assert_eq!(
+        alloc::format!("{wire}{out}"),
+        alloc::format!("before\nx\n{}", time_line(2))
+    );
+}
