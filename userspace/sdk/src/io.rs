@@ -89,37 +89,33 @@ impl fmt::Write for Stderr {
 
 /// A stack buffer in front of a stream: collects output and writes it when full, on
 /// [`BufWriter::flush`], and when dropped. The first error sticks and is returned by `flush`.
+/// (The work is done by non-generic code, so each buffer size costs no extra code.)
 #[derive(Debug)]
 pub struct BufWriter<const N: usize> {
-    stream: Stream,
     buf: [u8; N],
+    out: Out,
+}
+
+/// The size-independent half of a [`BufWriter`].
+#[derive(Debug)]
+struct Out {
+    stream: Stream,
     len: usize,
     error: Option<Error>,
 }
 
-impl<const N: usize> BufWriter<N> {
-    /// An empty buffer in front of `stream`.
-    pub const fn new(stream: Stream) -> Self {
-        BufWriter {
-            stream,
-            buf: [0; N],
-            len: 0,
-            error: None,
+impl Out {
+    fn push(&mut self, buf: &mut [u8], mut bytes: &[u8]) {
+        if buf.is_empty() {
+            self.send(bytes);
+            return;
         }
-    }
-
-    /// Adds bytes, writing out whenever the buffer fills.
-    pub fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.len == N {
-                self.drain();
-                if N == 0 {
-                    self.send(bytes);
-                    return;
-                }
+            if self.len >= buf.len() {
+                self.drain(buf);
             }
             // Copy with a zip (not `copy_from_slice`): no length check, so no panic path.
-            let room = self.buf.get_mut(self.len..).unwrap_or(&mut []);
+            let room = buf.get_mut(self.len..).unwrap_or(&mut []);
             let mut n = 0;
             for (dst, src) in room.iter_mut().zip(bytes) {
                 *dst = *src;
@@ -130,42 +126,10 @@ impl<const N: usize> BufWriter<N> {
         }
     }
 
-    /// Adds a string.
-    pub fn push_str(&mut self, s: &str) -> &mut Self {
-        self.push(s.as_bytes());
-        self
-    }
-
-    /// Adds a number in decimal, without `core::fmt`.
-    pub fn push_u64(&mut self, n: u64) -> &mut Self {
-        let mut digits = [0; 20];
-        self.push(fmt_u64(n, &mut digits).as_bytes());
-        self
-    }
-
-    /// Adds a signed number in decimal, without `core::fmt`.
-    pub fn push_i64(&mut self, n: i64) -> &mut Self {
-        let mut digits = [0; 20];
-        self.push(fmt_i64(n, &mut digits).as_bytes());
-        self
-    }
-
-    /// Writes out what is buffered; the first error since creation, if any.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        self.drain();
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    fn drain(&mut self) {
+    fn drain(&mut self, buf: &[u8]) {
         let len = core::mem::take(&mut self.len);
-        if len > 0
-            && self.error.is_none()
-            && let Err(e) = write_all(self.stream, self.buf.get(..len).unwrap_or(&[]))
-        {
-            self.error = Some(e);
+        if len > 0 {
+            self.send(buf.get(..len).unwrap_or(&[]));
         }
     }
 
@@ -175,6 +139,66 @@ impl<const N: usize> BufWriter<N> {
         {
             self.error = Some(e);
         }
+    }
+
+    fn push_u64(&mut self, buf: &mut [u8], n: u64) {
+        let mut digits = [0; 20];
+        self.push(buf, digits_u64(n, &mut digits));
+    }
+
+    fn push_i64(&mut self, buf: &mut [u8], n: i64) {
+        let mut digits = [0; 20];
+        self.push(buf, digits_i64(n, &mut digits));
+    }
+
+    fn flush(&mut self, buf: &[u8]) -> Result<(), Error> {
+        self.drain(buf);
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<const N: usize> BufWriter<N> {
+    /// An empty buffer in front of `stream`.
+    pub const fn new(stream: Stream) -> Self {
+        BufWriter {
+            buf: [0; N],
+            out: Out {
+                stream,
+                len: 0,
+                error: None,
+            },
+        }
+    }
+
+    /// Adds bytes, writing out whenever the buffer fills.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.out.push(&mut self.buf, bytes);
+    }
+
+    /// Adds a string.
+    pub fn push_str(&mut self, s: &str) -> &mut Self {
+        self.out.push(&mut self.buf, s.as_bytes());
+        self
+    }
+
+    /// Adds a number in decimal, without `core::fmt`.
+    pub fn push_u64(&mut self, n: u64) -> &mut Self {
+        self.out.push_u64(&mut self.buf, n);
+        self
+    }
+
+    /// Adds a signed number in decimal, without `core::fmt`.
+    pub fn push_i64(&mut self, n: i64) -> &mut Self {
+        self.out.push_i64(&mut self.buf, n);
+        self
+    }
+
+    /// Writes out what is buffered; the first error since creation, if any.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.out.flush(&self.buf)
     }
 }
 
@@ -187,7 +211,7 @@ impl<const N: usize> fmt::Write for BufWriter<N> {
 
 impl<const N: usize> Drop for BufWriter<N> {
     fn drop(&mut self) {
-        self.drain();
+        self.out.drain(&self.buf);
     }
 }
 
@@ -245,6 +269,16 @@ macro_rules! eprintln {
 /// Renders `n` in decimal into `buf` without `core::fmt` (and without a panic path, so a
 /// program using only this and [`print_str`] links no formatting code at all).
 pub fn fmt_u64(n: u64, buf: &mut [u8; 20]) -> &str {
+    core::str::from_utf8(digits_u64(n, buf)).unwrap_or("?")
+}
+
+/// Renders `n` in decimal (with a leading `-` when negative) into `buf` without `core::fmt`.
+pub fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &str {
+    core::str::from_utf8(digits_i64(n, buf)).unwrap_or("?")
+}
+
+/// `n` in decimal ASCII, at the end of `buf`.
+fn digits_u64(n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut n = n;
     let mut len = 0;
     for slot in buf.iter_mut().rev() {
@@ -255,27 +289,26 @@ pub fn fmt_u64(n: u64, buf: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    ascii(buf, len)
+    tail(buf, len)
 }
 
-/// Renders `n` in decimal (with a leading `-` when negative) into `buf` without `core::fmt`.
-pub fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &str {
-    let len = fmt_u64(n.unsigned_abs(), buf).len();
+/// `n` in decimal ASCII with a leading `-` when negative, at the end of `buf`.
+fn digits_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let len = digits_u64(n.unsigned_abs(), buf).len();
     if n >= 0 {
-        return ascii(buf, len);
+        return tail(buf, len);
     }
     // `i64::MIN` has 19 digits, so there is always room for the sign.
     let sign_at = buf.len().saturating_sub(len + 1);
     if let Some(slot) = buf.get_mut(sign_at) {
         *slot = b'-';
     }
-    ascii(buf, len + 1)
+    tail(buf, len + 1)
 }
 
-/// The last `len` bytes of `buf`, which hold ASCII.
-fn ascii(buf: &[u8], len: usize) -> &str {
-    let tail = buf.get(buf.len().saturating_sub(len)..).unwrap_or(&[]);
-    core::str::from_utf8(tail).unwrap_or("?")
+/// The last `len` bytes of `buf`.
+fn tail(buf: &[u8], len: usize) -> &[u8] {
+    buf.get(buf.len().saturating_sub(len)..).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //! fn main() -> i32 {
 //!     let mut buf = [0u8; 256];
 //!     let args = zb_sdk::args(&mut buf).unwrap_or_default();
-//!     println!("hello, {} args, pid {}", args.len(), zb_sdk::getpid());
+//!     let name = args.get_str(0).unwrap_or("world");
+//!     println!("hello, {name}, from pid {}", zb_sdk::getpid());
 //!     0
 //! }
 //! ```
@@ -34,9 +35,13 @@
 //!   the programs in `userspace/programs` link with a 4 KiB shadow stack and 1-byte wasm pages
 //!   (`--page-size=1`) so they fit the STM32F4's 24 KiB per-run memory limit.
 //! - Output: [`print!`]/[`println!`]/[`eprint!`]/[`eprintln!`] format through a 128-byte stack
-//!   buffer (pulling in `core::fmt`, some kilobytes of code); [`io::print_str`] and friends
-//!   write plain strings and [`io::fmt_u64`] formats numbers without `core::fmt`, for
-//!   programs that must stay tiny.
+//!   buffer, pulling in `core::fmt` (~4 KiB of wasm). [`io::print_str`] and
+//!   [`io::BufWriter`]'s `push_str`/`push_u64` write text and numbers without it.
+//! - Keep code small: the kernel compiles a run's code into its own heap at roughly ten times
+//!   the wasm size, and the STM32F4 has ~100 KiB for everything. `core::fmt` and any panic
+//!   path (which links the panic handler and so `core::fmt`) cost ~35 KiB of kernel heap
+//!   there; the SDK itself has no panic paths, and the programs in `userspace/programs` use
+//!   neither (`get`/`get_mut` instead of indexing, `Args::get_u64` instead of `str::parse`).
 //! - Blocking calls ([`sleep_us`], [`wait`], [`Channel::recv`], [`Channel::send`] on a full
 //!   channel) put the run in WAIT; the rest of the system keeps running. A run that computes
 //!   for long is preempted at fuel boundaries; [`yield_now`] gives way early.
@@ -72,7 +77,7 @@ mod panic;
 mod process;
 pub mod sys;
 
-pub use args::{Args, ArgsIter, args, encode_args};
+pub use args::{Args, ArgsIter, args, encode_args, parse_i64, parse_u64};
 pub use channel::{Channel, Flags, Handle};
 pub use process::{MAX_SPAWN_ARGS, grant, grants, spawn, spawn_raw, wait};
 pub use zb_abi::syscall::{Grant, StatusKind};
@@ -215,7 +220,7 @@ mod tests {
             Some(Error::Unsupported)
         );
         let mut buf = [0; 8];
-        assert_eq!(args(&mut buf).err(), Some(Error::Unsupported));
+        assert_eq!(args(&mut buf), Err(Error::Unsupported));
         assert_eq!(io::write(io::Stream::Stdout, b"x"), Err(Error::Unsupported));
         yield_now();
     }

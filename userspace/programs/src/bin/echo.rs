@@ -15,7 +15,7 @@ fn main() -> Result<(), zb_sdk::Error> {
         if i > 0 {
             line.push(b" ");
         }
-        line.push(arg.as_bytes());
+        line.push(arg);
     }
     line.push(b"\n");
     line.flush()

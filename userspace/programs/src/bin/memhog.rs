@@ -16,8 +16,9 @@ fn main() -> i32 {
     let mut buf = [0u8; 64];
     let step = zb_sdk::args(&mut buf)
         .ok()
-        .and_then(|a| a.get(0))
-        .and_then(|s| s.parse::<usize>().ok())
+        .and_then(|a| a.get_u64(0))
+        .and_then(Result::ok)
+        .and_then(|s| usize::try_from(s).ok())
         .filter(|&s| s > 0)
         .unwrap_or(64 * 1024);
     BufWriter::<80>::new(Stream::Stdout)

@@ -40,10 +40,8 @@ fn say(err: bool) -> BufWriter<96> {
 fn main() -> Result<i32, Error> {
     let mut buf = [0u8; 64];
     let args = zb_sdk::args(&mut buf)?;
-    let n = match args.get(0) {
-        None => 100,
-        Some(s) => s.parse::<u32>().map_err(|_| Error::InvalidArgument)?,
-    };
+    let n = args.get_u64(0).unwrap_or(Ok(100))?;
+    let n = u32::try_from(n).map_err(|_| Error::InvalidArgument)?;
 
     let (mine, theirs) = Channel::create()?;
     let pid = zb_sdk::spawn("pong", &[], &[theirs.into_grant()])?;
