@@ -6,6 +6,10 @@
 //! run does that services must see (output, its end) is queued as an [`Event`] and delivered by
 //! the loop, so the kernel never calls into a service while it is in the middle of a run.
 //!
+//! Most host calls are served inside the interpreter without leaving the slice (`crate::sys`);
+//! what they did that the kernel must act on waits in the run's outboxes, which the kernel
+//! drains ([`Kernel::flush`]) after every slice and every call it serves itself.
+//!
 //! Invariants:
 //! - A run is in the ready queue iff it is in WAIT(ready); it is in the sleepers iff it is in
 //!   WAIT(sleep). A run in WAIT for a channel or a child is in neither and is found by scanning
@@ -17,26 +21,24 @@
 //!   re-parented and a parent waiting for it is woken.
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use zb_abi::{Error, Pid, Rights, RunKind, syscall};
+use zb_abi::{Error, Pid, RunKind, syscall};
 use zb_hal::Clock;
 
-use crate::cap::{Handle, HandleTable};
 use crate::config::KernelConfig;
 use crate::link::host_imports;
-use crate::object::{Channels, InTransit, Object};
+use crate::object::{ChannelId, InTransit, Object};
 use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
 use crate::sched::Scheduler;
+use crate::sys::{RunSys, Shared};
 use crate::task::{Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
 use wasmi::Linker;
 
 /// How many finished runs the table keeps for `ps` and `wait`.
 pub const KEEP_DONE: usize = 16;
-
-/// Fuel charged for each host call, so a run looping over cheap calls is still preempted.
-const SYSCALL_FUEL: u64 = 20;
 
 /// Something services must be told about.
 #[derive(Debug, PartialEq, Eq)]
@@ -118,8 +120,11 @@ pub struct Kernel {
     compiled: BTreeMap<&'static str, Module>,
     pub(crate) runs: RunTable,
     pub(crate) sched: Scheduler,
-    pub(crate) channels: Channels,
+    /// The channels and clock, shared with every run's calls.
+    shared: Rc<Shared>,
     pub(crate) events: VecDeque<Event>,
+    /// A run's woken channels, being acted on (kept to reuse its allocation).
+    woken: Vec<ChannelId>,
 }
 
 impl Kernel {
@@ -134,9 +139,17 @@ impl Kernel {
             compiled: BTreeMap::new(),
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
-            channels: Channels::new(),
+            shared: Shared::new(clock, config.channel_capacity),
             events: VecDeque::new(),
+            woken: Vec::new(),
         }
+    }
+
+    /// The channels (for tests).
+    #[cfg(test)]
+    pub(crate) fn channels(&self) -> core::cell::Ref<'_, crate::object::Channels> {
+        // Borrowed mutably only within one call or kernel operation, never across this.
+        self.shared.channels.borrow()
     }
 
     /// Makes `bytes` loadable under `path` (e.g. `/bin/hello`).
@@ -161,9 +174,6 @@ impl Kernel {
             kind: RunKind::Service,
             state: RunState::Wait(wait),
             task: None,
-            handles: HandleTable::new(0),
-            args: Vec::new(),
-            granted: Vec::new(),
             parked: None,
             reply: 0,
             fuel: 0,
@@ -198,18 +208,21 @@ impl Kernel {
             Ok(found) => found,
             Err(e) => return Err((e, grants)),
         };
-        let mut handles = HandleTable::new(self.config.limits.handles);
-        let (state, task) = match self.load(path, wasm) {
+        let sys = RunSys::new(self.config.limits.handles, args);
+        let (state, mut task) = match self.load(path, wasm, sys) {
             Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
             Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
         };
-        let mut granted = Vec::with_capacity(grants.len());
         let mut released = Vec::new();
         for (object, rights) in grants {
+            let Some(sys) = task.as_mut().map(|t| &mut t.data_mut().sys) else {
+                released.push(object);
+                continue;
+            };
             // Cannot fail: the table is empty and `grants` fits its limit (checked above).
-            match (task.is_some(), handles.insert(object, rights)) {
-                (true, Ok(h)) => granted.push(h),
-                _ => released.push(object),
+            match sys.handles.insert(object, rights) {
+                Ok(h) => sys.granted.push(h),
+                Err(_) => released.push(object),
             }
         }
         let live = task.is_some();
@@ -220,9 +233,6 @@ impl Kernel {
             kind: RunKind::Wasm,
             state,
             task,
-            handles,
-            args,
-            granted,
             parked: None,
             reply: 0,
             fuel: 0,
@@ -231,11 +241,14 @@ impl Kernel {
             self.release(object);
         }
         if live {
-            self.sched.make_ready(pid);
-        } else if let Some(run) = self.runs.get(pid) {
-            if let Some(status) = run.state.status() {
-                self.events.push_back(Event::Exited(Ended::of(run, status)));
+            if let Some(task) = self.runs.get_mut(pid).and_then(|r| r.task.as_mut()) {
+                task.data_mut().sys.pid = pid;
             }
+            self.sched.make_ready(pid);
+        } else if let Some(run) = self.runs.get(pid)
+            && let Some(status) = run.state.status()
+        {
+            self.events.push_back(Event::Exited(Ended::of(run, status)));
         }
         Ok(pid)
     }
@@ -263,8 +276,9 @@ impl Kernel {
         Ok((path, wasm))
     }
 
-    /// A task for the program at `path`: compiled once and kept if the configuration says so.
-    fn load(&mut self, path: &'static str, wasm: &[u8]) -> Result<Task, LoadFailure> {
+    /// A task for the program at `path` whose calls see `sys`: compiled once and kept if the
+    /// configuration says so.
+    fn load(&mut self, path: &'static str, wasm: &[u8], sys: RunSys) -> Result<Task, LoadFailure> {
         let limits = TaskLimits {
             memory_bytes: self.config.limits.memory_bytes,
         };
@@ -283,7 +297,8 @@ impl Kernel {
                 m
             }
         };
-        self.engine.instantiate(&module, limits, linker)
+        self.engine
+            .instantiate(&module, limits, linker, sys, self.shared.clone())
     }
 
     /// Ends a live wasm run with `rejected: killed`.
@@ -320,7 +335,9 @@ impl Kernel {
     /// Wakes due sleepers and gives the next ready run one slice. Returns false if no run was
     /// ready.
     pub fn step(&mut self) -> bool {
-        self.sched.wake_expired(self.clock.now_us());
+        if self.sched.next_deadline().is_some() {
+            self.sched.wake_expired(self.clock.now_us());
+        }
         let Some(pid) = self.sched.dispatch_next() else {
             return false;
         };
@@ -329,7 +346,6 @@ impl Kernel {
     }
 
     fn run_slice(&mut self, pid: Pid) {
-        let now = self.clock.now_us();
         let Some(run) = self.runs.get_mut(pid) else {
             return;
         };
@@ -348,7 +364,7 @@ impl Kernel {
         // A parked call is served again before the run continues.
         if let Some(sys) = run.parked.take() {
             let outcome = match reason {
-                WaitReason::Sleep { until_us } if now < until_us => {
+                WaitReason::Sleep { until_us } if self.clock.now_us() < until_us => {
                     Outcome::Block(WaitReason::Sleep { until_us })
                 }
                 WaitReason::Sleep { .. } => Outcome::Reply(0),
@@ -368,12 +384,13 @@ impl Kernel {
             };
             let before = task.fuel_used();
             let slice = task.resume(budget, run.reply);
+            // Host calls charge their fuel in the store, so this counts them too.
             budget = budget.saturating_sub(task.fuel_used() - before);
+            self.flush(pid);
             match slice {
                 Slice::Done(status) => return self.finish(pid, status),
                 Slice::Preempted => return self.preempt(pid),
                 Slice::Syscall(sys) => {
-                    budget = budget.saturating_sub(SYSCALL_FUEL);
                     let outcome = self.syscall(pid, &sys);
                     if !self.apply(pid, sys, outcome) {
                         return;
@@ -411,12 +428,16 @@ impl Kernel {
 
     /// EXEC → WAIT(ready), to the back of the queue.
     fn preempt(&mut self, pid: Pid) {
-        if let Some(run) = self.runs.get_mut(pid) {
-            if let RunState::Exec(e) = run.state.take() {
-                run.state = RunState::Wait(e.preempt());
+        let Some(run) = self.runs.get_mut(pid) else {
+            return;
+        };
+        run.state = match run.state.take() {
+            RunState::Exec(e) => {
                 self.sched.make_ready(pid);
+                RunState::Wait(e.preempt())
             }
-        }
+            other => other,
+        };
     }
 
     /// EXEC → WAIT(reason), holding the call to retry.
@@ -424,50 +445,74 @@ impl Kernel {
         let Some(run) = self.runs.get_mut(pid) else {
             return;
         };
-        let RunState::Exec(e) = run.state.take() else {
-            return;
+        run.state = match run.state.take() {
+            RunState::Exec(e) => {
+                if let WaitReason::Sleep { until_us } = reason {
+                    self.sched.sleep_until(pid, until_us);
+                }
+                run.parked = Some(sys);
+                RunState::Wait(e.block(reason))
+            }
+            other => other,
         };
-        if let WaitReason::Sleep { until_us } = reason {
-            self.sched.sleep_until(pid, until_us);
-        }
-        run.state = RunState::Wait(e.block(reason));
-        run.parked = Some(sys);
     }
 
     /// WAIT(anything) → WAIT(ready), into the ready queue.
     fn wake(&mut self, pid: Pid) {
         if let Some(run) = self.runs.get_mut(pid) {
-            if let RunState::Wait(w) = run.state.take() {
-                run.state = RunState::Wait(w.wake());
-                self.sched.make_ready(pid);
-            }
+            wake(run, &mut self.sched);
         }
     }
 
     /// Wakes every run blocked on one of `channels`.
-    pub(crate) fn wake_channels(&mut self, channels: &[u32]) {
-        let blocked: Vec<Pid> = self
-            .runs
-            .iter()
-            .filter(|r| {
-                matches!(&r.state, RunState::Wait(w)
-                    if matches!(w.reason(), WaitReason::Channel { channel } if channels.contains(channel)))
-            })
-            .map(|r| r.pid)
-            .collect();
-        for pid in blocked {
-            self.wake(pid);
+    pub(crate) fn wake_channels(&mut self, channels: &[ChannelId]) {
+        for run in self.runs.iter_mut() {
+            if matches!(&run.state, RunState::Wait(w)
+                if matches!(w.reason(), WaitReason::Channel { channel } if channels.contains(channel)))
+            {
+                wake(run, &mut self.sched);
+            }
         }
+    }
+
+    /// Acts on what run `pid`'s calls left in its outboxes: output becomes [`Event::Output`],
+    /// changed channels wake their waiters.
+    pub(crate) fn flush(&mut self, pid: Pid) {
+        let Some(task) = self.runs.get_mut(pid).and_then(|r| r.task.as_mut()) else {
+            return;
+        };
+        let sys = &mut task.data_mut().sys;
+        if sys.output.is_empty() && sys.woken.is_empty() {
+            return;
+        }
+        for (stream, bytes) in sys.output.drain(..) {
+            self.events.push_back(Event::Output { pid, stream, bytes });
+        }
+        // Swapped with the (empty) spare, so neither side allocates again.
+        let mut woken = core::mem::take(&mut self.woken);
+        core::mem::swap(&mut woken, &mut sys.woken);
+        self.wake_channels(&woken);
+        woken.clear();
+        self.woken = woken;
     }
 
     /// Lets go of an object a run held (closing a channel end wakes its peer).
     pub(crate) fn release(&mut self, object: Object) {
-        let changed = self.channels.release(object);
+        let mut changed = core::mem::take(&mut self.woken);
+        // Borrowed for this statement only.
+        self.shared
+            .channels
+            .borrow_mut()
+            .release_into(object, &mut changed);
         self.wake_channels(&changed);
+        changed.clear();
+        self.woken = changed;
     }
 
     /// Ends run `pid` with `status` and releases everything it holds.
     pub(crate) fn finish(&mut self, pid: Pid, status: ExitStatus) {
+        // What its last calls did comes before its end (normally already done after its slice).
+        self.flush(pid);
         let Some(run) = self.runs.get_mut(pid) else {
             return;
         };
@@ -480,12 +525,14 @@ impl Kernel {
                 return;
             }
         };
-        if let Some(task) = run.task.take() {
-            run.fuel = task.fuel_used();
-        }
+        let held = match run.task.take() {
+            Some(mut task) => {
+                run.fuel = task.fuel_used();
+                task.data_mut().sys.handles.drain()
+            }
+            None => Vec::new(),
+        };
         run.parked = None;
-        run.granted.clear();
-        let held = run.handles.drain();
         let parent = run.parent;
         self.sched.remove(pid);
         for object in held {
@@ -498,32 +545,24 @@ impl Kernel {
         if parent_waits {
             self.wake(parent);
         }
-        if let Some(run) = self.runs.get(pid) {
-            if let Some(status) = run.state.status() {
-                self.events.push_back(Event::Exited(Ended::of(run, status)));
-            }
+        if let Some(run) = self.runs.get(pid)
+            && let Some(status) = run.state.status()
+        {
+            self.events.push_back(Event::Exited(Ended::of(run, status)));
         }
         self.runs.mark_done(pid);
     }
+}
 
-    /// The handle table entries `pid` granted away, checked: each handle exists, carries
-    /// TRANSFER, and the requested rights (0 = the same) are a subset. Nothing is removed.
-    pub(crate) fn check_transfer(
-        table: &HandleTable<Object>,
-        handles: &[(Handle, Rights)],
-    ) -> Result<Vec<InTransit>, Error> {
-        let mut out = Vec::with_capacity(handles.len());
-        for (i, &(h, wanted)) in handles.iter().enumerate() {
-            if handles[..i].iter().any(|&(other, _)| other == h) {
-                return Err(Error::InvalidArgument);
-            }
-            let rights = table.rights(h)?;
-            let wanted = if wanted.is_empty() { rights } else { wanted };
-            let object = *table.grant(h, wanted)?;
-            out.push((object, wanted));
+/// WAIT(anything) → WAIT(ready), into the ready queue; any other state is left as it is.
+fn wake(run: &mut Run, sched: &mut Scheduler) {
+    run.state = match run.state.take() {
+        RunState::Wait(w) => {
+            sched.make_ready(run.pid);
+            RunState::Wait(w.wake())
         }
-        Ok(out)
-    }
+        other => other,
+    };
 }
 
 /// Program names: 1–64 characters of `[A-Za-z0-9_.-]`, not starting with `.`.

@@ -1,15 +1,19 @@
 //! The HOST import module as wasmi sees it: one host function per ABI import.
 //!
-//! Every import except `exit` does the same thing: it leaves the interpreter with a
+//! Every import except `exit` does the same thing: it charges the call's fuel, then serves the
+//! call on the spot if it can — with the run's memory and its store data ([`crate::sys::serve`])
+//! — and returns the reply straight to wasm. A call that must block or yield, or that needs the
+//! run table (`spawn`, `wait`), instead leaves the interpreter with a
 //! [`Syscall`](crate::task::Syscall) carrying its number and arguments (widened to `i64`), and
-//! the kernel serves it with the run's memory, handles and the scheduler at hand
-//! ([`crate::sys`]). So there is exactly one place where run-supplied numbers are interpreted,
-//! and a call that must block simply leaves the run suspended. `exit` ends the run through
-//! wasmi's i32-exit error, which needs no kernel state.
+//! the kernel serves it ([`crate::sys`]) with the same code. So there is exactly one place where
+//! run-supplied numbers are interpreted, and a call that must block simply leaves the run
+//! suspended. `exit` ends the run through wasmi's i32-exit error, which needs no kernel state.
 
 use wasmi::{Caller, Error as WasmError, Linker};
 use zb_abi::syscall::{MODULE, nr};
 
+use crate::kernel::Outcome;
+use crate::sys::{self, SYSCALL_FUEL};
 use crate::task::{RunData, syscall};
 
 type Result<T> = core::result::Result<T, WasmError>;
@@ -20,56 +24,97 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
     linker.func_wrap(MODULE, "exit", |_: Cx<'_>, code: i32| -> Result<()> {
         Err(WasmError::i32_exit(code))
     })?;
-    linker.func_wrap(MODULE, "yield", |_: Cx<'_>| -> Result<()> {
+    linker.func_wrap(MODULE, "yield", |mut cx: Cx<'_>| -> Result<()> {
+        charge(&mut cx);
         Err(syscall(nr::YIELD, [0; 6]))
     })?;
-    linker.func_wrap(MODULE, "getpid", |_: Cx<'_>| -> Result<i64> {
-        Err(syscall(nr::GETPID, [0; 6]))
+    linker.func_wrap(MODULE, "getpid", |mut cx: Cx<'_>| -> Result<i64> {
+        call(&mut cx, nr::GETPID, [0; 6])
     })?;
-    linker.func_wrap(MODULE, "clock", |_: Cx<'_>| -> Result<i64> {
-        Err(syscall(nr::CLOCK, [0; 6]))
+    linker.func_wrap(MODULE, "clock", |mut cx: Cx<'_>| -> Result<i64> {
+        call(&mut cx, nr::CLOCK, [0; 6])
     })?;
-    linker.func_wrap(MODULE, "sleep", |_: Cx<'_>, us: i64| -> Result<i64> {
-        Err(syscall(nr::SLEEP, [us, 0, 0, 0, 0, 0]))
+    linker.func_wrap(MODULE, "sleep", |mut cx: Cx<'_>, us: i64| -> Result<i64> {
+        call(&mut cx, nr::SLEEP, [us, 0, 0, 0, 0, 0])
     })?;
-    linker.func_wrap(MODULE, "wait", |_: Cx<'_>, pid: i64| -> Result<i64> {
+    linker.func_wrap(MODULE, "wait", |mut cx: Cx<'_>, pid: i64| -> Result<i64> {
+        charge(&mut cx);
         Err(syscall(nr::WAIT, [pid, 0, 0, 0, 0, 0]))
     })?;
     linker.func_wrap(
         MODULE,
         "channel_create",
-        |_: Cx<'_>, out: i32| -> Result<i64> { Err(syscall(nr::CHANNEL_CREATE, wide([out]))) },
+        |mut cx: Cx<'_>, out: i32| -> Result<i64> {
+            call(&mut cx, nr::CHANNEL_CREATE, wide([out]))
+        },
     )?;
-    linker.func_wrap(MODULE, "close", |_: Cx<'_>, h: i32| -> Result<i64> {
-        Err(syscall(nr::CLOSE, wide([h])))
+    linker.func_wrap(MODULE, "close", |mut cx: Cx<'_>, h: i32| -> Result<i64> {
+        call(&mut cx, nr::CLOSE, wide([h]))
     })?;
     linker.func_wrap(
         MODULE,
         "args",
-        |_: Cx<'_>, p: i32, cap: i32| -> Result<i64> { Err(syscall(nr::ARGS, wide([p, cap]))) },
+        |mut cx: Cx<'_>, p: i32, cap: i32| -> Result<i64> {
+            call(&mut cx, nr::ARGS, wide([p, cap]))
+        },
     )?;
     linker.func_wrap(
         MODULE,
         "grants",
-        |_: Cx<'_>, p: i32, cap: i32| -> Result<i64> { Err(syscall(nr::GRANTS, wide([p, cap]))) },
+        |mut cx: Cx<'_>, p: i32, cap: i32| -> Result<i64> {
+            call(&mut cx, nr::GRANTS, wide([p, cap]))
+        },
     )?;
     linker.func_wrap(
         MODULE,
         "write",
-        |_: Cx<'_>, stream: i32, p: i32, len: i32| -> Result<i64> {
-            Err(syscall(nr::WRITE, wide([stream, p, len])))
+        |mut cx: Cx<'_>, stream: i32, p: i32, len: i32| -> Result<i64> {
+            call(&mut cx, nr::WRITE, wide([stream, p, len]))
         },
     )?;
-    for (name, number) in [("spawn", nr::SPAWN), ("send", nr::SEND), ("recv", nr::RECV)] {
+    linker.func_wrap(
+        MODULE,
+        "spawn",
+        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
+            charge(&mut cx);
+            Err(syscall(nr::SPAWN, wide([a, b, c, d, e, f])))
+        },
+    )?;
+    for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {
         linker.func_wrap(
             MODULE,
             name,
-            move |_: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
-                Err(syscall(number, wide([a, b, c, d, e, f])))
+            move |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
+                call(&mut cx, number, wide([a, b, c, d, e, f]))
             },
         )?;
     }
     Ok(())
+}
+
+/// Charges a host call's fuel (down to 0: the run is then preempted at its next instruction,
+/// or by the kernel right after serving the call).
+fn charge(cx: &mut Cx<'_>) {
+    if let Ok(fuel) = cx.get_fuel() {
+        // Cannot fail: fuel metering is on (`get_fuel` just succeeded).
+        let _ = cx.set_fuel(fuel.saturating_sub(SYSCALL_FUEL));
+    }
+}
+
+/// Serves call `number` here if it completes at once; otherwise leaves it to the kernel.
+fn call(cx: &mut Cx<'_>, number: u32, args: [i64; 6]) -> Result<i64> {
+    charge(cx);
+    let memory = cx.data().memory;
+    let (mem, data) = match memory {
+        Some(m) => m.data_and_store_mut(&mut *cx),
+        None => (&mut [][..], cx.data_mut()),
+    };
+    match sys::serve(mem, data, number, &args) {
+        Some(Outcome::Reply(v)) => Ok(v),
+        // Blocks, yields or needs the kernel: the kernel serves it again, which is harmless
+        // (a call that does not complete has changed nothing).
+        _ => Err(syscall(number, args)),
+    }
 }
 
 /// Widens i32 arguments (sign-extended, so a negative pointer stays negative and is refused).

@@ -78,8 +78,16 @@ impl Channels {
     /// waiters must be woken).
     pub fn release(&mut self, object: Object) -> Vec<ChannelId> {
         let mut changed = Vec::new();
-        let mut pending = alloc::vec![object];
-        while let Some(Object::ChannelEnd { channel, end }) = pending.pop() {
+        self.release_into(object, &mut changed);
+        changed
+    }
+
+    /// [`Channels::release`], adding the changed channels to `changed` (each once).
+    pub fn release_into(&mut self, object: Object, changed: &mut Vec<ChannelId>) {
+        let mut pending = Vec::new();
+        let mut next = Some(object);
+        while let Some(Object::ChannelEnd { channel, end }) = next.take().or_else(|| pending.pop())
+        {
             let Some(c) = self.get_mut(channel) else {
                 continue;
             };
@@ -99,7 +107,6 @@ impl Channels {
                 changed.push(channel);
             }
         }
-        changed
     }
 }
 

@@ -12,10 +12,15 @@
 //! later with the result. So a runaway loop cannot hog the CPU and a blocking call never blocks
 //! the kernel.
 //!
+//! Most host calls never leave the interpreter: the host functions serve them on the spot with
+//! what the store's [`RunData`] holds (the run's handles, arguments, outboxes, and the kernel's
+//! shared channels); see `crate::sys`.
+//!
 //! Invariants: nothing a module does can make this code panic — every failure becomes an
 //! [`ExitStatus`]; a finished task is never resumed.
 
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 
 use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
@@ -25,6 +30,7 @@ use wasmi::{
 };
 
 use crate::run::{ExitStatus, LoadFailure};
+use crate::sys::{RunSys, Shared};
 
 pub use wasmi::Module;
 
@@ -59,9 +65,15 @@ pub struct TaskLimits {
     pub memory_bytes: usize,
 }
 
-/// Per-run data inside the wasmi store.
+/// Per-run data inside the wasmi store: what the host functions work with.
 pub struct RunData {
     limits: StoreLimits,
+    /// The run's exported linear memory (`memory`), if it has one.
+    pub(crate) memory: Option<Memory>,
+    /// The run as its host calls see it.
+    pub(crate) sys: RunSys,
+    /// What all runs' calls share.
+    pub(crate) shared: Rc<Shared>,
 }
 
 /// What one slice of execution ended with.
@@ -78,15 +90,14 @@ pub enum Slice {
 enum Suspended {
     NotStarted(Func),
     OutOfFuel(ResumableCallOutOfFuel),
-    HostCall(ResumableCallHostTrap),
+    /// In a host call; whether that function returns a value (its reply).
+    HostCall(ResumableCallHostTrap, bool),
     Finished,
 }
 
 pub struct Task {
     store: Store<RunData>,
     state: Suspended,
-    /// The run's exported linear memory (`memory`), if it has one.
-    memory: Option<Memory>,
     /// Fuel consumed so far (the run's CPU use).
     fuel_used: u64,
 }
@@ -122,17 +133,20 @@ impl TaskEngine {
     /// Compiles and instantiates `wasm` with `limits`, linking the host functions that
     /// `link` defines. A module that is not valid wasm, imports something unknown or lacks
     /// `_start` is `invalid`; one whose memory exceeds the limit is `rejected`.
-    pub fn load(
+    #[cfg(test)]
+    pub(crate) fn load(
         &self,
         wasm: &[u8],
         limits: TaskLimits,
         link: impl FnOnce(&mut Linker<RunData>) -> Result<(), WasmError>,
+        sys: RunSys,
+        shared: Rc<Shared>,
     ) -> Result<Task, LoadFailure> {
         let module = self.compile(wasm)?;
         let linker = self
             .linker(link)
             .map_err(|e| LoadFailure::Invalid(format!("host link: {e}")))?;
-        self.instantiate(&module, limits, &linker)
+        self.instantiate(&module, limits, &linker, sys, shared)
     }
 
     /// Validates and compiles `wasm` (eagerly). The module can be instantiated many times.
@@ -151,12 +165,14 @@ impl TaskEngine {
         Ok(linker)
     }
 
-    /// A new task running `module` within `limits`.
-    pub fn instantiate(
+    /// A new task running `module` within `limits`, its calls seeing `sys` and `shared`.
+    pub(crate) fn instantiate(
         &self,
         module: &Module,
         limits: TaskLimits,
         linker: &Linker<RunData>,
+        sys: RunSys,
+        shared: Rc<Shared>,
     ) -> Result<Task, LoadFailure> {
         let data = RunData {
             limits: StoreLimitsBuilder::new()
@@ -166,6 +182,9 @@ impl TaskEngine {
                 .tables(4)
                 .trap_on_grow_failure(true)
                 .build(),
+            memory: None,
+            sys,
+            shared,
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
@@ -185,11 +204,10 @@ impl TaskEngine {
                 ty.params().is_empty() && ty.results().is_empty()
             })
             .ok_or_else(|| LoadFailure::Invalid(format!("no `{ENTRY}: () -> ()` export")))?;
-        let memory = instance.get_memory(&store, "memory");
+        store.data_mut().memory = instance.get_memory(&store, "memory");
         Ok(Task {
             store,
             state: Suspended::NotStarted(entry),
-            memory,
             fuel_used: 0,
         })
     }
@@ -248,16 +266,25 @@ impl Task {
 
     /// The run's linear memory (empty if it exports none).
     pub fn memory(&self) -> &[u8] {
-        match self.memory {
+        match self.store.data().memory {
             Some(m) => m.data(&self.store),
             None => &[],
         }
     }
 
-    pub fn memory_mut(&mut self) -> &mut [u8] {
-        match self.memory {
-            Some(m) => m.data_mut(&mut self.store),
-            None => &mut [],
+    pub fn data(&self) -> &RunData {
+        self.store.data()
+    }
+
+    pub fn data_mut(&mut self) -> &mut RunData {
+        self.store.data_mut()
+    }
+
+    /// The run's linear memory and its store data at once (what serving a call needs).
+    pub fn parts(&mut self) -> (&mut [u8], &mut RunData) {
+        match self.store.data().memory {
+            Some(m) => m.data_and_store_mut(&mut self.store),
+            None => (&mut [], self.store.data_mut()),
         }
     }
 
@@ -275,9 +302,8 @@ impl Task {
         let outcome = match state {
             Suspended::NotStarted(entry) => entry.call_resumable(&mut self.store, &[], &mut []),
             Suspended::OutOfFuel(call) => call.resume(&mut self.store, &mut []),
-            Suspended::HostCall(call) => {
+            Suspended::HostCall(call, wants_result) => {
                 // Host functions declare one i64 result at most; match what the function wants.
-                let wants_result = call_result_arity(&call, &self.store);
                 let input = [Val::I64(reply)];
                 let inputs: &[Val] = if wants_result { &input } else { &[] };
                 call.resume(&mut self.store, inputs, &mut [])
@@ -301,7 +327,8 @@ impl Task {
                 match call.host_error().downcast_ref::<Syscall>() {
                     Some(sys) => {
                         let sys = sys.clone();
-                        self.state = Suspended::HostCall(call);
+                        let wants_result = call_result_arity(&call, &self.store);
+                        self.state = Suspended::HostCall(call, wants_result);
                         Slice::Syscall(sys)
                     }
                     None => self.end(ExitStatus::Invalid(call.host_error().to_string())),
@@ -343,6 +370,7 @@ pub fn syscall(number: u32, args: [i64; 6]) -> WasmError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
     use wasmi::Caller;
 
     const SLEEP: u32 = 5;
@@ -365,9 +393,32 @@ mod tests {
         Ok(())
     }
 
+    struct NoClock;
+
+    impl zb_hal::Clock for NoClock {
+        fn now_us(&self) -> u64 {
+            0
+        }
+        fn cycles(&self) -> u64 {
+            0
+        }
+        fn tick_hz(&self) -> u32 {
+            1000
+        }
+    }
+
+    fn load_bytes(
+        engine: &TaskEngine,
+        wasm: &[u8],
+        limits: TaskLimits,
+    ) -> Result<Task, LoadFailure> {
+        let (sys, shared) = (RunSys::new(4, Vec::new()), Shared::new(&NoClock, 4));
+        engine.load(wasm, limits, link, sys, shared)
+    }
+
     fn load(wat: &str, memory_bytes: usize) -> Result<Task, LoadFailure> {
         let wasm = wat::parse_str(wat).expect("test module is valid WAT");
-        TaskEngine::default().load(&wasm, TaskLimits { memory_bytes }, link)
+        load_bytes(&TaskEngine::default(), &wasm, TaskLimits { memory_bytes })
     }
 
     fn run_to_end(task: &mut Task) -> ExitStatus {
@@ -440,7 +491,7 @@ mod tests {
             b"\0asm\x01\0\0\0\x05",
         ] {
             assert!(matches!(
-                engine.load(bytes, limits, link),
+                load_bytes(&engine, bytes, limits),
                 Err(LoadFailure::Invalid(_))
             ));
         }

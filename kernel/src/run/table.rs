@@ -1,5 +1,6 @@
-//! The run table: every run and native service by pid, with its parent, name, state, task and
-//! capability table, and the finished runs kept for `ps` and `wait`.
+//! The run table: every run and native service by pid, with its parent, name, state and task
+//! (which holds the run's capability table, arguments and grants: what its calls see), and the
+//! finished runs kept for `ps` and `wait`.
 //!
 //! Invariants:
 //! - Pids are handed out in increasing order and never reused while the system is up.
@@ -11,14 +12,11 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use zb_abi::runs::CONSOLE_PID;
 use zb_abi::syscall::StatusKind;
 use zb_abi::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
 
-use crate::cap::{Handle, HandleTable};
-use crate::object::Object;
 use crate::run::{ExitStatus, RunState, WaitReason};
 use crate::task::{Syscall, Task};
 
@@ -29,13 +27,9 @@ pub struct Run {
     pub name: String,
     pub kind: RunKind,
     pub state: RunState,
-    /// The executing code; `Some` while a wasm run is live.
+    /// The executing code, with the run's handles, arguments and grants
+    /// ([`crate::task::RunData`]); `Some` while a wasm run is live.
     pub task: Option<Task>,
-    pub handles: HandleTable<Object>,
-    /// Arguments, each ending with NUL (without the program name).
-    pub args: Vec<u8>,
-    /// Handles the parent granted at spawn, in grant order.
-    pub granted: Vec<Handle>,
     /// The blocking call the run is parked in; retried when the run is woken.
     pub parked: Option<Syscall>,
     /// The result the run's pending host call resumes with.

@@ -411,7 +411,7 @@ fn two_runs_bounce_messages_over_a_granted_channel() {
     assert_eq!(s.status(ping), Some(ExitStatus::Ok(30)));
     assert_eq!(s.status(ping + 1), None, "pong was reaped by ping's wait");
     assert!(
-        s.k.channels.is_empty(),
+        s.k.channels().is_empty(),
         "the channel is freed with its last end"
     );
 }
@@ -464,7 +464,7 @@ fn a_full_channel_blocks_the_sender_until_the_peer_reads() {
     assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Channel)));
     // Killing it releases both ends; nothing is left behind.
     s.k.kill(pid).unwrap();
-    assert!(s.k.channels.is_empty());
+    assert!(s.k.channels().is_empty());
 }
 
 /// Every call with hostile arguments: each check stores its index at 0 before the call and
@@ -566,5 +566,48 @@ fn hostile_arguments_are_errors_to_the_run_and_nothing_else() {
         "failed check = exit code"
     );
     assert_eq!(s.status(spin), None);
-    assert!(s.k.channels.is_empty());
+    assert!(s.k.channels().is_empty());
+}
+
+/// Calls `getpid` forever, counting the calls at address 0 (they are served without leaving
+/// the interpreter).
+const GETPID_LOOP: &str = r#"
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $l
+      (drop (call $getpid))
+      (i64.store (i32.const 0) (i64.add (i64.load (i32.const 0)) (i64.const 1)))
+      (br $l)))"#;
+
+#[test]
+fn a_run_looping_on_a_cheap_call_is_still_preempted() {
+    let mut s = Sim::new(); // fuel slice 2 000
+    s.program("getpids", GETPID_LOOP);
+    s.program("hello", HELLO);
+    let looper = s.spawn("getpids", &[]);
+    let hello = s.spawn("hello", &[]);
+    assert!(s.k.step(), "the looper's first slice");
+    assert_eq!(s.state(looper), (StateName::Wait, Some(WaitOn::Ready)));
+    let calls = |s: &Sim| {
+        let task = s.k.runs().get(looper).unwrap().task.as_ref().unwrap();
+        u64::from_le_bytes(task.memory()[..8].try_into().unwrap())
+    };
+    // Each call costs its fuel: a slice holds at most slice / SYSCALL_FUEL of them.
+    let first = calls(&s);
+    assert!(first > 0, "the looper ran");
+    assert!(
+        first <= 2_000 / crate::sys::SYSCALL_FUEL,
+        "{first} calls in one slice"
+    );
+    s.run(3);
+    assert_eq!(s.out, "hello, world\n");
+    assert_eq!(s.status(hello), Some(ExitStatus::Ok(0)), "the other run got the CPU");
+    assert_eq!(s.status(looper), None);
+    let fuel = s.k.runs().get(looper).unwrap().info().fuel;
+    assert!(
+        calls(&s) * crate::sys::SYSCALL_FUEL <= fuel,
+        "every call was charged: {} calls, {fuel} fuel",
+        calls(&s)
+    );
+    s.k.kill(looper).unwrap();
 }
