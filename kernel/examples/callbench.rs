@@ -1,7 +1,8 @@
 //! Host benchmark of one HOST call's cost: a WAT run calling `getpid` (or another cheap import)
 //! in a loop, driven by [`Kernel::step`] on the host clock.
 //!
-//! Usage: `callbench [calls] [import]` (default 1 000 000 calls of `getpid`); prints
+//! Usage: `callbench [calls] [getpid|clock|write0|yield]` (default 1 000 000 calls of
+//! `getpid`; `write0` writes 0 bytes; `yield` measures a full trip through the kernel); prints
 //! nanoseconds per call, the median of 3 runs, minus the same loop without the call.
 
 use std::sync::OnceLock;
@@ -33,6 +34,7 @@ fn program(n: u64, call: &str) -> Vec<u8> {
              (import "zb" "getpid" (func $getpid (result i64)))
              (import "zb" "clock" (func $clock (result i64)))
              (import "zb" "write" (func $write (param i32 i32 i32) (result i64)))
+             (import "zb" "yield" (func $yield))
              (memory (export "memory") 1)
              (func (export "_start") (local $i i64)
                (loop $l
@@ -68,6 +70,7 @@ fn main() {
     let call = match args.get(2).map(String::as_str).unwrap_or("getpid") {
         "getpid" => "(drop (call $getpid))",
         "clock" => "(drop (call $clock))",
+        "yield" => "(call $yield)",
         "write0" => "(drop (call $write (i32.const 1) (i32.const 0) (i32.const 0)))",
         other => panic!("unknown call {other}"),
     };

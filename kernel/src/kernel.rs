@@ -12,8 +12,8 @@
 //!
 //! Invariants:
 //! - A run is in the ready queue iff it is in WAIT(ready); it is in the sleepers iff it is in
-//!   WAIT(sleep). A run in WAIT for a channel or a child is in neither and is found by scanning
-//!   the table when that channel or child changes (the table is small by construction).
+//!   WAIT(sleep); it is in the channel waiters, once, iff it is in WAIT(channel). A run in WAIT
+//!   for a child is found through its child's `parent` when the child ends.
 //! - A run parked in a blocking call has had no side effect from it; the call is re-executed
 //!   when the run is woken, so a spurious wake-up is harmless.
 //! - Ending a run (any way) releases everything it holds: its task, its handles (closing
@@ -125,6 +125,8 @@ pub struct Kernel {
     pub(crate) events: VecDeque<Event>,
     /// A run's woken channels, being acted on (kept to reuse its allocation).
     woken: Vec<ChannelId>,
+    /// The runs in WAIT(channel), with the channel, in the order they blocked.
+    channel_waiters: Vec<(ChannelId, Pid)>,
 }
 
 impl Kernel {
@@ -142,6 +144,7 @@ impl Kernel {
             shared: Shared::new(clock, config.channel_capacity),
             events: VecDeque::new(),
             woken: Vec::new(),
+            channel_waiters: Vec::new(),
         }
     }
 
@@ -391,7 +394,11 @@ impl Kernel {
                 Slice::Done(status) => return self.finish(pid, status),
                 Slice::Preempted => return self.preempt(pid),
                 Slice::Syscall(sys) => {
-                    let outcome = self.syscall(pid, &sys);
+                    let served = self.runs.get_mut(pid).and_then(|r| r.task.as_mut());
+                    let outcome = match served.and_then(|t| t.data_mut().sys.served.take()) {
+                        Some(outcome) => outcome,
+                        None => self.syscall(pid, &sys),
+                    };
                     if !self.apply(pid, sys, outcome) {
                         return;
                     }
@@ -447,8 +454,10 @@ impl Kernel {
         };
         run.state = match run.state.take() {
             RunState::Exec(e) => {
-                if let WaitReason::Sleep { until_us } = reason {
-                    self.sched.sleep_until(pid, until_us);
+                match reason {
+                    WaitReason::Sleep { until_us } => self.sched.sleep_until(pid, until_us),
+                    WaitReason::Channel { channel } => self.channel_waiters.push((channel, pid)),
+                    _ => {}
                 }
                 run.parked = Some(sys);
                 RunState::Wait(e.block(reason))
@@ -462,14 +471,19 @@ impl Kernel {
         if let Some(run) = self.runs.get_mut(pid) {
             wake(run, &mut self.sched);
         }
+        self.channel_waiters.retain(|&(_, p)| p != pid);
     }
 
-    /// Wakes every run blocked on one of `channels`.
+    /// Wakes every run blocked on one of `channels`, in the order they blocked.
     pub(crate) fn wake_channels(&mut self, channels: &[ChannelId]) {
-        for run in self.runs.iter_mut() {
-            if matches!(&run.state, RunState::Wait(w)
-                if matches!(w.reason(), WaitReason::Channel { channel } if channels.contains(channel)))
-            {
+        let mut i = 0;
+        while let Some(&(channel, pid)) = self.channel_waiters.get(i) {
+            if !channels.contains(&channel) {
+                i += 1;
+                continue;
+            }
+            self.channel_waiters.remove(i);
+            if let Some(run) = self.runs.get_mut(pid) {
                 wake(run, &mut self.sched);
             }
         }
@@ -535,6 +549,7 @@ impl Kernel {
         run.parked = None;
         let parent = run.parent;
         self.sched.remove(pid);
+        self.channel_waiters.retain(|&(_, p)| p != pid);
         for object in held {
             self.release(object);
         }

@@ -3,9 +3,10 @@
 //! Every import except `exit` does the same thing: it charges the call's fuel, then serves the
 //! call on the spot if it can — with the run's memory and its store data ([`crate::sys::serve`])
 //! — and returns the reply straight to wasm. A call that must block or yield, or that needs the
-//! run table (`spawn`, `wait`), instead leaves the interpreter with a
+//! run table (`spawn`, `wait`), instead leaves the interpreter ([`crate::task::suspend`]) with a
 //! [`Syscall`](crate::task::Syscall) carrying its number and arguments (widened to `i64`), and
-//! the kernel serves it ([`crate::sys`]) with the same code. So there is exactly one place where
+//! the kernel serves it ([`crate::sys`]) with the same code (or, for a call found to block or
+//! yield, acts on that outcome). So there is exactly one place where
 //! run-supplied numbers are interpreted, and a call that must block simply leaves the run
 //! suspended. `exit` ends the run through wasmi's i32-exit error, which needs no kernel state.
 
@@ -14,7 +15,7 @@ use zb_abi::syscall::{MODULE, nr};
 
 use crate::kernel::Outcome;
 use crate::sys::{self, SYSCALL_FUEL};
-use crate::task::{RunData, syscall};
+use crate::task::{RunData, suspend};
 
 type Result<T> = core::result::Result<T, WasmError>;
 type Cx<'a> = Caller<'a, RunData>;
@@ -26,7 +27,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
     })?;
     linker.func_wrap(MODULE, "yield", |mut cx: Cx<'_>| -> Result<()> {
         charge(&mut cx);
-        Err(syscall(nr::YIELD, [0; 6]))
+        Err(leave(cx.data_mut(), nr::YIELD, [0; 6], false, None))
     })?;
     linker.func_wrap(MODULE, "getpid", |mut cx: Cx<'_>| -> Result<i64> {
         call(&mut cx, nr::GETPID, [0; 6])
@@ -39,7 +40,13 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
     })?;
     linker.func_wrap(MODULE, "wait", |mut cx: Cx<'_>, pid: i64| -> Result<i64> {
         charge(&mut cx);
-        Err(syscall(nr::WAIT, [pid, 0, 0, 0, 0, 0]))
+        Err(leave(
+            cx.data_mut(),
+            nr::WAIT,
+            [pid, 0, 0, 0, 0, 0],
+            true,
+            None,
+        ))
     })?;
     linker.func_wrap(
         MODULE,
@@ -77,7 +84,13 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
         "spawn",
         |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
             charge(&mut cx);
-            Err(syscall(nr::SPAWN, wide([a, b, c, d, e, f])))
+            Err(leave(
+                cx.data_mut(),
+                nr::SPAWN,
+                wide([a, b, c, d, e, f]),
+                true,
+                None,
+            ))
         },
     )?;
     for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {
@@ -111,10 +124,22 @@ fn call(cx: &mut Cx<'_>, number: u32, args: [i64; 6]) -> Result<i64> {
     };
     match sys::serve(mem, data, number, &args) {
         Some(Outcome::Reply(v)) => Ok(v),
-        // Blocks, yields or needs the kernel: the kernel serves it again, which is harmless
-        // (a call that does not complete has changed nothing).
-        _ => Err(syscall(number, args)),
+        // Blocks or yields (having changed nothing), or needs the kernel.
+        served => Err(leave(data, number, args, true, served)),
     }
+}
+
+/// Leaves the interpreter with call `number` for the kernel, with the outcome already found
+/// for it (`None`: the kernel serves it).
+fn leave(
+    data: &mut RunData,
+    number: u32,
+    args: [i64; 6],
+    returns: bool,
+    served: Option<Outcome>,
+) -> WasmError {
+    data.sys.served = served;
+    suspend(data, number, args, returns)
 }
 
 /// Widens i32 arguments (sign-extended, so a negative pointer stays negative and is refused).

@@ -11,9 +11,10 @@
 //!   channels ([`Shared`]) are a [`Call`], served inside the wasmi host function
 //!   (`crate::link`) while the run executes; a [`Outcome::Reply`] goes straight back to wasm.
 //! - **Slow**: anything else — a call that blocks or yields, and `spawn`/`wait`, which need the
-//!   run table — leaves the interpreter as a [`Syscall`] and is served by [`Kernel::syscall`]
-//!   between slices. For the calls a [`Call`] serves, that is the very same [`Call::serve`]
-//!   (re-executed, which is harmless: a call that blocked changed nothing).
+//!   run table — leaves the interpreter as a [`Syscall`]; the kernel acts on the outcome the
+//!   fast path found, or serves it with [`Kernel::syscall`] between slices. A parked call is
+//!   served again when its run is woken: for the calls a [`Call`] serves, by the very same
+//!   [`Call::serve`] (harmless: a call that blocked changed nothing).
 //!
 //! What a fast call must tell the kernel (output, channels whose waiters may now proceed) goes
 //! into the run's outboxes in [`RunSys`]; the kernel drains them after every slice and every
@@ -77,6 +78,9 @@ pub struct RunSys {
     pub output: Vec<(i32, Vec<u8>)>,
     /// Outbox: channels whose state changed (their waiters must be woken), each once.
     pub woken: Vec<ChannelId>,
+    /// The outcome the fast path found for the call the run is leaving the interpreter with
+    /// (it blocks or yields), so the kernel need not serve it again; `None` if the kernel must.
+    pub served: Option<Outcome>,
 }
 
 impl RunSys {
@@ -89,6 +93,7 @@ impl RunSys {
             granted: Vec::new(),
             output: Vec::new(),
             woken: Vec::new(),
+            served: None,
         }
     }
 

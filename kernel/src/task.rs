@@ -7,9 +7,9 @@
 //! `StoreLimits`.
 //!
 //! A task runs through resumable calls: running out of fuel suspends it (the scheduler puts the
-//! run back in the ready queue); a host call that must be served by the kernel returns a
-//! [`Syscall`] as a host error, which suspends it with its arguments, and the kernel resumes it
-//! later with the result. So a runaway loop cannot hog the CPU and a blocking call never blocks
+//! run back in the ready queue); a host call that must be served by the kernel leaves its
+//! [`Syscall`] in the store data and returns the [`Suspend`] host error ([`suspend`]), which
+//! suspends the run, and the kernel resumes it later with the result. So a runaway loop cannot hog the CPU and a blocking call never blocks
 //! the kernel.
 //!
 //! Most host calls never leave the interpreter: the host functions serve them on the spot with
@@ -19,6 +19,7 @@
 //! Invariants: nothing a module does can make this code panic — every failure becomes an
 //! [`ExitStatus`]; a finished task is never resumed.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -42,7 +43,7 @@ pub const ENTRY: &str = "_start";
 /// wasmi's own minimum value stack; a smaller maximum would not be a valid configuration.
 const MIN_STACK_BYTES: usize = 1_000;
 
-/// A request from a run that the kernel must serve, carried out of wasmi as a host error.
+/// A request from a run that the kernel must serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Syscall {
     /// Which call (an ABI syscall number).
@@ -50,13 +51,25 @@ pub struct Syscall {
     pub args: [i64; 6],
 }
 
-impl core::fmt::Display for Syscall {
+/// The host error that suspends a run in a host call. The call itself waits in the store data
+/// (see [`suspend`]), so the error is empty and boxing it allocates nothing.
+#[derive(Debug)]
+pub struct Suspend;
+
+impl core::fmt::Display for Suspend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "syscall {} {:?}", self.number, self.args)
+        f.write_str("host call suspended")
     }
 }
 
-impl wasmi::errors::HostError for Syscall {}
+impl wasmi::errors::HostError for Suspend {}
+
+/// The call a run is suspended in, until [`Task::resume`] hands it to the kernel.
+struct Pending {
+    sys: Syscall,
+    /// Whether the host function returns a value (the reply it resumes with).
+    returns: bool,
+}
 
 /// Limits a run is created with.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +87,8 @@ pub struct RunData {
     pub(crate) sys: RunSys,
     /// What all runs' calls share.
     pub(crate) shared: Rc<Shared>,
+    /// The call the run is leaving the interpreter with.
+    pending: Option<Pending>,
 }
 
 /// What one slice of execution ended with.
@@ -96,7 +111,8 @@ enum Suspended {
 }
 
 pub struct Task {
-    store: Store<RunData>,
+    /// Boxed: a store is ~1.7 KiB, and tasks move (into the run table, within it).
+    store: Box<Store<RunData>>,
     state: Suspended,
     /// Fuel consumed so far (the run's CPU use).
     fuel_used: u64,
@@ -185,11 +201,12 @@ impl TaskEngine {
             memory: None,
             sys,
             shared,
+            pending: None,
         };
-        let mut store = Store::new(&self.engine, data);
+        let mut store = Box::new(Store::new(&self.engine, data));
         store.limiter(|d| &mut d.limits);
         let instance = linker
-            .instantiate_and_start(&mut store, module)
+            .instantiate_and_start(&mut *store, module)
             .map_err(|e| {
                 if is_limit(&e) {
                     LoadFailure::Rejected(format!("memory limit of {} bytes", limits.memory_bytes))
@@ -198,13 +215,13 @@ impl TaskEngine {
                 }
             })?;
         let entry = instance
-            .get_func(&store, ENTRY)
+            .get_func(&*store, ENTRY)
             .filter(|f| {
-                let ty = f.ty(&store);
+                let ty = f.ty(&*store);
                 ty.params().is_empty() && ty.results().is_empty()
             })
             .ok_or_else(|| LoadFailure::Invalid(format!("no `{ENTRY}: () -> ()` export")))?;
-        store.data_mut().memory = instance.get_memory(&store, "memory");
+        store.data_mut().memory = instance.get_memory(&*store, "memory");
         Ok(Task {
             store,
             state: Suspended::NotStarted(entry),
@@ -267,7 +284,7 @@ impl Task {
     /// The run's linear memory (empty if it exports none).
     pub fn memory(&self) -> &[u8] {
         match self.store.data().memory {
-            Some(m) => m.data(&self.store),
+            Some(m) => m.data(&*self.store),
             None => &[],
         }
     }
@@ -283,7 +300,7 @@ impl Task {
     /// The run's linear memory and its store data at once (what serving a call needs).
     pub fn parts(&mut self) -> (&mut [u8], &mut RunData) {
         match self.store.data().memory {
-            Some(m) => m.data_and_store_mut(&mut self.store),
+            Some(m) => m.data_and_store_mut(&mut *self.store),
             None => (&mut [], self.store.data_mut()),
         }
     }
@@ -300,13 +317,13 @@ impl Task {
         }
         let state = core::mem::replace(&mut self.state, Suspended::Finished);
         let outcome = match state {
-            Suspended::NotStarted(entry) => entry.call_resumable(&mut self.store, &[], &mut []),
-            Suspended::OutOfFuel(call) => call.resume(&mut self.store, &mut []),
+            Suspended::NotStarted(entry) => entry.call_resumable(&mut *self.store, &[], &mut []),
+            Suspended::OutOfFuel(call) => call.resume(&mut *self.store, &mut []),
             Suspended::HostCall(call, wants_result) => {
                 // Host functions declare one i64 result at most; match what the function wants.
                 let input = [Val::I64(reply)];
                 let inputs: &[Val] = if wants_result { &input } else { &[] };
-                call.resume(&mut self.store, inputs, &mut [])
+                call.resume(&mut *self.store, inputs, &mut [])
             }
             Suspended::Finished => {
                 return Slice::Done(ExitStatus::Invalid("resumed after exit".into()));
@@ -324,14 +341,13 @@ impl Task {
                 if let Some(code) = call.host_error().i32_exit_status() {
                     return self.end(ExitStatus::Ok(code));
                 }
-                match call.host_error().downcast_ref::<Syscall>() {
-                    Some(sys) => {
-                        let sys = sys.clone();
-                        let wants_result = call_result_arity(&call, &self.store);
-                        self.state = Suspended::HostCall(call, wants_result);
+                let pending = self.store.data_mut().pending.take();
+                match (call.host_error().downcast_ref::<Suspend>(), pending) {
+                    (Some(Suspend), Some(Pending { sys, returns })) => {
+                        self.state = Suspended::HostCall(call, returns);
                         Slice::Syscall(sys)
                     }
-                    None => self.end(ExitStatus::Invalid(call.host_error().to_string())),
+                    _ => self.end(ExitStatus::Invalid(call.host_error().to_string())),
                 }
             }
             Err(e) => self.end(classify(&e)),
@@ -342,10 +358,6 @@ impl Task {
         self.state = Suspended::Finished;
         Slice::Done(status)
     }
-}
-
-fn call_result_arity(call: &ResumableCallHostTrap, store: &Store<RunData>) -> bool {
-    call.host_func().ty(store).results().len() == 1
 }
 
 /// Turns a wasmi error from a running task into how the run ended.
@@ -362,9 +374,14 @@ fn classify(e: &WasmError) -> ExitStatus {
     }
 }
 
-/// Builds the host-trap error that suspends a run in a syscall.
-pub fn syscall(number: u32, args: [i64; 6]) -> WasmError {
-    WasmError::host(Syscall { number, args })
+/// Suspends the run in call `number` (made from a host function with store data `data`, which
+/// returns a value iff `returns`): returns the error the host function must return.
+pub fn suspend(data: &mut RunData, number: u32, args: [i64; 6], returns: bool) -> WasmError {
+    data.pending = Some(Pending {
+        sys: Syscall { number, args },
+        returns,
+    });
+    WasmError::host(Suspend)
 }
 
 #[cfg(test)]
@@ -386,8 +403,8 @@ mod tests {
         linker.func_wrap(
             HOST_MODULE,
             "sleep",
-            |_: Caller<'_, RunData>, us: i64| -> Result<i64, WasmError> {
-                Err(syscall(SLEEP, [us, 0, 0, 0, 0, 0]))
+            |mut cx: Caller<'_, RunData>, us: i64| -> Result<i64, WasmError> {
+                Err(suspend(cx.data_mut(), SLEEP, [us, 0, 0, 0, 0, 0], true))
             },
         )?;
         Ok(())

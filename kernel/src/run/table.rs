@@ -10,6 +10,7 @@
 //!   so a program that spawns children and never waits cannot fill memory.
 //! - Every run's parent is a pid in the table or [`CONSOLE_PID`]: orphans are re-parented.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 
@@ -90,7 +91,8 @@ pub fn exit_view(status: &ExitStatus) -> ExitView<'_> {
 }
 
 pub struct RunTable {
-    runs: BTreeMap<Pid, Run>,
+    /// Boxed, so that the map's nodes stay small and inserting or removing moves pointers.
+    runs: BTreeMap<Pid, Box<Run>>,
     next_pid: Pid,
     /// Finished runs, oldest first.
     done: VecDeque<Pid>,
@@ -117,25 +119,25 @@ impl RunTable {
         if run.state.is_done() {
             self.done.push_back(pid);
         }
-        self.runs.insert(pid, run);
+        self.runs.insert(pid, Box::new(run));
         self.evict();
         pid
     }
 
     pub fn get(&self, pid: Pid) -> Option<&Run> {
-        self.runs.get(&pid)
+        self.runs.get(&pid).map(|r| &**r)
     }
 
     pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Run> {
-        self.runs.get_mut(&pid)
+        self.runs.get_mut(&pid).map(|r| &mut **r)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Run> {
-        self.runs.values()
+        self.runs.values().map(|r| &**r)
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Run> {
-        self.runs.values_mut()
+        self.runs.values_mut().map(|r| &mut **r)
     }
 
     /// Live (not DONE) runs.
@@ -157,7 +159,7 @@ impl RunTable {
             return None;
         }
         self.done.retain(|&p| p != pid);
-        self.runs.remove(&pid)
+        self.runs.remove(&pid).map(|r| *r)
     }
 
     /// Gives every child of `pid` to [`CONSOLE_PID`].
