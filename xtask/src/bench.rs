@@ -1,7 +1,15 @@
 //! `cargo xtask bench`: benchmarks, printed as a table and written to `target/bench/`.
 //!
-//! Boot-to-prompt: wall time from starting QEMU to the first prompt (median of several boots),
-//! and the kernel's own share of it (entry to prompt, as the kernel reports it in the banner).
+//! - Boot-to-prompt: wall time from starting QEMU to the first prompt (median of several boots),
+//!   and the kernel's own share of it (entry to prompt, as the kernel reports it in the banner).
+//! - Runs, on the host build of the kernel core, side by side with Linux in the same run
+//!   (`kernel/examples/runbench.rs`): channel round trip between two wasm runs vs a pipe round
+//!   trip between two processes, and spawn-to-exit of `hello` vs posix_spawn + wait of
+//!   `/bin/true`, as ratios. The same two figures measured inside QEMU with the shell's `time`
+//!   (cycles; on the STM32F4 model the counter is derived from a 1 MHz timer) beside them.
+//!
+//! Nothing here is a pass/fail threshold: the machines are noisy, so figures are medians and
+//! comparisons are ratios measured in the same run.
 
 use std::time::Duration;
 
@@ -29,8 +37,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         qemu: true,
     })?;
 
+    let runs = host_runs()?;
+    let mut guest = Vec::new();
     let mut figures = Vec::new();
     for platform in [Platform::X86_64, Platform::Stm32f4] {
+        guest.push(guest_runs(&targets, platform)?);
         let boot = targets.boot(platform);
         let mut fig = BootFigure {
             platform,
@@ -82,11 +93,183 @@ pub fn run(args: &Args) -> Result<(), String> {
             if i + 1 < figures.len() { "," } else { "" }
         ));
     }
-    json.push_str("  ]\n}\n");
+    json.push_str("  ],\n");
+    json.push_str(&report_runs(&runs, &guest));
+    json.push_str("}\n");
     let dir = artifacts::target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("boot.json");
+    let path = dir.join("bench.json");
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwritten to {}", path.display());
     Ok(())
+}
+
+/// Host figures from `runbench`, all in nanoseconds.
+struct HostRuns {
+    round_trip: f64,
+    pipe_round_trip: f64,
+    spawn: f64,
+    posix_spawn: f64,
+}
+
+fn host_runs() -> Result<HostRuns, String> {
+    let programs = artifacts::build_programs()?;
+    let dir = programs
+        .first()
+        .and_then(|p| p.wasm.parent())
+        .ok_or("no programs were built")?
+        .to_path_buf();
+    artifacts::run_checked(artifacts::cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "zb-kernel",
+        "--example",
+        "runbench",
+    ]))?;
+    let exe = artifacts::target_dir().join("release/examples/runbench");
+    println!("== host: run kernel core vs Linux (side by side)");
+    let out = std::process::Command::new(&exe)
+        .arg(&dir)
+        .arg("20000")
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "runbench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> Result<f64, String> {
+        text.split(&format!("\"{name}\": "))
+            .nth(1)
+            .and_then(|s| s.split([',', '}']).next())
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("runbench output lacks {name}: {text}"))
+    };
+    Ok(HostRuns {
+        round_trip: field("round_trip_ns")?,
+        pipe_round_trip: field("pipe_round_trip_ns")?,
+        spawn: field("spawn_ns")?,
+        posix_spawn: field("posix_spawn_ns")?,
+    })
+}
+
+/// Guest figures (cycles and microseconds, medians) from the shell's `time`.
+struct GuestRuns {
+    platform: Platform,
+    spawn_cycles: f64,
+    spawn_us: f64,
+    round_trip_cycles: f64,
+    round_trip_us: f64,
+}
+
+/// `time: 1.234 ms (2468013 cycles)` → (µs, cycles).
+fn parse_time(out: &str) -> Option<(f64, f64)> {
+    let line = out.lines().rev().find(|l| l.starts_with("time: "))?;
+    let ms: f64 = line
+        .strip_prefix("time: ")?
+        .split(" ms")
+        .next()?
+        .parse()
+        .ok()?;
+    let cycles: f64 = line
+        .split('(')
+        .nth(1)?
+        .split(" cycles")
+        .next()?
+        .parse()
+        .ok()?;
+    Some((ms * 1000.0, cycles))
+}
+
+fn guest_runs(targets: &artifacts::QemuTargets, platform: Platform) -> Result<GuestRuns, String> {
+    let step = Duration::from_secs(120);
+    let boot = targets.boot(platform);
+    let mut m = Machine::boot(&format!("bench/{}/runs", platform.name()), &boot)?;
+    m.expect_prompt(Duration::from_secs(90))?;
+    let mut time = |line: &str| -> Result<(f64, f64), String> {
+        let out = m.command(line, step)?;
+        if !out.contains(": ok(0)") {
+            return Err(format!("`{line}` did not end ok: {out:?}"));
+        }
+        parse_time(&out).ok_or_else(|| format!("`{line}`: no time line in {out:?}"))
+    };
+    const N: usize = 5;
+    const TRIPS: f64 = 1000.0;
+    let (mut spawn, mut one, mut many) = (Vec::new(), Vec::new(), Vec::new());
+    time("time run hello")?; // warm-up (compiles and caches the module where that is on)
+    for _ in 0..N {
+        spawn.push(time("time run hello")?);
+        one.push(time("time run pingpong 1")?);
+        many.push(time(&format!("time run pingpong {TRIPS}"))?);
+    }
+    let pick =
+        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+    let per_trip = |f: fn(&(f64, f64)) -> f64| (pick(&many, f) - pick(&one, f)) / (TRIPS - 1.0);
+    Ok(GuestRuns {
+        platform,
+        spawn_cycles: pick(&spawn, |t| t.1),
+        spawn_us: pick(&spawn, |t| t.0),
+        round_trip_cycles: per_trip(|t| t.1),
+        round_trip_us: per_trip(|t| t.0),
+    })
+}
+
+fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
+    let rt_ratio = h.round_trip / h.pipe_round_trip;
+    let spawn_ratio = h.spawn / h.posix_spawn;
+    println!("\nruns on the host build of the kernel core, side by side with Linux (medians)");
+    println!(
+        "{:<34}{:>12}{:>14}{:>9}{:>9}",
+        "", "ZeroBus", "Linux", "ratio", "target"
+    );
+    println!(
+        "{:<34}{:>9.2} µs{:>11.2} µs{:>9.3}{:>9}",
+        "channel round trip vs pipe",
+        h.round_trip / 1e3,
+        h.pipe_round_trip / 1e3,
+        rt_ratio,
+        "≤ 0.2"
+    );
+    println!(
+        "{:<34}{:>9.2} µs{:>11.2} µs{:>9.3}{:>9}",
+        "spawn→exit hello vs posix_spawn",
+        h.spawn / 1e3,
+        h.posix_spawn / 1e3,
+        spawn_ratio,
+        "≤ 0.05"
+    );
+    println!("\nthe same inside QEMU (shell `time`, median of 5)");
+    println!(
+        "{:<10}{:>22}{:>22}",
+        "platform", "spawn→exit hello", "channel round trip"
+    );
+    let mut json = format!(
+        "  \"runs_host\": {{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"round_trip_ratio\": {rt_ratio:.4}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"spawn_ratio\": {spawn_ratio:.4}}},\n  \"runs_qemu\": [\n",
+        h.round_trip, h.pipe_round_trip, h.spawn, h.posix_spawn
+    );
+    for (i, g) in guest.iter().enumerate() {
+        println!(
+            "{:<10}{:>10.0} cyc {:>6.0} µs{:>10.0} cyc {:>6.1} µs",
+            g.platform.name(),
+            g.spawn_cycles,
+            g.spawn_us,
+            g.round_trip_cycles,
+            g.round_trip_us
+        );
+        json.push_str(&format!(
+            "    {{\"platform\": \"{}\", \"spawn_cycles\": {:.0}, \"spawn_us\": {:.1}, \"round_trip_cycles\": {:.0}, \"round_trip_us\": {:.2}}}{}\n",
+            g.platform.name(),
+            g.spawn_cycles,
+            g.spawn_us,
+            g.round_trip_cycles,
+            g.round_trip_us,
+            if i + 1 < guest.len() { "," } else { "" }
+        ));
+    }
+    json.push_str("  ]\n");
+    json
 }
