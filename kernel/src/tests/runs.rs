@@ -601,7 +601,11 @@ fn a_run_looping_on_a_cheap_call_is_still_preempted() {
     );
     s.run(3);
     assert_eq!(s.out, "hello, world\n");
-    assert_eq!(s.status(hello), Some(ExitStatus::Ok(0)), "the other run got the CPU");
+    assert_eq!(
+        s.status(hello),
+        Some(ExitStatus::Ok(0)),
+        "the other run got the CPU"
+    );
     assert_eq!(s.status(looper), None);
     let fuel = s.k.runs().get(looper).unwrap().info().fuel;
     assert!(
