@@ -3,8 +3,12 @@
 //! - `--page-size=1`: 1-byte wasm pages (custom-page-sizes), so linear memory is exactly as
 //!   large as the program needs instead of a multiple of 64 KiB. The kernel's wasmi enables
 //!   the proposal; `memory.grow(n)` then grows by `n` bytes.
-//! - `-zstack-size=4096`: a 4 KiB shadow stack (the default is 1 MiB). Initial memory is then
-//!   stack + static data, which wasm-ld sizes exactly.
+//! - `-zstack-size=2048`: a 2 KiB shadow stack (the default is 1 MiB). The stack comes first
+//!   in memory, so an overflow runs below address 0 and traps (`panic`) rather than corrupting
+//!   data; programs keep big buffers small (echo: 1 KiB of arguments).
+//! - `--initial-heap=64`: 64 bytes past the static data that no Rust object occupies (there is
+//!   no allocator), so initial memory is stack + static data + 64. `hostile` uses them as the
+//!   place where a kernel that wrongly accepted a range could write without harm.
 
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
@@ -15,6 +19,7 @@ fn main() {
         );
     }
     println!("cargo::rustc-link-arg-bins=--page-size=1");
-    println!("cargo::rustc-link-arg-bins=-zstack-size={}", 4096);
+    println!("cargo::rustc-link-arg-bins=-zstack-size={}", 2048);
+    println!("cargo::rustc-link-arg-bins=--initial-heap={}", 64);
     println!("cargo::rerun-if-changed=build.rs");
 }

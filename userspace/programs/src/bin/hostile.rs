@@ -12,19 +12,20 @@
 //!
 //! Where the ABI documentation does not pin one code down (an unknown stream number, a cap
 //! larger than any limit where either the limit or the bounds could be checked first), a row
-//! accepts the plausible set. Memory safety: hostile first grows its memory by [`GUARD`] bytes
-//! that no Rust object occupies, and before every call that lets the kernel write (`args`,
+//! accepts the plausible set. Memory safety: the last [`GUARD`] bytes of memory belong to no
+//! Rust object (the programs link with `--initial-heap=64` and have no allocator; checked at
+//! start against `__heap_base`), and before every call that lets the kernel write (`args`,
 //! `grants`, `channel_create`, `recv`) the interpreter checks that each range is inside its
 //! scratch buffer, or starts in the guard zone, past the end of memory, or at a negative
 //! address — so a kernel that wrongly accepted a bad range could not corrupt this program.
 //! Calls with bad buffers use `NONBLOCK` where a kernel could otherwise wait forever.
 //!
-//! `hostile exit <code>` exits at once with `<code>`; `hostile probe abc` (started by hostile
-//! with one grant) runs [`PROBE_ROWS`]: `args` and `grants` with something to copy.
+//! `hostile probe abc` (started by hostile with one grant) runs [`PROBE_ROWS`]: `args` and
+//! `grants` with something to copy. Exit codes are checked with the `status` program.
 #![no_std]
 #![no_main]
 
-use core::arch::wasm32::{memory_grow, memory_size};
+use core::arch::wasm32::memory_size;
 
 use zb_abi::syscall::{MAX_ARGS, MAX_GRANTS, MAX_NAME, NONBLOCK};
 use zb_sdk::io::{BufWriter, Stream, print_str};
@@ -32,8 +33,13 @@ use zb_sdk::{Error, Rights, raw_error, sys};
 
 zb_sdk::entry!(main);
 
-/// Bytes of memory grown at start that belong to no Rust object (see the module docs).
+/// Bytes at the end of memory that belong to no Rust object (see the module docs).
 const GUARD: usize = 64;
+
+unsafe extern "C" {
+    /// Where wasm-ld ends the static data (and a heap would start): the guard zone begins here.
+    static __heap_base: u8;
+}
 /// The scratch buffer the kernel may write into (its `u32` words are [`W`]`+ k`).
 const BUF_LEN: usize = 32;
 /// Room for this many `spawn` grant entries, built by [`Call::Grant`].
@@ -66,7 +72,7 @@ const NAME: i16 = SYM + 32;
 const LEN: i16 = SYM + 80;
 
 /// Byte strings rows point at.
-const DATA: [&[u8]; 19] = [
+const DATA: [&[u8]; 20] = [
     b"hello",
     &[b'a'; MAX_NAME + 1],
     &[b'a'; MAX_NAME],
@@ -81,8 +87,9 @@ const DATA: [&[u8]; 19] = [
     b"hostile: stderr\n",
     b"trap",
     b"hostile",
-    b"exit\x007\0",
-    b"exit\0-3\0",
+    b"status",
+    b"7\0",
+    b"-3\0",
     b"notwasm",
     b"probe\0abc\0",
     b"prob\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee",
@@ -102,11 +109,12 @@ const ECHO: i16 = 10;
 const MSG: i16 = 11;
 const TRAP: i16 = 12;
 const HOSTILE: i16 = 13;
-const EXIT7: i16 = 14;
-const EXIT_3: i16 = 15;
-const NOTWASM: i16 = 16;
-const PROBE_ARGS: i16 = 17;
-const PROBE_HEAD: i16 = 18;
+const STATUS: i16 = 14;
+const EXIT7: i16 = 15;
+const EXIT_3: i16 = 16;
+const NOTWASM: i16 = 17;
+const PROBE_ARGS: i16 = 18;
+const PROBE_HEAD: i16 = 19;
 
 /// What a row accepts.
 #[derive(Clone, Copy)]
@@ -246,6 +254,16 @@ const ROWS: &[Row] = &[
     row("clock", Clock, &[], OK).keep(7),
     row("sleep(1000 us)", Sleep, &[1000], Eq(0)),
     row("sleep(1000 us) lasted 1000 us", Clock, &[T0], AtLeast(1000)),
+    // The probe child first, while this program is the only one loaded (a second instance
+    // of it needs room on a small board).
+    row("(a channel for the probe)", Create, &[BUF], Eq(0)),
+    row("(its end A)", Word, &[0], OK).keep(2),
+    row("(its end B)", Word, &[1], OK).keep(3),
+    row("(grant of end B)", Grant, &[0, Y, 0], Eq(0)),
+    row("spawn: hostile probe abc, one grant", Spawn, &[NAME + HOSTILE, LEN + HOSTILE, NAME + PROBE_ARGS, LEN + PROBE_ARGS, GR, 1], OK).keep(4),
+    row("wait: the probe passed", Wait, &[PID], Eq(0)),
+    row("close: the probe's channel", Close, &[X], Eq(0)),
+
     row("sleep(-1)", Sleep, &[-1], err(InvalidArgument)),
     row("sleep(i64::MIN)", Sleep, &[MIN64], err(InvalidArgument)),
     row("sleep(0)", Sleep, &[0], Eq(0)),
@@ -371,20 +389,13 @@ const ROWS: &[Row] = &[
     row("wait: hello ends ok(0)", Wait, &[PID], Eq(0)),
     row("spawn: trap", Spawn, &[NAME + TRAP, LEN + TRAP], OK).keep(4),
     row("wait: trap ends panic", Wait, &[PID], Eq(PANIC)),
-    row("spawn: hostile exit 7", Spawn, &[NAME + HOSTILE, LEN + HOSTILE, NAME + EXIT7, LEN + EXIT7], OK).keep(4),
+    row("spawn: status 7", Spawn, &[NAME + STATUS, LEN + STATUS, NAME + EXIT7, LEN + EXIT7], OK).keep(4),
     row("wait: it ends ok(7)", Wait, &[PID], Eq(7)),
-    row("spawn: hostile exit -3", Spawn, &[NAME + HOSTILE, LEN + HOSTILE, NAME + EXIT_3, LEN + EXIT_3], OK).keep(4),
+    row("spawn: status -3", Spawn, &[NAME + STATUS, LEN + STATUS, NAME + EXIT_3, LEN + EXIT_3], OK).keep(4),
     row("wait: it ends ok(-3)", Wait, &[PID], Eq(0xFFFF_FFFD)),
     row("wait: a reaped child", Wait, &[PID], err(NotFound)),
     row("spawn: notwasm (not a wasm module)", Spawn, &[NAME + NOTWASM, LEN + NOTWASM], OK).keep(4),
     row("wait: notwasm ends invalid", Wait, &[PID], Eq(INVALID)),
-    row("(a channel for the probe)", Create, &[BUF], Eq(0)),
-    row("(its end A)", Word, &[0], OK).keep(2),
-    row("(its end B)", Word, &[1], OK).keep(3),
-    row("(grant of end B)", Grant, &[0, Y, 0], Eq(0)),
-    row("spawn: hostile probe abc, one grant", Spawn, &[NAME + HOSTILE, LEN + HOSTILE, NAME + PROBE_ARGS, LEN + PROBE_ARGS, GR, 1], OK).keep(4),
-    row("wait: the probe passed", Wait, &[PID], Eq(0)),
-    row("close: the probe's channel", Close, &[X], Eq(0)),
 
     // Handle transfer: an end of a second channel travels over the first.
     row("(a channel to send an end of)", Create, &[BUF], Eq(0)),
@@ -684,8 +695,9 @@ fn send1(h: i32) -> i64 {
 }
 
 fn main() -> i32 {
-    if memory_grow::<0>(GUARD) == usize::MAX {
-        zb_sdk::io::eprint_str("hostile: cannot grow the guard zone\n");
+    let heap_base = (&raw const __heap_base).addr();
+    if memory_size::<0>().saturating_sub(heap_base) < GUARD {
+        zb_sdk::io::eprint_str("hostile: no guard zone (link with --initial-heap=64)\n");
         return 2;
     }
     let mut vm = Vm {
@@ -700,10 +712,6 @@ fn main() -> i32 {
     let mut argbuf = [0u8; 32];
     let args = zb_sdk::args(&mut argbuf).unwrap_or_default();
     match args.get(0) {
-        Some(b"exit") => {
-            let code = args.get(1).and_then(zb_sdk::parse_i64);
-            return code.and_then(|c| i32::try_from(c).ok()).unwrap_or(99);
-        }
         Some(b"probe") => {
             vm.run(PROBE_ROWS);
             return vm.failed as i32;
