@@ -364,19 +364,23 @@ impl Kernel {
         run.state = RunState::Exec(wait.dispatch());
         let mut budget = self.config.fuel_slice;
 
-        // A parked call is served again before the run continues.
-        if let Some(sys) = run.parked.take() {
-            let outcome = match reason {
-                WaitReason::Sleep { until_us } if self.clock.now_us() < until_us => {
-                    Outcome::Block(WaitReason::Sleep { until_us })
+        // The result the run resumes with: a parked call is served again first.
+        let mut reply = match run.parked.take() {
+            None => run.reply,
+            Some(sys) => {
+                let outcome = match reason {
+                    WaitReason::Sleep { until_us } if self.clock.now_us() < until_us => {
+                        Outcome::Block(WaitReason::Sleep { until_us })
+                    }
+                    WaitReason::Sleep { .. } => Outcome::Reply(0),
+                    _ => self.syscall(pid, &sys),
+                };
+                match self.apply(pid, sys, outcome) {
+                    Some(reply) => reply,
+                    None => return,
                 }
-                WaitReason::Sleep { .. } => Outcome::Reply(0),
-                _ => self.syscall(pid, &sys),
-            };
-            if !self.apply(pid, sys, outcome) {
-                return;
             }
-        }
+        };
 
         loop {
             let Some(run) = self.runs.get_mut(pid) else {
@@ -386,23 +390,31 @@ impl Kernel {
                 return;
             };
             let before = task.fuel_used();
-            let slice = task.resume(budget, run.reply);
+            let slice = task.resume(budget, reply);
             // Host calls charge their fuel in the store, so this counts them too.
             budget = budget.saturating_sub(task.fuel_used() - before);
-            self.flush(pid);
+            let sys = &mut task.data_mut().sys;
+            let served = sys.served.take();
+            if sys.has_outbox() {
+                self.flush(pid);
+            }
             match slice {
                 Slice::Done(status) => return self.finish(pid, status),
                 Slice::Preempted => return self.preempt(pid),
                 Slice::Syscall(sys) => {
-                    let served = self.runs.get_mut(pid).and_then(|r| r.task.as_mut());
-                    let outcome = match served.and_then(|t| t.data_mut().sys.served.take()) {
+                    let outcome = match served {
                         Some(outcome) => outcome,
                         None => self.syscall(pid, &sys),
                     };
-                    if !self.apply(pid, sys, outcome) {
-                        return;
-                    }
+                    reply = match self.apply(pid, sys, outcome) {
+                        Some(reply) => reply,
+                        None => return,
+                    };
                     if budget == 0 {
+                        // Suspended in the call: it gets its result when next dispatched.
+                        if let Some(run) = self.runs.get_mut(pid) {
+                            run.reply = reply;
+                        }
                         return self.preempt(pid);
                     }
                 }
@@ -410,25 +422,21 @@ impl Kernel {
         }
     }
 
-    /// Applies a call's outcome to run `pid` (in EXEC); true if the run continues executing.
-    fn apply(&mut self, pid: Pid, sys: Syscall, outcome: Outcome) -> bool {
+    /// Applies a call's outcome to run `pid` (in EXEC); the result it continues with, or `None`
+    /// if it stops executing.
+    fn apply(&mut self, pid: Pid, sys: Syscall, outcome: Outcome) -> Option<i64> {
         match outcome {
-            Outcome::Reply(v) => {
-                if let Some(run) = self.runs.get_mut(pid) {
-                    run.reply = v;
-                }
-                true
-            }
+            Outcome::Reply(v) => Some(v),
             Outcome::Yield => {
                 if let Some(run) = self.runs.get_mut(pid) {
                     run.reply = 0;
                 }
                 self.preempt(pid);
-                false
+                None
             }
             Outcome::Block(reason) => {
                 self.park(pid, sys, reason);
-                false
+                None
             }
         }
     }
@@ -496,7 +504,7 @@ impl Kernel {
             return;
         };
         let sys = &mut task.data_mut().sys;
-        if sys.output.is_empty() && sys.woken.is_empty() {
+        if !sys.has_outbox() {
             return;
         }
         for (stream, bytes) in sys.output.drain(..) {

@@ -30,10 +30,17 @@ pub const CHANNEL_RIGHTS: Rights = Rights::READ
     .union(Rights::TRANSFER)
     .union(Rights::WAIT);
 
+/// Spare message buffers kept for reuse, and the largest capacity worth keeping (small
+/// messages are the common case; a few hundred bytes of heap at most).
+const SPARE_BUFFERS: usize = 4;
+const SPARE_CAPACITY: usize = 128;
+
 #[derive(Default)]
 pub struct Channels {
     slots: Vec<Option<Channel<InTransit>>>,
     free: Vec<ChannelId>,
+    /// Emptied message buffers, so that a message usually costs no allocation.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Channels {
@@ -62,6 +69,28 @@ impl Channels {
 
     pub fn get(&self, id: ChannelId) -> Option<&Channel<InTransit>> {
         self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// A message body holding a copy of `bytes` (in a recycled buffer if one fits).
+    pub fn message_bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut buffer = match self.spare.pop() {
+            Some(b) if b.capacity() >= bytes.len() => b,
+            Some(b) => {
+                self.spare.push(b);
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        buffer.extend_from_slice(bytes);
+        buffer
+    }
+
+    /// Takes back a delivered message body for reuse.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buffer.capacity() <= SPARE_CAPACITY {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
     }
 
     /// Live channels.

@@ -97,6 +97,11 @@ impl RunSys {
         }
     }
 
+    /// Whether the outboxes hold anything for the kernel.
+    pub fn has_outbox(&self) -> bool {
+        !self.output.is_empty() || !self.woken.is_empty()
+    }
+
     fn changed(&mut self, channel: ChannelId) {
         if !self.woken.contains(&channel) {
             self.woken.push(channel);
@@ -237,18 +242,21 @@ impl Call<'_> {
             moving.push((m, Rights::empty()));
         }
         let transit = check_transfer(&self.run.handles, &moving)?;
-        let chan = self.channels.get_mut(channel).ok_or(Error::BadHandle)?;
+        let chan = self.channels.get(channel).ok_or(Error::BadHandle)?;
         match chan.can_send(end)? {
             true => {}
             false if nonblock => return Err(Error::WouldBlock),
             false => return Ok(Outcome::Block(WaitReason::Channel { channel })),
         }
+        let bytes = self.channels.message_bytes(bytes);
+        // Not reached (looked up above).
+        let chan = self.channels.get_mut(channel).ok_or(Error::BadHandle)?;
         // All checked: from here on the call has effects.
         for &(m, _) in &moving {
             let _ = self.run.handles.remove(m);
         }
         let message = Message {
-            bytes: bytes.to_vec(),
+            bytes,
             handles: transit,
         };
         // Cannot fail: size and space were checked above.
@@ -291,6 +299,7 @@ impl Call<'_> {
         let message = chan.recv(end)?;
         let n = message.bytes.len();
         self.mem[bytes_range.start..bytes_range.start + n].copy_from_slice(&message.bytes);
+        self.channels.recycle(message.bytes);
         let mut at = handles_range.start;
         let received = message.handles.len();
         for (object, rights) in message.handles {
@@ -328,7 +337,9 @@ impl Kernel {
                 };
                 let (mem, data) = task.parts();
                 let outcome = serve(mem, data, number, a);
-                self.flush(pid);
+                if data.sys.has_outbox() {
+                    self.flush(pid);
+                }
                 return outcome.unwrap_or(Outcome::err(Error::Unsupported));
             }
         };
