@@ -365,6 +365,12 @@ fn classify(e: &WasmError) -> ExitStatus {
     if let Some(code) = e.i32_exit_status() {
         return ExitStatus::Ok(code);
     }
+    if e.downcast_ref::<Suspend>().is_some() {
+        // wasmi cannot resume a host call that replaced the entry function's frame.
+        return ExitStatus::Invalid(format!(
+            "`{ENTRY}` makes a host call that must wait as a tail call (return_call)"
+        ));
+    }
     if is_limit(e) {
         return ExitStatus::Rejected("memory limit exceeded".into());
     }

@@ -615,3 +615,62 @@ fn a_run_looping_on_a_cheap_call_is_still_preempted() {
     );
     s.k.kill(looper).unwrap();
 }
+
+/// wasmi cannot suspend a host call that replaced `_start`'s own frame (a tail call): a call
+/// that must leave the interpreter there ends the run, with a reason; one served on the spot
+/// works.
+#[test]
+fn a_waiting_host_call_in_tail_position_of_start_is_refused_clearly() {
+    let mut s = Sim::new();
+    s.program("tail", r#"(func (export "_start") (return_call $yield))"#);
+    s.program(
+        "fast",
+        r#"(func $f (result i64) (return_call $getpid))
+           (func (export "_start") (call $exit (i32.wrap_i64 (call $f))))"#,
+    );
+    let tail = s.spawn("tail", &[]);
+    let fast = s.spawn("fast", &[]);
+    s.run(10);
+    match s.status(tail) {
+        Some(ExitStatus::Invalid(m)) => assert!(m.contains("tail call"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.status(fast), Some(ExitStatus::Ok(fast as i32)));
+}
+
+/// Output written on the fast path reaches services in order with what the kernel reports
+/// itself (here: a child that fails to load ends between the parent's two writes).
+#[test]
+fn events_keep_their_order_across_fast_and_kernel_calls() {
+    let mut s = Sim::new();
+    s.raw("notwasm", b"not wasm".to_vec());
+    s.program(
+        "parent",
+        r#"(memory (export "memory") 1) (data (i32.const 0) "12notwasm")
+           (func (export "_start")
+             (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1)))
+             (drop (call $spawn (i32.const 2) (i32.const 7) (i32.const 0) (i32.const 0)
+                                (i32.const 0) (i32.const 0)))
+             (drop (call $write (i32.const 1) (i32.const 1) (i32.const 1))))"#,
+    );
+    let parent = s.spawn("parent", &[]);
+    while s.k.step() {}
+    let mut seen = Vec::new();
+    while let Some(e) = s.k.take_event() {
+        seen.push(match e {
+            Event::Output { pid, bytes, .. } => {
+                format!("{pid}:{}", String::from_utf8_lossy(&bytes))
+            }
+            Event::Exited(e) => format!("{}:end", e.pid),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            format!("{parent}:1"),
+            format!("{}:end", parent + 1),
+            format!("{parent}:2"),
+            format!("{parent}:end"),
+        ]
+    );
+}
