@@ -491,7 +491,10 @@ impl Kernel {
                 continue;
             }
             self.channel_waiters.remove(i);
-            if let Some(run) = self.runs.get_mut(pid) {
+            let reason = WaitReason::Channel { channel };
+            if let Some(run) = self.runs.get_mut(pid)
+                && matches!(&run.state, RunState::Wait(w) if *w.reason() == reason)
+            {
                 wake(run, &mut self.sched);
             }
         }

@@ -9,8 +9,8 @@
 //! A task runs through resumable calls: running out of fuel suspends it (the scheduler puts the
 //! run back in the ready queue); a host call that must be served by the kernel leaves its
 //! [`Syscall`] in the store data and returns the [`Suspend`] host error ([`suspend`]), which
-//! suspends the run, and the kernel resumes it later with the result. So a runaway loop cannot hog the CPU and a blocking call never blocks
-//! the kernel.
+//! suspends the run, and the kernel resumes it later with the result. So a runaway loop cannot
+//! hog the CPU and a blocking call never blocks the kernel.
 //!
 //! Most host calls never leave the interpreter: the host functions serve them on the spot with
 //! what the store's [`RunData`] holds (the run's handles, arguments, outboxes, and the kernel's
