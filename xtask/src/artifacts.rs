@@ -1,7 +1,15 @@
-//! Building things: kernel ELFs, disk images, the flashable firmware, and `check`.
+//! Building things: the programs and the boot archive, kernel ELFs, disk images, the
+//! flashable firmware, and `check`.
+//!
+//! Every kernel build starts with the boot archive (`target/zerobus/bootfs.img`): the wasm
+//! programs of `userspace/programs` as `/bin/<name>` plus the files under
+//! `userspace/programs/rootfs/`. It reaches the x86_64 kernel as the bootloader's ramdisk
+//! (added to the disk images) and the STM32F4 kernel embedded in flash (`boot/stm32f4/build.rs`
+//! copies the file named by `ZB_BOOTFS`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use crate::cli::{Args, Platform};
 
@@ -17,6 +25,12 @@ pub struct BuildOpts {
 
 pub const X86_TARGET: &str = "x86_64-unknown-none";
 pub const ARM_TARGET: &str = "thumbv7em-none-eabihf";
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The cargo profile programs are built with (root Cargo.toml: size-optimised, LTO,
+/// stripped). Link arguments (1-byte pages, 4 KiB stack) come from the package's build.rs.
+const PROGRAMS_PROFILE: &str = "wasm-release";
+/// The package holding the programs, one `[[bin]]` per `src/bin/<name>.rs`.
+const PROGRAMS_DIR: &str = "userspace/programs";
 /// rust-std for thumbv7em is not shipped for the pinned nightly: build core and alloc.
 const BUILD_STD: [&str; 2] = [
     "-Zbuild-std=core,alloc",
@@ -55,8 +69,120 @@ fn profile_dir(opts: &BuildOpts) -> &'static str {
     if opts.release { "release" } else { "debug" }
 }
 
-/// Builds the kernel ELF for `platform`; returns its path.
+/// A built program.
+pub struct Program {
+    pub name: String,
+    pub wasm: PathBuf,
+}
+
+/// Builds every program of `userspace/programs` for wasm32; returns them by name.
+pub fn build_programs() -> Result<Vec<Program>, String> {
+    run_checked(cargo().args([
+        "build",
+        "--profile",
+        PROGRAMS_PROFILE,
+        "--target",
+        WASM_TARGET,
+        "--package",
+        "zb-programs",
+    ]))?;
+    let bin_dir = root().join(PROGRAMS_DIR).join("src/bin");
+    let out_dir = target_dir().join(WASM_TARGET).join(PROGRAMS_PROFILE);
+    let mut programs = Vec::new();
+    for entry in read_dir_sorted(&bin_dir)? {
+        let Some(name) = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".rs"))
+        else {
+            continue;
+        };
+        let wasm = out_dir.join(format!("{name}.wasm"));
+        if !wasm.is_file() {
+            return Err(format!(
+                "{} was not built (is `{name}` a [[bin]] of {PROGRAMS_DIR}/Cargo.toml?)",
+                wasm.display()
+            ));
+        }
+        programs.push(Program {
+            name: name.to_string(),
+            wasm,
+        });
+    }
+    Ok(programs)
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut paths = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    paths.sort();
+    Ok(paths)
+}
+
+/// Adds every file under `dir` to `files`, at its path relative to `root`.
+fn add_tree(root: &Path, dir: &Path, files: &mut Vec<crate::bootfs::File>) -> Result<(), String> {
+    for path in read_dir_sorted(dir)? {
+        if path.is_dir() {
+            add_tree(root, &path, files)?;
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        let Some(parts) = parts else {
+            return Err(format!("{}: path is not UTF-8", path.display()));
+        };
+        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        files.push(crate::bootfs::File {
+            path: format!("/{}", parts.join("/")),
+            data,
+        });
+    }
+    Ok(())
+}
+
+/// Builds the programs and the boot archive, once per xtask run; returns the archive's path.
+pub fn boot_archive() -> Result<PathBuf, String> {
+    static ARCHIVE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ARCHIVE.get_or_init(make_boot_archive).clone()
+}
+
+fn make_boot_archive() -> Result<PathBuf, String> {
+    let mut files = Vec::new();
+    for p in build_programs()? {
+        let data = std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
+        files.push(crate::bootfs::File {
+            path: format!("/bin/{}", p.name),
+            data,
+        });
+    }
+    let rootfs = root().join(PROGRAMS_DIR).join("rootfs");
+    add_tree(&rootfs, &rootfs, &mut files)?;
+    let bytes = crate::bootfs::encode(&files)?;
+
+    let dir = target_dir().join("zerobus");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("bootfs.img");
+    // Rewrite only on change: the STM32F4 firmware is rebuilt when the file changes.
+    if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+        std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    eprintln!(
+        "xtask: boot archive {}: {} files, {} bytes",
+        path.display(),
+        files.len(),
+        bytes.len()
+    );
+    Ok(path)
+}
+
+/// Builds the kernel ELF for `platform` (programs and boot archive first); returns its path.
 pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, String> {
+    let archive = boot_archive()?;
     let mut cmd = cargo();
     cmd.arg("build");
     if opts.release {
@@ -70,6 +196,8 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
         Platform::X86_64 => ("zb-boot-x86_64", X86_TARGET, "zerobus-x86_64"),
         Platform::Stm32f4 => {
             cmd.args(BUILD_STD);
+            // Embedded in flash by boot/stm32f4/build.rs.
+            cmd.env("ZB_BOOTFS", &archive);
             if opts.qemu {
                 features.push("qemu");
             }
@@ -89,9 +217,11 @@ pub struct Images {
     pub uefi: PathBuf,
 }
 
-/// Builds the x86_64 kernel and wraps it into BIOS and UEFI disk images.
+/// Builds the x86_64 kernel and wraps it into BIOS and UEFI disk images, with the boot
+/// archive as the bootloader's ramdisk.
 pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
     let kernel = build_kernel(Platform::X86_64, opts)?;
+    let archive = boot_archive()?;
     let flavour = if opts.test_hooks { "-test" } else { "" };
     let dir = target_dir()
         .join("zerobus")
@@ -108,10 +238,12 @@ pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
     config.frame_buffer_logging = false;
     bootloader::BiosBoot::new(&kernel)
         .set_boot_config(&config)
+        .set_ramdisk(&archive)
         .create_disk_image(&images.bios)
         .map_err(|e| format!("creating the BIOS image: {e:#}"))?;
     bootloader::UefiBoot::new(&kernel)
         .set_boot_config(&config)
+        .set_ramdisk(&archive)
         .create_disk_image(&images.uefi)
         .map_err(|e| format!("creating the UEFI image: {e:#}"))?;
     Ok(images)
@@ -236,10 +368,11 @@ pub fn check() -> Result<(), String> {
                 .args(deny),
         )?;
     }
-    // wasm32: the platform-free core must build for the browser platform.
+    // wasm32: the platform-free core must build for the browser platform; the SDK and the
+    // programs are wasm32 code.
     run_checked(
         cargo()
-            .args(["clippy", "--target", "wasm32-unknown-unknown"])
+            .args(["clippy", "--target", WASM_TARGET])
             .args([
                 "--package",
                 "zb-kernel",
@@ -249,6 +382,7 @@ pub fn check() -> Result<(), String> {
                 "zb-console",
             ])
             .args(["--package", "zb-abi", "--package", "zb-hal"])
+            .args(["--package", "zb-sdk", "--package", "zb-programs"])
             .args(deny),
     )?;
     println!(

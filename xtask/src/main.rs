@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod bench;
+mod bootfs;
 mod cli;
 mod env;
 mod harness;
@@ -19,7 +20,7 @@ const HELP: &str = "\
 cargo xtask <command> [options]
 
 commands:
-  build     build the kernel for a platform (ELF)
+  build     build the programs, the boot archive and the kernel for a platform (ELF)
   image     build the x86_64 BIOS and UEFI disk images
   run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits)
   test      host unit tests, then QEMU integration tests on every platform

@@ -1,5 +1,6 @@
 //! The STM32F4 board: cortex-m-rt's entry, the HAL, the kernel and the services, put together
 //! into one firmware ELF (flashed by `cargo xtask flash`, or booted by QEMU's netduinoplus2).
+//! The boot archive (programs in `/bin`, `/etc` files) is embedded in flash.
 #![no_std]
 #![no_main]
 
@@ -7,11 +8,20 @@ use cortex_m_rt::entry;
 use zb_console::ConsoleService;
 use zb_shell::Shell;
 
+/// The boot archive (`zb_abi::bootfs` format), read in place from flash. `build.rs` copies it
+/// from the file `$ZB_BOOTFS` names (`cargo xtask` builds it and sets the variable); built
+/// without it, it is empty and the kernel reports "boot files: none".
+static BOOT_FILES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bootfs.img"));
+
 #[entry]
 fn main() -> ! {
     let board = zb_hal_stm32f4::init();
     let mut console = ConsoleService::new(Shell::new());
-    zb_kernel::run(board, zb_kernel::KernelConfig::small(&[]), &mut console)
+    zb_kernel::run(
+        board,
+        zb_kernel::KernelConfig::small(BOOT_FILES),
+        &mut console,
+    )
 }
 
 #[panic_handler]

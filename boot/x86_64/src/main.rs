@@ -1,5 +1,6 @@
 //! The x86_64 PC board: the bootloader's entry point, the HAL, the kernel and the services,
 //! put together into one kernel ELF that `cargo xtask image` wraps into BIOS and UEFI disks.
+//! The boot archive (programs in `/bin`, `/etc` files) is the disks' ramdisk.
 #![no_std]
 #![no_main]
 
@@ -22,7 +23,8 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let platform = zb_hal_x86_64::init(boot_info);
     let mut console = ConsoleService::new(Shell::new());
-    zb_kernel::run(platform, zb_kernel::KernelConfig::large(&[]), &mut console)
+    let config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
+    zb_kernel::run(platform, config, &mut console)
 }
 
 #[panic_handler]

@@ -14,6 +14,11 @@
 //! CPU and SysTick at a fixed 168 MHz whatever RCC says, so the `qemu` feature selects that
 //! figure.
 //!
+//! Memory (see `boot/stm32f4/memory.x`): the kernel stack is the bottom 16 KiB of SRAM (an
+//! overflow runs off the start of SRAM and faults); then .data and .bss; then the kernel heap,
+//! everything from cortex-m-rt's `__sheap` to the end of SRAM (~111 KiB): runs' wasm memories
+//! and compiled code live there. (The 64 KiB CCM is not used: QEMU 7.2 does not model it.)
+//!
 //! Invariants: [`init`] runs once, first thing in `main`; interrupt handlers never allocate.
 #![no_std]
 
@@ -21,14 +26,17 @@ pub mod clock;
 pub mod power;
 pub mod serial;
 
-use core::mem::MaybeUninit;
-
 use zb_hal::{Clock, Console, Cpu, KernelHeap, MemoryReport, Platform, Power};
 
-/// SRAM1+SRAM2 of the STM32F405 (the 64 KiB CCM is not used yet).
+/// SRAM1+SRAM2 of the STM32F405 (the 64 KiB CCM is not used).
 pub const RAM_BYTES: u64 = 128 * 1024;
-/// The kernel heap; the rest of RAM holds .data/.bss and the stack.
-pub const HEAP_BYTES: usize = 64 * 1024;
+
+unsafe extern "C" {
+    /// The first byte of SRAM after .data, .bss and .uninit (cortex-m-rt's link.x).
+    static mut __sheap: u8;
+    /// One past the last byte of SRAM: `ORIGIN(RAM) + LENGTH(RAM)` (cortex-m-rt's link.x).
+    static _ram_end: u8;
+}
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();
@@ -47,10 +55,15 @@ pub fn init() -> &'static Board {
     clock::init(&mut core.SYST, &dp);
     serial::init(&dp);
 
-    static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
-    // SAFETY: HEAP_MEM is referenced only here, once (guarded by `Peripherals::take` above),
-    // and handed over to the heap for the rest of the program.
-    unsafe { HEAP.init((&raw mut HEAP_MEM).cast(), HEAP_BYTES) };
+    let heap_start = &raw mut __sheap;
+    let heap_bytes = (&raw const _ram_end)
+        .addr()
+        .saturating_sub(heap_start.addr());
+    // SAFETY: `__sheap.._ram_end` is the part of SRAM the linker left to us: after .data,
+    // .bss and .uninit, up to the end of the RAM region; the stack is in its own region below
+    // RAM (memory.x), so nothing else uses it. It is handed to the heap once (this code runs once,
+    // guarded by `Peripherals::take` above) for the rest of the program.
+    unsafe { HEAP.init(heap_start, heap_bytes) };
 
     // SAFETY: all interrupt handlers are installed (vector table) and their state is
     // initialised above.

@@ -13,6 +13,9 @@
 //! | [`memory`] | frame allocator from the boot memory map, page mapping, the kernel heap |
 //! | [`power`] | shutdown (QEMU debug-exit) and reset |
 //!
+//! The boot archive (`zb_abi::bootfs`) arrives as the bootloader's ramdisk; [`ramdisk`] hands
+//! it to the board as a `&'static [u8]`.
+//!
 //! Invariants: only CPU 0 runs; [`init`] is called exactly once, first thing in the kernel.
 #![no_std]
 #![feature(abi_x86_interrupt)]
@@ -38,12 +41,16 @@ static PC: Pc = Pc {
     machine: spin::Once::new(),
 };
 
+/// The ramdisk, recorded by [`init`].
+static RAMDISK: spin::Once<&'static [u8]> = spin::Once::new();
+
 /// Brings up the machine. Call first thing in the kernel's entry point.
 pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
     clock::mark_entry();
     serial::init();
     gdt::init();
     interrupts::init_idt();
+    RAMDISK.call_once(|| ramdisk_of(boot_info));
     memory::init(boot_info);
     interrupts::init_pic();
     clock::init_tick();
@@ -60,6 +67,31 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
         alloc::boxed::Box::leak(s.into_boxed_str())
     });
     &PC
+}
+
+/// The ramdisk the bootloader loaded (the boot archive); empty if there is none or before
+/// [`init`].
+pub fn ramdisk() -> &'static [u8] {
+    RAMDISK.get().copied().unwrap_or(&[])
+}
+
+fn ramdisk_of(boot_info: &BootInfo) -> &'static [u8] {
+    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
+        return &[];
+    };
+    let Ok(len) = usize::try_from(boot_info.ramdisk_len) else {
+        return &[];
+    };
+    if addr == 0 || len == 0 {
+        return &[];
+    }
+    // SAFETY: the bootloader loaded the ramdisk into memory and mapped all `len` bytes at
+    // virtual address `addr` in the kernel's page tables (present, no-execute), for good: the
+    // kernel never unmaps them. Its frames are reported as `Bootloader` memory, never
+    // `Usable`, so the frame allocator (`memory`) never hands them out, and no code writes to
+    // the mapping — so the bytes stay valid and unchanged for `'static`. A `u8` slice needs
+    // no alignment.
+    unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
 }
 
 /// The CPU's brand string from CPUID leaves 0x8000_0002..4.
