@@ -113,7 +113,8 @@ impl RunSys {
 /// [`Call`] can; `None` for the calls only the kernel serves (`spawn`, `wait`).
 pub fn serve(mem: &mut [u8], data: &mut RunData, number: u32, args: &[i64; 6]) -> Option<Outcome> {
     let RunData { sys, shared, .. } = data;
-    // Not taken (see `Shared`); if it ever were, the kernel's path serves the call instead.
+    // Not taken (see `Shared`); if it ever were, the host function would leave the call to
+    // the kernel, which borrows them between slices.
     let mut channels = shared.channels.try_borrow_mut().ok()?;
     Call {
         mem,
