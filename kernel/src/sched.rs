@@ -43,7 +43,9 @@ impl Scheduler {
     }
 
     fn cancel_sleep(&mut self, pid: Pid) {
-        self.sleepers.retain(|&(_, p)| p != pid);
+        if !self.sleepers.is_empty() {
+            self.sleepers.retain(|&(_, p)| p != pid);
+        }
     }
 
     /// Moves every sleeper whose deadline has passed to the ready queue.
