@@ -390,12 +390,15 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     }
 
     // A program nobody compiled into the kernel prints and reports its status.
-    let out = m.check("run hello", &["hello from ZeroBus OS", "] hello: ok(0)"], STEP)?;
+    let out = m.check(
+        "run hello",
+        &["hello from ZeroBus OS", "] hello: ok(0)"],
+        STEP,
+    )?;
     if !out.contains("(pid ") {
         return m.fail(format!("hello did not report its pid: {out:?}"));
     }
-    m.check("run echo a b c", &["a b c
-", "] echo: ok(0)"], STEP)?;
+    m.check("run echo a b c", &["a b c\n", "] echo: ok(0)"], STEP)?;
     m.check("run nope", &["run: no such program: nope"], STEP)?;
 
     // Failures end only the run that failed.
@@ -406,8 +409,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // A spinning background run: the shell stays responsive, ps shows its CPU use growing.
     let out = m.command("run spin &", STEP)?;
     let spin = job_pid(&m, &out, "spin")?;
-    m.check("echo still responsive", &["still responsive
-"], STEP)?;
+    m.check("echo still responsive", &["still responsive\n"], STEP)?;
     let first = m.command("ps", STEP)?;
     for col in ["PID", "PPID", "STATE", "NAME", "MEM", "CPU"] {
         if !first.contains(col) {
@@ -425,7 +427,10 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let second = m.command("ps", STEP)?;
     let b = ps_row(&m, &second, spin)?;
     if b.cpu <= a.cpu {
-        return m.fail(format!("spin's CPU use did not grow: {} then {}", a.cpu, b.cpu));
+        return m.fail(format!(
+            "spin's CPU use did not grow: {} then {}",
+            a.cpu, b.cpu
+        ));
     }
     // Two runs ping-pong over a channel while spin keeps running.
     m.check(
@@ -439,17 +444,17 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let after = m.command("ps", STEP)?;
     let c = ps_row(&m, &after, spin)?;
     if c.state != "DONE" || !c.info.contains("rejected: killed") {
-        return m.fail(format!("a killed run is not DONE/rejected in ps: {after:?}"));
+        return m.fail(format!(
+            "a killed run is not DONE/rejected in ps: {after:?}"
+        ));
     }
     m.check(&format!("kill {spin}"), &["no such run"], STEP)?;
 
     // Ctrl-C ends a foreground run.
-    m.type_bytes(b"run spin
-")?;
-    m.expect("run spin
-", STEP)?;
+    m.type_bytes(b"run spin\r")?;
+    m.expect("run spin\r\n", STEP)?;
     std::thread::sleep(Duration::from_millis(300));
-    m.type_bytes(b"")?;
+    m.type_bytes(b"\x03")?;
     m.expect("^C", STEP)?;
     m.expect("] spin: rejected: killed", STEP)?;
     m.expect_prompt(STEP)?;
@@ -466,8 +471,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 
     // Every call with hostile arguments: errors to the run, the kernel carries on.
     m.check("run hostile", &["checks passed", "] hostile: ok(0)"], long)?;
-    m.check("echo kernel alive", &["kernel alive
-"], STEP)?;
+    m.check("echo kernel alive", &["kernel alive\n"], STEP)?;
     m.type_bytes(b"shutdown\r")?;
     match m.wait_exit(STEP)? {
         Outcome::Success => Ok(()),
