@@ -25,8 +25,10 @@ pub struct KernelConfig {
     pub fuel_slice: u64,
     /// Messages a channel holds per direction before `send` blocks.
     pub channel_capacity: usize,
-    /// Keep each program's compiled code after its first spawn (faster spawns, more heap).
-    pub cache_modules: bool,
+    /// One wasmi engine for all runs, each program compiled once at its first spawn and kept
+    /// (fast spawns; the heap holds the code of every program ever run). Without it, each run
+    /// has an engine of its own and its code is freed when it ends (what a small heap needs).
+    pub shared_engine: bool,
 }
 
 impl KernelConfig {
@@ -42,7 +44,7 @@ impl KernelConfig {
             max_runs: 64,
             fuel_slice: 50_000,
             channel_capacity: 16,
-            cache_modules: true,
+            shared_engine: true,
         }
     }
 
@@ -58,7 +60,7 @@ impl KernelConfig {
             max_runs: 6,
             fuel_slice: 20_000,
             channel_capacity: 4,
-            cache_modules: false,
+            shared_engine: false,
         }
     }
 }

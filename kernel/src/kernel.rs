@@ -23,6 +23,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
+use alloc::format;
 use alloc::vec::Vec;
 
 use zb_abi::{Error, Pid, RunKind, syscall};
@@ -116,10 +117,15 @@ pub struct Kernel {
     linker: Option<Linker<RunData>>,
     /// Loadable programs by path (`/bin/<name>`).
     programs: BTreeMap<&'static str, &'static [u8]>,
-    /// Compiled programs, when the configuration keeps them (`cache_modules`).
+    /// Compiled programs (with `shared_engine`). wasmi keeps a compiled function's code in its
+    /// engine until the engine is dropped — dropping the `Module` does not free it — so with
+    /// one engine each program must be compiled once and kept (compiling per spawn would leak
+    /// ~2 KiB of heap per `run hello`). Without `shared_engine` every run has its own engine.
     compiled: BTreeMap<&'static str, Module>,
     pub(crate) runs: RunTable,
     pub(crate) sched: Scheduler,
+    /// Reports the kernel heap's free bytes, when the platform can (admission control).
+    heap_free: Option<&'static dyn Fn() -> usize>,
     /// The channels and clock, shared with every run's calls.
     shared: Rc<Shared>,
     pub(crate) events: VecDeque<Event>,
@@ -139,6 +145,7 @@ impl Kernel {
             config,
             programs: BTreeMap::new(),
             compiled: BTreeMap::new(),
+            heap_free: None,
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
             shared: Shared::new(clock, config.channel_capacity),
@@ -279,24 +286,59 @@ impl Kernel {
         Ok((path, wasm))
     }
 
-    /// A task for the program at `path` whose calls see `sys`: compiled once and kept if the
-    /// configuration says so.
+    /// Lets the kernel refuse a module the heap cannot hold (`rejected`) instead of running
+    /// out of memory while compiling it: `free` reports the heap's free bytes.
+    pub fn set_heap_probe(&mut self, free: &'static dyn Fn() -> usize) {
+        self.heap_free = Some(free);
+    }
+
+    /// Refuses to compile `wasm` when the heap clearly cannot hold its code and memory.
+    fn admit(&self, wasm: &[u8]) -> Result<(), LoadFailure> {
+        let Some(free) = self.heap_free else {
+            return Ok(());
+        };
+        let need = wasm
+            .len()
+            .saturating_mul(CODE_BYTES_PER_WASM_BYTE)
+            .saturating_add(self.config.limits.memory_bytes.min(declared_memory(wasm)))
+            .saturating_add(HEAP_RESERVE);
+        let free = free();
+        if need > free {
+            return Err(LoadFailure::Rejected(format!(
+                "not enough kernel memory to load it (needs about {}, {} free)",
+                zb_abi::fmt::Bytes(need as u64),
+                zb_abi::fmt::Bytes(free as u64)
+            )));
+        }
+        Ok(())
+    }
+
+    /// A task for the program at `path` whose calls see `sys`.
+    ///
+    /// With a shared engine the program is compiled at its first spawn and kept. Otherwise the
+    /// run gets an engine of its own, and its compiled code is freed with it when it ends.
     fn load(&mut self, path: &'static str, wasm: &[u8], sys: RunSys) -> Result<Task, LoadFailure> {
         let limits = TaskLimits {
             memory_bytes: self.config.limits.memory_bytes,
         };
+        let link_failed = || LoadFailure::Invalid("the HOST imports failed to link".into());
+        if !self.config.shared_engine || !self.compiled.contains_key(path) {
+            self.admit(wasm)?;
+        }
+        if !self.config.shared_engine {
+            let engine = TaskEngine::new(self.config.limits.stack_bytes);
+            let linker = engine.linker(host_imports).map_err(|_| link_failed())?;
+            let module = engine.compile(wasm)?;
+            return engine.instantiate(&module, limits, &linker, sys, self.shared.clone());
+        }
         let Some(linker) = &self.linker else {
-            return Err(LoadFailure::Invalid(
-                "the HOST imports failed to link".into(),
-            ));
+            return Err(link_failed());
         };
         let module = match self.compiled.get(path) {
             Some(m) => m.clone(),
             None => {
                 let m = self.engine.compile(wasm)?;
-                if self.config.cache_modules {
-                    self.compiled.insert(path, m.clone());
-                }
+                self.compiled.insert(path, m.clone());
                 m
             }
         };
@@ -589,6 +631,60 @@ fn wake(run: &mut Run, sched: &mut Scheduler) {
         }
         other => other,
     };
+}
+
+/// Kernel heap a module's compiled code takes per byte of wasm, about (wasmi's register
+/// code, measured on the example programs: 9–11×), for admission control.
+const CODE_BYTES_PER_WASM_BYTE: usize = 12;
+/// Heap kept free for the kernel itself when admitting a module.
+const HEAP_RESERVE: usize = 8 * 1024;
+
+/// The initial size in bytes of the first memory `wasm` defines, read from its memory section
+/// without validating anything else (0 if there is none or it cannot be read; the real
+/// checks happen when it is compiled).
+pub(crate) fn declared_memory(wasm: &[u8]) -> usize {
+    fn leb(b: &[u8], i: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*i)?;
+            *i += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut i = 8;
+    while i < wasm.len() {
+        let id = wasm[i];
+        i += 1;
+        let Some(size) = leb(wasm, &mut i) else {
+            return 0;
+        };
+        if id == 5 {
+            let mut j = i;
+            let (Some(_count), Some(&flags)) = (leb(wasm, &mut j), wasm.get(j)) else {
+                return 0;
+            };
+            j += 1;
+            let Some(min) = leb(wasm, &mut j) else {
+                return 0;
+            };
+            if flags & 1 != 0 && leb(wasm, &mut j).is_none() {
+                return 0;
+            }
+            let page_log2 = if flags & 8 != 0 {
+                leb(wasm, &mut j).unwrap_or(16)
+            } else {
+                16
+            };
+            return usize::try_from(min.saturating_mul(1u64 << page_log2.min(16)))
+                .unwrap_or(usize::MAX);
+        }
+        i = i.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+    0
 }
 
 /// Program names: 1–64 characters of `[A-Za-z0-9_.-]`, not starting with `.`.

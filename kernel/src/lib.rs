@@ -53,6 +53,7 @@ pub fn run(
     let boot_us = platform.clock().now_us();
     banner::print_boot_time(platform, boot_us);
     let mut kernel = Kernel::new(platform.clock(), config);
+    kernel.set_heap_probe(&heap_free);
     install_boot_files(&mut kernel, platform, config.boot_files);
     let mut services = Services {
         platform,
@@ -76,6 +77,11 @@ pub fn run(
             platform.cpu().idle(&|| platform.console().has_input());
         }
     }
+}
+
+/// The kernel heap's free bytes (for admission control of modules).
+fn heap_free() -> usize {
+    PLATFORM.get().map_or(usize::MAX, |p| p.memory().heap.free)
 }
 
 /// Makes the programs in the boot archive loadable; a corrupt archive is reported, not fatal.

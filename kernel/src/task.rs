@@ -208,8 +208,14 @@ impl TaskEngine {
         let instance = linker
             .instantiate_and_start(&mut *store, module)
             .map_err(|e| {
-                if is_limit(&e) {
-                    LoadFailure::Rejected(format!("memory limit of {} bytes", limits.memory_bytes))
+                if out_of_system_memory(&e) {
+                    LoadFailure::Rejected("not enough kernel memory for its linear memory".into())
+                } else if is_limit(&e) {
+                    LoadFailure::Rejected(format!(
+                        "memory limit of {} bytes ({})",
+                        limits.memory_bytes,
+                        one_line(&e)
+                    ))
                 } else {
                     LoadFailure::Invalid(one_line(&e))
                 }
@@ -247,6 +253,17 @@ fn one_line(e: &WasmError) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// Whether the kernel heap, not the run's limit, refused memory.
+fn out_of_system_memory(e: &WasmError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Memory(MemoryError::OutOfSystemMemory)
+            | ErrorKind::Instantiation(InstantiationError::FailedToInstantiateMemory(
+                MemoryError::OutOfSystemMemory
+            ))
+    )
 }
 
 /// Whether a wasmi error means "a limit said no".

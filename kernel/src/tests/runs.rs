@@ -674,3 +674,56 @@ fn events_keep_their_order_across_fast_and_kernel_calls() {
         ]
     );
 }
+
+#[test]
+fn runs_with_engines_of_their_own_work_alike() {
+    let mut config = KernelConfig::large(&[]);
+    config.shared_engine = false;
+    config.fuel_slice = 2_000;
+    let mut s = Sim::with(config);
+    s.program("ping", PING);
+    s.program("pong", PONG);
+    s.program("hello", HELLO);
+    let ping = s.spawn("ping", &[]);
+    let hello = s.spawn("hello", &[]);
+    s.run(1000);
+    assert_eq!(s.status(ping), Some(ExitStatus::Ok(30)));
+    assert_eq!(s.status(hello), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.out, "hello, world\n");
+}
+
+#[test]
+fn a_module_the_heap_cannot_hold_is_rejected_not_a_kernel_panic() {
+    let mut s = Sim::new();
+    s.program("hello", HELLO);
+    s.program("small", r#"(memory (export "memory") 100 (pagesize 1)) (func (export "_start"))"#);
+    static FREE: AtomicU64 = AtomicU64::new(1_000);
+    fn free() -> usize {
+        FREE.load(Ordering::Relaxed) as usize
+    }
+    s.k.set_heap_probe(&free);
+    let pid = s.spawn("hello", &[]);
+    match s.status(pid) {
+        Some(ExitStatus::Rejected(m)) => assert!(m.contains("not enough kernel memory"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    FREE.store(1 << 30, Ordering::Relaxed);
+    let pid = s.spawn("hello", &[]);
+    let small = s.spawn("small", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.status(small), Some(ExitStatus::Ok(0)));
+}
+
+#[test]
+fn declared_memory_reads_the_memory_section() {
+    use crate::kernel::declared_memory;
+    let wasm = wat::parse_str(r#"(module (memory 3))"#).unwrap();
+    assert_eq!(declared_memory(&wasm), 3 * 65536);
+    let wasm = wat::parse_str(r#"(module (memory 100 (pagesize 1)))"#).unwrap();
+    assert_eq!(declared_memory(&wasm), 100);
+    assert_eq!(declared_memory(b""), 0);
+    assert_eq!(declared_memory(b"\0asm\x01\0\0\0\x05\xff\xff\xff\xff\xff\xff"), 0);
+    let wasm = wat::parse_str(r#"(module (func))"#).unwrap();
+    assert_eq!(declared_memory(&wasm), 0);
+}
