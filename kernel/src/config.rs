@@ -25,10 +25,10 @@ pub struct KernelConfig {
     pub fuel_slice: u64,
     /// Messages a channel holds per direction before `send` blocks.
     pub channel_capacity: usize,
-    /// One wasmi engine for all runs, each program compiled once at its first spawn and kept
-    /// (fast spawns; the heap holds the code of every program ever run). Without it, each run
-    /// has an engine of its own and its code is freed when it ends (what a small heap needs).
-    pub shared_engine: bool,
+    /// Keep a program's compiled code after its last run ends (fast spawns; the heap holds the
+    /// code of every program ever run). Without it the code is freed when no run uses it
+    /// (what a small heap needs); runs of one program always share its code.
+    pub keep_compiled: bool,
 }
 
 impl KernelConfig {
@@ -44,7 +44,7 @@ impl KernelConfig {
             max_runs: 64,
             fuel_slice: 50_000,
             channel_capacity: 16,
-            shared_engine: true,
+            keep_compiled: true,
         }
     }
 
@@ -60,7 +60,7 @@ impl KernelConfig {
             max_runs: 6,
             fuel_slice: 20_000,
             channel_capacity: 4,
-            shared_engine: false,
+            keep_compiled: false,
         }
     }
 }

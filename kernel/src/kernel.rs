@@ -21,9 +21,9 @@
 //!   re-parented and a parent waiting for it is woken.
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
-use alloc::format;
 use alloc::vec::Vec;
 
 use zb_abi::{Error, Pid, RunKind, syscall};
@@ -111,17 +111,13 @@ impl Outcome {
 pub struct Kernel {
     pub(crate) clock: &'static dyn Clock,
     pub(crate) config: KernelConfig,
-    engine: TaskEngine,
-    /// The HOST imports, linked once (`None` only if linking failed, which makes every module
-    /// `invalid` rather than stopping the kernel).
-    linker: Option<Linker<RunData>>,
     /// Loadable programs by path (`/bin/<name>`).
     programs: BTreeMap<&'static str, &'static [u8]>,
-    /// Compiled programs (with `shared_engine`). wasmi keeps a compiled function's code in its
-    /// engine until the engine is dropped — dropping the `Module` does not free it — so with
-    /// one engine each program must be compiled once and kept (compiling per spawn would leak
-    /// ~2 KiB of heap per `run hello`). Without `shared_engine` every run has its own engine.
-    compiled: BTreeMap<&'static str, Module>,
+    /// Compiled programs, each in an engine of its own. wasmi keeps a compiled function's code
+    /// in its engine until the engine is dropped — dropping the `Module` does not free it — so
+    /// a program is compiled once and its engine shared by all its runs; without
+    /// `keep_compiled` it is dropped (and its code freed) when its last run ends.
+    compiled: BTreeMap<&'static str, Compiled>,
     pub(crate) runs: RunTable,
     pub(crate) sched: Scheduler,
     /// Reports the kernel heap's free bytes, when the platform can (admission control).
@@ -137,11 +133,8 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(clock: &'static dyn Clock, config: KernelConfig) -> Self {
-        let engine = TaskEngine::new(config.limits.stack_bytes);
         Kernel {
             clock,
-            linker: engine.linker(host_imports).ok(),
-            engine,
             config,
             programs: BTreeMap::new(),
             compiled: BTreeMap::new(),
@@ -183,6 +176,7 @@ impl Kernel {
             name: name.to_string(),
             kind: RunKind::Service,
             state: RunState::Wait(wait),
+            program: None,
             task: None,
             parked: None,
             reply: 0,
@@ -242,6 +236,7 @@ impl Kernel {
             name: name.to_string(),
             kind: RunKind::Wasm,
             state,
+            program: task.as_ref().map(|_| path),
             task,
             parked: None,
             reply: 0,
@@ -313,37 +308,61 @@ impl Kernel {
         Ok(())
     }
 
-    /// A task for the program at `path` whose calls see `sys`.
-    ///
-    /// With a shared engine the program is compiled at its first spawn and kept. Otherwise the
-    /// run gets an engine of its own, and its compiled code is freed with it when it ends.
+    /// A task for the program at `path` whose calls see `sys`, compiled at the program's first
+    /// spawn (or again after its code was dropped).
     fn load(&mut self, path: &'static str, wasm: &[u8], sys: RunSys) -> Result<Task, LoadFailure> {
         let limits = TaskLimits {
             memory_bytes: self.config.limits.memory_bytes,
         };
-        let link_failed = || LoadFailure::Invalid("the HOST imports failed to link".into());
-        if !self.config.shared_engine || !self.compiled.contains_key(path) {
+        if !self.compiled.contains_key(path) {
             self.admit(wasm)?;
-        }
-        if !self.config.shared_engine {
             let engine = TaskEngine::new(self.config.limits.stack_bytes);
-            let linker = engine.linker(host_imports).map_err(|_| link_failed())?;
+            let linker = engine
+                .linker(host_imports)
+                .map_err(|_| LoadFailure::Invalid("the HOST imports failed to link".into()))?;
             let module = engine.compile(wasm)?;
-            return engine.instantiate(&module, limits, &linker, sys, self.shared.clone());
+            let compiled = Compiled {
+                engine,
+                linker,
+                module,
+                live: 0,
+            };
+            self.compiled.insert(path, compiled);
         }
-        let Some(linker) = &self.linker else {
-            return Err(link_failed());
+        let Some(c) = self.compiled.get_mut(path) else {
+            return Err(LoadFailure::Invalid("compiled program vanished".into()));
         };
-        let module = match self.compiled.get(path) {
-            Some(m) => m.clone(),
-            None => {
-                let m = self.engine.compile(wasm)?;
-                self.compiled.insert(path, m.clone());
-                m
+        let task = c
+            .engine
+            .instantiate(&c.module, limits, &c.linker, sys, self.shared.clone());
+        match task {
+            Ok(task) => {
+                c.live += 1;
+                Ok(task)
             }
-        };
-        self.engine
-            .instantiate(&module, limits, linker, sys, self.shared.clone())
+            Err(e) => {
+                self.program_ended(path, false);
+                Err(e)
+            }
+        }
+    }
+
+    /// How many programs have compiled code in memory.
+    pub fn compiled_programs(&self) -> usize {
+        self.compiled.len()
+    }
+
+    /// A run of the program at `path` ended (`was_live`: it had been counted); drops the code
+    /// when nothing uses it and the configuration does not keep it.
+    fn program_ended(&mut self, path: &'static str, was_live: bool) {
+        if let Some(c) = self.compiled.get_mut(path) {
+            if was_live {
+                c.live = c.live.saturating_sub(1);
+            }
+            if c.live == 0 && !self.config.keep_compiled {
+                self.compiled.remove(path);
+            }
+        }
     }
 
     /// Ends a live wasm run with `rejected: killed`.
@@ -592,6 +611,7 @@ impl Kernel {
                 return;
             }
         };
+        let program = run.program.take();
         let held = match run.task.take() {
             Some(mut task) => {
                 run.fuel = task.fuel_used();
@@ -601,6 +621,9 @@ impl Kernel {
         };
         run.parked = None;
         let parent = run.parent;
+        if let Some(path) = program {
+            self.program_ended(path, true);
+        }
         self.sched.remove(pid);
         self.channel_waiters.retain(|&(_, p)| p != pid);
         for object in held {
@@ -633,11 +656,20 @@ fn wake(run: &mut Run, sched: &mut Scheduler) {
     };
 }
 
-/// Kernel heap a module's compiled code takes per byte of wasm, about (wasmi's register
-/// code, measured on the example programs: 9–11×), for admission control.
-const CODE_BYTES_PER_WASM_BYTE: usize = 12;
-/// Heap kept free for the kernel itself when admitting a module.
-const HEAP_RESERVE: usize = 8 * 1024;
+/// A program compiled in an engine of its own, and how many live runs use it.
+struct Compiled {
+    engine: TaskEngine,
+    linker: Linker<RunData>,
+    module: Module,
+    live: usize,
+}
+
+/// Kernel heap a module's compiled code takes per byte of wasm, at most about (measured on
+/// the STM32F4: `hostile`, 17 KiB of wasm, takes ~30 KiB compiled), for admission control.
+const CODE_BYTES_PER_WASM_BYTE: usize = 3;
+/// Heap kept free when admitting a module: an engine, a linker and a store (~8 KiB), and room
+/// for the kernel itself.
+const HEAP_RESERVE: usize = 16 * 1024;
 
 /// The initial size in bytes of the first memory `wasm` defines, read from its memory section
 /// without validating anything else (0 if there is none or it cannot be read; the real

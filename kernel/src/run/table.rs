@@ -28,6 +28,9 @@ pub struct Run {
     pub name: String,
     pub kind: RunKind,
     pub state: RunState,
+    /// The boot-image path of its program while the run is live (its compiled code is kept
+    /// at least that long).
+    pub program: Option<&'static str>,
     /// The executing code, with the run's handles, arguments and grants
     /// ([`crate::task::RunData`]); `Some` while a wasm run is live.
     pub task: Option<Task>,

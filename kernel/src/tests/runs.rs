@@ -676,9 +676,9 @@ fn events_keep_their_order_across_fast_and_kernel_calls() {
 }
 
 #[test]
-fn runs_with_engines_of_their_own_work_alike() {
+fn runs_work_alike_when_compiled_code_is_not_kept() {
     let mut config = KernelConfig::large(&[]);
-    config.shared_engine = false;
+    config.keep_compiled = false;
     config.fuel_slice = 2_000;
     let mut s = Sim::with(config);
     s.program("ping", PING);
@@ -690,13 +690,29 @@ fn runs_with_engines_of_their_own_work_alike() {
     assert_eq!(s.status(ping), Some(ExitStatus::Ok(30)));
     assert_eq!(s.status(hello), Some(ExitStatus::Ok(0)));
     assert_eq!(s.out, "hello, world\n");
+    assert_eq!(s.k.compiled_programs(), 0, "no run left, no code kept");
+    s.program("spin", SPIN);
+    let a = s.spawn("spin", &[]);
+    let b = s.spawn("spin", &[]);
+    assert_eq!(
+        s.k.compiled_programs(),
+        1,
+        "two runs of one program share its code"
+    );
+    s.k.kill(a).unwrap();
+    assert_eq!(s.k.compiled_programs(), 1);
+    s.k.kill(b).unwrap();
+    assert_eq!(s.k.compiled_programs(), 0);
 }
 
 #[test]
 fn a_module_the_heap_cannot_hold_is_rejected_not_a_kernel_panic() {
     let mut s = Sim::new();
     s.program("hello", HELLO);
-    s.program("small", r#"(memory (export "memory") 100 (pagesize 1)) (func (export "_start"))"#);
+    s.program(
+        "small",
+        r#"(memory (export "memory") 100 (pagesize 1)) (func (export "_start"))"#,
+    );
     static FREE: AtomicU64 = AtomicU64::new(1_000);
     fn free() -> usize {
         FREE.load(Ordering::Relaxed) as usize
@@ -723,7 +739,10 @@ fn declared_memory_reads_the_memory_section() {
     let wasm = wat::parse_str(r#"(module (memory 100 (pagesize 1)))"#).unwrap();
     assert_eq!(declared_memory(&wasm), 100);
     assert_eq!(declared_memory(b""), 0);
-    assert_eq!(declared_memory(b"\0asm\x01\0\0\0\x05\xff\xff\xff\xff\xff\xff"), 0);
+    assert_eq!(
+        declared_memory(b"\0asm\x01\0\0\0\x05\xff\xff\xff\xff\xff\xff"),
+        0
+    );
     let wasm = wat::parse_str(r#"(module (func))"#).unwrap();
     assert_eq!(declared_memory(&wasm), 0);
 }
