@@ -409,6 +409,9 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // A spinning background run: the shell stays responsive, ps shows its CPU use growing.
     let out = m.command("run spin &", STEP)?;
     let spin = job_pid(&m, &out, "spin")?;
+    // Its first line arrives after the prompt; the shell draws the prompt again below it.
+    m.expect("spinning forever", STEP)?;
+    m.expect_prompt(STEP)?;
     m.check("echo still responsive", &["still responsive\n"], STEP)?;
     let first = m.command("ps", STEP)?;
     for col in ["PID", "PPID", "STATE", "NAME", "MEM", "CPU"] {
@@ -462,6 +465,8 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // wait blocks until a background run ends and prints its status.
     let out = m.command("run sleeper 300 &", STEP)?;
     let sleeper = job_pid(&m, &out, "sleeper")?;
+    m.expect("sleeper: sleeping 300 ms", STEP)?;
+    m.expect_prompt(STEP)?;
     m.check(
         &format!("wait {sleeper}"),
         &[&format!("[{sleeper}] sleeper: ok(0)")],
