@@ -130,7 +130,23 @@ fn host_runs() -> Result<HostRuns, String> {
     ]))?;
     let exe = artifacts::target_dir().join("release/examples/runbench");
     println!("== host: run kernel core vs Linux (side by side)");
-    let out = std::process::Command::new(&exe)
+    // Both sides on one CPU: the kernel core is single-threaded, and a pipe ping-pong spread
+    // over two mostly idle CPUs measures their wake-up latency (10x noisier), not the pipe.
+    let pinned = std::process::Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if pinned {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "0"]).arg(&exe);
+        c
+    } else {
+        std::process::Command::new(&exe)
+    };
+    if !pinned {
+        println!("(taskset not found: the pipe benchmark is not pinned to one CPU)");
+    }
+    let out = cmd
         .arg(&dir)
         .arg("20000")
         .output()
@@ -221,7 +237,9 @@ fn guest_runs(targets: &artifacts::QemuTargets, platform: Platform) -> Result<Gu
 fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
     let rt_ratio = h.round_trip / h.pipe_round_trip;
     let spawn_ratio = h.spawn / h.posix_spawn;
-    println!("\nruns on the host build of the kernel core, side by side with Linux (medians)");
+    println!(
+        "\nruns on the host build of the kernel core, side by side with Linux (medians, one CPU)"
+    );
     println!(
         "{:<34}{:>12}{:>14}{:>9}{:>9}",
         "", "ZeroBus", "Linux", "ratio", "target"
