@@ -232,6 +232,19 @@ pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
         uefi: dir.join("zerobus-uefi.img"),
     };
 
+    // The bootloader copies the whole kernel ELF from disk through the firmware before the
+    // kernel starts; with debug info (~17 MB) that alone took ~10 s under TCG. The image
+    // gets a stripped copy; the ELF with symbols stays in target/ for gdb.
+    let stripped = dir.join("kernel.stripped.elf");
+    let objcopy = crate::env::llvm_tool("llvm-objcopy")?;
+    run_checked(
+        Command::new(objcopy)
+            .arg("--strip-debug")
+            .arg(&kernel)
+            .arg(&stripped),
+    )?;
+    let kernel = stripped;
+
     // The console belongs to the OS: no bootloader chatter on serial or screen.
     let mut config = bootloader::BootConfig::default();
     config.serial_logging = false;
