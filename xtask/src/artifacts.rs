@@ -185,9 +185,13 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
     let archive = boot_archive()?;
     let mut cmd = cargo();
     cmd.arg("build");
-    if opts.release {
-        cmd.arg("--release");
-    }
+    // Release STM32F4 builds use the size-optimised `firmware` profile (see Cargo.toml).
+    let profile = match (opts.release, platform) {
+        (true, Platform::Stm32f4) => "firmware",
+        (true, Platform::X86_64) => "release",
+        (false, _) => "dev",
+    };
+    cmd.args(["--profile", profile]);
     let mut features = Vec::new();
     if opts.test_hooks {
         features.push("test-hooks");
@@ -209,7 +213,8 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
         cmd.args(["--features", &features.join(",")]);
     }
     run_checked(&mut cmd)?;
-    Ok(target_dir().join(target).join(profile_dir(opts)).join(bin))
+    let out_dir = if profile == "dev" { "debug" } else { profile };
+    Ok(target_dir().join(target).join(out_dir).join(bin))
 }
 
 pub struct Images {
