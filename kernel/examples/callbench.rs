@@ -9,27 +9,12 @@
 //! `roundtrip` measures `calls` round trips). Prints nanoseconds per call (or round trip), the
 //! median of 3 runs, minus the same loop without the call (for `roundtrip`, minus one trip).
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use zb_hal::Clock;
 use zb_kernel::{Kernel, KernelConfig};
 
-struct HostClock(Instant);
-
-impl Clock for HostClock {
-    fn now_us(&self) -> u64 {
-        self.0.elapsed().as_micros() as u64
-    }
-    fn cycles(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64
-    }
-    fn tick_hz(&self) -> u32 {
-        1000
-    }
-}
-
-static CLOCK: OnceLock<HostClock> = OnceLock::new();
+mod common;
+use common::host_clock;
 
 const IMPORTS: &str = r#"
   (import "zb" "getpid" (func $getpid (result i64)))
@@ -100,7 +85,7 @@ fn install(k: &mut Kernel, name: &'static str, body: &str) {
 
 /// Nanoseconds to run `/bin/main` (`main`'s body) to the end, with `/bin/pong` installed.
 fn time(main: &str) -> f64 {
-    let clock = CLOCK.get_or_init(|| HostClock(Instant::now()));
+    let clock = host_clock();
     let mut k = Kernel::new(clock, KernelConfig::large(&[]));
     k.add_service("bench");
     install(&mut k, "/bin/main", main);

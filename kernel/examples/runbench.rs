@@ -10,30 +10,15 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use zb_hal::Clock;
 use zb_kernel::{Event, Kernel, KernelConfig};
 
-struct HostClock(Instant);
-
-impl Clock for HostClock {
-    fn now_us(&self) -> u64 {
-        self.0.elapsed().as_micros() as u64
-    }
-    fn cycles(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64
-    }
-    fn tick_hz(&self) -> u32 {
-        1000
-    }
-}
-
-static CLOCK: OnceLock<HostClock> = OnceLock::new();
+mod common;
+use common::host_clock;
 
 fn kernel(dir: &str) -> Kernel {
-    let clock = CLOCK.get_or_init(|| HostClock(Instant::now()));
+    let clock = host_clock();
     let mut k = Kernel::new(clock, KernelConfig::large(&[]));
     k.add_service("bench");
     for name in ["hello", "pingpong", "pong"] {

@@ -105,14 +105,8 @@ impl<H> Channel<H> {
     /// Receives the oldest message waiting at `at`. Messages sent before the peer closed are
     /// still delivered; after that, [`Error::Closed`].
     pub fn recv(&mut self, at: End) -> Result<Message<H>, Error> {
-        if !self.open[at.index()] {
-            return Err(Error::Closed);
-        }
-        match self.inbox[at.index()].pop_front() {
-            Some(m) => Ok(m),
-            None if self.open[at.peer().index()] => Err(Error::WouldBlock),
-            None => Err(Error::Closed),
-        }
+        self.peek(at)?;
+        self.inbox[at.index()].pop_front().ok_or(Error::WouldBlock)
     }
 
     /// Closes `end`; returns the messages that were waiting for it (their handles must be

@@ -21,6 +21,13 @@ pub enum Object {
     ChannelEnd { channel: ChannelId, end: End },
 }
 
+impl Object {
+    /// The two ends of channel `channel`.
+    pub fn channel_ends(channel: ChannelId) -> [Object; 2] {
+        [End::A, End::B].map(|end| Object::ChannelEnd { channel, end })
+    }
+}
+
 /// A handle travelling inside a message: the object and the rights the receiver gets.
 pub type InTransit = (Object, Rights);
 
@@ -150,14 +157,7 @@ mod tests {
         let mut cs = Channels::new();
         let id = cs.create(4);
         assert_eq!(cs.len(), 1);
-        let a = Object::ChannelEnd {
-            channel: id,
-            end: End::A,
-        };
-        let b = Object::ChannelEnd {
-            channel: id,
-            end: End::B,
-        };
+        let [a, b] = Object::channel_ends(id);
         assert_eq!(cs.release(a), vec![id]);
         assert_eq!(cs.len(), 1, "B still holds it");
         cs.release(b);

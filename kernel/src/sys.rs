@@ -33,7 +33,7 @@ use zb_abi::{Error, Pid, Rights};
 use zb_hal::Clock;
 
 use crate::cap::{Handle, HandleTable};
-use crate::ipc::{End, MAX_MESSAGE, MAX_MESSAGE_HANDLES, Message};
+use crate::ipc::{MAX_MESSAGE, MAX_MESSAGE_HANDLES, Message};
 use crate::kernel::{Kernel, Outcome};
 use crate::object::{CHANNEL_RIGHTS, ChannelId, Channels, InTransit, Object};
 use crate::run::{ExitStatus, RunTable, WaitReason};
@@ -207,14 +207,7 @@ impl Call<'_> {
             return Err(Error::OutOfMemory);
         }
         let id = self.channels.create(self.channel_capacity);
-        let a = Object::ChannelEnd {
-            channel: id,
-            end: End::A,
-        };
-        let b = Object::ChannelEnd {
-            channel: id,
-            end: End::B,
-        };
+        let [a, b] = Object::channel_ends(id);
         // Cannot fail: two free slots were checked above.
         let ha = handles.insert(a, CHANNEL_RIGHTS)?;
         let hb = handles.insert(b, CHANNEL_RIGHTS)?;
