@@ -26,9 +26,11 @@ use alloc::string::{String, ToString};
 
 use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
 use wasmi::{
-    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, ResumableCall,
-    ResumableCallHostTrap, ResumableCallOutOfFuel, Store, StoreLimits, StoreLimitsBuilder, Val,
+    CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, ResourceLimiter,
+    ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, Val,
 };
+
+use wasmi_core::LimiterError;
 
 use crate::run::{ExitStatus, LoadFailure};
 use crate::sys::{RunSys, Shared};
@@ -78,9 +80,59 @@ pub struct TaskLimits {
     pub memory_bytes: usize,
 }
 
+/// Most elements of one table (a huge table would otherwise be a way to exhaust the heap).
+const MAX_TABLE_ELEMENTS: usize = 16 * 1024;
+
+/// What a run may allocate: linear memory up to its limit (asking for more traps, and the run
+/// ends `rejected`), one instance, one memory, a few bounded tables. Unlike wasmi's
+/// `StoreLimits` with trap-on-failure, a `memory.grow` that fails for want of fuel is not an
+/// error — the run is preempted and retries it when resumed with enough fuel — and one the
+/// kernel heap cannot satisfy returns -1 to the run, as wasm specifies.
+struct RunLimiter {
+    memory_bytes: usize,
+}
+
+impl ResourceLimiter for RunLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
+        if desired > self.memory_bytes {
+            return Err(LimiterError::ResourceLimiterDeniedAllocation);
+        }
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(LimiterError::ResourceLimiterDeniedAllocation);
+        }
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
 /// Per-run data inside the wasmi store: what the host functions work with.
 pub struct RunData {
-    limits: StoreLimits,
+    limits: RunLimiter,
     /// The run's exported linear memory (`memory`), if it has one.
     pub(crate) memory: Option<Memory>,
     /// The run as its host calls see it.
@@ -191,13 +243,9 @@ impl TaskEngine {
         shared: Rc<Shared>,
     ) -> Result<Task, LoadFailure> {
         let data = RunData {
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .instances(1)
-                .memories(1)
-                .tables(4)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: RunLimiter {
+                memory_bytes: limits.memory_bytes,
+            },
             memory: None,
             sys,
             shared,
@@ -329,6 +377,12 @@ impl Task {
     /// Runs the task for at most `fuel` units. `reply` is the result of the syscall the task
     /// is suspended in (ignored otherwise).
     pub fn resume(&mut self, fuel: u64, reply: i64) -> Slice {
+        // An instruction that needs more fuel than a slice (a large `memory.grow`) gets what
+        // it needs when resumed, or it could never complete.
+        let fuel = match &self.state {
+            Suspended::OutOfFuel(call) => fuel.max(call.required_fuel()),
+            _ => fuel,
+        };
         if self.store.set_fuel(fuel).is_err() {
             return self.end(ExitStatus::Invalid("fuel metering unavailable".into()));
         }

@@ -746,3 +746,30 @@ fn declared_memory_reads_the_memory_section() {
     let wasm = wat::parse_str(r#"(module (func))"#).unwrap();
     assert_eq!(declared_memory(&wasm), 0);
 }
+
+#[test]
+fn a_grow_that_needs_more_fuel_than_a_slice_completes_after_preemption() {
+    // 1 MiB costs 16384 fuel (wasmi charges one per 64 bytes); the slice is 2000.
+    let mut s = Sim::new();
+    s.program(
+        "grower",
+        r#"(memory (export "memory") 1)
+           (func (export "_start")
+             (call $exit (memory.grow (i32.const 16))))"#,
+    );
+    // Beyond the limit (4 MiB) it is still `rejected`, not preempted forever.
+    s.program(
+        "toobig",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (drop (memory.grow (i32.const 100))))"#,
+    );
+    let grower = s.spawn("grower", &[]);
+    let toobig = s.spawn("toobig", &[]);
+    s.run(50);
+    assert_eq!(
+        s.status(grower),
+        Some(ExitStatus::Ok(1)),
+        "memory.grow returns the old size"
+    );
+    assert!(matches!(s.status(toobig), Some(ExitStatus::Rejected(_))));
+}
