@@ -28,7 +28,8 @@ fn matches(req: &[u8], reply: &[u8]) -> bool {
     };
     reply.len() == req.len()
         && reply.starts_with(b"pong")
-        && u32::from_le_bytes([r[0], r[1], r[2], r[3]]) == !u32::from_le_bytes([q[0], q[1], q[2], q[3]])
+        && u32::from_le_bytes([r[0], r[1], r[2], r[3]])
+            == !u32::from_le_bytes([q[0], q[1], q[2], q[3]])
 }
 
 fn say(err: bool) -> BufWriter<96> {
