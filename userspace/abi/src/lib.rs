@@ -20,6 +20,7 @@ mod rights;
 pub mod runs;
 pub mod syscall;
 mod sysinfo;
+pub mod url;
 
 pub use error::Error;
 pub use host::{ConsoleClient, Host, NativeService, PowerAction};
