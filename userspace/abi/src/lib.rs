@@ -16,6 +16,7 @@ pub mod bootfs;
 mod error;
 pub mod fmt;
 mod host;
+pub mod path;
 mod rights;
 pub mod runs;
 pub mod syscall;
