@@ -9,7 +9,7 @@
 //! - `scheme://authority/path?query`, each of authority, path and query optional:
 //!   `file:///etc/motd`, `console://stdout`, `tcp://10.0.2.2:4222`, `tcp://:4222?listen`,
 //!   `proc://3/status` (authority `3`), `mem://heap`, `bus://sensors.>`.
-//! - A plain absolute path (`/etc/motd`) means `file:///etc/motd`; its [`Display`] is the
+//! - A plain absolute path (`/etc/motd`) means `file:///etc/motd`; its `Display` is the
 //!   `file://` form.
 //!
 //! Invariants of a parsed [`Url`]:
