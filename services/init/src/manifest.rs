@@ -213,11 +213,9 @@ impl Parser {
                 self.finish_run()?;
                 self.entry(key, rest).map_err(at)
             }
-            "args" | "allow" | "memory" | "restart" | "backoff" | "limit" if !indented => {
-                Err(at(format!(
-                    "\"{key}\" is a run property: indent it under its \"run NAME\" line"
-                )))
-            }
+            "args" | "allow" | "memory" | "restart" | "backoff" | "limit" if !indented => Err(at(
+                format!("\"{key}\" is a run property: indent it under its \"run NAME\" line"),
+            )),
             _ if !indented => Err(at(format!(
                 "unknown entry {} (expected service or run)",
                 quote(key)
@@ -339,7 +337,9 @@ impl OpenRun {
         let words: Vec<&str> = rest.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
         if words.is_empty() {
             return Err(match key {
-                "args" => "\"args\" needs at least one argument (leave the line out for none)".into(),
+                "args" => {
+                    "\"args\" needs at least one argument (leave the line out for none)".into()
+                }
                 "allow" => "\"allow\" needs at least one URL prefix, e.g. file:///data/app".into(),
                 "memory" => "\"memory\" needs a size, e.g. 64K".into(),
                 "restart" => "\"restart\" needs a policy: never, on-failure or always".into(),
@@ -509,7 +509,9 @@ fn split_args(text: &str) -> Res<Vec<String>> {
             }
         }
         if current.len() > MAX_ARG_LEN {
-            return Err(format!("an argument is too long (at most {MAX_ARG_LEN} bytes)"));
+            return Err(format!(
+                "an argument is too long (at most {MAX_ARG_LEN} bytes)"
+            ));
         }
         if args.len() > MAX_ARGS {
             return Err(format!("too many arguments (at most {MAX_ARGS})"));
@@ -530,7 +532,10 @@ fn split_args(text: &str) -> Res<Vec<String>> {
 /// A decimal number without sign or unit.
 fn parse_number(text: &str, what: &str) -> Res<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("bad {what} {} (expected a whole number)", quote(text)));
+        return Err(format!(
+            "bad {what} {} (expected a whole number)",
+            quote(text)
+        ));
     }
     text.parse::<u64>()
         .map_err(|_| format!("{what} {} is far too large", quote(text)))
@@ -551,7 +556,10 @@ fn parse_size(text: &str) -> Res<u64> {
         "M" | "m" => 1 << 20,
         "G" | "g" => 1 << 30,
         _ if digits.is_empty() => {
-            return Err(format!("bad memory size {} (expected e.g. 64K)", quote(text)));
+            return Err(format!(
+                "bad memory size {} (expected e.g. 64K)",
+                quote(text)
+            ));
         }
         _ => {
             return Err(format!(
@@ -562,7 +570,9 @@ fn parse_size(text: &str) -> Res<u64> {
         }
     };
     let n = parse_number(digits, "memory size")?;
-    let bytes = n.checked_mul(scale).filter(|b| (MIN_MEMORY..=MAX_MEMORY).contains(b));
+    let bytes = n
+        .checked_mul(scale)
+        .filter(|b| (MIN_MEMORY..=MAX_MEMORY).contains(b));
     bytes.ok_or_else(|| format!("memory size {} is out of range (1K to 4G)", quote(text)))
 }
 
@@ -570,7 +580,10 @@ fn parse_size(text: &str) -> Res<u64> {
 fn parse_duration(text: &str) -> Res<u64> {
     let (digits, unit) = split_unit(text);
     if digits.is_empty() {
-        return Err(format!("bad duration {} (expected e.g. 100ms or 5s)", quote(text)));
+        return Err(format!(
+            "bad duration {} (expected e.g. 100ms or 5s)",
+            quote(text)
+        ));
     }
     let scale: u64 = match unit {
         "us" => 1,
@@ -622,4 +635,491 @@ fn parse_backoff(text: &str) -> Res<Backoff> {
         ));
     }
     Ok(Backoff { initial_us, max_us })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use alloc::vec;
+
+    fn err(text: &str) -> String {
+        match Manifest::parse(text) {
+            Ok(m) => panic!("parsed: {m:?}"),
+            Err(e) => format!("{e}"),
+        }
+    }
+
+    const EXAMPLE: &str = "\
+# /etc/init.manifest — started in order: every service, then every run.
+service console
+service vfs
+
+# A boot run: restarted on failure, 100 ms doubling to 5 s, at most 5 restarts a minute.
+run ledger-cmd
+  args    --strict \"--label=main ledger\"
+  allow   file:///data/ledger
+  allow   console://stdout console://stderr
+  memory  64K
+  restart on-failure
+  backoff 100ms..5s
+  limit   5 per 60s
+
+run motd
+  args /etc/motd
+  allow file:///etc/motd
+";
+
+    #[test]
+    fn the_documented_example() {
+        let m = Manifest::parse(EXAMPLE).unwrap();
+        assert_eq!(m.services, ["console", "vfs"]);
+        assert_eq!(m.runs.len(), 2);
+        let ledger = m.run("ledger-cmd").unwrap();
+        assert_eq!(
+            *ledger,
+            RunSpec {
+                name: "ledger-cmd".into(),
+                line: 6,
+                args: vec!["--strict".into(), "--label=main ledger".into()],
+                grants: vec![
+                    "file:///data/ledger".into(),
+                    "console://stdout".into(),
+                    "console://stderr".into()
+                ],
+                memory: Some(65536),
+                restart: RestartPolicy {
+                    mode: RestartMode::OnFailure,
+                    backoff: Backoff {
+                        initial_us: 100_000,
+                        max_us: 5_000_000
+                    },
+                    limit: RateLimit {
+                        restarts: 5,
+                        window_us: 60_000_000
+                    },
+                },
+            }
+        );
+        let motd = m.run("motd").unwrap();
+        assert_eq!(motd.line, 15);
+        assert_eq!(motd.args, ["/etc/motd"]);
+        assert_eq!(motd.memory, None);
+        assert_eq!(motd.restart, RestartPolicy::default());
+        assert_eq!(motd.restart.mode, RestartMode::Never);
+        // The module docs show the same text.
+        let docs = include_str!("manifest.rs");
+        let documented: String = docs
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```text"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("")))
+            .collect();
+        assert_eq!(documented, EXAMPLE);
+    }
+
+    #[test]
+    fn empty_comments_crlf_tabs_and_defaults() {
+        assert_eq!(Manifest::parse("").unwrap(), Manifest::default());
+        assert_eq!(
+            Manifest::parse("\n  \n# x\n\t# y\n").unwrap(),
+            Manifest::default()
+        );
+        let m =
+            Manifest::parse("run a\r\n\trestart\talways\r\n\tmemory 2M\r\nservice s\r\n").unwrap();
+        assert_eq!(m.services, ["s"]);
+        let a = &m.runs[0];
+        assert_eq!(a.restart, RestartPolicy::new(RestartMode::Always));
+        assert_eq!(a.memory, Some(2 << 20));
+        assert!(a.args.is_empty() && a.grants.is_empty());
+        // A run without properties, at the end without a newline.
+        let m = Manifest::parse("run x").unwrap();
+        assert_eq!(m.runs[0].name, "x");
+    }
+
+    #[test]
+    fn values() {
+        let one = |props: &str| {
+            let text = format!("run r\n  restart always\n{props}");
+            Manifest::parse(&text).map(|m| m.runs[0].clone())
+        };
+        assert_eq!(one("  memory 65536").unwrap().memory, Some(65536));
+        assert_eq!(one("  memory 1k").unwrap().memory, Some(1024));
+        assert_eq!(one("  memory 4G").unwrap().memory, Some(4 << 30));
+        let b = one("  backoff 250us..1h").unwrap_err();
+        assert_eq!(
+            format!("{b}"),
+            "manifest line 3: backoff \"250us\" is out of range (1ms to 1h)"
+        );
+        let b = one("  backoff 300ms").unwrap().restart.backoff;
+        assert_eq!((b.initial_us, b.max_us), (300_000, 300_000));
+        let b = one("  backoff 1s..2m").unwrap().restart.backoff;
+        assert_eq!((b.initial_us, b.max_us), (1_000_000, 120_000_000));
+        let l = one("  limit 1 per 24h").unwrap().restart.limit;
+        assert_eq!((l.restarts, l.window_us), (1, 86_400_000_000));
+        let a = one(r#"  args a "" "b c"d "x\"y\\z" "\n""#).unwrap().args;
+        assert_eq!(a, ["a", "", "b cd", "x\"y\\z", "\\n"]);
+    }
+
+    #[test]
+    fn the_brief_error_message() {
+        let text = "service console\nservice vfs\n\nrun ledger-cmd\n  args --strict\n  memory 64K\n  restart sometimes\n";
+        assert_eq!(
+            err(text),
+            "manifest line 7: unknown restart policy \"sometimes\" (expected never, on-failure or always)"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        for (text, want) in [
+            (
+                "servce a",
+                "line 1: unknown entry \"servce\" (expected service or run)",
+            ),
+            (
+                "run a\n  colour red",
+                "line 2: unknown run property \"colour\" (expected args, allow, memory, restart, backoff or limit)",
+            ),
+            (
+                "memory 64K",
+                "line 1: \"memory\" is a run property: indent it under its \"run NAME\" line",
+            ),
+            (
+                "  memory 64K",
+                "line 1: \"memory\" is indented but there is no \"run NAME\" line above it to belong to",
+            ),
+            (
+                "run a\nservice b\n  memory 1K",
+                "line 3: \"memory\" is indented but there is no \"run NAME\" line above it to belong to",
+            ),
+            (
+                "run a\n  run b",
+                "line 2: \"run\" must start at the beginning of the line (only run properties are indented)",
+            ),
+            ("service", "line 1: \"service\" needs a name"),
+            ("run   ", "line 1: \"run\" needs a name"),
+            (
+                "service a b",
+                "line 1: unexpected \"b\" after the service name (one name a line)",
+            ),
+            (
+                "run -x",
+                "line 1: bad run name \"-x\" (letters, digits, '-', '_' and '.', starting with a letter or digit)",
+            ),
+            (
+                "run a/b",
+                "line 1: bad run name \"a/b\" (letters, digits, '-', '_' and '.', starting with a letter or digit)",
+            ),
+            (
+                "service a\n\nservice a",
+                "line 3: service \"a\" is already listed on line 1",
+            ),
+            (
+                "run a\nrun a",
+                "line 2: run \"a\" is already listed on line 1",
+            ),
+            (
+                "run a\n  memory 1K\n  memory 2K",
+                "line 3: \"memory\" is already set for run \"a\" on line 2",
+            ),
+            (
+                "run a\n  args x\n  args y",
+                "line 3: \"args\" is already set for run \"a\" on line 2",
+            ),
+            (
+                "run a\n  args",
+                "line 2: \"args\" needs at least one argument (leave the line out for none)",
+            ),
+            (
+                "run a\n  args \"x",
+                "line 2: unterminated quote in \"args\" (a \" is missing)",
+            ),
+            (
+                "run a\n  allow",
+                "line 2: \"allow\" needs at least one URL prefix, e.g. file:///data/app",
+            ),
+            (
+                "run a\n  allow /data",
+                "line 2: grant \"/data\" is not a URL prefix (expected scheme://..., e.g. file:///data/app)",
+            ),
+            (
+                "run a\n  allow FILE:///x",
+                "line 2: grant \"FILE:///x\" is not a URL prefix (expected scheme://..., e.g. file:///data/app)",
+            ),
+            (
+                "run a\n  allow file:///x\u{7f}",
+                "line 2: grant \"file:///x\\u{7f}\" contains '\\u{7f}' (URL prefixes are printable ASCII)",
+            ),
+            (
+                "run a\n  allow file:///x\n  allow file:///x",
+                "line 3: grant \"file:///x\" is already listed",
+            ),
+            (
+                "run a\n  memory",
+                "line 2: \"memory\" needs a size, e.g. 64K",
+            ),
+            (
+                "run a\n  memory 64 K",
+                "line 2: unexpected \"K\" after the memory size",
+            ),
+            (
+                "run a\n  memory 64KB",
+                "line 2: unknown size unit \"KB\" in \"64KB\" (expected K, M or G, or none for bytes)",
+            ),
+            (
+                "run a\n  memory lots",
+                "line 2: bad memory size \"lots\" (expected e.g. 64K)",
+            ),
+            (
+                "run a\n  memory -1",
+                "line 2: bad memory size \"-1\" (expected e.g. 64K)",
+            ),
+            (
+                "run a\n  memory 0",
+                "line 2: memory size \"0\" is out of range (1K to 4G)",
+            ),
+            (
+                "run a\n  memory 5G",
+                "line 2: memory size \"5G\" is out of range (1K to 4G)",
+            ),
+            (
+                "run a\n  memory 99999999999999999999",
+                "line 2: memory size \"99999999999999999999\" is far too large",
+            ),
+            (
+                "run a\n  memory 18446744073709551615K",
+                "line 2: memory size \"18446744073709551615K\" is out of range (1K to 4G)",
+            ),
+            (
+                "run a\n  restart",
+                "line 2: \"restart\" needs a policy: never, on-failure or always",
+            ),
+            (
+                "run a\n  restart always now",
+                "line 2: unexpected \"now\" after the restart policy",
+            ),
+            (
+                "run a\n  restart always\n  backoff 100",
+                "line 3: duration \"100\" needs a unit (us, ms, s, m or h)",
+            ),
+            (
+                "run a\n  restart always\n  backoff 100ms..5d",
+                "line 3: unknown duration unit \"d\" in \"5d\" (expected us, ms, s, m or h)",
+            ),
+            (
+                "run a\n  restart always\n  backoff 5s..100ms",
+                "line 3: backoff \"5s..100ms\" starts above its maximum (expected INITIAL..MAX with INITIAL <= MAX)",
+            ),
+            (
+                "run a\n  restart always\n  backoff ..5s",
+                "line 3: bad duration \"\" (expected e.g. 100ms or 5s)",
+            ),
+            (
+                "run a\n  restart always\n  backoff 1ms..2h",
+                "line 3: backoff \"2h\" is out of range (1ms to 1h)",
+            ),
+            (
+                "run a\n  restart always\n  backoff 99999999999999h",
+                "line 3: duration \"99999999999999h\" is far too large",
+            ),
+            (
+                "run a\n  restart always\n  limit 5",
+                "line 3: \"limit\" takes N per WINDOW, e.g. 5 per 60s (got \"5\")",
+            ),
+            (
+                "run a\n  restart always\n  limit 5 in 60s",
+                "line 3: \"limit\" takes N per WINDOW, e.g. 5 per 60s (got \"in\" where \"per\" goes)",
+            ),
+            (
+                "run a\n  restart always\n  limit five per 60s",
+                "line 3: bad restart count \"five\" (expected a whole number)",
+            ),
+            (
+                "run a\n  restart always\n  limit 0 per 60s",
+                "line 3: restart limit 0 is out of range (1 to 1000)",
+            ),
+            (
+                "run a\n  restart always\n  limit 5000 per 60s",
+                "line 3: restart limit 5000 is out of range (1 to 1000)",
+            ),
+            (
+                "run a\n  restart always\n  limit 5 per 2d",
+                "line 3: unknown duration unit \"d\" in \"2d\" (expected us, ms, s, m or h)",
+            ),
+            (
+                "run a\n  restart always\n  limit 5 per 25h",
+                "line 3: limit window \"25h\" is out of range (1ms to 24h)",
+            ),
+            (
+                "run a\n  backoff 1s\n  memory 1K\nrun b",
+                "line 2: \"backoff\" has no effect without a \"restart\" line (the default is never); use \"restart on-failure\" or \"restart always\"",
+            ),
+            (
+                "run a\n  limit 1 per 1s\n  restart never",
+                "line 2: \"limit\" has no effect with \"restart never\"; use \"restart on-failure\" or \"restart always\"",
+            ),
+        ] {
+            assert_eq!(err(text), format!("manifest {want}"), "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn limits_on_counts() {
+        let mut text = String::new();
+        for i in 0..=MAX_ENTRIES {
+            text += &format!("service s{i}\n");
+        }
+        assert_eq!(
+            err(&text),
+            format!(
+                "manifest line {}: too many entries (at most 256)",
+                MAX_ENTRIES + 1
+            )
+        );
+        let args: String = (0..=MAX_ARGS).map(|i| format!(" a{i}")).collect();
+        assert_eq!(
+            err(&format!("run a\n  args{args}")),
+            "manifest line 2: too many arguments (at most 64)"
+        );
+        let grants: String = (0..=MAX_GRANTS).map(|i| format!(" x://{i}")).collect();
+        assert_eq!(
+            err(&format!("run a\n  allow{grants}")),
+            "manifest line 2: too many grants (at most 32)"
+        );
+        let long = "n".repeat(MAX_NAME + 1);
+        assert_eq!(
+            err(&format!("service {long}")),
+            format!(
+                "manifest line 1: service name \"{}\"... is too long (at most 64 characters)",
+                "n".repeat(40)
+            )
+        );
+        assert!(Manifest::parse(&format!("service {}", "n".repeat(MAX_NAME))).is_ok());
+        let arg = "y".repeat(MAX_ARG_LEN + 1);
+        assert_eq!(
+            err(&format!("run a\n  args {arg}")),
+            "manifest line 2: an argument is too long (at most 1024 bytes)"
+        );
+    }
+
+    #[test]
+    fn non_utf8_names_its_line() {
+        let e = Manifest::parse_bytes(b"service a\nrun b\n  args \xff\n").unwrap_err();
+        assert_eq!(format!("{e}"), "manifest line 3: not valid UTF-8");
+        assert!(Manifest::parse_bytes(EXAMPLE.as_bytes()).is_ok());
+    }
+
+    /// A small deterministic PRNG (xorshift64*), so the fuzz tests need no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn check_error(e: &ManifestError, text_lines: usize) {
+        assert!(e.line >= 1 && e.line <= text_lines.max(1), "{e}");
+        assert!(!e.message.is_empty());
+        // Messages stay short whatever the input (quoted text is cut).
+        assert!(e.message.len() < 400, "{e}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let len = rng.below(200);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+            if let Err(e) = Manifest::parse_bytes(&bytes) {
+                check_error(&e, lines);
+            }
+        }
+    }
+
+    #[test]
+    fn random_mutations_of_the_example_never_panic() {
+        // Splice tokens and noise into the example: exercises the deep paths that random
+        // bytes rarely reach.
+        let pieces = [
+            "run",
+            "service",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "#",
+            "\"",
+            "\\",
+            "..",
+            "per",
+            "K",
+            "G",
+            "ms",
+            "s",
+            "h",
+            "us",
+            "0",
+            "9",
+            "18446744073709551616",
+            "://",
+            "file:///",
+            "args",
+            "allow",
+            "memory",
+            "restart",
+            "backoff",
+            "limit",
+            "always",
+            "é",
+            "\u{0}",
+            " ",
+        ];
+        let mut rng = Rng(42);
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mut text = String::from(EXAMPLE);
+            for _ in 0..1 + rng.below(4) {
+                let mut at = rng.below(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if rng.below(3) == 0 {
+                    let mut end = (at + rng.below(8)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                } else {
+                    text.insert_str(at, pieces[rng.below(pieces.len())]);
+                }
+            }
+            match Manifest::parse(&text) {
+                Ok(m) => {
+                    parsed += 1;
+                    for run in &m.runs {
+                        let b = run.restart.backoff;
+                        assert!(b.initial_us <= b.max_us && b.initial_us >= MIN_BACKOFF_US);
+                        assert!(
+                            run.memory
+                                .is_none_or(|m| (MIN_MEMORY..=MAX_MEMORY).contains(&m))
+                        );
+                    }
+                }
+                Err(e) => check_error(&e, text.split('\n').count()),
+            }
+        }
+        assert!(
+            parsed > 100,
+            "mutations too destructive to test much: {parsed}"
+        );
+    }
 }

@@ -216,7 +216,7 @@ impl fmt::Display for Micros {
             ("s", 1_000_000),
             ("ms", 1_000),
         ] {
-            if us % scale == 0 {
+            if us.is_multiple_of(scale) {
                 return write!(f, "{}{}", us / scale, unit);
             }
         }
