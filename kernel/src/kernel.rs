@@ -109,7 +109,6 @@ impl Outcome {
 }
 
 pub struct Kernel {
-    pub(crate) clock: &'static dyn Clock,
     pub(crate) config: KernelConfig,
     /// Loadable programs by path (`/bin/<name>`).
     programs: BTreeMap<&'static str, &'static [u8]>,
@@ -134,7 +133,6 @@ pub struct Kernel {
 impl Kernel {
     pub fn new(clock: &'static dyn Clock, config: KernelConfig) -> Self {
         Kernel {
-            clock,
             config,
             programs: BTreeMap::new(),
             compiled: BTreeMap::new(),
@@ -400,7 +398,7 @@ impl Kernel {
     /// ready.
     pub fn step(&mut self) -> bool {
         if self.sched.next_deadline().is_some() {
-            self.sched.wake_expired(self.clock.now_us());
+            self.sched.wake_expired(self.shared.clock.now_us());
         }
         let Some(pid) = self.sched.dispatch_next() else {
             return false;
@@ -430,7 +428,7 @@ impl Kernel {
             None => run.reply,
             Some(sys) => {
                 let outcome = match reason {
-                    WaitReason::Sleep { until_us } if self.clock.now_us() < until_us => {
+                    WaitReason::Sleep { until_us } if self.shared.clock.now_us() < until_us => {
                         Outcome::Block(WaitReason::Sleep { until_us })
                     }
                     WaitReason::Sleep { .. } => Outcome::Reply(0),
