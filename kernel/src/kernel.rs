@@ -573,11 +573,17 @@ impl Kernel {
             self.events.push_back(Event::Output { pid, stream, bytes });
         }
         // Swapped with the (empty) spare, so neither side allocates again.
-        let mut woken = core::mem::take(&mut self.woken);
-        core::mem::swap(&mut woken, &mut sys.woken);
-        self.wake_channels(&woken);
-        woken.clear();
-        self.woken = woken;
+        let mut changed = core::mem::take(&mut self.woken);
+        core::mem::swap(&mut changed, &mut sys.woken);
+        self.wake_and_keep(changed);
+    }
+
+    /// Wakes the waiters of the channels in `changed`, then keeps the list as the spare (so
+    /// waking allocates nothing).
+    fn wake_and_keep(&mut self, mut changed: Vec<ChannelId>) {
+        self.wake_channels(&changed);
+        changed.clear();
+        self.woken = changed;
     }
 
     /// Lets go of an object a run held (closing a channel end wakes its peer).
@@ -588,9 +594,7 @@ impl Kernel {
             .channels
             .borrow_mut()
             .release_into(object, &mut changed);
-        self.wake_channels(&changed);
-        changed.clear();
-        self.woken = changed;
+        self.wake_and_keep(changed);
     }
 
     /// Ends run `pid` with `status` and releases everything it holds.
