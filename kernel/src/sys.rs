@@ -220,13 +220,7 @@ impl Call<'_> {
         let h = handle_arg(a[0]);
         let Object::ChannelEnd { channel, end } = *self.run.handles.get(h, Rights::WRITE)?;
         let bytes = read_mem(self.mem, a[1], a[2], MAX_MESSAGE)?;
-        if a[4] < 0 {
-            return Err(Error::InvalidArgument);
-        }
-        if a[4] > MAX_MESSAGE_HANDLES as i64 {
-            return Err(Error::TooLarge);
-        }
-        let raw = read_mem(self.mem, a[3], a[4] * 4, MAX_MESSAGE_HANDLES * 4)?;
+        let raw = read_array(self.mem, a[3], a[4], 4, MAX_MESSAGE_HANDLES)?;
         let mut moving = Vec::new();
         for c in raw.as_chunks::<4>().0 {
             let m = Handle(u32::from_le_bytes(*c));
@@ -350,13 +344,7 @@ impl Kernel {
             if args.last().is_some_and(|&b| b != 0) {
                 return Err(Error::InvalidArgument);
             }
-            if a[5] < 0 {
-                return Err(Error::InvalidArgument);
-            }
-            if a[5] > MAX_GRANTS as i64 {
-                return Err(Error::TooLarge);
-            }
-            let raw = read_mem(mem, a[4], a[5] * GRANT_SIZE as i64, MAX_GRANTS * GRANT_SIZE)?;
+            let raw = read_array(mem, a[4], a[5], GRANT_SIZE, MAX_GRANTS)?;
             let mut wanted = Vec::with_capacity(raw.len() / GRANT_SIZE);
             for entry in raw.as_chunks::<GRANT_SIZE>().0 {
                 let g = Grant::from_bytes(*entry);
@@ -412,6 +400,19 @@ fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
 fn read_mem(mem: &[u8], ptr: i64, len: i64, limit: usize) -> Result<&[u8], Error> {
     let range = checked_range(ptr, len, mem.len(), limit)?;
     Ok(&mem[range])
+}
+
+/// `count` entries of `size` bytes at `ptr` in a run's memory, at most `max` entries: a
+/// negative count is `InvalidArgument` and more than `max` is `TooLarge` (whatever the
+/// pointer), then the range is checked.
+fn read_array(mem: &[u8], ptr: i64, count: i64, size: usize, max: usize) -> Result<&[u8], Error> {
+    if count < 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if count > max as i64 {
+        return Err(Error::TooLarge);
+    }
+    read_mem(mem, ptr, count * size as i64, max * size)
 }
 
 /// The entries of `table` a run is passing on (to a child or in a message), checked: each
