@@ -32,6 +32,10 @@ pub trait Platform: Sync {
     fn cpu(&self) -> &dyn Cpu;
     fn memory(&self) -> MemoryReport;
     fn power(&self) -> &dyn Power;
+    /// The platform's persistent block device (the disk behind `/data`), if it has one.
+    fn block(&self) -> Option<&dyn BlockDevice> {
+        None
+    }
 }
 
 /// The console line (a UART on hardware).
@@ -102,4 +106,46 @@ pub struct FrameStats {
     pub used: u64,
     pub total: u64,
     pub frame_size: u64,
+}
+
+/// A persistent store addressed in fixed-size blocks (a virtio-blk disk, internal flash behind
+/// a block adapter, RAM standing in for flash under QEMU).
+///
+/// Invariants: `read`/`write` touch exactly `buf.len() / block_size` whole blocks starting at
+/// `lba`; a buffer that is not a whole number of blocks, or a range past the end, is
+/// [`BlockError::OutOfRange`] and touches nothing. Data written is durable once
+/// [`BlockDevice::flush`] has returned `Ok`.
+pub trait BlockDevice: Sync {
+    /// Size, geometry and what the device is.
+    fn info(&self) -> BlockInfo;
+    /// Reads whole blocks starting at block `lba` into `buf`.
+    fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError>;
+    /// Writes whole blocks starting at block `lba` from `buf`.
+    fn write(&self, lba: u64, buf: &[u8]) -> Result<(), BlockError>;
+    /// Makes every completed write durable (a disk cache flush, a flash program barrier).
+    fn flush(&self) -> Result<(), BlockError>;
+}
+
+/// What a [`BlockDevice`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Bytes per block (512 for a virtio-blk disk).
+    pub block_size: u32,
+    /// Number of blocks.
+    pub blocks: u64,
+    /// The driver, for `mount` and `kinds` (`virtio-blk`, `flash`, `ram-flash`).
+    pub driver: &'static str,
+    /// False if the device refuses writes.
+    pub writable: bool,
+}
+
+/// Why a block operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockError {
+    /// The buffer is not whole blocks, or the range runs past the device's end.
+    OutOfRange,
+    /// The device refused a write (read-only medium).
+    ReadOnly,
+    /// The device reported an I/O error.
+    Io,
 }

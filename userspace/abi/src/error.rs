@@ -38,11 +38,21 @@ pub enum Error {
     TimedOut = 13,
     /// Stored or transmitted data failed an integrity check.
     Corrupt = 14,
+    /// A path component that must be a directory is not one.
+    NotADirectory = 15,
+    /// The operation needs a file and the path names a directory.
+    IsADirectory = 16,
+    /// The directory still has entries.
+    DirectoryNotEmpty = 17,
+    /// The file system refuses writes.
+    ReadOnly = 18,
+    /// The file system or device is full.
+    NoSpace = 19,
 }
 
 impl Error {
     /// Every error, in code order (useful for tables and exhaustive tests).
-    pub const ALL: [Error; 14] = [
+    pub const ALL: [Error; 19] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::NotFound,
@@ -57,6 +67,11 @@ impl Error {
         Error::Busy,
         Error::TimedOut,
         Error::Corrupt,
+        Error::NotADirectory,
+        Error::IsADirectory,
+        Error::DirectoryNotEmpty,
+        Error::ReadOnly,
+        Error::NoSpace,
     ];
 
     /// The positive ABI code of this error.
@@ -86,6 +101,11 @@ impl Error {
             Error::Busy => "busy",
             Error::TimedOut => "timed out",
             Error::Corrupt => "data corrupt",
+            Error::NotADirectory => "not a directory",
+            Error::IsADirectory => "is a directory",
+            Error::DirectoryNotEmpty => "directory not empty",
+            Error::ReadOnly => "read-only file system",
+            Error::NoSpace => "no space left",
         }
     }
 }

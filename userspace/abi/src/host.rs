@@ -4,6 +4,8 @@
 //! (console, shell) reach it through [`Host`], the same calls expressed as a Rust trait. The
 //! kernel implements it; services never see kernel types.
 
+use crate::kind::{KindId, KindInfo};
+use crate::scheme::{Answer, FsInfo, OpenFlags, Reply, Request, RequestId, Stat, Whence};
 use crate::{Error, MemInfo, Pid, RunInfo, SysInfo};
 
 /// What a power request asks for.
@@ -44,6 +46,138 @@ pub trait Host {
     fn kill(&mut self, pid: Pid) -> Result<(), Error>;
     /// Visits every run and service, in pid order (finished runs are kept for a while).
     fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>));
+
+    /// Starts `/bin/<name>` like [`Host::spawn`], with `options`.
+    fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        options: &SpawnOptions<'_>,
+    ) -> Result<Pid, Error> {
+        let _ = options;
+        self.spawn(name, args)
+    }
+
+    /// Writes one line to the system log (the console, prefixed with the caller's name).
+    fn log(&mut self, line: &str) {
+        self.console_write(line.as_bytes());
+        self.console_write(b"\n");
+    }
+
+    // --- URLs, as a client: the same calls a run makes (DESIGN.md §4). Paths are absolute
+    // URLs or absolute paths (`/etc/motd` means `file:///etc/motd`); handles are the caller's.
+
+    /// Opens `url`; the handle names it in the other calls.
+    fn open(&mut self, url: &str, flags: OpenFlags) -> Result<u32, Error> {
+        let _ = (url, flags);
+        Err(Error::Unsupported)
+    }
+    /// Reads at the handle's position into `buf`; 0 at the end. On a directory handle: packed
+    /// entries (`scheme::dirents`).
+    fn read(&mut self, handle: u32, buf: &mut [u8]) -> Result<usize, Error> {
+        let _ = (handle, buf);
+        Err(Error::Unsupported)
+    }
+    fn write(&mut self, handle: u32, data: &[u8]) -> Result<usize, Error> {
+        let _ = (handle, data);
+        Err(Error::Unsupported)
+    }
+    fn seek(&mut self, handle: u32, offset: i64, whence: Whence) -> Result<u64, Error> {
+        let _ = (handle, offset, whence);
+        Err(Error::Unsupported)
+    }
+    fn close(&mut self, handle: u32) -> Result<(), Error> {
+        let _ = handle;
+        Err(Error::Unsupported)
+    }
+    fn stat(&mut self, url: &str) -> Result<Stat, Error> {
+        let _ = url;
+        Err(Error::Unsupported)
+    }
+    fn unlink(&mut self, url: &str) -> Result<(), Error> {
+        let _ = url;
+        Err(Error::Unsupported)
+    }
+    fn mkdir(&mut self, url: &str) -> Result<(), Error> {
+        let _ = url;
+        Err(Error::Unsupported)
+    }
+    fn rmdir(&mut self, url: &str) -> Result<(), Error> {
+        let _ = url;
+        Err(Error::Unsupported)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let _ = (from, to);
+        Err(Error::Unsupported)
+    }
+    fn statfs(&mut self, url: &str) -> Result<FsInfo, Error> {
+        let _ = url;
+        Err(Error::Unsupported)
+    }
+
+    // --- serving schemes, and the registry.
+
+    /// Routes `scheme://` to the caller from now on (one handler per scheme).
+    fn register_scheme(&mut self, scheme: &'static str, kind: KindId) -> Result<(), Error> {
+        let _ = (scheme, kind);
+        Err(Error::Unsupported)
+    }
+    /// Adds an entry to the registry of kinds (`kinds` lists it).
+    fn register_kind(&mut self, kind: KindId, name: &'static str) {
+        let _ = (kind, name);
+    }
+    /// Visits the registry, in KindId order.
+    fn kinds(&self, visit: &mut dyn FnMut(&KindInfo<'_>)) {
+        let _ = visit;
+    }
+    /// Answers a request the caller kept ([`Answer::Later`]). A request whose client has gone
+    /// is dropped silently.
+    fn reply(&mut self, id: RequestId, reply: Reply<'_>) {
+        let _ = (id, reply);
+    }
+
+    // --- the platform's persistent block device (for the vfs service).
+
+    fn block_info(&self) -> Option<BlockDeviceInfo> {
+        None
+    }
+    /// Reads whole blocks from `lba`.
+    fn block_read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let _ = (lba, buf);
+        Err(Error::Unsupported)
+    }
+    /// Writes whole blocks at `lba`.
+    fn block_write(&mut self, lba: u64, data: &[u8]) -> Result<(), Error> {
+        let _ = (lba, data);
+        Err(Error::Unsupported)
+    }
+    /// Makes completed writes durable.
+    fn block_flush(&mut self) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    /// The boot archive (`bootfs` format; empty if the image has none).
+    fn boot_archive(&self) -> &'static [u8] {
+        &[]
+    }
+}
+
+/// Extra choices for [`Host::spawn_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpawnOptions<'a> {
+    /// The URL prefixes the run may open (`file:///data/app`); `None`: what the caller may.
+    pub allow: Option<&'a [&'a str]>,
+    /// Memory limit in bytes, below the kernel's; `None`: the kernel's limit.
+    pub memory: Option<usize>,
+}
+
+/// The platform's block device as services see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockDeviceInfo {
+    pub block_size: u32,
+    pub blocks: u64,
+    /// `virtio-blk`, `flash`, `ram-flash`.
+    pub driver: &'static str,
+    pub writable: bool,
 }
 
 /// A native service the kernel schedules: it is started once and then handed console input.
@@ -61,6 +195,19 @@ pub trait NativeService {
     /// A run ended (every run's end is reported, once).
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
         let _ = (run, host);
+    }
+    /// A request for a scheme the service registered.
+    fn request<'s>(&'s mut self, req: Request<'_>, host: &mut dyn Host) -> Answer<'s> {
+        let _ = (req, host);
+        Answer::Now(Reply::Err(Error::Unsupported))
+    }
+    /// When the service next wants [`NativeService::tick`] (microseconds since boot).
+    fn next_tick(&self) -> Option<u64> {
+        None
+    }
+    /// The time asked for by [`NativeService::next_tick`] has come.
+    fn tick(&mut self, host: &mut dyn Host) {
+        let _ = host;
     }
 }
 
@@ -86,5 +233,10 @@ pub trait ConsoleClient {
     /// Output from a run was written after [`ConsoleClient::hide_line`]: show the line again.
     fn show_line(&mut self, host: &mut dyn Host) {
         let _ = host;
+    }
+    /// The run in the foreground, which gets the terminal's input as its stdin (the client
+    /// still sees Ctrl-C).
+    fn foreground_run(&self) -> Option<Pid> {
+        None
     }
 }

@@ -16,15 +16,17 @@ pub mod bootfs;
 mod error;
 pub mod fmt;
 mod host;
+pub mod kind;
 pub mod path;
 mod rights;
 pub mod runs;
+pub mod scheme;
 pub mod syscall;
 mod sysinfo;
 pub mod url;
 
 pub use error::Error;
-pub use host::{ConsoleClient, Host, NativeService, PowerAction};
+pub use host::{BlockDeviceInfo, ConsoleClient, Host, NativeService, PowerAction, SpawnOptions};
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
 pub use sysinfo::{FrameInfo, HeapInfo, MemInfo, SysInfo};

@@ -15,7 +15,7 @@
 //! | `getpid` | `() -> i64` | this run's id |
 //! | `clock` | `() -> i64` | microseconds since boot |
 //! | `sleep` | `(us: i64) -> i64` | blocks at least `us` microseconds (`us >= 0`); 0 |
-//! | `write` | `(stream: i32, ptr: i32, len: i32) -> i64` | stream 1 = stdout, 2 = stderr; bytes written (at most [`MAX_WRITE`] per call) |
+//! | `write` | `(h: i32, ptr: i32, len: i32) -> i64` | writes to an open handle, or to the pseudo-handles 1 = stdout, 2 = stderr; bytes written (at most [`MAX_WRITE`] per call) |
 //! | `args` | `(ptr: i32, cap: i32) -> i64` | copies up to `cap` bytes of the run's arguments (not including the program name; each ends with NUL); their total length |
 //! | `spawn` | `(name: i32, name_len: i32, args: i32, args_len: i32, grants: i32, ngrants: i32) -> i64` | starts `/bin/<name>` as a child with the NUL-separated `args` and the handles in `grants` ([`GRANT_SIZE`]-byte entries, see [`Grant`]); the child's pid |
 //! | `grants` | `(out: i32, cap: i32) -> i64` | writes up to `cap` handles (`u32` LE) the parent granted this run, in grant order; their count |
@@ -24,6 +24,21 @@
 //! | `send` | `(h: i32, ptr: i32, len: i32, handles: i32, nhandles: i32, flags: i32) -> i64` | sends `len` bytes and moves `nhandles` handles (`u32` LE each, needing [`crate::Rights::TRANSFER`]); 0 |
 //! | `recv` | `(h: i32, ptr: i32, cap: i32, handles: i32, hcap: i32, flags: i32) -> i64` | receives one message: bytes into `ptr`, handles into `handles`; [`recv_result`] of both counts |
 //! | `close` | `(h: i32) -> i64` | closes a handle (for a channel end: the peer sees [`crate::Error::Closed`]); 0 |
+//! | `open` | `(url: i32, url_len: i32, flags: i32) -> i64` | opens a URL ([`crate::scheme::OpenFlags`]); a handle |
+//! | `read` | `(h: i32, ptr: i32, len: i32) -> i64` | reads from an open handle, or 0 = stdin; bytes read, 0 at the end |
+//! | `seek` | `(h: i32, offset: i64, whence: i32) -> i64` | moves an open file's position ([`crate::scheme::Whence`]); the new position |
+//! | `stat` | `(url: i32, url_len: i32, out: i32) -> i64` | writes a [`crate::scheme::Stat`] ([`crate::scheme::STAT_SIZE`] bytes) at `out`; 0 |
+//! | `readdir` | `(h: i32, ptr: i32, cap: i32) -> i64` | next entries of a directory opened with `DIRECTORY` ([`crate::scheme::dirents`]); bytes, 0 at the end |
+//! | `unlink` | `(url: i32, url_len: i32) -> i64` | removes a file; 0 |
+//! | `mkdir` | `(url: i32, url_len: i32) -> i64` | creates a directory; 0 |
+//! | `rmdir` | `(url: i32, url_len: i32) -> i64` | removes an empty directory; 0 |
+//! | `rename` | `(from: i32, from_len: i32, to: i32, to_len: i32) -> i64` | renames within one scheme; 0 |
+//! | `statfs` | `(url: i32, url_len: i32, out: i32) -> i64` | writes a [`crate::scheme::FsInfo`] for the file system holding `url`; 0 |
+//!
+//! URLs: `scheme://authority/path`, or an absolute path meaning `file://` ([`crate::url`]). A
+//! run opens only what its URL grants allow (`run --allow file:///data/app prog`): anything else
+//! is `PermissionDenied`, and the kernel logs the denial. Calls on URLs block the run (WAIT)
+//! until the scheme's handler answers.
 //!
 //! Blocking: `sleep`, `wait`, and `send`/`recv` without [`NONBLOCK`] put the run in WAIT; it is
 //! resumed when the call can complete. A blocking call that fails has changed nothing. `recv`
@@ -54,10 +69,20 @@ pub mod nr {
     pub const RECV: u32 = 11;
     pub const CLOSE: u32 = 12;
     pub const GRANTS: u32 = 13;
+    pub const OPEN: u32 = 14;
+    pub const READ: u32 = 15;
+    pub const SEEK: u32 = 16;
+    pub const STAT: u32 = 17;
+    pub const READDIR: u32 = 18;
+    pub const UNLINK: u32 = 19;
+    pub const MKDIR: u32 = 20;
+    pub const RMDIR: u32 = 21;
+    pub const RENAME: u32 = 22;
+    pub const STATFS: u32 = 23;
 }
 
 /// Every import, by name, with its number (what the kernel links).
-pub const IMPORTS: [(&str, u32); 14] = [
+pub const IMPORTS: [(&str, u32); 24] = [
     ("exit", nr::EXIT),
     ("yield", nr::YIELD),
     ("getpid", nr::GETPID),
@@ -72,6 +97,16 @@ pub const IMPORTS: [(&str, u32); 14] = [
     ("recv", nr::RECV),
     ("close", nr::CLOSE),
     ("grants", nr::GRANTS),
+    ("open", nr::OPEN),
+    ("read", nr::READ),
+    ("seek", nr::SEEK),
+    ("stat", nr::STAT),
+    ("readdir", nr::READDIR),
+    ("unlink", nr::UNLINK),
+    ("mkdir", nr::MKDIR),
+    ("rmdir", nr::RMDIR),
+    ("rename", nr::RENAME),
+    ("statfs", nr::STATFS),
 ];
 
 /// Size of one `spawn` grant entry in bytes.
