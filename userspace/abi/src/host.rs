@@ -138,21 +138,15 @@ pub trait Host {
 
     // --- the platform's persistent block device (for the vfs service).
 
-    fn block_info(&self) -> Option<BlockDeviceInfo> {
+    /// The platform's persistent block device, if it has one. It stays valid for as long as
+    /// the system runs, so a file system can keep it.
+    fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
         None
     }
-    /// Reads whole blocks from `lba`.
-    fn block_read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let _ = (lba, buf);
-        Err(Error::Unsupported)
-    }
-    /// Writes whole blocks at `lba`.
-    fn block_write(&mut self, lba: u64, data: &[u8]) -> Result<(), Error> {
-        let _ = (lba, data);
-        Err(Error::Unsupported)
-    }
-    /// Makes completed writes durable.
-    fn block_flush(&mut self) -> Result<(), Error> {
+    /// The mount table as text, one line per mount (`<point> <type> <ro|rw> <device>`), from
+    /// the `file` scheme's handler.
+    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let _ = buf;
         Err(Error::Unsupported)
     }
     /// The boot archive (`bootfs` format; empty if the image has none).
@@ -170,7 +164,21 @@ pub struct SpawnOptions<'a> {
     pub memory: Option<usize>,
 }
 
-/// The platform's block device as services see it.
+/// A persistent store of fixed-size blocks (a disk; flash behind a block adapter), as the
+/// kernel hands it to the vfs service.
+///
+/// `read`/`write` move whole blocks from block `lba` on; a buffer that is not whole blocks or
+/// a range past the end is `InvalidArgument` and touches nothing; a device error is `Corrupt`
+/// (reads) or `NoSpace`/`ReadOnly` where that is what the device said. Written data is durable
+/// once `flush` returned `Ok`.
+pub trait BlockDev {
+    fn info(&self) -> BlockDeviceInfo;
+    fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), Error>;
+    fn write(&self, lba: u64, data: &[u8]) -> Result<(), Error>;
+    fn flush(&self) -> Result<(), Error>;
+}
+
+/// What a [`BlockDev`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockDeviceInfo {
     pub block_size: u32,
