@@ -1,24 +1,49 @@
 //! [`KernelHost`]: the kernel's implementation of the native-service system calls.
+//!
+//! A native service calls the kernel through [`Host`] while the boot loop serves it. URL calls
+//! are routed like a run's (`crate::fs`), except that a native client cannot wait: a call to a
+//! service's scheme calls that service at once ([`ServiceSlot`]), and a handler that would
+//! answer later makes the call fail with `WouldBlock`.
+//!
+//! Invariants: a service is never entered twice at once — it is taken out of its slot while it
+//! runs, so a call that would re-enter it (directly or through another service) is `Busy`.
 
-use zb_abi::{
-    Error, FrameInfo, HeapInfo, Host, MemInfo, OS_VERSION, Pid, PowerAction, RunInfo, SysInfo,
-};
-use zb_hal::Platform;
-
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use zb_abi::kind::{KindId, KindInfo};
+use zb_abi::scheme::{Answer, FsInfo, MAX_IO, OpenFlags, Reply, Request, Stat, Whence};
+use zb_abi::syscall::{MAX_WRITE, nr};
+use zb_abi::{
+    BlockDev, BlockDeviceInfo, Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService,
+    OS_VERSION, Pid, PowerAction, Rights, RunInfo, SpawnOptions, SysInfo,
+};
+use zb_hal::{BlockDevice, BlockError, Platform};
+
 use crate::banner::PROFILE;
-use crate::kernel::Kernel;
+use crate::cap::Handle;
+use crate::fs::{HandlesRef, open_flags, remote};
+use crate::kernel::{Kernel, RunOptions};
+use crate::request::{OwnedOp, OwnedReply};
+use crate::scheme::{Route, SchemeIndex, narrowed};
+
+/// A native service in the boot loop's list; `service` is `None` while it is being served.
+pub struct ServiceSlot<'s> {
+    pub pid: Pid,
+    pub service: Option<&'s mut dyn NativeService>,
+}
 
 /// The host as native service `caller` sees it while the kernel serves it.
-pub struct KernelHost<'k> {
+pub struct KernelHost<'k, 's> {
     platform: &'static dyn Platform,
     boot_us: u64,
     kernel: &'k mut Kernel,
     caller: Pid,
+    /// The other services, for synchronous calls to their schemes.
+    peers: &'k mut [ServiceSlot<'s>],
 }
 
-impl<'k> KernelHost<'k> {
+impl<'k, 's> KernelHost<'k, 's> {
     pub fn new(
         platform: &'static dyn Platform,
         boot_us: u64,
@@ -30,11 +55,156 @@ impl<'k> KernelHost<'k> {
             boot_us,
             kernel,
             caller,
+            peers: &mut [],
         }
+    }
+
+    /// The host for `caller` with the other services reachable through `peers`.
+    pub fn with_peers(
+        platform: &'static dyn Platform,
+        boot_us: u64,
+        kernel: &'k mut Kernel,
+        caller: Pid,
+        peers: &'k mut [ServiceSlot<'s>],
+    ) -> Self {
+        KernelHost {
+            platform,
+            boot_us,
+            kernel,
+            caller,
+            peers,
+        }
+    }
+
+    /// Sends `op` to the handler of `scheme` and returns its answer, synchronously.
+    fn dispatch(&mut self, scheme: SchemeIndex, op: &OwnedOp) -> OwnedReply {
+        match self.kernel.router.route(scheme) {
+            Some(Route::Kernel(k)) => self.kernel.serve_kernel_scheme(k, self.caller, op),
+            Some(Route::Service(pid)) => self.call_service(pid, op),
+            None => OwnedReply::Err(Error::NotFound),
+        }
+    }
+
+    /// Calls service `pid` with `op` from the caller.
+    fn call_service(&mut self, pid: Pid, op: &OwnedOp) -> OwnedReply {
+        let Some(slot) = self.peers.iter_mut().find(|s| s.pid == pid) else {
+            return OwnedReply::Err(Error::Closed);
+        };
+        let Some(service) = slot.service.take() else {
+            // The caller itself, or a service further up this chain of calls.
+            return OwnedReply::Err(Error::Busy);
+        };
+        let request = Request {
+            // Synchronous calls need no id: nothing is ever matched with it.
+            id: 0,
+            from: self.caller,
+            op: op.as_op(),
+        };
+        let reply = {
+            let mut host = KernelHost::with_peers(
+                self.platform,
+                self.boot_us,
+                self.kernel,
+                pid,
+                self.peers,
+            );
+            match service.request(request, &mut host) {
+                Answer::Now(reply) => OwnedReply::from(reply),
+                Answer::Later => OwnedReply::Err(Error::WouldBlock),
+            }
+        };
+        if let Some(slot) = self.peers.iter_mut().find(|s| s.pid == pid) {
+            slot.service = Some(service);
+        }
+        reply
+    }
+
+    /// Runs a path call (`nr::STAT`, …) for the caller.
+    fn path_call(&mut self, number: u32, url: &str, second: Option<&str>) -> OwnedReply {
+        let prepared =
+            self.kernel
+                .prepare_url_op(self.caller, None, number, url, second, OpenFlags::empty());
+        match prepared {
+            Ok(p) => self.dispatch(p.scheme, &p.op),
+            Err(e) => OwnedReply::Err(e),
+        }
+    }
+
+    /// The remote object behind the caller's handle `h`.
+    fn remote(&mut self, h: u32, right: Rights) -> Result<(SchemeIndex, u32), Error> {
+        remote(self.kernel.native_table(self.caller), Handle(h), right, None)
     }
 }
 
-impl Host for KernelHost<'_> {
+/// The platform's memory statistics in the ABI's form.
+pub(crate) fn meminfo(platform: &dyn Platform) -> MemInfo {
+    let m = platform.memory();
+    MemInfo {
+        ram_total: m.ram_total,
+        heap: HeapInfo {
+            used: m.heap.used,
+            free: m.heap.free,
+            total: m.heap.total,
+        },
+        frames: m.frames.map(|f| FrameInfo {
+            used: f.used,
+            total: f.total,
+            frame_size: f.frame_size,
+        }),
+    }
+}
+
+/// Arguments as a run receives them: each followed by NUL.
+fn pack_args(args: &[&str]) -> Result<Vec<u8>, Error> {
+    let mut packed = Vec::new();
+    for arg in args {
+        if arg.as_bytes().contains(&0) {
+            return Err(Error::InvalidArgument);
+        }
+        packed.extend_from_slice(arg.as_bytes());
+        packed.push(0);
+    }
+    if packed.len() > zb_abi::syscall::MAX_ARGS {
+        return Err(Error::TooLarge);
+    }
+    Ok(packed)
+}
+
+/// The platform's block device as services see it (made once, on first use).
+struct HalBlock(&'static dyn BlockDevice);
+
+static HAL_BLOCK: spin::Once<Option<&'static HalBlock>> = spin::Once::new();
+
+fn block_error(e: BlockError) -> Error {
+    match e {
+        BlockError::OutOfRange => Error::InvalidArgument,
+        BlockError::ReadOnly => Error::ReadOnly,
+        BlockError::Io => Error::Corrupt,
+    }
+}
+
+impl BlockDev for HalBlock {
+    fn info(&self) -> BlockDeviceInfo {
+        let i = self.0.info();
+        BlockDeviceInfo {
+            block_size: i.block_size,
+            blocks: i.blocks,
+            driver: i.driver,
+            writable: i.writable,
+        }
+    }
+    fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.0.read(lba, buf).map_err(block_error)
+    }
+    fn write(&self, lba: u64, data: &[u8]) -> Result<(), Error> {
+        self.0.write(lba, data).map_err(block_error)
+    }
+    fn flush(&self) -> Result<(), Error> {
+        self.0.flush().map_err(block_error)
+    }
+}
+
+impl Host for KernelHost<'_, '_> {
     fn console_write(&mut self, bytes: &[u8]) {
         self.platform.console().write(bytes);
     }
@@ -58,20 +228,7 @@ impl Host for KernelHost<'_> {
     }
 
     fn meminfo(&self) -> MemInfo {
-        let m = self.platform.memory();
-        MemInfo {
-            ram_total: m.ram_total,
-            heap: HeapInfo {
-                used: m.heap.used,
-                free: m.heap.free,
-                total: m.heap.total,
-            },
-            frames: m.frames.map(|f| FrameInfo {
-                used: f.used,
-                total: f.total,
-                frame_size: f.frame_size,
-            }),
-        }
+        meminfo(self.platform)
     }
 
     fn power(&mut self, action: PowerAction) -> Error {
@@ -86,20 +243,7 @@ impl Host for KernelHost<'_> {
     }
 
     fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
-        let mut packed = Vec::new();
-        for arg in args {
-            if arg.as_bytes().contains(&0) {
-                return Err(Error::InvalidArgument);
-            }
-            packed.extend_from_slice(arg.as_bytes());
-            packed.push(0);
-        }
-        if packed.len() > zb_abi::syscall::MAX_ARGS {
-            return Err(Error::TooLarge);
-        }
-        self.kernel
-            .spawn(self.caller, name, packed, Vec::new())
-            .map_err(|(e, _)| e)
+        self.spawn_with(name, args, &SpawnOptions::default())
     }
 
     fn kill(&mut self, pid: Pid) -> Result<(), Error> {
@@ -110,5 +254,140 @@ impl Host for KernelHost<'_> {
         for run in self.kernel.runs().iter() {
             visit(&run.info());
         }
+    }
+
+    fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        options: &SpawnOptions<'_>,
+    ) -> Result<Pid, Error> {
+        // Services are unrestricted, so any well-formed grant list narrows.
+        let allow = options.allow.map(|list| narrowed(None, list)).transpose()?;
+        let run = RunOptions {
+            allow,
+            memory: options.memory,
+        };
+        let packed = pack_args(args)?;
+        self.kernel
+            .spawn_with(self.caller, name, packed, Vec::new(), run)
+            .map_err(|(e, _)| e)
+    }
+
+    fn log(&mut self, line: &str) {
+        self.kernel.log(line);
+    }
+
+    fn open(&mut self, url: &str, flags: OpenFlags) -> Result<u32, Error> {
+        let flags = open_flags(i64::from(flags.bits()))?;
+        let p = self
+            .kernel
+            .prepare_url_op(self.caller, None, nr::OPEN, url, None, flags)?;
+        let reply = self.dispatch(p.scheme, &p.op);
+        let h = self.kernel.enter_handle(
+            HandlesRef::Native(self.caller),
+            p.scheme,
+            flags,
+            reply,
+        )?;
+        Ok(h.0)
+    }
+
+    fn read(&mut self, handle: u32, buf: &mut [u8]) -> Result<usize, Error> {
+        let (scheme, remote) = self.remote(handle, Rights::READ)?;
+        let len = buf.len().min(MAX_IO) as u32;
+        let data = self
+            .dispatch(scheme, &OwnedOp::Read { handle: remote, len })
+            .data()?;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn write(&mut self, handle: u32, data: &[u8]) -> Result<usize, Error> {
+        let (scheme, remote) = self.remote(handle, Rights::WRITE)?;
+        let data = data[..data.len().min(MAX_WRITE)].to_vec();
+        let n = self
+            .dispatch(scheme, &OwnedOp::Write { handle: remote, data })
+            .done()?;
+        Ok(n as usize)
+    }
+
+    fn seek(&mut self, handle: u32, offset: i64, whence: Whence) -> Result<u64, Error> {
+        let (scheme, remote) = self.remote(handle, Rights::empty())?;
+        let op = OwnedOp::Seek {
+            handle: remote,
+            offset,
+            whence,
+        };
+        self.dispatch(scheme, &op).done()
+    }
+
+    fn close(&mut self, handle: u32) -> Result<(), Error> {
+        let (object, _) = self
+            .kernel
+            .native_table(self.caller)
+            .remove(Handle(handle))?;
+        if let crate::object::Object::Remote { scheme, remote, .. } = object {
+            // Closed now, not queued: the handler must not see later calls before it.
+            let _ = self.dispatch(scheme, &OwnedOp::Close { handle: remote });
+        } else {
+            self.kernel.release(object);
+        }
+        Ok(())
+    }
+
+    fn stat(&mut self, url: &str) -> Result<Stat, Error> {
+        self.path_call(nr::STAT, url, None).stat()
+    }
+
+    fn unlink(&mut self, url: &str) -> Result<(), Error> {
+        self.path_call(nr::UNLINK, url, None).done().map(drop)
+    }
+
+    fn mkdir(&mut self, url: &str) -> Result<(), Error> {
+        self.path_call(nr::MKDIR, url, None).done().map(drop)
+    }
+
+    fn rmdir(&mut self, url: &str) -> Result<(), Error> {
+        self.path_call(nr::RMDIR, url, None).done().map(drop)
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        self.path_call(nr::RENAME, from, Some(to)).done().map(drop)
+    }
+
+    fn statfs(&mut self, url: &str) -> Result<FsInfo, Error> {
+        self.path_call(nr::STATFS, url, None).info()
+    }
+
+    fn register_scheme(&mut self, scheme: &'static str, kind: KindId) -> Result<(), Error> {
+        self.kernel.register_scheme(self.caller, scheme, kind)
+    }
+
+    fn register_kind(&mut self, kind: KindId, name: &'static str) {
+        self.kernel.register_kind(kind, name, self.caller);
+    }
+
+    fn kinds(&self, visit: &mut dyn FnMut(&KindInfo<'_>)) {
+        self.kernel.kinds(visit);
+    }
+
+    fn reply(&mut self, id: u32, reply: Reply<'_>) {
+        self.kernel.complete(self.caller, id, OwnedReply::from(reply));
+    }
+
+    fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
+        let platform = self.platform;
+        let made = HAL_BLOCK.call_once(|| {
+            platform
+                .block()
+                .map(|dev| &*Box::leak(Box::new(HalBlock(dev))))
+        });
+        made.map(|b| b as &'static dyn BlockDev)
+    }
+
+    fn boot_archive(&self) -> &'static [u8] {
+        self.kernel.config.boot_files
     }
 }

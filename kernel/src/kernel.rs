@@ -26,10 +26,15 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use zb_abi::{Error, Pid, RunKind, syscall};
+use zb_abi::kind::KindId;
+use zb_abi::{Error, MemInfo, Pid, RunKind, syscall};
 use zb_hal::Clock;
 
+use crate::cap::HandleTable;
 use crate::config::KernelConfig;
+use crate::kfiles::KernelFiles;
+use crate::request::{InFlight, Outgoing};
+use crate::scheme::{Registry, SchemeRouter};
 use crate::link::host_imports;
 use crate::object::{ChannelId, InTransit, Object};
 use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
@@ -37,6 +42,16 @@ use crate::sched::Scheduler;
 use crate::sys::{RunSys, Shared};
 use crate::task::{Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
 use wasmi::Linker;
+
+/// Choices for [`Kernel::spawn_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The URL prefixes the run may open (canonical, see `scheme::narrowed`); `None`: its
+    /// parent's.
+    pub allow: Option<Vec<String>>,
+    /// A memory limit below the kernel's.
+    pub memory: Option<usize>,
+}
 
 /// How many finished runs the table keeps for `ps` and `wait`.
 pub const KEEP_DONE: usize = 16;
@@ -128,6 +143,18 @@ pub struct Kernel {
     woken: Vec<ChannelId>,
     /// The runs in WAIT(channel), with the channel, in the order they blocked.
     channel_waiters: Vec<(ChannelId, Pid)>,
+    /// Where each URL scheme's requests go.
+    pub(crate) router: SchemeRouter,
+    /// Drivers, services and schemes by KindId.
+    pub(crate) registry: Registry,
+    /// Requests to scheme handlers not yet answered.
+    pub(crate) inflight: InFlight,
+    /// The `proc://` and `mem://` files open.
+    pub(crate) kfiles: KernelFiles,
+    /// Handles held by native services (runs keep theirs in their store).
+    pub(crate) native_handles: BTreeMap<Pid, HandleTable<Object>>,
+    /// Reports memory statistics, when the platform can (`mem://`).
+    pub(crate) memory_probe: Option<&'static dyn Fn() -> MemInfo>,
 }
 
 impl Kernel {
@@ -143,6 +170,12 @@ impl Kernel {
             events: VecDeque::new(),
             woken: Vec::new(),
             channel_waiters: Vec::new(),
+            router: SchemeRouter::new(),
+            registry: Registry::new(),
+            inflight: InFlight::default(),
+            kfiles: KernelFiles::new(),
+            native_handles: BTreeMap::new(),
+            memory_probe: None,
         }
     }
 
@@ -206,12 +239,34 @@ impl Kernel {
         args: Vec<u8>,
         grants: Vec<InTransit>,
     ) -> Result<Pid, (Error, Vec<InTransit>)> {
+        self.spawn_with(parent, name, args, grants, RunOptions::default())
+    }
+
+    /// [`Kernel::spawn`] with `options`. Without an `allow` list of its own, the child gets
+    /// its parent's URL grants (a run's children can never reach more than the run).
+    pub fn spawn_with(
+        &mut self,
+        parent: Pid,
+        name: &str,
+        args: Vec<u8>,
+        grants: Vec<InTransit>,
+        options: RunOptions,
+    ) -> Result<Pid, (Error, Vec<InTransit>)> {
         let (path, wasm) = match self.can_spawn(name, grants.len()) {
             Ok(found) => found,
             Err(e) => return Err((e, grants)),
         };
-        let sys = RunSys::new(self.config.limits.handles, args);
-        let (state, mut task) = match self.load(path, wasm, sys) {
+        let mut sys = RunSys::new(self.config.limits.handles, args);
+        sys.allow = match options.allow {
+            Some(allow) => Some(allow),
+            None => self.allow_of(parent),
+        };
+        let memory = options
+            .memory
+            .map_or(self.config.limits.memory_bytes, |m| {
+                m.min(self.config.limits.memory_bytes)
+            });
+        let (state, mut task) = match self.load(path, wasm, sys, memory) {
             Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
             Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
         };
@@ -256,6 +311,14 @@ impl Kernel {
         Ok(pid)
     }
 
+    /// The URL grants of run `pid` (`None`: unrestricted, as services are).
+    pub(crate) fn allow_of(&self, pid: Pid) -> Option<Vec<String>> {
+        self.runs
+            .get(pid)
+            .and_then(|r| r.task.as_ref())
+            .and_then(|t| t.data().sys.allow.clone())
+    }
+
     /// Whether [`Kernel::spawn`] of `name` with `grants` handles would start a run; the
     /// program's path and bytes.
     pub(crate) fn can_spawn(
@@ -277,6 +340,55 @@ impl Kernel {
             return Err(Error::OutOfMemory);
         }
         Ok((path, wasm))
+    }
+
+    /// Lets the kernel report memory statistics (`mem://`).
+    pub fn set_memory_probe(&mut self, probe: &'static dyn Fn() -> MemInfo) {
+        self.memory_probe = Some(probe);
+    }
+
+    /// Routes `scheme://` to native service `pid` and registers it as `kind`.
+    pub fn register_scheme(
+        &mut self,
+        pid: Pid,
+        scheme: &'static str,
+        kind: KindId,
+    ) -> Result<(), Error> {
+        self.router.register(scheme, pid)?;
+        self.registry.add(kind, scheme, pid);
+        Ok(())
+    }
+
+    /// Adds `kind` to the registry, provided by `pid` (0: the kernel or a driver).
+    pub fn register_kind(&mut self, kind: KindId, name: &'static str, pid: Pid) {
+        self.registry.add(kind, name, pid);
+    }
+
+    /// Visits the registry in KindId order.
+    pub fn kinds(&self, visit: &mut dyn FnMut(&zb_abi::kind::KindInfo<'_>)) {
+        self.registry.visit(visit);
+    }
+
+    /// The next request for a service, to be handed to it by the boot loop.
+    pub fn take_request(&mut self) -> Option<Outgoing> {
+        self.inflight.take_outgoing()
+    }
+
+    /// Whether requests wait to be handed to services.
+    pub fn has_requests(&self) -> bool {
+        self.inflight.has_outgoing()
+    }
+
+    /// Writes one line to the system log (the console, like a run's stderr).
+    pub fn log(&mut self, line: &str) {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.events.push_back(Event::Output {
+            pid: 0,
+            stream: syscall::STDERR,
+            bytes,
+        });
     }
 
     /// Lets the kernel refuse a module the heap cannot hold (`rejected`) instead of running
@@ -308,10 +420,14 @@ impl Kernel {
 
     /// A task for the program at `path` whose calls see `sys`, compiled at the program's first
     /// spawn (or again after its code was dropped).
-    fn load(&mut self, path: &'static str, wasm: &[u8], sys: RunSys) -> Result<Task, LoadFailure> {
-        let limits = TaskLimits {
-            memory_bytes: self.config.limits.memory_bytes,
-        };
+    fn load(
+        &mut self,
+        path: &'static str,
+        wasm: &[u8],
+        sys: RunSys,
+        memory_bytes: usize,
+    ) -> Result<Task, LoadFailure> {
+        let limits = TaskLimits { memory_bytes };
         if !self.compiled.contains_key(path) {
             self.admit(wasm)?;
             let engine = TaskEngine::new(self.config.limits.stack_bytes);
@@ -534,7 +650,7 @@ impl Kernel {
     }
 
     /// WAIT(anything) → WAIT(ready), into the ready queue.
-    fn wake(&mut self, pid: Pid) {
+    pub(crate) fn wake(&mut self, pid: Pid) {
         if let Some(run) = self.runs.get_mut(pid) {
             wake(run, &mut self.sched);
         }
@@ -586,8 +702,12 @@ impl Kernel {
         self.woken = changed;
     }
 
-    /// Lets go of an object a run held (closing a channel end wakes its peer).
+    /// Lets go of an object a run held (closing a channel end wakes its peer; a remote
+    /// object's handler is told to close it).
     pub(crate) fn release(&mut self, object: Object) {
+        if let Object::Remote { scheme, remote, .. } = object {
+            return self.close_remote(0, scheme, remote);
+        }
         let mut changed = core::mem::take(&mut self.woken);
         // Borrowed for this statement only.
         self.shared
@@ -628,6 +748,7 @@ impl Kernel {
         }
         self.sched.remove(pid);
         self.channel_waiters.retain(|&(_, p)| p != pid);
+        self.inflight.forget_client(pid);
         for object in held {
             self.release(object);
         }

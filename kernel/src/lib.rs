@@ -18,34 +18,42 @@ extern crate alloc;
 pub mod banner;
 pub mod cap;
 pub mod config;
+mod fs;
 mod host;
+pub mod kfiles;
 pub mod ipc;
 pub mod kernel;
 mod link;
 pub mod object;
 pub mod panic;
 pub mod run;
+pub mod request;
 pub mod sched;
+pub mod scheme;
 mod sys;
 pub mod task;
 
 use zb_abi::fmt::Bytes;
+use alloc::vec::Vec;
+
 use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
 
 pub use config::{KernelConfig, RunLimits};
 pub use host::KernelHost;
-pub use kernel::{Ended, Event, Kernel};
+pub use host::ServiceSlot;
+pub use kernel::{Ended, Event, Kernel, RunOptions};
 
 /// Where the kernel keeps the platform, for the panic path.
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
 
-/// Runs the kernel on `platform` with `console` as the service owning the console line.
-/// Never returns: the machine stops through [`zb_hal::Power`].
+/// Runs the kernel on `platform` with the native `services`, started in the order given; the
+/// one named `console` owns the console line. Never returns: the machine stops through
+/// [`zb_hal::Power`].
 pub fn run(
     platform: &'static dyn Platform,
     config: KernelConfig,
-    console: &mut dyn NativeService,
+    services: &mut [&mut dyn NativeService],
 ) -> ! {
     PLATFORM.call_once(|| platform);
     banner::print(platform);
@@ -54,29 +62,63 @@ pub fn run(
     banner::print_boot_time(platform, boot_us);
     let mut kernel = Kernel::new(platform.clock(), config);
     kernel.set_heap_probe(&heap_free);
+    kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
+    let mut slots = Vec::with_capacity(services.len());
+    for service in services.iter_mut() {
+        let pid = kernel.add_service(service.name());
+        slots.push(ServiceSlot {
+            pid,
+            service: Some(&mut **service),
+        });
+    }
+    let console_pid = slots
+        .iter()
+        .find(|s| s.service.as_ref().is_some_and(|s| s.name() == "console"))
+        .map(|s| s.pid);
     let mut services = Services {
         platform,
         boot_us,
-        console,
-        console_pid: 0,
+        slots,
+        console_pid,
+        console_started: false,
     };
-    services.console_pid = kernel.add_service(services.console.name());
-    services.serve(&mut kernel, |s, host| s.start(host));
+    for i in 0..services.slots.len() {
+        let pid = services.slots[i].pid;
+        services.serve(&mut kernel, pid, |s, host| s.start(host));
+        if Some(pid) == console_pid {
+            services.console_started = true;
+        }
+        // What a service logs while starting is shown before the next one starts.
+        services.deliver(&mut kernel);
+    }
 
     let mut buf = [0u8; 256];
     loop {
         let n = platform.console().read(&mut buf);
-        if n > 0 {
-            services.serve(&mut kernel, |s, host| s.console_input(&buf[..n], host));
+        if n > 0
+            && let Some(console) = services.console_pid
+        {
+            services.serve(&mut kernel, console, |s, host| {
+                s.console_input(&buf[..n], host)
+            });
         }
         let ran = kernel.step();
-        let told = services.deliver_events(&mut kernel);
-        if n == 0 && !ran && !told && !kernel.has_ready() {
-            // Sleepers are woken by the timer interrupt that ends the halt.
+        let told = services.deliver(&mut kernel);
+        let ticked = services.tick(&mut kernel);
+        if n == 0 && !ran && !told && !ticked && !kernel.has_ready() && !kernel.has_requests() {
+            // Sleepers and service timers are woken by the timer interrupt that ends the halt.
             platform.cpu().idle(&|| platform.console().has_input());
         }
     }
+}
+
+/// Memory statistics for `mem://`.
+fn memory() -> zb_abi::MemInfo {
+    let Some(p) = PLATFORM.get() else {
+        return zb_abi::MemInfo::default();
+    };
+    host::meminfo(*p)
 }
 
 /// The kernel heap's free bytes (for admission control of modules).
@@ -114,38 +156,127 @@ fn install_boot_files(kernel: &mut Kernel, platform: &'static dyn Platform, file
 struct Services<'s> {
     platform: &'static dyn Platform,
     boot_us: u64,
-    console: &'s mut dyn NativeService,
-    console_pid: Pid,
+    slots: Vec<ServiceSlot<'s>>,
+    console_pid: Option<Pid>,
+    /// Until the console service has started, kernel log lines go straight to the wire.
+    console_started: bool,
 }
 
 impl Services<'_> {
-    /// Calls into the console service, with it shown as EXEC meanwhile.
+    /// Calls into service `pid`, shown as EXEC meanwhile. The service is out of its slot for
+    /// the call, so nothing it calls can enter it again.
     fn serve(
         &mut self,
         kernel: &mut Kernel,
-        call: impl FnOnce(&mut dyn NativeService, &mut KernelHost<'_>),
+        pid: Pid,
+        call: impl FnOnce(&mut dyn NativeService, &mut KernelHost<'_, '_>),
     ) {
-        kernel.service_running(self.console_pid, true);
-        let mut host = KernelHost::new(self.platform, self.boot_us, kernel, self.console_pid);
-        call(&mut *self.console, &mut host);
-        kernel.service_running(self.console_pid, false);
+        let Some(service) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.pid == pid)
+            .and_then(|s| s.service.take())
+        else {
+            return;
+        };
+        kernel.service_running(pid, true);
+        {
+            let mut host =
+                KernelHost::with_peers(self.platform, self.boot_us, kernel, pid, &mut self.slots);
+            call(&mut *service, &mut host);
+        }
+        kernel.service_running(pid, false);
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.pid == pid) {
+            slot.service = Some(service);
+        }
     }
 
-    /// Hands queued run events to the console service; true if there were any.
-    fn deliver_events(&mut self, kernel: &mut Kernel) -> bool {
+    /// Hands queued run events and requests to the services; true if there were any.
+    fn deliver(&mut self, kernel: &mut Kernel) -> bool {
         let mut any = false;
-        while let Some(event) = kernel.take_event() {
-            any = true;
-            match event {
-                Event::Output { pid, stream, bytes } => {
-                    self.serve(kernel, |s, host| s.run_output(pid, stream, &bytes, host));
-                }
-                Event::Exited(ended) => {
-                    self.serve(kernel, |s, host| s.run_exited(&ended.info(), host));
+        loop {
+            if let Some(event) = kernel.take_event() {
+                any = true;
+                self.event(kernel, event);
+            } else if let Some(request) = kernel.take_request() {
+                any = true;
+                self.request(kernel, request);
+            } else {
+                return any;
+            }
+        }
+    }
+
+    fn event(&mut self, kernel: &mut Kernel, event: Event) {
+        let Some(console) = self.console_pid.filter(|_| self.console_started) else {
+            if let Event::Output { bytes, .. } = &event {
+                write_raw(self.platform, bytes);
+            }
+            return;
+        };
+        match event {
+            Event::Output { pid, stream, bytes } => {
+                self.serve(kernel, console, |s, host| {
+                    s.run_output(pid, stream, &bytes, host)
+                });
+            }
+            Event::Exited(ended) => {
+                // Every service hears of every run's end (init restarts runs).
+                let pids: Vec<Pid> = self.slots.iter().map(|s| s.pid).collect();
+                for pid in pids {
+                    self.serve(kernel, pid, |s, host| s.run_exited(&ended.info(), host));
                 }
             }
         }
-        any
+    }
+
+    /// Hands a request to the service it is for; its answer, if immediate, completes it.
+    fn request(&mut self, kernel: &mut Kernel, request: request::Outgoing) {
+        let service = request.service;
+        let mut answer = None;
+        self.serve(kernel, service, |s, host| {
+            let req = zb_abi::scheme::Request {
+                id: request.id,
+                from: request.from,
+                op: request.op.as_op(),
+            };
+            if let zb_abi::scheme::Answer::Now(reply) = s.request(req, host) {
+                answer = Some(request::OwnedReply::from(reply));
+            }
+        });
+        if let Some(reply) = answer {
+            kernel.complete(service, request.id, reply);
+        }
+    }
+
+    /// Gives services whose timer is due their tick; true if any ran.
+    fn tick(&mut self, kernel: &mut Kernel) -> bool {
+        let now = self.platform.clock().now_us();
+        let due: Vec<Pid> = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.service
+                    .as_ref()
+                    .and_then(|s| s.next_tick())
+                    .is_some_and(|t| t <= now)
+            })
+            .map(|s| s.pid)
+            .collect();
+        for &pid in &due {
+            self.serve(kernel, pid, |s, host| s.tick(host));
+        }
+        !due.is_empty()
+    }
+}
+
+/// Writes kernel log bytes to the console with `\n` → `\r\n` (before the console service runs).
+fn write_raw(platform: &'static dyn Platform, bytes: &[u8]) {
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            platform.console().write(b"\r\n");
+        }
+        platform.console().write(line);
     }
 }
 

@@ -19,6 +19,13 @@ pub type ChannelId = u32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
     ChannelEnd { channel: ChannelId, end: End },
+    /// Something opened through a URL: the scheme's handler knows it as `remote`.
+    Remote {
+        scheme: crate::scheme::SchemeIndex,
+        remote: zb_abi::scheme::RemoteHandle,
+        /// Opened as a directory (listed with `readdir`, not `read`).
+        dir: bool,
+    },
 }
 
 impl Object {
@@ -122,8 +129,12 @@ impl Channels {
     pub fn release_into(&mut self, object: Object, changed: &mut Vec<ChannelId>) {
         let mut pending = Vec::new();
         let mut next = Some(object);
-        while let Some(Object::ChannelEnd { channel, end }) = next.take().or_else(|| pending.pop())
-        {
+        while let Some(object) = next.take().or_else(|| pending.pop()) {
+            // Remote objects never travel (they carry no TRANSFER right) and are let go of by
+            // the kernel itself (`Kernel::release`), so only channel ends reach this point.
+            let Object::ChannelEnd { channel, end } = object else {
+                continue;
+            };
             let Some(c) = self.get_mut(channel) else {
                 continue;
             };

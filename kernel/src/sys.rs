@@ -81,6 +81,10 @@ pub struct RunSys {
     /// The outcome the fast path found for the call the run is leaving the interpreter with
     /// (it blocks or yields), so the kernel need not serve it again; `None` if the kernel must.
     pub served: Option<Outcome>,
+    /// The URL prefixes the run may open; `None`: unrestricted.
+    pub allow: Option<Vec<String>>,
+    /// The request the run's parked call is waiting for, and the scheme it went to.
+    pub awaiting: Option<(u32, crate::scheme::SchemeIndex)>,
 }
 
 impl RunSys {
@@ -94,6 +98,8 @@ impl RunSys {
             output: Vec::new(),
             woken: Vec::new(),
             served: None,
+            allow: None,
+            awaiting: None,
         }
     }
 
@@ -139,6 +145,11 @@ impl Call<'_> {
     /// Serves call `number`; `None` if it needs the kernel (`spawn`, `wait`).
     pub fn serve(&mut self, number: u32, a: &[i64; 6]) -> Option<Outcome> {
         let served = match number {
+            // A write to a remote handle, a close of one and the URL calls go to a scheme's
+            // handler: the kernel routes them.
+            nr::WRITE if a[0] != i64::from(STDOUT) && a[0] != i64::from(STDERR) => return None,
+            nr::CLOSE if self.is_remote(a[0]) => return None,
+            n if crate::fs::is_url_call(n) => return None,
             nr::YIELD => Ok(Outcome::Yield),
             nr::GETPID => Ok(Outcome::Reply(i64::from(self.run.pid))),
             nr::CLOCK => Ok(Outcome::Reply(self.clock.now_us() as i64)),
@@ -154,6 +165,13 @@ impl Call<'_> {
             _ => Err(Error::Unsupported),
         };
         Some(served.unwrap_or_else(Outcome::err))
+    }
+
+    fn is_remote(&self, h: i64) -> bool {
+        matches!(
+            self.run.handles.get(handle_arg(h), Rights::empty()),
+            Ok(Object::Remote { .. })
+        )
     }
 
     fn sleep(&mut self, us: i64) -> Served {
@@ -218,7 +236,9 @@ impl Call<'_> {
     fn send(&mut self, a: &[i64; 6]) -> Served {
         let nonblock = nonblocking(a[5])?;
         let h = handle_arg(a[0]);
-        let Object::ChannelEnd { channel, end } = *self.run.handles.get(h, Rights::WRITE)?;
+        let Object::ChannelEnd { channel, end } = *self.run.handles.get(h, Rights::WRITE)? else {
+            return Err(Error::BadHandle);
+        };
         let bytes = read_mem(self.mem, a[1], a[2], MAX_MESSAGE)?;
         let raw = read_array(self.mem, a[3], a[4], 4, MAX_MESSAGE_HANDLES)?;
         let mut moving = Vec::new();
@@ -262,7 +282,9 @@ impl Call<'_> {
         let nonblock = nonblocking(a[5])?;
         let h = handle_arg(a[0]);
         let handles = &mut self.run.handles;
-        let Object::ChannelEnd { channel, end } = *handles.get(h, Rights::READ)?;
+        let Object::ChannelEnd { channel, end } = *handles.get(h, Rights::READ)? else {
+            return Err(Error::BadHandle);
+        };
         let bytes_range = checked_range(a[1], a[2], self.mem.len(), usize::MAX)?;
         if a[4] < 0 {
             return Err(Error::InvalidArgument);
@@ -319,6 +341,11 @@ impl Kernel {
         let served = match sys.number {
             nr::SPAWN => self.spawn_call(pid, a),
             nr::WAIT => self.wait(pid, a[0]),
+            nr::CLOSE => self.close_call(pid, a[0]),
+            nr::WRITE if a[0] != i64::from(STDOUT) && a[0] != i64::from(STDERR) => {
+                self.url_call(pid, sys)
+            }
+            n if crate::fs::is_url_call(n) => self.url_call(pid, sys),
             number => {
                 let Ok(task) = live(&mut self.runs, pid) else {
                     return Outcome::err(Error::BadHandle);
@@ -373,6 +400,17 @@ impl Kernel {
         }
     }
 
+    /// `close` on the kernel's side (a remote handle's handler must be told).
+    fn close_call(&mut self, pid: Pid, h: i64) -> Served {
+        let (object, _) = live(&mut self.runs, pid)?
+            .data_mut()
+            .sys
+            .handles
+            .remove(handle_arg(h))?;
+        self.release(object);
+        Ok(Outcome::Reply(0))
+    }
+
     fn wait(&mut self, pid: Pid, child: i64) -> Served {
         let child = Pid::try_from(child).map_err(|_| Error::NotFound)?;
         let status = match self.runs.get(child) {
@@ -390,7 +428,7 @@ impl Kernel {
 }
 
 /// The task of run `pid`, if it is a live wasm run.
-fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
+pub(crate) fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
     runs.get_mut(pid)
         .and_then(|r| r.task.as_mut())
         .ok_or(Error::BadHandle)
@@ -442,7 +480,7 @@ fn write_handles(out: &mut [u8], handles: &[Handle]) {
 }
 
 /// Handles are `u32` values passed in an `i32`.
-fn handle_arg(v: i64) -> Handle {
+pub(crate) fn handle_arg(v: i64) -> Handle {
     Handle(v as u32)
 }
 

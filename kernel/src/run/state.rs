@@ -21,6 +21,8 @@ pub enum WaitReason {
     Child { pid: u32 },
     /// A native service with nothing to do until input arrives.
     Input,
+    /// Waiting for a scheme handler's reply to request `request`.
+    Reply { request: u32 },
 }
 
 /// How a run ended: exactly one of these.

@@ -61,6 +61,7 @@ impl Run {
                     WaitReason::Channel { .. } => WaitOn::Channel,
                     WaitReason::Child { pid } => WaitOn::Child { pid },
                     WaitReason::Input => WaitOn::Input,
+                    WaitReason::Reply { .. } => WaitOn::Reply,
                 }),
             ),
         };

@@ -47,6 +47,22 @@ pub enum WaitOn {
     Child { pid: Pid },
     /// A native service waiting for input.
     Input,
+    /// Waiting for a scheme's handler to answer (a file read, a console read).
+    Reply,
+}
+
+impl WaitOn {
+    /// The short form `ps` and `proc://<pid>/status` show.
+    pub fn write(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        match self {
+            WaitOn::Ready => out.write_str("ready"),
+            WaitOn::Sleep { .. } => out.write_str("sleep"),
+            WaitOn::Channel => out.write_str("chan"),
+            WaitOn::Child { pid } => write!(out, "child {pid}"),
+            WaitOn::Input => out.write_str("input"),
+            WaitOn::Reply => out.write_str("io"),
+        }
+    }
 }
 
 /// How a run ended.
@@ -93,6 +109,55 @@ pub struct RunInfo<'a> {
     pub fuel: u64,
     /// Set when `state` is DONE.
     pub exit: Option<ExitView<'a>>,
+}
+
+impl RunInfo<'_> {
+    /// Writes the run as `proc://<pid>/status` shows it: one `key: value` per line, keys
+    /// `pid ppid name kind state memory fuel`, then `wait` (in WAIT) or `exit` (DONE). Values
+    /// never contain a newline (control characters become `?`).
+    pub fn write_status(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        writeln!(out, "pid: {}", self.pid)?;
+        writeln!(out, "ppid: {}", self.parent)?;
+        write!(out, "name: ")?;
+        one_line(out, self.name)?;
+        let kind = match self.kind {
+            RunKind::Wasm => "wasm",
+            RunKind::Service => "service",
+        };
+        writeln!(out, "\nkind: {kind}")?;
+        writeln!(out, "state: {}", self.state.as_str())?;
+        writeln!(out, "memory: {}", self.memory)?;
+        writeln!(out, "fuel: {}", self.fuel)?;
+        if let Some(w) = self.wait {
+            write!(out, "wait: ")?;
+            w.write(out)?;
+            writeln!(out)?;
+        }
+        if let Some(e) = &self.exit {
+            let mut text = crate::fmt::FixedBuf::<160>::new();
+            let _ = fmt::write(&mut text, format_args!("{e}"));
+            write!(out, "exit: ")?;
+            one_line(out, text.as_str())?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `s` with control characters replaced by `?`.
+fn one_line(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        out.write_char(if c.is_control() { '?' } else { c })?;
+    }
+    Ok(())
+}
+
+/// The value of `key` in `key: value` lines (as `proc://` and `mem://` files hold them).
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(": ")?;
+        (k == key).then_some(v)
+    })
 }
 
 #[cfg(test)]

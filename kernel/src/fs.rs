@@ -1,0 +1,398 @@
+//! URL calls: `open`, `read`, `write` on remote handles, `seek`, `stat`, `readdir`, `unlink`,
+//! `mkdir`, `rmdir`, `rename`, `statfs` — the kernel's side of routing them (DESIGN.md §4).
+//!
+//! The kernel does not implement files. A call is checked (memory ranges, handle and right,
+//! URL syntax, the caller's URL grants) and turned into an [`OwnedOp`] for the scheme's
+//! handler ([`crate::scheme::SchemeRouter`]). `proc`/`mem` are answered at once by
+//! [`crate::kfiles`]; a service's scheme is a request the run waits for in
+//! WAIT(reply) (`crate::request`). When the reply is in, the parked call runs again and
+//! *finishes*: it copies data into the run's memory or enters the new handle in its table.
+//!
+//! The same checks and the same finishing serve native clients (the shell, init) through
+//! [`crate::KernelHost`], which calls the handler synchronously instead of waiting.
+//!
+//! Invariants:
+//! - A call changes nothing in the run before its request is sent: a bad argument is an error
+//!   with no request sent. Finishing re-checks the memory range (memory only grows).
+//! - A denied URL is `PermissionDenied` and one log line; no request reaches the handler.
+//! - A remote handle is closed exactly once: by `close`, or when its holder ends.
+
+use alloc::format;
+use alloc::string::String;
+
+use zb_abi::scheme::{
+    FSINFO_SIZE, MAX_IO, OpenFlags, RemoteHandle, STAT_SIZE, STDIN, Whence,
+};
+use zb_abi::syscall::{MAX_WRITE, checked_range, nr};
+use zb_abi::url::MAX_URL_LEN;
+use zb_abi::{Error, Pid, Rights};
+
+use crate::cap::{Handle, HandleTable};
+use crate::kernel::{Kernel, Outcome};
+use crate::kfiles::View;
+use crate::object::Object;
+use crate::request::{OwnedOp, OwnedReply};
+use crate::run::WaitReason;
+use crate::scheme::{Route, SchemeIndex, Target, allowed};
+use crate::sys::{handle_arg, live};
+use crate::task::Syscall;
+
+type Served = Result<Outcome, Error>;
+
+/// Handles a native service may hold open at once.
+pub const NATIVE_HANDLES: usize = 64;
+
+/// The call numbers this module serves.
+pub fn is_url_call(number: u32) -> bool {
+    matches!(
+        number,
+        nr::OPEN
+            | nr::READ
+            | nr::SEEK
+            | nr::STAT
+            | nr::READDIR
+            | nr::UNLINK
+            | nr::MKDIR
+            | nr::RMDIR
+            | nr::RENAME
+            | nr::STATFS
+    )
+}
+
+/// A checked call, ready to go to its scheme's handler.
+pub(crate) struct Prepared {
+    pub scheme: SchemeIndex,
+    pub op: OwnedOp,
+}
+
+impl Kernel {
+    /// Serves URL call `sys` for run `pid` (or finishes it, when its reply is in).
+    pub(crate) fn url_call(&mut self, pid: Pid, sys: &Syscall) -> Served {
+        let awaiting = live(&mut self.runs, pid)?.data().sys.awaiting;
+        if let Some((id, scheme)) = awaiting {
+            let Some(reply) = self.inflight.take_reply(id) else {
+                // Woken before the reply came: keep waiting (nothing was done twice).
+                return Ok(Outcome::Block(WaitReason::Reply { request: id }));
+            };
+            live(&mut self.runs, pid)?.data_mut().sys.awaiting = None;
+            return self.finish_run_call(pid, sys, scheme, reply);
+        }
+        let prepared = self.prepare_run_call(pid, sys)?;
+        let scheme = prepared.scheme;
+        match self.router.route(scheme).ok_or(Error::NotFound)? {
+            Route::Kernel(k) => {
+                let reply = self.serve_kernel_scheme(k, pid, &prepared.op);
+                self.finish_run_call(pid, sys, scheme, reply)
+            }
+            Route::Service(service) => {
+                let id = self.inflight.send(pid, scheme, service, prepared.op);
+                live(&mut self.runs, pid)?.data_mut().sys.awaiting = Some((id, scheme));
+                Ok(Outcome::Block(WaitReason::Reply { request: id }))
+            }
+        }
+    }
+
+    /// `proc`/`mem` answer at once.
+    pub(crate) fn serve_kernel_scheme(
+        &mut self,
+        scheme: crate::scheme::KernelScheme,
+        from: Pid,
+        op: &OwnedOp,
+    ) -> OwnedReply {
+        let view = View {
+            runs: &self.runs,
+            memory: self.memory_probe.map(|probe| probe()),
+        };
+        self.kfiles.serve(scheme, from, op.as_op(), &view)
+    }
+
+    /// Checks run `pid`'s call `sys` and builds its request.
+    fn prepare_run_call(&mut self, pid: Pid, sys: &Syscall) -> Result<Prepared, Error> {
+        let a = &sys.args;
+        let (mem, data) = live(&mut self.runs, pid)?.parts();
+        let handles = &data.sys.handles;
+        let url = |ptr: i64, len: i64| -> Result<String, Error> {
+            let range = checked_range(ptr, len, mem.len(), MAX_URL_LEN)?;
+            let text = core::str::from_utf8(&mem[range]).map_err(|_| Error::InvalidArgument)?;
+            Ok(String::from(text))
+        };
+        let out_range = |ptr: i64, len: usize| checked_range(ptr, len as i64, mem.len(), len);
+        // Calls on a handle are complete here; calls on URLs continue below.
+        let (first, second) = match sys.number {
+            nr::OPEN | nr::UNLINK | nr::MKDIR | nr::RMDIR => (url(a[0], a[1])?, None),
+            nr::STAT => {
+                out_range(a[2], STAT_SIZE)?;
+                (url(a[0], a[1])?, None)
+            }
+            nr::STATFS => {
+                out_range(a[2], FSINFO_SIZE)?;
+                (url(a[0], a[1])?, None)
+            }
+            nr::RENAME => (url(a[0], a[1])?, Some(url(a[2], a[3])?)),
+            nr::READ | nr::READDIR => {
+                let range = checked_range(a[1], a[2], mem.len(), usize::MAX)?;
+                let len = range.len().min(MAX_IO) as u32;
+                if sys.number == nr::READ && a[0] == i64::from(STDIN) {
+                    let scheme = self.router.index("console").ok_or(Error::Unsupported)?;
+                    let handle = STDIN;
+                    let op = OwnedOp::Read { handle, len };
+                    return Ok(Prepared { scheme, op });
+                }
+                let dir = sys.number == nr::READDIR;
+                let (scheme, handle) = remote(handles, handle_arg(a[0]), Rights::READ, Some(dir))?;
+                let op = OwnedOp::Read { handle, len };
+                return Ok(Prepared { scheme, op });
+            }
+            nr::WRITE => {
+                let range = checked_range(a[1], a[2], mem.len(), MAX_WRITE)?;
+                let (scheme, handle) =
+                    remote(handles, handle_arg(a[0]), Rights::WRITE, Some(false))?;
+                let data = mem[range].to_vec();
+                let op = OwnedOp::Write { handle, data };
+                return Ok(Prepared { scheme, op });
+            }
+            nr::SEEK => {
+                let whence = Whence::from_raw(a[2]).ok_or(Error::InvalidArgument)?;
+                let (scheme, handle) = remote(handles, handle_arg(a[0]), Rights::empty(), None)?;
+                let offset = a[1];
+                let op = OwnedOp::Seek {
+                    handle,
+                    offset,
+                    whence,
+                };
+                return Ok(Prepared { scheme, op });
+            }
+            _ => return Err(Error::Unsupported),
+        };
+        let flags = if sys.number == nr::OPEN {
+            open_flags(a[2])?
+        } else {
+            OpenFlags::empty()
+        };
+        let allow = data.sys.allow.clone();
+        self.prepare_url_op(pid, allow.as_deref(), sys.number, &first, second.as_deref(), flags)
+    }
+
+    /// Resolves the URL(s) of a path call, checks them against `allow`, and builds the op.
+    /// `number` is the call (`nr::OPEN`, …).
+    pub(crate) fn prepare_url_op(
+        &mut self,
+        client: Pid,
+        allow: Option<&[String]>,
+        number: u32,
+        url: &str,
+        second: Option<&str>,
+        flags: OpenFlags,
+    ) -> Result<Prepared, Error> {
+        let what = call_name(number);
+        let target = self.resolve_checked(client, allow, what, url)?;
+        let scheme = target.scheme;
+        let path = target.path;
+        let op = match number {
+            nr::OPEN => OwnedOp::Open { path, flags },
+            nr::STAT => OwnedOp::Stat { path },
+            nr::STATFS => OwnedOp::StatFs { path },
+            nr::UNLINK => OwnedOp::Unlink { path },
+            nr::MKDIR => OwnedOp::Mkdir { path },
+            nr::RMDIR => OwnedOp::Rmdir { path },
+            nr::RENAME => {
+                let second = second.ok_or(Error::InvalidArgument)?;
+                let to = self.resolve_checked(client, allow, what, second)?;
+                if to.scheme != scheme {
+                    return Err(Error::Unsupported);
+                }
+                OwnedOp::Rename {
+                    from: path,
+                    to: to.path,
+                }
+            }
+            _ => return Err(Error::Unsupported),
+        };
+        Ok(Prepared { scheme, op })
+    }
+
+    /// Resolves `url` and checks `client`'s grants; a denial is logged.
+    fn resolve_checked(
+        &mut self,
+        client: Pid,
+        allow: Option<&[String]>,
+        what: &str,
+        url: &str,
+    ) -> Result<Target, Error> {
+        let target = Target::resolve(&self.router, url)?;
+        if !allowed(allow, &target.canonical) {
+            let name = self.runs.get(client).map_or("?", |r| r.name.as_str());
+            let grants = allow.map(|g| g.join(" ")).unwrap_or_default();
+            let line = format!(
+                "kernel: denied {what} {} to pid {client} ({name}): outside its grants ({grants})",
+                target.canonical
+            );
+            self.log(&line);
+            return Err(Error::PermissionDenied);
+        }
+        Ok(target)
+    }
+
+    /// Finishes run `pid`'s call `sys` with the handler's `reply`.
+    fn finish_run_call(
+        &mut self,
+        pid: Pid,
+        sys: &Syscall,
+        scheme: SchemeIndex,
+        reply: OwnedReply,
+    ) -> Served {
+        let a = &sys.args;
+        let value = match sys.number {
+            nr::OPEN => {
+                let flags = OpenFlags::from_bits_truncate(a[2] as u32);
+                let h = self.enter_handle(HandlesRef::Run(pid), scheme, flags, reply)?;
+                i64::from(h.0)
+            }
+            nr::READ | nr::READDIR => {
+                let data = reply.data()?;
+                let (mem, _) = live(&mut self.runs, pid)?.parts();
+                let range = checked_range(a[1], a[2], mem.len(), usize::MAX)?;
+                let n = data.len().min(range.len());
+                mem[range.start..range.start + n].copy_from_slice(&data[..n]);
+                n as i64
+            }
+            nr::STAT => {
+                let stat = reply.stat()?;
+                let (mem, _) = live(&mut self.runs, pid)?.parts();
+                let range = checked_range(a[2], STAT_SIZE as i64, mem.len(), STAT_SIZE)?;
+                mem[range].copy_from_slice(&stat.to_bytes());
+                0
+            }
+            nr::STATFS => {
+                let info = reply.info()?;
+                let (mem, _) = live(&mut self.runs, pid)?.parts();
+                let range = checked_range(a[2], FSINFO_SIZE as i64, mem.len(), FSINFO_SIZE)?;
+                mem[range].copy_from_slice(&info.to_bytes());
+                0
+            }
+            nr::WRITE | nr::SEEK => i64::try_from(reply.done()?).map_err(|_| Error::Corrupt)?,
+            _ => {
+                reply.done()?;
+                0
+            }
+        };
+        Ok(Outcome::Reply(value))
+    }
+
+    /// Enters the handle an `open` returned in `table`; if the table is full, the handler's
+    /// handle is closed again and the error is `OutOfMemory`.
+    pub(crate) fn enter_handle(
+        &mut self,
+        table: HandlesRef,
+        scheme: SchemeIndex,
+        flags: OpenFlags,
+        reply: OwnedReply,
+    ) -> Result<Handle, Error> {
+        let remote = RemoteHandle::try_from(reply.done()?).map_err(|_| Error::Corrupt)?;
+        let object = Object::Remote {
+            scheme,
+            remote,
+            dir: flags.contains(OpenFlags::DIRECTORY),
+        };
+        let mut rights = Rights::empty();
+        if flags.intersects(OpenFlags::READ | OpenFlags::DIRECTORY) {
+            rights |= Rights::READ;
+        }
+        if flags.contains(OpenFlags::WRITE) {
+            rights |= Rights::WRITE;
+        }
+        let inserted = match table {
+            HandlesRef::Run(pid) => live(&mut self.runs, pid)
+                .map(|t| t.data_mut().sys.handles.insert(object, rights))
+                .and_then(|r| r),
+            HandlesRef::Native(pid) => self.native_table(pid).insert(object, rights),
+        };
+        inserted.inspect_err(|_| self.release(object))
+    }
+
+    /// The handle table of native service `pid`.
+    pub(crate) fn native_table(&mut self, pid: Pid) -> &mut HandleTable<Object> {
+        self.native_handles
+            .entry(pid)
+            .or_insert_with(|| HandleTable::new(NATIVE_HANDLES))
+    }
+
+    /// Lets go of a remote object: its handler is told to close it.
+    pub(crate) fn close_remote(&mut self, from: Pid, scheme: SchemeIndex, remote: RemoteHandle) {
+        let op = OwnedOp::Close { handle: remote };
+        match self.router.route(scheme) {
+            Some(Route::Kernel(k)) => {
+                let _ = self.serve_kernel_scheme(k, from, &op);
+            }
+            Some(Route::Service(service)) => self.inflight.post(from, service, op),
+            None => {}
+        }
+    }
+
+    /// A handler's reply to request `id`: the client waiting for it is woken.
+    pub fn complete(&mut self, service: Pid, id: u32, reply: OwnedReply) {
+        let Some(client) = self.inflight.complete(service, id, reply) else {
+            return;
+        };
+        let waits = self.runs.get(client).is_some_and(|r| {
+            matches!(&r.state, crate::run::RunState::Wait(w)
+                if *w.reason() == WaitReason::Reply { request: id })
+        });
+        if waits {
+            self.wake(client);
+        }
+    }
+}
+
+/// Which handle table an `open` enters its handle in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HandlesRef {
+    Run(Pid),
+    Native(Pid),
+}
+
+/// `open`'s flags argument, checked.
+pub(crate) fn open_flags(raw: i64) -> Result<OpenFlags, Error> {
+    let bits = u32::try_from(raw).map_err(|_| Error::InvalidArgument)?;
+    let flags = OpenFlags::from_bits(bits).ok_or(Error::InvalidArgument)?;
+    if !flags.is_valid() {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(flags)
+}
+
+/// A path call's name, for the denial log.
+fn call_name(number: u32) -> &'static str {
+    match number {
+        nr::OPEN => "open",
+        nr::STAT => "stat",
+        nr::STATFS => "statfs",
+        nr::UNLINK => "unlink",
+        nr::MKDIR => "mkdir",
+        nr::RMDIR => "rmdir",
+        nr::RENAME => "rename",
+        _ => "call",
+    }
+}
+
+/// The remote object behind handle `h` with `right`; `dir` says what it must be (`None`:
+/// either).
+pub(crate) fn remote(
+    table: &HandleTable<Object>,
+    h: Handle,
+    right: Rights,
+    dir: Option<bool>,
+) -> Result<(SchemeIndex, RemoteHandle), Error> {
+    match *table.get(h, right)? {
+        Object::Remote {
+            scheme,
+            remote,
+            dir: is_dir,
+        } => match dir {
+            Some(true) if !is_dir => Err(Error::NotADirectory),
+            Some(false) if is_dir => Err(Error::IsADirectory),
+            _ => Ok((scheme, remote)),
+        },
+        Object::ChannelEnd { .. } => Err(Error::BadHandle),
+    }
+}

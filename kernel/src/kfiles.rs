@@ -1,0 +1,273 @@
+//! The schemes the kernel serves itself: `proc://` (runs) and `mem://` (memory).
+//!
+//! Opening one of their files takes a snapshot of its text at that moment; reads walk the
+//! snapshot, so a reader sees one consistent state even while runs come and go. Directories
+//! (`proc://`, `proc://3`, `mem://`) list their entries like a `file://` directory.
+//!
+//! Files:
+//! - `proc://` lists `self` and every pid; `proc://<pid>` lists `status`;
+//!   `proc://<pid>/status` (and `proc://self/status`) is the run as `ps` shows it, in
+//!   `key: value` lines ([`zb_abi::RunInfo::write_status`]).
+//! - `mem://` lists `heap`, `ram` and, with paging, `frames`; `mem://heap` is
+//!   `used/free/total` in bytes, `mem://frames` `used/total/frame_size`, `mem://ram` `total`.
+//!
+//! Invariants: everything here is read-only (a write open is `ReadOnly`); open snapshots are
+//! bounded ([`MAX_OPEN`]), so a run cannot grow the kernel heap by opening files in a loop.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use zb_abi::scheme::{
+    FileKind, OpenFlags, Op, RemoteHandle, Stat, Whence, encode_dirent,
+};
+use zb_abi::{Error, MemInfo, Pid};
+
+use crate::request::OwnedReply;
+use crate::run::RunTable;
+use crate::scheme::KernelScheme;
+
+/// Most snapshots open at once, over all clients.
+pub const MAX_OPEN: usize = 64;
+
+/// What the kernel files are made from.
+pub struct View<'a> {
+    pub runs: &'a RunTable,
+    pub memory: Option<MemInfo>,
+}
+
+enum Body {
+    Text(Vec<u8>),
+    Dir(Vec<(FileKind, String)>),
+}
+
+struct Snapshot {
+    body: Body,
+    /// Byte offset (text) or entry index (directory).
+    pos: usize,
+}
+
+#[derive(Default)]
+pub struct KernelFiles {
+    open: Vec<Option<Snapshot>>,
+}
+
+impl KernelFiles {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Open snapshots (for tests).
+    pub fn open_count(&self) -> usize {
+        self.open.iter().flatten().count()
+    }
+
+    /// Serves one operation from client `from`.
+    pub fn serve(
+        &mut self,
+        scheme: KernelScheme,
+        from: Pid,
+        op: Op<'_>,
+        view: &View<'_>,
+    ) -> OwnedReply {
+        match self.try_serve(scheme, from, op, view) {
+            Ok(r) => r,
+            Err(e) => OwnedReply::Err(e),
+        }
+    }
+
+    fn try_serve(
+        &mut self,
+        scheme: KernelScheme,
+        from: Pid,
+        op: Op<'_>,
+        view: &View<'_>,
+    ) -> Result<OwnedReply, Error> {
+        match op {
+            Op::Open { path, flags } => {
+                if flags.intersects(OpenFlags::WRITE) {
+                    return Err(Error::ReadOnly);
+                }
+                let body = build(scheme, from, path, view)?;
+                let is_dir = matches!(body, Body::Dir(_));
+                if is_dir != flags.contains(OpenFlags::DIRECTORY) {
+                    return Err(if is_dir {
+                        Error::IsADirectory
+                    } else {
+                        Error::NotADirectory
+                    });
+                }
+                let slot = match self.open.iter().position(Option::is_none) {
+                    Some(i) => i,
+                    None if self.open.len() < MAX_OPEN => {
+                        self.open.push(None);
+                        self.open.len() - 1
+                    }
+                    None => return Err(Error::Busy),
+                };
+                self.open[slot] = Some(Snapshot { body, pos: 0 });
+                Ok(OwnedReply::Done(slot as u64))
+            }
+            Op::Read { handle, len } => {
+                let snap = self.get(handle)?;
+                let len = len as usize;
+                match &snap.body {
+                    Body::Text(t) => {
+                        let start = snap.pos.min(t.len());
+                        let end = start + len.min(t.len() - start);
+                        let data = t[start..end].to_vec();
+                        snap.pos = end;
+                        Ok(OwnedReply::Data(data))
+                    }
+                    Body::Dir(entries) => {
+                        let mut out = alloc::vec![0u8; len];
+                        let mut at = 0;
+                        while let Some((kind, name)) = entries.get(snap.pos) {
+                            match encode_dirent(&mut out, at, *kind, name) {
+                                Some(next) => at = next,
+                                None if at == 0 => return Err(Error::TooLarge),
+                                None => break,
+                            }
+                            snap.pos += 1;
+                        }
+                        out.truncate(at);
+                        Ok(OwnedReply::Data(out))
+                    }
+                }
+            }
+            Op::Seek {
+                handle,
+                offset,
+                whence,
+            } => {
+                let snap = self.get(handle)?;
+                let Body::Text(t) = &snap.body else {
+                    return Err(Error::IsADirectory);
+                };
+                let base = match whence {
+                    Whence::Start => 0,
+                    Whence::Current => snap.pos as i64,
+                    Whence::End => t.len() as i64,
+                };
+                let pos = base.checked_add(offset).ok_or(Error::InvalidArgument)?;
+                if pos < 0 {
+                    return Err(Error::InvalidArgument);
+                }
+                snap.pos = pos as usize;
+                Ok(OwnedReply::Done(pos as u64))
+            }
+            Op::Close { handle } => {
+                self.get(handle)?;
+                self.open[handle as usize] = None;
+                Ok(OwnedReply::Done(0))
+            }
+            Op::StatHandle { handle } => Ok(OwnedReply::Stat(stat_of(&self.get(handle)?.body))),
+            Op::Stat { path } => Ok(OwnedReply::Stat(stat_of(&build(
+                scheme, from, path, view,
+            )?))),
+            Op::Write { .. }
+            | Op::Unlink { .. }
+            | Op::Mkdir { .. }
+            | Op::Rmdir { .. }
+            | Op::Rename { .. } => Err(Error::ReadOnly),
+            Op::StatFs { .. } => Err(Error::Unsupported),
+        }
+    }
+
+    fn get(&mut self, handle: RemoteHandle) -> Result<&mut Snapshot, Error> {
+        self.open
+            .get_mut(handle as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)
+    }
+}
+
+fn stat_of(body: &Body) -> Stat {
+    let (kind, size) = match body {
+        Body::Text(t) => (FileKind::Special, t.len() as u64),
+        Body::Dir(d) => (FileKind::Dir, d.len() as u64),
+    };
+    Stat {
+        kind,
+        size,
+        read_only: true,
+        mtime: 0,
+    }
+}
+
+/// The contents of `path` in `scheme`, now.
+fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result<Body, Error> {
+    let path = path.trim_matches('/');
+    match scheme {
+        KernelScheme::Proc => proc_file(from, path, view.runs),
+        KernelScheme::Mem => mem_file(path, view.memory.as_ref()),
+    }
+}
+
+fn proc_file(from: Pid, path: &str, runs: &RunTable) -> Result<Body, Error> {
+    if path.is_empty() {
+        let mut entries = Vec::from([(FileKind::Dir, String::from("self"))]);
+        for run in runs.iter() {
+            entries.push((FileKind::Dir, alloc::format!("{}", run.pid)));
+        }
+        return Ok(Body::Dir(entries));
+    }
+    let (who, rest) = path.split_once('/').unwrap_or((path, ""));
+    let pid = match who {
+        "self" => from,
+        digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse::<Pid>().map_err(|_| Error::NotFound)?
+        }
+        _ => return Err(Error::NotFound),
+    };
+    let run = runs.get(pid).ok_or(Error::NotFound)?;
+    match rest.trim_matches('/') {
+        "" => Ok(Body::Dir(Vec::from([(
+            FileKind::Special,
+            String::from("status"),
+        )]))),
+        "status" => {
+            let mut text = String::new();
+            let _ = run.info().write_status(&mut text);
+            Ok(Body::Text(text.into_bytes()))
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn mem_file(path: &str, memory: Option<&MemInfo>) -> Result<Body, Error> {
+    let m = memory.ok_or(Error::Unsupported)?;
+    let mut text = String::new();
+    match path {
+        "" => {
+            let mut entries = Vec::from([
+                (FileKind::Special, String::from("heap")),
+                (FileKind::Special, String::from("ram")),
+            ]);
+            if m.frames.is_some() {
+                entries.push((FileKind::Special, String::from("frames")));
+            }
+            return Ok(Body::Dir(entries));
+        }
+        "heap" => {
+            let _ = write!(
+                text,
+                "used: {}\nfree: {}\ntotal: {}\n",
+                m.heap.used, m.heap.free, m.heap.total
+            );
+        }
+        "ram" => {
+            let _ = writeln!(text, "total: {}", m.ram_total);
+        }
+        "frames" => {
+            let f = m.frames.ok_or(Error::NotFound)?;
+            let _ = write!(
+                text,
+                "used: {}\ntotal: {}\nframe_size: {}\n",
+                f.used, f.total, f.frame_size
+            );
+        }
+        _ => return Err(Error::NotFound),
+    }
+    Ok(Body::Text(text.into_bytes()))
+}
