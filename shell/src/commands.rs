@@ -12,11 +12,12 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunInfo, RunKind, StateName, WaitOn};
+use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunKind, SpawnOptions};
 
 use zb_abi::fmt::{Bytes, Millis, Uptime};
 
 use crate::Printable;
+use crate::files::{self, list_dir, read_all};
 use crate::jobs::{self, Job, Jobs, Mode, Timing};
 
 /// What a command runs with.
@@ -25,6 +26,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut String,
     /// The shell's jobs: `run` and `wait` set the foreground job here.
     pub jobs: &'a mut Jobs,
+    /// The working directory (absolute, normalised).
+    pub cwd: &'a mut String,
 }
 
 impl Ctx<'_> {
@@ -107,8 +110,8 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "run",
-        args: "<prog> [arg ...] [&]",
-        summary: "start /bin/<prog> and wait for it (&: don't wait)",
+        args: "[--allow URL]... <prog> [arg ...] [&]",
+        summary: "start /bin/<prog> and wait (&: don't; --allow: only URLs under these)",
         hidden: false,
         run: run_program,
     },
@@ -139,6 +142,104 @@ pub static COMMANDS: &[Command] = &[
         summary: "run a command, then show its time in ms and cycles",
         hidden: false,
         run: time,
+    },
+    Command {
+        name: "pwd",
+        args: "",
+        summary: "print the working directory",
+        hidden: false,
+        run: files::pwd,
+    },
+    Command {
+        name: "cd",
+        args: "[dir]",
+        summary: "change the working directory (default /)",
+        hidden: false,
+        run: files::cd,
+    },
+    Command {
+        name: "ls",
+        args: "[-l] [path ...]",
+        summary: "list a directory (-l: with type and size)",
+        hidden: false,
+        run: files::ls,
+    },
+    Command {
+        name: "cat",
+        args: "<file> ...",
+        summary: "print files (paths or URLs: proc://self/status)",
+        hidden: false,
+        run: files::cat,
+    },
+    Command {
+        name: "write",
+        args: "<file> [word ...]",
+        summary: "replace a file with the words and a newline",
+        hidden: false,
+        run: files::write,
+    },
+    Command {
+        name: "mkdir",
+        args: "<dir> ...",
+        summary: "create directories",
+        hidden: false,
+        run: files::mkdir,
+    },
+    Command {
+        name: "rm",
+        args: "<file> ...",
+        summary: "remove files",
+        hidden: false,
+        run: files::rm,
+    },
+    Command {
+        name: "rmdir",
+        args: "<dir> ...",
+        summary: "remove empty directories",
+        hidden: false,
+        run: files::rmdir,
+    },
+    Command {
+        name: "mv",
+        args: "<from> <to>",
+        summary: "rename or move a file",
+        hidden: false,
+        run: files::mv,
+    },
+    Command {
+        name: "cp",
+        args: "<from> <to>",
+        summary: "copy a file",
+        hidden: false,
+        run: files::cp,
+    },
+    Command {
+        name: "stat",
+        args: "<path>",
+        summary: "type, size and mode of a file or directory",
+        hidden: false,
+        run: files::stat,
+    },
+    Command {
+        name: "df",
+        args: "",
+        summary: "size and free space of each file system",
+        hidden: false,
+        run: files::df,
+    },
+    Command {
+        name: "mount",
+        args: "",
+        summary: "list the mounted file systems",
+        hidden: false,
+        run: files::mount,
+    },
+    Command {
+        name: "kinds",
+        args: "",
+        summary: "registered drivers, services, schemes and KindIds",
+        hidden: false,
+        run: kinds,
     },
     Command {
         name: "panic",
@@ -190,14 +291,15 @@ fn help(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     }
     let _ = writeln!(ctx.out, "commands:");
     let visible = || COMMANDS.iter().filter(|c| !c.hidden);
-    let width = visible()
-        .map(|c| c.name.len() + 1 + c.args.len())
-        .max()
-        .unwrap_or(0)
-        + 2;
+    // Usage column: wide enough for most; a longer usage puts its summary on the next line.
+    const WIDTH: usize = 26;
     for cmd in visible() {
         let usage = format!("{} {}", cmd.name, cmd.args);
-        let _ = writeln!(ctx.out, "  {usage:<width$}{}", cmd.summary);
+        if usage.len() < WIDTH {
+            let _ = writeln!(ctx.out, "  {usage:<WIDTH$}{}", cmd.summary);
+        } else {
+            let _ = writeln!(ctx.out, "  {usage}\n      {}", cmd.summary);
+        }
     }
     let _ = writeln!(
         ctx.out,
@@ -224,33 +326,43 @@ fn uptime(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     Ok(())
 }
 
+/// `key: value` numbers from a `mem://` file.
+fn mem_fields(host: &mut dyn Host, url: &str, keys: &[&str]) -> Option<Vec<u64>> {
+    let text = read_all(host, url).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    keys.iter()
+        .map(|k| zb_abi::runs::field(&text, k)?.parse().ok())
+        .collect()
+}
+
+/// `mem`: memory use, read from `mem://`.
 fn mem(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
-    let m = ctx.host.meminfo();
+    let heap = mem_fields(ctx.host, "mem://heap", &["used", "free", "total"])
+        .ok_or_else(|| String::from("mem://heap: not available"))?;
     let _ = writeln!(
         ctx.out,
         "{:<8}{:>12}{:>12}{:>12}",
         "", "used", "free", "total"
     );
-    let (u, f, t) = (m.heap.used as u64, m.heap.free as u64, m.heap.total as u64);
     let _ = writeln!(
         ctx.out,
         "{:<8}{:>12}{:>12}{:>12}",
         "heap",
-        Bytes(u),
-        Bytes(f),
-        Bytes(t)
+        Bytes(heap[0]),
+        Bytes(heap[1]),
+        Bytes(heap[2])
     );
-    match m.frames {
+    match mem_fields(ctx.host, "mem://frames", &["used", "total", "frame_size"]) {
         Some(fr) => {
             let _ = writeln!(
                 ctx.out,
                 "{:<8}{:>12}{:>12}{:>12}  ({} frames)",
                 "frames",
-                fr.used,
-                fr.free(),
-                fr.total,
-                Bytes(fr.frame_size)
+                fr[0],
+                fr[1].saturating_sub(fr[0]),
+                fr[1],
+                Bytes(fr[2])
             );
         }
         None => {
@@ -261,7 +373,8 @@ fn mem(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
             );
         }
     }
-    let _ = writeln!(ctx.out, "{:<8}{:>36}", "ram", Bytes(m.ram_total));
+    let ram = mem_fields(ctx.host, "mem://ram", &["total"]).map_or(0, |r| r[0]);
+    let _ = writeln!(ctx.out, "{:<8}{:>36}", "ram", Bytes(ram));
     Ok(())
 }
 
@@ -318,11 +431,26 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         Some((last, rest)) if last == "&" => (true, rest),
         _ => (false, args),
     };
+    let mut allow: Vec<&str> = Vec::new();
+    let mut words = words;
+    while let [flag, rest @ ..] = words
+        && flag == "--allow"
+    {
+        let [prefix, rest @ ..] = rest else {
+            return Err(usage("run"));
+        };
+        allow.push(prefix);
+        words = rest;
+    }
     let Some((name, rest)) = words.split_first() else {
         return Err(usage("run"));
     };
     let argv: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let pid = ctx.host.spawn(name, &argv).map_err(|e| match e {
+    let options = SpawnOptions {
+        allow: (!allow.is_empty()).then_some(&allow[..]),
+        memory: None,
+    };
+    let pid = ctx.host.spawn_with(name, &argv, &options).map_err(|e| match e {
         Error::NotFound => format!("no such program: {}", Printable(name)),
         // The kernel refuses names that cannot be in /bin (`a/b`, `.x`, over 64 bytes).
         Error::InvalidArgument => format!("not a program name: {}", Printable(name)),
@@ -351,34 +479,41 @@ const PS_COLUMNS: [(&str, bool); 7] = [
     ("INFO", false),
 ];
 
-/// One `ps` row as text.
-fn ps_row(r: &RunInfo<'_>) -> [String; 7] {
-    let info = match (r.state, r.wait) {
-        (StateName::Done, _) => jobs::exit_text(r.exit.as_ref()),
-        (StateName::Wait, Some(w)) => match w {
-            WaitOn::Ready => String::from("ready"),
-            WaitOn::Sleep { .. } => String::from("sleep"),
-            WaitOn::Channel => String::from("chan"),
-            WaitOn::Child { pid } => format!("child {pid}"),
-            WaitOn::Input => String::from("input"),
-        },
+/// One `ps` row from a `proc://<pid>/status` file.
+fn ps_row(status: &str) -> Option<[String; 7]> {
+    let f = |key: &str| zb_abi::runs::field(status, key);
+    let info = match f("state")? {
+        "DONE" => f("exit").unwrap_or("").to_string(),
+        "WAIT" => f("wait").unwrap_or("").to_string(),
         _ => String::new(),
     };
-    [
-        r.pid.to_string(),
-        r.parent.to_string(),
-        String::from(r.state.as_str()),
-        format!("{}", Printable(r.name)),
-        format!("{}", Bytes(r.memory as u64)),
-        r.fuel.to_string(),
+    let memory: u64 = f("memory")?.parse().ok()?;
+    Some([
+        f("pid")?.to_string(),
+        f("ppid")?.to_string(),
+        f("state")?.to_string(),
+        format!("{}", Printable(f("name")?)),
+        format!("{}", Bytes(memory)),
+        f("fuel")?.to_string(),
         info,
-    ]
+    ])
 }
 
+/// `ps`: every run, read from `proc://`.
 fn ps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
+    let entries = list_dir(ctx.host, "proc://").map_err(|e| format!("proc://: {e}"))?;
+    let mut pids: Vec<Pid> = entries.iter().filter_map(|(_, n)| n.parse().ok()).collect();
+    pids.sort_unstable();
     let mut rows: Vec<[String; 7]> = Vec::new();
-    ctx.host.runs(&mut |r| rows.push(ps_row(r)));
+    for pid in pids {
+        // A run reaped between the listing and this read is simply not shown.
+        if let Ok(text) = read_all(ctx.host, &format!("proc://{pid}/status"))
+            && let Some(row) = ps_row(&String::from_utf8_lossy(&text))
+        {
+            rows.push(row);
+        }
+    }
     let mut widths = PS_COLUMNS.map(|(h, _)| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -400,6 +535,23 @@ fn ps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         }
         let _ = writeln!(ctx.out, "{}", line.trim_end());
     }
+    Ok(())
+}
+
+/// `kinds`: the registry.
+fn kinds(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    let _ = writeln!(ctx.out, "{:<12}{:<9}{:<14}PROVIDER", "KINDID", "CLASS", "NAME");
+    let out = &mut *ctx.out;
+    ctx.host.kinds(&mut |k| {
+        let class = k.id.class().map_or("?", |c| c.name());
+        let provider = if k.provider == 0 {
+            String::from("kernel")
+        } else {
+            format!("pid {}", k.provider)
+        };
+        let _ = writeln!(out, "{:<12}{:<9}{:<14}{provider}", k.id.to_string(), class, k.name);
+    });
     Ok(())
 }
 

@@ -30,6 +30,7 @@ extern crate alloc;
 pub mod args;
 pub mod commands;
 pub mod editor;
+pub mod files;
 pub mod history;
 pub mod jobs;
 
@@ -50,10 +51,21 @@ pub const ERASE_LINE: &str = "\r\x1b[K";
 /// Ctrl-C.
 const INTERRUPT: u8 = 0x03;
 
-#[derive(Default)]
 pub struct Shell {
     editor: LineEditor,
     jobs: Jobs,
+    /// The working directory: absolute and normalised.
+    cwd: String,
+}
+
+impl Default for Shell {
+    fn default() -> Self {
+        Shell {
+            editor: LineEditor::default(),
+            jobs: Jobs::default(),
+            cwd: String::from("/"),
+        }
+    }
 }
 
 impl Shell {
@@ -67,7 +79,9 @@ impl Shell {
     }
 
     fn prompt(&self, out: &mut String) {
-        out.push_str("zb:/> ");
+        out.push_str("zb:");
+        out.push_str(&self.cwd);
+        out.push_str("> ");
     }
 
     /// Whether the prompt and the edited line are on screen.
@@ -90,6 +104,13 @@ impl Shell {
                 return;
             }
         };
+        let (words, redirect) = match split_redirect(&words) {
+            Ok(split) => split,
+            Err(msg) => {
+                let _ = writeln!(out, "syntax error: {msg}");
+                return;
+            }
+        };
         let Some((name, rest)) = words.split_first() else {
             return;
         };
@@ -97,12 +118,34 @@ impl Shell {
             let _ = writeln!(out, "unknown command: {} (try help)", Printable(name));
             return;
         };
+        if redirect.is_some() && matches!(cmd.name, "run" | "wait" | "time") {
+            let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);
+            return;
+        }
+        // With `> file`, the command writes into a buffer that then goes to the file.
+        let mut captured = String::new();
+        let target = if redirect.is_some() {
+            &mut captured
+        } else {
+            &mut *out
+        };
         let mut ctx = Ctx {
             host,
-            out,
+            out: target,
             jobs: &mut self.jobs,
+            cwd: &mut self.cwd,
         };
-        if let Err(msg) = (cmd.run)(&mut ctx, rest) {
+        let result = (cmd.run)(&mut ctx, rest);
+        if let Some((file, append)) = redirect {
+            let written = files::resolve(&self.cwd, file).and_then(|path| {
+                files::write_file(host, &path, captured.as_bytes(), append)
+                    .map_err(|e| alloc::format!("{}: {e}", Printable(file)))
+            });
+            if let Err(msg) = written {
+                let _ = writeln!(out, "{}: {msg}", cmd.name);
+            }
+        }
+        if let Err(msg) = result {
             let _ = writeln!(out, "{}: {msg}", cmd.name);
         }
     }
@@ -155,7 +198,26 @@ impl Shell {
     }
 }
 
+/// Splits `words` at a trailing `> file` or `>> file`: the command's words and the file, with
+/// whether to append.
+fn split_redirect(words: &[String]) -> Result<(&[String], Option<(&str, bool)>), &'static str> {
+    match words {
+        [rest @ .., op, file] if op == ">" || op == ">>" => {
+            if rest.iter().any(|w| w == ">" || w == ">>") {
+                return Err("more than one redirection");
+            }
+            Ok((rest, Some((file.as_str(), op == ">>"))))
+        }
+        [.., op] if op == ">" || op == ">>" => Err("missing file after redirection"),
+        _ => Ok((words, None)),
+    }
+}
+
 impl ConsoleClient for Shell {
+    fn foreground_run(&self) -> Option<zb_abi::Pid> {
+        self.jobs.foreground().map(|fg| fg.job.pid)
+    }
+
     fn attach(&mut self, host: &mut dyn Host) {
         let mut out = String::new();
         self.prompt(&mut out);

@@ -102,6 +102,13 @@ struct FakeHost {
     /// How far each `clock_us` reading moves the clock, after it is read (time passing while
     /// the shell works).
     step_us: u64,
+    /// A tiny file system: directories and files by absolute path.
+    dirs: Vec<String>,
+    files: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Open handles: contents snapshot (or packed dirents), position, writable path.
+    open: Vec<Option<(Vec<u8>, usize, Option<String>)>>,
+    /// Spawns with URL grants, as `(name, allow)`.
+    allowed: Vec<(String, Vec<String>)>,
 }
 
 /// What the fake clock reads before it has moved.
@@ -117,6 +124,7 @@ impl FakeHost {
             programs: vec!["hello", "spin"],
             broken: vec![("broken", StatusKind::Invalid, "not a wasm module")],
             runs: vec![FakeRun::console()],
+            dirs: vec!["/".into(), "/bin".into(), "/data".into()],
             ..Default::default()
         }
     }
@@ -131,7 +139,187 @@ impl FakeHost {
     }
 }
 
+impl FakeHost {
+    /// What `url` holds now: file bytes, or packed entries for a directory.
+    fn content(&self, url: &str) -> Result<(Vec<u8>, bool), Error> {
+        use core::fmt::Write as _;
+        use zb_abi::scheme::{FileKind, encode_dirent};
+        let dir = |names: Vec<(FileKind, String)>| {
+            let mut out = vec![0u8; 4096];
+            let mut at = 0;
+            for (k, n) in names {
+                at = encode_dirent(&mut out, at, k, &n).unwrap();
+            }
+            out.truncate(at);
+            (out, true)
+        };
+        if url == "proc://" {
+            let mut names = vec![(FileKind::Dir, "self".to_string())];
+            names.extend(self.runs.iter().map(|r| (FileKind::Dir, r.pid.to_string())));
+            return Ok(dir(names));
+        }
+        if let Some(rest) = url.strip_prefix("proc://") {
+            let pid: Pid = rest.trim_end_matches("/status").parse().map_err(|_| Error::NotFound)?;
+            let run = self.runs.iter().find(|r| r.pid == pid).ok_or(Error::NotFound)?;
+            let mut text = String::new();
+            run.info().write_status(&mut text).unwrap();
+            return Ok((text.into_bytes(), false));
+        }
+        if let Some(what) = url.strip_prefix("mem://") {
+            let m = self.meminfo();
+            let mut t = String::new();
+            match what {
+                "heap" => write!(t, "used: {}\nfree: {}\ntotal: {}\n", m.heap.used, m.heap.free, m.heap.total),
+                "ram" => write!(t, "total: {}\n", m.ram_total),
+                "frames" => {
+                    let f = m.frames.ok_or(Error::NotFound)?;
+                    write!(t, "used: {}\ntotal: {}\nframe_size: {}\n", f.used, f.total, f.frame_size)
+                }
+                _ => return Err(Error::NotFound),
+            }
+            .unwrap();
+            return Ok((t.into_bytes(), false));
+        }
+        if let Some(data) = self.files.get(url) {
+            return Ok((data.clone(), false));
+        }
+        if self.dirs.iter().any(|d| d == url) {
+            let prefix = if url == "/" { "/".to_string() } else { alloc::format!("{url}/") };
+            let mut names = Vec::new();
+            for d in &self.dirs {
+                if let Some(n) = d.strip_prefix(&prefix).filter(|n| !n.is_empty() && !n.contains('/')) {
+                    names.push((FileKind::Dir, n.to_string()));
+                }
+            }
+            for f in self.files.keys() {
+                if let Some(n) = f.strip_prefix(&prefix).filter(|n| !n.contains('/')) {
+                    names.push((FileKind::File, n.to_string()));
+                }
+            }
+            return Ok(dir(names));
+        }
+        Err(Error::NotFound)
+    }
+
+    fn parent_exists(&self, path: &str) -> bool {
+        let parent = match path.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &path[..i],
+            None => return false,
+        };
+        self.dirs.iter().any(|d| d == parent)
+    }
+}
+
 impl Host for FakeHost {
+    fn open(&mut self, url: &str, flags: zb_abi::scheme::OpenFlags) -> Result<u32, Error> {
+        use zb_abi::scheme::OpenFlags as F;
+        let (data, writable) = if flags.contains(F::WRITE) {
+            if url.starts_with("/bin") {
+                return Err(Error::ReadOnly);
+            }
+            if self.dirs.iter().any(|d| d == url) {
+                return Err(Error::IsADirectory);
+            }
+            if !self.parent_exists(url) {
+                return Err(Error::NotFound);
+            }
+            let old = self.files.get(url).cloned();
+            if old.is_none() && !flags.contains(F::CREATE) {
+                return Err(Error::NotFound);
+            }
+            let mut data = old.unwrap_or_default();
+            if flags.contains(F::TRUNCATE) {
+                data.clear();
+            }
+            self.files.insert(url.to_string(), data.clone());
+            (data, Some(url.to_string()))
+        } else {
+            let (data, is_dir) = self.content(url)?;
+            if is_dir != flags.contains(F::DIRECTORY) {
+                return Err(if is_dir { Error::IsADirectory } else { Error::NotADirectory });
+            }
+            (data, None)
+        };
+        let pos = if flags.contains(F::APPEND) { data.len() } else { 0 };
+        self.open.push(Some((data, pos, writable)));
+        Ok(self.open.len() as u32 + 0x10000)
+    }
+    fn read(&mut self, handle: u32, buf: &mut [u8]) -> Result<usize, Error> {
+        let (data, pos, _) = self
+            .open
+            .get_mut((handle - 0x10001) as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let n = buf.len().min(data.len() - *pos);
+        buf[..n].copy_from_slice(&data[*pos..*pos + n]);
+        *pos += n;
+        Ok(n)
+    }
+    fn write(&mut self, handle: u32, bytes: &[u8]) -> Result<usize, Error> {
+        let (data, pos, path) = self
+            .open
+            .get_mut((handle - 0x10001) as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let path = path.clone().ok_or(Error::PermissionDenied)?;
+        data.truncate(*pos);
+        data.extend_from_slice(bytes);
+        *pos += bytes.len();
+        let data = data.clone();
+        self.files.insert(path, data);
+        Ok(bytes.len())
+    }
+    fn close(&mut self, handle: u32) -> Result<(), Error> {
+        let slot = self
+            .open
+            .get_mut((handle - 0x10001) as usize)
+            .ok_or(Error::BadHandle)?;
+        slot.take().map(drop).ok_or(Error::BadHandle)
+    }
+    fn stat(&mut self, url: &str) -> Result<zb_abi::scheme::Stat, Error> {
+        use zb_abi::scheme::{FileKind, Stat};
+        let (data, is_dir) = self.content(url)?;
+        Ok(Stat {
+            kind: if is_dir { FileKind::Dir } else { FileKind::File },
+            size: data.len() as u64,
+            read_only: url.starts_with("/bin"),
+            mtime: 0,
+        })
+    }
+    fn mkdir(&mut self, url: &str) -> Result<(), Error> {
+        if self.content(url).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
+        if !self.parent_exists(url) {
+            return Err(Error::NotFound);
+        }
+        self.dirs.push(url.to_string());
+        Ok(())
+    }
+    fn unlink(&mut self, url: &str) -> Result<(), Error> {
+        if self.dirs.iter().any(|d| d == url) {
+            return Err(Error::IsADirectory);
+        }
+        self.files.remove(url).map(drop).ok_or(Error::NotFound)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let data = self.files.remove(from).ok_or(Error::NotFound)?;
+        self.files.insert(to.to_string(), data);
+        Ok(())
+    }
+    fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        options: &zb_abi::SpawnOptions<'_>,
+    ) -> Result<Pid, Error> {
+        if let Some(allow) = options.allow {
+            self.allowed
+                .push((name.to_string(), allow.iter().map(|a| a.to_string()).collect()));
+        }
+        self.spawn(name, args)
+    }
     fn console_write(&mut self, bytes: &[u8]) {
         self.wire.extend_from_slice(bytes);
     }
@@ -524,11 +712,11 @@ fn run_errors() {
     );
     assert!(
         t.type_("run\r")
-            .contains("\nrun: usage: run <prog> [arg ...] [&]\n")
+            .contains("\nrun: usage: run [--allow URL]... <prog> [arg ...] [&]\n")
     );
     assert!(
         t.type_("run &\r")
-            .contains("\nrun: usage: run <prog> [arg ...] [&]\n")
+            .contains("\nrun: usage: run [--allow URL]... <prog> [arg ...] [&]\n")
     );
     assert!(
         t.type_("run ../x\r")
@@ -786,9 +974,8 @@ zb:/> ";
 fn help_describes_the_run_commands() {
     let out = run("help\r");
     assert!(
-        out.contains(
-            "  run <prog> [arg ...] [&]  start /bin/<prog> and wait for it (&: don't wait)"
-        ),
+        out.contains("  run [--allow URL]... <prog> [arg ...] [&]\n")
+            && out.contains("start /bin/<prog> and wait (&: don't; --allow: only URLs under these)"),
         "{out}"
     );
     assert!(out.contains("  kill <pid>"));

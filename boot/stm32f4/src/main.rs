@@ -20,7 +20,7 @@ fn main() -> ! {
     zb_kernel::run(
         board,
         zb_kernel::KernelConfig::small(BOOT_FILES),
-        &mut console,
+        &mut [&mut console],
     )
 }
 

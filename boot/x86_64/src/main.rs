@@ -24,7 +24,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let platform = zb_hal_x86_64::init(boot_info);
     let mut console = ConsoleService::new(Shell::new());
     let config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
-    zb_kernel::run(platform, config, &mut console)
+    zb_kernel::run(platform, config, &mut [&mut console])
 }
 
 #[panic_handler]

@@ -17,13 +17,31 @@
 //!   redrawn prompt is never glued to a run's partial line). Client writes themselves never
 //!   trigger this (the client owns the line it is drawing, e.g. the prompt).
 //! - `show_line` is called only after `hide_line` returned true for the same output.
-//! - The service holds no state that input can corrupt (one flag about the wire).
+//! - The service holds no state that input can corrupt (one flag about the wire, and the
+//!   bounded stdin line of [`stdin::Stdin`]).
+//!
+//! Stdin: the console serves the `console://` scheme (`stdin`, `stdout`, `stderr`). While its
+//! client has a foreground run ([`ConsoleClient::foreground_run`]), typed bytes are that run's
+//! stdin, edited a line at a time (echo, Backspace, Enter sends the line, Ctrl-D sends end of
+//! input); Ctrl-C still goes to the client, which stops the run. A read of stdin by any other
+//! run sees end of input at once (background runs do not steal the terminal).
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod stdin;
+
+use zb_abi::kind::kinds;
+use zb_abi::scheme::{Answer, FileKind, Op, Reply, Request, STDERR, STDIN, STDOUT, Stat};
 use zb_abi::{
     ConsoleClient, Error, Host, MemInfo, NativeService, Pid, PowerAction, RunInfo, SysInfo,
 };
+
+use stdin::{Stdin, Typed};
+
+/// Ctrl-C: always the client's (it stops the foreground run).
+const INTERRUPT: u8 = 0x03;
 
 /// What the console remembers about the wire.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,6 +54,7 @@ pub struct LineState {
 pub struct ConsoleService<C: ConsoleClient> {
     client: C,
     line: LineState,
+    stdin: Stdin,
 }
 
 impl<C: ConsoleClient> ConsoleService<C> {
@@ -43,7 +62,38 @@ impl<C: ConsoleClient> ConsoleService<C> {
         ConsoleService {
             client,
             line: LineState::default(),
+            stdin: Stdin::default(),
         }
+    }
+
+    /// The client, for tests.
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// Answers the foreground run's waiting read, if input for it is there.
+    fn serve_waiting_read(&mut self, host: &mut dyn Host) {
+        if let Some((id, data)) = self.stdin.fill_waiting() {
+            host.reply(id, Reply::Data(data));
+        }
+    }
+
+    /// Bytes typed while run `pid` has the foreground.
+    fn stdin_input(&mut self, pid: Pid, bytes: &[u8], host: &mut dyn Host) {
+        self.stdin.attach(pid);
+        for &b in bytes {
+            match self.stdin.feed(b) {
+                Typed::Echo(echo) => {
+                    let mut term = TerminalHost::new(host, &mut self.line);
+                    term.write_translated(echo);
+                    if echo.contains(&b'\n') {
+                        self.line.run_mid_line = false;
+                    }
+                }
+                Typed::Nothing => {}
+            }
+        }
+        self.serve_waiting_read(host);
     }
 }
 
@@ -53,13 +103,83 @@ impl<C: ConsoleClient> NativeService for ConsoleService<C> {
     }
 
     fn start(&mut self, host: &mut dyn Host) {
+        host.register_kind(kinds::CONSOLE, "console");
+        if let Err(e) = host.register_scheme("console", kinds::SCHEME_CONSOLE) {
+            // The terminal still works for the client; runs just have no console:// streams.
+            let mut msg = zb_abi::fmt::FixedBuf::<96>::new();
+            let _ = core::fmt::write(&mut msg, format_args!("console: no console:// ({e})"));
+            host.log(msg.as_str());
+        }
         self.client
             .attach(&mut TerminalHost::new(host, &mut self.line));
     }
 
-    fn console_input(&mut self, bytes: &[u8], host: &mut dyn Host) {
-        self.client
-            .input(bytes, &mut TerminalHost::new(host, &mut self.line));
+    fn console_input(&mut self, mut bytes: &[u8], host: &mut dyn Host) {
+        while !bytes.is_empty() {
+            match self.client.foreground_run() {
+                Some(pid) => {
+                    // Up to the next Ctrl-C: the run's stdin; Ctrl-C itself: the client's.
+                    let end = bytes.iter().position(|&b| b == INTERRUPT);
+                    let (typed, rest) = bytes.split_at(end.unwrap_or(bytes.len()));
+                    self.stdin_input(pid, typed, host);
+                    bytes = rest;
+                    if let Some((&ctrl_c, rest)) = bytes.split_first() {
+                        self.stdin.detach();
+                        self.client
+                            .input(&[ctrl_c], &mut TerminalHost::new(host, &mut self.line));
+                        bytes = rest;
+                    }
+                }
+                None => {
+                    // Up to and including a line end: that line may start a foreground run,
+                    // which then gets what follows.
+                    let end = bytes
+                        .iter()
+                        .position(|&b| b == b'\r' || b == b'\n')
+                        .map_or(bytes.len(), |i| i + 1);
+                    let (line, rest) = bytes.split_at(end);
+                    self.client
+                        .input(line, &mut TerminalHost::new(host, &mut self.line));
+                    bytes = rest;
+                }
+            }
+        }
+    }
+
+    fn request<'s>(&'s mut self, req: Request<'_>, host: &mut dyn Host) -> Answer<'s> {
+        let reply = match req.op {
+            Op::Open { path, .. } => match path {
+                "stdin" => Reply::Done(u64::from(STDIN)),
+                "stdout" => Reply::Done(u64::from(STDOUT)),
+                "stderr" => Reply::Done(u64::from(STDERR)),
+                _ => Reply::Err(Error::NotFound),
+            },
+            Op::Read { handle: STDIN, len } => {
+                if self.client.foreground_run() != Some(req.from) {
+                    // Not the foreground run: end of input.
+                    return Answer::Now(Reply::Data(&[]));
+                }
+                self.stdin.attach(req.from);
+                return match self.stdin.read(req.id, len as usize) {
+                    Some(data) => Answer::Now(Reply::Data(data)),
+                    None => Answer::Later,
+                };
+            }
+            Op::Write { handle, data } if handle == STDOUT || handle == STDERR => {
+                self.run_output(req.from, handle as i32, data, host);
+                Reply::Done(data.len() as u64)
+            }
+            Op::Read { .. } | Op::Write { .. } => Reply::Err(Error::PermissionDenied),
+            Op::Close { .. } => Reply::Done(0),
+            Op::StatHandle { .. } | Op::Stat { .. } => Reply::Stat(Stat {
+                kind: FileKind::Special,
+                size: 0,
+                read_only: false,
+                mtime: 0,
+            }),
+            _ => Reply::Err(Error::Unsupported),
+        };
+        Answer::Now(reply)
     }
 
     fn run_output(&mut self, pid: Pid, stream: i32, bytes: &[u8], host: &mut dyn Host) {
@@ -77,6 +197,9 @@ impl<C: ConsoleClient> NativeService for ConsoleService<C> {
     }
 
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
+        if self.stdin.owner() == Some(run.pid) {
+            self.stdin.detach();
+        }
         self.client
             .run_exited(run, &mut TerminalHost::new(host, &mut self.line));
     }
@@ -182,6 +305,13 @@ mod tests {
     impl Host for Wire {
         fn console_write(&mut self, bytes: &[u8]) {
             self.0.extend_from_slice(bytes);
+        }
+        fn register_scheme(
+            &mut self,
+            _: &'static str,
+            _: zb_abi::kind::KindId,
+        ) -> Result<(), Error> {
+            Ok(())
         }
         fn clock_us(&self) -> u64 {
             7
