@@ -93,6 +93,54 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             ))
         },
     )?;
+    // URL calls: served by the kernel (the fast path leaves them to it), blocking until the
+    // scheme's handler answers.
+    for (name, number) in [
+        ("unlink", nr::UNLINK),
+        ("mkdir", nr::MKDIR),
+        ("rmdir", nr::RMDIR),
+    ] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut cx: Cx<'_>, a: i32, b: i32| -> Result<i64> {
+                call(&mut cx, number, wide([a, b]))
+            },
+        )?;
+    }
+    for (name, number) in [
+        ("open", nr::OPEN),
+        ("read", nr::READ),
+        ("stat", nr::STAT),
+        ("readdir", nr::READDIR),
+        ("statfs", nr::STATFS),
+    ] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut cx: Cx<'_>, a: i32, b: i32, c: i32| -> Result<i64> {
+                call(&mut cx, number, wide([a, b, c]))
+            },
+        )?;
+    }
+    linker.func_wrap(
+        MODULE,
+        "rename",
+        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
+            call(&mut cx, nr::RENAME, wide([a, b, c, d]))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "seek",
+        |mut cx: Cx<'_>, h: i32, offset: i64, whence: i32| -> Result<i64> {
+            call(
+                &mut cx,
+                nr::SEEK,
+                [i64::from(h), offset, i64::from(whence), 0, 0, 0],
+            )
+        },
+    )?;
     for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {
         linker.func_wrap(
             MODULE,

@@ -283,6 +283,83 @@ impl Host for TerminalHost<'_> {
     fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
         self.inner.runs(visit)
     }
+
+    // Everything else passes through unchanged.
+
+    fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        options: &zb_abi::SpawnOptions<'_>,
+    ) -> Result<Pid, Error> {
+        self.inner.spawn_with(name, args, options)
+    }
+    fn log(&mut self, line: &str) {
+        self.inner.log(line)
+    }
+    fn open(&mut self, url: &str, flags: zb_abi::scheme::OpenFlags) -> Result<u32, Error> {
+        self.inner.open(url, flags)
+    }
+    fn read(&mut self, handle: u32, buf: &mut [u8]) -> Result<usize, Error> {
+        self.inner.read(handle, buf)
+    }
+    fn write(&mut self, handle: u32, data: &[u8]) -> Result<usize, Error> {
+        self.inner.write(handle, data)
+    }
+    fn seek(
+        &mut self,
+        handle: u32,
+        offset: i64,
+        whence: zb_abi::scheme::Whence,
+    ) -> Result<u64, Error> {
+        self.inner.seek(handle, offset, whence)
+    }
+    fn close(&mut self, handle: u32) -> Result<(), Error> {
+        self.inner.close(handle)
+    }
+    fn stat(&mut self, url: &str) -> Result<Stat, Error> {
+        self.inner.stat(url)
+    }
+    fn unlink(&mut self, url: &str) -> Result<(), Error> {
+        self.inner.unlink(url)
+    }
+    fn mkdir(&mut self, url: &str) -> Result<(), Error> {
+        self.inner.mkdir(url)
+    }
+    fn rmdir(&mut self, url: &str) -> Result<(), Error> {
+        self.inner.rmdir(url)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        self.inner.rename(from, to)
+    }
+    fn statfs(&mut self, url: &str) -> Result<zb_abi::scheme::FsInfo, Error> {
+        self.inner.statfs(url)
+    }
+    fn register_scheme(
+        &mut self,
+        scheme: &'static str,
+        kind: zb_abi::kind::KindId,
+    ) -> Result<(), Error> {
+        self.inner.register_scheme(scheme, kind)
+    }
+    fn register_kind(&mut self, kind: zb_abi::kind::KindId, name: &'static str) {
+        self.inner.register_kind(kind, name)
+    }
+    fn kinds(&self, visit: &mut dyn FnMut(&zb_abi::kind::KindInfo<'_>)) {
+        self.inner.kinds(visit)
+    }
+    fn reply(&mut self, id: zb_abi::scheme::RequestId, reply: Reply<'_>) {
+        self.inner.reply(id, reply)
+    }
+    fn block_device(&mut self) -> Option<&'static dyn zb_abi::BlockDev> {
+        self.inner.block_device()
+    }
+    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.inner.mounts(buf)
+    }
+    fn boot_archive(&self) -> &'static [u8] {
+        self.inner.boot_archive()
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@
 
 mod args;
 mod channel;
+pub mod fs;
 pub mod io;
 #[cfg(all(target_arch = "wasm32", feature = "panic-handler"))]
 mod panic;

@@ -109,6 +109,46 @@ mod wasm {
         // error code, never another object.
         #[link_name = "close"]
         pub safe fn close(h: i32) -> i64;
+
+        /// `open(url, url_len, flags)` → handle.
+        #[link_name = "open"]
+        pub fn open(url: i32, url_len: i32, flags: i32) -> i64;
+
+        /// `read(h, ptr, len)` → bytes read (0 = stdin).
+        #[link_name = "read"]
+        pub fn read(h: i32, ptr: i32, len: i32) -> i64;
+
+        /// `seek(h, offset, whence)` → new position.
+        #[link_name = "seek"]
+        pub safe fn seek(h: i32, offset: i64, whence: i32) -> i64;
+
+        /// `stat(url, url_len, out)` writes `STAT_SIZE` bytes.
+        #[link_name = "stat"]
+        pub fn stat(url: i32, url_len: i32, out: i32) -> i64;
+
+        /// `readdir(h, ptr, cap)` → bytes of packed entries.
+        #[link_name = "readdir"]
+        pub fn readdir(h: i32, ptr: i32, cap: i32) -> i64;
+
+        /// `unlink(url, url_len)`.
+        #[link_name = "unlink"]
+        pub fn unlink(url: i32, url_len: i32) -> i64;
+
+        /// `mkdir(url, url_len)`.
+        #[link_name = "mkdir"]
+        pub fn mkdir(url: i32, url_len: i32) -> i64;
+
+        /// `rmdir(url, url_len)`.
+        #[link_name = "rmdir"]
+        pub fn rmdir(url: i32, url_len: i32) -> i64;
+
+        /// `rename(from, from_len, to, to_len)`.
+        #[link_name = "rename"]
+        pub fn rename(from: i32, from_len: i32, to: i32, to_len: i32) -> i64;
+
+        /// `statfs(url, url_len, out)` writes `FSINFO_SIZE` bytes.
+        #[link_name = "statfs"]
+        pub fn statfs(url: i32, url_len: i32, out: i32) -> i64;
     }
 }
 
@@ -157,6 +197,36 @@ mod host {
         UNSUPPORTED
     }
     pub fn close(_h: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn open(_: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn read(_: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub fn seek(_: i32, _: i64, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn stat(_: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn readdir(_: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn unlink(_: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn mkdir(_: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn rmdir(_: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn rename(_: i32, _: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn statfs(_: i32, _: i32, _: i32) -> i64 {
         UNSUPPORTED
     }
 }
