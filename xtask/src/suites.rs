@@ -476,6 +476,44 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 
     // Every call with hostile arguments: errors to the run, the kernel carries on.
     m.check("run hostile", &["checks passed", "] hostile: ok(0)"], long)?;
+
+    // proc:// and mem:// are served by the kernel; ps and mem are built on them.
+    m.check(
+        "cat proc://self/status",
+        &["pid: 1\n", "name: console\n", "kind: service\n"],
+        STEP,
+    )?;
+    m.check(
+        &format!("cat proc://{sleeper}/status"),
+        &[&format!("pid: {sleeper}\n"), "name: sleeper\n", "exit: ok(0)\n"],
+        STEP,
+    )?;
+    m.check("cat mem://heap", &["used: ", "free: ", "total: "], STEP)?;
+    m.check("cat proc://99999/status", &["no such file or directory"], STEP)?;
+    m.check("cat nope://x", &["no such file or directory"], STEP)?;
+    m.check("cat proc://self/status%2e", &["invalid argument"], STEP)?;
+    m.check(
+        "kinds",
+        &["0x02000001  service  console", "scheme   proc          kernel"],
+        STEP,
+    )?;
+
+    // A foreground run reads the terminal: lines go to it, Ctrl-D ends its input.
+    m.type_bytes(b"run cat-upper\r")?;
+    m.expect("run cat-upper\r\n", STEP)?;
+    m.type_bytes(b"hello zerobus\r")?;
+    m.expect("HELLO ZEROBUS", STEP)?;
+    m.type_bytes(b"second line\r")?;
+    m.expect("SECOND LINE", STEP)?;
+    m.type_bytes(b"\x04")?;
+    m.expect("cat-upper: 26 bytes", STEP)?;
+    m.expect("] cat-upper: ok(0)", STEP)?;
+    m.expect_prompt(STEP)?;
+    // A background run reading stdin sees the end of input at once.
+    m.command("run cat-upper &", STEP)?;
+    m.expect("cat-upper: 0 bytes", STEP)?;
+    m.expect("] cat-upper: ok(0)", STEP)?;
+    m.expect_prompt(STEP)?;
     m.check("echo kernel alive", &["kernel alive\n"], STEP)?;
     m.type_bytes(b"shutdown\r")?;
     match m.wait_exit(STEP)? {
