@@ -29,6 +29,8 @@ pub struct KernelConfig {
     /// code of every program ever run). Without it the code is freed when no run uses it
     /// (what a small heap needs); runs of one program always share its code.
     pub keep_compiled: bool,
+    /// Bytes of system log kept for `dmesg` (`proc://log`); older lines are dropped.
+    pub log_bytes: usize,
 }
 
 impl KernelConfig {
@@ -45,6 +47,7 @@ impl KernelConfig {
             fuel_slice: 50_000,
             channel_capacity: 16,
             keep_compiled: true,
+            log_bytes: 16 << 10,
         }
     }
 
@@ -61,6 +64,7 @@ impl KernelConfig {
             fuel_slice: 20_000,
             channel_capacity: 4,
             keep_compiled: false,
+            log_bytes: 2 << 10,
         }
     }
 }

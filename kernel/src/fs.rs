@@ -20,9 +20,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use zb_abi::scheme::{
-    FSINFO_SIZE, MAX_IO, OpenFlags, RemoteHandle, STAT_SIZE, STDIN, Whence,
-};
+use zb_abi::scheme::{FSINFO_SIZE, MAX_IO, OpenFlags, RemoteHandle, STAT_SIZE, STDIN, Whence};
 use zb_abi::syscall::{MAX_WRITE, checked_range, nr};
 use zb_abi::url::MAX_URL_LEN;
 use zb_abi::{Error, Pid, Rights};
@@ -102,6 +100,7 @@ impl Kernel {
         let view = View {
             runs: &self.runs,
             memory: self.memory_probe.map(|probe| probe()),
+            log: &self.log,
         };
         self.kfiles.serve(scheme, from, op.as_op(), &view)
     }
@@ -170,7 +169,14 @@ impl Kernel {
             OpenFlags::empty()
         };
         let allow = data.sys.allow.clone();
-        self.prepare_url_op(pid, allow.as_deref(), sys.number, &first, second.as_deref(), flags)
+        self.prepare_url_op(
+            pid,
+            allow.as_deref(),
+            sys.number,
+            &first,
+            second.as_deref(),
+            flags,
+        )
     }
 
     /// Resolves the URL(s) of a path call, checks them against `allow`, and builds the op.

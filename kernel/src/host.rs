@@ -101,13 +101,8 @@ impl<'k, 's> KernelHost<'k, 's> {
             op: op.as_op(),
         };
         let reply = {
-            let mut host = KernelHost::with_peers(
-                self.platform,
-                self.boot_us,
-                self.kernel,
-                pid,
-                self.peers,
-            );
+            let mut host =
+                KernelHost::with_peers(self.platform, self.boot_us, self.kernel, pid, self.peers);
             match service.request(request, &mut host) {
                 Answer::Now(reply) => OwnedReply::from(reply),
                 Answer::Later => OwnedReply::Err(Error::WouldBlock),
@@ -132,7 +127,12 @@ impl<'k, 's> KernelHost<'k, 's> {
 
     /// The remote object behind the caller's handle `h`.
     fn remote(&mut self, h: u32, right: Rights) -> Result<(SchemeIndex, u32), Error> {
-        remote(self.kernel.native_table(self.caller), Handle(h), right, None)
+        remote(
+            self.kernel.native_table(self.caller),
+            Handle(h),
+            right,
+            None,
+        )
     }
 }
 
@@ -284,12 +284,9 @@ impl Host for KernelHost<'_, '_> {
             .kernel
             .prepare_url_op(self.caller, None, nr::OPEN, url, None, flags)?;
         let reply = self.dispatch(p.scheme, &p.op);
-        let h = self.kernel.enter_handle(
-            HandlesRef::Native(self.caller),
-            p.scheme,
-            flags,
-            reply,
-        )?;
+        let h =
+            self.kernel
+                .enter_handle(HandlesRef::Native(self.caller), p.scheme, flags, reply)?;
         Ok(h.0)
     }
 
@@ -297,7 +294,13 @@ impl Host for KernelHost<'_, '_> {
         let (scheme, remote) = self.remote(handle, Rights::READ)?;
         let len = buf.len().min(MAX_IO) as u32;
         let data = self
-            .dispatch(scheme, &OwnedOp::Read { handle: remote, len })
+            .dispatch(
+                scheme,
+                &OwnedOp::Read {
+                    handle: remote,
+                    len,
+                },
+            )
             .data()?;
         let n = data.len().min(buf.len());
         buf[..n].copy_from_slice(&data[..n]);
@@ -308,7 +311,13 @@ impl Host for KernelHost<'_, '_> {
         let (scheme, remote) = self.remote(handle, Rights::WRITE)?;
         let data = data[..data.len().min(MAX_WRITE)].to_vec();
         let n = self
-            .dispatch(scheme, &OwnedOp::Write { handle: remote, data })
+            .dispatch(
+                scheme,
+                &OwnedOp::Write {
+                    handle: remote,
+                    data,
+                },
+            )
             .done()?;
         Ok(n as usize)
     }
@@ -374,7 +383,8 @@ impl Host for KernelHost<'_, '_> {
     }
 
     fn reply(&mut self, id: u32, reply: Reply<'_>) {
-        self.kernel.complete(self.caller, id, OwnedReply::from(reply));
+        self.kernel
+            .complete(self.caller, id, OwnedReply::from(reply));
     }
 
     fn block_device(&mut self) -> Option<&'static dyn BlockDev> {

@@ -33,12 +33,12 @@ use zb_hal::Clock;
 use crate::cap::HandleTable;
 use crate::config::KernelConfig;
 use crate::kfiles::KernelFiles;
-use crate::request::{InFlight, Outgoing};
-use crate::scheme::{Registry, SchemeRouter};
 use crate::link::host_imports;
 use crate::object::{ChannelId, InTransit, Object};
+use crate::request::{InFlight, Outgoing};
 use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
 use crate::sched::Scheduler;
+use crate::scheme::{Registry, SchemeRouter};
 use crate::sys::{RunSys, Shared};
 use crate::task::{Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
 use wasmi::Linker;
@@ -155,6 +155,11 @@ pub struct Kernel {
     pub(crate) native_handles: BTreeMap<Pid, HandleTable<Object>>,
     /// Reports memory statistics, when the platform can (`mem://`).
     pub(crate) memory_probe: Option<&'static dyn Fn() -> MemInfo>,
+    /// The system log (`proc://log`, `dmesg`): the latest lines, at most `log_bytes`.
+    pub(crate) log: VecDeque<String>,
+    log_bytes: usize,
+    /// Until the boot is over, log lines are also shown on the console.
+    booting: bool,
 }
 
 impl Kernel {
@@ -176,6 +181,9 @@ impl Kernel {
             kfiles: KernelFiles::new(),
             native_handles: BTreeMap::new(),
             memory_probe: None,
+            log: VecDeque::new(),
+            log_bytes: 0,
+            booting: true,
         }
     }
 
@@ -261,11 +269,9 @@ impl Kernel {
             Some(allow) => Some(allow),
             None => self.allow_of(parent),
         };
-        let memory = options
-            .memory
-            .map_or(self.config.limits.memory_bytes, |m| {
-                m.min(self.config.limits.memory_bytes)
-            });
+        let memory = options.memory.map_or(self.config.limits.memory_bytes, |m| {
+            m.min(self.config.limits.memory_bytes)
+        });
         let (state, mut task) = match self.load(path, wasm, sys, memory) {
             Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
             Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
@@ -379,16 +385,34 @@ impl Kernel {
         self.inflight.has_outgoing()
     }
 
-    /// Writes one line to the system log (the console, like a run's stderr).
+    /// Adds one line to the system log (`dmesg`), stamped with the time since boot. While the
+    /// system boots it is also shown on the console.
     pub fn log(&mut self, line: &str) {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        self.events.push_back(Event::Output {
-            pid: 0,
-            stream: syscall::STDERR,
-            bytes,
-        });
+        let us = self.shared.clock.now_us();
+        let stamped = format!("[{:>5}.{:03}] {line}", us / 1_000_000, us / 1000 % 1000);
+        if self.booting {
+            let mut bytes = Vec::with_capacity(line.len() + 1);
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+            self.events.push_back(Event::Output {
+                pid: 0,
+                stream: syscall::STDERR,
+                bytes,
+            });
+        }
+        self.log_bytes += stamped.len() + 1;
+        self.log.push_back(stamped);
+        while self.log_bytes > self.config.log_bytes {
+            match self.log.pop_front() {
+                Some(old) => self.log_bytes -= old.len() + 1,
+                None => break,
+            }
+        }
+    }
+
+    /// The boot is over: log lines go only to the log from now on.
+    pub fn boot_finished(&mut self) {
+        self.booting = false;
     }
 
     /// Lets the kernel refuse a module the heap cannot hold (`rejected`) instead of running

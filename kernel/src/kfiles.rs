@@ -5,7 +5,8 @@
 //! (`proc://`, `proc://3`, `mem://`) list their entries like a `file://` directory.
 //!
 //! Files:
-//! - `proc://` lists `self` and every pid; `proc://<pid>` lists `status`;
+//! - `proc://log` is the system log (what `dmesg` shows).
+//! - `proc://` lists `log`, `self` and every pid; `proc://<pid>` lists `status`;
 //!   `proc://<pid>/status` (and `proc://self/status`) is the run as `ps` shows it, in
 //!   `key: value` lines ([`zb_abi::RunInfo::write_status`]).
 //! - `mem://` lists `heap`, `ram` and, with paging, `frames`; `mem://heap` is
@@ -18,9 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use zb_abi::scheme::{
-    FileKind, OpenFlags, Op, RemoteHandle, Stat, Whence, encode_dirent,
-};
+use zb_abi::scheme::{FileKind, Op, OpenFlags, RemoteHandle, Stat, Whence, encode_dirent};
 use zb_abi::{Error, MemInfo, Pid};
 
 use crate::request::OwnedReply;
@@ -34,6 +33,8 @@ pub const MAX_OPEN: usize = 64;
 pub struct View<'a> {
     pub runs: &'a RunTable,
     pub memory: Option<MemInfo>,
+    /// The system log, oldest line first.
+    pub log: &'a alloc::collections::VecDeque<String>,
 }
 
 enum Body {
@@ -162,9 +163,7 @@ impl KernelFiles {
                 Ok(OwnedReply::Done(0))
             }
             Op::StatHandle { handle } => Ok(OwnedReply::Stat(stat_of(&self.get(handle)?.body))),
-            Op::Stat { path } => Ok(OwnedReply::Stat(stat_of(&build(
-                scheme, from, path, view,
-            )?))),
+            Op::Stat { path } => Ok(OwnedReply::Stat(stat_of(&build(scheme, from, path, view)?))),
             Op::Write { .. }
             | Op::Unlink { .. }
             | Op::Mkdir { .. }
@@ -199,6 +198,14 @@ fn stat_of(body: &Body) -> Stat {
 fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result<Body, Error> {
     let path = path.trim_matches('/');
     match scheme {
+        KernelScheme::Proc if path == "log" => {
+            let mut text = String::new();
+            for line in view.log {
+                text.push_str(line);
+                text.push('\n');
+            }
+            Ok(Body::Text(text.into_bytes()))
+        }
         KernelScheme::Proc => proc_file(from, path, view.runs),
         KernelScheme::Mem => mem_file(path, view.memory.as_ref()),
     }
@@ -206,7 +213,10 @@ fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result
 
 fn proc_file(from: Pid, path: &str, runs: &RunTable) -> Result<Body, Error> {
     if path.is_empty() {
-        let mut entries = Vec::from([(FileKind::Dir, String::from("self"))]);
+        let mut entries = Vec::from([
+            (FileKind::Special, String::from("log")),
+            (FileKind::Dir, String::from("self")),
+        ]);
         for run in runs.iter() {
             entries.push((FileKind::Dir, alloc::format!("{}", run.pid)));
         }

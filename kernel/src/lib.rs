@@ -20,21 +20,21 @@ pub mod cap;
 pub mod config;
 mod fs;
 mod host;
-pub mod kfiles;
 pub mod ipc;
 pub mod kernel;
+pub mod kfiles;
 mod link;
 pub mod object;
 pub mod panic;
-pub mod run;
 pub mod request;
+pub mod run;
 pub mod sched;
 pub mod scheme;
 mod sys;
 pub mod task;
 
-use zb_abi::fmt::Bytes;
 use alloc::vec::Vec;
+use zb_abi::fmt::Bytes;
 
 use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
@@ -92,6 +92,7 @@ pub fn run(
         // What a service logs while starting is shown before the next one starts.
         services.deliver(&mut kernel);
     }
+    kernel.boot_finished();
 
     let mut buf = [0u8; 256];
     loop {

@@ -18,7 +18,10 @@ pub type ChannelId = u32;
 /// What a handle names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
-    ChannelEnd { channel: ChannelId, end: End },
+    ChannelEnd {
+        channel: ChannelId,
+        end: End,
+    },
     /// Something opened through a URL: the scheme's handler knows it as `remote`.
     Remote {
         scheme: crate::scheme::SchemeIndex,

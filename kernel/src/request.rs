@@ -14,7 +14,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use zb_abi::scheme::{FsInfo, OpenFlags, Op, RemoteHandle, Reply, RequestId, Stat, Whence};
+use zb_abi::scheme::{FsInfo, Op, OpenFlags, RemoteHandle, Reply, RequestId, Stat, Whence};
 use zb_abi::{Error, Pid};
 
 use crate::scheme::SchemeIndex;
@@ -22,24 +22,57 @@ use crate::scheme::SchemeIndex;
 /// An operation with everything it names copied out of the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnedOp {
-    Open { path: String, flags: OpenFlags },
-    Read { handle: RemoteHandle, len: u32 },
-    Write { handle: RemoteHandle, data: Vec<u8> },
-    Seek { handle: RemoteHandle, offset: i64, whence: Whence },
-    Close { handle: RemoteHandle },
-    Stat { path: String },
-    StatHandle { handle: RemoteHandle },
-    Unlink { path: String },
-    Mkdir { path: String },
-    Rmdir { path: String },
-    Rename { from: String, to: String },
-    StatFs { path: String },
+    Open {
+        path: String,
+        flags: OpenFlags,
+    },
+    Read {
+        handle: RemoteHandle,
+        len: u32,
+    },
+    Write {
+        handle: RemoteHandle,
+        data: Vec<u8>,
+    },
+    Seek {
+        handle: RemoteHandle,
+        offset: i64,
+        whence: Whence,
+    },
+    Close {
+        handle: RemoteHandle,
+    },
+    Stat {
+        path: String,
+    },
+    StatHandle {
+        handle: RemoteHandle,
+    },
+    Unlink {
+        path: String,
+    },
+    Mkdir {
+        path: String,
+    },
+    Rmdir {
+        path: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    StatFs {
+        path: String,
+    },
 }
 
 impl OwnedOp {
     pub fn as_op(&self) -> Op<'_> {
         match self {
-            OwnedOp::Open { path, flags } => Op::Open { path, flags: *flags },
+            OwnedOp::Open { path, flags } => Op::Open {
+                path,
+                flags: *flags,
+            },
             OwnedOp::Read { handle, len } => Op::Read {
                 handle: *handle,
                 len: *len,

@@ -262,7 +262,14 @@ mod tests {
     #[test]
     fn bad_urls_are_clear_errors() {
         let r = router();
-        for bad in ["", "relative", "FILE:///x", "file://host/x", "/a%2e", "/a#b"] {
+        for bad in [
+            "",
+            "relative",
+            "FILE:///x",
+            "file://host/x",
+            "/a%2e",
+            "/a#b",
+        ] {
             assert_eq!(
                 Target::resolve(&r, bad),
                 Err(Error::InvalidArgument),

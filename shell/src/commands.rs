@@ -235,6 +235,13 @@ pub static COMMANDS: &[Command] = &[
         run: files::mount,
     },
     Command {
+        name: "dmesg",
+        args: "",
+        summary: "the system log (proc://log)",
+        hidden: false,
+        run: dmesg,
+    },
+    Command {
         name: "kinds",
         args: "",
         summary: "registered drivers, services, schemes and KindIds",
@@ -450,12 +457,15 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         allow: (!allow.is_empty()).then_some(&allow[..]),
         memory: None,
     };
-    let pid = ctx.host.spawn_with(name, &argv, &options).map_err(|e| match e {
-        Error::NotFound => format!("no such program: {}", Printable(name)),
-        // The kernel refuses names that cannot be in /bin (`a/b`, `.x`, over 64 bytes).
-        Error::InvalidArgument => format!("not a program name: {}", Printable(name)),
-        e => format!("{}: {e}", Printable(name)),
-    })?;
+    let pid = ctx
+        .host
+        .spawn_with(name, &argv, &options)
+        .map_err(|e| match e {
+            Error::NotFound => format!("no such program: {}", Printable(name)),
+            // The kernel refuses names that cannot be in /bin (`a/b`, `.x`, over 64 bytes).
+            Error::InvalidArgument => format!("not a program name: {}", Printable(name)),
+            e => format!("{}: {e}", Printable(name)),
+        })?;
     // The kernel's name for the run, so that start and end lines agree with `ps`.
     let name = jobs::lookup(ctx.host, pid).map_or_else(|| name.clone(), |s| s.name);
     let job = Job { pid, name };
@@ -538,10 +548,22 @@ fn ps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     Ok(())
 }
 
+/// `dmesg`: the system log.
+fn dmesg(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    let text = read_all(ctx.host, "proc://log").map_err(|e| format!("proc://log: {e}"))?;
+    ctx.out.push_str(&String::from_utf8_lossy(&text));
+    Ok(())
+}
+
 /// `kinds`: the registry.
 fn kinds(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
-    let _ = writeln!(ctx.out, "{:<12}{:<9}{:<14}PROVIDER", "KINDID", "CLASS", "NAME");
+    let _ = writeln!(
+        ctx.out,
+        "{:<12}{:<9}{:<14}PROVIDER",
+        "KINDID", "CLASS", "NAME"
+    );
     let out = &mut *ctx.out;
     ctx.host.kinds(&mut |k| {
         let class = k.id.class().map_or("?", |c| c.name());
@@ -550,7 +572,13 @@ fn kinds(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         } else {
             format!("pid {}", k.provider)
         };
-        let _ = writeln!(out, "{:<12}{:<9}{:<14}{provider}", k.id.to_string(), class, k.name);
+        let _ = writeln!(
+            out,
+            "{:<12}{:<9}{:<14}{provider}",
+            k.id.to_string(),
+            class,
+            k.name
+        );
     });
     Ok(())
 }

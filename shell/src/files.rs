@@ -135,7 +135,10 @@ pub fn ls(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let targets: Vec<String> = if names.is_empty() {
         Vec::from([cwd.clone()])
     } else {
-        names.iter().map(|n| resolve(&cwd, n)).collect::<Result<_, _>>()?
+        names
+            .iter()
+            .map(|n| resolve(&cwd, n))
+            .collect::<Result<_, _>>()?
     };
     let mut failed = None;
     for (i, target) in targets.iter().enumerate() {
@@ -303,7 +306,11 @@ pub fn stat(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let _ = writeln!(
         ctx.out,
         "  mode: {}",
-        if st.read_only { "read-only" } else { "read-write" }
+        if st.read_only {
+            "read-only"
+        } else {
+            "read-write"
+        }
     );
     Ok(())
 }
@@ -319,7 +326,12 @@ fn mounts(host: &mut dyn Host) -> Result<Vec<[String; 4]>, String> {
         .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace().map(String::from);
-            Some([w.next()?, w.next()?, w.next()?, w.next().unwrap_or_default()])
+            Some([
+                w.next()?,
+                w.next()?,
+                w.next()?,
+                w.next().unwrap_or_default(),
+            ])
         })
         .collect())
 }
@@ -340,8 +352,8 @@ pub fn df(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     }
     let _ = writeln!(
         ctx.out,
-        "{:<12}{:>12}{:>12}{:>12}  {}",
-        "MOUNT", "SIZE", "USED", "FREE", "TYPE"
+        "{:<12}{:>12}{:>12}{:>12}  TYPE",
+        "MOUNT", "SIZE", "USED", "FREE"
     );
     for [point, kind, _, _] in mounts(ctx.host)? {
         match ctx.host.statfs(&point) {

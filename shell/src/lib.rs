@@ -200,7 +200,10 @@ impl Shell {
 
 /// Splits `words` at a trailing `> file` or `>> file`: the command's words and the file, with
 /// whether to append.
-fn split_redirect(words: &[String]) -> Result<(&[String], Option<(&str, bool)>), &'static str> {
+/// Where `> file` sends output: the file, and whether to append (`>>`).
+type Redirect<'a> = Option<(&'a str, bool)>;
+
+fn split_redirect(words: &[String]) -> Result<(&[String], Redirect<'_>), &'static str> {
     match words {
         [rest @ .., op, file] if op == ">" || op == ">>" => {
             if rest.iter().any(|w| w == ">" || w == ">>") {

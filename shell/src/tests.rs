@@ -15,6 +15,9 @@ use zb_abi::{
 
 use super::*;
 
+/// An open file of the fake host: its bytes, the position, the path if opened for writing.
+type OpenFile = (Vec<u8>, usize, Option<String>);
+
 /// A run in the fake kernel's table.
 #[derive(Clone)]
 struct FakeRun {
@@ -106,7 +109,7 @@ struct FakeHost {
     dirs: Vec<String>,
     files: std::collections::BTreeMap<String, Vec<u8>>,
     /// Open handles: contents snapshot (or packed dirents), position, writable path.
-    open: Vec<Option<(Vec<u8>, usize, Option<String>)>>,
+    open: Vec<Option<OpenFile>>,
     /// Spawns with URL grants, as `(name, allow)`.
     allowed: Vec<(String, Vec<String>)>,
 }
@@ -159,8 +162,15 @@ impl FakeHost {
             return Ok(dir(names));
         }
         if let Some(rest) = url.strip_prefix("proc://") {
-            let pid: Pid = rest.trim_end_matches("/status").parse().map_err(|_| Error::NotFound)?;
-            let run = self.runs.iter().find(|r| r.pid == pid).ok_or(Error::NotFound)?;
+            let pid: Pid = rest
+                .trim_end_matches("/status")
+                .parse()
+                .map_err(|_| Error::NotFound)?;
+            let run = self
+                .runs
+                .iter()
+                .find(|r| r.pid == pid)
+                .ok_or(Error::NotFound)?;
             let mut text = String::new();
             run.info().write_status(&mut text).unwrap();
             return Ok((text.into_bytes(), false));
@@ -169,11 +179,19 @@ impl FakeHost {
             let m = self.meminfo();
             let mut t = String::new();
             match what {
-                "heap" => write!(t, "used: {}\nfree: {}\ntotal: {}\n", m.heap.used, m.heap.free, m.heap.total),
-                "ram" => write!(t, "total: {}\n", m.ram_total),
+                "heap" => write!(
+                    t,
+                    "used: {}\nfree: {}\ntotal: {}\n",
+                    m.heap.used, m.heap.free, m.heap.total
+                ),
+                "ram" => writeln!(t, "total: {}", m.ram_total),
                 "frames" => {
                     let f = m.frames.ok_or(Error::NotFound)?;
-                    write!(t, "used: {}\ntotal: {}\nframe_size: {}\n", f.used, f.total, f.frame_size)
+                    write!(
+                        t,
+                        "used: {}\ntotal: {}\nframe_size: {}\n",
+                        f.used, f.total, f.frame_size
+                    )
                 }
                 _ => return Err(Error::NotFound),
             }
@@ -184,10 +202,17 @@ impl FakeHost {
             return Ok((data.clone(), false));
         }
         if self.dirs.iter().any(|d| d == url) {
-            let prefix = if url == "/" { "/".to_string() } else { alloc::format!("{url}/") };
+            let prefix = if url == "/" {
+                "/".to_string()
+            } else {
+                alloc::format!("{url}/")
+            };
             let mut names = Vec::new();
             for d in &self.dirs {
-                if let Some(n) = d.strip_prefix(&prefix).filter(|n| !n.is_empty() && !n.contains('/')) {
+                if let Some(n) = d
+                    .strip_prefix(&prefix)
+                    .filter(|n| !n.is_empty() && !n.contains('/'))
+                {
                     names.push((FileKind::Dir, n.to_string()));
                 }
             }
@@ -237,11 +262,19 @@ impl Host for FakeHost {
         } else {
             let (data, is_dir) = self.content(url)?;
             if is_dir != flags.contains(F::DIRECTORY) {
-                return Err(if is_dir { Error::IsADirectory } else { Error::NotADirectory });
+                return Err(if is_dir {
+                    Error::IsADirectory
+                } else {
+                    Error::NotADirectory
+                });
             }
             (data, None)
         };
-        let pos = if flags.contains(F::APPEND) { data.len() } else { 0 };
+        let pos = if flags.contains(F::APPEND) {
+            data.len()
+        } else {
+            0
+        };
         self.open.push(Some((data, pos, writable)));
         Ok(self.open.len() as u32 + 0x10000)
     }
@@ -281,7 +314,11 @@ impl Host for FakeHost {
         use zb_abi::scheme::{FileKind, Stat};
         let (data, is_dir) = self.content(url)?;
         Ok(Stat {
-            kind: if is_dir { FileKind::Dir } else { FileKind::File },
+            kind: if is_dir {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            },
             size: data.len() as u64,
             read_only: url.starts_with("/bin"),
             mtime: 0,
@@ -315,8 +352,10 @@ impl Host for FakeHost {
         options: &zb_abi::SpawnOptions<'_>,
     ) -> Result<Pid, Error> {
         if let Some(allow) = options.allow {
-            self.allowed
-                .push((name.to_string(), allow.iter().map(|a| a.to_string()).collect()));
+            self.allowed.push((
+                name.to_string(),
+                allow.iter().map(|a| a.to_string()).collect(),
+            ));
         }
         self.spawn(name, args)
     }
@@ -975,7 +1014,8 @@ fn help_describes_the_run_commands() {
     let out = run("help\r");
     assert!(
         out.contains("  run [--allow URL]... <prog> [arg ...] [&]\n")
-            && out.contains("start /bin/<prog> and wait (&: don't; --allow: only URLs under these)"),
+            && out
+                .contains("start /bin/<prog> and wait (&: don't; --allow: only URLs under these)"),
         "{out}"
     );
     assert!(out.contains("  kill <pid>"));

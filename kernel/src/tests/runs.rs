@@ -45,9 +45,13 @@ const IMPORTS: &str = r#"
   (import "zb" "recv" (func $recv (param i32 i32 i32 i32 i32 i32) (result i64)))
   (import "zb" "close" (func $close (param i32) (result i64)))
   (import "zb" "grants" (func $grants (param i32 i32) (result i64)))
+  (import "zb" "open" (func $open (param i32 i32 i32) (result i64)))
+  (import "zb" "read" (func $read (param i32 i32 i32) (result i64)))
+  (import "zb" "stat" (func $stat (param i32 i32 i32) (result i64)))
+  (import "zb" "mkdir" (func $mkdir (param i32 i32) (result i64)))
 "#;
 
-struct Sim {
+pub(super) struct Sim {
     clock: &'static TestClock,
     k: Kernel,
     out: String,
@@ -772,4 +776,133 @@ fn a_grow_that_needs_more_fuel_than_a_slice_completes_after_preemption() {
         "memory.grow returns the old size"
     );
     assert!(matches!(s.status(toobig), Some(ExitStatus::Rejected(_))));
+}
+
+// --- URL calls: routed to a service's requests, or served by the kernel.
+
+/// Opens the URL at offset 0 (length from `len`), reads up to 50 bytes, writes them to stdout,
+/// closes; exit code 10 + n if call n failed, with the error code in memory at 200.
+fn url_reader(url: &str) -> String {
+    format!(
+        r#"(memory (export "memory") 1)
+           (data (i32.const 0) "{url}")
+           (func (export "_start") (local $h i64) (local $n i64)
+             (local.set $h (call $open (i32.const 0) (i32.const {len}) (i32.const 1)))
+             (if (i64.lt_s (local.get $h) (i64.const 0))
+               (then (i64.store (i32.const 200) (local.get $h)) (call $exit (i32.const 10))))
+             (local.set $n (call $read (i32.wrap_i64 (local.get $h)) (i32.const 100) (i32.const 50)))
+             (if (i64.lt_s (local.get $n) (i64.const 0)) (then (call $exit (i32.const 11))))
+             (drop (call $write (i32.const 1) (i32.const 100) (i32.wrap_i64 (local.get $n))))
+             (drop (call $close (i32.wrap_i64 (local.get $h)))))"#,
+        len = url.len()
+    )
+}
+
+#[test]
+fn file_calls_go_to_the_service_that_registered_the_scheme() {
+    use crate::request::{OwnedOp, OwnedReply};
+    use zb_abi::scheme::OpenFlags;
+    let mut s = Sim::new();
+    s.k.register_scheme(SHELL, "file", zb_abi::kind::kinds::SCHEME_FILE)
+        .unwrap();
+    s.program("reader", &url_reader("/data/../etc/motd"));
+    let pid = s.spawn("reader", &[]);
+    s.run(10);
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Reply)));
+    let open = s.k.take_request().expect("an open request");
+    assert_eq!(open.from, pid);
+    assert_eq!(open.service, SHELL);
+    assert_eq!(
+        open.op,
+        OwnedOp::Open {
+            path: "/etc/motd".into(),
+            flags: OpenFlags::READ
+        }
+    );
+    // A spurious wake-up does not send the request again.
+    s.run(10);
+    assert!(s.k.take_request().is_none());
+    // A reply from another service is ignored.
+    s.k.complete(99, open.id, OwnedReply::Done(1));
+    s.run(10);
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Reply)));
+    s.k.complete(SHELL, open.id, OwnedReply::Done(7));
+    s.run(10);
+    let read = s.k.take_request().expect("a read request");
+    assert_eq!(read.op, OwnedOp::Read { handle: 7, len: 50 });
+    s.k.complete(SHELL, read.id, OwnedReply::Data(b"welcome\n".to_vec()));
+    s.run(10);
+    let close = s.k.take_request().expect("a close request");
+    assert_eq!(close.op, OwnedOp::Close { handle: 7 });
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.out, "welcome\n");
+}
+
+#[test]
+fn a_run_ended_while_waiting_has_its_late_open_closed() {
+    use crate::request::{OwnedOp, OwnedReply};
+    let mut s = Sim::new();
+    s.k.register_scheme(SHELL, "file", zb_abi::kind::kinds::SCHEME_FILE)
+        .unwrap();
+    s.program("reader", &url_reader("/x"));
+    let pid = s.spawn("reader", &[]);
+    s.run(10);
+    let open = s.k.take_request().expect("an open request");
+    s.k.kill(pid).unwrap();
+    s.k.complete(SHELL, open.id, OwnedReply::Done(9));
+    let close = s.k.take_request().expect("the late handle is closed");
+    assert_eq!(close.op, OwnedOp::Close { handle: 9 });
+    assert!(s.k.inflight.is_empty());
+}
+
+#[test]
+fn urls_outside_a_runs_grants_are_denied_and_logged() {
+    let mut s = Sim::new();
+    s.k.register_scheme(SHELL, "file", zb_abi::kind::kinds::SCHEME_FILE)
+        .unwrap();
+    s.program("reader", &url_reader("/etc/motd"));
+    let options = crate::RunOptions {
+        allow: Some(std::vec!["file:///data/app".into()]),
+        memory: None,
+    };
+    let pid =
+        s.k.spawn_with(SHELL, "reader", Vec::new(), Vec::new(), options)
+            .map_err(|(e, _)| e)
+            .unwrap();
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(10)));
+    assert!(s.k.take_request().is_none(), "nothing reaches the service");
+    let log: String = s.k.log.iter().cloned().collect();
+    assert!(
+        log.contains("denied open file:///etc/motd to pid 2 (reader)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn runs_read_proc_and_mem_from_the_kernel() {
+    let mut s = Sim::new();
+    s.program("reader", &url_reader("proc://self/status"));
+    let pid = s.spawn("reader", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    assert!(
+        s.out
+            .starts_with(&format!("pid: {pid}\nppid: 1\nname: reader\n")),
+        "{}",
+        s.out
+    );
+    assert_eq!(s.k.kfiles.open_count(), 0, "closed with the handle");
+    // No memory probe in this kernel: mem:// says so.
+    s.out.clear();
+    s.program("memreader", &url_reader("mem://heap"));
+    let pid = s.spawn("memreader", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(10)));
+    // A scheme nobody serves.
+    s.program("nobody", &url_reader("tcp://1.2.3.4:5"));
+    let pid = s.spawn("nobody", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(10)));
 }

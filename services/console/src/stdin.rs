@@ -217,7 +217,11 @@ mod tests {
         }
         assert!(s.buffered.len() <= MAX_BUFFERED);
         s.attach(6);
-        assert_eq!(s.read(1, 10), None, "the new owner sees nothing typed for the old one");
+        assert_eq!(
+            s.read(1, 10),
+            None,
+            "the new owner sees nothing typed for the old one"
+        );
         // Backspace over multi-byte characters removes whole characters.
         typed(&mut s, "é".as_bytes());
         typed(&mut s, b"\x7f\r");

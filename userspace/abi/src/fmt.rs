@@ -87,38 +87,6 @@ impl fmt::Display for Millis {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-    use std::format;
-
-    #[test]
-    fn bytes() {
-        assert_eq!(format!("{}", Bytes(0)), "0 B");
-        assert_eq!(format!("{}", Bytes(1023)), "1023 B");
-        assert_eq!(format!("{}", Bytes(1024)), "1.0 KiB");
-        assert_eq!(format!("{}", Bytes(12_600)), "12.3 KiB");
-        assert_eq!(format!("{}", Bytes(64 << 20)), "64.0 MiB");
-        assert_eq!(format!("{}", Bytes(3 << 30)), "3.0 GiB");
-        assert_eq!(format!("{}", Bytes(u64::MAX)), "16777216.0 TiB");
-        assert_eq!(format!("{:>9}", Bytes(1024)), "  1.0 KiB");
-    }
-
-    #[test]
-    fn uptime() {
-        assert_eq!(format!("{}", Uptime(0)), "00:00:00.000");
-        assert_eq!(format!("{}", Uptime(83_456_789)), "00:01:23.456");
-        assert_eq!(format!("{}", Uptime(90_061_001_000)), "1d 01:01:01.001");
-    }
-
-    #[test]
-    fn millis() {
-        assert_eq!(format!("{}", Millis(12_345)), "12.345 ms");
-        assert_eq!(format!("{}", Millis(7)), "0.007 ms");
-    }
-}
-
 /// A fixed-size text buffer for `core::fmt` (no heap): writes past its size are cut at a
 /// character boundary and reported as `fmt::Error`.
 pub struct FixedBuf<const N: usize> {
@@ -160,5 +128,37 @@ impl<const N: usize> fmt::Write for FixedBuf<N> {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(format!("{}", Bytes(0)), "0 B");
+        assert_eq!(format!("{}", Bytes(1023)), "1023 B");
+        assert_eq!(format!("{}", Bytes(1024)), "1.0 KiB");
+        assert_eq!(format!("{}", Bytes(12_600)), "12.3 KiB");
+        assert_eq!(format!("{}", Bytes(64 << 20)), "64.0 MiB");
+        assert_eq!(format!("{}", Bytes(3 << 30)), "3.0 GiB");
+        assert_eq!(format!("{}", Bytes(u64::MAX)), "16777216.0 TiB");
+        assert_eq!(format!("{:>9}", Bytes(1024)), "  1.0 KiB");
+    }
+
+    #[test]
+    fn uptime() {
+        assert_eq!(format!("{}", Uptime(0)), "00:00:00.000");
+        assert_eq!(format!("{}", Uptime(83_456_789)), "00:01:23.456");
+        assert_eq!(format!("{}", Uptime(90_061_001_000)), "1d 01:01:01.001");
+    }
+
+    #[test]
+    fn millis() {
+        assert_eq!(format!("{}", Millis(12_345)), "12.345 ms");
+        assert_eq!(format!("{}", Millis(7)), "0.007 ms");
     }
 }

@@ -26,7 +26,9 @@ mod sysinfo;
 pub mod url;
 
 pub use error::Error;
-pub use host::{BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, PowerAction, SpawnOptions};
+pub use host::{
+    BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, PowerAction, SpawnOptions,
+};
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
 pub use sysinfo::{FrameInfo, HeapInfo, MemInfo, SysInfo};

@@ -49,8 +49,7 @@ impl OpenFlags {
         if self.contains(OpenFlags::EXCLUSIVE) && !self.contains(OpenFlags::CREATE) {
             return false;
         }
-        if self.contains(OpenFlags::DIRECTORY) && self.intersects(OpenFlags::WRITE | needs_write)
-        {
+        if self.contains(OpenFlags::DIRECTORY) && self.intersects(OpenFlags::WRITE | needs_write) {
             return false;
         }
         self.intersects(OpenFlags::READ | OpenFlags::WRITE | OpenFlags::DIRECTORY)

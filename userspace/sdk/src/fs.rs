@@ -24,7 +24,9 @@ impl File {
         let len = len32(url.len())?;
         // SAFETY: the kernel reads `len` bytes at `url`, which we borrow.
         let h = decode(unsafe { sys::open(ptr32(url.as_ptr()), len, flags.bits() as i32) })?;
-        Ok(File { handle: h as u32 as i32 })
+        Ok(File {
+            handle: h as u32 as i32,
+        })
     }
 
     /// Opens `url` for reading.
@@ -34,7 +36,10 @@ impl File {
 
     /// Creates (or empties) `url` for writing.
     pub fn create(url: &str) -> Result<File, Error> {
-        File::open(url, OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE)
+        File::open(
+            url,
+            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        )
     }
 
     /// Reads into `buf`; 0 at the end.
