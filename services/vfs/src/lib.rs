@@ -1,0 +1,672 @@
+//! The vfs service: serves the `file` scheme from a mount table.
+//!
+//! Job: answer every `file://` request ([`zb_abi::scheme::Op`]) the kernel routes here. The
+//! mount table is fixed at [`NativeService::start`]:
+//!
+//! | point   | file system | contents |
+//! |---------|-------------|----------|
+//! | `/`     | ramfs, read-only | the boot archive (`/bin`, `/etc`); data borrowed, not copied |
+//! | `/tmp`  | ramfs, read-write | heap-backed, with a byte quota (`NoSpace` past it) |
+//! | `/data` | FAT12/16 on the block device | persistent; formatted if the device is blank. Without a usable device: a second RAM tree, and the log says so |
+//!
+//! Invariants:
+//! - Paths are checked and normalised again here ([`zb_abi::path`]) whatever the kernel did,
+//!   and the mount is chosen on the normalised path by whole components (`/database` is not
+//!   under `/data`); a file system only ever sees a path relative to its own root, without
+//!   `.` or `..`, so no path can reach outside the mount that holds it.
+//! - Mount points cannot be removed or renamed (`Busy`) and a rename never crosses mounts
+//!   (`Unsupported`: the shell's `mv` copies then).
+//! - Open files live in a bounded table of generation-checked handles ([`handles`]); a
+//!   closed or forged handle is `BadHandle` and never reaches another client's file.
+//! - A change to `/data` is durable before its reply: after every mutating request (write,
+//!   close of a written file, create/truncate by open, mkdir, unlink, rmdir, rename) the
+//!   mount's [`FileSystem::sync`] writes the block cache out and flushes the device; if that
+//!   fails, the request fails with the device's error.
+//! - Every error a client can cause is an [`Error`] in the reply; nothing here panics on any
+//!   request. Replies are always immediate ([`Answer::Now`]).
+//!
+//! The kernel side: construct with [`VfsService::new`], hand it to the kernel as a native
+//! service, and serve `Host::mounts` from [`VfsService::mounts`] (a shareable view of the
+//! table, filled in by `start`).
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod clock;
+mod dev;
+mod fat;
+mod format;
+mod fs;
+mod handles;
+mod ramfs;
+#[cfg(test)]
+mod tests;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use zb_abi::fmt::Bytes;
+use zb_abi::kind::kinds;
+use zb_abi::path;
+use zb_abi::scheme::{
+    Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, Op, OpenFlags, Reply, Request, Whence,
+    encode_dirent,
+};
+use zb_abi::{Error, Host, NativeService, Pid};
+
+use crate::fat::{FatFs, MountKind};
+use crate::fs::FileSystem;
+use crate::handles::Handles;
+use crate::ramfs::RamFs;
+
+/// Most files and directories open at once, for all clients together.
+pub const MAX_HANDLES: usize = 64;
+/// Most open at once for one client.
+pub const MAX_HANDLES_PER_CLIENT: usize = 32;
+
+/// Sizes the service picks at `start`; `None` means "from the heap size" (see
+/// [`VfsConfig::for_heap`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VfsConfig {
+    /// Heap bytes `/tmp` may hold (and `/data`, when it has to live in RAM).
+    pub tmp_quota: Option<usize>,
+    /// Blocks of `/data` kept in the write-back cache.
+    pub cache_blocks: Option<usize>,
+    /// Most bytes one read returns (the reply buffer's size).
+    pub max_io: Option<usize>,
+}
+
+/// The sizes in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    tmp_quota: usize,
+    cache_blocks: usize,
+    max_io: usize,
+}
+
+impl VfsConfig {
+    /// What a heap of `heap` bytes affords: `/tmp` an eighth of it (4 KiB to 16 MiB); a
+    /// 64-block cache and 64 KiB reads from 4 MiB of heap up, else 4 blocks and 2 KiB reads
+    /// (a microcontroller's ~110 KiB heap).
+    fn for_heap(self, heap: usize) -> Limits {
+        let big = heap >= 4 << 20;
+        Limits {
+            tmp_quota: self
+                .tmp_quota
+                .unwrap_or((heap / 8).clamp(4 << 10, 16 << 20)),
+            cache_blocks: self.cache_blocks.unwrap_or(if big { 64 } else { 4 }),
+            max_io: self
+                .max_io
+                .unwrap_or(if big { MAX_IO } else { 2048 })
+                .clamp(1, MAX_IO),
+        }
+    }
+}
+
+/// A shareable, read-only view of the mount table (one line per mount:
+/// `<point> <type> <ro|rw> <device>`), empty until the service started. The kernel keeps one
+/// to serve `Host::mounts` without going through the service.
+#[derive(Clone, Default)]
+pub struct MountsView {
+    text: Arc<spin::Once<String>>,
+}
+
+impl MountsView {
+    /// Copies the table into `buf`: its length, or `TooLarge` if it does not fit (nothing
+    /// useful is half a table), `NotFound` before the service started.
+    pub fn write_to(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let text = self.text.get().ok_or(Error::NotFound)?;
+        let out = buf.get_mut(..text.len()).ok_or(Error::TooLarge)?;
+        out.copy_from_slice(text.as_bytes());
+        Ok(text.len())
+    }
+}
+
+impl fmt::Display for MountsView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.get().map_or("", String::as_str))
+    }
+}
+
+struct Mount {
+    /// Normalised, e.g. `/`, `/tmp`.
+    point: &'static str,
+    fs: Box<dyn FileSystem>,
+}
+
+/// An open file or directory.
+struct Open {
+    mount: usize,
+    /// Relative to the mount's root.
+    path: String,
+    kind: FileKind,
+    flags: OpenFlags,
+    /// Byte offset (files) or entries already listed (directories).
+    pos: u64,
+    /// Something was written through it (its close syncs).
+    written: bool,
+}
+
+/// What a request produced, before it becomes a [`Reply`] (which may borrow the buffer).
+enum Out {
+    Done(u64),
+    /// The first n bytes of the reply buffer.
+    Data(usize),
+    Stat(zb_abi::scheme::Stat),
+    Info(zb_abi::scheme::FsInfo),
+}
+
+/// The vfs service.
+pub struct VfsService {
+    config: VfsConfig,
+    limits: Limits,
+    mounts: Vec<Mount>,
+    handles: Handles<Open>,
+    buf: Vec<u8>,
+    /// Seconds since boot at the current request.
+    now: u64,
+    view: MountsView,
+}
+
+impl Default for VfsService {
+    fn default() -> Self {
+        VfsService::new()
+    }
+}
+
+impl VfsService {
+    /// The service with sizes chosen from the heap at `start`.
+    pub fn new() -> VfsService {
+        VfsService::with_config(VfsConfig::default())
+    }
+
+    pub fn with_config(config: VfsConfig) -> VfsService {
+        VfsService {
+            config,
+            limits: config.for_heap(0),
+            mounts: Vec::new(),
+            handles: Handles::new(MAX_HANDLES, MAX_HANDLES_PER_CLIENT),
+            buf: Vec::new(),
+            now: 0,
+            view: MountsView::default(),
+        }
+    }
+
+    /// The mount table, one line per mount: `<point> <type> <ro|rw> <device>`, e.g.
+    /// `/ ramfs ro bootfs`, `/tmp ramfs rw -`, `/data fat16 rw virtio-blk`.
+    pub fn mount_table(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        for m in &self.mounts {
+            let mode = if m.fs.read_only() { "ro" } else { "rw" };
+            writeln!(
+                out,
+                "{} {} {} {}",
+                m.point,
+                m.fs.type_name(),
+                mode,
+                m.fs.device()
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A view of the mount table that stays valid after the service moved into the kernel
+    /// (filled in by `start`; the table does not change after that).
+    pub fn mounts(&self) -> MountsView {
+        self.view.clone()
+    }
+
+    /// Number of open files and directories (for tests and `ps`-like tools).
+    pub fn open_handles(&self) -> usize {
+        self.handles.len()
+    }
+
+    fn mount_all(&mut self, host: &mut dyn Host) {
+        let limits = self.limits;
+        let root = match RamFs::from_boot_archive(host.boot_archive(), &["/tmp", "/data"]) {
+            Ok((fs, 0)) => fs,
+            Ok((fs, skipped)) => {
+                host.log(&format!("vfs: boot archive: {skipped} entries left out"));
+                fs
+            }
+            Err(e) => {
+                host.log(&format!("vfs: boot archive unreadable ({e}); / is empty"));
+                RamFs::bare(&["/tmp", "/data"])
+            }
+        };
+        self.mounts.push(Mount {
+            point: "/",
+            fs: Box::new(root),
+        });
+        self.mounts.push(Mount {
+            point: "/tmp",
+            fs: Box::new(RamFs::writable(limits.tmp_quota)),
+        });
+        let data: Box<dyn FileSystem> = match host.block_device() {
+            Some(dev) => {
+                let info = dev.info();
+                let size = Bytes(info.blocks.saturating_mul(u64::from(info.block_size)));
+                let volume_id = host.clock_us() as u32 ^ 0x5A42_0000;
+                match FatFs::mount(dev, limits.cache_blocks, volume_id) {
+                    Ok((fs, kind)) => {
+                        let ty = fs.geometry().kind.name();
+                        if kind == MountKind::Formatted {
+                            host.log(&format!(
+                                "vfs: formatted /data ({ty}, {size} on {})",
+                                info.driver
+                            ));
+                        }
+                        let mode = if info.writable { "rw" } else { "ro" };
+                        host.log(&format!(
+                            "vfs: mounted /data ({ty} {mode}, {size} on {})",
+                            info.driver
+                        ));
+                        Box::new(fs)
+                    }
+                    Err(e) => {
+                        host.log(&format!(
+                            "vfs: cannot mount {} ({e}); /data is in RAM, not persistent",
+                            info.driver
+                        ));
+                        Box::new(RamFs::writable(limits.tmp_quota))
+                    }
+                }
+            }
+            None => {
+                host.log("vfs: no block device; /data is in RAM, not persistent");
+                Box::new(RamFs::writable(limits.tmp_quota))
+            }
+        };
+        self.mounts.push(Mount {
+            point: "/data",
+            fs: data,
+        });
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.mount_table(&mut text);
+        self.view.text.call_once(|| text);
+    }
+
+    /// Checks and normalises a request path.
+    fn normalise(path: &str) -> Result<String, Error> {
+        if path.len() > MAX_PATH {
+            return Err(Error::TooLarge);
+        }
+        if !path.starts_with('/') || path.contains('\0') {
+            return Err(Error::InvalidArgument);
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(path.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        buf.resize(path.len(), 0);
+        let norm = path::normalize(path, &mut buf)?;
+        if path::components(norm).any(|c| c.len() > MAX_NAME) {
+            return Err(Error::TooLarge);
+        }
+        let mut out = String::new();
+        out.try_reserve_exact(norm.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        out.push_str(norm);
+        Ok(out)
+    }
+
+    /// The mount holding the normalised path `norm` and the path relative to it.
+    fn resolve<'p>(&self, norm: &'p str) -> Result<(usize, &'p str), Error> {
+        let (index, point) = self
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| path::starts_with_prefix(norm, m.point))
+            .max_by_key(|(_, m)| path::components(m.point).count())
+            .map(|(i, m)| (i, m.point))
+            .ok_or(Error::NotFound)?;
+        let rel = if point == "/" {
+            norm
+        } else {
+            match norm.get(point.len()..) {
+                Some("") | None => "/",
+                Some(rest) => rest,
+            }
+        };
+        Ok((index, rel))
+    }
+
+    fn is_mount_point(&self, norm: &str) -> bool {
+        self.mounts.iter().any(|m| m.point == norm)
+    }
+
+    /// Makes the changes on mount `m` durable; `result` stands unless that fails.
+    fn synced<T>(&mut self, m: usize, result: Result<T, Error>) -> Result<T, Error> {
+        let synced = match self.mounts.get_mut(m) {
+            Some(mount) => mount.fs.sync(),
+            None => Ok(()),
+        };
+        let value = result?;
+        synced?;
+        Ok(value)
+    }
+
+    fn fs(&mut self, m: usize) -> Result<&mut dyn FileSystem, Error> {
+        Ok(&mut *self.mounts.get_mut(m).ok_or(Error::NotFound)?.fs)
+    }
+
+    /// The reply buffer, `len` bytes long.
+    fn buffer(&mut self, len: usize) -> Result<&mut [u8], Error> {
+        if self.buf.len() < len {
+            self.buf
+                .try_reserve_exact(len - self.buf.len())
+                .map_err(|_| Error::OutOfMemory)?;
+            self.buf.resize(len, 0);
+        }
+        Ok(&mut self.buf[..len])
+    }
+
+    fn open(&mut self, from: Pid, path: &str, flags: OpenFlags) -> Result<Out, Error> {
+        if !flags.is_valid() {
+            return Err(Error::InvalidArgument);
+        }
+        let norm = Self::normalise(path)?;
+        let (m, rel) = self.resolve(&norm)?;
+        if !self.handles.has_room(from) {
+            return Err(Error::OutOfMemory);
+        }
+        let now = self.now;
+        let fs = self.fs(m)?;
+        let mut changed = false;
+        let kind = match fs.stat(rel) {
+            Ok(st) => {
+                if flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUSIVE) {
+                    return Err(Error::AlreadyExists);
+                }
+                match st.kind {
+                    FileKind::Dir if !flags.contains(OpenFlags::DIRECTORY) => {
+                        return Err(Error::IsADirectory);
+                    }
+                    FileKind::Dir => FileKind::Dir,
+                    _ if flags.contains(OpenFlags::DIRECTORY) => {
+                        return Err(Error::NotADirectory);
+                    }
+                    kind => {
+                        if flags.contains(OpenFlags::WRITE) && fs.read_only() {
+                            return Err(Error::ReadOnly);
+                        }
+                        if flags.contains(OpenFlags::TRUNCATE) && st.size > 0 {
+                            changed = true;
+                            let r = fs.truncate(rel, now);
+                            self.synced(m, r)?;
+                        }
+                        kind
+                    }
+                }
+            }
+            Err(Error::NotFound) if flags.contains(OpenFlags::CREATE) => {
+                changed = true;
+                let r = fs.create(rel, now);
+                self.synced(m, r)?;
+                FileKind::File
+            }
+            Err(e) => return Err(e),
+        };
+        let mut owned = String::new();
+        owned
+            .try_reserve_exact(rel.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        owned.push_str(rel);
+        let handle = self.handles.insert(
+            from,
+            Open {
+                mount: m,
+                path: owned,
+                kind,
+                flags,
+                pos: 0,
+                written: changed,
+            },
+        )?;
+        Ok(Out::Done(u64::from(handle)))
+    }
+
+    fn read(&mut self, handle: u32, len: u32) -> Result<Out, Error> {
+        let max_io = self.limits.max_io;
+        let open = self.handles.get(handle).ok_or(Error::BadHandle)?;
+        let len = (len as usize).min(max_io);
+        let (m, pos, kind) = (open.mount, open.pos, open.kind);
+        if kind != FileKind::Dir && !open.flags.contains(OpenFlags::READ) {
+            return Err(Error::PermissionDenied);
+        }
+        // Split borrows: the handle table, the mounts and the buffer are separate fields.
+        if self.buf.len() < len {
+            self.buffer(len)?;
+        }
+        let Self {
+            mounts,
+            handles,
+            buf,
+            ..
+        } = self;
+        let open = handles.get(handle).ok_or(Error::BadHandle)?;
+        let fs = &mut mounts.get_mut(m).ok_or(Error::BadHandle)?.fs;
+        let out = &mut buf[..len];
+        if kind == FileKind::Dir {
+            let mut at = 0;
+            let mut listed = 0u64;
+            let mut too_small = false;
+            fs.read_dir(&open.path, pos, &mut |kind, name| {
+                if name.is_empty() || name.len() > MAX_NAME {
+                    // Cannot be listed (a FAT long name over 255 bytes of UTF-8): skipped.
+                    listed += 1;
+                    return true;
+                }
+                match encode_dirent(out, at, kind, name) {
+                    Some(next) => {
+                        at = next;
+                        listed += 1;
+                        true
+                    }
+                    None => {
+                        too_small = at == 0;
+                        false
+                    }
+                }
+            })?;
+            if too_small {
+                // Not even the next entry fits: an empty reply would read as the end.
+                return Err(Error::InvalidArgument);
+            }
+            open.pos += listed;
+            Ok(Out::Data(at))
+        } else {
+            let n = fs.read(&open.path, pos, out)?;
+            open.pos = pos + n as u64;
+            Ok(Out::Data(n))
+        }
+    }
+
+    fn write(&mut self, handle: u32, data: &[u8]) -> Result<Out, Error> {
+        let now = self.now;
+        let Self {
+            mounts, handles, ..
+        } = self;
+        let open = handles.get(handle).ok_or(Error::BadHandle)?;
+        if open.kind == FileKind::Dir {
+            return Err(Error::IsADirectory);
+        }
+        if !open.flags.contains(OpenFlags::WRITE) {
+            return Err(Error::PermissionDenied);
+        }
+        let m = open.mount;
+        let fs = &mut mounts.get_mut(m).ok_or(Error::BadHandle)?.fs;
+        let pos = if open.flags.contains(OpenFlags::APPEND) {
+            fs.stat(&open.path)?.size
+        } else {
+            open.pos
+        };
+        open.written = true;
+        let result = fs.write(&open.path, pos, data, now);
+        if let Ok(n) = result {
+            open.pos = pos + n as u64;
+        }
+        let n = self.synced(m, result)?;
+        Ok(Out::Done(n as u64))
+    }
+
+    fn seek(&mut self, handle: u32, offset: i64, whence: Whence) -> Result<Out, Error> {
+        let Self {
+            mounts, handles, ..
+        } = self;
+        let open = handles.get(handle).ok_or(Error::BadHandle)?;
+        let base = match whence {
+            Whence::Start => 0,
+            Whence::Current => open.pos,
+            Whence::End if open.kind == FileKind::Dir => return Err(Error::InvalidArgument),
+            Whence::End => {
+                let fs = &mut mounts.get_mut(open.mount).ok_or(Error::BadHandle)?.fs;
+                fs.stat(&open.path)?.size
+            }
+        };
+        let target = i128::from(base) + i128::from(offset);
+        if !(0..=i128::from(i64::MAX)).contains(&target) {
+            return Err(Error::InvalidArgument);
+        }
+        open.pos = target as u64;
+        Ok(Out::Done(open.pos))
+    }
+
+    fn close(&mut self, handle: u32) -> Result<Out, Error> {
+        let open = self.handles.remove(handle).ok_or(Error::BadHandle)?;
+        if open.written {
+            self.synced(open.mount, Ok(()))?;
+        }
+        Ok(Out::Done(0))
+    }
+
+    fn stat_handle(&mut self, handle: u32) -> Result<Out, Error> {
+        let Self {
+            mounts, handles, ..
+        } = self;
+        let open = handles.get(handle).ok_or(Error::BadHandle)?;
+        let fs = &mut mounts.get_mut(open.mount).ok_or(Error::BadHandle)?.fs;
+        Ok(Out::Stat(fs.stat(&open.path)?))
+    }
+
+    /// Runs a path operation on the mount holding `path`, syncing after a change.
+    fn path_op(
+        &mut self,
+        path: &str,
+        mutates: bool,
+        op: impl FnOnce(&mut dyn FileSystem, &str, u64) -> Result<Out, Error>,
+    ) -> Result<Out, Error> {
+        let norm = Self::normalise(path)?;
+        let (m, rel) = self.resolve(&norm)?;
+        let now = self.now;
+        let result = op(self.fs(m)?, rel, now);
+        if mutates {
+            self.synced(m, result)
+        } else {
+            result
+        }
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<Out, Error> {
+        let from = Self::normalise(from)?;
+        let to = Self::normalise(to)?;
+        let (m, src) = self.resolve(&from)?;
+        let (m2, dst) = self.resolve(&to)?;
+        // What the user named must exist before anything else is said about it.
+        self.fs(m)?.stat(src)?;
+        if self.is_mount_point(&from) || self.is_mount_point(&to) {
+            return Err(Error::Busy);
+        }
+        if m != m2 {
+            return Err(Error::Unsupported);
+        }
+        if from == to {
+            return Ok(Out::Done(0));
+        }
+        if path::starts_with_prefix(&to, &from) {
+            return Err(Error::InvalidArgument);
+        }
+        let now = self.now;
+        let result = self.fs(m)?.rename(src, dst, now);
+        self.synced(m, result)?;
+        Ok(Out::Done(0))
+    }
+
+    fn serve(&mut self, from: Pid, op: Op<'_>) -> Result<Out, Error> {
+        match op {
+            Op::Open { path, flags } => self.open(from, path, flags),
+            Op::Read { handle, len } => self.read(handle, len),
+            Op::Write { handle, data } => self.write(handle, data),
+            Op::Seek {
+                handle,
+                offset,
+                whence,
+            } => self.seek(handle, offset, whence),
+            Op::Close { handle } => self.close(handle),
+            Op::Stat { path } => self.path_op(path, false, |fs, p, _| fs.stat(p).map(Out::Stat)),
+            Op::StatHandle { handle } => self.stat_handle(handle),
+            Op::Unlink { path } => {
+                if Self::normalise(path).is_ok_and(|n| self.is_mount_point(&n)) {
+                    return Err(Error::IsADirectory);
+                }
+                self.path_op(path, true, |fs, p, _| fs.unlink(p).map(|()| Out::Done(0)))
+            }
+            Op::Mkdir { path } => {
+                if Self::normalise(path).is_ok_and(|n| self.is_mount_point(&n)) {
+                    return Err(Error::AlreadyExists);
+                }
+                self.path_op(path, true, |fs, p, now| {
+                    fs.mkdir(p, now).map(|()| Out::Done(0))
+                })
+            }
+            Op::Rmdir { path } => {
+                if Self::normalise(path).is_ok_and(|n| self.is_mount_point(&n)) {
+                    return Err(Error::Busy);
+                }
+                self.path_op(path, true, |fs, p, _| fs.rmdir(p).map(|()| Out::Done(0)))
+            }
+            Op::Rename { from, to } => self.rename(from, to),
+            Op::StatFs { path } => self.path_op(path, false, |fs, _, _| fs.statfs().map(Out::Info)),
+        }
+    }
+}
+
+impl NativeService for VfsService {
+    fn name(&self) -> &'static str {
+        "vfs"
+    }
+
+    fn start(&mut self, host: &mut dyn Host) {
+        host.register_kind(kinds::VFS, "vfs");
+        if let Err(e) = host.register_scheme("file", kinds::SCHEME_FILE) {
+            host.log(&format!("vfs: cannot serve file:// ({e})"));
+        }
+        self.limits = self.config.for_heap(host.meminfo().heap.total);
+        self.now = host.clock_us() / 1_000_000;
+        clock::set_now(self.now);
+        if self.mounts.is_empty() {
+            self.mount_all(host);
+        }
+    }
+
+    fn console_input(&mut self, bytes: &[u8], host: &mut dyn Host) {
+        let _ = (bytes, host);
+    }
+
+    fn request<'s>(&'s mut self, req: Request<'_>, host: &mut dyn Host) -> Answer<'s> {
+        self.now = host.clock_us() / 1_000_000;
+        clock::set_now(self.now);
+        let reply = match self.serve(req.from, req.op) {
+            Ok(Out::Done(v)) => Reply::Done(v),
+            Ok(Out::Data(n)) => Reply::Data(self.buf.get(..n).unwrap_or_default()),
+            Ok(Out::Stat(s)) => Reply::Stat(s),
+            Ok(Out::Info(i)) => Reply::Info(i),
+            Err(e) => Reply::Err(e),
+        };
+        Answer::Now(reply)
+    }
+}
