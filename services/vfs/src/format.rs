@@ -285,7 +285,8 @@ fn boot_sector(g: &Geometry, volume_id: u32, out: &mut [u8]) {
     out[36] = 0x80; // drive number
     out[38] = 0x29; // extended boot signature: the next three fields are valid
     out[39..43].copy_from_slice(&volume_id.to_le_bytes());
-    out[43..54].copy_from_slice(b"ZEROBUS    ");
+    // No label (a label here would need a matching entry in the root directory).
+    out[43..54].copy_from_slice(b"NO NAME    ");
     out[54..62].copy_from_slice(match g.kind {
         FatKind::Fat12 => b"FAT12   ",
         _ => b"FAT16   ",
