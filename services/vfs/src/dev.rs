@@ -137,7 +137,7 @@ impl BlockCache {
             let off = (at % bs) as usize;
             let n = (buf.len() - done)
                 .min(self.block_size - off)
-                .min((end - at) as usize);
+                .min(usize::try_from(end - at).unwrap_or(usize::MAX));
             let slot = self.slot(at / bs, false)?;
             buf[done..done + n].copy_from_slice(&slot.data[off..off + n]);
             done += n;

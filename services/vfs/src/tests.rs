@@ -1169,3 +1169,45 @@ fn volumes_pass_fsck() {
         fsck(disk, &format!("freed {bytes} {bs}"));
     }
 }
+
+/// A damaged volume is errors, never a panic: flip bytes of a used volume's metadata (boot
+/// sector, FATs, root directory, a subdirectory) and run a session on each result.
+#[test]
+fn damaged_volumes_never_panic() {
+    let disk = MemDisk::new(64 << 10, 512, "virtio-blk");
+    let mut s = Sys::pc(disk);
+    s.mkdir("/data/dir").unwrap();
+    s.put("/data/dir/a-long-file-name.txt", &[1; 1500]).unwrap();
+    s.put("/data/b", &[2; 700]).unwrap();
+    let good = disk.durable.borrow().clone();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for round in 0..300 {
+        let mut image = good.clone();
+        for _ in 0..1 + round % 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // The first 8 KiB hold the boot sector, FATs, root and the first clusters.
+            let at = (x % 8192) as usize;
+            image[at] = (x >> 32) as u8;
+        }
+        let damaged = MemDisk::from_image(image, 512, "virtio-blk", true);
+        let mut s = Sys::pc(damaged);
+        let _ = s.ls_with("/data", 4096);
+        let _ = s.ls_with("/data/dir", 4096);
+        let _ = s.cat("/data/dir/a-long-file-name.txt");
+        let _ = s.cat("/data/b");
+        let _ = s.statfs("/data");
+        let _ = s.put("/data/new", &[3; 2000]);
+        let _ = s.put("/data/dir/a-long-file-name.txt", b"short");
+        if let Ok(h) = s.open("/data/b", RW) {
+            let _ = s.seek(h, 300, Whence::Start);
+            let _ = s.write(h, &[4; 1000]);
+            let _ = s.close(h);
+        }
+        let _ = s.rename("/data/b", "/data/dir/b");
+        let _ = s.unlink("/data/dir/b");
+        let _ = s.rmdir("/data/dir");
+        let _ = s.mkdir("/data/d2");
+    }
+}
