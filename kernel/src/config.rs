@@ -31,6 +31,18 @@ pub struct KernelConfig {
     pub keep_compiled: bool,
     /// Bytes of system log kept for `dmesg` (`proc://log`); older lines are dropped.
     pub log_bytes: usize,
+    /// Where `Host::mounts` reads the mount table (the vfs service publishes it).
+    pub mounts: Option<MountTable>,
+}
+
+/// Writes the mount table into a buffer (see `zb_abi::Host::mounts`).
+#[derive(Clone, Copy)]
+pub struct MountTable(pub &'static dyn Fn(&mut [u8]) -> Result<usize, zb_abi::Error>);
+
+impl core::fmt::Debug for MountTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MountTable")
+    }
 }
 
 impl KernelConfig {
@@ -48,6 +60,7 @@ impl KernelConfig {
             channel_capacity: 16,
             keep_compiled: true,
             log_bytes: 16 << 10,
+            mounts: None,
         }
     }
 
@@ -65,6 +78,7 @@ impl KernelConfig {
             channel_capacity: 4,
             keep_compiled: false,
             log_bytes: 2 << 10,
+            mounts: None,
         }
     }
 }

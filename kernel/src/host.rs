@@ -397,6 +397,13 @@ impl Host for KernelHost<'_, '_> {
         made.map(|b| b as &'static dyn BlockDev)
     }
 
+    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self.kernel.config.mounts {
+            Some(table) => (table.0)(buf),
+            None => Err(Error::Unsupported),
+        }
+    }
+
     fn boot_archive(&self) -> &'static [u8] {
         self.kernel.config.boot_files
     }

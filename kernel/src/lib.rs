@@ -39,7 +39,7 @@ use zb_abi::fmt::Bytes;
 use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
 
-pub use config::{KernelConfig, RunLimits};
+pub use config::{KernelConfig, MountTable, RunLimits};
 pub use host::KernelHost;
 pub use host::ServiceSlot;
 pub use kernel::{Ended, Event, Kernel, RunOptions};
@@ -47,8 +47,10 @@ pub use kernel::{Ended, Event, Kernel, RunOptions};
 /// Where the kernel keeps the platform, for the panic path.
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
 
-/// Runs the kernel on `platform` with the native `services`, started in the order given; the
-/// one named `console` owns the console line. Never returns: the machine stops through
+/// Runs the kernel on `platform` with the native `services`. They get pids in the order given
+/// (put the console first: it is pid 1, which adopts orphaned runs) and are started in that
+/// order, except that the one named `console`, which owns the console line, starts last — its
+/// first prompt then follows everything the others logged while starting. Never returns: the machine stops through
 /// [`zb_hal::Power`].
 pub fn run(
     platform: &'static dyn Platform,
@@ -83,8 +85,14 @@ pub fn run(
         console_pid,
         console_started: false,
     };
-    for i in 0..services.slots.len() {
-        let pid = services.slots[i].pid;
+    let order: Vec<Pid> = services
+        .slots
+        .iter()
+        .map(|s| s.pid)
+        .filter(|&p| Some(p) != console_pid)
+        .chain(console_pid)
+        .collect();
+    for pid in order {
         services.serve(&mut kernel, pid, |s, host| s.start(host));
         if Some(pid) == console_pid {
             services.console_started = true;

@@ -4,9 +4,14 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::boxed::Box;
 use cortex_m_rt::entry;
 use zb_console::ConsoleService;
+use zb_kernel::MountTable;
 use zb_shell::Shell;
+use zb_vfs::VfsService;
 
 /// The boot archive (`zb_abi::bootfs` format), read in place from flash. `build.rs` copies it
 /// from the file `$ZB_BOOTFS` names (`cargo xtask` builds it and sets the variable); built
@@ -16,12 +21,15 @@ static BOOT_FILES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bootfs.img"
 #[entry]
 fn main() -> ! {
     let board = zb_hal_stm32f4::init();
+    let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
-    zb_kernel::run(
-        board,
-        zb_kernel::KernelConfig::small(BOOT_FILES),
-        &mut [&mut console],
-    )
+    let mut config = zb_kernel::KernelConfig::small(BOOT_FILES);
+    let table = vfs.mounts();
+    config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
+        table.write_to(buf)
+    }))));
+    // The console is pid 1; the kernel starts it last, after the file systems are mounted.
+    zb_kernel::run(board, config, &mut [&mut console, &mut vfs])
 }
 
 #[panic_handler]

@@ -6,8 +6,13 @@
 
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::{BootInfo, entry_point};
+extern crate alloc;
+
+use alloc::boxed::Box;
 use zb_console::ConsoleService;
+use zb_kernel::MountTable;
 use zb_shell::Shell;
+use zb_vfs::VfsService;
 
 /// What the kernel asks of the bootloader: all physical memory mapped (page tables are edited
 /// through it) and a kernel stack big enough for the wasm interpreter's host calls.
@@ -22,9 +27,15 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let platform = zb_hal_x86_64::init(boot_info);
+    let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
-    let config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
-    zb_kernel::run(platform, config, &mut [&mut console])
+    let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
+    let table = vfs.mounts();
+    config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
+        table.write_to(buf)
+    }))));
+    // The console is pid 1; the kernel starts it last, after the file systems are mounted.
+    zb_kernel::run(platform, config, &mut [&mut console, &mut vfs])
 }
 
 #[panic_handler]
