@@ -217,21 +217,22 @@ impl Services<'_> {
     }
 
     fn event(&mut self, kernel: &mut Kernel, event: Event) {
-        let Some(console) = self.console_pid.filter(|_| self.console_started) else {
-            if let Event::Output { bytes, .. } = &event {
-                write_raw(self.platform, bytes);
-            }
-            return;
-        };
+        let console = self.console_pid.filter(|_| self.console_started);
         match event {
-            Event::Output { pid, stream, bytes } => {
-                self.serve(kernel, console, |s, host| {
+            Event::Output { pid, stream, bytes } => match console {
+                Some(console) => self.serve(kernel, console, |s, host| {
                     s.run_output(pid, stream, &bytes, host)
-                });
-            }
+                }),
+                None => write_raw(self.platform, &bytes),
+            },
             Event::Exited(ended) => {
-                // Every service hears of every run's end (init restarts runs).
-                let pids: Vec<Pid> = self.slots.iter().map(|s| s.pid).collect();
+                // Every started service hears of every run's end (init restarts runs).
+                let pids: Vec<Pid> = self
+                    .slots
+                    .iter()
+                    .map(|s| s.pid)
+                    .filter(|&p| Some(p) != self.console_pid || console.is_some())
+                    .collect();
                 for pid in pids {
                     self.serve(kernel, pid, |s, host| s.run_exited(&ended.info(), host));
                 }

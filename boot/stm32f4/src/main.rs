@@ -9,6 +9,7 @@ extern crate alloc;
 use alloc::boxed::Box;
 use cortex_m_rt::entry;
 use zb_console::ConsoleService;
+use zb_init::InitService;
 use zb_kernel::MountTable;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
@@ -23,13 +24,15 @@ fn main() -> ! {
     let board = zb_hal_stm32f4::init();
     let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
+    let mut init = InitService::new();
     let mut config = zb_kernel::KernelConfig::small(BOOT_FILES);
     let table = vfs.mounts();
     config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
         table.write_to(buf)
     }))));
-    // The console is pid 1; the kernel starts it last, after the file systems are mounted.
-    zb_kernel::run(board, config, &mut [&mut console, &mut vfs])
+    // The console is pid 1; the kernel starts it last, after the file systems are mounted and
+    // init has started the boot runs.
+    zb_kernel::run(board, config, &mut [&mut console, &mut vfs, &mut init])
 }
 
 #[panic_handler]
