@@ -41,6 +41,11 @@ const SUITES: &[Suite] = &[
         run: runs_session,
     },
     Suite {
+        name: "files",
+        platform: Platform::X86_64,
+        run: files_session,
+    },
+    Suite {
         name: "shell",
         platform: Platform::Stm32f4,
         run: shell_session,
@@ -54,6 +59,11 @@ const SUITES: &[Suite] = &[
         name: "runs",
         platform: Platform::Stm32f4,
         run: runs_session,
+    },
+    Suite {
+        name: "files",
+        platform: Platform::Stm32f4,
+        run: files_session,
     },
     Suite {
         name: "firmware",
@@ -515,6 +525,76 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect("] cat-upper: ok(0)", STEP)?;
     m.expect_prompt(STEP)?;
     m.check("echo kernel alive", &["kernel alive\n"], STEP)?;
+    m.type_bytes(b"shutdown\r")?;
+    match m.wait_exit(STEP)? {
+        Outcome::Success => Ok(()),
+        other => m.fail(format!("shutdown ended QEMU with {other}")),
+    }
+}
+
+/// Files through the vfs service: the user's file session with its errors, mounts, URL
+/// grants with the kernel's denial in the log, and init's restarts with the rate limit.
+fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
+    let boot = t.boot(platform);
+    let (mut m, _) = boot_to_prompt(&format!("{}/files", platform.name()), &boot)?;
+    m.check("ls /", &["bin/\n", "etc/\n", "tmp/\n", "data/\n"], STEP)?;
+    m.check("ls /bin", &["hello\n", "cat-upper\n", "fileapp\n"], STEP)?;
+    m.check("cat /etc/motd", &["Welcome to ZeroBus OS."], STEP)?;
+    m.check("cd /data", &[], STEP)?;
+    m.check("pwd", &["/data\n"], STEP)?;
+    m.check("echo hello > /data/note.txt", &[], STEP)?;
+    m.check("echo more >> note.txt", &[], STEP)?;
+    m.check("cat /data/note.txt", &["hello\nmore\n"], STEP)?;
+    m.check("mkdir d", &[], STEP)?;
+    m.check("mkdir d", &["mkdir: d: already exists"], STEP)?;
+    m.check("cp note.txt d/copy.txt", &[], STEP)?;
+    m.check("cat d/copy.txt", &["hello\nmore\n"], STEP)?;
+    m.check("rmdir d", &["rmdir: d: directory not empty"], STEP)?;
+    m.check("mv d/copy.txt moved.txt", &[], STEP)?;
+    m.check("ls", &["d/\n", "moved.txt\n", "note.txt\n"], STEP)?;
+    m.check("ls -l", &["-         11  note.txt"], STEP)?;
+    m.check("stat note.txt", &["type: file", "size: 11", "read-write"], STEP)?;
+    m.check("rm moved.txt", &[], STEP)?;
+    m.check("rmdir d", &[], STEP)?;
+    m.check("rm nothing.txt", &["rm: nothing.txt: no such file or directory"], STEP)?;
+    m.check("cat note.txt/x", &["not a directory"], STEP)?;
+    m.check("cat /data", &["is a directory"], STEP)?;
+    m.check("cd /etc/motd", &["not a directory"], STEP)?;
+    m.check("cd /nope", &["no such file or directory"], STEP)?;
+    m.check("cat ../../../etc/motd", &["Welcome to ZeroBus OS."], STEP)?;
+    m.check("rm /bin/hello", &["read-only file system"], STEP)?;
+    m.check("echo x > /etc/new", &["read-only file system"], STEP)?;
+    m.check("rmdir /tmp", &["busy"], STEP)?;
+    m.check("mount", &["on / type ramfs (ro)", "on /tmp type ramfs (rw)", "on /data type"], STEP)?;
+    m.check("df", &["MOUNT", "/tmp", "/data"], STEP)?;
+    m.check("kinds", &["service  vfs", "scheme   file", "service  init"], STEP)?;
+    // URL grants: the run reaches /data/app and nothing else; the kernel logs the denial.
+    m.check(
+        "run --allow file:///data/app fileapp",
+        &[
+            "wrote and read back /data/app/hello.txt (19 bytes, same)",
+            "fileapp: /etc/motd: permission denied",
+            "] fileapp: ok(0)",
+        ],
+        STEP,
+    )?;
+    m.check(
+        "run --allow file:///data/other fileapp /data/app",
+        &["mkdir /data/app: permission denied", "] fileapp: ok(1)"],
+        STEP,
+    )?;
+    m.check("cat /data/app/hello.txt", &["written by fileapp"], STEP)?;
+    // init restarted the failing boot run per its policy, then gave up at the rate limit.
+    m.check(
+        "dmesg",
+        &[
+            "kernel: denied open file:///etc/motd to pid",
+            "init: started flaky",
+            "init: restarted flaky",
+            "init: flaky: giving up: restarted 3 times",
+        ],
+        STEP,
+    )?;
     m.type_bytes(b"shutdown\r")?;
     match m.wait_exit(STEP)? {
         Outcome::Success => Ok(()),
