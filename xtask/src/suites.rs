@@ -495,16 +495,27 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     )?;
     m.check(
         &format!("cat proc://{sleeper}/status"),
-        &[&format!("pid: {sleeper}\n"), "name: sleeper\n", "exit: ok(0)\n"],
+        &[
+            &format!("pid: {sleeper}\n"),
+            "name: sleeper\n",
+            "exit: ok(0)\n",
+        ],
         STEP,
     )?;
     m.check("cat mem://heap", &["used: ", "free: ", "total: "], STEP)?;
-    m.check("cat proc://99999/status", &["no such file or directory"], STEP)?;
+    m.check(
+        "cat proc://99999/status",
+        &["no such file or directory"],
+        STEP,
+    )?;
     m.check("cat nope://x", &["no such file or directory"], STEP)?;
     m.check("cat proc://self/status%2e", &["invalid argument"], STEP)?;
     m.check(
         "kinds",
-        &["0x02000001  service  console", "scheme   proc          kernel"],
+        &[
+            "0x02000001  service  console",
+            "scheme   proc          kernel",
+        ],
         STEP,
     )?;
 
@@ -553,10 +564,18 @@ fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check("mv d/copy.txt moved.txt", &[], STEP)?;
     m.check("ls", &["d/\n", "moved.txt\n", "note.txt\n"], STEP)?;
     m.check("ls -l", &["-         11  note.txt"], STEP)?;
-    m.check("stat note.txt", &["type: file", "size: 11", "read-write"], STEP)?;
+    m.check(
+        "stat note.txt",
+        &["type: file", "size: 11", "read-write"],
+        STEP,
+    )?;
     m.check("rm moved.txt", &[], STEP)?;
     m.check("rmdir d", &[], STEP)?;
-    m.check("rm nothing.txt", &["rm: nothing.txt: no such file or directory"], STEP)?;
+    m.check(
+        "rm nothing.txt",
+        &["rm: nothing.txt: no such file or directory"],
+        STEP,
+    )?;
     m.check("cat note.txt/x", &["not a directory"], STEP)?;
     m.check("cat /data", &["is a directory"], STEP)?;
     m.check("cd /etc/motd", &["not a directory"], STEP)?;
@@ -565,9 +584,21 @@ fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check("rm /bin/hello", &["read-only file system"], STEP)?;
     m.check("echo x > /etc/new", &["read-only file system"], STEP)?;
     m.check("rmdir /tmp", &["busy"], STEP)?;
-    m.check("mount", &["on / type ramfs (ro)", "on /tmp type ramfs (rw)", "on /data type"], STEP)?;
+    m.check(
+        "mount",
+        &[
+            "on / type ramfs (ro)",
+            "on /tmp type ramfs (rw)",
+            "on /data type",
+        ],
+        STEP,
+    )?;
     m.check("df", &["MOUNT", "/tmp", "/data"], STEP)?;
-    m.check("kinds", &["service  vfs", "scheme   file", "service  init"], STEP)?;
+    m.check(
+        "kinds",
+        &["service  vfs", "scheme   file", "service  init"],
+        STEP,
+    )?;
     // URL grants: the run reaches /data/app and nothing else; the kernel logs the denial.
     m.check(
         "run --allow file:///data/app fileapp",

@@ -34,7 +34,12 @@ fn main() -> Result<(), Error> {
     let mut f = File::read_only(path)?;
     let n = f.read(&mut back)?;
     let same = &back[..n] == TEXT;
-    println!("fileapp: wrote and read back {} ({} bytes, {})", path, n, if same { "same" } else { "DIFFERENT" });
+    println!(
+        "fileapp: wrote and read back {} ({} bytes, {})",
+        path,
+        n,
+        if same { "same" } else { "DIFFERENT" }
+    );
     let st = fs::stat(path)?;
     println!("fileapp: stat size {}", st.size);
     match File::open("/etc/motd", OpenFlags::READ) {

@@ -9,5 +9,9 @@ zb_sdk::entry!(main);
 fn main() -> i32 {
     let mut buf = [0u8; 16];
     let args = zb_sdk::args(&mut buf).unwrap_or_default();
-    if args.get(0) == Some(&b"ok"[..]) { 0 } else { 1 }
+    if args.get(0) == Some(&b"ok"[..]) {
+        0
+    } else {
+        1
+    }
 }
