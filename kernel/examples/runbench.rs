@@ -3,7 +3,9 @@
 //! - channel round trip between two wasm runs (`pingpong`/`pong`) vs a pipe round trip between
 //!   two Linux processes (this binary re-executed as an echo child);
 //! - spawn-to-exit of `hello` vs `posix_spawn` + wait of `/bin/true` (Rust's `Command` uses
-//!   `posix_spawn` on Linux when it can).
+//!   `posix_spawn` on Linux when it can);
+//! - one open/read/close of a small ramfs file by a wasm run, through the kernel's router and
+//!   the vfs service, vs the same three calls on a Linux tmpfs file (`/dev/shm`).
 //!
 //! Usage: `runbench <dir with hello.wasm, pingpong.wasm, pong.wasm> [rounds]`; prints one JSON
 //! object (`cargo xtask bench` runs it and prints the ratios). Not a test: no thresholds here.
@@ -21,7 +23,7 @@ fn kernel(dir: &str) -> Kernel {
     let clock = host_clock();
     let mut k = Kernel::new(clock, KernelConfig::large(&[]));
     k.add_service("bench");
-    for name in ["hello", "pingpong", "pong"] {
+    for name in ["hello", "pingpong", "pong", "filebench"] {
         let path = format!("{dir}/{name}.wasm");
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let key: &'static str = Box::leak(format!("/bin/{name}").into_boxed_str());
@@ -84,6 +86,157 @@ fn zb_round_trip(dir: &str, n: usize) -> f64 {
     let one = time(1);
     let many = time(n);
     (many - one) / (n - 1) as f64
+}
+
+/// The small file both sides read.
+const MOTD: &[u8] = b"Welcome to ZeroBus OS.\nPrograms live in /bin.\n";
+
+/// The host as the vfs service sees it here: the kernel's registry, a boot archive with
+/// `/etc/motd`, no block device.
+struct BenchHost<'k> {
+    k: &'k mut Kernel,
+    archive: &'static [u8],
+}
+
+impl zb_abi::Host for BenchHost<'_> {
+    fn console_write(&mut self, _: &[u8]) {}
+    fn clock_us(&self) -> u64 {
+        0
+    }
+    fn cycles(&self) -> u64 {
+        0
+    }
+    fn sysinfo(&self) -> zb_abi::SysInfo {
+        zb_abi::SysInfo {
+            version: "bench",
+            platform: "host",
+            machine: "host",
+            profile: "release",
+            boot_us: 0,
+        }
+    }
+    fn meminfo(&self) -> zb_abi::MemInfo {
+        let mut m = zb_abi::MemInfo::default();
+        m.heap.total = 64 << 20;
+        m.heap.free = 64 << 20;
+        m
+    }
+    fn power(&mut self, _: zb_abi::PowerAction) -> zb_abi::Error {
+        zb_abi::Error::Unsupported
+    }
+    fn spawn(&mut self, _: &str, _: &[&str]) -> Result<zb_abi::Pid, zb_abi::Error> {
+        Err(zb_abi::Error::Unsupported)
+    }
+    fn kill(&mut self, _: zb_abi::Pid) -> Result<(), zb_abi::Error> {
+        Err(zb_abi::Error::Unsupported)
+    }
+    fn runs(&self, _: &mut dyn FnMut(&zb_abi::RunInfo<'_>)) {}
+    fn register_scheme(
+        &mut self,
+        scheme: &'static str,
+        kind: zb_abi::kind::KindId,
+    ) -> Result<(), zb_abi::Error> {
+        self.k.register_scheme(VFS_PID, scheme, kind)
+    }
+    fn boot_archive(&self) -> &'static [u8] {
+        self.archive
+    }
+}
+
+const VFS_PID: zb_abi::Pid = 2;
+
+/// A boot archive holding `/etc/motd` (the `zb_abi::bootfs` format).
+fn archive() -> &'static [u8] {
+    let path = b"/etc/motd";
+    let mut a = Vec::from(zb_abi::bootfs::MAGIC);
+    a.extend_from_slice(&1u32.to_le_bytes());
+    a.extend_from_slice(&(path.len() as u16).to_le_bytes());
+    a.extend_from_slice(&(MOTD.len() as u32).to_le_bytes());
+    a.extend_from_slice(path);
+    a.extend_from_slice(MOTD);
+    Box::leak(a.into_boxed_slice())
+}
+
+/// Runs until nothing is ready, handing requests to the vfs service.
+fn run_with_vfs(k: &mut Kernel, vfs: &mut zb_vfs::VfsService, archive: &'static [u8]) {
+    use zb_abi::NativeService;
+    use zb_abi::scheme::{Answer, Request};
+    use zb_kernel::request::OwnedReply;
+    loop {
+        let ran = k.step();
+        while k.take_event().is_some() {}
+        let mut served = false;
+        while let Some(req) = k.take_request() {
+            served = true;
+            let reply = {
+                let mut host = BenchHost {
+                    k: &mut *k,
+                    archive,
+                };
+                let request = Request {
+                    id: req.id,
+                    from: req.from,
+                    op: req.op.as_op(),
+                };
+                match vfs.request(request, &mut host) {
+                    Answer::Now(r) => OwnedReply::from(r),
+                    Answer::Later => continue,
+                }
+            };
+            k.complete(req.service, req.id, reply);
+        }
+        if !ran && !served && k.next_deadline().is_none() {
+            return;
+        }
+    }
+}
+
+/// Nanoseconds per open/read/close of a ramfs file by a run: (filebench n − filebench 1)/(n−1).
+fn zb_file(dir: &str, n: usize) -> f64 {
+    use zb_abi::NativeService;
+    let mut k = kernel(dir);
+    assert_eq!(k.add_service("vfs"), VFS_PID);
+    let archive = archive();
+    let mut vfs = zb_vfs::VfsService::new();
+    vfs.start(&mut BenchHost { k: &mut k, archive });
+    let mut time = |count: usize| {
+        let arg = count.to_string();
+        let start = Instant::now();
+        spawn(&mut k, "filebench", &[&arg]);
+        run_with_vfs(&mut k, &mut vfs, archive);
+        start.elapsed().as_nanos() as f64
+    };
+    time(10); // warm-up
+    let one = time(1);
+    let many = time(n);
+    (many - one) / (n - 1) as f64
+}
+
+/// Nanoseconds per open/read/close of a small file on tmpfs (`/dev/shm`, else the temp dir).
+fn linux_file(n: usize) -> f64 {
+    let dir = std::path::Path::new("/dev/shm");
+    let dir = if dir.is_dir() {
+        dir.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!("zb-runbench-{}", std::process::id()));
+    std::fs::write(&path, MOTD).expect("write the tmpfs file");
+    let mut buf = [0u8; 64];
+    let mut once = || {
+        let mut f = std::fs::File::open(&path).expect("open");
+        let _ = f.read(&mut buf).expect("read");
+    };
+    for _ in 0..100 {
+        once();
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        once();
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    let _ = std::fs::remove_file(&path);
+    ns
 }
 
 fn linux_spawn(n: usize) -> f64 {
@@ -158,7 +311,12 @@ fn main() {
     let mut lx_rt = Vec::new();
     let mut zb_sp = Vec::new();
     let mut lx_sp = Vec::new();
+    let mut zb_f = Vec::new();
+    let mut lx_f = Vec::new();
+    let files = (rounds / 4).max(100);
     for _ in 0..3 {
+        zb_f.push(zb_file(dir, files));
+        lx_f.push(linux_file(files));
         zb_rt.push(zb_round_trip(dir, rounds));
         lx_rt.push(linux_round_trip(rounds));
         zb_sp.push(zb_spawn(dir, spawns));
@@ -169,10 +327,12 @@ fn main() {
         v[v.len() / 2]
     };
     println!(
-        "{{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"rounds\": {rounds}, \"spawns\": {spawns}}}",
+        "{{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"rounds\": {rounds}, \"spawns\": {spawns}, \"files\": {files}}}",
         med(&mut zb_rt),
         med(&mut lx_rt),
         med(&mut zb_sp),
-        med(&mut lx_sp)
+        med(&mut lx_sp),
+        med(&mut zb_f),
+        med(&mut lx_f)
     );
 }

@@ -5,7 +5,8 @@
 //! - Runs, on the host build of the kernel core, side by side with Linux in the same run
 //!   (`kernel/examples/runbench.rs`): channel round trip between two wasm runs vs a pipe round
 //!   trip between two processes, and spawn-to-exit of `hello` vs posix_spawn + wait of
-//!   `/bin/true`, as ratios. The same two figures measured inside QEMU with the shell's `time`
+//!   `/bin/true`, and one open/read/close of a ramfs file by a run (kernel router + vfs
+//!   service) vs the same on a Linux tmpfs file, as ratios. The same two figures measured inside QEMU with the shell's `time`
 //!   (cycles; on the STM32F4 model the counter is derived from a 1 MHz timer) beside them.
 //!
 //! Nothing here is a pass/fail threshold: the machines are noisy, so figures are medians and
@@ -110,6 +111,10 @@ struct HostRuns {
     pipe_round_trip: f64,
     spawn: f64,
     posix_spawn: f64,
+    /// One open/read/close of a ramfs file by a run (through the vfs service), and the same
+    /// on a Linux tmpfs file.
+    file: f64,
+    tmpfs_file: f64,
 }
 
 fn host_runs() -> Result<HostRuns, String> {
@@ -170,6 +175,8 @@ fn host_runs() -> Result<HostRuns, String> {
         pipe_round_trip: field("pipe_round_trip_ns")?,
         spawn: field("spawn_ns")?,
         posix_spawn: field("posix_spawn_ns")?,
+        file: field("file_ns")?,
+        tmpfs_file: field("tmpfs_file_ns")?,
     })
 }
 
@@ -237,6 +244,7 @@ fn guest_runs(targets: &artifacts::QemuTargets, platform: Platform) -> Result<Gu
 fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
     let rt_ratio = h.round_trip / h.pipe_round_trip;
     let spawn_ratio = h.spawn / h.posix_spawn;
+    let file_ratio = h.file / h.tmpfs_file;
     println!(
         "\nruns on the host build of the kernel core, side by side with Linux (medians, one CPU)"
     );
@@ -260,14 +268,22 @@ fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
         spawn_ratio,
         "≤ 0.05"
     );
+    println!(
+        "{:<34}{:>9.2} µs{:>11.2} µs{:>9.3}{:>9}",
+        "open/read/close ramfs vs tmpfs",
+        h.file / 1e3,
+        h.tmpfs_file / 1e3,
+        file_ratio,
+        "-"
+    );
     println!("\nthe same inside QEMU (shell `time`, median of 5)");
     println!(
         "{:<10}{:>22}{:>22}",
         "platform", "spawn→exit hello", "channel round trip"
     );
     let mut json = format!(
-        "  \"runs_host\": {{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"round_trip_ratio\": {rt_ratio:.4}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"spawn_ratio\": {spawn_ratio:.4}}},\n  \"runs_qemu\": [\n",
-        h.round_trip, h.pipe_round_trip, h.spawn, h.posix_spawn
+        "  \"runs_host\": {{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"round_trip_ratio\": {rt_ratio:.4}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"spawn_ratio\": {spawn_ratio:.4}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"file_ratio\": {file_ratio:.4}}},\n  \"runs_qemu\": [\n",
+        h.round_trip, h.pipe_round_trip, h.spawn, h.posix_spawn, h.file, h.tmpfs_file
     );
     for (i, g) in guest.iter().enumerate() {
         println!(
