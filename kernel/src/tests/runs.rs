@@ -906,3 +906,103 @@ fn runs_read_proc_and_mem_from_the_kernel() {
     s.run(10);
     assert_eq!(s.status(pid), Some(ExitStatus::Ok(10)));
 }
+
+#[test]
+fn hostile_url_calls_are_errors_and_reach_no_handler() {
+    let mut s = Sim::new();
+    s.k.register_scheme(SHELL, "file", zb_abi::kind::kinds::SCHEME_FILE)
+        .unwrap();
+    let e = |err: Error| -(err as i64);
+    let (inv, bad, big, handle) = (
+        e(Error::InvalidArgument),
+        e(Error::BadAddress),
+        e(Error::TooLarge),
+        e(Error::BadHandle),
+    );
+    // Memory: "/etc/motd" at 0, invalid UTF-8 at 16, a channel pair's handles at 32.
+    let checks: Vec<(&str, i64)> = std::vec![
+        (
+            "(call $open (i32.const -1) (i32.const 9) (i32.const 1))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const -9) (i32.const 1))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 65530) (i32.const 9) (i32.const 1))",
+            bad
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 5000) (i32.const 1))",
+            big
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 9) (i32.const 0))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 9) (i32.const 0x100))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 9) (i32.const -1))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 9) (i32.const 5))",
+            inv
+        ), // READ|CREATE
+        (
+            "(call $open (i32.const 16) (i32.const 2) (i32.const 1))",
+            inv
+        ),
+        (
+            "(call $open (i32.const 0) (i32.const 0) (i32.const 1))",
+            inv
+        ),
+        (
+            "(call $read (i32.const 12345) (i32.const 0) (i32.const 4))",
+            handle
+        ),
+        (
+            "(call $read (i32.load (i32.const 32)) (i32.const 0) (i32.const 4))",
+            handle
+        ),
+        (
+            "(call $read (i32.const 0) (i32.const 65530) (i32.const 100))",
+            bad
+        ),
+        (
+            "(call $stat (i32.const 0) (i32.const 9) (i32.const 65530))",
+            bad
+        ),
+        ("(call $mkdir (i32.const 0) (i32.const -1))", inv),
+    ];
+    let mut body = String::from(
+        r#"(memory (export "memory") 1)
+           (data (i32.const 0) "/etc/motd")
+           (data (i32.const 16) "\ff\fe")
+           (func (export "_start")
+             (drop (call $cc (i32.const 32)))"#,
+    );
+    for (i, (call, want)) in checks.iter().enumerate() {
+        body.push_str(&format!(
+            "(if (i64.ne {call} (i64.const {want})) (then (call $exit (i32.const {}))))",
+            i + 1
+        ));
+    }
+    body.push(')');
+    s.program("hostile-url", &body);
+    let pid = s.spawn("hostile-url", &[]);
+    s.run(50);
+    assert_eq!(
+        s.status(pid),
+        Some(ExitStatus::Ok(0)),
+        "failed check = exit code"
+    );
+    assert!(
+        s.k.take_request().is_none(),
+        "no bad call reached the handler"
+    );
+}
