@@ -22,12 +22,15 @@
 
 extern crate alloc;
 
+pub mod blk;
 pub mod clock;
 pub mod gdt;
 pub mod interrupts;
 pub mod memory;
+pub mod pci;
 pub mod power;
 pub mod serial;
+pub mod virtio;
 
 use bootloader_api::BootInfo;
 use zb_hal::{Clock, Console, Cpu, MemoryReport, Platform, Power};
@@ -35,10 +38,13 @@ use zb_hal::{Clock, Console, Cpu, MemoryReport, Platform, Power};
 /// The PC platform.
 pub struct Pc {
     machine: spin::Once<&'static str>,
+    /// The virtio-blk disk, or why there is none (probed once, at boot).
+    disk: spin::Once<Result<blk::VirtioDisk, &'static str>>,
 }
 
 static PC: Pc = Pc {
     machine: spin::Once::new(),
+    disk: spin::Once::new(),
 };
 
 /// The ramdisk, recorded by [`init`].
@@ -54,6 +60,7 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
     memory::init(boot_info);
     interrupts::init_pic();
     clock::init_tick();
+    PC.disk.call_once(|| blk::probe());
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {
@@ -139,6 +146,20 @@ impl Platform for Pc {
 
     fn power(&self) -> &dyn Power {
         &power::POWER
+    }
+
+    fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {
+        match self.disk.get()? {
+            Ok(disk) => Some(disk),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Pc {
+    /// Why there is no disk, if there is none (for the boot log).
+    pub fn disk_problem(&self) -> Option<&'static str> {
+        self.disk.get().and_then(|d| d.as_ref().err().copied())
     }
 }
 

@@ -108,11 +108,33 @@ fn align_down(x: u64) -> u64 {
 
 static FRAMES: spin::Once<spin::Mutex<BumpFrames>> = spin::Once::new();
 static RAM_TOTAL: spin::Once<u64> = spin::Once::new();
+/// Where the bootloader mapped all physical memory (at least the first 4 GiB).
+static PHYS_OFFSET: spin::Once<u64> = spin::Once::new();
+
+/// The virtual address of physical address `phys`, through the bootloader's mapping of
+/// physical memory (which covers RAM and at least the first 4 GiB, MMIO included); `None`
+/// before [`init`].
+pub fn phys_to_virt(phys: u64) -> Option<u64> {
+    PHYS_OFFSET.get().map(|o| o + phys)
+}
+
+/// The highest physical address (exclusive) [`phys_to_virt`] reaches for sure.
+pub const PHYS_MAPPED_AT_LEAST: u64 = 1 << 32;
+
+/// Takes `frames` physically contiguous frames for device DMA, never returned (the drivers
+/// allocate their rings once); `None` when memory is exhausted.
+pub fn allocate_dma(frames: u64) -> Option<PhysAddr> {
+    FRAMES
+        .get()?
+        .lock()
+        .allocate_contiguous(frames * FRAME_SIZE, FRAME_SIZE)
+}
 
 pub fn init(boot_info: &'static mut BootInfo) {
     let Some(phys_offset) = boot_info.physical_memory_offset.into_option() else {
         panic!("bootloader did not map physical memory (mappings.physical_memory unset)");
     };
+    PHYS_OFFSET.call_once(|| phys_offset);
     let regions: &'static mut [MemoryRegion] = &mut boot_info.memory_regions;
     let mut frames = BumpFrames::new(regions);
     RAM_TOTAL.call_once(|| frames.total * FRAME_SIZE);
