@@ -22,6 +22,8 @@ pub struct Args {
     pub command: String,
     pub platform: Platform,
     pub uefi: bool,
+    /// `--disk PATH`: the x86_64 data disk for `run` (default `target/zerobus/data.img`).
+    pub disk: Option<std::path::PathBuf>,
     pub debug: bool,
     pub chip: String,
     pub no_flash: bool,
@@ -35,6 +37,7 @@ impl Args {
             command: it.next().unwrap_or_else(|| "help".into()),
             platform: Platform::X86_64,
             uefi: false,
+            disk: None,
             debug: false,
             chip: "STM32F405RGTx".into(),
             no_flash: false,
@@ -53,6 +56,7 @@ impl Args {
                     }
                 }
                 "--uefi" => args.uefi = true,
+                "--disk" => args.disk = Some(value("--disk")?.into()),
                 "--debug" => args.debug = true,
                 "--release" => args.debug = false,
                 "--chip" => args.chip = value("--chip")?,
@@ -68,6 +72,12 @@ impl Args {
                 "--only" => args.only = Some(value("--only")?),
                 other => return Err(format!("unknown option `{other}`")),
             }
+        }
+        if args.disk.is_some() && args.platform != Platform::X86_64 {
+            return Err(
+                "--disk only applies to --platform x86_64 (the STM32F4 keeps /data in flash)"
+                    .into(),
+            );
         }
         if args.uefi && args.platform != Platform::X86_64 {
             return Err("--uefi only applies to --platform x86_64".into());
@@ -102,6 +112,11 @@ mod tests {
         let a = parse("run --platform stm32f4 --debug").unwrap();
         assert_eq!((a.platform, a.debug), (Platform::Stm32f4, true));
         assert!(parse("run --uefi").unwrap().uefi);
+        assert_eq!(
+            parse("run --disk /tmp/d.img").unwrap().disk,
+            Some("/tmp/d.img".into())
+        );
+        assert!(parse("run --platform stm32f4 --disk x").is_err());
         assert_eq!(parse("bench --boots 3").unwrap().boots, 3);
     }
 

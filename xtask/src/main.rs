@@ -81,7 +81,18 @@ fn run(args: &Args) -> Result<(), String> {
     let boot = match args.platform {
         Platform::X86_64 => {
             let images = artifacts::build_images(&opts)?;
+            let disk = args
+                .disk
+                .clone()
+                .unwrap_or_else(|| artifacts::target_dir().join("zerobus/data.img"));
+            if !disk.exists() {
+                println!(
+                    "xtask: new data disk {} (the OS formats it)",
+                    disk.display()
+                );
+            }
             qemu::Boot::x86_64(if args.uefi { images.uefi } else { images.bios }, args.uefi)
+                .with_disk(&disk)?
         }
         Platform::Stm32f4 => {
             qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)

@@ -54,6 +54,19 @@ pub fn ovmf_code() -> Option<PathBuf> {
 }
 
 /// A QEMU invocation for one platform, minus how the serial line is connected.
+/// Size of a new data disk.
+pub const DISK_BYTES: u64 = 16 << 20;
+
+/// Creates (or empties) a data disk image of [`DISK_BYTES`] zeros.
+pub fn create_disk(path: &std::path::Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.set_len(DISK_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub struct Boot {
     pub platform: Platform,
     args: Vec<String>,
@@ -98,6 +111,21 @@ impl Boot {
             platform: Platform::X86_64,
             args,
         }
+    }
+
+    /// Attaches the raw disk image `path` as a virtio-blk PCI device (the OS's `/data`),
+    /// creating it (16 MiB of zeros; the OS formats it) if it does not exist.
+    pub fn with_disk(mut self, path: &std::path::Path) -> Result<Boot, String> {
+        if !path.exists() {
+            create_disk(path)?;
+        }
+        self.args.extend([
+            "-drive".into(),
+            format!("file={},if=none,id=data,format=raw", path.display()),
+            "-device".into(),
+            "virtio-blk-pci,drive=data".into(),
+        ]);
+        Ok(self)
     }
 
     /// QEMU's netduinoplus2 (STM32F405): USART1 is serial0; semihosting carries the exit status.

@@ -46,6 +46,11 @@ const SUITES: &[Suite] = &[
         run: files_session,
     },
     Suite {
+        name: "persist",
+        platform: Platform::X86_64,
+        run: persistence,
+    },
+    Suite {
         name: "shell",
         platform: Platform::Stm32f4,
         run: shell_session,
@@ -546,7 +551,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 /// Files through the vfs service: the user's file session with its errors, mounts, URL
 /// grants with the kernel's denial in the log, and init's restarts with the rate limit.
 fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
-    let boot = t.boot(platform);
+    let boot = with_fresh_disk(t.boot(platform), platform, "files")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/files", platform.name()), &boot)?;
     m.check("ls /", &["bin/\n", "etc/\n", "tmp/\n", "data/\n"], STEP)?;
     m.check("ls /bin", &["hello\n", "cat-upper\n", "fileapp\n"], STEP)?;
@@ -624,6 +629,62 @@ fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
             "init: restarted flaky",
             "init: flaky: giving up: restarted 3 times",
         ],
+        STEP,
+    )?;
+    m.type_bytes(b"shutdown\r")?;
+    match m.wait_exit(STEP)? {
+        Outcome::Success => Ok(()),
+        other => m.fail(format!("shutdown ended QEMU with {other}")),
+    }
+}
+
+/// The boot with a new, empty data disk on x86_64 (the STM32F4 keeps /data in its flash).
+fn with_fresh_disk(boot: Boot, platform: Platform, suite: &str) -> StepResult<Boot> {
+    if platform != Platform::X86_64 {
+        return Ok(boot);
+    }
+    let disk = crate::artifacts::target_dir().join(format!("zerobus/test-disks/{suite}.img"));
+    crate::qemu::create_disk(&disk)?;
+    Ok(boot.with_disk(&disk)?)
+}
+
+/// /data keeps what was written: across `reboot`, and across a hard kill of QEMU right after a
+/// write was acknowledged (the prompt came back), booting again with the same disk.
+fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
+    let name = format!("{}/persist", platform.name());
+    let boot = with_fresh_disk(t.boot(platform), platform, "persist")?;
+    let (mut m, banner) = boot_to_prompt(&name, &boot)?;
+    if !banner.contains("vfs: formatted /data") {
+        return m.fail(format!("a new disk is not formatted at boot: {banner:?}"));
+    }
+    m.check("mount", &["virtio-blk on /data type fat16 (rw)"], STEP)?;
+    m.check("echo first > /data/note.txt", &[], STEP)?;
+    m.check("mkdir /data/keep", &[], STEP)?;
+    m.type_bytes(b"reboot\r")?;
+    m.expect("rebooting", STEP)?;
+    m.expect("boot: kernel entry to prompt", BOOT)?;
+    let again = m.expect_prompt(STEP)?;
+    if again.contains("vfs: formatted") {
+        return m.fail("the disk was formatted again after a reboot");
+    }
+    m.check("cat /data/note.txt", &["first\n"], STEP)?;
+    m.check("ls /data", &["keep/\n", "note.txt\n"], STEP)?;
+    // Acknowledged (the prompt is back), then QEMU is killed without warning.
+    m.check("echo acknowledged >> /data/note.txt", &[], STEP)?;
+    m.check(
+        "write /data/keep/last.txt written before the kill",
+        &[],
+        STEP,
+    )?;
+    drop(m);
+    let (mut m, banner) = boot_to_prompt(&name, &boot)?;
+    if !banner.contains("vfs: mounted /data") || banner.contains("vfs: formatted") {
+        return m.fail(format!("the disk did not mount as it was: {banner:?}"));
+    }
+    m.check("cat /data/note.txt", &["first\nacknowledged\n"], STEP)?;
+    m.check(
+        "cat /data/keep/last.txt",
+        &["written before the kill\n"],
         STEP,
     )?;
     m.type_bytes(b"shutdown\r")?;
