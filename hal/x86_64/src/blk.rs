@@ -33,7 +33,9 @@ pub fn probe() -> Result<VirtioDisk, &'static str> {
     };
     let bars = root.bars(df).map_err(|_| "unreadable PCI BARs")?;
     let high = bars.iter().flatten().any(|bar| match bar {
-        BarInfo::Memory { address, size, .. } => address.saturating_add(*size) > PHYS_MAPPED_AT_LEAST,
+        BarInfo::Memory { address, size, .. } => {
+            address.saturating_add(*size) > PHYS_MAPPED_AT_LEAST
+        }
         BarInfo::IO { .. } => false,
     });
     if high {

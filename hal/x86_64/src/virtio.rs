@@ -85,7 +85,9 @@ unsafe impl Hal for VirtioHal {
         if direction != BufferDirection::DeviceToDriver {
             // SAFETY: `buffer` is valid for `len` bytes (caller's promise) and the bounce
             // page is a different, page-sized region owned by this share.
-            unsafe { core::ptr::copy_nonoverlapping(buffer.as_ptr().cast::<u8>(), dst.as_ptr(), len) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(buffer.as_ptr().cast::<u8>(), dst.as_ptr(), len)
+            };
         }
         page
     }
