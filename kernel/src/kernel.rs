@@ -342,7 +342,7 @@ impl Kernel {
             .programs
             .get_key_value(path.as_str())
             .ok_or(Error::NotFound)?;
-        if self.runs.live() >= self.config.max_runs || grants > self.config.limits.handles {
+        if self.runs.live_runs() >= self.config.max_runs || grants > self.config.limits.handles {
             return Err(Error::OutOfMemory);
         }
         Ok((path, wasm))

@@ -13,6 +13,9 @@
 //! methods documented as interrupt-safe may also be called from interrupt handlers.
 #![no_std]
 
+extern crate alloc;
+
+pub mod flash;
 mod heap;
 mod ring;
 mod serial;

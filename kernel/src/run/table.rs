@@ -149,6 +149,14 @@ impl RunTable {
         self.runs.len() - self.done.len()
     }
 
+    /// Live wasm runs (what `KernelConfig::max_runs` limits; native services do not count).
+    pub fn live_runs(&self) -> usize {
+        self.runs
+            .values()
+            .filter(|r| r.kind == zb_abi::RunKind::Wasm && r.is_live())
+            .count()
+    }
+
     /// Records that `pid` has just finished.
     pub fn mark_done(&mut self, pid: Pid) {
         if !self.done.contains(&pid) {
