@@ -659,7 +659,7 @@ fn with_fresh_disk(boot: Boot, platform: Platform, suite: &str) -> StepResult<Bo
     }
     let disk = crate::artifacts::target_dir().join(format!("zerobus/test-disks/{suite}.img"));
     crate::qemu::create_disk(&disk)?;
-    Ok(boot.with_disk(&disk)?)
+    boot.with_disk(&disk)
 }
 
 /// /data keeps what was written: across `reboot`, and across a hard kill of QEMU right after a

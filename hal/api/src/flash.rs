@@ -125,7 +125,7 @@ impl<F: NorFlash> FlashBlocks<F> {
 
     fn check(&self, lba: u64, len: usize) -> Result<u32, BlockError> {
         let n = (len / BLOCK) as u64;
-        if len % BLOCK != 0 || lba.checked_add(n).is_none_or(|end| end > self.blocks) {
+        if !len.is_multiple_of(BLOCK) || lba.checked_add(n).is_none_or(|end| end > self.blocks) {
             return Err(BlockError::OutOfRange);
         }
         u32::try_from(lba * BLOCK as u64).map_err(|_| BlockError::OutOfRange)
@@ -166,7 +166,7 @@ impl<F: NorFlash + Send> BlockDevice for FlashBlocks<F> {
             // Programming can only clear bits: if every new byte only clears bits of the old
             // one, program in place; otherwise rewrite the sector.
             let in_place = scratch[..n].iter().zip(new).all(|(&old, &b)| old & b == b);
-            if in_place && at % F::WRITE_SIZE == 0 && n % F::WRITE_SIZE == 0 {
+            if in_place && at.is_multiple_of(F::WRITE_SIZE) && n.is_multiple_of(F::WRITE_SIZE) {
                 flash.write(at as u32, new).map_err(io)?;
             } else {
                 flash.read(base as u32, &mut scratch).map_err(io)?;
@@ -202,21 +202,23 @@ mod tests {
         let mem = region(4 * RamFlash::SECTOR);
         let ptr = mem.as_mut_ptr();
         let mut header = [0x11u8; HEADER_LEN];
-        let (flash, blank) = RamFlash::adopt(mem, &mut header);
-        assert!(blank, "garbage header: blank");
-        let dev = FlashBlocks::new(flash, "ram-flash");
-        assert_eq!(dev.info().blocks, 8);
-        let mut buf = [0u8; BLOCK];
-        dev.read(3, &mut buf).unwrap();
-        assert!(buf.iter().all(|&b| b == 0xFF), "erased");
-        dev.write(3, &[7u8; BLOCK]).unwrap();
-        drop(dev);
+        {
+            let (flash, blank) = RamFlash::adopt(mem, &mut header);
+            assert!(blank, "garbage header: blank");
+            let dev = FlashBlocks::new(flash, "ram-flash");
+            assert_eq!(dev.info().blocks, 8);
+            let mut buf = [0u8; BLOCK];
+            dev.read(3, &mut buf).unwrap();
+            assert!(buf.iter().all(|&b| b == 0xFF), "erased");
+            dev.write(3, &[7u8; BLOCK]).unwrap();
+        }
         // "Reset": the same RAM and header are adopted again.
         // SAFETY (test): the region was leaked above and the previous owner is dropped.
         let mem = unsafe { core::slice::from_raw_parts_mut(ptr, 4 * RamFlash::SECTOR) };
         let (flash, blank) = RamFlash::adopt(mem, &mut header);
         assert!(!blank);
         let dev = FlashBlocks::new(flash, "ram-flash");
+        let mut buf = [0u8; BLOCK];
         dev.read(3, &mut buf).unwrap();
         assert_eq!(buf, [7u8; BLOCK]);
         // A header written for another size is not ours: blank.

@@ -59,7 +59,9 @@ impl VirtioDisk {
     /// Checks a request: whole sectors, inside the disk.
     fn check(&self, lba: u64, len: usize) -> Result<(), BlockError> {
         let sectors = (len / SECTOR_SIZE) as u64;
-        if len % SECTOR_SIZE != 0 || lba.checked_add(sectors).is_none_or(|end| end > self.blocks) {
+        if !len.is_multiple_of(SECTOR_SIZE)
+            || lba.checked_add(sectors).is_none_or(|end| end > self.blocks)
+        {
             return Err(BlockError::OutOfRange);
         }
         Ok(())

@@ -60,7 +60,7 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
     memory::init(boot_info);
     interrupts::init_pic();
     clock::init_tick();
-    PC.disk.call_once(|| blk::probe());
+    PC.disk.call_once(blk::probe);
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {
