@@ -66,6 +66,11 @@ pub fn run(
     kernel.set_heap_probe(&heap_free);
     kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
+    for &name in platform.drivers() {
+        if let Some(kind) = zb_abi::kind::driver_kind(name) {
+            kernel.register_kind(kind, name, 0);
+        }
+    }
     let mut slots = Vec::with_capacity(services.len());
     for service in services.iter_mut() {
         let pid = kernel.add_service(service.name());

@@ -602,7 +602,12 @@ fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check("df", &["MOUNT", "/tmp", "/data"], STEP)?;
     m.check(
         "kinds",
-        &["service  vfs", "scheme   file", "service  init"],
+        &[
+            "service  vfs",
+            "scheme   file",
+            "service  init",
+            "driver   ",
+        ],
         STEP,
     )?;
     // URL grants: the run reaches /data/app and nothing else; the kernel logs the denial.
@@ -672,6 +677,11 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
         return m.fail(format!("a new disk is not formatted at boot: {banner:?}"));
     }
     m.check("mount", &["virtio-blk on /data type fat16 (rw)"], STEP)?;
+    m.check(
+        "kinds",
+        &["0x01020001  driver   virtio-blk    kernel"],
+        STEP,
+    )?;
     m.check("echo first > /data/note.txt", &[], STEP)?;
     m.check("mkdir /data/keep", &[], STEP)?;
     m.type_bytes(b"reboot\r")?;

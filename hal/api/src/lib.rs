@@ -39,6 +39,11 @@ pub trait Platform: Sync {
     fn block(&self) -> Option<&dyn BlockDevice> {
         None
     }
+    /// The drivers in use, by catalog name (`uart16550`, `virtio-blk`, …), for the kernel's
+    /// registry of kinds (`zb_abi::kind::driver_kind` maps a name to its KindId).
+    fn drivers(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The console line (a UART on hardware).

@@ -107,6 +107,10 @@ impl Platform for Board {
     fn power(&self) -> &dyn Power {
         &power::POWER
     }
+
+    fn drivers(&self) -> &'static [&'static str] {
+        &["stm32-usart", "cortex-m-systick"]
+    }
 }
 
 struct CortexM;

@@ -148,6 +148,14 @@ impl Platform for Pc {
         &power::POWER
     }
 
+    fn drivers(&self) -> &'static [&'static str] {
+        if self.block().is_some() {
+            &["uart16550", "pit-tsc", "virtio-blk"]
+        } else {
+            &["uart16550", "pit-tsc"]
+        }
+    }
+
     fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {
         match self.disk.get()? {
             Ok(disk) => Some(disk),

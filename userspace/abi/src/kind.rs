@@ -103,6 +103,20 @@ pub mod kinds {
     pub const SCHEME_MEM: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0004);
 }
 
+/// The KindId of a driver by the name its platform reports it under.
+pub fn driver_kind(name: &str) -> Option<KindId> {
+    Some(match name {
+        "uart16550" => kinds::UART_16550,
+        "stm32-usart" => kinds::STM32_USART,
+        "virtio-blk" => kinds::VIRTIO_BLK,
+        "stm32-flash" => kinds::STM32_FLASH,
+        "ram-flash" => kinds::RAM_FLASH,
+        "pit-tsc" => kinds::PIT_TSC,
+        "cortex-m-systick" => kinds::CORTEX_M_SYSTICK,
+        _ => return None,
+    })
+}
+
 /// One registry entry as `kinds` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindInfo<'a> {
@@ -126,5 +140,7 @@ mod tests {
         assert_eq!(k.variant(), 0xBEEF);
         assert_eq!(std::format!("{k}"), "0x0102beef");
         assert_eq!(KindId(0xFF00_0000).class(), None);
+        assert_eq!(driver_kind("virtio-blk"), Some(kinds::VIRTIO_BLK));
+        assert_eq!(driver_kind("nope"), None);
     }
 }
