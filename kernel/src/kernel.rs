@@ -422,15 +422,28 @@ impl Kernel {
     }
 
     /// Refuses to compile `wasm` when the heap clearly cannot hold its code and memory.
-    fn admit(&self, wasm: &[u8]) -> Result<(), LoadFailure> {
+    ///
+    /// Every new run is checked, not only the first of a program: a second instance of a
+    /// compiled program still needs its own memory (`compiling`: the code as well).
+    fn admit(&self, wasm: &[u8], compiling: bool) -> Result<(), LoadFailure> {
         let Some(free) = self.heap_free else {
             return Ok(());
         };
-        let need = wasm
-            .len()
-            .saturating_mul(CODE_BYTES_PER_WASM_BYTE)
+        let code = if compiling {
+            wasm.len().saturating_mul(CODE_BYTES_PER_WASM_BYTE)
+        } else {
+            0
+        };
+        // Compiling takes transient memory beyond the code it keeps (hence the big reserve);
+        // an instance needs little beyond its memory.
+        let reserve = if compiling {
+            HEAP_RESERVE
+        } else {
+            INSTANCE_RESERVE
+        };
+        let need = code
             .saturating_add(self.config.limits.memory_bytes.min(declared_memory(wasm)))
-            .saturating_add(HEAP_RESERVE);
+            .saturating_add(reserve);
         let free = free();
         if need > free {
             return Err(LoadFailure::Rejected(format!(
@@ -452,8 +465,9 @@ impl Kernel {
         memory_bytes: usize,
     ) -> Result<Task, LoadFailure> {
         let limits = TaskLimits { memory_bytes };
-        if !self.compiled.contains_key(path) {
-            self.admit(wasm)?;
+        let compiling = !self.compiled.contains_key(path);
+        self.admit(wasm, compiling)?;
+        if compiling {
             let engine = TaskEngine::new(self.config.limits.stack_bytes);
             let linker = engine
                 .linker(host_imports)
@@ -817,6 +831,8 @@ const CODE_BYTES_PER_WASM_BYTE: usize = 3;
 /// Heap kept free when admitting a module: an engine, a linker and a store (~8 KiB), and room
 /// for the kernel itself.
 const HEAP_RESERVE: usize = 16 * 1024;
+/// Heap kept free when a run of an already compiled program starts (its store and tables).
+const INSTANCE_RESERVE: usize = 4 * 1024;
 
 /// The initial size in bytes of the first memory `wasm` defines, read from its memory section
 /// without validating anything else (0 if there is none or it cannot be read; the real
