@@ -4,7 +4,7 @@ use core::fmt::Write;
 
 use zb_abi::fmt::{Bytes, Millis};
 use zb_abi::{OS_NAME, OS_VERSION};
-use zb_hal::Platform;
+use zb_hal::{BlockInfo, Platform};
 
 /// `debug` or `release`, as the kernel crate was compiled.
 pub const PROFILE: &str = if cfg!(debug_assertions) {
@@ -73,6 +73,25 @@ pub fn print(platform: &dyn Platform) {
         Bytes(mem.ram_total),
         Bytes(mem.heap.total as u64)
     );
+    let _ = writeln!(w, "{}", Disk(platform.block().map(|b| b.info())));
+}
+
+/// The banner's disk line: `disk: virtio-blk, 16.0 MiB` (`, read-only` if so), or
+/// `disk: none`.
+struct Disk(Option<BlockInfo>);
+
+impl core::fmt::Display for Disk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Some(info) = self.0 else {
+            return f.write_str("disk: none");
+        };
+        let bytes = info.blocks.saturating_mul(u64::from(info.block_size));
+        write!(f, "disk: {}, {}", info.driver, Bytes(bytes))?;
+        if !info.writable {
+            f.write_str(", read-only")?;
+        }
+        Ok(())
+    }
 }
 
 pub fn print_boot_time(platform: &dyn Platform, boot_us: u64) {
@@ -81,4 +100,31 @@ pub fn print_boot_time(platform: &dyn Platform, boot_us: u64) {
         "boot: kernel entry to prompt {}",
         Millis(boot_us)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn the_disk_line_names_the_driver_and_size() {
+        assert_eq!(Disk(None).to_string(), "disk: none");
+        let mut info = BlockInfo {
+            block_size: 512,
+            blocks: 32768,
+            driver: "virtio-blk",
+            writable: true,
+        };
+        assert_eq!(Disk(Some(info)).to_string(), "disk: virtio-blk, 16.0 MiB");
+        info.writable = false;
+        info.blocks = 32;
+        info.driver = "ram-flash";
+        assert_eq!(
+            Disk(Some(info)).to_string(),
+            "disk: ram-flash, 16.0 KiB, read-only"
+        );
+    }
 }

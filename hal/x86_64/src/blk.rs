@@ -11,9 +11,9 @@ use virtio_drivers::transport::pci::bus::{BarInfo, Command, PciRoot};
 use virtio_drivers::transport::{DeviceType, pci::virtio_device_type};
 use zb_hal::{BlockDevice, BlockError, BlockInfo};
 
-use crate::memory::PHYS_MAPPED_AT_LEAST;
+use crate::memory;
 use crate::pci::PortCam;
-use crate::virtio::{BOUNCE_SIZE, VirtioHal};
+use crate::virtio::{self, BOUNCE_SIZE, VirtioHal};
 
 pub struct VirtioDisk {
     dev: spin::Mutex<VirtIOBlk<VirtioHal, PciTransport>>,
@@ -32,14 +32,18 @@ pub fn probe() -> Result<VirtioDisk, &'static str> {
         return Err("no virtio-blk device");
     };
     let bars = root.bars(df).map_err(|_| "unreadable PCI BARs")?;
-    let high = bars.iter().flatten().any(|bar| match bar {
-        BarInfo::Memory { address, size, .. } => {
-            address.saturating_add(*size) > PHYS_MAPPED_AT_LEAST
+    // Map every assigned memory BAR (uncached) before the transport looks for its
+    // registers in them: OVMF puts the 64-bit one far above 4 GiB.
+    for bar in bars.iter().flatten() {
+        if let BarInfo::Memory { address, size, .. } = *bar
+            && address != 0
+            && size != 0
+        {
+            memory::map_mmio(address, size).ok_or("its registers cannot be mapped")?;
         }
-        BarInfo::IO { .. } => false,
-    });
-    if high {
-        return Err("its registers lie above 4 GiB, outside the kernel's mapping");
+    }
+    if !virtio::reserve_bounce() {
+        return Err("out of memory for its DMA buffers");
     }
     root.set_command(
         df,
@@ -80,6 +84,7 @@ impl BlockDevice for VirtioDisk {
 
     fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         self.check(lba, buf.len())?;
+        // (An empty buffer makes no request: the driver asserts a request is not empty.)
         let mut dev = self.dev.lock();
         for (i, chunk) in buf.chunks_mut(BOUNCE_SIZE).enumerate() {
             let at = lba + (i * BOUNCE_SIZE / SECTOR_SIZE) as u64;
@@ -94,6 +99,7 @@ impl BlockDevice for VirtioDisk {
             return Err(BlockError::ReadOnly);
         }
         self.check(lba, buf.len())?;
+        // (An empty buffer makes no request, as in `read`.)
         let mut dev = self.dev.lock();
         for (i, chunk) in buf.chunks(BOUNCE_SIZE).enumerate() {
             let at = lba + (i * BOUNCE_SIZE / SECTOR_SIZE) as u64;

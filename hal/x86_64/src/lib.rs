@@ -12,6 +12,9 @@
 //! | [`clock`] | PIT tick, TSC-based monotonic clock |
 //! | [`memory`] | frame allocator from the boot memory map, page mapping, the kernel heap |
 //! | [`power`] | shutdown (QEMU debug-exit) and reset |
+//! | [`pci`] | PCI configuration space through the legacy ports 0xCF8/0xCFC |
+//! | [`virtio`] | what `virtio-drivers` needs: DMA pages, bounce buffers, mapped registers |
+//! | [`blk`] | the virtio-blk disk (PCI, polled) as the platform's [`zb_hal::BlockDevice`] |
 //!
 //! The boot archive (`zb_abi::bootfs`) arrives as the bootloader's ramdisk; [`ramdisk`] hands
 //! it to the board as a `&'static [u8]`.

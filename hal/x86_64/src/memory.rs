@@ -10,6 +10,11 @@
 //! at most [`HEAP_MAX`]. It is backed by physically contiguous memory mapped with 2 MiB pages
 //! when the memory map has room (32 page-table entries instead of 16384: boot is ~150 ms faster
 //! under QEMU's TCG), else with 4 KiB pages.
+//!
+//! Device registers (PCI memory BARs) are mapped by [`map_mmio`] into a window of their own, the
+//! next unused higher-half PML4 slot, uncached. The bootloader's physical-memory mapping is not
+//! enough for them: it covers `0..max(end of the memory map, 4 GiB)` with ordinary write-back
+//! pages, and OVMF puts 64-bit BARs far above 4 GiB (virtio-blk's at `0xE0_0000_0000` on q35).
 
 use bootloader_api::BootInfo;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
@@ -107,6 +112,8 @@ fn align_down(x: u64) -> u64 {
 }
 
 static FRAMES: spin::Once<spin::Mutex<BumpFrames>> = spin::Once::new();
+/// The active page tables, for mappings made after [`init`] (device registers).
+static MAPPER: spin::Once<spin::Mutex<Mmio>> = spin::Once::new();
 static RAM_TOTAL: spin::Once<u64> = spin::Once::new();
 /// Where the bootloader mapped all physical memory (at least the first 4 GiB).
 static PHYS_OFFSET: spin::Once<u64> = spin::Once::new();
@@ -118,8 +125,66 @@ pub fn phys_to_virt(phys: u64) -> Option<u64> {
     PHYS_OFFSET.get().map(|o| o + phys)
 }
 
-/// The highest physical address (exclusive) [`phys_to_virt`] reaches for sure.
-pub const PHYS_MAPPED_AT_LEAST: u64 = 1 << 32;
+/// Device-register mappings: the page tables, the window's next free address, and what is
+/// mapped so far (physical start, length, virtual start), all page-aligned.
+struct Mmio {
+    mapper: OffsetPageTable<'static>,
+    next: VirtAddr,
+    /// Bytes of the window after `next`.
+    left: u64,
+    mapped: alloc::vec::Vec<(u64, u64, VirtAddr)>,
+}
+
+/// Maps the device registers at physical `phys..phys + len` uncached, writable and
+/// no-execute, and returns the virtual address of `phys`; a range inside one mapped before is
+/// not mapped again. `None` before [`init`], for an empty or overflowing range, or when the
+/// window or memory for page tables runs out. Only for MMIO: RAM is reached through
+/// [`phys_to_virt`].
+pub fn map_mmio(phys: u64, len: u64) -> Option<u64> {
+    if let Some(virt) = mmio_virt(phys, len) {
+        return Some(virt);
+    }
+    let start = align_down(phys);
+    let end = align_down(phys.checked_add(len.checked_sub(1)?)?).checked_add(FRAME_SIZE)?;
+    let mut mmio = MAPPER.get()?.lock();
+    let virt = mmio.next;
+    if mmio.left < end - start {
+        return None;
+    }
+    let flags = PageTableFlags::PRESENT
+        | PageTableFlags::WRITABLE
+        | PageTableFlags::NO_EXECUTE
+        | PageTableFlags::NO_CACHE
+        | PageTableFlags::WRITE_THROUGH;
+    let mut frames = FRAMES.get()?.lock();
+    for offset in (0..end - start).step_by(FRAME_SIZE as usize) {
+        let page = Page::<Size4KiB>::containing_address(virt + offset);
+        let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(start + offset));
+        // SAFETY: `page` lies in the MMIO window, a PML4 slot only this function maps into,
+        // below its bump cursor's new value, so it aliases no other mapping; `frame` is device
+        // memory (the caller's BAR), never handed out by the frame allocator, mapped uncached.
+        match unsafe { mmio.mapper.map_to(page, frame, flags, &mut *frames) } {
+            Ok(flush) => flush.flush(),
+            // Out of frames for page tables; pages mapped so far stay unused.
+            Err(_) => return None,
+        }
+    }
+    mmio.next = virt + (end - start);
+    mmio.left -= end - start;
+    mmio.mapped.push((start, end - start, virt));
+    Some(virt.as_u64() + (phys - start))
+}
+
+/// The virtual address of the device registers at `phys..phys + len` if [`map_mmio`] mapped
+/// all of them.
+pub fn mmio_virt(phys: u64, len: u64) -> Option<u64> {
+    let end = phys.checked_add(len)?;
+    let mmio = MAPPER.get()?.lock();
+    mmio.mapped
+        .iter()
+        .find(|&&(start, size, _)| start <= phys && end <= start + size)
+        .map(|&(start, _, virt)| virt.as_u64() + (phys - start))
+}
 
 /// Takes `frames` physically contiguous frames for device DMA, never returned (the drivers
 /// allocate their rings once); `None` when memory is exhausted.
@@ -155,7 +220,9 @@ pub fn init(boot_info: &'static mut BootInfo) {
     };
 
     let heap_size = (frames.free() * FRAME_SIZE / 2).clamp(HEAP_MIN, HEAP_MAX) / HUGE * HUGE;
-    let heap_start = free_higher_half_slot(mapper.level_4_table());
+    let Some(heap_start) = free_higher_half_slot(mapper.level_4_table()) else {
+        panic!("no free PML4 slot for the kernel heap");
+    };
     let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
     if let Some(phys) = frames.allocate_contiguous(heap_size, HUGE) {
         for offset in (0..heap_size).step_by(HUGE as usize) {
@@ -186,15 +253,32 @@ pub fn init(boot_info: &'static mut BootInfo) {
     // only initialisation of the heap.
     unsafe { HEAP.init(heap_start.as_mut_ptr(), heap_size as usize) };
     FRAMES.call_once(|| spin::Mutex::new(frames));
+
+    // The MMIO window: the next free higher-half slot after the heap's (512 GiB; none if
+    // there is no free slot, and then no device can be mapped).
+    let window = free_higher_half_slot(mapper.level_4_table());
+    MAPPER.call_once(|| {
+        spin::Mutex::new(Mmio {
+            mapper,
+            next: window.unwrap_or(VirtAddr::zero()),
+            // One below a slot's 512 GiB: `next` never becomes the (non-canonical) address
+            // past the last slot.
+            left: if window.is_some() {
+                (1 << 39) - FRAME_SIZE
+            } else {
+                0
+            },
+            mapped: alloc::vec::Vec::new(),
+        })
+    });
 }
 
-/// The start address of the first empty PML4 entry in the higher half.
-fn free_higher_half_slot(l4: &PageTable) -> VirtAddr {
-    match (256..512).find(|&i| l4[i].is_unused()) {
-        // Sign-extend bit 47: index 256.. is the canonical higher half.
-        Some(i) => VirtAddr::new_truncate(0xFFFF_0000_0000_0000 | ((i as u64) << 39)),
-        None => panic!("no free PML4 slot for the kernel heap"),
-    }
+/// The start address of the first empty PML4 entry in the higher half, if there is one.
+fn free_higher_half_slot(l4: &PageTable) -> Option<VirtAddr> {
+    // Sign-extend bit 47: index 256.. is the canonical higher half.
+    (256..512)
+        .find(|&i| l4[i].is_unused())
+        .map(|i| VirtAddr::new_truncate(0xFFFF_0000_0000_0000 | ((i as u64) << 39)))
 }
 
 pub fn report() -> MemoryReport {

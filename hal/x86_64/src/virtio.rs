@@ -7,11 +7,14 @@
 //! - Buffers the driver shares (`share`) are *bounced*: copied into a page of a small pool of
 //!   DMA pages and back on `unshare`. Kernel buffers (heap, stack) need not be physically
 //!   contiguous or even identity-known; a bounce page always is. The disk driver moves at most
-//!   [`BOUNCE_SIZE`] bytes per request, so one page per shared buffer suffices.
+//!   [`BOUNCE_SIZE`] bytes per request, so one page per shared buffer suffices, and the pool is
+//!   filled before the device is set up ([`reserve_bounce`]), so `share` does not allocate.
+//! - Device registers are the ones `blk` mapped with [`memory::map_mmio`] before it made the
+//!   transport (BARs may lie above 4 GiB, outside the bootloader's mapping).
 //!
 //! Invariants: a bounce page is owned by exactly one shared buffer between `share` and
-//! `unshare`; MMIO below [`crate::memory::PHYS_MAPPED_AT_LEAST`] is reached through the
-//! physical-memory mapping (devices whose BARs lie above it are not used: see `blk`).
+//! `unshare`; at most [`BOUNCE_PAGES`] buffers are shared at once (a blocking virtio-blk
+//! request shares three: header, data, status).
 
 use core::ptr::NonNull;
 
@@ -21,6 +24,9 @@ use crate::memory;
 
 /// Largest buffer one `share` may bounce.
 pub const BOUNCE_SIZE: usize = 4096;
+
+/// Bounce pages reserved up front: more than a blocking request shares at once.
+pub const BOUNCE_PAGES: usize = 4;
 
 /// Free bounce pages (physical addresses).
 static BOUNCE: spin::Mutex<alloc::vec::Vec<u64>> = spin::Mutex::new(alloc::vec::Vec::new());
@@ -38,8 +44,21 @@ fn bounce_page() -> Option<u64> {
     memory::allocate_dma(1).map(|p| p.as_u64())
 }
 
+/// Fills the bounce pool to [`BOUNCE_PAGES`]; `false` if memory ran out.
+pub fn reserve_bounce() -> bool {
+    let mut pool = BOUNCE.lock();
+    while pool.len() < BOUNCE_PAGES {
+        match memory::allocate_dma(1) {
+            Some(p) => pool.push(p.as_u64()),
+            None => return false,
+        }
+    }
+    true
+}
+
 // SAFETY: `dma_alloc` returns fresh, zeroed, page-aligned frames mapped at `phys + offset`,
-// which nothing else uses; `mmio_phys_to_virt` maps through the same offset mapping; `share`
+// which nothing else uses; `mmio_phys_to_virt` returns the uncached mapping `blk` made of the
+// device's BAR with `memory::map_mmio`, covering the whole requested range; `share`
 // returns the physical address of a bounce page holding the buffer's bytes that only this
 // buffer uses until `unshare`, which copies back and returns the page to the pool.
 unsafe impl Hal for VirtioHal {
@@ -63,10 +82,12 @@ unsafe impl Hal for VirtioHal {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: VirtioPhys, size: usize) -> NonNull<u8> {
-        match virt(paddr) {
-            Some(p) if paddr + size as u64 <= memory::PHYS_MAPPED_AT_LEAST => p,
-            // `blk` checks every BAR before a transport is created, so this is not reached.
-            _ => panic!("virtio MMIO at {paddr:#x} is outside the physical-memory mapping"),
+        match memory::mmio_virt(paddr, size as u64).and_then(|v| NonNull::new(v as *mut u8)) {
+            Some(p) => p,
+            // `blk` maps every memory BAR of the device before it creates the transport, and
+            // virtio-drivers asks only for ranges inside a BAR (it checks them against the
+            // BAR's size), so this is not reached.
+            None => panic!("virtio MMIO at {paddr:#x} ({size} bytes) was not mapped"),
         }
     }
 
@@ -77,6 +98,7 @@ unsafe impl Hal for VirtioHal {
             panic!("virtio buffer of {len} bytes cannot be bounced");
         }
         let Some(page) = bounce_page() else {
+            // The pool holds more pages than are ever shared at once (module invariant).
             panic!("out of physical memory for a virtio bounce page");
         };
         let Some(dst) = virt(page) else {
