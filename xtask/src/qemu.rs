@@ -53,7 +53,6 @@ pub fn ovmf_code() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-/// A QEMU invocation for one platform, minus how the serial line is connected.
 /// Size of a new data disk.
 pub const DISK_BYTES: u64 = 16 << 20;
 
@@ -67,9 +66,22 @@ pub fn create_disk(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// A data disk made for one test boot; the file is deleted when the [`Boot`] is dropped.
+struct TempDisk(PathBuf);
+
+impl Drop for TempDisk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A QEMU invocation for one platform, minus how the serial line is connected.
 pub struct Boot {
     pub platform: Platform,
+    /// The raw image attached as the x86_64 virtio-blk data disk (`/data`), if any.
+    pub disk: Option<PathBuf>,
     args: Vec<String>,
+    temp: Option<TempDisk>,
 }
 
 impl Boot {
@@ -109,23 +121,56 @@ impl Boot {
         ]);
         Boot {
             platform: Platform::X86_64,
+            disk: None,
             args,
+            temp: None,
         }
     }
 
     /// Attaches the raw disk image `path` as a virtio-blk PCI device (the OS's `/data`),
-    /// creating it (16 MiB of zeros; the OS formats it) if it does not exist.
+    /// creating it (16 MiB of zeros; the OS formats it) if it does not exist. x86_64 only.
     pub fn with_disk(mut self, path: &std::path::Path) -> Result<Boot, String> {
+        if self.platform != Platform::X86_64 {
+            return Err(
+                "only the x86_64 PC takes a data disk (the STM32F4 keeps /data in flash)".into(),
+            );
+        }
+        if self.disk.is_some() {
+            return Err("this boot already has a data disk".into());
+        }
         if !path.exists() {
             create_disk(path)?;
         }
+        // QEMU splits -drive options at commas; a comma in the path is written twice.
+        let file = path.display().to_string().replace(',', ",,");
         self.args.extend([
             "-drive".into(),
-            format!("file={},if=none,id=data,format=raw", path.display()),
+            format!("file={file},if=none,id=data,format=raw"),
             "-device".into(),
             "virtio-blk-pci,drive=data".into(),
         ]);
+        self.disk = Some(path.to_path_buf());
         Ok(self)
+    }
+
+    /// For tests: on x86_64, attaches a new, empty data disk ([`DISK_BYTES`] of zeros, in
+    /// `target/zerobus/test-disks/`, named after `name` and this process) that is deleted when
+    /// the `Boot` is dropped — so a suite never sees a developer's `data.img` or another
+    /// suite's files, and every boot of the same `Boot` sees the same disk. The STM32F4 keeps
+    /// `/data` in its own flash: its boot is returned unchanged.
+    pub fn with_fresh_disk(self, name: &str) -> Result<Boot, String> {
+        if self.platform != Platform::X86_64 {
+            return Ok(self);
+        }
+        let file = format!("{}-{}.img", name.replace('/', "-"), std::process::id());
+        let path = crate::artifacts::target_dir()
+            .join("zerobus/test-disks")
+            .join(file);
+        create_disk(&path)?;
+        let temp = TempDisk(path.clone());
+        let mut boot = self.with_disk(&path)?;
+        boot.temp = Some(temp);
+        Ok(boot)
     }
 
     /// QEMU's netduinoplus2 (STM32F405): USART1 is serial0; semihosting carries the exit status.
@@ -146,7 +191,9 @@ impl Boot {
         .collect();
         Boot {
             platform: Platform::Stm32f4,
+            disk: None,
             args,
+            temp: None,
         }
     }
 
@@ -166,8 +213,12 @@ impl Boot {
     /// For people: serial and the QEMU monitor multiplexed on the terminal (Ctrl-A X quits,
     /// Ctrl-A H lists the keys).
     pub fn run_interactive(&self) -> Result<Outcome, String> {
+        let disk = match &self.disk {
+            Some(path) => format!(" with data disk {}", path.display()),
+            None => String::new(),
+        };
         eprintln!(
-            "xtask: booting {} in QEMU; Ctrl-A X quits, `shutdown` stops the OS",
+            "xtask: booting {} in QEMU{disk}; Ctrl-A X quits, `shutdown` stops the OS",
             self.platform.name()
         );
         let status = self

@@ -166,6 +166,7 @@ fn boot_to_prompt(name: &str, boot: &Boot) -> StepResult<(Machine, String)> {
         "ZeroBus OS ",
         platform,
         "memory: ",
+        "disk: ",
         "boot: kernel entry to prompt ",
     ] {
         if !banner.contains(want) {
@@ -190,7 +191,7 @@ fn uptime_ms(m: &Machine, out: &str) -> StepResult<u64> {
 
 /// Every shell command and the line editor, over one boot (plus a reboot).
 fn shell_session(t: &QemuTargets, platform: Platform) -> StepResult {
-    let boot = t.boot(platform);
+    let boot = t.boot(platform).with_fresh_disk("shell")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/shell", platform.name()), &boot)?;
 
     // help lists every command with a description.
@@ -398,7 +399,7 @@ fn job_pid(m: &Machine, out: &str, name: &str) -> StepResult<u32> {
 /// Wasm runs from the boot image, over one boot: every user-visible behaviour of issue 3.
 fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let long = Duration::from_secs(60);
-    let boot = t.boot(platform);
+    let boot = t.boot(platform).with_fresh_disk("runs")?;
     let (mut m, banner) = boot_to_prompt(&format!("{}/runs", platform.name()), &boot)?;
     if !banner.contains("boot files: ") || banner.contains("boot files: none") {
         return m.fail("the boot image carries no programs");
@@ -552,7 +553,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 /// Files through the vfs service: the user's file session with its errors, mounts, URL
 /// grants with the kernel's denial in the log, and init's restarts with the rate limit.
 fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
-    let boot = with_fresh_disk(t.boot(platform), platform, "files")?;
+    let boot = t.boot(platform).with_fresh_disk("files")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/files", platform.name()), &boot)?;
     m.check("ls /", &["bin/\n", "etc/\n", "tmp/\n", "data/\n"], STEP)?;
     m.check("ls /bin", &["hello\n", "cat-upper\n", "fileapp\n"], STEP)?;
@@ -657,21 +658,11 @@ fn settle(m: &mut Machine) -> StepResult {
     m.fail("init did not finish with its boot run")
 }
 
-/// The boot with a new, empty data disk on x86_64 (the STM32F4 keeps /data in its flash).
-fn with_fresh_disk(boot: Boot, platform: Platform, suite: &str) -> StepResult<Boot> {
-    if platform != Platform::X86_64 {
-        return Ok(boot);
-    }
-    let disk = crate::artifacts::target_dir().join(format!("zerobus/test-disks/{suite}.img"));
-    crate::qemu::create_disk(&disk)?;
-    boot.with_disk(&disk)
-}
-
 /// /data keeps what was written: across `reboot`, and across a hard kill of QEMU right after a
 /// write was acknowledged (the prompt came back), booting again with the same disk.
 fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
     let name = format!("{}/persist", platform.name());
-    let boot = with_fresh_disk(t.boot(platform), platform, "persist")?;
+    let boot = t.boot(platform).with_fresh_disk("persist")?;
     let (mut m, banner) = boot_to_prompt(&name, &boot)?;
     if !banner.contains("vfs: formatted /data") {
         return m.fail(format!("a new disk is not formatted at boot: {banner:?}"));
@@ -720,7 +711,7 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
 
 /// The test-hook panic prints the message and location and stops QEMU with failure.
 fn kernel_panic(t: &QemuTargets, platform: Platform) -> StepResult {
-    let boot = t.boot(platform);
+    let boot = t.boot(platform).with_fresh_disk("panic")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/panic", platform.name()), &boot)?;
     m.type_bytes(b"panic\r")?;
     m.expect(
@@ -738,8 +729,12 @@ fn kernel_panic(t: &QemuTargets, platform: Platform) -> StepResult {
 
 /// The UEFI image boots (OVMF) to the same shell.
 fn uefi_boot(t: &QemuTargets, _: Platform) -> StepResult {
-    let boot = Boot::x86_64(t.uefi.clone(), true);
-    let (mut m, _) = boot_to_prompt("x86_64/uefi", &boot)?;
+    let boot = Boot::x86_64(t.uefi.clone(), true).with_fresh_disk("uefi")?;
+    let (mut m, banner) = boot_to_prompt("x86_64/uefi", &boot)?;
+    // OVMF puts the disk's 64-bit BAR above 4 GiB: the kernel must still find it.
+    if !banner.contains("disk: virtio-blk, 16.0 MiB") {
+        return m.fail(format!("the UEFI boot found no disk: {banner:?}"));
+    }
     m.check(
         "version",
         &["ZeroBus OS 0.1.0 (x86_64, release build)"],
