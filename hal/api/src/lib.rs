@@ -141,7 +141,7 @@ pub struct BlockInfo {
     pub block_size: u32,
     /// Number of blocks.
     pub blocks: u64,
-    /// The driver, for `mount` and `kinds` (`virtio-blk`, `flash`, `ram-flash`).
+    /// The driver, for `mount` and `kinds` (`virtio-blk`, `stm32-flash`, `ram-flash`).
     pub driver: &'static str,
     /// False if the device refuses writes.
     pub writable: bool,

@@ -1,13 +1,14 @@
 //! ZeroBus OS HAL for STM32F405/F407 boards (Cortex-M4F), and QEMU's netduinoplus2 model.
 //!
-//! [`init`] brings the chip up — clock, USART1 console, SysTick, heap — and returns the
-//! [`Board`] platform the kernel runs on.
+//! [`init`] brings the chip up — clock, USART1 console, SysTick, heap, the `/data` flash — and
+//! returns the [`Board`] platform the kernel runs on.
 //!
 //! | module | job |
 //! |---|---|
 //! | [`clock`] | core clock choice, the TIM2 monotonic clock, the SysTick wake-up tick |
 //! | [`serial`] | the USART1 console (PA9 TX, PA10 RX, 115200 8N1), interrupt-driven input |
 //! | [`power`] | shutdown (semihosting exit under QEMU or a debugger) and reset |
+//! | [`storage`] | the block device behind `/data`: flash sector 1, or RAM modelling flash under QEMU |
 //!
 //! Board facts (DESIGN.md §8): the core runs from the 16 MHz HSI — QEMU models neither the
 //! RCC nor the PLL, and waiting for a PLL lock there hangs. QEMU's netduinoplus2 clocks its
@@ -17,7 +18,10 @@
 //! Memory (see `boot/stm32f4/memory.x`): the kernel stack is the bottom 16 KiB of SRAM (an
 //! overflow runs off the start of SRAM and faults); then .data and .bss; then the kernel heap,
 //! everything from cortex-m-rt's `__sheap` to the end of SRAM (~111 KiB): runs' wasm memories
-//! and compiled code live there. (The 64 KiB CCM is not used: QEMU 7.2 does not model it.)
+//! and compiled code live there. The 64 KiB CCM holds only, on a board, the 16 KiB
+//! flash-sector buffer of [`storage`] (QEMU 7.2 does not model the CCM; under QEMU `/data` is
+//! RAM that QEMU has beyond the F405's 128 KiB: see [`storage`]). Flash: the vector table in
+//! sector 0, `/data` in sector 1 on a board, code from sector 2.
 //!
 //! Invariants: [`init`] runs once, first thing in `main`; interrupt handlers never allocate.
 #![no_std]
@@ -25,6 +29,7 @@
 pub mod clock;
 pub mod power;
 pub mod serial;
+pub mod storage;
 
 use zb_hal::{Clock, Console, Cpu, KernelHeap, MemoryReport, Platform, Power};
 
@@ -64,6 +69,7 @@ pub fn init() -> &'static Board {
     // RAM (memory.x), so nothing else uses it. It is handed to the heap once (this code runs once,
     // guarded by `Peripherals::take` above) for the rest of the program.
     unsafe { HEAP.init(heap_start, heap_bytes) };
+    storage::init();
 
     // SAFETY: all interrupt handlers are installed (vector table) and their state is
     // initialised above.
@@ -109,7 +115,15 @@ impl Platform for Board {
     }
 
     fn drivers(&self) -> &'static [&'static str] {
-        &["stm32-usart", "cortex-m-systick"]
+        if self.block().is_some() {
+            &["stm32-usart", "cortex-m-systick", storage::DRIVER]
+        } else {
+            &["stm32-usart", "cortex-m-systick"]
+        }
+    }
+
+    fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {
+        storage::device()
     }
 }
 
