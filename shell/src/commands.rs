@@ -561,7 +561,7 @@ fn kinds(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
     let _ = writeln!(
         ctx.out,
-        "{:<12}{:<9}{:<14}PROVIDER",
+        "{:<12}{:<9}{:<18}PROVIDER",
         "KINDID", "CLASS", "NAME"
     );
     let out = &mut *ctx.out;
@@ -574,7 +574,7 @@ fn kinds(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         };
         let _ = writeln!(
             out,
-            "{:<12}{:<9}{:<14}{provider}",
+            "{:<12}{:<9}{:<18}{provider}",
             k.id.to_string(),
             class,
             k.name
