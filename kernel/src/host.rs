@@ -50,13 +50,7 @@ impl<'k, 's> KernelHost<'k, 's> {
         kernel: &'k mut Kernel,
         caller: Pid,
     ) -> Self {
-        KernelHost {
-            platform,
-            boot_us,
-            kernel,
-            caller,
-            peers: &mut [],
-        }
+        Self::with_peers(platform, boot_us, kernel, caller, &mut [])
     }
 
     /// The host for `caller` with the other services reachable through `peers`.

@@ -119,14 +119,7 @@ impl Target {
             if parsed.authority().is_some() || parsed.query().is_some() {
                 return Err(Error::InvalidArgument);
             }
-            let raw = if parsed.path().is_empty() {
-                "/"
-            } else {
-                parsed.path()
-            };
-            let mut buf = [0u8; MAX_PATH];
-            let normal = path::normalize(raw, &mut buf).map_err(|_| Error::InvalidArgument)?;
-            String::from(normal)
+            normal_path(&parsed)?
         } else {
             // Everything after `scheme://`.
             let text = url.split_once("://").map_or("", |(_, rest)| rest);
@@ -146,6 +139,19 @@ impl Target {
             canonical,
         })
     }
+}
+
+/// A `file://` URL's path, normalised (`..` resolved, never above `/`; empty means `/`): the
+/// form both requests and grants are compared in.
+fn normal_path(url: &Url<'_>) -> Result<String, Error> {
+    let raw = if url.path().is_empty() {
+        "/"
+    } else {
+        url.path()
+    };
+    let mut buf = [0u8; MAX_PATH];
+    let normal = path::normalize(raw, &mut buf).map_err(|_| Error::InvalidArgument)?;
+    Ok(String::from(normal))
 }
 
 /// Whether a run holding URL grants `allow` (`None`: unrestricted) may reach `canonical`.
@@ -170,14 +176,7 @@ pub fn narrowed(parent: Option<&[String]>, wanted: &[&str]) -> Result<Vec<String
         let url = Url::parse(w)?;
         // Canonical form: `file://` grants are normalised like the paths they are checked with.
         let canonical = if url.scheme() == "file" {
-            let mut buf = [0u8; MAX_PATH];
-            let p = if url.path().is_empty() {
-                "/"
-            } else {
-                url.path()
-            };
-            let normal = path::normalize(p, &mut buf).map_err(|_| Error::InvalidArgument)?;
-            alloc::format!("file://{normal}")
+            alloc::format!("file://{}", normal_path(&url)?)
         } else {
             String::from(*w)
         };
