@@ -39,41 +39,45 @@ fn fail(name: &str, e: Error) -> String {
     format!("{}: {e}", Printable(name))
 }
 
-/// The whole content of `url`, up to [`MAX_FILE`] bytes.
-pub fn read_all(host: &mut dyn Host, url: &str) -> Result<Vec<u8>, Error> {
-    let h = host.open(url, OpenFlags::READ)?;
-    let mut data = Vec::new();
+/// Opens `url` with `flags` and hands each chunk read to `each` until the end (or until `each`
+/// says stop); the handle is closed whatever happened.
+fn read_chunks(
+    host: &mut dyn Host,
+    url: &str,
+    flags: OpenFlags,
+    mut each: impl FnMut(&[u8]) -> bool,
+) -> Result<(), Error> {
+    let h = host.open(url, flags)?;
     let mut buf = [0u8; CHUNK];
     let result = loop {
         match host.read(h, &mut buf) {
             Ok(0) => break Ok(()),
-            Ok(n) => {
-                data.extend_from_slice(&buf[..n]);
-                if data.len() >= MAX_FILE {
-                    break Ok(());
-                }
-            }
+            Ok(n) if each(&buf[..n]) => {}
+            Ok(_) => break Ok(()),
             Err(e) => break Err(e),
         }
     };
     let _ = host.close(h);
-    result.map(|()| data)
+    result
+}
+
+/// The whole content of `url`, up to [`MAX_FILE`] bytes.
+pub fn read_all(host: &mut dyn Host, url: &str) -> Result<Vec<u8>, Error> {
+    let mut data = Vec::new();
+    read_chunks(host, url, OpenFlags::READ, |chunk| {
+        data.extend_from_slice(chunk);
+        data.len() < MAX_FILE
+    })?;
+    Ok(data)
 }
 
 /// The entries of directory `url`, sorted by name.
 pub fn list_dir(host: &mut dyn Host, url: &str) -> Result<Vec<(FileKind, String)>, Error> {
-    let h = host.open(url, OpenFlags::DIRECTORY)?;
     let mut entries = Vec::new();
-    let mut buf = [0u8; CHUNK];
-    let result = loop {
-        match host.read(h, &mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => entries.extend(dirents(&buf[..n]).map(|(k, name)| (k, name.to_string()))),
-            Err(e) => break Err(e),
-        }
-    };
-    let _ = host.close(h);
-    result?;
+    read_chunks(host, url, OpenFlags::DIRECTORY, |chunk| {
+        entries.extend(dirents(chunk).map(|(k, name)| (k, name.to_string())));
+        true
+    })?;
     entries.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(entries)
 }
