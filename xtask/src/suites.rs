@@ -548,11 +548,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect("] cat-upper: ok(0)", STEP)?;
     m.expect_prompt(STEP)?;
     m.check("echo kernel alive", &["kernel alive\n"], STEP)?;
-    m.type_bytes(b"shutdown\r")?;
-    match m.wait_exit(STEP)? {
-        Outcome::Success => Ok(()),
-        other => m.fail(format!("shutdown ended QEMU with {other}")),
-    }
+    shut_down(&mut m)
 }
 
 /// Files through the vfs service: the user's file session with its errors, mounts, URL
@@ -643,6 +639,11 @@ fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
         ],
         STEP,
     )?;
+    shut_down(&mut m)
+}
+
+/// Types `shutdown` and expects QEMU to exit with success.
+fn shut_down(m: &mut Machine) -> StepResult {
     m.type_bytes(b"shutdown\r")?;
     match m.wait_exit(STEP)? {
         Outcome::Success => Ok(()),
@@ -699,11 +700,7 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check("ls /data", &["keep/\n", "note.txt\n"], STEP)?;
     if platform == Platform::Stm32f4 {
         // RAM standing in for flash survives a reset, not a power cycle (a new QEMU): done.
-        m.type_bytes(b"shutdown\r")?;
-        return match m.wait_exit(STEP)? {
-            Outcome::Success => Ok(()),
-            other => m.fail(format!("shutdown ended QEMU with {other}")),
-        };
+        return shut_down(&mut m);
     }
     // Acknowledged (the prompt is back), then QEMU is killed without warning.
     m.check("echo acknowledged >> /data/note.txt", &[], STEP)?;
@@ -723,11 +720,7 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
         &["written before the kill\n"],
         STEP,
     )?;
-    m.type_bytes(b"shutdown\r")?;
-    match m.wait_exit(STEP)? {
-        Outcome::Success => Ok(()),
-        other => m.fail(format!("shutdown ended QEMU with {other}")),
-    }
+    shut_down(&mut m)
 }
 
 /// The test-hook panic prints the message and location and stops QEMU with failure.
