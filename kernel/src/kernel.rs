@@ -40,7 +40,7 @@ use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitRea
 use crate::sched::Scheduler;
 use crate::scheme::{Registry, SchemeRouter};
 use crate::sys::{RunSys, Shared};
-use crate::task::{Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
+use crate::task::{HeapWatch, Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
 use wasmi::Linker;
 
 /// Choices for [`Kernel::spawn_with`].
@@ -136,6 +136,8 @@ pub struct Kernel {
     pub(crate) sched: Scheduler,
     /// Reports the kernel heap's free bytes, when the platform can (admission control).
     heap_free: Option<&'static dyn Fn() -> usize>,
+    /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
+    heap_spent: Option<&'static dyn Fn() -> bool>,
     /// The channels and clock, shared with every run's calls.
     shared: Rc<Shared>,
     pub(crate) events: VecDeque<Event>,
@@ -169,6 +171,7 @@ impl Kernel {
             programs: BTreeMap::new(),
             compiled: BTreeMap::new(),
             heap_free: None,
+            heap_spent: None,
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
             shared: Shared::new(clock, config.channel_capacity),
@@ -421,6 +424,12 @@ impl Kernel {
         self.heap_free = Some(free);
     }
 
+    /// Lets the kernel end the run that exhausted the heap: `spent` says whether the heap had
+    /// to give up its reserve (`zb_hal::KernelHeap::arm_reserve`) since it was last asked.
+    pub fn set_heap_reserve(&mut self, spent: &'static dyn Fn() -> bool) {
+        self.heap_spent = Some(spent);
+    }
+
     /// Refuses to compile `wasm` when the heap clearly cannot hold its code and memory.
     ///
     /// Every new run is checked, not only the first of a program: a second instance of a
@@ -464,7 +473,13 @@ impl Kernel {
         sys: RunSys,
         memory_bytes: usize,
     ) -> Result<Task, LoadFailure> {
-        let limits = TaskLimits { memory_bytes };
+        let limits = TaskLimits {
+            memory_bytes,
+            heap: self.heap_free.map(|free| HeapWatch {
+                free,
+                keep: KERNEL_HEADROOM,
+            }),
+        };
         let compiling = !self.compiled.contains_key(path);
         self.admit(wasm, compiling)?;
         if compiling {
@@ -558,7 +573,21 @@ impl Kernel {
             return false;
         };
         self.run_slice(pid);
+        if self.heap_spent.is_some_and(|spent| spent()) {
+            self.out_of_memory(pid);
+        }
         true
+    }
+
+    /// The heap ran out while `pid` executed (its reserve saved the allocation): the run ends,
+    /// which gives back its memory, before anything else needs the heap.
+    fn out_of_memory(&mut self, pid: Pid) {
+        let live = self.runs.get(pid).is_some_and(|r| r.is_live());
+        let line = format!("kernel: out of kernel memory while pid {pid} ran; it is ended");
+        self.log(&line);
+        if live {
+            self.finish(pid, ExitStatus::Rejected("out of kernel memory".into()));
+        }
     }
 
     fn run_slice(&mut self, pid: Pid) {
@@ -833,6 +862,11 @@ const CODE_BYTES_PER_WASM_BYTE: usize = 3;
 const HEAP_RESERVE: usize = 16 * 1024;
 /// Heap kept free when a run of an already compiled program starts (its store and tables).
 const INSTANCE_RESERVE: usize = 4 * 1024;
+/// Heap a run's `memory.grow` must leave free: what the kernel and the services allocate while
+/// serving runs (messages, log lines, requests, replies). What else a run makes the kernel
+/// allocate (its value stack as it calls deeper) is covered by the heap's reserve
+/// ([`Kernel::set_heap_reserve`]).
+const KERNEL_HEADROOM: usize = 2 * 1024;
 
 /// The initial size in bytes of the first memory `wasm` defines, read from its memory section
 /// without validating anything else (0 if there is none or it cannot be read; the real

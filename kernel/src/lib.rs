@@ -64,6 +64,7 @@ pub fn run(
     banner::print_boot_time(platform, boot_us);
     let mut kernel = Kernel::new(platform.clock(), config);
     kernel.set_heap_probe(&heap_free);
+    kernel.set_heap_reserve(&heap_reserve_spent);
     kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
     for &name in platform.drivers() {
@@ -138,6 +139,11 @@ fn memory() -> zb_abi::MemInfo {
 /// The kernel heap's free bytes (for admission control of modules).
 fn heap_free() -> usize {
     PLATFORM.get().map_or(usize::MAX, |p| p.memory().heap.free)
+}
+
+/// Whether the kernel heap spent its reserve since the last call.
+fn heap_reserve_spent() -> bool {
+    PLATFORM.get().is_some_and(|p| p.heap_reserve_spent())
 }
 
 /// Makes the programs in the boot archive loadable; a corrupt archive is reported, not fatal.

@@ -141,6 +141,72 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             )
         },
     )?;
+    // The bus calls leave the interpreter: the kernel serves them between slices.
+    linker.func_wrap(
+        MODULE,
+        "emit",
+        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
+            charge(&mut cx);
+            Err(leave(
+                cx.data_mut(),
+                nr::EMIT,
+                wide([a, b, c, d, e, f]),
+                true,
+                None,
+            ))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "subscribe",
+        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
+            charge(&mut cx);
+            Err(leave(
+                cx.data_mut(),
+                nr::SUBSCRIBE,
+                wide([a, b, c, d]),
+                true,
+                None,
+            ))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "next",
+        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
+            charge(&mut cx);
+            Err(leave(
+                cx.data_mut(),
+                nr::NEXT,
+                wide([a, b, c, d]),
+                true,
+                None,
+            ))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "ack",
+        |mut cx: Cx<'_>, h: i32, seq: i64, failed: i32| -> Result<i64> {
+            charge(&mut cx);
+            let args = [i64::from(h), seq, i64::from(failed), 0, 0, 0];
+            Err(leave(cx.data_mut(), nr::ACK, args, true, None))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "last_error",
+        |mut cx: Cx<'_>, p: i32, cap: i32| -> Result<i64> {
+            charge(&mut cx);
+            Err(leave(
+                cx.data_mut(),
+                nr::LAST_ERROR,
+                wide([p, cap]),
+                true,
+                None,
+            ))
+        },
+    )?;
     for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {
         linker.func_wrap(
             MODULE,

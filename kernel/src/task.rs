@@ -78,6 +78,36 @@ struct Pending {
 pub struct TaskLimits {
     /// Most bytes of linear memory (all memories together).
     pub memory_bytes: usize,
+    /// The kernel heap, when the kernel watches it: growing a run's memory must leave it
+    /// [`HeapWatch::keep`] bytes free.
+    pub heap: Option<HeapWatch>,
+}
+
+/// Keeps runs from taking the kernel heap the kernel itself needs: a `memory.grow` that would
+/// leave less than `keep` bytes free fails (-1 to the run, as wasm specifies for a memory that
+/// cannot grow) instead of succeeding and leaving the kernel's next allocation to fail (which
+/// would be a kernel panic).
+#[derive(Clone, Copy)]
+pub struct HeapWatch {
+    /// The heap's free bytes now.
+    pub free: &'static dyn Fn() -> usize,
+    /// Bytes that must stay free.
+    pub keep: usize,
+}
+
+impl core::fmt::Debug for HeapWatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeapWatch")
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+impl HeapWatch {
+    /// Whether `bytes` more can be taken from the heap.
+    fn allows(&self, bytes: usize) -> bool {
+        (self.free)() >= bytes.saturating_add(self.keep)
+    }
 }
 
 /// Most elements of one table (a huge table would otherwise be a way to exhaust the heap).
@@ -90,31 +120,49 @@ const MAX_TABLE_ELEMENTS: usize = 16 * 1024;
 /// kernel heap cannot satisfy returns -1 to the run, as wasm specifies.
 struct RunLimiter {
     memory_bytes: usize,
+    heap: Option<HeapWatch>,
+}
+
+/// Heap bytes one table element takes, at most (for [`HeapWatch`]).
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+impl RunLimiter {
+    /// Whether growing from `current` to `desired` units of `unit_bytes` leaves the kernel
+    /// heap its headroom (checked for growth at run time only).
+    fn heap_allows(&self, current: usize, desired: usize, unit_bytes: usize) -> bool {
+        // Instantiation (growing from nothing) was admitted by the kernel's own estimate.
+        if current == 0 {
+            return true;
+        }
+        let more = desired.saturating_sub(current).saturating_mul(unit_bytes);
+        self.heap.is_none_or(|heap| heap.allows(more))
+    }
 }
 
 impl ResourceLimiter for RunLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
         if desired > self.memory_bytes {
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
         }
-        Ok(maximum.is_none_or(|max| desired <= max))
+        Ok(maximum.is_none_or(|max| desired <= max) && self.heap_allows(current, desired, 1))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
         if desired > MAX_TABLE_ELEMENTS {
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
         }
-        Ok(maximum.is_none_or(|max| desired <= max))
+        Ok(maximum.is_none_or(|max| desired <= max)
+            && self.heap_allows(current, desired, TABLE_ELEMENT_BYTES))
     }
 
     fn instances(&self) -> usize {
@@ -245,6 +293,7 @@ impl TaskEngine {
         let data = RunData {
             limits: RunLimiter {
                 memory_bytes: limits.memory_bytes,
+                heap: limits.heap,
             },
             memory: None,
             sys,
@@ -512,7 +561,14 @@ mod tests {
 
     fn load(wat: &str, memory_bytes: usize) -> Result<Task, LoadFailure> {
         let wasm = wat::parse_str(wat).expect("test module is valid WAT");
-        load_bytes(&TaskEngine::default(), &wasm, TaskLimits { memory_bytes })
+        load_bytes(
+            &TaskEngine::default(),
+            &wasm,
+            TaskLimits {
+                memory_bytes,
+                heap: None,
+            },
+        )
     }
 
     fn run_to_end(task: &mut Task) -> ExitStatus {
@@ -577,6 +633,7 @@ mod tests {
         let engine = TaskEngine::default();
         let limits = TaskLimits {
             memory_bytes: 65536,
+            heap: None,
         };
         for bytes in [
             &b""[..],
@@ -647,5 +704,37 @@ mod tests {
             })
         );
         assert_eq!(t.resume(1000, 42), Slice::Done(ExitStatus::Ok(42)));
+    }
+
+    /// A `memory.grow` that would leave the kernel heap less than its headroom fails with -1
+    /// (the run goes on and sees it), within the run's own limit; one that leaves enough
+    /// succeeds.
+    #[test]
+    fn memory_growth_leaves_the_kernel_heap_its_headroom() {
+        static FREE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+        fn free() -> usize {
+            FREE.load(core::sync::atomic::Ordering::Relaxed)
+        }
+        let wasm = wat::parse_str(
+            r#"(module (import "zb" "exit" (func $exit (param i32))) (memory 1)
+                 (func (export "_start") (call $exit (memory.grow (i32.const 1)))))"#,
+        )
+        .expect("test module is valid WAT");
+        let limits = TaskLimits {
+            memory_bytes: 4 << 16,
+            heap: Some(HeapWatch {
+                free: &free,
+                keep: 8 << 10,
+            }),
+        };
+        let set = |bytes| FREE.store(bytes, core::sync::atomic::Ordering::Relaxed);
+        set(usize::MAX);
+        let mut t = load_bytes(&TaskEngine::default(), &wasm, limits).unwrap();
+        set(65536 + (8 << 10) - 1);
+        assert_eq!(run_to_end(&mut t), ExitStatus::Ok(-1));
+        set(usize::MAX);
+        let mut t = load_bytes(&TaskEngine::default(), &wasm, limits).unwrap();
+        set(65536 + (8 << 10));
+        assert_eq!(run_to_end(&mut t), ExitStatus::Ok(1));
     }
 }

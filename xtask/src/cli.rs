@@ -29,6 +29,8 @@ pub struct Args {
     pub no_flash: bool,
     pub boots: usize,
     pub only: Option<String>,
+    /// `test --no-unit`: skip the host unit tests (QEMU suites only).
+    pub no_unit: bool,
 }
 
 impl Args {
@@ -43,6 +45,7 @@ impl Args {
             no_flash: false,
             boots: 5,
             only: None,
+            no_unit: false,
         };
         while let Some(arg) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -70,6 +73,7 @@ impl Args {
                     }
                 }
                 "--only" => args.only = Some(value("--only")?),
+                "--no-unit" => args.no_unit = true,
                 other => return Err(format!("unknown option `{other}`")),
             }
         }

@@ -39,6 +39,7 @@ options:
   --no-flash                  flash: build the ELF and .bin, do not touch a probe
   --boots N                   bench: boots per platform (default 5)
   --only NAME                 test: run only integration suites whose name contains NAME
+  --no-unit                   test: skip the host unit tests
 ";
 
 fn main() -> ExitCode {

@@ -84,8 +84,10 @@ const SUITES: &[Suite] = &[
 
 pub fn run_all(args: &Args) -> Result<(), String> {
     crate::env::check_toolchain()?;
-    println!("== host unit tests");
-    artifacts::run_checked(artifacts::cargo().args(["test", "--quiet"]))?;
+    if !args.no_unit {
+        println!("== host unit tests");
+        artifacts::run_checked(artifacts::cargo().args(["test", "--quiet"]))?;
+    }
 
     let selected: Vec<&Suite> = SUITES
         .iter()

@@ -4,13 +4,21 @@
 //! `no_std`, audited by wide use in hobby and research kernels, and reports used/free bytes)
 //! behind a spin lock.
 //!
+//! An allocation that fails aborts the kernel (Rust's allocation-failure rule), and wasmi and
+//! the kernel allocate on behalf of runs, so a run that takes the heap to its last byte would
+//! otherwise be a kernel panic. Hence a *reserve* ([`KernelHeap::arm_reserve`]): one block
+//! held back from everything. When an allocation finds no room, the reserve is given back to
+//! the heap and the allocation retried; the kernel, told by [`KernelHeap::reserve_spent`] after
+//! the run's slice, ends the run that was executing and arms the reserve again.
+//!
 //! Invariants: the heap is initialised exactly once, before the first allocation, with memory
-//! that nothing else uses. Interrupt handlers never allocate (they only push into
+//! that nothing else uses. The reserve block is owned by the heap alone while armed. Interrupt handlers never allocate (they only push into
 //! [`crate::InputRing`]), so the lock can never be re-entered from an interrupt on the single
 //! CPU the kernel runs on.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use linked_list_allocator::Heap;
 use spin::Mutex;
@@ -19,6 +27,11 @@ use crate::HeapStats;
 
 pub struct KernelHeap {
     heap: Mutex<Heap>,
+    /// The armed reserve block's address (0: not armed), and its size.
+    reserve_at: AtomicUsize,
+    reserve_bytes: AtomicUsize,
+    /// The reserve was handed out since the last [`KernelHeap::reserve_spent`].
+    spent: AtomicBool,
 }
 
 impl Default for KernelHeap {
@@ -31,6 +44,9 @@ impl KernelHeap {
     pub const fn new() -> Self {
         KernelHeap {
             heap: Mutex::new(Heap::empty()),
+            reserve_at: AtomicUsize::new(0),
+            reserve_bytes: AtomicUsize::new(0),
+            spent: AtomicBool::new(false),
         }
     }
 
@@ -42,6 +58,55 @@ impl KernelHeap {
     pub unsafe fn init(&self, start: *mut u8, size: usize) {
         // SAFETY: forwarded from this function's contract.
         unsafe { self.heap.lock().init(start, size) };
+    }
+
+    /// Holds `bytes` back as the reserve (see the module doc); false if the heap cannot spare
+    /// them now. Arming an armed reserve does nothing.
+    pub fn arm_reserve(&self, bytes: usize) -> bool {
+        let mut heap = self.heap.lock();
+        if self.reserve_at.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        let Ok(layout) = Layout::from_size_align(bytes.max(1), 16) else {
+            return false;
+        };
+        match heap.allocate_first_fit(layout) {
+            Ok(block) => {
+                self.reserve_bytes.store(layout.size(), Ordering::Release);
+                self.reserve_at
+                    .store(block.as_ptr().expose_provenance(), Ordering::Release);
+                true
+            }
+            Err(()) => false,
+        }
+    }
+
+    /// Whether the reserve was needed since the last call (the heap ran out). If it was, it
+    /// is armed again when the heap can spare it.
+    pub fn reserve_spent(&self) -> bool {
+        let spent = self.spent.swap(false, Ordering::AcqRel);
+        if spent {
+            let bytes = self.reserve_bytes.load(Ordering::Acquire);
+            self.arm_reserve(bytes);
+        }
+        spent
+    }
+
+    /// Gives the reserve back to `heap` (held locked by the caller); false if none is armed.
+    fn release_reserve(&self, heap: &mut Heap) -> bool {
+        let at = self.reserve_at.swap(0, Ordering::AcqRel);
+        let bytes = self.reserve_bytes.load(Ordering::Acquire);
+        let (Some(block), Ok(layout)) = (
+            NonNull::new(ptr::with_exposed_provenance_mut::<u8>(at)),
+            Layout::from_size_align(bytes.max(1), 16),
+        ) else {
+            return false;
+        };
+        // SAFETY: `at` is the block `arm_reserve` allocated from this heap with this layout;
+        // swapping the address to 0 made this the only release of it.
+        unsafe { heap.deallocate(block, layout) };
+        self.spent.store(true, Ordering::Release);
+        true
     }
 
     pub fn stats(&self) -> HeapStats {
@@ -58,9 +123,19 @@ impl KernelHeap {
 // (returns blocks of the requested layout that do not overlap live blocks).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.heap
-            .lock()
-            .allocate_first_fit(layout)
+        let mut heap = self.heap.lock();
+        if let Ok(p) = heap.allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
+        // A request larger than the reserve would fail anyway: it fails now, as without a
+        // reserve (most such requests are fallible ones — a `memory.grow`, a value stack
+        // growing — which their callers turn into an error for the run).
+        if layout.size() > self.reserve_bytes.load(Ordering::Acquire)
+            || !self.release_reserve(&mut heap)
+        {
+            return ptr::null_mut();
+        }
+        heap.allocate_first_fit(layout)
             .map_or(ptr::null_mut(), |p| p.as_ptr())
     }
 
@@ -97,5 +172,37 @@ mod tests {
         let huge = Layout::from_size_align(1 << 20, 8).unwrap();
         // SAFETY: as above; a request larger than the heap must fail cleanly.
         assert!(unsafe { heap.alloc(huge) }.is_null());
+    }
+
+    #[test]
+    fn the_reserve_saves_an_allocation_once_and_is_rearmed() {
+        let mut arena = std::vec![0u64; 8192];
+        let heap = KernelHeap::new();
+        // SAFETY: the arena outlives `heap` within this test and is used by nothing else.
+        unsafe { heap.init(arena.as_mut_ptr().cast(), arena.len() * 8) };
+        assert!(heap.arm_reserve(8192));
+        let free = heap.stats().free;
+        let big = Layout::from_size_align(free - 64, 8).unwrap();
+        // SAFETY: plain use of the allocator API with valid layouts.
+        let a = unsafe { heap.alloc(big) };
+        assert!(!a.is_null());
+        assert!(!heap.reserve_spent());
+        let more = Layout::from_size_align(4096, 8).unwrap();
+        // SAFETY: as above. No room left: the reserve makes room.
+        let b = unsafe { heap.alloc(Layout::from_size_align(6000, 8).unwrap()) };
+        assert!(!b.is_null());
+        // SAFETY: as above. The reserve is gone: a further big request fails cleanly.
+        assert!(unsafe { heap.alloc(more) }.is_null());
+        // SAFETY: `a` came from `alloc` with `big`.
+        unsafe { heap.dealloc(a, big) };
+        assert!(heap.reserve_spent(), "the kernel is told once");
+        assert!(!heap.reserve_spent());
+        // Re-armed from the space `a` freed: it saves the next shortage too.
+        // SAFETY: as above.
+        let c = unsafe { heap.alloc(Layout::from_size_align(heap.stats().free, 8).unwrap()) };
+        assert!(!c.is_null());
+        // SAFETY: as above.
+        assert!(!unsafe { heap.alloc(more) }.is_null());
+        assert!(heap.reserve_spent());
     }
 }

@@ -17,6 +17,7 @@ extern crate alloc;
 
 pub mod flash;
 mod heap;
+pub mod log;
 mod ring;
 mod serial;
 
@@ -37,6 +38,15 @@ pub trait Platform: Sync {
     fn power(&self) -> &dyn Power;
     /// The platform's persistent block device (the disk behind `/data`), if it has one.
     fn block(&self) -> Option<&dyn BlockDevice> {
+        None
+    }
+    /// Whether the kernel heap had to spend its reserve since the last call (see
+    /// [`KernelHeap::arm_reserve`]); the reserve is armed again when there is room.
+    fn heap_reserve_spent(&self) -> bool {
+        false
+    }
+    /// The region the event journal lives in (a second disk, flash sectors), if there is one.
+    fn journal(&self) -> Option<&dyn log::LogStorage> {
         None
     }
     /// The drivers in use, by catalog name (`uart16550`, `virtio-blk`, …), for the kernel's

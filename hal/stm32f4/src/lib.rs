@@ -21,7 +21,7 @@
 //! and compiled code live there. The 64 KiB CCM holds only, on a board, the 16 KiB
 //! flash-sector buffer of [`storage`] (QEMU 7.2 does not model the CCM; under QEMU `/data` is
 //! RAM that QEMU has beyond the F405's 128 KiB: see [`storage`]). Flash: the vector table in
-//! sector 0, `/data` in sector 1 on a board, code from sector 2.
+//! sector 0, `/data` in sector 1 and the journal in sectors 2-3 on a board, code from sector 4.
 //!
 //! Invariants: [`init`] runs once, first thing in `main`; interrupt handlers never allocate.
 #![no_std]
@@ -45,6 +45,12 @@ unsafe extern "C" {
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();
+/// The heap's reserve for a run that exhausts it (`zb_hal::KernelHeap::arm_reserve`). None on
+/// this board yet: the test suites' heaviest case (`hostile` and its probe, two 14 KiB
+/// instances of a 17 KiB module) fits the 111 KiB heap with less than 1 KiB to spare, so
+/// even a 1 KiB reserve turns it away. Runs' `memory.grow` still leaves the kernel its
+/// headroom (`zb_kernel`'s limiter), which covers the common way to exhaust the heap.
+const HEAP_RESERVE: usize = 0;
 
 pub struct Board;
 static BOARD: Board = Board;
@@ -69,6 +75,10 @@ pub fn init() -> &'static Board {
     // RAM (memory.x), so nothing else uses it. It is handed to the heap once (this code runs once,
     // guarded by `Peripherals::take` above) for the rest of the program.
     unsafe { HEAP.init(heap_start, heap_bytes) };
+    if HEAP_RESERVE > 0 {
+        // Nothing is allocated yet, so this cannot fail (if it did, there would be no reserve).
+        HEAP.arm_reserve(HEAP_RESERVE);
+    }
     storage::init();
 
     // SAFETY: all interrupt handlers are installed (vector table) and their state is
@@ -100,6 +110,14 @@ impl Platform for Board {
 
     fn cpu(&self) -> &dyn Cpu {
         &CortexM
+    }
+
+    fn journal(&self) -> Option<&dyn zb_hal::log::LogStorage> {
+        storage::journal()
+    }
+
+    fn heap_reserve_spent(&self) -> bool {
+        HEAP.reserve_spent()
     }
 
     fn memory(&self) -> MemoryReport {

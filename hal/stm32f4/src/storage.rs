@@ -1,5 +1,7 @@
-//! The block device behind `/data`: 16 KiB of NOR flash as 512-byte blocks, through the shared
-//! adapter [`zb_hal::flash::FlashBlocks`].
+//! The block device behind `/data` — 16 KiB of NOR flash as 512-byte blocks, through the shared
+//! adapter [`zb_hal::flash::FlashBlocks`] — and the event journal's region: 32 KiB of NOR
+//! flash in two 16 KiB segments, through [`zb_hal::log::NorLog`] (programmed append-only,
+//! erased a segment at a time, so no read-modify-write buffer).
 //!
 //! - Under QEMU (the `qemu` feature) flash writes do not persist (DESIGN.md §8), so the flash is
 //!   [`RamFlash`]: 16 KiB of RAM that no startup code, loader or heap touches. It keeps its
@@ -12,9 +14,10 @@
 //!   ([`QEMU_EXTRA_SRAM`]), so the QEMU build keeps exactly the board's SRAM layout and heap —
 //!   the tests run in the memory a board has. (Kept in `.uninit` instead, they would take
 //!   17 KiB from a heap the test suites need: `hostile` then no longer fits.)
-//! - On a board it is [`InternalFlash`]: flash sector 1 (`0x0800_4000..0x0800_8000`), which
+//! - On a board it is [`InternalFlash`]: flash sector 1 (`0x0800_4000..0x0800_8000`) for
+//!   `/data` and sectors 2-3 (`0x0800_8000..0x0801_0000`) for the journal, which
 //!   `boot/stm32f4/memory.x` keeps free of code (the vector table is alone in sector 0, code
-//!   starts at sector 2). The read-modify-write buffer for its one 16 KiB sector lives in the
+//!   starts at sector 4). The read-modify-write buffer for its one 16 KiB sector lives in the
 //!   64 KiB CCM data RAM (`.ccm`, which QEMU does not model and nothing else uses), so the heap
 //!   keeps its size on a board.
 //!
@@ -25,6 +28,7 @@ use zb_hal::BlockDevice;
 use zb_hal::flash::FlashBlocks;
 #[cfg(feature = "qemu")]
 use zb_hal::flash::RamFlash;
+use zb_hal::log::{LogStorage, NorLog};
 
 /// Bytes of `/data` on either kind of flash.
 pub const BYTES: usize = 16 * 1024;
@@ -45,6 +49,20 @@ pub const DRIVER: &str = if cfg!(feature = "qemu") {
 };
 
 static DEVICE: spin::Once<Option<FlashBlocks<Flash>>> = spin::Once::new();
+static JOURNAL: spin::Once<Option<NorLog<Flash>>> = spin::Once::new();
+
+/// Bytes of the journal's flash (sectors 2 and 3 on a board).
+pub const JOURNAL_BYTES: usize = 32 * 1024;
+/// A journal segment: one 16 KiB flash sector (the erase unit on a board).
+pub const JOURNAL_SEGMENT: u32 = 16 * 1024;
+
+/// The journal's region, if [`init`] could set it up.
+pub fn journal() -> Option<&'static dyn LogStorage> {
+    match JOURNAL.get() {
+        Some(Some(log)) => Some(log),
+        _ => None,
+    }
+}
 
 /// The block device, if [`init`] could set it up.
 pub fn device() -> Option<&'static dyn BlockDevice> {
@@ -57,6 +75,7 @@ pub fn device() -> Option<&'static dyn BlockDevice> {
 /// Sets up the flash and the adapter. Call once.
 pub fn init() {
     DEVICE.call_once(make);
+    JOURNAL.call_once(make_journal);
 }
 
 /// QEMU's SRAM beyond the F405's 128 KiB (see the module doc): `0x2002_0000..0x2003_0000`.
@@ -65,44 +84,85 @@ pub fn init() {
 #[cfg(feature = "qemu")]
 pub const QEMU_EXTRA_SRAM: usize = 0x2002_0000;
 
+/// Where things live in [`QEMU_EXTRA_SRAM`] (offsets): `/data`'s flash, its header, the
+/// read-modify-write buffer, then the journal's flash and its header.
 #[cfg(feature = "qemu")]
-fn make() -> Option<FlashBlocks<Flash>> {
+mod qemu_layout {
+    use super::{BYTES, JOURNAL_BYTES};
+    use zb_hal::flash::{HEADER_LEN, RamFlash};
+
+    pub const DATA: usize = 0;
+    pub const DATA_HEADER: usize = BYTES;
+    pub const BUFFER: usize = BYTES + 1024;
+    pub const JOURNAL: usize = BUFFER + RamFlash::SECTOR;
+    pub const JOURNAL_HEADER: usize = JOURNAL + JOURNAL_BYTES;
+    const _: () = assert!(HEADER_LEN <= 1024 && JOURNAL_HEADER + 1024 <= 64 * 1024);
+}
+
+/// RAM flash of `len` bytes at `at` in QEMU's extra SRAM, whose header (see
+/// [`RamFlash::adopt`]) is at `header_at`.
+///
+/// # Safety
+/// `at..at + len` and the header's bytes must lie in QEMU's extra SRAM, overlap nothing else
+/// handed out, and be taken only once (the caller runs once, under `init`'s `call_once`).
+#[cfg(feature = "qemu")]
+unsafe fn adopt_ram(at: usize, len: usize, header_at: usize) -> Option<RamFlash> {
     use zb_hal::flash::HEADER_LEN;
 
-    let data = QEMU_EXTRA_SRAM as *mut u8;
-    let header_ptr = (QEMU_EXTRA_SRAM + BYTES) as *mut u8;
-    let buffer_ptr = (QEMU_EXTRA_SRAM + BYTES + 1024) as *mut u8;
-    // Region, then header, then buffer, inside the 64 KiB.
-    const _: () = assert!(HEADER_LEN <= 1024 && BYTES + 1024 + RamFlash::SECTOR <= 64 * 1024);
-
+    let header_ptr = (QEMU_EXTRA_SRAM + header_at) as *mut u8;
     let mut header = [0u8; HEADER_LEN];
     for (i, b) in header.iter_mut().enumerate() {
-        // SAFETY: `header_ptr + i` lies in QEMU's extra SRAM, which only this function uses.
+        // SAFETY: `header_ptr + i` lies in QEMU's extra SRAM, which only this module uses.
         // It is read as volatile because its bytes were left by an earlier boot (or are
         // QEMU's initial zeros), not written by this program run; any bit pattern is a valid
         // `u8`, and `adopt` accepts only an exact match.
         *b = unsafe { header_ptr.add(i).read_volatile() };
     }
-    // SAFETY: both ranges lie in QEMU's extra SRAM, do not overlap, and nothing else in the
-    // program uses them (module doc); `make` runs once (`init`'s `call_once`), so these are
-    // the only references ever made to them, for the rest of the program. The region's bytes
-    // are whatever an earlier boot left there (any bit pattern is a valid `u8`); `adopt`
-    // erases them all unless the header shows that this layout wrote them. The buffer is
-    // zeroed before it is used.
-    let (mem, buffer) = unsafe {
-        buffer_ptr.write_bytes(0, RamFlash::SECTOR);
-        (
-            core::slice::from_raw_parts_mut(data, BYTES),
-            core::slice::from_raw_parts_mut(buffer_ptr, RamFlash::SECTOR),
-        )
-    };
+    // SAFETY: the caller's contract: this range is ours alone, for the rest of the program.
+    // Its bytes are whatever an earlier boot left there (any bit pattern is a valid `u8`);
+    // `adopt` erases them all unless the header shows that this layout wrote them.
+    let mem = unsafe { core::slice::from_raw_parts_mut((QEMU_EXTRA_SRAM + at) as *mut u8, len) };
     let (flash, _blank) = RamFlash::adopt(mem, &mut header)?;
     for (i, &b) in header.iter().enumerate() {
         // SAFETY: as for the read above. The header is written after `adopt` erased the
         // region, so a reset in between leaves a header that reads as blank.
         unsafe { header_ptr.add(i).write_volatile(b) };
     }
+    Some(flash)
+}
+
+#[cfg(feature = "qemu")]
+fn make() -> Option<FlashBlocks<Flash>> {
+    use qemu_layout::{BUFFER, DATA, DATA_HEADER};
+
+    // SAFETY: the buffer lies in QEMU's extra SRAM apart from every other range of
+    // `qemu_layout`, and `make` runs once (`init`'s `call_once`), so this is the only
+    // reference ever made to it. It is zeroed before the slice is made.
+    let buffer = unsafe {
+        let ptr = (QEMU_EXTRA_SRAM + BUFFER) as *mut u8;
+        ptr.write_bytes(0, RamFlash::SECTOR);
+        core::slice::from_raw_parts_mut(ptr, RamFlash::SECTOR)
+    };
+    // SAFETY: `/data`'s range and header in `qemu_layout`, taken only here.
+    let flash = unsafe { adopt_ram(DATA, BYTES, DATA_HEADER) }?;
     FlashBlocks::new(flash, buffer, DRIVER)
+}
+
+#[cfg(feature = "qemu")]
+fn make_journal() -> Option<NorLog<Flash>> {
+    use qemu_layout::{JOURNAL, JOURNAL_HEADER};
+    // SAFETY: the journal's range and header in `qemu_layout`, taken only here.
+    let flash = unsafe { adopt_ram(JOURNAL, JOURNAL_BYTES, JOURNAL_HEADER) }?;
+    NorLog::new(flash, JOURNAL_SEGMENT, DRIVER)
+}
+
+#[cfg(not(feature = "qemu"))]
+fn make_journal() -> Option<NorLog<Flash>> {
+    NorLog::new(
+        board::InternalFlash::take(board::JOURNAL)?,
+        JOURNAL_SEGMENT,
+        DRIVER,
+    )
 }
 
 #[cfg(not(feature = "qemu"))]
@@ -128,12 +188,12 @@ fn make() -> Option<FlashBlocks<Flash>> {
         buffer_ptr.write_bytes(0, BYTES);
         core::slice::from_raw_parts_mut(buffer_ptr, BYTES)
     };
-    FlashBlocks::new(board::InternalFlash::take()?, buffer, DRIVER)
+    FlashBlocks::new(board::InternalFlash::take(board::DATA)?, buffer, DRIVER)
 }
 
 #[cfg(not(feature = "qemu"))]
 mod board {
-    //! NOR flash on the STM32F4's own flash memory: sector 1, programmed through the FLASH
+    //! NOR flash on the STM32F4's own flash memory: sectors 1-3, programmed through the FLASH
     //! interface registers (RM0090 §3.6: unlock with the two keys; sector erase with SER/SNB/STRT;
     //! programming with PG, 32 bits at a time; wait for BSY to clear; check the error flags;
     //! lock again). 32-bit parallelism (PSIZE = x32) needs a 2.7–3.6 V supply, which the
@@ -143,18 +203,37 @@ mod board {
     //! fetch from flash — all code runs from flash — and interrupts wait with it; console input
     //! arriving meanwhile may be lost. Every write is read back.
 
-    use core::sync::atomic::{AtomicBool, Ordering};
+    use core::sync::atomic::{AtomicU8, Ordering};
 
     use embedded_storage::nor_flash::{
         ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash, check_erase, check_read, check_write,
     };
     use stm32f4::stm32f405::{FLASH, flash};
 
-    use super::BYTES;
+    /// Bytes in each of flash sectors 0-3.
+    const SECTOR_BYTES: usize = 16 * 1024;
 
-    /// Sector 1 of the STM32F4's flash (16 KiB). `memory.x` starts code at sector 2.
-    const BASE: usize = 0x0800_4000;
-    const SECTOR_NUMBER: u8 = 1;
+    /// Consecutive 16 KiB flash sectors (among 1-3) that hold no code: `memory.x` starts code
+    /// at sector 4.
+    #[derive(Clone, Copy)]
+    pub struct Region {
+        base: usize,
+        first_sector: u8,
+        sectors: u8,
+    }
+
+    /// `/data`: sector 1.
+    pub const DATA: Region = Region {
+        base: 0x0800_4000,
+        first_sector: 1,
+        sectors: 1,
+    };
+    /// The journal: sectors 2 and 3.
+    pub const JOURNAL: Region = Region {
+        base: 0x0800_8000,
+        first_sector: 2,
+        sectors: 2,
+    };
     const KEY1: u32 = 0x4567_0123;
     const KEY2: u32 = 0xCDEF_89AB;
     /// FLASH_SR error flags: PGSERR, PGPERR, PGAERR, WRPERR, OPERR (write 1 to clear).
@@ -164,10 +243,13 @@ mod board {
     /// Longest wait for one operation: a 16 KiB sector erase takes at most 0.5 s.
     const TIMEOUT_US: u64 = 2_000_000;
 
-    /// Flash sector 1 as NOR flash. There is one: [`InternalFlash::take`].
-    pub struct InternalFlash(());
+    /// A [`Region`] as NOR flash. There is one per region: [`InternalFlash::take`].
+    pub struct InternalFlash {
+        region: Region,
+    }
 
-    static TAKEN: AtomicBool = AtomicBool::new(false);
+    /// Bit `n`: sector `n`'s region is taken.
+    static TAKEN: AtomicU8 = AtomicU8::new(0);
 
     fn regs() -> &'static flash::RegisterBlock {
         // SAFETY: the FLASH interface's register block is at a fixed address and lives
@@ -176,9 +258,10 @@ mod board {
     }
 
     impl InternalFlash {
-        /// The flash, once.
-        pub fn take() -> Option<InternalFlash> {
-            (!TAKEN.swap(true, Ordering::AcqRel)).then_some(InternalFlash(()))
+        /// The flash of `region`, once.
+        pub fn take(region: Region) -> Option<InternalFlash> {
+            let bit = 1u8 << region.first_sector;
+            (TAKEN.fetch_or(bit, Ordering::AcqRel) & bit == 0).then_some(InternalFlash { region })
         }
 
         /// Waits until no operation runs (BSY clear); a timeout is an error.
@@ -245,18 +328,15 @@ mod board {
             }
         }
 
-        fn erase_sector(&self) -> Result<(), NorFlashErrorKind> {
+        /// Erases the region's `n`th sector.
+        fn erase_sector(&self, n: u8) -> Result<(), NorFlashErrorKind> {
+            let sector = self.region.first_sector + n;
             self.unlock()?;
             let f = regs();
-            // SAFETY: SNB = 1 selects sector 1, the one reserved for data (memory.x).
-            f.cr().modify(|_, w| unsafe {
-                w.psize()
-                    .psize32()
-                    .ser()
-                    .set_bit()
-                    .snb()
-                    .bits(SECTOR_NUMBER)
-            });
+            // SAFETY: SNB selects one of the region's sectors, which memory.x keeps free of
+            // code and data (sectors 1-3).
+            f.cr()
+                .modify(|_, w| unsafe { w.psize().psize32().ser().set_bit().snb().bits(sector) });
             f.cr().modify(|_, w| w.strt().set_bit());
             let result = self.finish();
             self.lock();
@@ -272,8 +352,8 @@ mod board {
             let mut result = Ok(());
             for (i, word) in words.iter().enumerate() {
                 let value = u32::from_le_bytes(*word);
-                let addr = (BASE + offset + 4 * i) as *mut u32;
-                // SAFETY: `addr` is a word-aligned address inside sector 1 (offset and length
+                let addr = (self.region.base + offset + 4 * i) as *mut u32;
+                // SAFETY: `addr` is a word-aligned address inside the region (offset and length
                 // were checked against the capacity and the word size), which holds no code
                 // or data of the program; with PG set, a word write there programs it.
                 unsafe { addr.write_volatile(value) };
@@ -297,10 +377,10 @@ mod board {
 
         fn read_into(&self, offset: usize, bytes: &mut [u8]) {
             for (i, b) in bytes.iter_mut().enumerate() {
-                // SAFETY: inside sector 1 (the caller checked the range), which is always
+                // SAFETY: inside the region (the caller checked the range), which is always
                 // readable memory; volatile because erasing and programming change it behind
                 // the compiler's back.
-                *b = unsafe { ((BASE + offset + i) as *const u8).read_volatile() };
+                *b = unsafe { ((self.region.base + offset + i) as *const u8).read_volatile() };
             }
         }
     }
@@ -319,21 +399,23 @@ mod board {
         }
 
         fn capacity(&self) -> usize {
-            BYTES
+            usize::from(self.region.sectors) * SECTOR_BYTES
         }
     }
 
     impl NorFlash for InternalFlash {
         const WRITE_SIZE: usize = 4;
-        const ERASE_SIZE: usize = BYTES;
+        const ERASE_SIZE: usize = SECTOR_BYTES;
 
         fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
             check_erase(self, from, to)?;
-            if from == to {
-                return Ok(());
+            // `check_erase` made both ends whole sectors inside the region.
+            let first = from as usize / SECTOR_BYTES;
+            let end = to as usize / SECTOR_BYTES;
+            for n in first..end {
+                self.erase_sector(n as u8)?;
             }
-            // The capacity is one sector: a non-empty aligned range is all of it.
-            self.erase_sector()
+            Ok(())
         }
 
         fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {

@@ -7,7 +7,7 @@
 
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::pci::PciTransport;
-use virtio_drivers::transport::pci::bus::{BarInfo, Command, PciRoot};
+use virtio_drivers::transport::pci::bus::{BarInfo, Command, DeviceFunction, PciRoot};
 use virtio_drivers::transport::{DeviceType, pci::virtio_device_type};
 use zb_hal::{BlockDevice, BlockError, BlockInfo};
 
@@ -21,16 +21,49 @@ pub struct VirtioDisk {
     writable: bool,
 }
 
-/// Finds the first virtio-blk function on PCI bus 0 and brings it up; `None` if there is
-/// none (or it cannot be used: the reason is returned for the boot log).
-pub fn probe() -> Result<VirtioDisk, &'static str> {
+/// The serial number (`-device virtio-blk-pci,serial=…`) that marks the journal's disk.
+pub const JOURNAL_SERIAL: &[u8] = b"zb-journal";
+
+/// The disks found at boot: `/data`'s (or why there is none) and the journal's.
+pub struct Disks {
+    pub data: Result<VirtioDisk, &'static str>,
+    pub journal: Option<VirtioDisk>,
+}
+
+/// Finds the virtio-blk functions on PCI bus 0 and brings them up: the one whose serial is
+/// [`JOURNAL_SERIAL`] holds the journal, the first other one `/data`.
+pub fn probe() -> Disks {
     let mut root = PciRoot::new(PortCam);
-    let found = root
+    let found: alloc::vec::Vec<_> = root
         .enumerate_bus(0)
-        .find(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block));
-    let Some((df, _)) = found else {
-        return Err("no virtio-blk device");
+        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .map(|(df, _)| df)
+        .collect();
+    let mut disks = Disks {
+        data: Err("no virtio-blk device"),
+        journal: None,
     };
+    for df in found {
+        let disk = match bring_up(&mut root, df) {
+            Ok(disk) => disk,
+            Err(why) => {
+                if disks.data.is_err() {
+                    disks.data = Err(why);
+                }
+                continue;
+            }
+        };
+        if disk.serial_is(JOURNAL_SERIAL) && disks.journal.is_none() {
+            disks.journal = Some(disk);
+        } else if disks.data.is_err() {
+            disks.data = Ok(disk);
+        }
+    }
+    disks
+}
+
+/// Sets up the virtio-blk function at `df`.
+fn bring_up(root: &mut PciRoot<PortCam>, df: DeviceFunction) -> Result<VirtioDisk, &'static str> {
     let bars = root.bars(df).map_err(|_| "unreadable PCI BARs")?;
     // Map every assigned memory BAR (uncached) before the transport looks for its
     // registers in them: OVMF puts the 64-bit one far above 4 GiB.
@@ -50,7 +83,7 @@ pub fn probe() -> Result<VirtioDisk, &'static str> {
         Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
     );
     let transport =
-        PciTransport::new::<VirtioHal, _>(&mut root, df).map_err(|_| "virtio PCI setup failed")?;
+        PciTransport::new::<VirtioHal, _>(root, df).map_err(|_| "virtio PCI setup failed")?;
     let dev = VirtIOBlk::<VirtioHal, _>::new(transport).map_err(|_| "virtio-blk setup failed")?;
     Ok(VirtioDisk {
         blocks: dev.capacity(),
@@ -60,6 +93,15 @@ pub fn probe() -> Result<VirtioDisk, &'static str> {
 }
 
 impl VirtioDisk {
+    /// Whether the disk's serial number is `serial` (a disk without one matches nothing).
+    fn serial_is(&self, serial: &[u8]) -> bool {
+        let mut id = [0u8; 20];
+        match self.dev.lock().device_id(&mut id) {
+            Ok(len) => id.get(..len) == Some(serial),
+            Err(_) => false,
+        }
+    }
+
     /// Checks a request: whole sectors, inside the disk.
     fn check(&self, lba: u64, len: usize) -> Result<(), BlockError> {
         let sectors = (len / SECTOR_SIZE) as u64;

@@ -41,14 +41,20 @@ use zb_hal::{Clock, Console, Cpu, MemoryReport, Platform, Power};
 /// The PC platform.
 pub struct Pc {
     machine: spin::Once<&'static str>,
-    /// The virtio-blk disk, or why there is none (probed once, at boot).
-    disk: spin::Once<Result<blk::VirtioDisk, &'static str>>,
+    /// The virtio-blk disks (probed once, at boot).
+    disks: spin::Once<blk::Disks>,
+    /// The journal's disk as a journal region.
+    journal: spin::Once<Option<zb_hal::log::BlockLog<blk::VirtioDisk>>>,
 }
 
 static PC: Pc = Pc {
     machine: spin::Once::new(),
-    disk: spin::Once::new(),
+    disks: spin::Once::new(),
+    journal: spin::Once::new(),
 };
+
+/// Bytes per journal segment on a disk.
+const JOURNAL_SEGMENT: u32 = 256 << 10;
 
 /// The ramdisk, recorded by [`init`].
 static RAMDISK: spin::Once<&'static [u8]> = spin::Once::new();
@@ -63,7 +69,13 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
     memory::init(boot_info);
     interrupts::init_pic();
     clock::init_tick();
-    PC.disk.call_once(blk::probe);
+    let disks = PC.disks.call_once(blk::probe);
+    PC.journal.call_once(|| {
+        disks
+            .journal
+            .as_ref()
+            .and_then(|d| zb_hal::log::BlockLog::new(d, JOURNAL_SEGMENT))
+    });
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {
@@ -159,18 +171,28 @@ impl Platform for Pc {
         }
     }
 
+    fn heap_reserve_spent(&self) -> bool {
+        memory::heap_reserve_spent()
+    }
+
     fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {
-        match self.disk.get()? {
+        match &self.disks.get()?.data {
             Ok(disk) => Some(disk),
             Err(_) => None,
         }
+    }
+
+    fn journal(&self) -> Option<&dyn zb_hal::log::LogStorage> {
+        self.journal.get()?.as_ref().map(|j| j as _)
     }
 }
 
 impl Pc {
     /// Why there is no disk, if there is none (for the boot log).
     pub fn disk_problem(&self) -> Option<&'static str> {
-        self.disk.get().and_then(|d| d.as_ref().err().copied())
+        self.disks
+            .get()
+            .and_then(|d| d.data.as_ref().err().copied())
     }
 }
 

@@ -31,10 +31,17 @@ const FRAME_SIZE: u64 = 4096;
 /// Upper bound for the kernel heap.
 pub const HEAP_MAX: u64 = 64 << 20;
 const HEAP_MIN: u64 = 4 << 20;
+/// The heap's reserve for runs that exhaust it (`zb_hal::KernelHeap::arm_reserve`).
+const HEAP_RESERVE: usize = 64 << 10;
 const HUGE: u64 = 2 << 20;
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();
+
+/// Whether the heap spent its reserve since the last call (it re-arms itself).
+pub fn heap_reserve_spent() -> bool {
+    HEAP.reserve_spent()
+}
 
 /// Hands out usable frames in address order.
 struct BumpFrames {
@@ -252,6 +259,9 @@ pub fn init(boot_info: &'static mut BootInfo) {
     // SAFETY: the range was just mapped writable, is used by nothing else, and this is the
     // only initialisation of the heap.
     unsafe { HEAP.init(heap_start.as_mut_ptr(), heap_size as usize) };
+    // Nothing is allocated yet, so this cannot fail (and if it did, the heap simply has no
+    // reserve: an exhaustion would then be a panic, as without it).
+    HEAP.arm_reserve(HEAP_RESERVE);
     FRAMES.call_once(|| spin::Mutex::new(frames));
 
     // The MMIO window: the next free higher-half slot after the heap's (512 GiB; none if

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bootfs;
+pub mod bus;
 mod error;
 pub mod fmt;
 mod host;

@@ -34,6 +34,11 @@
 //! | `rmdir` | `(url: i32, url_len: i32) -> i64` | removes an empty directory; 0 |
 //! | `rename` | `(from: i32, from_len: i32, to: i32, to_len: i32) -> i64` | renames within one scheme; 0 |
 //! | `statfs` | `(url: i32, url_len: i32, out: i32) -> i64` | writes a [`crate::scheme::FsInfo`] for the file system holding `url`; 0 |
+//! | `emit` | `(name: i32, name_len: i32, payload: i32, payload_len: i32, headers: i32, headers_len: i32) -> i64` | appends an event to the journal and blocks until it is durable; its sequence number (with [`crate::bus::EMIT_DUPLICATE`] set for a repeated `idempotency_key`) |
+//! | `subscribe` | `(pattern: i32, len: i32, opts: i32, opts_len: i32) -> i64` | subscribes to a subject pattern ([`crate::bus::SubscribeOptions`]); a handle |
+//! | `next` | `(h: i32, buf: i32, cap: i32, flags: i32) -> i64` | blocks until the subscription's next event and writes it ([`crate::bus::EventView`]); its length |
+//! | `ack` | `(h: i32, seq: i64, failed: i32) -> i64` | a durable subscription's event is done (`failed` = 0) or failed (1: redelivered after a backoff); 0 |
+//! | `last_error` | `(buf: i32, cap: i32) -> i64` | the reason for this run's last failed call, when the kernel has more to say than the code (an invalid event payload, a bad subject); its length, 0 if none |
 //!
 //! URLs: `scheme://authority/path`, or an absolute path meaning `file://` ([`crate::url`]). A
 //! run opens only what its URL grants allow (`run --allow file:///data/app prog`): anything else
@@ -79,10 +84,15 @@ pub mod nr {
     pub const RMDIR: u32 = 21;
     pub const RENAME: u32 = 22;
     pub const STATFS: u32 = 23;
+    pub const EMIT: u32 = 24;
+    pub const SUBSCRIBE: u32 = 25;
+    pub const NEXT: u32 = 26;
+    pub const ACK: u32 = 27;
+    pub const LAST_ERROR: u32 = 28;
 }
 
 /// Every import, by name, with its number (what the kernel links).
-pub const IMPORTS: [(&str, u32); 24] = [
+pub const IMPORTS: [(&str, u32); 29] = [
     ("exit", nr::EXIT),
     ("yield", nr::YIELD),
     ("getpid", nr::GETPID),
@@ -107,6 +117,11 @@ pub const IMPORTS: [(&str, u32); 24] = [
     ("rmdir", nr::RMDIR),
     ("rename", nr::RENAME),
     ("statfs", nr::STATFS),
+    ("emit", nr::EMIT),
+    ("subscribe", nr::SUBSCRIBE),
+    ("next", nr::NEXT),
+    ("ack", nr::ACK),
+    ("last_error", nr::LAST_ERROR),
 ];
 
 /// Size of one `spawn` grant entry in bytes.

@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 mod args;
+pub mod bus;
 mod channel;
 pub mod fs;
 pub mod io;

@@ -149,6 +149,28 @@ mod wasm {
         /// `statfs(url, url_len, out)` writes `FSINFO_SIZE` bytes.
         #[link_name = "statfs"]
         pub fn statfs(url: i32, url_len: i32, out: i32) -> i64;
+
+        /// `emit(name, name_len, payload, payload_len, headers, headers_len)` → sequence
+        /// number (with `EMIT_DUPLICATE` for a repeat), once durable.
+        #[link_name = "emit"]
+        pub fn emit(name: i32, name_len: i32, p: i32, p_len: i32, h: i32, h_len: i32) -> i64;
+
+        /// `subscribe(pattern, len, opts, opts_len)` → handle.
+        #[link_name = "subscribe"]
+        pub fn subscribe(pattern: i32, len: i32, opts: i32, opts_len: i32) -> i64;
+
+        /// `next(h, buf, cap, flags)` → length of the encoded event.
+        #[link_name = "next"]
+        pub fn next(h: i32, buf: i32, cap: i32, flags: i32) -> i64;
+
+        /// `ack(h, seq, failed)`.
+        // SAFETY: takes no pointer.
+        #[link_name = "ack"]
+        pub safe fn ack(h: i32, seq: i64, failed: i32) -> i64;
+
+        /// `last_error(buf, cap)` → length of the reason.
+        #[link_name = "last_error"]
+        pub fn last_error(buf: i32, cap: i32) -> i64;
     }
 }
 
@@ -227,6 +249,21 @@ mod host {
         UNSUPPORTED
     }
     pub unsafe fn statfs(_: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn emit(_: i32, _: i32, _: i32, _: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn subscribe(_: i32, _: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn next(_: i32, _: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub fn ack(_: i32, _: i64, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn last_error(_: i32, _: i32) -> i64 {
         UNSUPPORTED
     }
 }

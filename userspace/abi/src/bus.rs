@@ -1,0 +1,291 @@
+//! The event bus as runs see it (DESIGN.md §6): what `emit`, `subscribe`, `next` and `ack`
+//! take and give back.
+//!
+//! - **Subjects** are dot-separated tokens (`ledger.transfer.requested`); a subscription's
+//!   pattern may use NATS wildcards: `*` is exactly one token, `>` one or more trailing tokens.
+//!   The kernel checks both ([`MAX_SUBJECT`] bytes at most).
+//! - **Headers** travel as text, one `key=value` per line (`\n`-separated; a key has no `=` or
+//!   newline, a value no newline). `idempotency_key` ([`IDEMPOTENCY_KEY`]) makes a repeated
+//!   emit return the first event's sequence number without appending; `correlation_id`,
+//!   `causation_id` (numbers), `tenant` and `version` fill the envelope's fields of the same
+//!   names and are not kept as headers.
+//! - **Subscription options** use the same `key=value` lines ([`SubscribeOptions`]).
+//! - **Delivered events** are one [`EventView`] encoding: a fixed [`EVENT_HEADER`]-byte head,
+//!   then the variable fields.
+//!
+//! Invariants: decoding never panics on any bytes; every length is checked against the
+//! buffer before it is used.
+
+use crate::Error;
+
+/// Most bytes of a subject or pattern.
+pub const MAX_SUBJECT: usize = 128;
+/// Most bytes of the headers argument.
+pub const MAX_HEADERS: usize = 512;
+/// Most bytes of the options argument.
+pub const MAX_OPTIONS: usize = 256;
+/// The header that de-duplicates emits.
+pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+/// `emit`'s result has this bit set when the event was a duplicate (nothing was appended; the
+/// rest of the result is the first event's sequence number).
+pub const EMIT_DUPLICATE: i64 = 1 << 62;
+
+/// Bytes of an encoded [`EventView`]'s fixed head.
+pub const EVENT_HEADER: usize = 48;
+
+/// One event as `next` delivers it. The payload is JSON text; headers are `key=value` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView<'a> {
+    pub seq: u64,
+    pub ts_us: u64,
+    pub correlation_id: u64,
+    pub causation_id: u64,
+    pub version: u16,
+    /// 1 on first delivery; more when a durable subscription redelivers it.
+    pub attempt: u16,
+    pub name: &'a str,
+    pub source: &'a str,
+    pub tenant: &'a str,
+    pub headers: &'a str,
+    pub payload: &'a [u8],
+}
+
+impl<'a> EventView<'a> {
+    /// Bytes [`EventView::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        EVENT_HEADER
+            + self.name.len()
+            + self.source.len()
+            + self.tenant.len()
+            + self.headers.len()
+            + self.payload.len()
+    }
+
+    /// Writes the event into `out`; its length, or `TooLarge` if `out` is too small (or a
+    /// field too long for its length field).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let total = self.encoded_len();
+        if out.len() < total {
+            return Err(Error::TooLarge);
+        }
+        let short = |n: usize| u16::try_from(n).map_err(|_| Error::TooLarge);
+        let (name, source, tenant, headers) = (
+            short(self.name.len())?,
+            short(self.source.len())?,
+            short(self.tenant.len())?,
+            short(self.headers.len())?,
+        );
+        let payload = u32::try_from(self.payload.len()).map_err(|_| Error::TooLarge)?;
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&self.seq.to_le_bytes());
+        put(&self.ts_us.to_le_bytes());
+        put(&self.correlation_id.to_le_bytes());
+        put(&self.causation_id.to_le_bytes());
+        put(&self.version.to_le_bytes());
+        put(&self.attempt.to_le_bytes());
+        put(&name.to_le_bytes());
+        put(&source.to_le_bytes());
+        put(&tenant.to_le_bytes());
+        put(&headers.to_le_bytes());
+        put(&payload.to_le_bytes());
+        put(self.name.as_bytes());
+        put(self.source.as_bytes());
+        put(self.tenant.as_bytes());
+        put(self.headers.as_bytes());
+        put(self.payload);
+        Ok(total)
+    }
+
+    /// Reads an event [`EventView::encode`] wrote; `Corrupt` for anything else.
+    pub fn decode(bytes: &'a [u8]) -> Result<EventView<'a>, Error> {
+        let head = bytes.get(..EVENT_HEADER).ok_or(Error::Corrupt)?;
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+        let payload_len = u32::from_le_bytes([head[44], head[45], head[46], head[47]]) as usize;
+        let lens = [
+            usize::from(u16_at(36)),
+            usize::from(u16_at(38)),
+            usize::from(u16_at(40)),
+            usize::from(u16_at(42)),
+        ];
+        let mut rest = &bytes[EVENT_HEADER..];
+        let mut take = |n: usize| -> Result<&'a [u8], Error> {
+            if rest.len() < n {
+                return Err(Error::Corrupt);
+            }
+            let (field, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(field)
+        };
+        let text = |b: &'a [u8]| core::str::from_utf8(b).map_err(|_| Error::Corrupt);
+        let name = text(take(lens[0])?)?;
+        let source = text(take(lens[1])?)?;
+        let tenant = text(take(lens[2])?)?;
+        let headers = text(take(lens[3])?)?;
+        let payload = take(payload_len)?;
+        Ok(EventView {
+            seq: u64_at(0),
+            ts_us: u64_at(8),
+            correlation_id: u64_at(16),
+            causation_id: u64_at(24),
+            version: u16_at(32),
+            attempt: u16_at(34),
+            name,
+            source,
+            tenant,
+            headers,
+            payload,
+        })
+    }
+
+    /// The value of header `key`.
+    pub fn header(&self, key: &str) -> Option<&'a str> {
+        pairs(self.headers).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// The `key=value` lines of a headers or options text; lines without `=` are skipped.
+pub fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.split('\n').filter_map(|line| line.split_once('='))
+}
+
+/// Checks a headers or options text: lines of `key=value`, keys non-empty without spaces.
+pub fn check_pairs(text: &str) -> Result<(), Error> {
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        let (key, _) = line.split_once('=').ok_or(Error::InvalidArgument)?;
+        if key.is_empty() || key.bytes().any(|b| b.is_ascii_whitespace() || b < 0x20) {
+            return Err(Error::InvalidArgument);
+        }
+    }
+    Ok(())
+}
+
+/// Where a new subscription starts reading the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverFrom {
+    /// Only events emitted from now on (the default).
+    New,
+    /// From sequence number N (`from=N`; `from=0` or `from=all` is the oldest kept).
+    Seq(u64),
+}
+
+/// What `subscribe`'s options text says (`key=value` lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeOptions<'a> {
+    /// `queue=NAME`: one member of the group gets each event.
+    pub queue: Option<&'a str>,
+    /// `durable=NAME`: at-least-once delivery with `ack`, redelivery and a dead-letter subject;
+    /// its position survives reboots.
+    pub durable: Option<&'a str>,
+    /// `from=N|all|new`.
+    pub from: DeliverFrom,
+    /// `max_deliver=N` (durable): deliveries before the event goes to `dlq.>`.
+    pub max_deliver: Option<u32>,
+    /// `ack_wait_ms=N` (durable): an unacknowledged delivery is redelivered after this.
+    pub ack_wait_ms: Option<u32>,
+}
+
+impl<'a> SubscribeOptions<'a> {
+    /// Parses the options text; an unknown key or a bad number is `InvalidArgument`.
+    pub fn parse(text: &'a str) -> Result<Self, Error> {
+        check_pairs(text)?;
+        let mut o = SubscribeOptions {
+            queue: None,
+            durable: None,
+            from: DeliverFrom::New,
+            max_deliver: None,
+            ack_wait_ms: None,
+        };
+        let number = |v: &str| v.parse::<u32>().map_err(|_| Error::InvalidArgument);
+        for (key, value) in pairs(text) {
+            match key {
+                "queue" if !value.is_empty() => o.queue = Some(value),
+                "durable" if !value.is_empty() => o.durable = Some(value),
+                "from" => {
+                    o.from = match value {
+                        "new" => DeliverFrom::New,
+                        "all" => DeliverFrom::Seq(0),
+                        n => DeliverFrom::Seq(n.parse().map_err(|_| Error::InvalidArgument)?),
+                    }
+                }
+                "max_deliver" => o.max_deliver = Some(number(value)?),
+                "ack_wait_ms" => o.ack_wait_ms = Some(number(value)?),
+                _ => return Err(Error::InvalidArgument),
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> EventView<'static> {
+        EventView {
+            seq: 42,
+            ts_us: 7,
+            correlation_id: 3,
+            causation_id: 2,
+            version: 1,
+            attempt: 1,
+            name: "ledger.transfer.requested",
+            source: "shell",
+            tenant: "acme",
+            headers: "idempotency_key=k1\nx=y",
+            payload: br#"{"amount":5}"#,
+        }
+    }
+
+    #[test]
+    fn events_round_trip_and_garbage_is_corrupt() {
+        let e = sample();
+        let mut buf = [0u8; 256];
+        let n = e.encode(&mut buf).unwrap();
+        assert_eq!(n, e.encoded_len());
+        assert_eq!(EventView::decode(&buf[..n]), Ok(e));
+        assert_eq!(e.header("idempotency_key"), Some("k1"));
+        assert_eq!(e.header("nope"), None);
+        assert_eq!(e.encode(&mut buf[..n - 1]), Err(Error::TooLarge));
+        // Every truncation is refused, never a panic.
+        for cut in 0..n {
+            assert_eq!(
+                EventView::decode(&buf[..cut]),
+                Err(Error::Corrupt),
+                "cut {cut}"
+            );
+        }
+        // Lengths that claim more than there is.
+        let mut bad = buf;
+        bad[44] = 0xFF;
+        assert_eq!(EventView::decode(&bad[..n]), Err(Error::Corrupt));
+    }
+
+    #[test]
+    fn options_parse_and_refuse_unknown_keys() {
+        let o = SubscribeOptions::parse("queue=workers\nfrom=10\nmax_deliver=3").unwrap();
+        assert_eq!(o.queue, Some("workers"));
+        assert_eq!(o.from, DeliverFrom::Seq(10));
+        assert_eq!(o.max_deliver, Some(3));
+        assert_eq!(SubscribeOptions::parse("").unwrap().from, DeliverFrom::New);
+        assert_eq!(
+            SubscribeOptions::parse("frm=1"),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            SubscribeOptions::parse("from=x"),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(check_pairs("a b=c"), Err(Error::InvalidArgument));
+        assert_eq!(check_pairs("novalue"), Err(Error::InvalidArgument));
+        assert_eq!(check_pairs("k=v\n\nk2=v2"), Ok(()));
+    }
+}

@@ -1,0 +1,186 @@
+//! `bus`: the event bus from the command line. The shell's `emit`, `sub` and `log` commands
+//! run it (`emit x '{}'` is `bus emit x '{}'`).
+//!
+//! - `bus emit <subject> <json> [key=value …]`: appends an event (headers such as
+//!   `idempotency_key=…`) and prints its sequence number once it is durable, with
+//!   `(duplicate)` when the idempotency key was seen before.
+//! - `bus sub <pattern> [--queue NAME] [--from N|all]`: prints matching events as they are
+//!   committed, until stopped (Ctrl-C).
+//! - `bus log <pattern> [--from N] [--limit N]`: prints the matching events in the journal
+//!   (from the oldest kept, 20 at most, by default), then ends.
+//!
+//! An event prints as `<seq> <subject> <payload>`. A refused call prints the kernel's reason
+//! (`last_error`) and exits 1. No `core::fmt`: output is built with `BufWriter`, which keeps
+//! the program small (its code is compiled into the kernel heap).
+#![no_std]
+#![no_main]
+
+use zb_sdk::Error;
+use zb_sdk::bus::{self, EventView, Subscription};
+use zb_sdk::io::{BufWriter, Stream};
+
+zb_sdk::entry!(main);
+
+/// Bytes for one delivered event: the head, a subject and a payload of a few hundred bytes.
+/// (Programs have a 2 KiB stack; a larger event is refused with its size.)
+const EVENT_BUF: usize = 896;
+
+const USAGE: &str = "usage: bus emit <subject> <json> [key=value ...]\n       bus sub <pattern> [--queue NAME] [--from N|all]\n       bus log <pattern> [--from N] [--limit N]\n";
+
+fn main() -> i32 {
+    let mut argbuf = [0u8; 640];
+    let Ok(args) = zb_sdk::args(&mut argbuf) else {
+        return usage();
+    };
+    let mut words = [""; 12];
+    let mut n = 0;
+    for a in args.iter() {
+        let (Some(slot), Ok(word)) = (words.get_mut(n), core::str::from_utf8(a)) else {
+            return usage();
+        };
+        *slot = word;
+        n += 1;
+    }
+    let words = words.get(..n).unwrap_or(&[]);
+    let result = match words {
+        ["emit", subject, payload, headers @ ..] => emit(subject, payload, headers),
+        ["sub", pattern, rest @ ..] => sub(pattern, rest),
+        ["log", pattern, rest @ ..] => log(pattern, rest),
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let mut why = [0u8; 160];
+            let why = bus::last_error(&mut why);
+            let mut w = BufWriter::<256>::new(Stream::Stderr);
+            w.push_str("bus: ").push_str(e.message());
+            if !why.is_empty() {
+                w.push_str(": ").push_str(why);
+            }
+            w.push_str("\n");
+            1
+        }
+    }
+}
+
+fn usage() -> i32 {
+    zb_sdk::io::eprint_str(USAGE);
+    2
+}
+
+fn emit(subject: &str, payload: &str, headers: &[&str]) -> Result<(), Error> {
+    // The headers as `key=value` lines.
+    let mut lines = [0u8; 256];
+    let mut len = 0;
+    for (i, h) in headers.iter().enumerate() {
+        let sep: &[u8] = if i > 0 { b"\n" } else { b"" };
+        for part in [sep, h.as_bytes()] {
+            let end = len + part.len();
+            lines
+                .get_mut(len..end)
+                .ok_or(Error::TooLarge)?
+                .copy_from_slice(part);
+            len = end;
+        }
+    }
+    let lines = core::str::from_utf8(lines.get(..len).unwrap_or(&[]))
+        .map_err(|_| Error::InvalidArgument)?;
+    let done = bus::emit(subject, payload, lines)?;
+    let mut w = BufWriter::<48>::new(Stream::Stdout);
+    w.push_u64(done.seq);
+    if done.duplicate {
+        w.push_str(" (duplicate)");
+    }
+    w.push_str("\n");
+    Ok(())
+}
+
+/// `--name value` options into a `key=value` options text; returns the text's length and the
+/// `--limit`, if any.
+fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Option<u64>), Error> {
+    let mut len = 0;
+    let mut limit = None;
+    let mut i = 0;
+    while i < rest.len() {
+        let (Some(flag), Some(value)) = (rest.get(i), rest.get(i + 1)) else {
+            return Err(Error::InvalidArgument);
+        };
+        let key: &[u8] = match *flag {
+            "--queue" => b"queue=",
+            "--from" => b"from=",
+            "--limit" => {
+                limit = Some(parse_u64(value).ok_or(Error::InvalidArgument)?);
+                i += 2;
+                continue;
+            }
+            _ => return Err(Error::InvalidArgument),
+        };
+        let sep: &[u8] = if len > 0 { b"\n" } else { b"" };
+        for part in [sep, key, value.as_bytes()] {
+            let end = len + part.len();
+            buf.get_mut(len..end)
+                .ok_or(Error::TooLarge)?
+                .copy_from_slice(part);
+            len = end;
+        }
+        i += 2;
+    }
+    Ok((len, limit))
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+fn sub(pattern: &str, rest: &[&str]) -> Result<(), Error> {
+    let mut opts = [0u8; 128];
+    let (len, _) = options(rest, &mut opts)?;
+    let opts =
+        core::str::from_utf8(opts.get(..len).unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
+    let mut s = Subscription::new(pattern, opts)?;
+    let mut buf = [0u8; EVENT_BUF];
+    loop {
+        let event = s.next(&mut buf)?;
+        print_event(&event);
+    }
+}
+
+fn log(pattern: &str, rest: &[&str]) -> Result<(), Error> {
+    let mut opts = [0u8; 128];
+    let (len, limit) = options(rest, &mut opts)?;
+    let text = opts.get(..len).unwrap_or(&[]);
+    let has_from = text.starts_with(b"from=") || text.windows(6).any(|w| w == b"\nfrom=");
+    let opts = core::str::from_utf8(text).map_err(|_| Error::InvalidArgument)?;
+    // Without --from: from the oldest event kept.
+    let mut s = Subscription::new(pattern, if has_from { opts } else { "from=all" })?;
+    let limit = limit.unwrap_or(20);
+    let mut buf = [0u8; EVENT_BUF];
+    let mut shown = 0;
+    while shown < limit {
+        match s.try_next(&mut buf) {
+            Ok(event) => print_event(&event),
+            Err(Error::WouldBlock) => break,
+            Err(e) => return Err(e),
+        }
+        shown += 1;
+    }
+    Ok(())
+}
+
+fn print_event(e: &EventView<'_>) {
+    let payload = core::str::from_utf8(e.payload).unwrap_or("<binary>");
+    // Small: it writes through when full (the program's stack is 2 KiB).
+    let mut w = BufWriter::<64>::new(Stream::Stdout);
+    w.push_u64(e.seq)
+        .push_str(" ")
+        .push_str(e.name)
+        .push_str(" ")
+        .push_str(payload)
+        .push_str("\n");
+}

@@ -1,0 +1,106 @@
+//! The event bus: [`emit`] an event into the durable journal, [`Subscription`]s that read the
+//! events matching a subject pattern, and [`last_error`] for the reason behind a refusal.
+//!
+//! Subjects are dot-separated tokens (`ledger.transfer.requested`); patterns may use `*` (one
+//! token) and `>` (the rest). Payloads are JSON text, checked by the kernel. See
+//! [`zb_abi::bus`] for headers, options and the delivered event's layout ([`EventView`]).
+
+pub use zb_abi::bus::{EMIT_DUPLICATE, EventView};
+
+use crate::{Error, decode, len32, ptr32, sys};
+
+/// What [`emit`] gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emitted {
+    /// The event's sequence number in the journal.
+    pub seq: u64,
+    /// The `idempotency_key` header was seen before: nothing was appended, and `seq` is the
+    /// first event's.
+    pub duplicate: bool,
+}
+
+/// Appends an event to the journal; returns once it is durable. `headers` are `key=value`
+/// lines (`idempotency_key`, `correlation_id`, `causation_id`, `tenant`, `version`, or your
+/// own).
+pub fn emit(subject: &str, payload: &str, headers: &str) -> Result<Emitted, Error> {
+    let (sl, pl, hl) = (
+        len32(subject.len())?,
+        len32(payload.len())?,
+        len32(headers.len())?,
+    );
+    // SAFETY: the kernel reads the three ranges, which we borrow for the call.
+    let v = decode(unsafe {
+        sys::emit(
+            ptr32(subject.as_ptr()),
+            sl,
+            ptr32(payload.as_ptr()),
+            pl,
+            ptr32(headers.as_ptr()),
+            hl,
+        )
+    })?;
+    Ok(Emitted {
+        seq: v & !(EMIT_DUPLICATE as u64),
+        duplicate: v & (EMIT_DUPLICATE as u64) != 0,
+    })
+}
+
+/// Copies the reason for this run's last refused call into `buf` (empty if the kernel had
+/// nothing more to say than the error code).
+pub fn last_error(buf: &mut [u8]) -> &str {
+    let cap = buf.len().min(i32::MAX as usize) as i32;
+    // SAFETY: the kernel writes at most `cap` bytes into `buf`, which we borrow mutably.
+    let n = unsafe { sys::last_error(ptr32(buf.as_mut_ptr()), cap) };
+    let n = usize::try_from(n).unwrap_or(0).min(buf.len());
+    core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("")
+}
+
+/// A subscription to a subject pattern. Ended when dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    handle: i32,
+}
+
+impl Subscription {
+    /// Subscribes to `pattern` with `options` (`key=value` lines: `queue=`, `from=N|all|new`).
+    pub fn new(pattern: &str, options: &str) -> Result<Subscription, Error> {
+        let (pl, ol) = (len32(pattern.len())?, len32(options.len())?);
+        // SAFETY: the kernel reads both ranges, which we borrow for the call.
+        let h = decode(unsafe {
+            sys::subscribe(ptr32(pattern.as_ptr()), pl, ptr32(options.as_ptr()), ol)
+        })?;
+        Ok(Subscription {
+            handle: h as u32 as i32,
+        })
+    }
+
+    /// Waits for the next event and decodes it from `buf`.
+    pub fn next<'b>(&mut self, buf: &'b mut [u8]) -> Result<EventView<'b>, Error> {
+        self.next_with(buf, 0)
+    }
+
+    /// The next event if there is one now; `WouldBlock` if not.
+    pub fn try_next<'b>(&mut self, buf: &'b mut [u8]) -> Result<EventView<'b>, Error> {
+        self.next_with(buf, zb_abi::syscall::NONBLOCK)
+    }
+
+    fn next_with<'b>(&mut self, buf: &'b mut [u8], flags: i32) -> Result<EventView<'b>, Error> {
+        let cap = len32(buf.len())?;
+        // SAFETY: the kernel writes at most `cap` bytes into `buf`, which we borrow mutably.
+        let n = decode(unsafe { sys::next(self.handle, ptr32(buf.as_mut_ptr()), cap, flags) })?;
+        let event = buf.get(..n as usize).ok_or(Error::Corrupt)?;
+        EventView::decode(event)
+    }
+
+    /// A durable subscription's event `seq` is done (`ok`) or failed (redelivered later).
+    pub fn ack(&mut self, seq: u64, ok: bool) -> Result<(), Error> {
+        let seq = i64::try_from(seq).map_err(|_| Error::InvalidArgument)?;
+        decode(sys::ack(self.handle, seq, i32::from(!ok))).map(|_| ())
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        sys::close(self.handle);
+    }
+}
