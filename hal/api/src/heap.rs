@@ -27,6 +27,9 @@ use crate::HeapStats;
 
 pub struct KernelHeap {
     heap: Mutex<Heap>,
+    /// A second, disjoint region (a microcontroller's other RAM bank), used when the first
+    /// has no room ([`KernelHeap::add_region`]).
+    extra: Mutex<Heap>,
     /// The armed reserve block's address (0: not armed), and its size.
     reserve_at: AtomicUsize,
     reserve_bytes: AtomicUsize,
@@ -44,6 +47,7 @@ impl KernelHeap {
     pub const fn new() -> Self {
         KernelHeap {
             heap: Mutex::new(Heap::empty()),
+            extra: Mutex::new(Heap::empty()),
             reserve_at: AtomicUsize::new(0),
             reserve_bytes: AtomicUsize::new(0),
             spent: AtomicBool::new(false),
@@ -109,12 +113,26 @@ impl KernelHeap {
         true
     }
 
+    /// Adds a second region, used when the first has no room (once; a second call does
+    /// nothing).
+    ///
+    /// # Safety
+    /// As for [`KernelHeap::init`]: `start..start+size` is valid, writable memory that nothing
+    /// else uses for the rest of the program, disjoint from the first region.
+    pub unsafe fn add_region(&self, start: *mut u8, size: usize) {
+        let mut extra = self.extra.lock();
+        if extra.size() == 0 {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { extra.init(start, size) };
+        }
+    }
+
     pub fn stats(&self) -> HeapStats {
-        let heap = self.heap.lock();
+        let (heap, extra) = (self.heap.lock(), self.extra.lock());
         HeapStats {
-            used: heap.used(),
-            free: heap.free(),
-            total: heap.size(),
+            used: heap.used() + extra.used(),
+            free: heap.free() + extra.free(),
+            total: heap.size() + extra.size(),
         }
     }
 }
@@ -125,6 +143,9 @@ unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut heap = self.heap.lock();
         if let Ok(p) = heap.allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
+        if let Ok(p) = self.extra.lock().allocate_first_fit(layout) {
             return p.as_ptr();
         }
         // A request larger than the reserve would fail anyway: it fails now, as without a
@@ -141,8 +162,18 @@ unsafe impl GlobalAlloc for KernelHeap {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some(p) = NonNull::new(ptr) {
-            // SAFETY: the GlobalAlloc contract guarantees `ptr` came from `alloc` with `layout`.
-            unsafe { self.heap.lock().deallocate(p, layout) };
+            let mut extra = self.extra.lock();
+            let in_extra = extra.size() > 0
+                && (extra.bottom().addr()..extra.top().addr()).contains(&ptr.addr());
+            if in_extra {
+                // SAFETY: the GlobalAlloc contract guarantees `ptr` came from `alloc` with
+                // `layout`; it lies in the second region, so that heap handed it out.
+                unsafe { extra.deallocate(p, layout) };
+            } else {
+                drop(extra);
+                // SAFETY: as above; it is not in the second region, so the first handed it out.
+                unsafe { self.heap.lock().deallocate(p, layout) };
+            }
         }
     }
 }
@@ -204,5 +235,30 @@ mod tests {
         // SAFETY: as above.
         assert!(!unsafe { heap.alloc(more) }.is_null());
         assert!(heap.reserve_spent());
+    }
+
+    #[test]
+    fn a_second_region_takes_what_the_first_cannot() {
+        let mut a = std::vec![0u64; 1024];
+        let mut b = std::vec![0u64; 1024];
+        let heap = KernelHeap::new();
+        // SAFETY: the arenas outlive `heap` within this test, are disjoint and used by nothing
+        // else.
+        unsafe {
+            heap.init(a.as_mut_ptr().cast(), 8192);
+            heap.add_region(b.as_mut_ptr().cast(), 8192);
+        }
+        assert_eq!(heap.stats().total, 16384);
+        let layout = Layout::from_size_align(6000, 8).unwrap();
+        // SAFETY: plain use of the allocator API; each block is freed with its layout.
+        unsafe {
+            let p = heap.alloc(layout);
+            let q = heap.alloc(layout);
+            assert!(!p.is_null() && !q.is_null());
+            assert!(heap.alloc(layout).is_null());
+            heap.dealloc(q, layout);
+            heap.dealloc(p, layout);
+        }
+        assert_eq!(heap.stats().used, 0);
     }
 }

@@ -17,7 +17,9 @@
 //!
 //! Memory (see `boot/stm32f4/memory.x`): the kernel stack is the bottom 16 KiB of SRAM (an
 //! overflow runs off the start of SRAM and faults); then .data and .bss; then the kernel heap,
-//! everything from cortex-m-rt's `__sheap` to the end of SRAM (~111 KiB): runs' wasm memories
+//! everything from cortex-m-rt's `__sheap` to the end of SRAM (~111 KiB), plus the RAM outside
+//! SRAM that nothing else uses (`storage::spare_ram`: 48 KiB of CCM on a board, 13 KiB under
+//! QEMU) as a second region: runs' wasm memories
 //! and compiled code live there. The 64 KiB CCM holds only, on a board, the 16 KiB
 //! flash-sector buffer of [`storage`] (QEMU 7.2 does not model the CCM; under QEMU `/data` is
 //! RAM that QEMU has beyond the F405's 128 KiB: see [`storage`]). Flash: the vector table in
@@ -45,12 +47,9 @@ unsafe extern "C" {
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();
-/// The heap's reserve for a run that exhausts it (`zb_hal::KernelHeap::arm_reserve`). None on
-/// this board yet: the test suites' heaviest case (`hostile` and its probe, two 14 KiB
-/// instances of a 17 KiB module) fits the 111 KiB heap with less than 1 KiB to spare, so
-/// even a 1 KiB reserve turns it away. Runs' `memory.grow` still leaves the kernel its
-/// headroom (`zb_kernel`'s limiter), which covers the common way to exhaust the heap.
-const HEAP_RESERVE: usize = 0;
+/// The heap's reserve for a run that exhausts it (`zb_hal::KernelHeap::arm_reserve`): enough
+/// for the kernel to finish the slice and end the run.
+const HEAP_RESERVE: usize = 2 << 10;
 
 pub struct Board;
 static BOARD: Board = Board;
@@ -75,11 +74,14 @@ pub fn init() -> &'static Board {
     // RAM (memory.x), so nothing else uses it. It is handed to the heap once (this code runs once,
     // guarded by `Peripherals::take` above) for the rest of the program.
     unsafe { HEAP.init(heap_start, heap_bytes) };
-    if HEAP_RESERVE > 0 {
-        // Nothing is allocated yet, so this cannot fail (if it did, there would be no reserve).
-        HEAP.arm_reserve(HEAP_RESERVE);
-    }
+    // Nothing is allocated yet, so this cannot fail (if it did, there would be no reserve).
+    HEAP.arm_reserve(HEAP_RESERVE);
     storage::init();
+    let (spare, spare_bytes) = storage::spare_ram();
+    // SAFETY: `spare_ram` is RAM outside SRAM that nothing else uses (QEMU's extra SRAM past
+    // the flash models, or the CCM past the flash buffer: memory.x keeps `.ccm` within it), the
+    // CCM's clock is on (`storage::init`), and this runs once.
+    unsafe { HEAP.add_region(spare, spare_bytes) };
 
     // SAFETY: all interrupt handlers are installed (vector table) and their state is
     // initialised above.

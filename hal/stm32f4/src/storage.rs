@@ -72,6 +72,26 @@ pub fn device() -> Option<&'static dyn BlockDevice> {
     }
 }
 
+/// RAM outside SRAM that nothing uses, for the kernel heap's second region: under QEMU the
+/// end of [`QEMU_EXTRA_SRAM`] past the flash models; on a board the CCM data RAM past the
+/// flash buffer (`.ccm`, at most [`BYTES`] by `memory.x`). Call after [`init`] (which turns the
+/// CCM's clock on), once: the range is handed over for good.
+pub fn spare_ram() -> (*mut u8, usize) {
+    #[cfg(feature = "qemu")]
+    {
+        (
+            (QEMU_EXTRA_SRAM + qemu_layout::SPARE) as *mut u8,
+            qemu_layout::END - qemu_layout::SPARE,
+        )
+    }
+    #[cfg(not(feature = "qemu"))]
+    {
+        const CCM: usize = 0x1000_0000;
+        const CCM_BYTES: usize = 64 * 1024;
+        ((CCM + BYTES) as *mut u8, CCM_BYTES - BYTES)
+    }
+}
+
 /// Sets up the flash and the adapter. Call once.
 pub fn init() {
     DEVICE.call_once(make);
@@ -96,7 +116,10 @@ mod qemu_layout {
     pub const BUFFER: usize = BYTES + 1024;
     pub const JOURNAL: usize = BUFFER + RamFlash::SECTOR;
     pub const JOURNAL_HEADER: usize = JOURNAL + JOURNAL_BYTES;
-    const _: () = assert!(HEADER_LEN <= 1024 && JOURNAL_HEADER + 1024 <= 64 * 1024);
+    /// The rest: more kernel heap (`spare_ram`).
+    pub const SPARE: usize = JOURNAL_HEADER + 1024;
+    pub const END: usize = 64 * 1024;
+    const _: () = assert!(HEADER_LEN <= 1024 && SPARE <= END);
 }
 
 /// RAM flash of `len` bytes at `at` in QEMU's extra SRAM, whose header (see
