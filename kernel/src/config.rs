@@ -33,6 +33,20 @@ pub struct KernelConfig {
     pub log_bytes: usize,
     /// Where `Host::mounts` reads the mount table (the vfs service publishes it).
     pub mounts: Option<MountTable>,
+    pub journal: JournalLimits,
+}
+
+/// Sizes of the event journal (`crate::bus`).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalLimits {
+    /// Most bytes of one encoded event (envelope and payload).
+    pub max_record: usize,
+    /// How many recent `idempotency_key`s are remembered.
+    pub dedupe_window: usize,
+    /// Without a journal region: a RAM journal of this many segments of `ram_segment` bytes
+    /// (not durable; the boot log says so).
+    pub ram_segments: u32,
+    pub ram_segment: u32,
 }
 
 /// Writes the mount table into a buffer (see `zb_abi::Host::mounts`).
@@ -61,6 +75,12 @@ impl KernelConfig {
             keep_compiled: true,
             log_bytes: 16 << 10,
             mounts: None,
+            journal: JournalLimits {
+                max_record: 4 << 10,
+                dedupe_window: 1024,
+                ram_segments: 4,
+                ram_segment: 64 << 10,
+            },
         }
     }
 
@@ -79,6 +99,12 @@ impl KernelConfig {
             keep_compiled: false,
             log_bytes: 2 << 10,
             mounts: None,
+            journal: JournalLimits {
+                max_record: 1 << 10,
+                dedupe_window: 32,
+                ram_segments: 2,
+                ram_segment: 4 << 10,
+            },
         }
     }
 }

@@ -399,6 +399,6 @@ pub(crate) fn remote(
             Some(false) if is_dir => Err(Error::IsADirectory),
             _ => Ok((scheme, remote)),
         },
-        Object::ChannelEnd { .. } => Err(Error::BadHandle),
+        Object::ChannelEnd { .. } | Object::Subscription { .. } => Err(Error::BadHandle),
     }
 }

@@ -138,8 +138,10 @@ pub struct Kernel {
     heap_free: Option<&'static dyn Fn() -> usize>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
+    /// The event bus and its journal, once opened ([`Kernel::open_journal`]).
+    pub(crate) bus: Option<crate::bus::EventBus>,
     /// The channels and clock, shared with every run's calls.
-    shared: Rc<Shared>,
+    pub(crate) shared: Rc<Shared>,
     pub(crate) events: VecDeque<Event>,
     /// A run's woken channels, being acted on (kept to reuse its allocation).
     woken: Vec<ChannelId>,
@@ -172,6 +174,7 @@ impl Kernel {
             compiled: BTreeMap::new(),
             heap_free: None,
             heap_spent: None,
+            bus: None,
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
             shared: Shared::new(clock, config.channel_capacity),
@@ -201,6 +204,11 @@ impl Kernel {
     pub fn install(&mut self, path: &'static str, bytes: &'static [u8]) {
         self.programs.insert(path, bytes);
         self.compiled.remove(path);
+    }
+
+    /// The boot file at `path`.
+    pub(crate) fn programs_get(&self, path: &str) -> Option<&'static [u8]> {
+        self.programs.get(path).copied()
     }
 
     /// Paths of the installed programs.
@@ -569,6 +577,12 @@ impl Kernel {
         if self.sched.next_deadline().is_some() {
             self.sched.wake_expired(self.shared.clock.now_us());
         }
+        // Group commit: events wait while other runs are ready (they may emit too), up to a
+        // full batch.
+        let idle = !self.sched.has_ready();
+        if self.commit_events(idle) && idle {
+            return true;
+        }
         let Some(pid) = self.sched.dispatch_next() else {
             return false;
         };
@@ -772,8 +786,15 @@ impl Kernel {
     /// Lets go of an object a run held (closing a channel end wakes its peer; a remote
     /// object's handler is told to close it).
     pub(crate) fn release(&mut self, object: Object) {
-        if let Object::Remote { scheme, remote, .. } = object {
-            return self.close_remote(0, scheme, remote);
+        match object {
+            Object::Remote { scheme, remote, .. } => return self.close_remote(0, scheme, remote),
+            Object::Subscription { sub } => {
+                if let Some(bus) = self.bus.as_mut() {
+                    bus.unsubscribe(sub);
+                }
+                return;
+            }
+            Object::ChannelEnd { .. } => {}
         }
         let mut changed = core::mem::take(&mut self.woken);
         // Borrowed for this statement only.
@@ -816,6 +837,9 @@ impl Kernel {
         self.sched.remove(pid);
         self.channel_waiters.retain(|&(_, p)| p != pid);
         self.inflight.forget_client(pid);
+        if let Some(bus) = self.bus.as_mut() {
+            bus.forget(pid);
+        }
         for object in held {
             self.release(object);
         }

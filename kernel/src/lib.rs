@@ -16,8 +16,10 @@
 extern crate alloc;
 
 pub mod banner;
+pub mod bus;
 pub mod cap;
 pub mod config;
+mod events;
 mod fs;
 mod host;
 pub mod ipc;
@@ -67,6 +69,15 @@ pub fn run(
     kernel.set_heap_reserve(&heap_reserve_spent);
     kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
+    {
+        use core::fmt::Write;
+        let line = kernel.open_journal(platform.journal());
+        let mut out = banner::ConsoleWriter::new(platform);
+        let _ = writeln!(out, "{line}");
+        for problem in kernel.check_schemas() {
+            let _ = writeln!(out, "{problem}");
+        }
+    }
     for &name in platform.drivers() {
         if let Some(kind) = zb_abi::kind::driver_kind(name) {
             kernel.register_kind(kind, name, 0);

@@ -29,6 +29,10 @@ pub enum Object {
         /// Opened as a directory (listed with `readdir`, not `read`).
         dir: bool,
     },
+    /// A subscription to the event bus (`crate::bus`), by its index there.
+    Subscription {
+        sub: u32,
+    },
 }
 
 impl Object {

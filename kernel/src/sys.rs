@@ -85,6 +85,9 @@ pub struct RunSys {
     pub allow: Option<Vec<String>>,
     /// The request the run's parked call is waiting for, and the scheme it went to.
     pub awaiting: Option<(u32, crate::scheme::SchemeIndex)>,
+    /// Why the run's last refused call was refused, when there is more to say than the error
+    /// code (`last_error`).
+    pub last_error: Option<String>,
 }
 
 impl RunSys {
@@ -100,6 +103,7 @@ impl RunSys {
             served: None,
             allow: None,
             awaiting: None,
+            last_error: None,
         }
     }
 
@@ -148,7 +152,7 @@ impl Call<'_> {
             // A write to a remote handle, a close of one and the URL calls go to a scheme's
             // handler: the kernel routes them.
             nr::WRITE if a[0] != i64::from(STDOUT) && a[0] != i64::from(STDERR) => return None,
-            nr::CLOSE if self.is_remote(a[0]) => return None,
+            nr::CLOSE if self.needs_kernel(a[0]) => return None,
             n if crate::fs::is_url_call(n) => return None,
             nr::YIELD => Ok(Outcome::Yield),
             nr::GETPID => Ok(Outcome::Reply(i64::from(self.run.pid))),
@@ -167,10 +171,12 @@ impl Call<'_> {
         Some(served.unwrap_or_else(Outcome::err))
     }
 
-    fn is_remote(&self, h: i64) -> bool {
+    /// Whether closing handle `h` needs the kernel: remote objects and subscriptions are let
+    /// go of by the kernel (`Kernel::release`), channel ends here.
+    fn needs_kernel(&self, h: i64) -> bool {
         matches!(
             self.run.handles.get(handle_arg(h), Rights::empty()),
-            Ok(Object::Remote { .. })
+            Ok(Object::Remote { .. } | Object::Subscription { .. })
         )
     }
 
@@ -346,6 +352,7 @@ impl Kernel {
                 self.url_call(pid, sys)
             }
             n if crate::fs::is_url_call(n) => self.url_call(pid, sys),
+            n if crate::events::is_bus_call(n) => self.bus_call(pid, sys),
             number => {
                 let Ok(task) = live(&mut self.runs, pid) else {
                     return Outcome::err(Error::BadHandle);

@@ -23,20 +23,31 @@ impl core::fmt::Display for SplitError {
 }
 
 pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
+    split_marked(line).map(|(words, _)| words)
+}
+
+/// [`split`], and for each word whether it was written without any quote or backslash — only
+/// such a word can be an operator (`>`, `>>`, `&`); `'>'` is a plain argument.
+pub fn split_marked(line: &str) -> Result<(Vec<String>, Vec<bool>), SplitError> {
     let mut words = Vec::new();
+    let mut plain = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
+    let mut quoted = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
             c if c.is_whitespace() => {
                 if in_word {
                     words.push(core::mem::take(&mut word));
+                    plain.push(!quoted);
+                    quoted = false;
                     in_word = false;
                 }
             }
             '\'' => {
                 in_word = true;
+                quoted = true;
                 loop {
                     match chars.next() {
                         Some('\'') => break,
@@ -47,6 +58,7 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
             }
             '"' => {
                 in_word = true;
+                quoted = true;
                 loop {
                     match chars.next() {
                         Some('"') => break,
@@ -65,6 +77,7 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
             }
             '\\' => {
                 in_word = true;
+                quoted = true;
                 match chars.next() {
                     Some(c) => word.push(c),
                     None => return Err(SplitError::TrailingBackslash),
@@ -78,8 +91,9 @@ pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
     }
     if in_word {
         words.push(word);
+        plain.push(!quoted);
     }
-    Ok(words)
+    Ok((words, plain))
 }
 
 #[cfg(test)]
@@ -115,5 +129,8 @@ mod tests {
         assert_eq!(split("echo 'abc"), Err(SplitError::UnterminatedQuote('\'')));
         assert_eq!(split("echo \"abc"), Err(SplitError::UnterminatedQuote('"')));
         assert_eq!(split("echo abc\\"), Err(SplitError::TrailingBackslash));
+        let (words, plain) = split_marked("log '>' > f \\> \">\"").unwrap();
+        assert_eq!(words, ["log", ">", ">", "f", ">", ">"]);
+        assert_eq!(plain, [true, false, true, true, false, false]);
     }
 }

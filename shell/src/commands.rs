@@ -116,6 +116,27 @@ pub static COMMANDS: &[Command] = &[
         run: run_program,
     },
     Command {
+        name: "emit",
+        args: "<subject> <json> [key=value ...]",
+        summary: "append an event to the journal; prints its sequence number once durable",
+        hidden: false,
+        run: emit,
+    },
+    Command {
+        name: "sub",
+        args: "<pattern> [--queue NAME] [--from N|all]",
+        summary: "show matching events as they come (Ctrl-C stops); * is a token, > the rest",
+        hidden: false,
+        run: sub,
+    },
+    Command {
+        name: "log",
+        args: "<pattern> [--from N] [--limit N]",
+        summary: "list matching events in the journal (20 by default)",
+        hidden: false,
+        run: log,
+    },
+    Command {
         name: "ps",
         args: "",
         summary: "list runs and services",
@@ -476,6 +497,39 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         ctx.jobs.start_foreground(ctx.host, job, Mode::Run, ctx.out);
     }
     Ok(())
+}
+
+/// Runs `/bin/bus <sub> args…` in the foreground for a bus command.
+fn bus_command(ctx: &mut Ctx<'_>, sub: &str, args: &[String], min: usize) -> CmdResult {
+    if args.len() < min {
+        return Err(usage(sub));
+    }
+    let mut argv: Vec<&str> = Vec::with_capacity(args.len() + 1);
+    argv.push(sub);
+    argv.extend(args.iter().map(String::as_str));
+    let pid = ctx
+        .host
+        .spawn("bus", &argv)
+        .map_err(|e| format!("{sub}: cannot start /bin/bus: {e}"))?;
+    let job = Job {
+        pid,
+        name: String::from(sub),
+    };
+    ctx.jobs
+        .start_foreground(ctx.host, job, Mode::Command, ctx.out);
+    Ok(())
+}
+
+fn emit(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "emit", args, 2)
+}
+
+fn sub(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "sub", args, 1)
+}
+
+fn log(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "log", args, 1)
 }
 
 /// `ps` columns: header and whether the column is right-aligned (numbers).

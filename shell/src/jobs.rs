@@ -43,6 +43,10 @@ pub enum Mode {
     Run,
     /// Awaited by `wait`: Ctrl-C stops waiting and leaves it running.
     Wait,
+    /// A program behind a shell command (`emit`, `sub`, `log` run `/bin/bus`): Ctrl-C kills
+    /// it, and its end is announced only if it did not exit by itself (a program that exits
+    /// has printed what the user needs).
+    Command,
 }
 
 /// A run the shell tracks.
@@ -140,7 +144,7 @@ impl Jobs {
             write_status(out, job.pid, &job.name, &status);
             return false;
         }
-        if mode == Mode::Run {
+        if mode != Mode::Wait {
             self.forget_background(job.pid);
         }
         self.foreground = Some(Foreground {

@@ -97,14 +97,14 @@ impl Shell {
 
     /// Runs one submitted line.
     pub fn execute(&mut self, line: &str, host: &mut dyn Host, out: &mut String) {
-        let words = match args::split(line) {
+        let (words, plain) = match args::split_marked(line) {
             Ok(words) => words,
             Err(e) => {
                 let _ = writeln!(out, "syntax error: {e}");
                 return;
             }
         };
-        let (words, redirect) = match split_redirect(&words) {
+        let (words, redirect) = match split_redirect(&words, &plain) {
             Ok(split) => split,
             Err(msg) => {
                 let _ = writeln!(out, "syntax error: {msg}");
@@ -118,7 +118,9 @@ impl Shell {
             let _ = writeln!(out, "unknown command: {} (try help)", Printable(name));
             return;
         };
-        if redirect.is_some() && matches!(cmd.name, "run" | "wait" | "time") {
+        if redirect.is_some()
+            && matches!(cmd.name, "run" | "wait" | "time" | "emit" | "sub" | "log")
+        {
             let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);
             return;
         }
@@ -203,17 +205,24 @@ impl Shell {
 /// Where `> file` sends output: the file, and whether to append (`>>`).
 type Redirect<'a> = Option<(&'a str, bool)>;
 
-fn split_redirect(words: &[String]) -> Result<(&[String], Redirect<'_>), &'static str> {
-    match words {
-        [rest @ .., op, file] if op == ">" || op == ">>" => {
-            if rest.iter().any(|w| w == ">" || w == ">>") {
-                return Err("more than one redirection");
-            }
-            Ok((rest, Some((file.as_str(), op == ">>"))))
+fn split_redirect<'w>(
+    words: &'w [String],
+    plain: &[bool],
+) -> Result<(&'w [String], Redirect<'w>), &'static str> {
+    // Only an unquoted `>`/`>>` is an operator.
+    let op = |i: usize| plain.get(i) == Some(&true) && matches!(words[i].as_str(), ">" | ">>");
+    let n = words.len();
+    if n >= 2 && op(n - 2) {
+        if (0..n - 2).any(op) {
+            return Err("more than one redirection");
         }
-        [.., op] if op == ">" || op == ">>" => Err("missing file after redirection"),
-        _ => Ok((words, None)),
+        let (rest, tail) = words.split_at(n - 2);
+        return Ok((rest, Some((tail[1].as_str(), tail[0] == ">>"))));
     }
+    if n >= 1 && op(n - 1) {
+        return Err("missing file after redirection");
+    }
+    Ok((words, None))
 }
 
 impl ConsoleClient for Shell {
@@ -261,10 +270,16 @@ impl ConsoleClient for Shell {
 
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
         let shown = self.at_prompt();
-        let (job, timing) = match self.jobs.ended(run.pid) {
+        let (job, timing, quiet) = match self.jobs.ended(run.pid) {
             Ended::Untracked => return,
-            Ended::Foreground(fg) => (fg.job, fg.timing),
-            Ended::Background(job) => (job, None),
+            Ended::Foreground(fg) => {
+                let exited = run
+                    .exit
+                    .as_ref()
+                    .is_some_and(|e| e.kind == zb_abi::syscall::StatusKind::Ok);
+                (fg.job, fg.timing, fg.mode == Mode::Command && exited)
+            }
+            Ended::Background(job) => (job, None, false),
         };
         let name = if run.name.is_empty() {
             job.name.as_str()
@@ -275,7 +290,9 @@ impl ConsoleClient for Shell {
         if shown {
             out.push_str(ERASE_LINE);
         }
-        jobs::write_status(&mut out, run.pid, name, &jobs::exit_text(run.exit.as_ref()));
+        if !quiet {
+            jobs::write_status(&mut out, run.pid, name, &jobs::exit_text(run.exit.as_ref()));
+        }
         if let Some(timing) = timing {
             timing.write(host, &mut out);
         }

@@ -33,7 +33,8 @@ options:
   --platform x86_64|stm32f4   target platform (default x86_64)
   --uefi                      x86_64: boot the UEFI image instead of BIOS
   --disk PATH                 run, x86_64: the data disk (/data), a raw image; created
-                              (16 MiB of zeros) if missing (default target/zerobus/data.img)
+                              (16 MiB of zeros) if missing (default target/zerobus/data.img);
+                              the event journal's disk is PATH.journal beside it (4 MiB)
   --debug                     build the kernel with the debug profile (default release)
   --chip NAME                 flash: probe-rs chip name (default STM32F405RGTx)
   --no-flash                  flash: build the ELF and .bin, do not touch a probe

@@ -55,23 +55,42 @@ pub fn ovmf_code() -> Option<PathBuf> {
 
 /// Size of a new data disk.
 pub const DISK_BYTES: u64 = 16 << 20;
+/// Size of a new journal disk.
+pub const JOURNAL_BYTES: u64 = 4 << 20;
+/// The serial number that tells the OS which virtio-blk disk holds the journal (the HAL's
+/// `blk::JOURNAL_SERIAL`).
+const JOURNAL_SERIAL: &str = "zb-journal";
 
 /// Creates (or empties) a data disk image of [`DISK_BYTES`] zeros.
 pub fn create_disk(path: &std::path::Path) -> Result<(), String> {
+    create_image(path, DISK_BYTES)
+}
+
+/// Creates (or empties) an image of `bytes` zeros.
+fn create_image(path: &std::path::Path, bytes: u64) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.set_len(DISK_BYTES)
+    file.set_len(bytes)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A data disk made for one test boot; the file is deleted when the [`Boot`] is dropped.
-struct TempDisk(PathBuf);
+/// The journal disk that goes with data disk `data`: `<data>.journal`, beside it.
+pub fn journal_disk(data: &std::path::Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// Disks made for one test boot; the files are deleted when the [`Boot`] is dropped.
+struct TempDisk(Vec<PathBuf>);
 
 impl Drop for TempDisk {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -128,7 +147,9 @@ impl Boot {
     }
 
     /// Attaches the raw disk image `path` as a virtio-blk PCI device (the OS's `/data`),
-    /// creating it (16 MiB of zeros; the OS formats it) if it does not exist. x86_64 only.
+    /// creating it (16 MiB of zeros; the OS formats it) if it does not exist, and beside it
+    /// the journal's disk ([`journal_disk`], 4 MiB), marked for the OS by its serial number.
+    /// x86_64 only.
     pub fn with_disk(mut self, path: &std::path::Path) -> Result<Boot, String> {
         if self.platform != Platform::X86_64 {
             return Err(
@@ -149,6 +170,17 @@ impl Boot {
             "-device".into(),
             "virtio-blk-pci,drive=data".into(),
         ]);
+        let journal = journal_disk(path);
+        if !journal.exists() {
+            create_image(&journal, JOURNAL_BYTES)?;
+        }
+        let file = journal.display().to_string().replace(',', ",,");
+        self.args.extend([
+            "-drive".into(),
+            format!("file={file},if=none,id=journal,format=raw"),
+            "-device".into(),
+            format!("virtio-blk-pci,drive=journal,serial={JOURNAL_SERIAL}"),
+        ]);
         self.disk = Some(path.to_path_buf());
         Ok(self)
     }
@@ -167,7 +199,9 @@ impl Boot {
             .join("zerobus/test-disks")
             .join(file);
         create_disk(&path)?;
-        let temp = TempDisk(path.clone());
+        let journal = journal_disk(&path);
+        create_image(&journal, JOURNAL_BYTES)?;
+        let temp = TempDisk(vec![path.clone(), journal]);
         let mut boot = self.with_disk(&path)?;
         boot.temp = Some(temp);
         Ok(boot)

@@ -23,6 +23,10 @@ pub enum WaitReason {
     Input,
     /// Waiting for a scheme handler's reply to request `request`.
     Reply { request: u32 },
+    /// An `emit` waiting for the group commit that makes its event durable.
+    Commit,
+    /// A `next` waiting for an event on subscription `sub`.
+    Event { sub: u32 },
 }
 
 /// How a run ended: exactly one of these.

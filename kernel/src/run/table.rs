@@ -62,6 +62,8 @@ impl Run {
                     WaitReason::Child { pid } => WaitOn::Child { pid },
                     WaitReason::Input => WaitOn::Input,
                     WaitReason::Reply { .. } => WaitOn::Reply,
+                    WaitReason::Commit => WaitOn::Commit,
+                    WaitReason::Event { .. } => WaitOn::Event,
                 }),
             ),
         };

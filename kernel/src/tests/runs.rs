@@ -30,7 +30,7 @@ impl Clock for TestClock {
 }
 
 /// The import declarations every test module starts with.
-const IMPORTS: &str = r#"
+pub(super) const IMPORTS: &str = r#"
   (import "zb" "exit" (func $exit (param i32)))
   (import "zb" "yield" (func $yield))
   (import "zb" "getpid" (func $getpid (result i64)))
@@ -49,26 +49,30 @@ const IMPORTS: &str = r#"
   (import "zb" "read" (func $read (param i32 i32 i32) (result i64)))
   (import "zb" "stat" (func $stat (param i32 i32 i32) (result i64)))
   (import "zb" "mkdir" (func $mkdir (param i32 i32) (result i64)))
+  (import "zb" "emit" (func $emit (param i32 i32 i32 i32 i32 i32) (result i64)))
+  (import "zb" "subscribe" (func $subscribe (param i32 i32 i32 i32) (result i64)))
+  (import "zb" "next" (func $next (param i32 i32 i32 i32) (result i64)))
+  (import "zb" "last_error" (func $last_error (param i32 i32) (result i64)))
 "#;
 
 pub(super) struct Sim {
     clock: &'static TestClock,
-    k: Kernel,
-    out: String,
+    pub(super) k: Kernel,
+    pub(super) out: String,
     exited: Vec<Pid>,
 }
 
 const SHELL: Pid = 1;
 
 impl Sim {
-    fn new() -> Sim {
+    pub(super) fn new() -> Sim {
         let mut config = KernelConfig::large(&[]);
         config.fuel_slice = 2_000;
         config.channel_capacity = 2;
         Sim::with(config)
     }
 
-    fn with(config: KernelConfig) -> Sim {
+    pub(super) fn with(config: KernelConfig) -> Sim {
         let clock: &'static TestClock = Box::leak(Box::new(TestClock(AtomicU64::new(0))));
         let mut k = Kernel::new(clock, config);
         assert_eq!(k.add_service("console"), SHELL);
@@ -81,17 +85,17 @@ impl Sim {
     }
 
     /// Installs `/bin/<name>`: a module with the imports and `body` (memory, data, `_start`).
-    fn program(&mut self, name: &str, body: &str) {
+    pub(super) fn program(&mut self, name: &str, body: &str) {
         let wasm = wat::parse_str(format!("(module {IMPORTS} {body})")).expect("valid WAT");
         self.raw(name, wasm);
     }
 
-    fn raw(&mut self, name: &str, bytes: Vec<u8>) {
+    pub(super) fn raw(&mut self, name: &str, bytes: Vec<u8>) {
         let path: &'static str = Box::leak(format!("/bin/{name}").into_boxed_str());
         self.k.install(path, Box::leak(bytes.into_boxed_slice()));
     }
 
-    fn spawn(&mut self, name: &str, args: &[&str]) -> Pid {
+    pub(super) fn spawn(&mut self, name: &str, args: &[&str]) -> Pid {
         let mut packed = Vec::new();
         for a in args {
             packed.extend_from_slice(a.as_bytes());
@@ -105,7 +109,7 @@ impl Sim {
 
     /// Runs until nothing is ready, moving the clock to each sleeper's deadline; at most
     /// `slices` slices.
-    fn run(&mut self, slices: usize) {
+    pub(super) fn run(&mut self, slices: usize) {
         for _ in 0..slices {
             self.drain();
             if self.k.step() {
@@ -119,7 +123,7 @@ impl Sim {
         self.drain();
     }
 
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         while let Some(e) = self.k.take_event() {
             match e {
                 Event::Output { bytes, .. } => self.out.push_str(&String::from_utf8_lossy(&bytes)),
@@ -128,11 +132,11 @@ impl Sim {
         }
     }
 
-    fn status(&self, pid: Pid) -> Option<ExitStatus> {
+    pub(super) fn status(&self, pid: Pid) -> Option<ExitStatus> {
         self.k.runs().get(pid)?.state.status().cloned()
     }
 
-    fn state(&self, pid: Pid) -> (StateName, Option<WaitOn>) {
+    pub(super) fn state(&self, pid: Pid) -> (StateName, Option<WaitOn>) {
         let info = self.k.runs().get(pid).expect("run exists").info();
         (info.state, info.wait)
     }

@@ -49,6 +49,10 @@ pub enum WaitOn {
     Input,
     /// Waiting for a scheme's handler to answer (a file read, a console read).
     Reply,
+    /// An `emit` waiting until its event is durable.
+    Commit,
+    /// Waiting for the next event of a subscription.
+    Event,
 }
 
 impl WaitOn {
@@ -61,6 +65,8 @@ impl WaitOn {
             WaitOn::Child { pid } => write!(out, "child {pid}"),
             WaitOn::Input => out.write_str("input"),
             WaitOn::Reply => out.write_str("io"),
+            WaitOn::Commit => out.write_str("emit"),
+            WaitOn::Event => out.write_str("event"),
         }
     }
 }

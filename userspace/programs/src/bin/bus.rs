@@ -8,6 +8,9 @@
 //!   committed, until stopped (Ctrl-C).
 //! - `bus log <pattern> [--from N] [--limit N]`: prints the matching events in the journal
 //!   (from the oldest kept, 20 at most, by default), then ends.
+//! - `bus burst <subject> <n>`: emits `n` events `{"i":k}` one after the other, printing
+//!   `acked <seq> i=<k>` as each becomes durable (the crash tests kill the machine mid-burst
+//!   and check that every acknowledged event is still there).
 //!
 //! An event prints as `<seq> <subject> <payload>`. A refused call prints the kernel's reason
 //! (`last_error`) and exits 1. No `core::fmt`: output is built with `BufWriter`, which keeps
@@ -22,17 +25,18 @@ use zb_sdk::io::{BufWriter, Stream};
 zb_sdk::entry!(main);
 
 /// Bytes for one delivered event: the head, a subject and a payload of a few hundred bytes.
-/// (Programs have a 2 KiB stack; a larger event is refused with its size.)
-const EVENT_BUF: usize = 896;
+/// (Programs have a 2 KiB stack, shared with the arguments; a larger event is refused with
+/// its size.)
+const EVENT_BUF: usize = 512;
 
-const USAGE: &str = "usage: bus emit <subject> <json> [key=value ...]\n       bus sub <pattern> [--queue NAME] [--from N|all]\n       bus log <pattern> [--from N] [--limit N]\n";
+const USAGE: &str = "usage: bus emit <subject> <json> [key=value ...]\n       bus sub <pattern> [--queue NAME] [--from N|all]\n       bus log <pattern> [--from N] [--limit N]\n       bus burst <subject> <n>\n";
 
 fn main() -> i32 {
-    let mut argbuf = [0u8; 640];
+    let mut argbuf = [0u8; 512];
     let Ok(args) = zb_sdk::args(&mut argbuf) else {
         return usage();
     };
-    let mut words = [""; 12];
+    let mut words = [""; 10];
     let mut n = 0;
     for a in args.iter() {
         let (Some(slot), Ok(word)) = (words.get_mut(n), core::str::from_utf8(a)) else {
@@ -46,6 +50,10 @@ fn main() -> i32 {
         ["emit", subject, payload, headers @ ..] => emit(subject, payload, headers),
         ["sub", pattern, rest @ ..] => sub(pattern, rest),
         ["log", pattern, rest @ ..] => log(pattern, rest),
+        ["burst", subject, n] => match parse_u64(n) {
+            Some(n) => burst(subject, n),
+            None => return usage(),
+        },
         _ => return usage(),
     };
     match result {
@@ -104,17 +112,17 @@ fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Option<u64>), Error>
     let mut i = 0;
     while i < rest.len() {
         let (Some(flag), Some(value)) = (rest.get(i), rest.get(i + 1)) else {
-            return Err(Error::InvalidArgument);
+            return Err(bad_usage());
         };
         let key: &[u8] = match *flag {
             "--queue" => b"queue=",
-            "--from" => b"from=",
+            "--from" if parse_u64(value).is_some() || matches!(*value, "all" | "new") => b"from=",
             "--limit" => {
-                limit = Some(parse_u64(value).ok_or(Error::InvalidArgument)?);
+                limit = Some(parse_u64(value).ok_or_else(bad_usage)?);
                 i += 2;
                 continue;
             }
-            _ => return Err(Error::InvalidArgument),
+            _ => return Err(bad_usage()),
         };
         let sep: &[u8] = if len > 0 { b"\n" } else { b"" };
         for part in [sep, key, value.as_bytes()] {
@@ -129,6 +137,12 @@ fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Option<u64>), Error>
     Ok((len, limit))
 }
 
+/// Prints the usage; the error for a malformed command line.
+fn bad_usage() -> Error {
+    zb_sdk::io::eprint_str(USAGE);
+    Error::InvalidArgument
+}
+
 fn parse_u64(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
@@ -139,7 +153,7 @@ fn parse_u64(s: &str) -> Option<u64> {
 }
 
 fn sub(pattern: &str, rest: &[&str]) -> Result<(), Error> {
-    let mut opts = [0u8; 128];
+    let mut opts = [0u8; 96];
     let (len, _) = options(rest, &mut opts)?;
     let opts =
         core::str::from_utf8(opts.get(..len).unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
@@ -152,7 +166,7 @@ fn sub(pattern: &str, rest: &[&str]) -> Result<(), Error> {
 }
 
 fn log(pattern: &str, rest: &[&str]) -> Result<(), Error> {
-    let mut opts = [0u8; 128];
+    let mut opts = [0u8; 96];
     let (len, limit) = options(rest, &mut opts)?;
     let text = opts.get(..len).unwrap_or(&[]);
     let has_from = text.starts_with(b"from=") || text.windows(6).any(|w| w == b"\nfrom=");
@@ -171,6 +185,65 @@ fn log(pattern: &str, rest: &[&str]) -> Result<(), Error> {
         shown += 1;
     }
     Ok(())
+}
+
+fn burst(subject: &str, n: u64) -> Result<(), Error> {
+    for k in 0..n {
+        let mut payload = BufText::<32>::new();
+        payload.push(b"{\"i\":");
+        payload.push_u64(k);
+        payload.push(b"}");
+        let done = bus::emit(subject, payload.as_str(), "")?;
+        let mut w = BufWriter::<48>::new(Stream::Stdout);
+        w.push_str("acked ")
+            .push_u64(done.seq)
+            .push_str(" i=")
+            .push_u64(k)
+            .push_str("\n");
+    }
+    Ok(())
+}
+
+/// A little text built in place.
+struct BufText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> BufText<N> {
+    fn new() -> Self {
+        BufText {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn push_u64(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        while let Some(d) = i.checked_sub(1).and_then(|j| digits.get_mut(j)) {
+            *d = b'0' + (v % 10) as u8;
+            i -= 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(i..).unwrap_or(&[]));
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
 }
 
 fn print_event(e: &EventView<'_>) {

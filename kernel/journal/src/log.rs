@@ -1,0 +1,660 @@
+//! [`Journal`]: the append-only log of events over a [`Medium`].
+//!
+//! Layout: the region is a ring of segments. A segment starts with a [`SegmentHeader`]
+//! (generation, first sequence number) and holds commits one after the other, each starting at
+//! a write-unit boundary (see [`crate::record`]). The live log is a *chain* of segments in
+//! generation order; the last one is where appends go.
+//!
+//! - **Append** (group commit): the events of one call become records, packed into as few
+//!   commits as fit; each commit is programmed into never-programmed space in one call, and one
+//!   `sync` follows them all. Only then does `append` return the sequence numbers.
+//! - **Recovery** ([`Journal::open`]): every segment header is read; the chain is the run of
+//!   segments ending at the newest whose sequence numbers follow on. Each segment is scanned
+//!   commit by commit while the commit header, body CRC, every record's CRC and the sequence
+//!   numbers hold; the first commit that fails ends the log. Bytes after the end that are not
+//!   blank are a torn commit: the next append opens a fresh segment rather than program over
+//!   them (NOR flash cannot; on a disk it keeps the rule that programmed bytes are never
+//!   programmed again).
+//! - **Space**: a full segment moves appends to a free one; with none free, the oldest segment
+//!   is erased and reused if everything in it is below the [`Journal::release_before`] floor
+//!   (views hold snapshots past it), otherwise the append fails with [`JournalError::Full`].
+//!
+//! Invariants:
+//! - A sequence number is used once. Within a segment they count up by one; across segments
+//!   they only increase (an append that failed part-way burns its numbers).
+//! - The journal never programs a byte twice between erases, and never erases a segment that
+//!   holds a record at or above the floor.
+//! - Nothing here panics on any medium contents.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::envelope::Envelope;
+use crate::medium::{Geometry, Medium, MediumError};
+use crate::record::{
+    self, COMMIT_HEADER, CommitHeader, RECORD_OVERHEAD, SEGMENT_HEADER, SegmentHeader, crc32c,
+    round_up,
+};
+
+/// Sizes a journal is opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// Most bytes of one encoded envelope.
+    pub max_record: usize,
+    /// How many recent idempotency keys are remembered (oldest forgotten first).
+    pub dedupe_window: usize,
+}
+
+/// What [`Journal::append`] did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended with this sequence number.
+    New(u64),
+    /// Its idempotency key was seen: not appended; the first event's sequence number.
+    Duplicate(u64),
+}
+
+/// Why the journal said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalError {
+    Medium(MediumError),
+    /// No free segment, and the oldest holds records not yet released.
+    Full,
+    /// A record larger than `max_record` or than a segment.
+    TooLarge,
+    /// The medium is not laid out as a journal can be (segments too small for a header), or a
+    /// record that recovery accepted no longer reads back.
+    Corrupt,
+}
+
+impl core::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            JournalError::Medium(MediumError::Io) => "the device failed",
+            JournalError::Medium(MediumError::OutOfRange) => "outside the journal's region",
+            JournalError::Full => "the journal is full",
+            JournalError::TooLarge => "the event is too large",
+            JournalError::Corrupt => "the journal's data is corrupt",
+        })
+    }
+}
+
+impl From<MediumError> for JournalError {
+    fn from(e: MediumError) -> Self {
+        JournalError::Medium(e)
+    }
+}
+
+/// What recovery found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Records in the log.
+    pub records: u64,
+    pub last_seq: u64,
+    /// Bytes of a torn or corrupt commit cut off the end (0: the log ended cleanly).
+    pub torn_bytes: u64,
+    /// The medium held no journal and was formatted.
+    pub formatted: bool,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalStats {
+    pub records: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub commits: u64,
+    /// Bytes of the region the live segments take (up to each one's end of data).
+    pub bytes_used: u64,
+    pub bytes_total: u64,
+    pub segments_live: u32,
+    pub segments: u32,
+}
+
+/// Every how many commits a segment remembers where one starts (reads by sequence number
+/// start from the nearest such mark).
+const MARK_EVERY: u32 = 8;
+
+/// One segment of the chain.
+#[derive(Debug, Clone)]
+struct Segment {
+    index: u32,
+    generation: u64,
+    first_seq: u64,
+    /// One past the last sequence number in it.
+    next_seq: u64,
+    /// Where the next commit goes (offset within the segment).
+    tail: u32,
+    /// No more appends go here (full, or a torn commit follows its tail).
+    sealed: bool,
+    commits: u32,
+    /// `(first sequence number of a commit, its offset)`, every [`MARK_EVERY`] commits.
+    marks: Vec<(u64, u32)>,
+}
+
+/// The journal. See the module documentation.
+pub struct Journal<M: Medium> {
+    medium: M,
+    geometry: Geometry,
+    config: JournalConfig,
+    /// Live segments, oldest first; the last takes appends.
+    chain: Vec<Segment>,
+    next_seq: u64,
+    next_generation: u64,
+    /// Records below this may be dropped when space is needed.
+    floor: u64,
+    /// Recent idempotency keys and their sequence numbers, oldest first.
+    dedupe: VecDeque<(String, u64)>,
+    commits: u64,
+    records: u64,
+    /// Bytes of a segment header, padded to a write unit.
+    header_len: u32,
+}
+
+impl<M: Medium> Journal<M> {
+    /// Opens the journal on `medium`: recovers it, or formats a medium that holds none.
+    pub fn open(medium: M, config: JournalConfig) -> Result<(Journal<M>, Recovery), JournalError> {
+        let geometry = medium.geometry();
+        let unit = geometry.write_unit.max(1) as usize;
+        let header_len = round_up(SEGMENT_HEADER, unit) as u32;
+        if geometry.segments == 0
+            || geometry.segment_bytes
+                < header_len + round_up(COMMIT_HEADER + RECORD_OVERHEAD, unit) as u32
+        {
+            return Err(JournalError::Corrupt);
+        }
+        let mut j = Journal {
+            medium,
+            geometry,
+            config,
+            chain: Vec::new(),
+            next_seq: 1,
+            next_generation: 1,
+            floor: 0,
+            dedupe: VecDeque::new(),
+            commits: 0,
+            records: 0,
+            header_len,
+        };
+        let recovery = j.recover()?;
+        Ok((j, recovery))
+    }
+
+    fn recover(&mut self) -> Result<Recovery, JournalError> {
+        let mut headers: Vec<SegmentHeader> = Vec::new();
+        let mut buf = [0u8; SEGMENT_HEADER];
+        for index in 0..self.geometry.segments {
+            self.medium.read(self.segment_base(index), &mut buf)?;
+            if let Some(h) = SegmentHeader::decode(&buf)
+                && h.segment == index
+                && h.first_seq > 0
+            {
+                headers.push(h);
+            }
+        }
+        headers.sort_by_key(|h| h.generation);
+        self.next_generation = headers.last().map_or(1, |h| h.generation + 1);
+        if headers.is_empty() {
+            return Ok(Recovery {
+                formatted: true,
+                ..Recovery::default()
+            });
+        }
+        // Scan every segment; then keep the run that ends at the newest and follows on.
+        let mut scanned: Vec<(Segment, u64)> = Vec::new();
+        for h in &headers {
+            scanned.push(self.scan(h)?);
+        }
+        let mut start = scanned.len() - 1;
+        while start > 0 {
+            let (prev, next) = (&scanned[start - 1].0, &scanned[start].0);
+            let follows = prev.next_seq <= next.first_seq && prev.generation < next.generation;
+            if !follows {
+                break;
+            }
+            start -= 1;
+        }
+        let torn = scanned.last().map_or(0, |(_, torn)| *torn);
+        self.chain = scanned.drain(start..).map(|(s, _)| s).collect();
+        // Only the newest segment can take appends; older ones are complete.
+        let last = self.chain.len() - 1;
+        for s in &mut self.chain[..last] {
+            s.sealed = true;
+        }
+        self.next_seq = self.chain.last().map_or(1, |s| s.next_seq);
+        self.commits = self.chain.iter().map(|s| u64::from(s.commits)).sum();
+        // Rebuild the idempotency window and count the records.
+        let mut keys: VecDeque<(String, u64)> = VecDeque::new();
+        let mut records = 0u64;
+        let window = self.config.dedupe_window;
+        let first = self.first_seq();
+        self.read_from(first, &mut |seq, e| {
+            records += 1;
+            if let Some(k) = e.idempotency_key()
+                && window > 0
+            {
+                if keys.len() >= window {
+                    keys.pop_front();
+                }
+                keys.push_back((String::from(k), seq));
+            }
+            true
+        })?;
+        self.dedupe = keys;
+        self.records = records;
+        Ok(Recovery {
+            records,
+            last_seq: self.last_seq(),
+            torn_bytes: torn,
+            formatted: false,
+        })
+    }
+
+    /// Scans segment `h` from its first commit: the segment as far as it is valid, and the
+    /// bytes of a torn commit after that (0 if what follows is blank).
+    fn scan(&mut self, h: &SegmentHeader) -> Result<(Segment, u64), JournalError> {
+        let mut s = Segment {
+            index: h.segment,
+            generation: h.generation,
+            first_seq: h.first_seq,
+            next_seq: h.first_seq,
+            tail: self.header_len,
+            sealed: false,
+            commits: 0,
+            marks: Vec::new(),
+        };
+        let seg_bytes = self.geometry.segment_bytes;
+        loop {
+            match self.read_commit(s.index, s.tail, s.next_seq)? {
+                CommitRead::Valid { len, count, .. } => {
+                    if s.commits.is_multiple_of(MARK_EVERY) {
+                        s.marks.push((s.next_seq, s.tail));
+                    }
+                    s.commits += 1;
+                    s.next_seq += u64::from(count);
+                    s.tail += len;
+                }
+                CommitRead::Blank => return Ok((s, 0)),
+                CommitRead::Invalid { len } => {
+                    // Something was programmed here that is not a valid commit: torn.
+                    s.sealed = true;
+                    let torn = u64::from(len.min(seg_bytes - s.tail));
+                    return Ok((s, torn));
+                }
+            }
+            if s.tail >= seg_bytes {
+                s.sealed = true;
+                return Ok((s, 0));
+            }
+        }
+    }
+
+    /// Reads the commit at `offset` in segment `index`, which must start at `expected_seq`.
+    fn read_commit(
+        &mut self,
+        index: u32,
+        offset: u32,
+        expected_seq: u64,
+    ) -> Result<CommitRead, JournalError> {
+        let seg_bytes = self.geometry.segment_bytes;
+        let unit = self.geometry.write_unit.max(1) as usize;
+        if offset as usize + COMMIT_HEADER > seg_bytes as usize {
+            return Ok(CommitRead::Blank);
+        }
+        let base = self.segment_base(index) + u64::from(offset);
+        let mut head = [0u8; COMMIT_HEADER];
+        self.medium.read(base, &mut head)?;
+        let Some(h) = CommitHeader::decode(&head) else {
+            let blank = head.iter().all(|&b| b == 0xFF) || head.iter().all(|&b| b == 0);
+            return Ok(if blank {
+                CommitRead::Blank
+            } else {
+                CommitRead::Invalid { len: unit as u32 }
+            });
+        };
+        let total = round_up(COMMIT_HEADER + h.body_len as usize, unit);
+        let invalid = CommitRead::Invalid {
+            len: total.min(seg_bytes as usize) as u32,
+        };
+        if h.first_seq != expected_seq
+            || h.count == 0
+            || offset as usize + total > seg_bytes as usize
+        {
+            return Ok(invalid);
+        }
+        let mut body = vec![0u8; h.body_len as usize];
+        self.medium.read(base + COMMIT_HEADER as u64, &mut body)?;
+        if crc32c(&[&body]) != h.body_crc {
+            return Ok(invalid);
+        }
+        // Every record checks out and the count is right.
+        let mut at = 0;
+        for i in 0..u64::from(h.count) {
+            match record::decode(&body[at..], expected_seq + i) {
+                Ok((_, len)) => at += len,
+                Err(_) => return Ok(invalid),
+            }
+        }
+        if at != body.len() {
+            return Ok(invalid);
+        }
+        Ok(CommitRead::Valid {
+            len: total as u32,
+            count: h.count,
+            body,
+        })
+    }
+
+    fn segment_base(&self, index: u32) -> u64 {
+        u64::from(index) * u64::from(self.geometry.segment_bytes)
+    }
+
+    /// The oldest sequence number kept (`last_seq() + 1` when the journal is empty).
+    pub fn first_seq(&self) -> u64 {
+        self.chain
+            .iter()
+            .find(|s| s.next_seq > s.first_seq)
+            .map_or(self.next_seq, |s| s.first_seq)
+    }
+
+    /// The newest sequence number (0 when nothing was ever appended).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Records below `seq` are no longer needed; their segments may be reused.
+    pub fn release_before(&mut self, seq: u64) {
+        self.floor = self.floor.max(seq);
+    }
+
+    pub fn medium(&mut self) -> &mut M {
+        &mut self.medium
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            records: self.records,
+            first_seq: self.first_seq(),
+            last_seq: self.last_seq(),
+            commits: self.commits,
+            bytes_used: self.chain.iter().map(|s| u64::from(s.tail)).sum(),
+            bytes_total: self.geometry.bytes(),
+            segments_live: self.chain.len() as u32,
+            segments: self.geometry.segments,
+        }
+    }
+
+    /// The largest commit body that fits a segment.
+    fn commit_room(&self) -> usize {
+        let unit = self.geometry.write_unit.max(1) as usize;
+        let usable = self.geometry.segment_bytes as usize - self.header_len as usize;
+        (usable / unit * unit).saturating_sub(COMMIT_HEADER)
+    }
+
+    /// Appends `events` (group commit); durable when it returns `Ok`. Events whose idempotency
+    /// key was seen (in the window, or earlier in `events`) are not appended.
+    pub fn append(&mut self, events: &[Envelope]) -> Result<Vec<Appended>, JournalError> {
+        // Check and encode everything first: a refusal writes nothing.
+        let mut outcomes: Vec<Appended> = Vec::with_capacity(events.len());
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        let mut new_keys: Vec<(String, u64)> = Vec::new();
+        let mut seq = self.next_seq;
+        let room = self.commit_room();
+        for e in events {
+            if let Some(key) = e.idempotency_key() {
+                let seen = self
+                    .dedupe
+                    .iter()
+                    .chain(new_keys.iter())
+                    .find(|(k, _)| k == key)
+                    .map(|&(_, s)| s);
+                if let Some(first) = seen {
+                    outcomes.push(Appended::Duplicate(first));
+                    continue;
+                }
+            }
+            let mut body = Vec::new();
+            e.encode(&mut body);
+            if body.len() > self.config.max_record || body.len() + RECORD_OVERHEAD > room {
+                return Err(JournalError::TooLarge);
+            }
+            if let Some(key) = e.idempotency_key() {
+                new_keys.push((String::from(key), seq));
+            }
+            outcomes.push(Appended::New(seq));
+            bodies.push(body);
+            seq += 1;
+        }
+        if bodies.is_empty() {
+            return Ok(outcomes);
+        }
+        self.write_commits(&bodies)?;
+        self.records += bodies.len() as u64;
+        for k in new_keys {
+            if self.config.dedupe_window == 0 {
+                break;
+            }
+            if self.dedupe.len() >= self.config.dedupe_window {
+                self.dedupe.pop_front();
+            }
+            self.dedupe.push_back(k);
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes `bodies` as records numbered from `self.next_seq`, in as few commits as fit, then
+    /// syncs; `self.next_seq` follows each commit programmed (or attempted). On failure the
+    /// active segment is sealed (nothing is ever programmed over what may have been written).
+    fn write_commits(&mut self, bodies: &[Vec<u8>]) -> Result<(), JournalError> {
+        let unit = self.geometry.write_unit.max(1) as usize;
+        let mut seq = self.next_seq;
+        let mut i = 0;
+        while i < bodies.len() {
+            let (index, tail) =
+                self.active_room(COMMIT_HEADER + RECORD_OVERHEAD + bodies[i].len())?;
+            let space = self.geometry.segment_bytes as usize - tail as usize;
+            // As many records as fit this segment.
+            let mut body = Vec::new();
+            let first = seq;
+            while i < bodies.len() {
+                let grown = COMMIT_HEADER + body.len() + RECORD_OVERHEAD + bodies[i].len();
+                if round_up(grown, unit) > space {
+                    break;
+                }
+                record::encode(seq, &bodies[i], &mut body);
+                seq += 1;
+                i += 1;
+            }
+            let count = (seq - first) as u32;
+            let header = CommitHeader {
+                body_len: body.len() as u32,
+                first_seq: first,
+                count,
+                body_crc: crc32c(&[&body]),
+            };
+            let mut frame = Vec::with_capacity(round_up(COMMIT_HEADER + body.len(), unit));
+            frame.extend_from_slice(&header.encode());
+            frame.extend_from_slice(&body);
+            // Padding: zeros (a disk's blank), whatever the medium.
+            frame.resize(round_up(frame.len(), unit), 0);
+            let at = self.segment_base(index) + u64::from(tail);
+            if let Err(e) = self.medium.program(at, &frame) {
+                // Part of the commit may be on the medium: its numbers are used (see the
+                // invariants), and nothing more goes into this segment.
+                self.next_seq = seq;
+                self.seal_active();
+                return Err(e.into());
+            }
+            self.next_seq = seq;
+            let Some(s) = self.chain.last_mut() else {
+                return Err(JournalError::Corrupt);
+            };
+            if s.commits.is_multiple_of(MARK_EVERY) {
+                s.marks.push((first, tail));
+            }
+            s.commits += 1;
+            s.next_seq = seq;
+            s.tail += frame.len() as u32;
+            if s.tail as usize + round_up(COMMIT_HEADER + RECORD_OVERHEAD, unit)
+                > self.geometry.segment_bytes as usize
+            {
+                s.sealed = true;
+            }
+            self.commits += 1;
+        }
+        if let Err(e) = self.medium.sync() {
+            self.seal_active();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn seal_active(&mut self) {
+        if let Some(s) = self.chain.last_mut() {
+            s.sealed = true;
+        }
+    }
+
+    /// The active segment and its tail, with room for at least `need` bytes; opens a new
+    /// segment when the active one is sealed or too full.
+    fn active_room(&mut self, need: usize) -> Result<(u32, u32), JournalError> {
+        let unit = self.geometry.write_unit.max(1) as usize;
+        if let Some(s) = self.chain.last()
+            && !s.sealed
+            && s.tail as usize + round_up(need, unit) <= self.geometry.segment_bytes as usize
+        {
+            return Ok((s.index, s.tail));
+        }
+        self.open_segment()?;
+        match self.chain.last() {
+            Some(s) => Ok((s.index, s.tail)),
+            None => Err(JournalError::Corrupt),
+        }
+    }
+
+    /// Starts a new segment: a free one, or the oldest if it holds only released records.
+    fn open_segment(&mut self) -> Result<(), JournalError> {
+        let in_chain = |i: u32, chain: &[Segment]| chain.iter().any(|s| s.index == i);
+        // Free segments in ring order after the active one, so wear spreads evenly.
+        let start = self.chain.last().map_or(0, |s| s.index + 1);
+        let n = self.geometry.segments;
+        let free = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !in_chain(i, &self.chain));
+        let index = match free {
+            Some(i) => i,
+            None => {
+                let oldest = self.chain.first().ok_or(JournalError::Full)?;
+                if self.chain.len() < 2 || oldest.next_seq > self.floor {
+                    return Err(JournalError::Full);
+                }
+                let gone = self.chain.remove(0);
+                self.records = self.records.saturating_sub(gone.next_seq - gone.first_seq);
+                gone.index
+            }
+        };
+        self.medium.erase(index)?;
+        let header = SegmentHeader {
+            generation: self.next_generation,
+            first_seq: self.next_seq,
+            segment: index,
+        };
+        let mut frame = vec![0u8; self.header_len as usize];
+        frame[..SEGMENT_HEADER].copy_from_slice(&header.encode());
+        self.medium.program(self.segment_base(index), &frame)?;
+        self.next_generation += 1;
+        self.seal_active();
+        self.chain.push(Segment {
+            index,
+            generation: header.generation,
+            first_seq: self.next_seq,
+            next_seq: self.next_seq,
+            tail: self.header_len,
+            sealed: false,
+            commits: 0,
+            marks: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Visits the records with sequence number `from` on, oldest first, until `visit` returns
+    /// false.
+    pub fn read_from(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(u64, &Envelope) -> bool,
+    ) -> Result<(), JournalError> {
+        // The segment holding `from`, and the nearest mark before it.
+        let first = self
+            .chain
+            .iter()
+            .rposition(|s| s.first_seq <= from)
+            .unwrap_or(0);
+        for k in first..self.chain.len() {
+            let (index, end_seq, tail_end, start) = {
+                let s = &self.chain[k];
+                let mark = s
+                    .marks
+                    .iter()
+                    .rev()
+                    .find(|&&(seq, _)| seq <= from)
+                    .copied()
+                    .unwrap_or((s.first_seq, self.header_len));
+                (s.index, s.next_seq, s.tail, mark)
+            };
+            let (mut seq, mut offset) = start;
+            while seq < end_seq && offset < tail_end {
+                let CommitRead::Valid { len, count, body } =
+                    self.read_commit(index, offset, seq)?
+                else {
+                    return Err(JournalError::Corrupt);
+                };
+                let mut at = 0;
+                for i in 0..u64::from(count) {
+                    let (data, rlen) =
+                        record::decode(&body[at..], seq + i).map_err(|_| JournalError::Corrupt)?;
+                    if seq + i >= from {
+                        let data = &body[at + data.start..at + data.end];
+                        let e = Envelope::decode(data).map_err(|_| JournalError::Corrupt)?;
+                        if !visit(seq + i, &e) {
+                            return Ok(());
+                        }
+                    }
+                    at += rlen;
+                }
+                seq += u64::from(count);
+                offset += len;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record with sequence number `seq`, if the journal holds it.
+    pub fn get(&mut self, seq: u64) -> Result<Option<Envelope>, JournalError> {
+        let mut found = None;
+        self.read_from(seq, &mut |s, e| {
+            if s == seq {
+                found = Some(e.clone());
+            }
+            false
+        })?;
+        Ok(found)
+    }
+}
+
+/// What is at a commit position.
+enum CommitRead {
+    Valid {
+        len: u32,
+        count: u32,
+        body: Vec<u8>,
+    },
+    /// Never-programmed space (erased flash, or zeros).
+    Blank,
+    /// Programmed bytes that are not a valid commit here (`len`: how far they seem to go).
+    Invalid {
+        len: u32,
+    },
+}

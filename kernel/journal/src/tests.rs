@@ -1,0 +1,342 @@
+//! The journal against corruption, power loss and full media (acceptance tests of the format).
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::record::{COMMIT_HEADER, round_up};
+use crate::{Appended, Envelope, Geometry, Journal, JournalConfig, JournalError, RamMedium};
+
+const NOR: Geometry = Geometry {
+    segment_bytes: 2048,
+    segments: 4,
+    write_unit: 4,
+};
+
+const DISK: Geometry = Geometry {
+    segment_bytes: 8192,
+    segments: 4,
+    write_unit: 512,
+};
+
+const CONFIG: JournalConfig = JournalConfig {
+    max_record: 512,
+    dedupe_window: 4,
+};
+
+fn event(i: u64) -> Envelope {
+    Envelope {
+        name: "ledger.transfer.requested".into(),
+        version: 1,
+        ts_us: i,
+        source: "test".into(),
+        correlation_id: i,
+        causation_id: 0,
+        tenant: "".into(),
+        headers: vec![],
+        payload: format!("{{\"i\":{i}}}").into_bytes(),
+    }
+}
+
+fn keyed(i: u64, key: &str) -> Envelope {
+    let mut e = event(i);
+    e.headers.push(("idempotency_key".into(), key.into()));
+    e
+}
+
+fn open(m: RamMedium) -> (Journal<RamMedium>, crate::Recovery) {
+    Journal::open(m, CONFIG).expect("opens")
+}
+
+/// Every `(seq, i)` in the journal, oldest first.
+fn contents(j: &mut Journal<RamMedium>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    j.read_from(0, &mut |seq, e| {
+        out.push((seq, e.ts_us));
+        true
+    })
+    .expect("reads");
+    out
+}
+
+fn reopen(j: &mut Journal<RamMedium>) -> (Journal<RamMedium>, crate::Recovery) {
+    open(j.medium().clone())
+}
+
+/// Appends events `from..to`, one commit each; their sequence numbers.
+fn append_each(j: &mut Journal<RamMedium>, from: u64, to: u64) -> Vec<u64> {
+    (from..to)
+        .map(|i| match j.append(&[event(i)]).expect("appends")[0] {
+            Appended::New(seq) => seq,
+            Appended::Duplicate(_) => panic!("not keyed"),
+        })
+        .collect()
+}
+
+#[test]
+fn appends_read_back_and_survive_reopening() {
+    for g in [NOR, DISK] {
+        let (mut j, rec) = open(RamMedium::new(g));
+        assert!(rec.formatted);
+        assert_eq!((j.first_seq(), j.last_seq()), (1, 0));
+        assert_eq!(append_each(&mut j, 0, 3), [1, 2, 3]);
+        let batch: Vec<Envelope> = (3..8).map(event).collect();
+        let out = j.append(&batch).unwrap();
+        assert_eq!(out, (4..9).map(Appended::New).collect::<Vec<_>>());
+        let want: Vec<(u64, u64)> = (1..9).map(|s| (s, s - 1)).collect();
+        assert_eq!(contents(&mut j), want);
+        assert_eq!(j.get(5).unwrap().map(|e| e.ts_us), Some(4));
+        assert_eq!(j.get(9).unwrap(), None);
+        let (mut again, rec) = reopen(&mut j);
+        assert_eq!(
+            (rec.formatted, rec.records, rec.last_seq, rec.torn_bytes),
+            (false, 8, 8, 0)
+        );
+        assert_eq!(contents(&mut again), want);
+        assert_eq!(append_each(&mut again, 8, 9), [9]);
+        assert_eq!(again.medium().overwrites, 0, "nothing programmed twice");
+    }
+}
+
+/// The byte range of the last commit written — its header and body, without the padding —
+/// found by comparing the medium with what it was `before`.
+fn last_commit(j: &mut Journal<RamMedium>, before: &RamMedium) -> core::ops::Range<usize> {
+    let a = before.clone().bytes_mut().to_vec();
+    let b = j.medium().clone().bytes_mut().to_vec();
+    let start = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .expect("a change");
+    let body_len = u32::from_le_bytes([b[start + 4], b[start + 5], b[start + 6], b[start + 7]]);
+    start..start + COMMIT_HEADER + body_len as usize
+}
+
+#[test]
+fn every_single_bit_flip_of_the_last_record_is_refused_and_the_rest_kept() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    append_each(&mut j, 0, 3);
+    let before = j.medium().clone();
+    append_each(&mut j, 3, 4);
+    let range = last_commit(&mut j, &before);
+    let good = j.medium().clone();
+    for bit in range.start * 8..range.end * 8 {
+        let mut m = good.clone();
+        m.bytes_mut()[bit / 8] ^= 1 << (bit % 8);
+        let (mut k, rec) = open(m);
+        assert_eq!(contents(&mut k), [(1, 0), (2, 1), (3, 2)], "bit {bit}");
+        assert!(rec.torn_bytes > 0, "bit {bit}: the flip is reported");
+        // And the journal goes on from there, consistently.
+        assert_eq!(append_each(&mut k, 10, 11), [4], "bit {bit}");
+        let (mut k2, _) = reopen(&mut k);
+        assert_eq!(
+            contents(&mut k2),
+            [(1, 0), (2, 1), (3, 2), (4, 10)],
+            "bit {bit}"
+        );
+        assert_eq!(k2.medium().overwrites, 0, "bit {bit}");
+    }
+}
+
+#[test]
+fn a_last_record_truncated_at_any_byte_is_refused() {
+    for g in [NOR, DISK] {
+        let (mut j, _) = open(RamMedium::new(g));
+        append_each(&mut j, 0, 2);
+        let before = j.medium().clone();
+        append_each(&mut j, 2, 3);
+        let range = last_commit(&mut j, &before);
+        let good = j.medium().clone();
+        for cut in range.start..range.end {
+            // Power lost while programming: a prefix written, the rest still blank.
+            let mut m = good.clone();
+            let blank = before.clone().bytes_mut()[cut..range.end].to_vec();
+            m.bytes_mut()[cut..range.end].copy_from_slice(&blank);
+            let (mut k, _) = open(m);
+            assert_eq!(contents(&mut k), [(1, 0), (2, 1)], "cut at {cut}");
+            assert_eq!(append_each(&mut k, 9, 10), [3], "cut at {cut}");
+            let (mut k2, _) = reopen(&mut k);
+            assert_eq!(contents(&mut k2), [(1, 0), (2, 1), (3, 9)], "cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn duplicated_and_reordered_commits_are_refused() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    append_each(&mut j, 0, 2);
+    let before = j.medium().clone();
+    append_each(&mut j, 2, 3);
+    let third = last_commit(&mut j, &before);
+    let before = j.medium().clone();
+    append_each(&mut j, 3, 4);
+    let fourth = last_commit(&mut j, &before);
+    // Duplicated: the third commit again where the fourth is.
+    let mut m = j.medium().clone();
+    let copy = m.bytes_mut()[third.clone()].to_vec();
+    m.bytes_mut()[fourth.start..fourth.start + copy.len()].copy_from_slice(&copy);
+    m.bytes_mut()[fourth.start + copy.len()..fourth.end].fill(0xFF);
+    let (mut k, _) = open(m);
+    assert_eq!(contents(&mut k), [(1, 0), (2, 1), (3, 2)]);
+    // Reordered: the fourth commit where the third was (they are the same size).
+    assert_eq!(third.len(), fourth.len());
+    let mut m = j.medium().clone();
+    let four = m.bytes_mut()[fourth.clone()].to_vec();
+    let three = m.bytes_mut()[third.clone()].to_vec();
+    m.bytes_mut()[third.clone()].copy_from_slice(&four);
+    m.bytes_mut()[fourth.clone()].copy_from_slice(&three);
+    let (mut k, _) = open(m);
+    assert_eq!(contents(&mut k), [(1, 0), (2, 1)]);
+}
+
+#[test]
+fn power_loss_at_any_byte_of_a_commit_keeps_every_acknowledged_event() {
+    for g in [NOR, DISK] {
+        // How many bytes the batch programs.
+        let (mut probe, _) = open(RamMedium::new(g));
+        append_each(&mut probe, 0, 2);
+        let before = probe.medium().clone();
+        probe
+            .append(&(2..7).map(event).collect::<Vec<_>>())
+            .unwrap();
+        let span = round_up(
+            last_commit(&mut probe, &before).len(),
+            g.write_unit as usize,
+        );
+        for budget in 0..=span + 1 {
+            let (mut j, _) = open(RamMedium::new(g));
+            append_each(&mut j, 0, 2);
+            j.medium().fail_after(Some(budget));
+            let acked = j.append(&(2..7).map(event).collect::<Vec<_>>()).is_ok();
+            let mut m = j.medium().clone();
+            m.fail_after(None);
+            let (mut k, _) = open(m);
+            let got = contents(&mut k);
+            let all: Vec<(u64, u64)> = (1..8).map(|s| (s, s - 1)).collect();
+            if acked {
+                assert_eq!(got, all, "budget {budget}");
+            } else {
+                // Not acknowledged: whole or not at all.
+                assert!(got == all[..2] || got == all, "budget {budget}: {got:?}");
+            }
+            // Appends go on after the crash, and a second reopen agrees.
+            let next = append_each(&mut k, 100, 101)[0];
+            assert_eq!(next, got.last().unwrap().0 + 1, "budget {budget}");
+            let (mut k2, _) = reopen(&mut k);
+            let mut want = got.clone();
+            want.push((next, 100));
+            assert_eq!(contents(&mut k2), want, "budget {budget}");
+            assert_eq!(k2.medium().overwrites, 0, "budget {budget}");
+        }
+    }
+}
+
+#[test]
+fn segments_roll_over_and_are_reused_only_when_released() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    let mut n = 0;
+    let full = loop {
+        match j.append(&[event(n)]) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 10_000);
+    };
+    assert_eq!(full, JournalError::Full);
+    assert!(
+        j.stats().segments_live == 4 && n > 40,
+        "{n} events in 4 segments"
+    );
+    let all = contents(&mut j);
+    assert_eq!(all.len() as u64, n, "{all:?}");
+    // Reopened, the same; still full.
+    let (mut k, _) = reopen(&mut j);
+    assert_eq!(contents(&mut k), all);
+    assert_eq!(k.append(&[event(0)]), Err(JournalError::Full));
+    // Released: the oldest segment is reused; what it held is gone, the rest stays.
+    k.release_before(n / 2);
+    let seq = match k.append(&[event(999)]).unwrap()[0] {
+        Appended::New(s) => s,
+        d => panic!("{d:?}"),
+    };
+    assert_eq!(seq, n + 1);
+    let first = k.first_seq();
+    assert!(first > 1 && first <= n / 2, "first kept {first}");
+    let (mut k2, _) = reopen(&mut k);
+    let now = contents(&mut k2);
+    assert_eq!(
+        now.first().unwrap().0,
+        first,
+        "stale generations are not read"
+    );
+    assert_eq!(now.last(), Some(&(seq, 999)));
+    assert!(now.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    assert_eq!(k2.medium().overwrites, 0);
+}
+
+#[test]
+fn oversized_events_are_refused_and_change_nothing() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    let mut big = event(0);
+    big.payload = vec![b'x'; 600];
+    assert_eq!(j.append(&[event(1), big]), Err(JournalError::TooLarge));
+    assert_eq!(j.last_seq(), 0);
+    assert_eq!(append_each(&mut j, 0, 1), [1]);
+}
+
+#[test]
+fn idempotency_keys_return_the_first_sequence_number() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    assert_eq!(j.append(&[keyed(0, "a")]).unwrap(), [Appended::New(1)]);
+    // Within one batch, and against the window.
+    assert_eq!(
+        j.append(&[keyed(1, "b"), keyed(2, "a"), keyed(3, "b")])
+            .unwrap(),
+        [
+            Appended::New(2),
+            Appended::Duplicate(1),
+            Appended::Duplicate(2)
+        ]
+    );
+    assert_eq!(j.last_seq(), 2);
+    // Survives reopening.
+    let (mut k, _) = reopen(&mut j);
+    assert_eq!(
+        k.append(&[keyed(4, "a")]).unwrap(),
+        [Appended::Duplicate(1)]
+    );
+    // The window (4 keys) forgets the oldest.
+    for (i, key) in ["c", "d", "e"].iter().enumerate() {
+        k.append(&[keyed(10 + i as u64, key)]).unwrap();
+    }
+    assert_eq!(k.append(&[keyed(20, "a")]).unwrap(), [Appended::New(6)]);
+    assert_eq!(
+        k.append(&[keyed(21, "e")]).unwrap(),
+        [Appended::Duplicate(5)]
+    );
+}
+
+#[test]
+fn garbage_media_are_formatted_or_read_without_panicking() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for round in 0..200 {
+        let mut m = RamMedium::new(NOR);
+        if round % 2 == 1 {
+            // A real journal, then random damage.
+            let (mut j, _) = open(m);
+            append_each(&mut j, 0, 20);
+            m = j.medium().clone();
+        }
+        for _ in 0..(round % 50 + 1) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = m.bytes_mut().len();
+            m.bytes_mut()[(state as usize) % len] = (state >> 32) as u8;
+        }
+        if let Ok((mut j, _)) = Journal::open(m, CONFIG) {
+            let got = contents(&mut j);
+            assert!(got.windows(2).all(|w| w[1].0 > w[0].0));
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! The bus calls of runs: `emit`, `subscribe`, `next`, `ack`, and `last_error` — the kernel's
+//! side of [`crate::bus::EventBus`].
+//!
+//! Every argument is checked before anything happens (memory ranges, subject and pattern
+//! syntax, the payload's JSON, the handle and its right); a refusal with more to say than its
+//! code leaves the reason for `last_error`. An `emit` parks its run in WAIT(commit) until the
+//! group commit that makes its event durable; a `next` with nothing to read parks it in
+//! WAIT(event) until a matching event is committed.
+//!
+//! Invariants: a parked call is re-executed when its run is woken and has changed nothing
+//! before (the queued event is the one exception, and its answer is picked up by the very
+//! re-execution, never queued twice); a run's subscriptions end with it.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use zb_abi::bus::{
+    EMIT_DUPLICATE, EventView, MAX_HEADERS, MAX_OPTIONS, MAX_SUBJECT, SubscribeOptions, pairs,
+};
+use zb_abi::syscall::{NONBLOCK, checked_range, nr};
+use zb_abi::{Error, Pid, Rights};
+use zb_journal::Envelope;
+
+use zb_hal::log::LogStorage;
+use zb_journal::{Geometry, JournalConfig};
+
+use crate::bus::{EventBus, Store};
+use crate::kernel::{Kernel, Outcome};
+use crate::object::Object;
+use crate::run::WaitReason;
+use crate::sys::{handle_arg, live};
+use crate::task::Syscall;
+
+type Served = Result<Outcome, Error>;
+
+/// Most bytes of one event's payload (the journal's record limit bounds it further).
+pub const MAX_PAYLOAD: usize = 4096;
+
+/// Whether `number` is a bus call.
+pub fn is_bus_call(number: u32) -> bool {
+    matches!(
+        number,
+        nr::EMIT | nr::SUBSCRIBE | nr::NEXT | nr::ACK | nr::LAST_ERROR
+    )
+}
+
+/// Header keys that fill envelope fields instead of staying headers.
+const ENVELOPE_KEYS: [&str; 4] = ["version", "correlation_id", "causation_id", "tenant"];
+
+/// Builds the envelope of an event `source` emits, from the call's texts. `Err` carries the
+/// reason for `last_error`.
+pub fn envelope(
+    source: String,
+    now_us: u64,
+    name: &str,
+    payload: &[u8],
+    headers: &str,
+) -> Result<Envelope, (Error, String)> {
+    let invalid = |why: String| (Error::InvalidArgument, why);
+    zb_bus::subject::check_subject(name).map_err(|e| invalid(format!("subject {name:?}: {e}")))?;
+    zb_abi::bus::check_pairs(headers)
+        .map_err(|_| invalid(String::from("headers must be key=value lines")))?;
+    let text = core::str::from_utf8(payload)
+        .map_err(|_| invalid(String::from("the payload is not UTF-8 text")))?;
+    zb_json::validate(text).map_err(|e| invalid(format!("the payload is not JSON: {e}")))?;
+    let mut event = Envelope {
+        name: String::from(name),
+        version: 1,
+        ts_us: now_us,
+        source,
+        correlation_id: 0,
+        causation_id: 0,
+        tenant: String::new(),
+        headers: Vec::new(),
+        payload: payload.to_vec(),
+    };
+    for (key, value) in pairs(headers) {
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| invalid(format!("header {key}: not a number: {value:?}")))
+        };
+        match key {
+            "version" => {
+                event.version = u16::try_from(number()?)
+                    .map_err(|_| invalid(format!("header version: too large: {value}")))?
+            }
+            "correlation_id" => event.correlation_id = number()?,
+            "causation_id" => event.causation_id = number()?,
+            "tenant" => event.tenant = String::from(value),
+            _ => event.headers.push((String::from(key), String::from(value))),
+        }
+    }
+    debug_assert!(ENVELOPE_KEYS.iter().all(|k| event.header(k).is_none()));
+    Ok(event)
+}
+
+/// Where the boot image keeps event schemas.
+pub const SCHEMA_DIR: &str = "/etc/events/";
+
+/// The schema file of events named `name`, version `version`.
+pub fn schema_path(name: &str, version: u16) -> String {
+    format!("{SCHEMA_DIR}{name}.v{version}.json")
+}
+
+/// The headers of `event` as `key=value` lines.
+pub fn header_lines(event: &Envelope) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in event.headers.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+impl Kernel {
+    /// Opens the journal on the platform's `region` (in RAM, not durable, when there is none
+    /// or it cannot be used); returns the line for the boot log.
+    pub fn open_journal(&mut self, region: Option<&'static dyn LogStorage>) -> String {
+        let limits = self.config.journal;
+        let config = JournalConfig {
+            max_record: limits.max_record,
+            dedupe_window: limits.dedupe_window,
+        };
+        let mut problem = None;
+        if let Some(region) = region {
+            match EventBus::open(Store::Region(region), region.driver(), config) {
+                Ok((bus, line)) => {
+                    self.bus = Some(bus);
+                    return line;
+                }
+                Err(e) => problem = Some(e),
+            }
+        }
+        let ram = zb_journal::RamMedium::new(Geometry {
+            segment_bytes: limits.ram_segment,
+            segments: limits.ram_segments,
+            write_unit: 4,
+        });
+        let config = JournalConfig {
+            max_record: limits.max_record,
+            dedupe_window: limits.dedupe_window,
+        };
+        let why = match problem {
+            Some(e) => format!("its region failed ({e})"),
+            None => String::from("no journal region"),
+        };
+        match EventBus::open(Store::Ram(ram), "ram", config) {
+            Ok((bus, _)) => {
+                self.bus = Some(bus);
+                format!("journal: in RAM, not durable ({why})")
+            }
+            Err(e) => format!("journal: none ({why}; RAM: {e})"),
+        }
+    }
+
+    /// Checks `event`'s payload against its schema, `/etc/events/<name>.v<version>.json` in the
+    /// boot image, if there is one (events without a schema are only checked to be JSON).
+    fn check_schema(&self, event: &Envelope) -> Result<(), (Error, String)> {
+        let path = schema_path(&event.name, event.version);
+        let Some(text) = self.programs_get(&path) else {
+            return Ok(());
+        };
+        let invalid = |why: String| (Error::InvalidArgument, why);
+        let text = core::str::from_utf8(text)
+            .map_err(|_| invalid(format!("schema {path} is not UTF-8")))?;
+        let schema = zb_json::Schema::parse(text)
+            .map_err(|e| invalid(format!("schema {path} is unusable: {e}")))?;
+        let payload = core::str::from_utf8(&event.payload)
+            .map_err(|_| invalid(String::from("the payload is not UTF-8 text")))?;
+        schema.validate_text(payload).map_err(|v| {
+            invalid(format!(
+                "the payload does not match {}.v{}: {v}",
+                event.name, event.version
+            ))
+        })
+    }
+
+    /// Checks every schema in the boot image (`/etc/events/*.json`); one line per unusable
+    /// one, for the boot log.
+    pub fn check_schemas(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for path in self.programs().filter(|p| p.starts_with(SCHEMA_DIR)) {
+            let Some(text) = self.programs_get(path) else {
+                continue;
+            };
+            let parsed = core::str::from_utf8(text)
+                .map_err(|_| String::from("not UTF-8"))
+                .and_then(|t| {
+                    zb_json::Schema::parse(t)
+                        .map(|_| ())
+                        .map_err(|e| format!("{e}"))
+                });
+            if let Err(e) = parsed {
+                problems.push(format!("journal: schema {path} is unusable: {e}"));
+            }
+        }
+        problems
+    }
+
+    /// Serves bus call `sys` for run `pid`.
+    pub(crate) fn bus_call(&mut self, pid: Pid, sys: &Syscall) -> Served {
+        let result = match sys.number {
+            nr::EMIT => self.emit_call(pid, &sys.args),
+            nr::SUBSCRIBE => self.subscribe_call(pid, &sys.args),
+            nr::NEXT => self.next_call(pid, &sys.args),
+            nr::ACK => Err((
+                Error::Unsupported,
+                String::from("not a durable subscription"),
+            )),
+            nr::LAST_ERROR => return self.last_error_call(pid, &sys.args),
+            _ => return Err(Error::Unsupported),
+        };
+        let task = live(&mut self.runs, pid)?;
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err((error, why)) => {
+                task.data_mut().sys.last_error = Some(why);
+                Err(error)
+            }
+        }
+    }
+
+    fn emit_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let bus = self.bus.as_mut().ok_or_else(|| {
+            (
+                Error::Unsupported,
+                String::from("this system has no journal"),
+            )
+        })?;
+        // Woken after the commit: the answer is waiting.
+        if let Some(answer) = bus.take_answer(pid) {
+            let (seq, duplicate) = answer.map_err(|e| (e, format!("the journal refused: {e}")))?;
+            let value = i64::try_from(seq).map_err(|_| plain(Error::Corrupt))?;
+            return Ok(Outcome::Reply(if duplicate {
+                value | EMIT_DUPLICATE
+            } else {
+                value
+            }));
+        }
+        let now = self.shared.clock.now_us();
+        let run_name = self.runs.get(pid).map_or("?", |r| r.name.as_str());
+        let source = format!("run:{pid} {run_name}");
+        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let text = |ptr: i64, len: i64, max: usize| -> Result<&[u8], (Error, String)> {
+            let range = checked_range(ptr, len, mem.len(), max).map_err(plain)?;
+            Ok(&mem[range])
+        };
+        let name = core::str::from_utf8(text(a[0], a[1], MAX_SUBJECT)?).map_err(|_| {
+            (
+                Error::InvalidArgument,
+                String::from("the subject is not UTF-8"),
+            )
+        })?;
+        let payload = text(a[2], a[3], MAX_PAYLOAD)?;
+        let headers = core::str::from_utf8(text(a[4], a[5], MAX_HEADERS)?).map_err(|_| {
+            (
+                Error::InvalidArgument,
+                String::from("the headers are not UTF-8"),
+            )
+        })?;
+        let event = envelope(source, now, name, payload, headers)?;
+        self.check_schema(&event)?;
+        if let Some(bus) = self.bus.as_mut() {
+            bus.queue(pid, event);
+        }
+        Ok(Outcome::Block(WaitReason::Commit))
+    }
+
+    fn subscribe_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let (pattern, options) = {
+            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+            let p = checked_range(a[0], a[1], mem.len(), MAX_SUBJECT).map_err(plain)?;
+            let o = checked_range(a[2], a[3], mem.len(), MAX_OPTIONS).map_err(plain)?;
+            let utf8 = |b: &[u8]| core::str::from_utf8(b).map(String::from);
+            let bad = |what: &str| (Error::InvalidArgument, format!("the {what} is not UTF-8"));
+            (
+                utf8(&mem[p]).map_err(|_| bad("pattern"))?,
+                utf8(&mem[o]).map_err(|_| bad("options text"))?,
+            )
+        };
+        zb_bus::subject::check_pattern(&pattern)
+            .map_err(|e| (Error::InvalidArgument, format!("pattern {pattern:?}: {e}")))?;
+        let options = SubscribeOptions::parse(&options).map_err(|e| {
+            (
+                e,
+                String::from(
+                    "options: queue=, durable=, from=N|all|new, max_deliver=, ack_wait_ms=",
+                ),
+            )
+        })?;
+        if options.durable.is_some() {
+            return Err((
+                Error::Unsupported,
+                String::from("durable subscriptions are not available yet"),
+            ));
+        }
+        let bus = self.bus.as_mut().ok_or_else(|| {
+            (
+                Error::Unsupported,
+                String::from("this system has no journal"),
+            )
+        })?;
+        let sub = bus
+            .subscribe(pid, &pattern, options.queue, options.from)
+            .map_err(|e| (e, String::from("too many subscriptions")))?;
+        let inserted = live(&mut self.runs, pid)
+            .and_then(|t| {
+                t.data_mut()
+                    .sys
+                    .handles
+                    .insert(Object::Subscription { sub }, Rights::READ)
+            })
+            .map_err(plain);
+        match inserted {
+            Ok(h) => Ok(Outcome::Reply(i64::from(h.0))),
+            Err(e) => {
+                if let Some(bus) = self.bus.as_mut() {
+                    bus.unsubscribe(sub);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn next_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let flags = a[3];
+        if flags & !i64::from(NONBLOCK) != 0 {
+            return Err(plain(Error::InvalidArgument));
+        }
+        let sub = {
+            let (mem, data) = live(&mut self.runs, pid).map_err(plain)?.parts();
+            checked_range(a[1], a[2], mem.len(), usize::MAX).map_err(plain)?;
+            match *data
+                .sys
+                .handles
+                .get(handle_arg(a[0]), Rights::READ)
+                .map_err(plain)?
+            {
+                Object::Subscription { sub } => sub,
+                _ => return Err(plain(Error::BadHandle)),
+            }
+        };
+        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
+        let Some(found) = bus.peek(sub).map_err(plain)? else {
+            return if flags & i64::from(NONBLOCK) != 0 {
+                Err(plain(Error::WouldBlock))
+            } else {
+                Ok(Outcome::Block(WaitReason::Event { sub }))
+            };
+        };
+        let headers = header_lines(&found.event);
+        let view = EventView {
+            seq: found.seq,
+            ts_us: found.event.ts_us,
+            correlation_id: found.event.correlation_id,
+            causation_id: found.event.causation_id,
+            version: found.event.version,
+            attempt: 1,
+            name: &found.event.name,
+            source: &found.event.source,
+            tenant: &found.event.tenant,
+            headers: &headers,
+            payload: &found.event.payload,
+        };
+        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let range = checked_range(a[1], a[2], mem.len(), usize::MAX).map_err(plain)?;
+        let n = view.encode(&mut mem[range]).map_err(|e| {
+            (
+                e,
+                format!("the next event needs a {}-byte buffer", view.encoded_len()),
+            )
+        })?;
+        if let Some(bus) = self.bus.as_mut() {
+            bus.take(sub, found.seq);
+        }
+        Ok(Outcome::Reply(n as i64))
+    }
+
+    fn last_error_call(&mut self, pid: Pid, a: &[i64; 6]) -> Served {
+        let (mem, data) = live(&mut self.runs, pid)?.parts();
+        let range = checked_range(a[0], a[1], mem.len(), usize::MAX)?;
+        let why = data.sys.last_error.as_deref().unwrap_or("");
+        let n = why.len().min(range.len());
+        mem[range.start..range.start + n].copy_from_slice(&why.as_bytes()[..n]);
+        Ok(Outcome::Reply(why.len() as i64))
+    }
+
+    /// Commits queued events when no run is ready (or a batch is full) and wakes emitters and
+    /// subscribers; true if it committed anything.
+    pub(crate) fn commit_events(&mut self, force: bool) -> bool {
+        let Some(bus) = self.bus.as_mut() else {
+            return false;
+        };
+        let (pending, full) = bus.has_pending();
+        if !pending || !(force || full) {
+            return false;
+        }
+        let done = bus.commit();
+        for pid in done.emitters {
+            if self.waits_for(pid, &WaitReason::Commit) {
+                self.wake(pid);
+            }
+        }
+        for (pid, sub) in done.subscribers {
+            if self.waits_for(pid, &WaitReason::Event { sub }) {
+                self.wake(pid);
+            }
+        }
+        true
+    }
+
+    /// The bus's counters (`None` without a journal).
+    pub fn bus_stats(&self) -> Option<crate::bus::BusStats> {
+        self.bus.as_ref().map(crate::bus::EventBus::stats)
+    }
+
+    /// Whether run `pid` is in WAIT for `reason`.
+    fn waits_for(&self, pid: Pid, reason: &WaitReason) -> bool {
+        self.runs.get(pid).is_some_and(
+            |r| matches!(&r.state, crate::run::RunState::Wait(w) if w.reason() == reason),
+        )
+    }
+}

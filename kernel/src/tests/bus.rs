@@ -1,0 +1,273 @@
+//! Host tests of the bus calls: wasm runs (WAT) emitting into a RAM journal and subscribing.
+
+extern crate std;
+
+use std::format;
+use std::string::String;
+
+use zb_abi::{Error, StateName, WaitOn};
+
+use super::runs::Sim;
+use crate::run::ExitStatus;
+
+/// Data at fixed places: the subject at 0, the payload at 64, the headers at 160.
+fn data(subject: &str, payload: &str, headers: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\0a")
+    };
+    format!(
+        r#"(data (i32.const 0) "{}") (data (i32.const 64) "{}") (data (i32.const 160) "{}")"#,
+        esc(subject),
+        esc(payload),
+        esc(headers)
+    )
+}
+
+/// A run that emits one event and exits with: the error (negative), or
+/// `1000 * duplicate + seq`.
+fn emitter(subject: &str, payload: &str, headers: &str) -> String {
+    format!(
+        r#"(memory (export "memory") 1) {}
+  (func (export "_start") (local $r i64)
+    (local.set $r (call $emit (i32.const 0) (i32.const {}) (i32.const 64) (i32.const {})
+                              (i32.const 160) (i32.const {})))
+    (if (i64.lt_s (local.get $r) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $r)))))
+    (call $exit (i32.wrap_i64 (i64.add
+      (i64.mul (i64.shr_u (local.get $r) (i64.const 62)) (i64.const 1000))
+      (i64.and (local.get $r) (i64.const 0xffff))))))"#,
+        data(subject, payload, headers),
+        subject.len(),
+        payload.len(),
+        headers.len()
+    )
+}
+
+/// A run that subscribes to `pattern` with `options`, then prints `<subject> <payload>\n` for
+/// each of `count` events and exits 0 (or with the first error).
+fn subscriber(pattern: &str, options: &str, count: u32) -> String {
+    format!(
+        r#"(memory (export "memory") 1) {}
+  (data (i32.const 200) " \n")
+  (func (export "_start") (local $h i64) (local $n i64) (local $left i32) (local $off i32)
+    (local.set $left (i32.const {count}))
+    (local.set $h (call $subscribe (i32.const 0) (i32.const {}) (i32.const 64) (i32.const {})))
+    (if (i64.lt_s (local.get $h) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $h)))))
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $left)))
+      (local.set $n (call $next (i32.wrap_i64 (local.get $h)) (i32.const 256) (i32.const 1024)
+                                (i32.const 0)))
+      (if (i64.lt_s (local.get $n) (i64.const 0))
+        (then (call $exit (i32.wrap_i64 (local.get $n)))))
+      (drop (call $write (i32.const 1) (i32.const 304) (i32.load16_u (i32.const 292))))
+      (drop (call $write (i32.const 1) (i32.const 200) (i32.const 1)))
+      (local.set $off (i32.add (i32.const 304)
+        (i32.add (i32.load16_u (i32.const 292))
+          (i32.add (i32.load16_u (i32.const 294))
+            (i32.add (i32.load16_u (i32.const 296)) (i32.load16_u (i32.const 298)))))))
+      (drop (call $write (i32.const 1) (local.get $off) (i32.load (i32.const 300))))
+      (drop (call $write (i32.const 1) (i32.const 201) (i32.const 1)))
+      (local.set $left (i32.sub (local.get $left) (i32.const 1)))
+      (br $l)))
+    (call $exit (i32.const 0)))"#,
+        data(pattern, options, ""),
+        pattern.len(),
+        options.len()
+    )
+}
+
+fn sim() -> Sim {
+    let mut s = Sim::new();
+    let line = s.k.open_journal(None);
+    assert!(line.contains("in RAM"), "{line}");
+    s
+}
+
+fn err(e: Error) -> ExitStatus {
+    ExitStatus::Ok(-(e as i32))
+}
+
+#[test]
+fn an_emit_waits_for_the_commit_and_gets_its_sequence_number() {
+    let mut s = sim();
+    s.program(
+        "e",
+        &emitter("ledger.transfer.requested", r#"{"amount":5}"#, ""),
+    );
+    let a = s.spawn("e", &[]);
+    let b = s.spawn("e", &[]);
+    // One slice each: both are parked until the group commit.
+    assert!(s.k.step());
+    assert!(s.k.step());
+    assert_eq!(s.state(a), (StateName::Wait, Some(WaitOn::Commit)));
+    assert_eq!(s.state(b), (StateName::Wait, Some(WaitOn::Commit)));
+    s.run(50);
+    assert_eq!(s.status(a), Some(ExitStatus::Ok(1)));
+    assert_eq!(s.status(b), Some(ExitStatus::Ok(2)));
+    let stats = s.k.bus_stats().expect("a journal");
+    assert_eq!(
+        (stats.emitted, stats.commits),
+        (2, 1),
+        "one commit for both"
+    );
+}
+
+#[test]
+fn a_repeated_idempotency_key_returns_the_first_sequence_number() {
+    let mut s = sim();
+    s.program(
+        "e",
+        &emitter("a.b", "{}", "idempotency_key=k1\ntenant=acme"),
+    );
+    s.program("other", &emitter("a.c", "[]", ""));
+    let first = s.spawn("e", &[]);
+    s.run(50);
+    let other = s.spawn("other", &[]);
+    s.run(50);
+    let again = s.spawn("e", &[]);
+    s.run(50);
+    assert_eq!(s.status(first), Some(ExitStatus::Ok(1)));
+    assert_eq!(s.status(other), Some(ExitStatus::Ok(2)));
+    assert_eq!(
+        s.status(again),
+        Some(ExitStatus::Ok(1001)),
+        "duplicate of 1"
+    );
+    assert_eq!(s.k.bus_stats().map(|s| s.last_seq), Some(2));
+}
+
+#[test]
+fn bad_events_are_refused_with_a_reason_and_append_nothing() {
+    let mut s = sim();
+    for (name, subject, payload, headers) in [
+        ("notjson", "a.b", "{nope}", ""),
+        ("wildcard", "a.*", "{}", ""),
+        ("empty-token", "a..b", "{}", ""),
+        ("bad-header", "a.b", "{}", "no equals sign"),
+        ("bad-version", "a.b", "{}", "version=x"),
+    ] {
+        s.program(name, &emitter(subject, payload, headers));
+        let pid = s.spawn(name, &[]);
+        s.run(50);
+        assert_eq!(s.status(pid), Some(err(Error::InvalidArgument)), "{name}");
+    }
+    // Past the end of memory.
+    s.program(
+        "oob",
+        r#"(memory (export "memory") 1)
+  (func (export "_start")
+    (call $exit (i32.wrap_i64 (call $emit (i32.const 65530) (i32.const 20) (i32.const 0)
+                                          (i32.const 2) (i32.const 0) (i32.const 0)))))"#,
+    );
+    let pid = s.spawn("oob", &[]);
+    s.run(50);
+    assert_eq!(s.status(pid), Some(err(Error::BadAddress)));
+    assert_eq!(s.k.bus_stats().map(|s| s.last_seq), Some(0));
+}
+
+#[test]
+fn last_error_says_why_an_emit_was_refused() {
+    let mut s = sim();
+    s.program(
+        "why",
+        &format!(
+            r#"(memory (export "memory") 1) {}
+  (func (export "_start") (local $n i64)
+    (drop (call $emit (i32.const 0) (i32.const 3) (i32.const 64) (i32.const 6)
+                      (i32.const 160) (i32.const 0)))
+    (local.set $n (call $last_error (i32.const 300) (i32.const 200)))
+    (drop (call $write (i32.const 1) (i32.const 300) (i32.wrap_i64 (local.get $n)))))"#,
+            data("a.b", "{nope}", "")
+        ),
+    );
+    s.spawn("why", &[]);
+    s.run(50);
+    assert!(
+        s.out.starts_with("the payload is not JSON: at byte 1"),
+        "{}",
+        s.out
+    );
+}
+
+#[test]
+fn subscribers_get_matching_events_after_they_subscribed() {
+    let mut s = sim();
+    s.program("early", &emitter("ledger.old", "1", ""));
+    s.spawn("early", &[]);
+    s.run(50);
+    s.program("sub", &subscriber("ledger.>", "", 2));
+    let sub = s.spawn("sub", &[]);
+    s.run(50);
+    assert_eq!(s.state(sub), (StateName::Wait, Some(WaitOn::Event)));
+    s.program("x", &emitter("sensors.temp", "21", ""));
+    s.program(
+        "y",
+        &emitter("ledger.transfer.requested", r#"{"amount":5}"#, ""),
+    );
+    s.program("z", &emitter("ledger.balance.changed", "[5]", ""));
+    for p in ["x", "y", "z"] {
+        s.spawn(p, &[]);
+        s.run(50);
+    }
+    assert_eq!(s.status(sub), Some(ExitStatus::Ok(0)));
+    assert_eq!(
+        s.out,
+        "ledger.transfer.requested {\"amount\":5}\nledger.balance.changed [5]\n"
+    );
+}
+
+#[test]
+fn a_subscription_from_the_start_reads_the_journal_and_ends_with_its_run() {
+    let mut s = sim();
+    for (i, subject) in ["a.x", "b.x", "a.y"].iter().enumerate() {
+        let name = format!("e{i}");
+        s.program(&name, &emitter(subject, &format!("{i}"), ""));
+        s.spawn(&name, &[]);
+        s.run(50);
+    }
+    s.program("sub", &subscriber("a.*", "from=all", 2));
+    let sub = s.spawn("sub", &[]);
+    s.run(50);
+    assert_eq!(s.status(sub), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.out, "a.x 0\na.y 2\n");
+    assert_eq!(s.k.bus_stats().map(|s| s.subscriptions), Some(0));
+    // A bad pattern or option is refused.
+    s.program("bad", &subscriber("a.>.b", "", 1));
+    s.program("badopt", &subscriber("a.>", "frm=1", 1));
+    let bad = s.spawn("bad", &[]);
+    let badopt = s.spawn("badopt", &[]);
+    s.run(50);
+    assert_eq!(s.status(bad), Some(err(Error::InvalidArgument)));
+    assert_eq!(s.status(badopt), Some(err(Error::InvalidArgument)));
+}
+
+#[test]
+fn a_queue_group_gives_each_event_to_one_member() {
+    let mut s = sim();
+    s.program("w", &subscriber("jobs.>", "queue=workers", 1));
+    let w1 = s.spawn("w", &[]);
+    let w2 = s.spawn("w", &[]);
+    s.run(50);
+    s.program("j1", &emitter("jobs.a", "1", ""));
+    s.program("j2", &emitter("jobs.b", "2", ""));
+    s.spawn("j1", &[]);
+    s.run(50);
+    s.spawn("j2", &[]);
+    s.run(50);
+    assert_eq!(s.status(w1), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.status(w2), Some(ExitStatus::Ok(0)));
+    assert!(
+        s.out.contains("jobs.a 1\n") && s.out.contains("jobs.b 2\n"),
+        "{}",
+        s.out
+    );
+    assert_eq!(
+        s.out.len(),
+        "jobs.a 1\njobs.b 2\n".len(),
+        "each once: {}",
+        s.out
+    );
+}
