@@ -7,6 +7,11 @@
 //!   the cursor to the next event whose subject matches; a subscriber waiting in `next` is
 //!   woken when a matching event is committed. A member of a queue group instead receives the
 //!   sequence numbers the router assigns to it (one member per event).
+//! - **Durable subscriptions** (`durable=NAME`) are a [`Consumer`]: at least once, with `ack`;
+//!   a failed or unacknowledged event comes again after a backoff, and after `max_deliver`
+//!   deliveries it is published to `dlq.<NAME>.<subject>` instead. The consumer's ack floor is
+//!   itself an event (`_consumer.<NAME>`, written with the next commit after it moved), so a
+//!   durable subscription resumes where it was after a reboot.
 //!
 //! Invariants:
 //! - An emitter's answer follows the durable append of its event (or is the append's error);
@@ -22,6 +27,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use zb_abi::{Error, Pid};
+use zb_bus::consumer::{Consumer, ConsumerConfig, ConsumerState, Poll};
 use zb_bus::router::{Router, SubId};
 use zb_hal::log::LogStorage;
 use zb_journal::{Appended, Envelope, Geometry, Journal, JournalConfig, Medium, MediumError};
@@ -96,6 +102,13 @@ enum Feed {
         backlog: VecDeque<u64>,
         dropped: u64,
     },
+    /// A durable consumer; `offered`: the event `peek` last returned and its delivery number.
+    Durable {
+        consumer: Consumer,
+        offered: Option<(u64, u32)>,
+        /// The ack floor last written to the journal.
+        saved: u64,
+    },
 }
 
 /// One subscription.
@@ -138,6 +151,13 @@ pub struct Committed {
 pub struct Found {
     pub seq: u64,
     pub event: Envelope,
+    /// Its delivery number (more than 1: a durable subscription's redelivery).
+    pub attempt: u32,
+}
+
+/// Where a durable consumer's ack floor is recorded: `_consumer.<name>`.
+pub fn consumer_subject(name: &str) -> String {
+    alloc::format!("_consumer.{name}")
 }
 
 pub struct EventBus {
@@ -196,7 +216,14 @@ impl EventBus {
 
     /// Whether events wait for a commit; `full`: as many as one commit takes.
     pub fn has_pending(&self) -> (bool, bool) {
-        (!self.pending.is_empty(), self.pending.len() >= MAX_BATCH)
+        let floors_moved = self.subs.iter().flatten().any(|s| {
+            matches!(&s.feed, Feed::Durable { consumer, saved, .. }
+                if consumer.state().ack_floor != *saved)
+        });
+        (
+            !self.pending.is_empty() || floors_moved,
+            self.pending.len() >= MAX_BATCH,
+        )
     }
 
     /// `from`'s answer, once its event was committed (or refused).
@@ -216,8 +243,9 @@ impl EventBus {
     }
 
     /// Commits up to [`MAX_BATCH`] queued events in one durable append, then routes them.
-    pub fn commit(&mut self) -> Committed {
+    pub fn commit(&mut self, now_us: u64) -> Committed {
         let mut done = Committed::default();
+        self.save_floors(now_us);
         if self.pending.is_empty() {
             return done;
         }
@@ -239,8 +267,10 @@ impl EventBus {
                             (seq, true)
                         }
                     };
-                    self.answers.insert(p.from, Ok(answer));
-                    done.emitters.push(p.from);
+                    if p.from != 0 {
+                        self.answers.insert(p.from, Ok(answer));
+                        done.emitters.push(p.from);
+                    }
                 }
             }
             Err(e) => {
@@ -249,7 +279,7 @@ impl EventBus {
                     zb_journal::JournalError::TooLarge => Error::TooLarge,
                     _ => Error::Corrupt,
                 };
-                for p in &batch {
+                for p in batch.iter().filter(|p| p.from != 0) {
                     self.answers.insert(p.from, Err(error));
                     done.emitters.push(p.from);
                 }
@@ -287,9 +317,9 @@ impl EventBus {
         &mut self,
         owner: Pid,
         pattern: &str,
-        queue: Option<&str>,
-        from: zb_abi::bus::DeliverFrom,
+        options: &zb_abi::bus::SubscribeOptions<'_>,
     ) -> Result<u32, Error> {
+        let (queue, from) = (options.queue, options.from);
         zb_bus::subject::check_pattern(pattern).map_err(|_| Error::InvalidArgument)?;
         let live = self.subs.iter().filter(|s| s.is_some()).count();
         if live >= MAX_SUBSCRIPTIONS {
@@ -300,6 +330,35 @@ impl EventBus {
             .subscribe(pattern, queue, owner)
             .map_err(|_| Error::OutOfMemory)?;
         let feed = match (queue, from) {
+            _ if options.durable.is_some() => {
+                let name = options.durable.unwrap_or("");
+                if self.subs.iter().flatten().any(
+                    |s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name),
+                ) {
+                    let _ = self.router.unsubscribe(route);
+                    return Err(Error::Busy);
+                }
+                let floor = match self.saved_floor(name)? {
+                    Some(floor) => floor,
+                    None => match from {
+                        zb_abi::bus::DeliverFrom::New => self.journal.last_seq() + 1,
+                        zb_abi::bus::DeliverFrom::Seq(n) => n.max(self.journal.first_seq()),
+                    },
+                };
+                let mut config = ConsumerConfig::default();
+                if let Some(n) = options.max_deliver {
+                    config.max_deliver = n.max(1);
+                }
+                if let Some(ms) = options.ack_wait_ms {
+                    config.ack_wait_us = u64::from(ms.max(1)) * 1000;
+                }
+                let state = ConsumerState { ack_floor: floor };
+                Feed::Durable {
+                    consumer: Consumer::new(name, pattern, config, state),
+                    offered: None,
+                    saved: floor,
+                }
+            }
             (Some(_), _) => Feed::Queue {
                 backlog: VecDeque::new(),
                 dropped: 0,
@@ -342,7 +401,10 @@ impl EventBus {
 
     /// The next event subscription `ix` has not seen, without taking it; `None` if there is
     /// none yet.
-    pub fn peek(&mut self, ix: u32) -> Result<Option<Found>, Error> {
+    pub fn peek(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+        if self.is_durable(ix) {
+            return self.peek_durable(ix, now_us);
+        }
         let sub = self
             .subs
             .get_mut(ix as usize)
@@ -352,7 +414,13 @@ impl EventBus {
             Feed::Queue { backlog, .. } => {
                 while let Some(&seq) = backlog.front() {
                     match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
-                        Some(event) => return Ok(Some(Found { seq, event })),
+                        Some(event) => {
+                            return Ok(Some(Found {
+                                seq,
+                                event,
+                                attempt: 1,
+                            }));
+                        }
                         // Retention removed it meanwhile.
                         None => {
                             backlog.pop_front();
@@ -361,6 +429,7 @@ impl EventBus {
                 }
                 Ok(None)
             }
+            Feed::Durable { .. } => Ok(None),
             Feed::Cursor { cursor } => {
                 let from = (*cursor).max(self.journal.first_seq());
                 let pattern = &sub.pattern;
@@ -373,6 +442,7 @@ impl EventBus {
                             found = Some(Found {
                                 seq,
                                 event: event.clone(),
+                                attempt: 1,
                             });
                             false
                         } else {
@@ -392,7 +462,7 @@ impl EventBus {
     }
 
     /// Takes the event [`EventBus::peek`] returned (it was delivered).
-    pub fn take(&mut self, ix: u32, seq: u64) {
+    pub fn take(&mut self, ix: u32, seq: u64, now_us: u64) {
         let Some(sub) = self.subs.get_mut(ix as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -403,9 +473,215 @@ impl EventBus {
                 }
             }
             Feed::Cursor { cursor } => *cursor = (*cursor).max(seq + 1),
+            Feed::Durable {
+                consumer, offered, ..
+            } => {
+                if let Some((s, attempt)) = offered.take()
+                    && s == seq
+                    && attempt == 1
+                {
+                    consumer.delivered(seq, now_us);
+                }
+            }
         }
         sub.delivered += 1;
         self.stats.delivered += 1;
+    }
+
+    fn is_durable(&self, ix: u32) -> bool {
+        self.subs
+            .get(ix as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| matches!(s.feed, Feed::Durable { .. }))
+    }
+
+    /// The durable consumer of subscription `ix`, and what it last offered.
+    fn durable_mut(&mut self, ix: u32) -> Option<(&mut Consumer, &mut Option<(u64, u32)>)> {
+        match &mut self.subs.get_mut(ix as usize)?.as_mut()?.feed {
+            Feed::Durable {
+                consumer, offered, ..
+            } => Some((consumer, offered)),
+            _ => None,
+        }
+    }
+
+    /// The next event for durable subscription `ix`: a redelivery that is due, else the next
+    /// new matching event; dead letters found on the way are queued for the next commit.
+    fn peek_durable(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+        loop {
+            let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
+            if let Some((seq, attempt)) = *offered {
+                // Offered and not taken yet (a buffer was too small, or it is being read):
+                // the same one again.
+                match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
+                    Some(event) => {
+                        return Ok(Some(Found {
+                            seq,
+                            event,
+                            attempt,
+                        }));
+                    }
+                    None => {
+                        if let Some((_, offered)) = self.durable_mut(ix) {
+                            *offered = None;
+                        }
+                        continue;
+                    }
+                }
+            }
+            match consumer.poll(now_us) {
+                Poll::Redeliver { seq, attempt } => *offered = Some((seq, attempt)),
+                Poll::DeadLetter { seq, attempts } => {
+                    let name = consumer.name.clone();
+                    self.dead_letter(&name, seq, attempts)?;
+                }
+                Poll::Idle => return Ok(None),
+                Poll::ReadFrom(from) => {
+                    let pattern = consumer.pattern.clone();
+                    let from = from.max(self.journal.first_seq());
+                    let mut found = None;
+                    self.journal
+                        .read_from(from, &mut |seq, event| {
+                            if zb_bus::subject::matches(&pattern, &event.name) {
+                                found = Some(seq);
+                                false
+                            } else {
+                                true
+                            }
+                        })
+                        .map_err(|_| Error::Corrupt)?;
+                    let last = self.journal.last_seq();
+                    let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
+                    match found {
+                        Some(seq) => *offered = Some((seq, 1)),
+                        None => {
+                            consumer.caught_up(last + 1);
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues event `seq`, given up by consumer `name` after `attempts` deliveries, on its
+    /// dead-letter subject (with the original payload, and `dlq_attempts` as a header).
+    fn dead_letter(&mut self, name: &str, seq: u64, attempts: u32) -> Result<(), Error> {
+        let Some(mut event) = self.journal.get(seq).map_err(|_| Error::Corrupt)? else {
+            return Ok(());
+        };
+        event.name = zb_bus::consumer::dead_letter_subject(name, &event.name);
+        event.source = String::from("kernel");
+        event.causation_id = seq;
+        event
+            .headers
+            .retain(|(k, _)| k != zb_journal::IDEMPOTENCY_KEY);
+        event
+            .headers
+            .push((String::from("dlq_attempts"), alloc::format!("{attempts}")));
+        self.queue(0, event);
+        Ok(())
+    }
+
+    /// Durable subscription `ix`'s subscriber finished event `seq` (`failed`: it failed).
+    pub fn ack(&mut self, ix: u32, seq: u64, failed: bool, now_us: u64) -> Result<(), Error> {
+        let sub = self
+            .subs
+            .get_mut(ix as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let Feed::Durable { consumer, .. } = &mut sub.feed else {
+            return Err(Error::Unsupported);
+        };
+        let done = if failed {
+            consumer.nak(seq, now_us)
+        } else {
+            consumer.ack(seq)
+        };
+        done.map_err(|_| Error::NotFound)
+    }
+
+    /// The ack floor consumer `name` last recorded in the journal.
+    fn saved_floor(&mut self, name: &str) -> Result<Option<u64>, Error> {
+        let subject = consumer_subject(name);
+        let mut floor = None;
+        let first = self.journal.first_seq();
+        self.journal
+            .read_from(first, &mut |_, event| {
+                if event.name == subject
+                    && let Ok(text) = core::str::from_utf8(&event.payload)
+                    && let Ok(Some(raw)) = zb_json::get(text, "floor")
+                    && let Some(n) = raw.as_u64()
+                {
+                    floor = Some(n);
+                }
+                true
+            })
+            .map_err(|_| Error::Corrupt)?;
+        Ok(floor)
+    }
+
+    /// Queues a `_consumer.<name>` event for every durable consumer whose floor moved.
+    fn save_floors(&mut self, now_us: u64) {
+        let mut moved = Vec::new();
+        for sub in self.subs.iter_mut().flatten() {
+            if let Feed::Durable {
+                consumer, saved, ..
+            } = &mut sub.feed
+            {
+                let floor = consumer.state().ack_floor;
+                if floor != *saved {
+                    *saved = floor;
+                    moved.push((consumer.name.clone(), floor));
+                }
+            }
+        }
+        for (name, floor) in moved {
+            let event = Envelope {
+                name: consumer_subject(&name),
+                version: 1,
+                ts_us: now_us,
+                source: String::from("kernel"),
+                correlation_id: 0,
+                causation_id: 0,
+                tenant: String::new(),
+                headers: Vec::new(),
+                payload: alloc::format!("{{\"floor\":{floor}}}").into_bytes(),
+            };
+            self.queue(0, event);
+        }
+    }
+
+    /// The earliest time a durable subscription has a redelivery or dead letter due.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.subs
+            .iter()
+            .flatten()
+            .filter_map(|s| match &s.feed {
+                Feed::Durable { consumer, .. } => consumer.next_deadline(),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Durable subscriptions with something due at `now_us` (owner, index): their waiting
+    /// subscribers must be woken.
+    pub fn due(&self, now_us: u64) -> Vec<(Pid, u32)> {
+        self.subs
+            .iter()
+            .enumerate()
+            .filter_map(|(ix, s)| {
+                let s = s.as_ref()?;
+                match &s.feed {
+                    Feed::Durable { consumer, .. }
+                        if consumer.next_deadline().is_some_and(|d| d <= now_us) =>
+                    {
+                        Some((s.owner, ix as u32))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// The owner of subscription `ix`.

@@ -209,10 +209,7 @@ impl Kernel {
             nr::EMIT => self.emit_call(pid, &sys.args),
             nr::SUBSCRIBE => self.subscribe_call(pid, &sys.args),
             nr::NEXT => self.next_call(pid, &sys.args),
-            nr::ACK => Err((
-                Error::Unsupported,
-                String::from("not a durable subscription"),
-            )),
+            nr::ACK => self.ack_call(pid, &sys.args),
             nr::LAST_ERROR => return self.last_error_call(pid, &sys.args),
             _ => return Err(Error::Unsupported),
         };
@@ -296,21 +293,19 @@ impl Kernel {
                 ),
             )
         })?;
-        if options.durable.is_some() {
-            return Err((
-                Error::Unsupported,
-                String::from("durable subscriptions are not available yet"),
-            ));
-        }
         let bus = self.bus.as_mut().ok_or_else(|| {
             (
                 Error::Unsupported,
                 String::from("this system has no journal"),
             )
         })?;
-        let sub = bus
-            .subscribe(pid, &pattern, options.queue, options.from)
-            .map_err(|e| (e, String::from("too many subscriptions")))?;
+        let sub = bus.subscribe(pid, &pattern, &options).map_err(|e| {
+            let why = match e {
+                Error::Busy => "that durable subscription is in use by another subscriber",
+                _ => "too many subscriptions",
+            };
+            (e, String::from(why))
+        })?;
         let inserted = live(&mut self.runs, pid)
             .and_then(|t| {
                 t.data_mut()
@@ -349,8 +344,9 @@ impl Kernel {
                 _ => return Err(plain(Error::BadHandle)),
             }
         };
+        let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        let Some(found) = bus.peek(sub).map_err(plain)? else {
+        let Some(found) = bus.peek(sub, now).map_err(plain)? else {
             return if flags & i64::from(NONBLOCK) != 0 {
                 Err(plain(Error::WouldBlock))
             } else {
@@ -364,7 +360,7 @@ impl Kernel {
             correlation_id: found.event.correlation_id,
             causation_id: found.event.causation_id,
             version: found.event.version,
-            attempt: 1,
+            attempt: u16::try_from(found.attempt).unwrap_or(u16::MAX),
             name: &found.event.name,
             source: &found.event.source,
             tenant: &found.event.tenant,
@@ -380,9 +376,40 @@ impl Kernel {
             )
         })?;
         if let Some(bus) = self.bus.as_mut() {
-            bus.take(sub, found.seq);
+            bus.take(sub, found.seq, now);
         }
         Ok(Outcome::Reply(n as i64))
+    }
+
+    fn ack_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let seq = u64::try_from(a[1]).map_err(|_| plain(Error::InvalidArgument))?;
+        let failed = match a[2] {
+            0 => false,
+            1 => true,
+            _ => return Err(plain(Error::InvalidArgument)),
+        };
+        let sub = match *live(&mut self.runs, pid)
+            .map_err(plain)?
+            .data()
+            .sys
+            .handles
+            .get(handle_arg(a[0]), Rights::READ)
+            .map_err(plain)?
+        {
+            Object::Subscription { sub } => sub,
+            _ => return Err(plain(Error::BadHandle)),
+        };
+        let now = self.shared.clock.now_us();
+        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
+        bus.ack(sub, seq, failed, now).map_err(|e| {
+            let why = match e {
+                Error::Unsupported => "not a durable subscription",
+                _ => "that event is not waiting for an answer",
+            };
+            (e, String::from(why))
+        })?;
+        Ok(Outcome::Reply(0))
     }
 
     fn last_error_call(&mut self, pid: Pid, a: &[i64; 6]) -> Served {
@@ -400,11 +427,21 @@ impl Kernel {
         let Some(bus) = self.bus.as_mut() else {
             return false;
         };
+        let now = self.shared.clock.now_us();
+        // Durable subscribers with a redelivery due: wake them to read it.
+        for (pid, sub) in bus.due(now) {
+            if self.waits_for(pid, &WaitReason::Event { sub }) {
+                self.wake(pid);
+            }
+        }
+        let Some(bus) = self.bus.as_mut() else {
+            return false;
+        };
         let (pending, full) = bus.has_pending();
         if !pending || !(force || full) {
             return false;
         }
-        let done = bus.commit();
+        let done = bus.commit(now);
         for pid in done.emitters {
             if self.waits_for(pid, &WaitReason::Commit) {
                 self.wake(pid);

@@ -568,7 +568,14 @@ impl Kernel {
 
     /// When the earliest sleeper wakes.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.sched.next_deadline()
+        let bus = self
+            .bus
+            .as_ref()
+            .and_then(crate::bus::EventBus::next_deadline);
+        match (self.sched.next_deadline(), bus) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Wakes due sleepers and gives the next ready run one slice. Returns false if no run was

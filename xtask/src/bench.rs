@@ -98,6 +98,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     json.push_str(&report_runs(&runs, &guest));
     let disk = disk_throughput(&targets)?;
     json.push_str(&disk);
+    json.push_str(&journal_throughput()?);
     json.push_str("}\n");
     let dir = artifacts::target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -105,6 +106,59 @@ pub fn run(args: &Args) -> Result<(), String> {
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwritten to {}", path.display());
     Ok(())
+}
+
+/// Durable EMIT throughput of the journal core on a host file next to SQLite (WAL,
+/// synchronous=FULL) inserting the same events, at several batch sizes, in one run
+/// (`xtask/journal-bench`); the JSON fragment for `bench.json`.
+fn journal_throughput() -> Result<String, String> {
+    println!("\n== journal core vs SQLite (WAL, synchronous=FULL), durable events/s");
+    artifacts::run_checked(artifacts::cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "zb-journal-bench",
+    ]))?;
+    let exe = artifacts::target_dir().join("release/zb-journal-bench");
+    // Beside the build, on the same file system as a developer's work (not a tmpfs /tmp).
+    let dir = artifacts::target_dir().join("bench/journal");
+    let out = std::process::Command::new(&exe)
+        .arg(&dir)
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "journal-bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("journal-bench ")) {
+        println!("{line}");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or("0")
+                .to_string()
+        };
+        rows.push(format!(
+            "    {{\"batch\": {}, \"events\": {}, \"journal_events_per_s\": {}, \"sqlite_events_per_s\": {}, \"ratio\": {}}}",
+            field("batch"),
+            field("events"),
+            field("journal_eps"),
+            field("sqlite_eps"),
+            field("ratio")
+        ));
+    }
+    if rows.is_empty() {
+        return Err(format!("journal-bench printed no results: {text}"));
+    }
+    Ok(format!(
+        ",\n  \"journal_vs_sqlite\": [\n{}\n  ]\n",
+        rows.join(",\n")
+    ))
 }
 
 /// VFS throughput on the x86_64 virtio-blk disk: `fileio` writes then reads 1 MiB of `/data`

@@ -1,10 +1,12 @@
 //! The event bus's logic, without I/O or a clock of its own: NATS subjects and wildcards
-//! ([`subject`]) and the subscription table with queue groups ([`router`]). The kernel
+//! ([`subject`]), the subscription table with queue groups ([`router`]), and durable consumers
+//! with acknowledgement, redelivery and dead letters ([`consumer`]). The kernel
 //! (`zb-kernel`'s `bus` module) runs it over the journal.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod consumer;
 pub mod router;
 pub mod subject;

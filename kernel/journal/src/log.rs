@@ -26,7 +26,7 @@
 //!   holds a record at or above the floor.
 //! - Nothing here panics on any medium contents.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -145,8 +145,8 @@ pub struct Journal<M: Medium> {
     next_generation: u64,
     /// Records below this may be dropped when space is needed.
     floor: u64,
-    /// Recent idempotency keys and their sequence numbers, oldest first.
-    dedupe: VecDeque<(String, u64)>,
+    /// Recent idempotency keys and their sequence numbers.
+    dedupe: Dedupe,
     commits: u64,
     records: u64,
     /// Bytes of a segment header, padded to a write unit.
@@ -173,7 +173,7 @@ impl<M: Medium> Journal<M> {
             next_seq: 1,
             next_generation: 1,
             floor: 0,
-            dedupe: VecDeque::new(),
+            dedupe: Dedupe::default(),
             commits: 0,
             records: 0,
             header_len,
@@ -226,19 +226,14 @@ impl<M: Medium> Journal<M> {
         self.next_seq = self.chain.last().map_or(1, |s| s.next_seq);
         self.commits = self.chain.iter().map(|s| u64::from(s.commits)).sum();
         // Rebuild the idempotency window and count the records.
-        let mut keys: VecDeque<(String, u64)> = VecDeque::new();
+        let mut keys = Dedupe::default();
         let mut records = 0u64;
         let window = self.config.dedupe_window;
         let first = self.first_seq();
         self.read_from(first, &mut |seq, e| {
             records += 1;
-            if let Some(k) = e.idempotency_key()
-                && window > 0
-            {
-                if keys.len() >= window {
-                    keys.pop_front();
-                }
-                keys.push_back((String::from(k), seq));
+            if let Some(k) = e.idempotency_key() {
+                keys.insert(k, seq, window);
             }
             true
         })?;
@@ -399,17 +394,12 @@ impl<M: Medium> Journal<M> {
         // Check and encode everything first: a refusal writes nothing.
         let mut outcomes: Vec<Appended> = Vec::with_capacity(events.len());
         let mut bodies: Vec<Vec<u8>> = Vec::new();
-        let mut new_keys: Vec<(String, u64)> = Vec::new();
+        let mut new_keys: BTreeMap<String, u64> = BTreeMap::new();
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
             if let Some(key) = e.idempotency_key() {
-                let seen = self
-                    .dedupe
-                    .iter()
-                    .chain(new_keys.iter())
-                    .find(|(k, _)| k == key)
-                    .map(|&(_, s)| s);
+                let seen = self.dedupe.get(key).or_else(|| new_keys.get(key).copied());
                 if let Some(first) = seen {
                     outcomes.push(Appended::Duplicate(first));
                     continue;
@@ -421,7 +411,7 @@ impl<M: Medium> Journal<M> {
                 return Err(JournalError::TooLarge);
             }
             if let Some(key) = e.idempotency_key() {
-                new_keys.push((String::from(key), seq));
+                new_keys.insert(String::from(key), seq);
             }
             outcomes.push(Appended::New(seq));
             bodies.push(body);
@@ -432,14 +422,11 @@ impl<M: Medium> Journal<M> {
         }
         self.write_commits(&bodies)?;
         self.records += bodies.len() as u64;
-        for k in new_keys {
-            if self.config.dedupe_window == 0 {
-                break;
-            }
-            if self.dedupe.len() >= self.config.dedupe_window {
-                self.dedupe.pop_front();
-            }
-            self.dedupe.push_back(k);
+        // In sequence order, so the window forgets the oldest first.
+        let mut new_keys: Vec<(String, u64)> = new_keys.into_iter().collect();
+        new_keys.sort_by_key(|&(_, seq)| seq);
+        for (key, seq) in new_keys {
+            self.dedupe.insert(&key, seq, self.config.dedupe_window);
         }
         Ok(outcomes)
     }
@@ -641,6 +628,36 @@ impl<M: Medium> Journal<M> {
             false
         })?;
         Ok(found)
+    }
+}
+
+/// The idempotency window: the last `window` keys and the sequence number each first had,
+/// found in O(log n); the oldest is forgotten first.
+#[derive(Debug, Default)]
+struct Dedupe {
+    by_key: BTreeMap<String, u64>,
+    order: VecDeque<String>,
+}
+
+impl Dedupe {
+    fn get(&self, key: &str) -> Option<u64> {
+        self.by_key.get(key).copied()
+    }
+
+    fn insert(&mut self, key: &str, seq: u64, window: usize) {
+        if window == 0 || self.by_key.contains_key(key) {
+            return;
+        }
+        while self.order.len() >= window {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.by_key.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.by_key.insert(String::from(key), seq);
+        self.order.push_back(String::from(key));
     }
 }
 

@@ -164,15 +164,24 @@ pub struct FileMedium {
 
 #[cfg(feature = "std")]
 impl FileMedium {
-    /// Creates (or truncates) `path` as a region of `geometry`'s size.
+    /// Creates (or truncates) `path` as a region of `geometry`'s size, written out with zeros
+    /// and synced (preallocated, as a log file is: a later write then changes data, not the
+    /// file's block map, and `fdatasync` has only the data to flush).
     pub fn create(path: &std::path::Path, geometry: Geometry) -> std::io::Result<FileMedium> {
-        let file = std::fs::OpenOptions::new()
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)?;
-        file.set_len(geometry.bytes())?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = geometry.bytes();
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
         file.sync_all()?;
         Ok(FileMedium { file, geometry })
     }

@@ -4,8 +4,11 @@
 //! - `bus emit <subject> <json> [key=value …]`: appends an event (headers such as
 //!   `idempotency_key=…`) and prints its sequence number once it is durable, with
 //!   `(duplicate)` when the idempotency key was seen before.
-//! - `bus sub <pattern> [--queue NAME] [--from N|all]`: prints matching events as they are
-//!   committed, until stopped (Ctrl-C).
+//! - `bus sub <pattern> [--queue NAME] [--from N|all] [--durable NAME [--max-deliver N]
+//!   [--ack-wait-ms N] [--fail]]`: prints matching events as they are committed, until stopped
+//!   (Ctrl-C). A durable subscription acknowledges each event once printed — or, with
+//!   `--fail`, reports it failed, so it comes again after a backoff and, after `max-deliver`
+//!   deliveries, goes to `dlq.<NAME>.<subject>`.
 //! - `bus log <pattern> [--from N] [--limit N]`: prints the matching events in the journal
 //!   (from the oldest kept, 20 at most, by default), then ends.
 //! - `bus burst <subject> <n>`: emits `n` events `{"i":k}` one after the other, printing
@@ -29,7 +32,7 @@ zb_sdk::entry!(main);
 /// its size.)
 const EVENT_BUF: usize = 512;
 
-const USAGE: &str = "usage: bus emit <subject> <json> [key=value ...]\n       bus sub <pattern> [--queue NAME] [--from N|all]\n       bus log <pattern> [--from N] [--limit N]\n       bus burst <subject> <n>\n";
+const USAGE: &str = "usage: bus emit <subject> <json> [key=value ...]\n       bus sub <pattern> [--queue NAME] [--from N|all] [--durable NAME [--max-deliver N] [--ack-wait-ms N] [--fail]]\n       bus log <pattern> [--from N] [--limit N]\n       bus burst <subject> <n>\n";
 
 fn main() -> i32 {
     let mut argbuf = [0u8; 512];
@@ -104,21 +107,40 @@ fn emit(subject: &str, payload: &str, headers: &[&str]) -> Result<(), Error> {
     Ok(())
 }
 
+/// What `options` found besides the options text.
+#[derive(Default)]
+struct Flags {
+    limit: Option<u64>,
+    fail: bool,
+    durable: bool,
+}
+
 /// `--name value` options into a `key=value` options text; returns the text's length and the
-/// `--limit`, if any.
-fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Option<u64>), Error> {
+/// other flags.
+fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Flags), Error> {
     let mut len = 0;
-    let mut limit = None;
+    let mut flags = Flags::default();
     let mut i = 0;
     while i < rest.len() {
+        if rest.get(i) == Some(&"--fail") {
+            flags.fail = true;
+            i += 1;
+            continue;
+        }
         let (Some(flag), Some(value)) = (rest.get(i), rest.get(i + 1)) else {
             return Err(bad_usage());
         };
         let key: &[u8] = match *flag {
             "--queue" => b"queue=",
+            "--durable" => {
+                flags.durable = true;
+                b"durable="
+            }
+            "--max-deliver" if parse_u64(value).is_some() => b"max_deliver=",
+            "--ack-wait-ms" if parse_u64(value).is_some() => b"ack_wait_ms=",
             "--from" if parse_u64(value).is_some() || matches!(*value, "all" | "new") => b"from=",
             "--limit" => {
-                limit = Some(parse_u64(value).ok_or_else(bad_usage)?);
+                flags.limit = Some(parse_u64(value).ok_or_else(bad_usage)?);
                 i += 2;
                 continue;
             }
@@ -134,7 +156,7 @@ fn options(rest: &[&str], buf: &mut [u8]) -> Result<(usize, Option<u64>), Error>
         }
         i += 2;
     }
-    Ok((len, limit))
+    Ok((len, flags))
 }
 
 /// Prints the usage; the error for a malformed command line.
@@ -154,20 +176,27 @@ fn parse_u64(s: &str) -> Option<u64> {
 
 fn sub(pattern: &str, rest: &[&str]) -> Result<(), Error> {
     let mut opts = [0u8; 96];
-    let (len, _) = options(rest, &mut opts)?;
+    let (len, flags) = options(rest, &mut opts)?;
     let opts =
         core::str::from_utf8(opts.get(..len).unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
     let mut s = Subscription::new(pattern, opts)?;
     let mut buf = [0u8; EVENT_BUF];
     loop {
-        let event = s.next(&mut buf)?;
-        print_event(&event);
+        let seq = {
+            let event = s.next(&mut buf)?;
+            print_event(&event);
+            event.seq
+        };
+        if flags.durable {
+            s.ack(seq, !flags.fail)?;
+        }
     }
 }
 
 fn log(pattern: &str, rest: &[&str]) -> Result<(), Error> {
     let mut opts = [0u8; 96];
-    let (len, limit) = options(rest, &mut opts)?;
+    let (len, flags) = options(rest, &mut opts)?;
+    let limit = flags.limit;
     let text = opts.get(..len).unwrap_or(&[]);
     let has_from = text.starts_with(b"from=") || text.windows(6).any(|w| w == b"\nfrom=");
     let opts = core::str::from_utf8(text).map_err(|_| Error::InvalidArgument)?;
@@ -254,6 +283,11 @@ fn print_event(e: &EventView<'_>) {
         .push_str(" ")
         .push_str(e.name)
         .push_str(" ")
-        .push_str(payload)
-        .push_str("\n");
+        .push_str(payload);
+    if e.attempt > 1 {
+        w.push_str(" (attempt ")
+            .push_u64(u64::from(e.attempt))
+            .push_str(")");
+    }
+    w.push_str("\n");
 }
