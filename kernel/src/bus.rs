@@ -118,6 +118,10 @@ struct Subscription {
     route: SubId,
     feed: Feed,
     delivered: u64,
+    /// `wait_ms`: how long one `next` waits before it fails with `TimedOut`.
+    wait_us: Option<u64>,
+    /// When the `next` waiting now times out.
+    deadline: Option<u64>,
 }
 
 /// An event waiting for the next commit, and who emitted it.
@@ -338,11 +342,14 @@ impl EventBus {
                     let _ = self.router.unsubscribe(route);
                     return Err(Error::Busy);
                 }
-                let floor = match self.saved_floor(name)? {
-                    Some(floor) => floor,
+                // A new consumer's starting point is recorded with the next commit (`saved`
+                // 0 differs from any floor), so that it resumes there after a reboot even if
+                // it never acknowledged anything.
+                let (floor, saved) = match self.saved_floor(name)? {
+                    Some(floor) => (floor, floor),
                     None => match from {
-                        zb_abi::bus::DeliverFrom::New => self.journal.last_seq() + 1,
-                        zb_abi::bus::DeliverFrom::Seq(n) => n.max(self.journal.first_seq()),
+                        zb_abi::bus::DeliverFrom::New => (self.journal.last_seq() + 1, 0),
+                        zb_abi::bus::DeliverFrom::Seq(n) => (n.max(self.journal.first_seq()), 0),
                     },
                 };
                 let mut config = ConsumerConfig::default();
@@ -356,7 +363,7 @@ impl EventBus {
                 Feed::Durable {
                     consumer: Consumer::new(name, pattern, config, state),
                     offered: None,
-                    saved: floor,
+                    saved,
                 }
             }
             (Some(_), _) => Feed::Queue {
@@ -376,6 +383,8 @@ impl EventBus {
             route,
             feed,
             delivered: 0,
+            wait_us: options.wait_ms.map(|ms| u64::from(ms) * 1000),
+            deadline: None,
         };
         let ix = match self.subs.iter().position(Option::is_none) {
             Some(ix) => {
@@ -485,6 +494,7 @@ impl EventBus {
             }
         }
         sub.delivered += 1;
+        sub.deadline = None;
         self.stats.delivered += 1;
     }
 
@@ -657,11 +667,41 @@ impl EventBus {
         self.subs
             .iter()
             .flatten()
-            .filter_map(|s| match &s.feed {
-                Feed::Durable { consumer, .. } => consumer.next_deadline(),
-                _ => None,
+            .filter_map(|s| {
+                let redelivery = match &s.feed {
+                    Feed::Durable { consumer, .. } => consumer.next_deadline(),
+                    _ => None,
+                };
+                match (redelivery, s.deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             })
             .min()
+    }
+
+    /// A `next` on subscription `ix` found nothing at `now_us`: `Ok(true)` to wait, `Ok(false)`
+    /// to fail with `TimedOut` (its `wait_ms` has passed since it began waiting).
+    pub fn wait_or_time_out(&mut self, ix: u32, now_us: u64) -> Result<bool, Error> {
+        let sub = self
+            .subs
+            .get_mut(ix as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let Some(wait) = sub.wait_us else {
+            return Ok(true);
+        };
+        match sub.deadline {
+            None => {
+                sub.deadline = Some(now_us.saturating_add(wait));
+                Ok(true)
+            }
+            Some(d) if now_us < d => Ok(true),
+            Some(_) => {
+                sub.deadline = None;
+                Ok(false)
+            }
+        }
     }
 
     /// Durable subscriptions with something due at `now_us` (owner, index): their waiting
@@ -672,14 +712,13 @@ impl EventBus {
             .enumerate()
             .filter_map(|(ix, s)| {
                 let s = s.as_ref()?;
-                match &s.feed {
-                    Feed::Durable { consumer, .. }
-                        if consumer.next_deadline().is_some_and(|d| d <= now_us) =>
-                    {
-                        Some((s.owner, ix as u32))
-                    }
+                let redelivery = match &s.feed {
+                    Feed::Durable { consumer, .. } => consumer.next_deadline(),
                     _ => None,
-                }
+                };
+                let timed_out = s.deadline.is_some_and(|d| d <= now_us);
+                (timed_out || redelivery.is_some_and(|d| d <= now_us))
+                    .then_some((s.owner, ix as u32))
             })
             .collect()
     }

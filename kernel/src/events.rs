@@ -289,7 +289,7 @@ impl Kernel {
             (
                 e,
                 String::from(
-                    "options: queue=, durable=, from=N|all|new, max_deliver=, ack_wait_ms=",
+                    "options: queue=, durable=, from=N|all|new, max_deliver=, ack_wait_ms=, wait_ms=",
                 ),
             )
         })?;
@@ -347,10 +347,16 @@ impl Kernel {
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         let Some(found) = bus.peek(sub, now).map_err(plain)? else {
-            return if flags & i64::from(NONBLOCK) != 0 {
-                Err(plain(Error::WouldBlock))
-            } else {
+            if flags & i64::from(NONBLOCK) != 0 {
+                return Err(plain(Error::WouldBlock));
+            }
+            return if bus.wait_or_time_out(sub, now).map_err(plain)? {
                 Ok(Outcome::Block(WaitReason::Event { sub }))
+            } else {
+                Err((
+                    Error::TimedOut,
+                    String::from("nothing arrived within wait_ms"),
+                ))
             };
         };
         let headers = header_lines(&found.event);

@@ -137,6 +137,20 @@ pub static COMMANDS: &[Command] = &[
         run: log,
     },
     Command {
+        name: "req",
+        args: "<subject> <json> [--timeout 500ms]",
+        summary: "send a request over the bus and print the first reply (or time out)",
+        hidden: false,
+        run: req,
+    },
+    Command {
+        name: "dlq",
+        args: "[consumer] [--limit N]",
+        summary: "list dead letters: events durable subscribers gave up on (dlq.>)",
+        hidden: false,
+        run: dlq,
+    },
+    Command {
         name: "ps",
         args: "",
         summary: "list runs and services",
@@ -499,21 +513,20 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     Ok(())
 }
 
-/// Runs `/bin/bus <sub> args…` in the foreground for a bus command.
-fn bus_command(ctx: &mut Ctx<'_>, sub: &str, args: &[String], min: usize) -> CmdResult {
+/// Runs `/bin/<program> args…` in the foreground for a bus command (`emit`, `sub`, `log`,
+/// `req`: each is a small program of that name).
+fn bus_command(ctx: &mut Ctx<'_>, program: &str, args: &[String], min: usize) -> CmdResult {
     if args.len() < min {
-        return Err(usage(sub));
+        return Err(usage(program));
     }
-    let mut argv: Vec<&str> = Vec::with_capacity(args.len() + 1);
-    argv.push(sub);
-    argv.extend(args.iter().map(String::as_str));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let pid = ctx
         .host
-        .spawn("bus", &argv)
-        .map_err(|e| format!("{sub}: cannot start /bin/bus: {e}"))?;
+        .spawn(program, &argv)
+        .map_err(|e| format!("{program}: cannot start /bin/{program}: {e}"))?;
     let job = Job {
         pid,
-        name: String::from(sub),
+        name: String::from(program),
     };
     ctx.jobs
         .start_foreground(ctx.host, job, Mode::Command, ctx.out);
@@ -530,6 +543,24 @@ fn sub(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn log(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "log", args, 1)
+}
+
+fn req(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "req", args, 2)
+}
+
+/// `dlq [consumer] …`: `log dlq.>` (or `dlq.<consumer>.>`).
+fn dlq(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let (pattern, rest) = match args.split_first() {
+        Some((consumer, rest)) if !consumer.starts_with("--") => {
+            (format!("dlq.{consumer}.>"), rest)
+        }
+        _ => (String::from("dlq.>"), args),
+    };
+    let mut words = Vec::with_capacity(rest.len() + 1);
+    words.push(pattern);
+    words.extend(rest.iter().cloned());
+    bus_command(ctx, "log", &words, 1)
 }
 
 /// `ps` columns: header and whether the column is right-aligned (numbers).

@@ -43,7 +43,7 @@ pub enum Mode {
     Run,
     /// Awaited by `wait`: Ctrl-C stops waiting and leaves it running.
     Wait,
-    /// A program behind a shell command (`emit`, `sub`, `log` run `/bin/bus`): Ctrl-C kills
+    /// A program behind a shell command (`emit`, `sub`, `log`, `req` run the programs of those names): Ctrl-C kills
     /// it, and its end is announced only if it did not exit by itself (a program that exits
     /// has printed what the user needs).
     Command,

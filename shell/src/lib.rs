@@ -119,7 +119,10 @@ impl Shell {
             return;
         };
         if redirect.is_some()
-            && matches!(cmd.name, "run" | "wait" | "time" | "emit" | "sub" | "log")
+            && matches!(
+                cmd.name,
+                "run" | "wait" | "time" | "emit" | "sub" | "log" | "req" | "dlq"
+            )
         {
             let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);
             return;

@@ -177,8 +177,17 @@ impl Machine {
     pub fn command(&mut self, line: &str, timeout: Duration) -> StepResult<String> {
         self.type_bytes(line.as_bytes())?;
         self.type_bytes(b"\r")?;
-        // The echo ends with the line discipline's "\r\n"; the output follows it.
-        self.expect("\r\n", timeout)?;
+        // The echo of this very line ends with the line discipline's "\r\n"; the output
+        // follows it. (Not just any "\r\n": a background run's output may come first. If it
+        // arrives while the line is typed, the console draws the line again whole, so the echo
+        // still ends with the complete line.)
+        // (A line with control characters — backspace, arrows — is edited on screen, so its
+        // echo is not the line: then the first "\r\n" it is.)
+        if line.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+            self.expect(&format!("{line}\r\n"), timeout)?;
+        } else {
+            self.expect("\r\n", timeout)?;
+        }
         let out = self.expect_prompt(timeout)?;
         Ok(out.replace("\r\n", "\n"))
     }

@@ -191,6 +191,9 @@ pub struct SubscribeOptions<'a> {
     pub max_deliver: Option<u32>,
     /// `ack_wait_ms=N` (durable): an unacknowledged delivery is redelivered after this.
     pub ack_wait_ms: Option<u32>,
+    /// `wait_ms=N`: a `next` that waits this long for an event fails with `TimedOut` (request
+    /// and reply use it).
+    pub wait_ms: Option<u32>,
 }
 
 impl<'a> SubscribeOptions<'a> {
@@ -203,6 +206,7 @@ impl<'a> SubscribeOptions<'a> {
             from: DeliverFrom::New,
             max_deliver: None,
             ack_wait_ms: None,
+            wait_ms: None,
         };
         let number = |v: &str| v.parse::<u32>().map_err(|_| Error::InvalidArgument);
         for (key, value) in pairs(text) {
@@ -218,6 +222,7 @@ impl<'a> SubscribeOptions<'a> {
                 }
                 "max_deliver" => o.max_deliver = Some(number(value)?),
                 "ack_wait_ms" => o.ack_wait_ms = Some(number(value)?),
+                "wait_ms" => o.wait_ms = Some(number(value)?),
                 _ => return Err(Error::InvalidArgument),
             }
         }
