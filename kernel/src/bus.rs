@@ -32,6 +32,8 @@ use zb_bus::router::{Router, SubId};
 use zb_hal::log::LogStorage;
 use zb_journal::{Appended, Envelope, Geometry, Journal, JournalConfig, Medium, MediumError};
 
+use crate::views::{View, ViewEngine};
+
 /// Most subscriptions at once, all runs together.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Most events committed in one append.
@@ -159,6 +161,34 @@ pub struct Found {
     pub attempt: u32,
 }
 
+/// A snapshot being gathered from its parts: its height, how many parts it has, and the parts
+/// seen so far.
+type PartialSnapshot = (u64, usize, Vec<Option<Vec<u8>>>);
+
+/// Where a view's snapshots are recorded: `_snapshot.<name>`.
+pub fn snapshot_subject(name: &str) -> String {
+    alloc::format!("_snapshot.{name}")
+}
+
+/// One snapshot part's payload: `{"height":H,"part":I,"parts":N,"data":"<hex>"}`.
+fn snapshot_part(payload: &[u8]) -> Option<(u64, usize, usize, Vec<u8>)> {
+    let text = core::str::from_utf8(payload).ok()?;
+    let number = |key: &str| zb_json::get(text, key).ok().flatten()?.as_u64();
+    let (height, part, parts) = (number("height")?, number("part")?, number("parts")?);
+    let data = zb_json::get(text, "data").ok().flatten()?;
+    let hex = data.as_plain_str()?;
+    if hex.len() % 2 != 0 || part >= parts || parts > 4096 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    let bytes: Option<Vec<u8>> = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|p| Some((digit(p[0])? * 16 + digit(p[1])?) as u8))
+        .collect();
+    Some((height, part as usize, parts as usize, bytes?))
+}
+
 /// Where a durable consumer's ack floor is recorded: `_consumer.<name>`.
 pub fn consumer_subject(name: &str) -> String {
     alloc::format!("_consumer.{name}")
@@ -166,6 +196,9 @@ pub fn consumer_subject(name: &str) -> String {
 
 pub struct EventBus {
     journal: Journal<Store>,
+    /// Views folded from the journal (`crate::views`), and the engine they run in.
+    views: Vec<View>,
+    view_engine: Option<ViewEngine>,
     router: Router,
     subs: Vec<Option<Subscription>>,
     pending: Vec<Pending>,
@@ -175,6 +208,8 @@ pub struct EventBus {
     stats: BusStats,
     /// What the store is, for the boot log and `varz`.
     pub medium: &'static str,
+    /// Most bytes of one encoded event (the journal's limit).
+    max_record: usize,
 }
 
 impl EventBus {
@@ -203,12 +238,15 @@ impl EventBus {
         };
         let bus = EventBus {
             journal,
+            views: Vec::new(),
+            view_engine: None,
             router: Router::new(MAX_SUBSCRIPTIONS),
             subs: Vec::new(),
             pending: Vec::new(),
             answers: BTreeMap::new(),
             stats: BusStats::default(),
             medium,
+            max_record: config.max_record,
         };
         Ok((bus, line))
     }
@@ -263,6 +301,12 @@ impl EventBus {
                     let answer = match outcome {
                         Appended::New(seq) => {
                             self.stats.emitted += 1;
+                            if !self.views.is_empty() {
+                                let headers = crate::events::header_lines(&p.event);
+                                for view in &mut self.views {
+                                    view.apply(seq, &p.event, &headers);
+                                }
+                            }
                             self.route(seq, &p.event.name, &mut done.subscribers);
                             (seq, false)
                         }
@@ -342,14 +386,18 @@ impl EventBus {
                     let _ = self.router.unsubscribe(route);
                     return Err(Error::Busy);
                 }
-                // A new consumer's starting point is recorded with the next commit (`saved`
-                // 0 differs from any floor), so that it resumes there after a reboot even if
-                // it never acknowledged anything.
+                // A new consumer starting at "new events" has its starting point recorded with
+                // the next commit (`saved` 0 differs from any floor), so that after a reboot it
+                // resumes there even if it never acknowledged anything; one starting at a
+                // sequence number would start there again anyway.
                 let (floor, saved) = match self.saved_floor(name)? {
                     Some(floor) => (floor, floor),
                     None => match from {
                         zb_abi::bus::DeliverFrom::New => (self.journal.last_seq() + 1, 0),
-                        zb_abi::bus::DeliverFrom::Seq(n) => (n.max(self.journal.first_seq()), 0),
+                        zb_abi::bus::DeliverFrom::Seq(n) => {
+                            let floor = n.max(self.journal.first_seq());
+                            (floor, floor)
+                        }
                     },
                 };
                 let mut config = ConsumerConfig::default();
@@ -721,6 +769,149 @@ impl EventBus {
                     .then_some((s.owner, ix as u32))
             })
             .collect()
+    }
+
+    /// Loads view `name` (reducer `wasm` folding `pattern`): from its newest snapshot, then
+    /// every event after it. The line for the boot log.
+    pub fn add_view(
+        &mut self,
+        name: &str,
+        pattern: &str,
+        wasm: &[u8],
+        memory_bytes: usize,
+        shared: alloc::rc::Rc<crate::sys::Shared>,
+    ) -> Result<String, String> {
+        zb_bus::subject::check_pattern(pattern)
+            .map_err(|e| alloc::format!("pattern {pattern:?}: {e}"))?;
+        if self.views.iter().any(|v| v.name == name) {
+            return Err(String::from("declared twice"));
+        }
+        let engine = self.view_engine.get_or_insert_with(ViewEngine::default);
+        let mut view = engine.load(name, pattern, wasm, memory_bytes, shared)?;
+        let restored = match self.newest_snapshot(name) {
+            Ok(Some((height, image))) => match view.restore(height, &image) {
+                Ok(()) => alloc::format!(", from its snapshot at {height}"),
+                Err(e) => alloc::format!(" (snapshot at {height} unusable: {e})"),
+            },
+            Ok(None) => String::new(),
+            Err(e) => alloc::format!(" (snapshots unreadable: {e})"),
+        };
+        let from = (view.height + 1).max(self.journal.first_seq());
+        self.journal
+            .read_from(from, &mut |seq, event| {
+                let headers = crate::events::header_lines(event);
+                view.apply(seq, event, &headers);
+                true
+            })
+            .map_err(|e| alloc::format!("the journal cannot be read: {e}"))?;
+        view.height = view.height.max(self.journal.last_seq());
+        let line = match &view.failed {
+            Some(why) => alloc::format!("view {name}: stopped: {why}"),
+            None => alloc::format!("view {name}: height {}{restored}", view.height),
+        };
+        self.views.push(view);
+        Ok(line)
+    }
+
+    /// Asks view `name` about `key`.
+    pub fn scan(&mut self, name: &str, key: &str) -> Result<Vec<u8>, (Error, String)> {
+        let view = self
+            .views
+            .iter_mut()
+            .find(|v| v.name == name)
+            .ok_or_else(|| (Error::NotFound, alloc::format!("no view named {name:?}")))?;
+        view.scan(key)
+    }
+
+    /// Snapshots view `name` at its height: its memory goes into the journal, in parts, as
+    /// `_snapshot.<name>` events (with the next commit). Returns the height. Events below every
+    /// view's newest snapshot may then be dropped when the journal needs room.
+    pub fn seal(&mut self, name: &str, now_us: u64) -> Result<u64, (Error, String)> {
+        let max_record = self.journal_max_record();
+        let view = self
+            .views
+            .iter_mut()
+            .find(|v| v.name == name)
+            .ok_or_else(|| (Error::NotFound, alloc::format!("no view named {name:?}")))?;
+        if let Some(why) = &view.failed {
+            return Err((Error::Corrupt, alloc::format!("view {name} stopped: {why}")));
+        }
+        let image = view.memory_image();
+        let height = view.height;
+        view.sealed = height;
+        // Hex, in parts that fit a record with room for the envelope.
+        let chunk = (max_record.saturating_sub(256) / 2).max(64);
+        let parts = image.len().div_ceil(chunk).max(1);
+        let subject = snapshot_subject(name);
+        for (i, piece) in image.chunks(chunk).enumerate() {
+            let mut payload =
+                alloc::format!("{{\"height\":{height},\"part\":{i},\"parts\":{parts},\"data\":\"");
+            for b in piece {
+                payload.push_str(&alloc::format!("{b:02x}"));
+            }
+            payload.push_str("\"}");
+            self.queue(
+                0,
+                Envelope {
+                    name: subject.clone(),
+                    version: 1,
+                    ts_us: now_us,
+                    source: String::from("kernel"),
+                    correlation_id: height,
+                    causation_id: 0,
+                    tenant: String::new(),
+                    headers: Vec::new(),
+                    payload: payload.into_bytes(),
+                },
+            );
+        }
+        let floor = self.views.iter().map(|v| v.sealed).min().unwrap_or(0);
+        self.journal.release_before(floor);
+        Ok(height)
+    }
+
+    fn journal_max_record(&self) -> usize {
+        self.max_record
+    }
+
+    /// The newest complete snapshot of view `name` in the journal: its height and memory.
+    fn newest_snapshot(&mut self, name: &str) -> Result<Option<(u64, Vec<u8>)>, String> {
+        let subject = snapshot_subject(name);
+        let mut best: Option<(u64, Vec<u8>)> = None;
+        let mut current: Option<PartialSnapshot> = None;
+        let first = self.journal.first_seq();
+        self.journal
+            .read_from(first, &mut |_, event| {
+                if event.name != subject {
+                    return true;
+                }
+                let Some((height, part, parts, data)) = snapshot_part(&event.payload) else {
+                    return true;
+                };
+                let fresh = !matches!(&current, Some((h, n, _)) if *h == height && *n == parts);
+                if fresh {
+                    current = Some((height, parts, alloc::vec![None; parts]));
+                }
+                if let Some((h, _, got)) = &mut current {
+                    if let Some(slot) = got.get_mut(part) {
+                        *slot = Some(data);
+                    }
+                    if got.iter().all(Option::is_some) {
+                        let image: Vec<u8> = got.iter().flatten().flatten().copied().collect();
+                        best = Some((*h, image));
+                    }
+                }
+                true
+            })
+            .map_err(|e| alloc::format!("{e}"))?;
+        Ok(best)
+    }
+
+    /// Views, for `varz`: (name, height, sealed height, stopped?).
+    pub fn views(&self) -> impl Iterator<Item = (&str, u64, u64, bool)> {
+        self.views
+            .iter()
+            .map(|v| (v.name.as_str(), v.height, v.sealed, v.failed.is_some()))
     }
 
     /// The owner of subscription `ix`.

@@ -41,7 +41,7 @@ pub const MAX_PAYLOAD: usize = 4096;
 pub fn is_bus_call(number: u32) -> bool {
     matches!(
         number,
-        nr::EMIT | nr::SUBSCRIBE | nr::NEXT | nr::ACK | nr::LAST_ERROR
+        nr::EMIT | nr::SUBSCRIBE | nr::NEXT | nr::ACK | nr::LAST_ERROR | nr::SCAN | nr::SEAL
     )
 }
 
@@ -210,6 +210,8 @@ impl Kernel {
             nr::SUBSCRIBE => self.subscribe_call(pid, &sys.args),
             nr::NEXT => self.next_call(pid, &sys.args),
             nr::ACK => self.ack_call(pid, &sys.args),
+            nr::SCAN => self.scan_call(pid, &sys.args),
+            nr::SEAL => self.seal_call(pid, &sys.args),
             nr::LAST_ERROR => return self.last_error_call(pid, &sys.args),
             _ => return Err(Error::Unsupported),
         };
@@ -331,19 +333,11 @@ impl Kernel {
         if flags & !i64::from(NONBLOCK) != 0 {
             return Err(plain(Error::InvalidArgument));
         }
-        let sub = {
-            let (mem, data) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        {
+            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
             checked_range(a[1], a[2], mem.len(), usize::MAX).map_err(plain)?;
-            match *data
-                .sys
-                .handles
-                .get(handle_arg(a[0]), Rights::READ)
-                .map_err(plain)?
-            {
-                Object::Subscription { sub } => sub,
-                _ => return Err(plain(Error::BadHandle)),
-            }
-        };
+        }
+        let sub = self.subscription_of(pid, a[0]).map_err(plain)?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         let Some(found) = bus.peek(sub, now).map_err(plain)? else {
@@ -387,6 +381,115 @@ impl Kernel {
         Ok(Outcome::Reply(n as i64))
     }
 
+    /// The view name (and for `scan` the key) of a view call, from run `pid`'s memory.
+    fn view_args(
+        &mut self,
+        pid: Pid,
+        a: &[i64; 6],
+        key: bool,
+    ) -> Result<(String, String), (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let text = |ptr: i64, len: i64, max: usize| -> Result<String, (Error, String)> {
+            let range = checked_range(ptr, len, mem.len(), max).map_err(plain)?;
+            core::str::from_utf8(&mem[range])
+                .map(String::from)
+                .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))
+        };
+        let view = text(a[0], a[1], zb_abi::view::MAX_VIEW_NAME)?;
+        let key = if key {
+            text(a[2], a[3], zb_abi::view::INPUT_BYTES)?
+        } else {
+            String::new()
+        };
+        Ok((view, key))
+    }
+
+    fn scan_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let (view, key) = self.view_args(pid, a, true)?;
+        {
+            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+            checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
+        }
+        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
+        let answer = bus.scan(&view, &key)?;
+        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let range = checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
+        if answer.len() > range.len() {
+            return Err((
+                Error::TooLarge,
+                format!("the answer needs a {}-byte buffer", answer.len()),
+            ));
+        }
+        mem[range.start..range.start + answer.len()].copy_from_slice(&answer);
+        Ok(Outcome::Reply(answer.len() as i64))
+    }
+
+    fn seal_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let (view, _) = self.view_args(pid, a, false)?;
+        let now = self.shared.clock.now_us();
+        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
+        let height = bus.seal(&view, now)?;
+        Ok(Outcome::Reply(i64::try_from(height).unwrap_or(i64::MAX)))
+    }
+
+    /// Loads the views the boot image declares (`/etc/views/<name>.view`); a line for the boot
+    /// log per view.
+    pub fn open_views(&mut self, platform: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        let memory = self.config.limits.memory_bytes;
+        let shared = self.shared.clone();
+        let declared: Vec<&'static str> = self
+            .programs()
+            .filter(|p| p.starts_with(zb_abi::view::VIEW_DIR) && p.ends_with(".view"))
+            .collect();
+        for path in declared {
+            let name = path
+                .trim_start_matches(zb_abi::view::VIEW_DIR)
+                .trim_end_matches(".view");
+            let result = (|| {
+                let text = self
+                    .programs_get(path)
+                    .and_then(|t| core::str::from_utf8(t).ok())
+                    .ok_or_else(|| String::from("not UTF-8 text"))?;
+                let spec = zb_abi::view::ViewSpec::parse(text)
+                    .map_err(|line| format!("cannot read {line:?}"))?;
+                if !spec.on(platform) {
+                    return Ok(String::new());
+                }
+                let wasm = self
+                    .programs_get(&format!("/bin/{}", spec.program))
+                    .ok_or_else(|| format!("no program /bin/{}", spec.program))?;
+                let bus = self
+                    .bus
+                    .as_mut()
+                    .ok_or_else(|| String::from("there is no journal"))?;
+                bus.add_view(name, spec.pattern, wasm, memory, shared.clone())
+            })();
+            match result {
+                Ok(line) if line.is_empty() => {}
+                Ok(line) => lines.push(line),
+                Err(why) => lines.push(format!("view {name}: not loaded: {why}")),
+            }
+        }
+        lines
+    }
+
+    /// The subscription behind run `pid`'s handle `h` (which needs the read right).
+    fn subscription_of(&mut self, pid: Pid, h: i64) -> Result<u32, Error> {
+        match *live(&mut self.runs, pid)?
+            .data()
+            .sys
+            .handles
+            .get(handle_arg(h), Rights::READ)?
+        {
+            Object::Subscription { sub } => Ok(sub),
+            _ => Err(Error::BadHandle),
+        }
+    }
+
     fn ack_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
         let plain = |e: Error| (e, String::new());
         let seq = u64::try_from(a[1]).map_err(|_| plain(Error::InvalidArgument))?;
@@ -395,17 +498,7 @@ impl Kernel {
             1 => true,
             _ => return Err(plain(Error::InvalidArgument)),
         };
-        let sub = match *live(&mut self.runs, pid)
-            .map_err(plain)?
-            .data()
-            .sys
-            .handles
-            .get(handle_arg(a[0]), Rights::READ)
-            .map_err(plain)?
-        {
-            Object::Subscription { sub } => sub,
-            _ => return Err(plain(Error::BadHandle)),
-        };
+        let sub = self.subscription_of(pid, a[0]).map_err(plain)?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         bus.ack(sub, seq, failed, now).map_err(|e| {

@@ -34,6 +34,7 @@ pub mod sched;
 pub mod scheme;
 mod sys;
 pub mod task;
+mod views;
 
 use alloc::vec::Vec;
 use zb_abi::fmt::Bytes;
@@ -76,6 +77,9 @@ pub fn run(
         let _ = writeln!(out, "{line}");
         for problem in kernel.check_schemas() {
             let _ = writeln!(out, "{problem}");
+        }
+        for line in kernel.open_views(platform.name()) {
+            let _ = writeln!(out, "{line}");
         }
     }
     for &name in platform.drivers() {

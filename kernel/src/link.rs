@@ -141,49 +141,43 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             )
         },
     )?;
-    // The bus calls leave the interpreter: the kernel serves them between slices.
-    linker.func_wrap(
-        MODULE,
-        "emit",
-        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
-            charge(&mut cx);
-            Err(leave(
-                cx.data_mut(),
-                nr::EMIT,
-                wide([a, b, c, d, e, f]),
-                true,
-                None,
-            ))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "subscribe",
-        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
-            charge(&mut cx);
-            Err(leave(
-                cx.data_mut(),
-                nr::SUBSCRIBE,
-                wide([a, b, c, d]),
-                true,
-                None,
-            ))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "next",
-        |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
-            charge(&mut cx);
-            Err(leave(
-                cx.data_mut(),
-                nr::NEXT,
-                wide([a, b, c, d]),
-                true,
-                None,
-            ))
-        },
-    )?;
+    // The bus and view calls leave the interpreter: the kernel serves them between slices.
+    for (name, number) in [("emit", nr::EMIT), ("scan", nr::SCAN)] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
+                charge(&mut cx);
+                Err(leave(
+                    cx.data_mut(),
+                    number,
+                    wide([a, b, c, d, e, f]),
+                    true,
+                    None,
+                ))
+            },
+        )?;
+    }
+    for (name, number) in [("subscribe", nr::SUBSCRIBE), ("next", nr::NEXT)] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
+                charge(&mut cx);
+                Err(leave(cx.data_mut(), number, wide([a, b, c, d]), true, None))
+            },
+        )?;
+    }
+    for (name, number) in [("last_error", nr::LAST_ERROR), ("seal", nr::SEAL)] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut cx: Cx<'_>, a: i32, b: i32| -> Result<i64> {
+                charge(&mut cx);
+                Err(leave(cx.data_mut(), number, wide([a, b]), true, None))
+            },
+        )?;
+    }
     linker.func_wrap(
         MODULE,
         "ack",
@@ -191,20 +185,6 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             charge(&mut cx);
             let args = [i64::from(h), seq, i64::from(failed), 0, 0, 0];
             Err(leave(cx.data_mut(), nr::ACK, args, true, None))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "last_error",
-        |mut cx: Cx<'_>, p: i32, cap: i32| -> Result<i64> {
-            charge(&mut cx);
-            Err(leave(
-                cx.data_mut(),
-                nr::LAST_ERROR,
-                wide([p, cap]),
-                true,
-                None,
-            ))
         },
     )?;
     for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {

@@ -191,6 +191,29 @@ pub struct RunData {
     pending: Option<Pending>,
 }
 
+impl RunData {
+    /// The store data of a view's reducer (`crate::views`): no handles, no arguments, memory
+    /// capped at `memory_bytes`. Views use the very store type runs do, so the interpreter's
+    /// code is not compiled twice (flash is what a microcontroller lacks).
+    pub(crate) fn for_reducer(memory_bytes: usize, shared: Rc<Shared>) -> RunData {
+        RunData {
+            limits: RunLimiter {
+                memory_bytes,
+                heap: None,
+            },
+            memory: None,
+            sys: RunSys::new(0, alloc::vec::Vec::new()),
+            shared,
+            pending: None,
+        }
+    }
+
+    /// Installs the store's limiter (the same as runs have).
+    pub(crate) fn limit(store: &mut Store<RunData>) {
+        store.limiter(|d| &mut d.limits);
+    }
+}
+
 /// What one slice of execution ended with.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Slice {

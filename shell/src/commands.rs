@@ -118,37 +118,51 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "emit",
         args: "<subject> <json> [key=value ...]",
-        summary: "append an event to the journal; prints its sequence number once durable",
+        summary: "append an event; prints its number once durable",
         hidden: false,
         run: emit,
     },
     Command {
         name: "sub",
-        args: "<pattern> [--queue NAME] [--from N|all]",
-        summary: "show matching events as they come (Ctrl-C stops); * is a token, > the rest",
+        args: "<pattern> [--queue|--durable NAME] ...",
+        summary: "show events as they come (Ctrl-C stops)",
         hidden: false,
         run: sub,
     },
     Command {
         name: "log",
         args: "<pattern> [--from N] [--limit N]",
-        summary: "list matching events in the journal (20 by default)",
+        summary: "list events in the journal (20 by default)",
         hidden: false,
         run: log,
     },
     Command {
         name: "req",
         args: "<subject> <json> [--timeout 500ms]",
-        summary: "send a request over the bus and print the first reply (or time out)",
+        summary: "request over the bus; prints the reply",
         hidden: false,
         run: req,
     },
     Command {
         name: "dlq",
         args: "[consumer] [--limit N]",
-        summary: "list dead letters: events durable subscribers gave up on (dlq.>)",
+        summary: "list events durable subscribers gave up on",
         hidden: false,
         run: dlq,
+    },
+    Command {
+        name: "scan",
+        args: "<view> <key>",
+        summary: "ask a view about a key",
+        hidden: false,
+        run: scan,
+    },
+    Command {
+        name: "seal",
+        args: "<view>",
+        summary: "snapshot a view at its height",
+        hidden: false,
+        run: seal,
     },
     Command {
         name: "ps",
@@ -543,6 +557,14 @@ fn sub(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn log(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "log", args, 1)
+}
+
+fn scan(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "scan", args, 2)
+}
+
+fn seal(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "seal", args, 1)
 }
 
 fn req(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {

@@ -121,7 +121,7 @@ impl Shell {
         if redirect.is_some()
             && matches!(
                 cmd.name,
-                "run" | "wait" | "time" | "emit" | "sub" | "log" | "req" | "dlq"
+                "run" | "wait" | "time" | "emit" | "sub" | "log" | "req" | "dlq" | "scan" | "seal"
             )
         {
             let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);

@@ -400,6 +400,14 @@ pub fn check() -> Result<(), String> {
                 "zb-console",
             ])
             .args(["--package", "zb-abi", "--package", "zb-hal"])
+            .args(deny),
+    )?;
+    // The programs on their own: checked beside the kernel, they would get the features the
+    // kernel asks of shared crates (zb-json's `alloc`), which a program without an allocator
+    // cannot link.
+    run_checked(
+        cargo()
+            .args(["clippy", "--target", WASM_TARGET])
             .args(["--package", "zb-sdk", "--package", "zb-programs"])
             .args(deny),
     )?;

@@ -423,6 +423,12 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     }
     settle(&mut m)?;
 
+    // Every call with hostile arguments: errors to the run, the kernel carries on. First, on a
+    // fresh heap: it and its probe (two instances of a 17 KiB module with 14 KiB of memory
+    // each) take nearly all of the STM32F4's, and the first-fit heap fragments as runs come
+    // and go.
+    m.check("run hostile", &["checks passed", "] hostile: ok(0)"], long)?;
+
     // A program nobody compiled into the kernel prints and reports its status.
     let out = m.check(
         "run hello",
@@ -507,9 +513,6 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
         long,
     )?;
     m.check(&format!("wait {sleeper}"), &["ok(0)"], STEP)?;
-
-    // Every call with hostile arguments: errors to the run, the kernel carries on.
-    m.check("run hostile", &["checks passed", "] hostile: ok(0)"], long)?;
 
     // proc:// and mem:// are served by the kernel; ps and mem are built on them.
     m.check(
@@ -751,25 +754,27 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         return m.fail(format!("no {medium:?} line at boot: {banner:?}"));
     }
     settle(&mut m)?;
-    let transfer = r#"'{"from":"alice","to":"bob","amount":5}'"#;
+    // (Orders, not ledger commands: the ledger app on x86_64 answers those with events of
+    // its own, which would shift the sequence numbers checked here.)
+    let transfer = r#"'{"item":"book","qty":1}'"#;
     m.check(
-        &format!("emit ledger.transfer.requested {transfer}"),
+        &format!("emit shop.order.placed {transfer}"),
         &["1\n"],
         STEP,
     )?;
     // The same idempotency key: the first sequence number again, nothing appended.
     m.check(
-        &format!("emit ledger.transfer.requested {transfer} idempotency_key=t-2"),
+        &format!("emit shop.order.placed {transfer} idempotency_key=t-2"),
         &["2\n"],
         STEP,
     )?;
     m.check(
-        &format!("emit ledger.transfer.requested {transfer} idempotency_key=t-2"),
+        &format!("emit shop.order.placed {transfer} idempotency_key=t-2"),
         &["2 (duplicate)\n"],
         STEP,
     )?;
     m.check(
-        r#"emit ledger.balance.changed '{"who":"bob","balance":5}'"#,
+        r#"emit shop.order.shipped '{"carrier":"post"}'"#,
         &["3\n"],
         STEP,
     )?;
@@ -804,27 +809,23 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check("log 'a.>.b'", &["log: invalid argument: pattern"], STEP)?;
     // Queries with NATS wildcards.
     let all = m.check(
-        "log 'ledger.>'",
+        "log 'shop.>'",
         &[
-            "1 ledger.transfer.requested {\"from\":\"alice\"",
-            "3 ledger.balance.changed",
+            "1 shop.order.placed {\"item\":\"book\"",
+            "3 shop.order.shipped",
         ],
         STEP,
     )?;
-    if all.contains("sensors") || all.matches("ledger.transfer.requested").count() != 2 {
-        return m.fail(format!("`log ledger.>` listed the wrong events: {all:?}"));
+    if all.contains("sensors") || all.matches("shop.order.placed").count() != 2 {
+        return m.fail(format!("`log shop.>` listed the wrong events: {all:?}"));
     }
-    let one = m.check(
-        "log 'ledger.*.changed'",
-        &["3 ledger.balance.changed"],
-        STEP,
-    )?;
-    if one.contains("requested") {
+    let one = m.check("log 'shop.*.shipped'", &["3 shop.order.shipped"], STEP)?;
+    if one.contains("placed") {
         return m.fail(format!("`*` matched more than one token: {one:?}"));
     }
     let page = m.check(
         "log '>' --from 2 --limit 2",
-        &["2 ledger.transfer.requested", "3 ledger.balance.changed"],
+        &["2 shop.order.placed", "3 shop.order.shipped"],
         STEP,
     )?;
     if page.contains("\n1 ") || page.contains("4 sensors") {
@@ -907,16 +908,11 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
                 .is_some_and(|floor| floor > paid)
         })
     };
-    let mut recorded = false;
-    for _ in 0..50 {
-        if past_paid(&m.command("log '_consumer.audit' --limit 100", STEP)?) {
-            recorded = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if !recorded {
-        return m.fail(format!("the acknowledgement of {paid} was not recorded"));
+    let floors = command_until(&mut m, "log '_consumer.audit' --limit 100", past_paid)?;
+    if !past_paid(&floors) {
+        return m.fail(format!(
+            "the acknowledgement of {paid} was not recorded: {floors:?}"
+        ));
     }
     stop_bus(&mut m, &pid)?;
     m.check(r#"emit orders.shipped '{"id":2}'"#, &[], STEP)?;
@@ -939,14 +935,14 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check(
         "log '>'",
         &[
-            "1 ledger.transfer.requested",
+            "1 shop.order.placed",
             "4 sensors.temp",
             "5 sensors.humidity",
         ],
         STEP,
     )?;
     m.check(
-        &format!("emit ledger.transfer.requested {transfer} idempotency_key=t-2"),
+        &format!("emit shop.order.placed {transfer} idempotency_key=t-2"),
         &["2 (duplicate)\n"],
         STEP,
     )?;
@@ -954,8 +950,96 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         // RAM standing in for flash survives a reset, not a new QEMU: the crash test is x86's.
         return shut_down(&mut m);
     }
+    ledger_app(&mut m)?;
     drop(m);
     crash_rounds(&name, &boot)
+}
+
+/// The example ledger app (x86_64: init starts its command handler; the view
+/// `ledger.balances` is folded by `/bin/ledger-view`): deposits, a transfer, an overdraft
+/// refused with its reason, `scan`, `seal`, and the balances again after a reboot from the
+/// snapshot.
+fn ledger_app(m: &mut Machine) -> StepResult {
+    m.check(
+        r#"emit ledger.deposited '{"account":"alice","amount":10}'"#,
+        &[],
+        STEP,
+    )?;
+    m.check(
+        r#"emit ledger.transfer.requested '{"from":"alice","to":"bob","amount":3}'"#,
+        &[],
+        STEP,
+    )?;
+    // The command handler decides it; the view folds the outcome.
+    let paid_bob = |out: &str| out.contains(r#"{"account":"bob","balance":3}"#);
+    let bob = command_until(m, "scan ledger.balances bob", paid_bob)?;
+    if !bob.contains(r#"{"account":"bob","balance":3}"#) {
+        return m.fail(format!("the transfer did not reach the balances: {bob:?}"));
+    }
+    m.check(
+        "scan ledger.balances alice",
+        &[r#"{"account":"alice","balance":7}"#],
+        STEP,
+    )?;
+    m.check(
+        r#"emit ledger.transfer.requested '{"from":"bob","to":"carol","amount":50}'"#,
+        &[],
+        STEP,
+    )?;
+    let reason = |out: &str| out.contains("insufficient funds: bob has 3, needs 50");
+    let rejected = command_until(m, "log 'ledger.transfer.rejected'", reason)?;
+    if !rejected.contains("insufficient funds: bob has 3, needs 50") {
+        return m.fail(format!(
+            "the overdraft was not rejected with its reason: {rejected:?}"
+        ));
+    }
+    m.check(
+        "scan ledger.balances carol",
+        &["scan: no such file or directory"],
+        STEP,
+    )?;
+    m.check("scan no.such.view x", &["no view named"], STEP)?;
+    let sealed = m.check(
+        "seal ledger.balances",
+        &["sealed ledger.balances at "],
+        STEP,
+    )?;
+    let height = sealed.trim().rsplit(' ').next().unwrap_or("").to_string();
+    m.type_bytes(b"reboot\r")?;
+    m.expect("rebooting", STEP)?;
+    let again = m.expect("boot: kernel entry to prompt", BOOT)?;
+    let again = again + &m.expect_prompt(STEP)?;
+    let restored = format!("from its snapshot at {height}");
+    if !again.contains("view ledger.balances: height") || !again.contains(&restored) {
+        return m.fail(format!(
+            "the view did not start from its snapshot ({restored}): {again:?}"
+        ));
+    }
+    m.check(
+        "scan ledger.balances alice",
+        &[r#"{"account":"alice","balance":7}"#],
+        STEP,
+    )?;
+    m.check(
+        "scan ledger.balances bob",
+        &[r#"{"account":"bob","balance":3}"#],
+        STEP,
+    )?;
+    Ok(())
+}
+
+/// Runs `line` until its output satisfies `done` (at most 50 times, 100 ms apart: for what
+/// happens in the background, such as a run reacting to an event); the last output.
+fn command_until(m: &mut Machine, line: &str, done: impl Fn(&str) -> bool) -> StepResult<String> {
+    let mut out = String::new();
+    for _ in 0..50 {
+        out = m.command(line, STEP)?;
+        if done(&out) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(out)
 }
 
 /// Kills background run `pid` and waits for its end to be announced and the prompt to
@@ -1005,9 +1089,11 @@ fn crash_rounds(name: &str, boot: &Boot) -> StepResult {
                 None => return m.fail(format!("round {round}: a corrupt event line {line:?}")),
             }
         }
+        // In order, each once (other events — the ledger app's, consumers' positions — may
+        // fall between bursts, so the numbers need not be contiguous).
         for pair in seen.windows(2) {
-            if pair[1].0 != pair[0].0 + 1 {
-                return m.fail(format!("round {round}: sequence gap or disorder {pair:?}"));
+            if pair[1].0 <= pair[0].0 {
+                return m.fail(format!("round {round}: events out of order {pair:?}"));
             }
         }
         for a in &acked {
@@ -1038,6 +1124,12 @@ fn crash_rounds(name: &str, boot: &Boot) -> StepResult {
         drop(m);
     }
     let (mut m, _) = boot_to_prompt(name, boot)?;
+    // The view comes back with the same balances (snapshot plus the events after it).
+    m.check(
+        "scan ledger.balances alice",
+        &[r#"{"account":"alice","balance":7}"#],
+        STEP,
+    )?;
     let listing = m.command("log 'crash.>' --limit 5000", BOOT)?;
     for (seq, i) in &acked {
         let want = format!("{seq} crash.t {{\"i\":{i}}}");

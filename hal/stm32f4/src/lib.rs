@@ -15,9 +15,9 @@
 //! CPU and SysTick at a fixed 168 MHz whatever RCC says, so the `qemu` feature selects that
 //! figure.
 //!
-//! Memory (see `boot/stm32f4/memory.x`): the kernel stack is the bottom 16 KiB of SRAM (an
+//! Memory (see `boot/stm32f4/memory.x`): the kernel stack is the bottom 20 KiB of SRAM (an
 //! overflow runs off the start of SRAM and faults); then .data and .bss; then the kernel heap,
-//! everything from cortex-m-rt's `__sheap` to the end of SRAM (~111 KiB), plus the RAM outside
+//! everything from cortex-m-rt's `__sheap` to the end of SRAM (~107 KiB), plus the RAM outside
 //! SRAM that nothing else uses (`storage::spare_ram`: 48 KiB of CCM on a board, 13 KiB under
 //! QEMU) as a second region: runs' wasm memories
 //! and compiled code live there. The 64 KiB CCM holds only, on a board, the 16 KiB

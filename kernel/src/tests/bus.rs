@@ -271,3 +271,77 @@ fn a_queue_group_gives_each_event_to_one_member() {
         s.out
     );
 }
+
+/// A reducer that counts the events it folds (the count is in memory, so snapshots hold it),
+/// answers `scan` with the count as one digit, and traps on an event named `boom`.
+const COUNTER: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "input") (result i32) (i32.const 1024))
+  (func (export "reduce") (param $len i32) (result i32)
+    ;; the subject starts at 1024 + 48; trap on "boom"
+    (if (i32.eq (i32.load (i32.const 1072)) (i32.const 0x6d6f6f62)) (then unreachable))
+    (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+    (i32.const 0))
+  (func (export "scan") (param $len i32) (result i32)
+    (i32.store8 (i32.const 1024) (i32.add (i32.const 48) (i32.load (i32.const 0))))
+    (i32.const 1)))"#;
+
+fn with_view(pattern: &str) -> Sim {
+    let mut s = sim();
+    let wasm = wat::parse_str(COUNTER).expect("valid WAT");
+    s.raw("counter", wasm);
+    let decl = format!("program counter\npattern {pattern}\n");
+    s.k.install(
+        "/etc/views/count.view",
+        std::boxed::Box::leak(decl.into_bytes().into_boxed_slice()),
+    );
+    let lines = s.k.open_views("x86_64");
+    assert_eq!(lines, ["view count: height 0"]);
+    s
+}
+
+#[test]
+fn a_view_folds_matching_events_and_answers_scan() {
+    let mut s = with_view("orders.>");
+    for (i, subject) in ["orders.a", "other.x", "orders.b", "orders.c"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("e{i}");
+        s.program(&name, &emitter(subject, "{}", ""));
+        s.spawn(&name, &[]);
+        s.run(50);
+    }
+    let bus = s.k.bus.as_mut().expect("a journal");
+    assert_eq!(bus.scan("count", "anything"), Ok(b"3".to_vec()));
+    assert_eq!(
+        bus.scan("nope", "x").map_err(|(e, _)| e),
+        Err(Error::NotFound)
+    );
+    // Sealing records the height; the snapshot goes into the journal with the next commit.
+    assert_eq!(bus.seal("count", 0), Ok(4));
+    s.run(50);
+    let last = s.k.bus_stats().map(|b| b.last_seq).unwrap_or(0);
+    assert!(last > 4, "snapshot events were committed");
+}
+
+#[test]
+fn a_reducer_that_traps_stops_its_view_and_nothing_else() {
+    let mut s = with_view(">");
+    s.program("ok", &emitter("a.b", "{}", ""));
+    s.program("boom", &emitter("boom", "{}", ""));
+    s.spawn("ok", &[]);
+    s.run(50);
+    let b = s.spawn("boom", &[]);
+    s.run(50);
+    // The emit itself succeeded: the event is in the journal.
+    assert_eq!(s.status(b), Some(ExitStatus::Ok(2)));
+    let bus = s.k.bus.as_mut().expect("a journal");
+    let (e, why) = bus.scan("count", "x").unwrap_err();
+    assert_eq!(e, Error::Corrupt);
+    assert!(why.contains("stopped"), "{why}");
+    // The kernel goes on.
+    s.spawn("ok", &[]);
+    s.run(50);
+    assert_eq!(s.k.bus_stats().map(|b| b.last_seq), Some(3));
+}

@@ -35,6 +35,8 @@
 //!   NAME is 1–64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit;
 //!   a service or a run can be listed only once.
 //! - Run properties (indented; each at most once, except `allow`):
+//!   - `platform NAME...` — start it only on these platforms (`x86_64`, `stm32f4`, `web`): a
+//!     run a small board has no room for.
 //!   - `args ARG...` — the program's arguments, split at blanks; `"..."` quotes an argument
 //!     (or part of one) with blanks, inside which `\"` and `\\` stand for `"` and `\`.
 //!     Up to 64 arguments.
@@ -106,6 +108,8 @@ pub struct RunSpec {
     /// Memory limit in bytes; `None`: the kernel's default.
     pub memory: Option<u64>,
     pub restart: RestartPolicy,
+    /// The platforms it starts on (`platform x86_64`); empty: all.
+    pub platforms: Vec<String>,
 }
 
 /// A manifest that does not parse: the 1-based line and what is wrong with it.
@@ -126,7 +130,7 @@ impl fmt::Display for ManifestError {
 
 impl core::error::Error for ManifestError {}
 
-const RUN_KEYS: &str = "args, allow, memory, restart, backoff or limit";
+const RUN_KEYS: &str = "args, allow, memory, platform, restart, backoff or limit";
 
 /// Quotes user text for an error message: escaped, and cut to a readable length.
 fn quote(text: &str) -> String {
@@ -174,6 +178,7 @@ struct OpenRun {
     spec: RunSpec,
     args: Option<usize>,
     memory: Option<usize>,
+    platform: Option<usize>,
     restart: Option<usize>,
     backoff: Option<usize>,
     limit: Option<usize>,
@@ -213,9 +218,13 @@ impl Parser {
                 self.finish_run()?;
                 self.entry(key, rest).map_err(at)
             }
-            "args" | "allow" | "memory" | "restart" | "backoff" | "limit" if !indented => Err(at(
-                format!("\"{key}\" is a run property: indent it under its \"run NAME\" line"),
-            )),
+            "args" | "allow" | "memory" | "platform" | "restart" | "backoff" | "limit"
+                if !indented =>
+            {
+                Err(at(format!(
+                    "\"{key}\" is a run property: indent it under its \"run NAME\" line"
+                )))
+            }
             _ if !indented => Err(at(format!(
                 "unknown entry {} (expected service or run)",
                 quote(key)
@@ -272,9 +281,11 @@ impl Parser {
                     grants: Vec::new(),
                     memory: None,
                     restart: RestartPolicy::default(),
+                    platforms: Vec::new(),
                 },
                 args: None,
                 memory: None,
+                platform: None,
                 restart: None,
                 backoff: None,
                 limit: None,
@@ -314,6 +325,7 @@ impl OpenRun {
         let seen = match key {
             "args" => Some(&mut self.args),
             "memory" => Some(&mut self.memory),
+            "platform" => Some(&mut self.platform),
             "restart" => Some(&mut self.restart),
             "backoff" => Some(&mut self.backoff),
             "limit" => Some(&mut self.limit),
@@ -342,6 +354,7 @@ impl OpenRun {
                 }
                 "allow" => "\"allow\" needs at least one URL prefix, e.g. file:///data/app".into(),
                 "memory" => "\"memory\" needs a size, e.g. 64K".into(),
+                "platform" => "\"platform\" needs a platform name, e.g. x86_64".into(),
                 "restart" => "\"restart\" needs a policy: never, on-failure or always".into(),
                 "backoff" => "\"backoff\" needs INITIAL..MAX, e.g. 100ms..5s".into(),
                 _ => "\"limit\" needs N per WINDOW, e.g. 5 per 60s".into(),
@@ -360,6 +373,17 @@ impl OpenRun {
                         return Err(format!("too many grants (at most {MAX_GRANTS})"));
                     }
                     spec.grants.push(prefix.to_string());
+                }
+            }
+            "platform" => {
+                for name in words {
+                    if !matches!(name, "x86_64" | "stm32f4" | "web") {
+                        return Err(format!(
+                            "unknown platform {} (expected x86_64, stm32f4 or web)",
+                            quote(name)
+                        ));
+                    }
+                    spec.platforms.push(name.to_string());
                 }
             }
             "memory" => {
@@ -699,6 +723,7 @@ run motd
                         window_us: 60_000_000
                     },
                 },
+                platforms: vec![],
             }
         );
         let motd = m.run("motd").unwrap();
@@ -780,7 +805,7 @@ run motd
             ),
             (
                 "run a\n  colour red",
-                "line 2: unknown run property \"colour\" (expected args, allow, memory, restart, backoff or limit)",
+                "line 2: unknown run property \"colour\" (expected args, allow, memory, platform, restart, backoff or limit)",
             ),
             (
                 "memory 64K",
@@ -1121,5 +1146,21 @@ run motd
             parsed > 100,
             "mutations too destructive to test much: {parsed}"
         );
+    }
+
+    #[test]
+    fn a_run_can_be_limited_to_platforms() {
+        let m = Manifest::parse("run ledger\n  platform x86_64 web\nrun flaky\n").unwrap();
+        assert_eq!(m.run("ledger").unwrap().platforms, ["x86_64", "web"]);
+        assert!(m.run("flaky").unwrap().platforms.is_empty());
+        let e = Manifest::parse("run a\n  platform vax\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message.contains("unknown platform \"vax\""),
+            "{}",
+            e.message
+        );
+        let e = Manifest::parse("platform x86_64\n").unwrap_err();
+        assert!(e.message.contains("is a run property"), "{}", e.message);
     }
 }

@@ -145,9 +145,13 @@ impl NativeService for InitService {
             return;
         };
         check_services(&manifest.services, host);
+        let platform = host.sysinfo().platform;
         self.runs = manifest
             .runs
             .into_iter()
+            .filter(|spec| {
+                spec.platforms.is_empty() || spec.platforms.iter().any(|p| p == platform)
+            })
             .map(|spec| Supervised {
                 state: RestartState::new(spec.restart),
                 spec,

@@ -25,6 +25,7 @@ pub mod scheme;
 pub mod syscall;
 mod sysinfo;
 pub mod url;
+pub mod view;
 
 pub use error::Error;
 pub use host::{

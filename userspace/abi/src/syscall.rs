@@ -38,6 +38,8 @@
 //! | `subscribe` | `(pattern: i32, len: i32, opts: i32, opts_len: i32) -> i64` | subscribes to a subject pattern ([`crate::bus::SubscribeOptions`]); a handle |
 //! | `next` | `(h: i32, buf: i32, cap: i32, flags: i32) -> i64` | blocks until the subscription's next event and writes it ([`crate::bus::EventView`]); its length |
 //! | `ack` | `(h: i32, seq: i64, failed: i32) -> i64` | a durable subscription's event is done (`failed` = 0) or failed (1: redelivered after a backoff); 0 |
+//! | `scan` | `(view: i32, view_len: i32, key: i32, key_len: i32, out: i32, cap: i32) -> i64` | asks view `view` ([`crate::view`]) about `key`; writes its answer (JSON text) at `out`; its length (`NotFound`: no such view or key) |
+//! | `seal` | `(view: i32, view_len: i32) -> i64` | snapshots the view at the current height; the height |
 //! | `last_error` | `(buf: i32, cap: i32) -> i64` | the reason for this run's last failed call, when the kernel has more to say than the code (an invalid event payload, a bad subject); its length, 0 if none |
 //!
 //! URLs: `scheme://authority/path`, or an absolute path meaning `file://` ([`crate::url`]). A
@@ -89,10 +91,12 @@ pub mod nr {
     pub const NEXT: u32 = 26;
     pub const ACK: u32 = 27;
     pub const LAST_ERROR: u32 = 28;
+    pub const SCAN: u32 = 29;
+    pub const SEAL: u32 = 30;
 }
 
 /// Every import, by name, with its number (what the kernel links).
-pub const IMPORTS: [(&str, u32); 29] = [
+pub const IMPORTS: [(&str, u32); 31] = [
     ("exit", nr::EXIT),
     ("yield", nr::YIELD),
     ("getpid", nr::GETPID),
@@ -122,6 +126,8 @@ pub const IMPORTS: [(&str, u32); 29] = [
     ("next", nr::NEXT),
     ("ack", nr::ACK),
     ("last_error", nr::LAST_ERROR),
+    ("scan", nr::SCAN),
+    ("seal", nr::SEAL),
 ];
 
 /// Size of one `spawn` grant entry in bytes.

@@ -125,48 +125,6 @@ pub fn parse_ms(s: &str) -> Option<u64> {
     parse_u64(s)
 }
 
-/// A little text built in place.
-pub struct BufText<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> BufText<N> {
-    pub fn new() -> Self {
-        BufText {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    pub fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            }
-        }
-    }
-
-    pub fn push_u64(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        while let Some(d) = i.checked_sub(1).and_then(|j| digits.get_mut(j)) {
-            *d = b'0' + (v % 10) as u8;
-            i -= 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.push(digits.get(i..).unwrap_or(&[]));
-    }
-
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
-    }
-}
-
 #[inline(never)]
 pub fn print_event(e: &EventView<'_>) {
     let payload = core::str::from_utf8(e.payload).unwrap_or("<binary>");

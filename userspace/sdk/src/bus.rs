@@ -55,6 +55,32 @@ pub fn last_error(buf: &mut [u8]) -> &str {
     core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("")
 }
 
+/// Asks view `view` about `key`; its answer (JSON text) goes into `out`.
+pub fn scan<'o>(view: &str, key: &str, out: &'o mut [u8]) -> Result<&'o str, Error> {
+    let (vl, kl, cap) = (len32(view.len())?, len32(key.len())?, len32(out.len())?);
+    // SAFETY: the kernel reads the two borrowed ranges and writes at most `cap` bytes into
+    // `out`, which we borrow mutably.
+    let n = decode(unsafe {
+        sys::scan(
+            ptr32(view.as_ptr()),
+            vl,
+            ptr32(key.as_ptr()),
+            kl,
+            ptr32(out.as_mut_ptr()),
+            cap,
+        )
+    })?;
+    let answer = out.get(..n as usize).ok_or(Error::Corrupt)?;
+    core::str::from_utf8(answer).map_err(|_| Error::Corrupt)
+}
+
+/// Snapshots view `view` at its current height (returned).
+pub fn seal(view: &str) -> Result<u64, Error> {
+    let vl = len32(view.len())?;
+    // SAFETY: the kernel reads `vl` bytes at `view`, which we borrow.
+    decode(unsafe { sys::seal(ptr32(view.as_ptr()), vl) })
+}
+
 /// A subscription to a subject pattern. Ended when dropped.
 #[derive(Debug)]
 pub struct Subscription {

@@ -171,6 +171,14 @@ mod wasm {
         /// `last_error(buf, cap)` → length of the reason.
         #[link_name = "last_error"]
         pub fn last_error(buf: i32, cap: i32) -> i64;
+
+        /// `scan(view, view_len, key, key_len, out, cap)` → length of the answer.
+        #[link_name = "scan"]
+        pub fn scan(view: i32, view_len: i32, key: i32, key_len: i32, out: i32, cap: i32) -> i64;
+
+        /// `seal(view, view_len)` → the snapshot's height.
+        #[link_name = "seal"]
+        pub fn seal(view: i32, view_len: i32) -> i64;
     }
 }
 
@@ -264,6 +272,12 @@ mod host {
         UNSUPPORTED
     }
     pub unsafe fn last_error(_: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn scan(_: i32, _: i32, _: i32, _: i32, _: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn seal(_: i32, _: i32) -> i64 {
         UNSUPPORTED
     }
 }

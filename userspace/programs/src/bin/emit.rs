@@ -11,8 +11,11 @@
 
 #[path = "../buscli.rs"]
 mod buscli;
+#[path = "../text.rs"]
+mod text;
 
-use buscli::{BufText, parse_u64, report, usage, words};
+use buscli::{parse_u64, report, usage, words};
+use text::Text;
 use zb_sdk::Error;
 use zb_sdk::bus;
 use zb_sdk::io::{BufWriter, Stream};
@@ -74,10 +77,9 @@ fn emit(subject: &str, payload: &str, headers: &[&str]) -> Result<(), Error> {
 #[inline(never)]
 fn burst(subject: &str, n: u64) -> Result<(), Error> {
     for k in 0..n {
-        let mut payload = BufText::<32>::new();
-        payload.push(b"{\"i\":");
-        payload.push_u64(k);
-        payload.push(b"}");
+        let mut raw = [0u8; 32];
+        let mut payload = Text::new(&mut raw);
+        payload.push(b"{\"i\":").push_u64(k).push(b"}");
         let done = bus::emit(subject, payload.as_str(), "")?;
         let mut w = BufWriter::<48>::new(Stream::Stdout);
         w.push_str("acked ")

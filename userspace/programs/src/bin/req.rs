@@ -10,8 +10,11 @@
 
 #[path = "../buscli.rs"]
 mod buscli;
+#[path = "../text.rs"]
+mod text;
 
-use buscli::{BufText, EVENT_BUF, options, parse_ms, print_event, report, usage, words};
+use buscli::{EVENT_BUF, options, parse_ms, print_event, report, usage, words};
+use text::Text;
 use zb_sdk::Error;
 use zb_sdk::bus::{self, Subscription};
 use zb_sdk::io::{BufWriter, Stream};
@@ -53,18 +56,18 @@ fn main() -> i32 {
 #[inline(never)]
 fn request(subject: &str, payload: &str, timeout_ms: u64) -> Result<(), Error> {
     // A fresh inbox: this run's pid and the clock make it unique.
-    let mut inbox = BufText::<48>::new();
-    inbox.push(b"_INBOX.");
-    inbox.push_u64(zb_sdk::getpid() as u64);
-    inbox.push(b".");
-    inbox.push_u64(zb_sdk::clock_us());
-    let mut opts = BufText::<48>::new();
-    opts.push(b"wait_ms=");
-    opts.push_u64(timeout_ms);
+    let (mut inbox_raw, mut opts_raw, mut header_raw) = ([0u8; 48], [0u8; 32], [0u8; 64]);
+    let mut inbox = Text::new(&mut inbox_raw);
+    inbox
+        .push(b"_INBOX.")
+        .push_u64(zb_sdk::getpid() as u64)
+        .push(b".")
+        .push_u64(zb_sdk::clock_us());
+    let mut opts = Text::new(&mut opts_raw);
+    opts.push(b"wait_ms=").push_u64(timeout_ms);
     let mut replies = Subscription::new(inbox.as_str(), opts.as_str())?;
-    let mut header = BufText::<48>::new();
-    header.push(b"reply_to=");
-    header.push(inbox.as_str().as_bytes());
+    let mut header = Text::new(&mut header_raw);
+    header.push(b"reply_to=").push_str(inbox.as_str());
     bus::emit(subject, payload, header.as_str())?;
     // Smaller than a subscriber's: this frame also holds the inbox, options and header.
     let mut buf = [0u8; 384];
@@ -102,9 +105,9 @@ fn serve(pattern: &str, opts: &str) -> Result<(), Error> {
             continue;
         };
         let payload = core::str::from_utf8(event.payload).map_err(|_| Error::InvalidArgument)?;
-        let mut cause = BufText::<32>::new();
-        cause.push(b"causation_id=");
-        cause.push_u64(event.seq);
+        let mut raw = [0u8; 32];
+        let mut cause = Text::new(&mut raw);
+        cause.push(b"causation_id=").push_u64(event.seq);
         bus::emit(to, payload, cause.as_str())?;
     }
 }
