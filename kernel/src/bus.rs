@@ -38,6 +38,8 @@ use crate::views::{View, ViewEngine};
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Most events committed in one append.
 pub const MAX_BATCH: usize = 64;
+/// Most timers at once.
+pub const MAX_TIMERS: usize = 16;
 /// Most undelivered events a queue-group member holds.
 pub const QUEUE_BACKLOG: usize = 64;
 
@@ -199,6 +201,9 @@ pub struct EventBus {
     /// Views folded from the journal (`crate::views`), and the engine they run in.
     views: Vec<View>,
     view_engine: Option<ViewEngine>,
+    /// Timers (`timer.<name>` events), and the program each starts when it fires, if any.
+    timers: zb_bus::timer::Timers,
+    timer_runs: Vec<(String, String)>,
     router: Router,
     subs: Vec<Option<Subscription>>,
     pending: Vec<Pending>,
@@ -240,6 +245,9 @@ impl EventBus {
             journal,
             views: Vec::new(),
             view_engine: None,
+            // No real-time clock is read yet: cron counts from 1970-01-01 at boot.
+            timers: zb_bus::timer::Timers::new(MAX_TIMERS, 0),
+            timer_runs: Vec::new(),
             router: Router::new(MAX_SUBSCRIPTIONS),
             subs: Vec::new(),
             pending: Vec::new(),
@@ -712,6 +720,14 @@ impl EventBus {
 
     /// The earliest time a durable subscription has a redelivery or dead letter due.
     pub fn next_deadline(&self) -> Option<u64> {
+        let subs = self.subs_deadline();
+        match (subs, self.timers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn subs_deadline(&self) -> Option<u64> {
         self.subs
             .iter()
             .flatten()
@@ -912,6 +928,87 @@ impl EventBus {
         self.views
             .iter()
             .map(|v| (v.name.as_str(), v.height, v.sealed, v.failed.is_some()))
+    }
+
+    /// Sets (or with `off` cancels) a timer from its spec ([`zb_abi::bus::TimerSpec`]).
+    pub fn set_timer(
+        &mut self,
+        spec: &zb_abi::bus::TimerSpec<'_>,
+        now_us: u64,
+    ) -> Result<(), String> {
+        use zb_abi::bus::TimerWhen;
+        use zb_bus::timer::{CronExpr, Schedule};
+        let schedule = match spec.when {
+            TimerWhen::Off => {
+                self.timer_runs.retain(|(n, _)| n != spec.name);
+                return if self.timers.remove(spec.name) {
+                    Ok(())
+                } else {
+                    Err(alloc::format!("no timer named {:?}", spec.name))
+                };
+            }
+            TimerWhen::Every { us } => Schedule::Every {
+                period_us: us,
+                first_us: now_us.saturating_add(us),
+            },
+            TimerWhen::After { us } => Schedule::Once {
+                at_us: now_us.saturating_add(us),
+            },
+            TimerWhen::Cron(fields) => Schedule::Cron(
+                CronExpr::parse(&fields.join(" ")).map_err(|e| alloc::format!("{e}"))?,
+            ),
+        };
+        // Setting a timer again replaces it.
+        self.timers.remove(spec.name);
+        self.timer_runs.retain(|(n, _)| n != spec.name);
+        self.timers
+            .add(spec.name, schedule, now_us)
+            .map_err(String::from)?;
+        if let Some(program) = spec.run {
+            self.timer_runs
+                .push((String::from(spec.name), String::from(program)));
+        }
+        Ok(())
+    }
+
+    /// Fires the timers due at `now_us`: a `timer.<name>` event each (with the next commit);
+    /// the programs to start.
+    pub fn fire_timers(&mut self, now_us: u64) -> Vec<String> {
+        let mut fired = Vec::new();
+        if self.timers.next_deadline().is_some_and(|d| d <= now_us) {
+            self.timers.due(now_us, &mut fired);
+        }
+        let mut runs = Vec::new();
+        for f in fired {
+            let payload = alloc::format!(
+                "{{\"timer\":\"{}\",\"count\":{},\"due_us\":{}}}",
+                f.name,
+                f.count,
+                f.due_us
+            );
+            self.queue(
+                0,
+                Envelope {
+                    name: alloc::format!("timer.{}", f.name),
+                    version: 1,
+                    ts_us: now_us,
+                    source: String::from("kernel"),
+                    correlation_id: 0,
+                    causation_id: 0,
+                    tenant: String::new(),
+                    headers: Vec::new(),
+                    payload: payload.into_bytes(),
+                },
+            );
+            if let Some((_, program)) = self.timer_runs.iter().find(|(n, _)| *n == f.name) {
+                runs.push(program.clone());
+            }
+        }
+        // Once timers that fired are gone: so are their programs.
+        let timers = &self.timers;
+        self.timer_runs
+            .retain(|(n, _)| timers.list().any(|(t, _)| t == n));
+        runs
     }
 
     /// The owner of subscription `ix`.

@@ -41,7 +41,14 @@ pub const MAX_PAYLOAD: usize = 4096;
 pub fn is_bus_call(number: u32) -> bool {
     matches!(
         number,
-        nr::EMIT | nr::SUBSCRIBE | nr::NEXT | nr::ACK | nr::LAST_ERROR | nr::SCAN | nr::SEAL
+        nr::EMIT
+            | nr::SUBSCRIBE
+            | nr::NEXT
+            | nr::ACK
+            | nr::LAST_ERROR
+            | nr::SCAN
+            | nr::SEAL
+            | nr::TIMER
     )
 }
 
@@ -212,6 +219,7 @@ impl Kernel {
             nr::ACK => self.ack_call(pid, &sys.args),
             nr::SCAN => self.scan_call(pid, &sys.args),
             nr::SEAL => self.seal_call(pid, &sys.args),
+            nr::TIMER => self.timer_call(pid, &sys.args),
             nr::LAST_ERROR => return self.last_error_call(pid, &sys.args),
             _ => return Err(Error::Unsupported),
         };
@@ -477,6 +485,25 @@ impl Kernel {
         lines
     }
 
+    fn timer_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
+        let plain = |e: Error| (e, String::new());
+        let text = {
+            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+            let range = checked_range(a[0], a[1], mem.len(), 256).map_err(plain)?;
+            String::from(
+                core::str::from_utf8(&mem[range])
+                    .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))?,
+            )
+        };
+        let spec = zb_abi::bus::TimerSpec::parse(&text)
+            .map_err(|why| (Error::InvalidArgument, String::from(why)))?;
+        let now = self.shared.clock.now_us();
+        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
+        bus.set_timer(&spec, now)
+            .map_err(|why| (Error::InvalidArgument, why))?;
+        Ok(Outcome::Reply(0))
+    }
+
     /// The subscription behind run `pid`'s handle `h` (which needs the read right).
     fn subscription_of(&mut self, pid: Pid, h: i64) -> Result<u32, Error> {
         match *live(&mut self.runs, pid)?
@@ -527,6 +554,13 @@ impl Kernel {
             return false;
         };
         let now = self.shared.clock.now_us();
+        // Timers that are due: their events join the next commit, their programs start.
+        for program in bus.fire_timers(now) {
+            let _ = self.spawn(1, &program, Vec::new(), Vec::new());
+        }
+        let Some(bus) = self.bus.as_mut() else {
+            return false;
+        };
         // Durable subscribers with a redelivery due: wake them to read it.
         for (pid, sub) in bus.due(now) {
             if self.waits_for(pid, &WaitReason::Event { sub }) {

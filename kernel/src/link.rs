@@ -168,7 +168,11 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             },
         )?;
     }
-    for (name, number) in [("last_error", nr::LAST_ERROR), ("seal", nr::SEAL)] {
+    for (name, number) in [
+        ("last_error", nr::LAST_ERROR),
+        ("seal", nr::SEAL),
+        ("timer", nr::TIMER),
+    ] {
         linker.func_wrap(
             MODULE,
             name,

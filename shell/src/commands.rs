@@ -165,6 +165,13 @@ pub static COMMANDS: &[Command] = &[
         run: seal,
     },
     Command {
+        name: "timer",
+        args: "<name> every|after <dur> | cron ... | off",
+        summary: "timer.<name> events on a schedule",
+        hidden: false,
+        run: timer,
+    },
+    Command {
         name: "ps",
         args: "",
         summary: "list runs and services",
@@ -565,6 +572,10 @@ fn scan(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn seal(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "seal", args, 1)
+}
+
+fn timer(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "timer", args, 2)
 }
 
 fn req(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {

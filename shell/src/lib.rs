@@ -121,7 +121,17 @@ impl Shell {
         if redirect.is_some()
             && matches!(
                 cmd.name,
-                "run" | "wait" | "time" | "emit" | "sub" | "log" | "req" | "dlq" | "scan" | "seal"
+                "run"
+                    | "wait"
+                    | "time"
+                    | "emit"
+                    | "sub"
+                    | "log"
+                    | "req"
+                    | "dlq"
+                    | "scan"
+                    | "seal"
+                    | "timer"
             )
         {
             let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);

@@ -946,6 +946,7 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         &["2 (duplicate)\n"],
         STEP,
     )?;
+    timers(&mut m)?;
     if platform == Platform::Stm32f4 {
         // RAM standing in for flash survives a reset, not a new QEMU: the crash test is x86's.
         return shut_down(&mut m);
@@ -953,6 +954,43 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     ledger_app(&mut m)?;
     drop(m);
     crash_rounds(&name, &boot)
+}
+
+/// Timers: an interval timer's `timer.<name>` events until it is turned off, a once timer that
+/// starts a program, and refusals that say why.
+fn timers(m: &mut Machine) -> StepResult {
+    m.check("timer beat every 200ms", &[], STEP)?;
+    std::thread::sleep(Duration::from_millis(1500));
+    m.check("timer beat off", &[], STEP)?;
+    let beats = m.command("log 'timer.beat' --limit 100", STEP)?;
+    let count = beats
+        .matches("timer.beat {\"timer\":\"beat\",\"count\":")
+        .count();
+    if count < 3 {
+        return m.fail(format!(
+            "an interval timer fired {count} times in 1.5 s: {beats:?}"
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = m.command("log 'timer.beat' --limit 100", STEP)?;
+    if after.matches("timer.beat").count() != beats.matches("timer.beat").count() {
+        return m.fail("a timer turned off kept firing");
+    }
+    m.check("timer hi after 100ms run hello", &[], STEP)?;
+    m.expect("hello from ZeroBus OS", STEP)?;
+    m.check(
+        "log 'timer.hi'",
+        &["timer.hi {\"timer\":\"hi\",\"count\":1"],
+        STEP,
+    )?;
+    m.check(
+        "timer x sometimes",
+        &["timer: invalid argument: expected every, after, cron or off"],
+        STEP,
+    )?;
+    m.check("timer x cron 61 * * * *", &["minute field \"61\""], STEP)?;
+    m.check("timer nope off", &["no timer named"], STEP)?;
+    Ok(())
 }
 
 /// The example ledger app (x86_64: init starts its command handler; the view

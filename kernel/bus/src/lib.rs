@@ -10,3 +10,4 @@ extern crate alloc;
 pub mod consumer;
 pub mod router;
 pub mod subject;
+pub mod timer;

@@ -168,6 +168,99 @@ pub fn check_pairs(text: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A `timer` call's text: `<name> every <dur>`, `<name> after <dur>` (once), `<name> cron <min>
+/// <hour> <day> <month> <weekday>`, each optionally followed by `run <program>`; or `<name>
+/// off`. Durations are `500ms`, `2s`, `5m`, `1h`. Names are subject tokens (`timer.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerSpec<'a> {
+    pub name: &'a str,
+    pub when: TimerWhen<'a>,
+    /// A program to start at each firing.
+    pub run: Option<&'a str>,
+}
+
+/// When a [`TimerSpec`] fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerWhen<'a> {
+    Every {
+        us: u64,
+    },
+    After {
+        us: u64,
+    },
+    /// The five cron fields, as written.
+    Cron([&'a str; 5]),
+    Off,
+}
+
+/// `500ms`, `2s`, `5m`, `1h` (or a plain number of milliseconds) in microseconds.
+pub fn parse_duration_us(s: &str) -> Option<u64> {
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "ms"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "us" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale).filter(|&us| us > 0)
+}
+
+impl<'a> TimerSpec<'a> {
+    /// Parses a spec; the error says what is wrong.
+    pub fn parse(text: &'a str) -> Result<TimerSpec<'a>, &'static str> {
+        let words: [&str; 10] = {
+            let mut w = [""; 10];
+            for (n, word) in text.split_whitespace().enumerate() {
+                *w.get_mut(n).ok_or("too many words")? = word;
+            }
+            w
+        };
+        let name = words[0];
+        if name.is_empty() || name.contains(['.', '*', '>']) || name.len() > 32 {
+            return Err("a timer needs a name (one subject token, at most 32 bytes)");
+        }
+        let (when, rest) = match words[1] {
+            "every" | "after" => {
+                let us =
+                    parse_duration_us(words[2]).ok_or("a duration is like 500ms, 2s, 5m or 1h")?;
+                let when = if words[1] == "every" {
+                    TimerWhen::Every { us }
+                } else {
+                    TimerWhen::After { us }
+                };
+                (when, &words[3..])
+            }
+            "cron" => {
+                let fields = [words[2], words[3], words[4], words[5], words[6]];
+                if fields.iter().any(|w| w.is_empty()) {
+                    return Err("cron needs 5 fields: minute hour day month weekday");
+                }
+                (TimerWhen::Cron(fields), &words[7..])
+            }
+            "off" => (TimerWhen::Off, &words[2..]),
+            _ => return Err("expected every, after, cron or off after the name"),
+        };
+        let run = match rest {
+            ["run", program, ..] if !program.is_empty() => Some(*program),
+            [first, ..] if !first.is_empty() => return Err("expected `run <program>` or nothing"),
+            _ => None,
+        };
+        if run.is_some() && rest.get(2).is_some_and(|w| !w.is_empty()) {
+            return Err("expected nothing after `run <program>`");
+        }
+        if when == TimerWhen::Off && run.is_some() {
+            return Err("`off` takes nothing more");
+        }
+        Ok(TimerSpec { name, when, run })
+    }
+}
+
 /// Where a new subscription starts reading the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliverFrom {
@@ -272,6 +365,37 @@ mod tests {
         let mut bad = buf;
         bad[44] = 0xFF;
         assert_eq!(EventView::decode(&bad[..n]), Err(Error::Corrupt));
+    }
+
+    #[test]
+    fn timer_specs_parse_and_say_what_is_wrong() {
+        let t = TimerSpec::parse("tick every 500ms").unwrap();
+        assert_eq!(
+            (t.name, t.when, t.run),
+            ("tick", TimerWhen::Every { us: 500_000 }, None)
+        );
+        let t = TimerSpec::parse("nightly cron 0 3 * * 1-5 run cleanup").unwrap();
+        assert_eq!(t.when, TimerWhen::Cron(["0", "3", "*", "*", "1-5"]));
+        assert_eq!(t.run, Some("cleanup"));
+        assert_eq!(
+            TimerSpec::parse("once after 2s").unwrap().when,
+            TimerWhen::After { us: 2_000_000 }
+        );
+        assert_eq!(TimerSpec::parse("tick off").unwrap().when, TimerWhen::Off);
+        for bad in [
+            "",
+            "a.b every 1s",
+            "tick every soon",
+            "tick cron 0 3 *",
+            "tick sometimes",
+            "tick every 1s walk",
+            "tick off run x",
+        ] {
+            assert!(TimerSpec::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_duration_us("5m"), Some(300_000_000));
+        assert_eq!(parse_duration_us("0s"), None);
+        assert_eq!(parse_duration_us("250"), Some(250_000));
     }
 
     #[test]

@@ -40,6 +40,7 @@
 //! | `ack` | `(h: i32, seq: i64, failed: i32) -> i64` | a durable subscription's event is done (`failed` = 0) or failed (1: redelivered after a backoff); 0 |
 //! | `scan` | `(view: i32, view_len: i32, key: i32, key_len: i32, out: i32, cap: i32) -> i64` | asks view `view` ([`crate::view`]) about `key`; writes its answer (JSON text) at `out`; its length (`NotFound`: no such view or key) |
 //! | `seal` | `(view: i32, view_len: i32) -> i64` | snapshots the view at the current height; the height |
+//! | `timer` | `(spec: i32, len: i32) -> i64` | sets or cancels a timer ([`crate::bus::TimerSpec`]): at each firing the kernel emits `timer.<name>` and, if asked, starts a program; 0 |
 //! | `last_error` | `(buf: i32, cap: i32) -> i64` | the reason for this run's last failed call, when the kernel has more to say than the code (an invalid event payload, a bad subject); its length, 0 if none |
 //!
 //! URLs: `scheme://authority/path`, or an absolute path meaning `file://` ([`crate::url`]). A
@@ -93,10 +94,11 @@ pub mod nr {
     pub const LAST_ERROR: u32 = 28;
     pub const SCAN: u32 = 29;
     pub const SEAL: u32 = 30;
+    pub const TIMER: u32 = 31;
 }
 
 /// Every import, by name, with its number (what the kernel links).
-pub const IMPORTS: [(&str, u32); 31] = [
+pub const IMPORTS: [(&str, u32); 32] = [
     ("exit", nr::EXIT),
     ("yield", nr::YIELD),
     ("getpid", nr::GETPID),
@@ -128,6 +130,7 @@ pub const IMPORTS: [(&str, u32); 31] = [
     ("last_error", nr::LAST_ERROR),
     ("scan", nr::SCAN),
     ("seal", nr::SEAL),
+    ("timer", nr::TIMER),
 ];
 
 /// Size of one `spawn` grant entry in bytes.

@@ -81,6 +81,15 @@ pub fn seal(view: &str) -> Result<u64, Error> {
     decode(unsafe { sys::seal(ptr32(view.as_ptr()), vl) })
 }
 
+/// Sets (or cancels) a timer: `spec` is `<name> every|after <duration>`, `<name> cron <5
+/// fields>`, optionally `run <program>`, or `<name> off` ([`zb_abi::bus::TimerSpec`]). Each
+/// firing is a `timer.<name>` event.
+pub fn timer(spec: &str) -> Result<(), Error> {
+    let len = len32(spec.len())?;
+    // SAFETY: the kernel reads `len` bytes at `spec`, which we borrow.
+    decode(unsafe { sys::timer(ptr32(spec.as_ptr()), len) }).map(|_| ())
+}
+
 /// A subscription to a subject pattern. Ended when dropped.
 #[derive(Debug)]
 pub struct Subscription {

@@ -179,6 +179,10 @@ mod wasm {
         /// `seal(view, view_len)` → the snapshot's height.
         #[link_name = "seal"]
         pub fn seal(view: i32, view_len: i32) -> i64;
+
+        /// `timer(spec, len)`: sets or cancels a timer.
+        #[link_name = "timer"]
+        pub fn timer(spec: i32, len: i32) -> i64;
     }
 }
 
@@ -278,6 +282,9 @@ mod host {
         UNSUPPORTED
     }
     pub unsafe fn seal(_: i32, _: i32) -> i64 {
+        UNSUPPORTED
+    }
+    pub unsafe fn timer(_: i32, _: i32) -> i64 {
         UNSUPPORTED
     }
 }
