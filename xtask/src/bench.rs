@@ -188,12 +188,33 @@ fn disk_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
         write.push(KIB * 1024.0 / w_us);
         read.push(KIB * 1024.0 / r_us);
     }
+    // Bus publish→deliver latency on the same machine (the journal on its virtio-blk disk).
+    let out = m.command("run buslat 100", Duration::from_secs(300))?;
+    let field = |name: &str| {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (Some(emit_us), Some(deliver_us)) =
+        (field("emit_to_deliver_us"), field("publish_to_deliver_us"))
+    else {
+        return Err(format!("buslat printed no figures: {out:?}"));
+    };
+    println!("\nbus on x86_64 (journal on virtio-blk; QEMU TCG), median of 100");
+    println!(
+        "{:<34}{:>9.0} us",
+        "emit call to delivery (durable)", emit_us
+    );
+    println!(
+        "{:<34}{:>9.0} us",
+        "committed event to delivery", deliver_us
+    );
     let (w, r) = (median(&write), median(&read));
     println!("\nVFS on the x86_64 virtio-blk disk (FAT, flushed writes; QEMU TCG), median of 3");
     println!("{:<34}{:>9.2} MB/s", "write 1 MiB in 1 KiB writes", w);
     println!("{:<34}{:>9.2} MB/s", "read it back in 1 KiB reads", r);
     Ok(format!(
-        ",\n  \"vfs_disk_x86_64\": {{\"write_mb_s\": {w:.3}, \"read_mb_s\": {r:.3}}}\n"
+        ",\n  \"vfs_disk_x86_64\": {{\"write_mb_s\": {w:.3}, \"read_mb_s\": {r:.3}}},\n  \"bus_latency_x86_64\": {{\"emit_to_deliver_us\": {emit_us:.0}, \"publish_to_deliver_us\": {deliver_us:.0}}}\n"
     ))
 }
 
