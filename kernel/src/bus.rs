@@ -163,6 +163,21 @@ pub struct Found {
     pub attempt: u32,
 }
 
+/// An event the kernel itself emits (consumer positions, snapshots, timers) at `now_us`.
+fn kernel_event(name: String, payload: String, now_us: u64) -> Envelope {
+    Envelope {
+        name,
+        version: 1,
+        ts_us: now_us,
+        source: String::from("kernel"),
+        correlation_id: 0,
+        causation_id: 0,
+        tenant: String::new(),
+        headers: Vec::new(),
+        payload: payload.into_bytes(),
+    }
+}
+
 /// A snapshot being gathered from its parts: its height, how many parts it has, and the parts
 /// seen so far.
 type PartialSnapshot = (u64, usize, Vec<Option<Vec<u8>>>);
@@ -703,17 +718,8 @@ impl EventBus {
             }
         }
         for (name, floor) in moved {
-            let event = Envelope {
-                name: consumer_subject(&name),
-                version: 1,
-                ts_us: now_us,
-                source: String::from("kernel"),
-                correlation_id: 0,
-                causation_id: 0,
-                tenant: String::new(),
-                headers: Vec::new(),
-                payload: alloc::format!("{{\"floor\":{floor}}}").into_bytes(),
-            };
+            let payload = alloc::format!("{{\"floor\":{floor}}}");
+            let event = kernel_event(consumer_subject(&name), payload, now_us);
             self.queue(0, event);
         }
     }
@@ -866,20 +872,9 @@ impl EventBus {
                 payload.push_str(&alloc::format!("{b:02x}"));
             }
             payload.push_str("\"}");
-            self.queue(
-                0,
-                Envelope {
-                    name: subject.clone(),
-                    version: 1,
-                    ts_us: now_us,
-                    source: String::from("kernel"),
-                    correlation_id: height,
-                    causation_id: 0,
-                    tenant: String::new(),
-                    headers: Vec::new(),
-                    payload: payload.into_bytes(),
-                },
-            );
+            let mut event = kernel_event(subject.clone(), payload, now_us);
+            event.correlation_id = height;
+            self.queue(0, event);
         }
         let floor = self.views.iter().map(|v| v.sealed).min().unwrap_or(0);
         self.journal.release_before(floor);
@@ -986,20 +981,8 @@ impl EventBus {
                 f.count,
                 f.due_us
             );
-            self.queue(
-                0,
-                Envelope {
-                    name: alloc::format!("timer.{}", f.name),
-                    version: 1,
-                    ts_us: now_us,
-                    source: String::from("kernel"),
-                    correlation_id: 0,
-                    causation_id: 0,
-                    tenant: String::new(),
-                    headers: Vec::new(),
-                    payload: payload.into_bytes(),
-                },
-            );
+            let event = kernel_event(alloc::format!("timer.{}", f.name), payload, now_us);
+            self.queue(0, event);
             if let Some((_, program)) = self.timer_runs.iter().find(|(n, _)| *n == f.name) {
                 runs.push(program.clone());
             }

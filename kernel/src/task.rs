@@ -288,6 +288,11 @@ impl TaskEngine {
         self.instantiate(&module, limits, &linker, sys, shared)
     }
 
+    /// The wasmi engine, for code that drives wasm itself (views' reducers).
+    pub(crate) fn into_engine(self) -> Engine {
+        self.engine
+    }
+
     /// Validates and compiles `wasm` (eagerly). The module can be instantiated many times.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, LoadFailure> {
         Module::new(&self.engine, wasm)

@@ -19,14 +19,14 @@ use alloc::vec::Vec;
 
 use alloc::rc::Rc;
 
-use wasmi::{CompilationMode, Config, Engine, Linker, Memory, Module, Store, TypedFunc};
+use wasmi::{Engine, Linker, Memory, Module, Store, TypedFunc};
 use zb_abi::Error;
 use zb_abi::bus::EventView;
 use zb_abi::view::INPUT_BYTES;
 use zb_journal::Envelope;
 
 use crate::sys::Shared;
-use crate::task::RunData;
+use crate::task::{RunData, TaskEngine};
 
 /// Fuel for one `reduce` or `scan` call (about one unit per wasm instruction).
 const FUEL_PER_CALL: u64 = 2_000_000;
@@ -48,22 +48,16 @@ pub struct View {
     pub failed: Option<String>,
 }
 
-/// The engine views are compiled in (one for all; views live as long as the kernel).
+/// The engine views are compiled in (one for all; views live as long as the kernel): the
+/// settings runs have (`crate::task::TaskEngine`).
 pub struct ViewEngine {
     engine: Engine,
 }
 
 impl Default for ViewEngine {
     fn default() -> Self {
-        let mut config = Config::default();
-        config
-            .consume_fuel(true)
-            .compilation_mode(CompilationMode::Eager)
-            .allow_start_fn(false)
-            .wasm_custom_page_sizes(true)
-            .set_max_cached_stacks(1);
         ViewEngine {
-            engine: Engine::new(&config),
+            engine: TaskEngine::default().into_engine(),
         }
     }
 }
