@@ -925,6 +925,13 @@ impl EventBus {
             .map(|v| (v.name.as_str(), v.height, v.sealed, v.failed.is_some()))
     }
 
+    /// Cron timers read the wall clock as `wall_at_boot_secs` plus the time since boot (set
+    /// at boot, before any timer exists, from the platform's real-time clock).
+    pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64) {
+        self.timers = zb_bus::timer::Timers::new(MAX_TIMERS, wall_at_boot_secs);
+        self.timer_runs.clear();
+    }
+
     /// Sets (or with `off` cancels) a timer from its spec ([`zb_abi::bus::TimerSpec`]).
     pub fn set_timer(
         &mut self,

@@ -753,6 +753,21 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     if !banner.contains(medium) {
         return m.fail(format!("no {medium:?} line at boot: {banner:?}"));
     }
+    // The PC's real-time clock gives cron timers the date (QEMU's RTC runs at host UTC).
+    let year = banner
+        .split("clock: ")
+        .nth(1)
+        .and_then(|rest| rest.get(..4))
+        .and_then(|y| y.parse::<u32>().ok());
+    match platform {
+        Platform::X86_64 if !year.is_some_and(|y| y >= 2024) => {
+            return m.fail(format!("no real-time clock line at boot: {banner:?}"));
+        }
+        Platform::Stm32f4 if year.is_some() => {
+            return m.fail("a clock line on a board without a real-time clock");
+        }
+        _ => {}
+    }
     settle(&mut m)?;
     // (Orders, not ledger commands: the ledger app on x86_64 answers those with events of
     // its own, which would shift the sequence numbers checked here.)

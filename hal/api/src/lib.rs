@@ -22,6 +22,18 @@ mod ring;
 mod serial;
 
 pub use heap::KernelHeap;
+
+/// Days from 1970-01-01 to the given date (proleptic Gregorian; Howard Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
 pub use ring::InputRing;
 pub use serial::SerialConsole;
 
@@ -44,6 +56,11 @@ pub trait Platform: Sync {
     /// [`KernelHeap::arm_reserve`]); the reserve is armed again when there is room.
     fn heap_reserve_spent(&self) -> bool {
         false
+    }
+    /// UNIX seconds now, from a real-time clock, if the platform has one (read at boot: cron
+    /// timers need the date).
+    fn wall_clock_secs(&self) -> Option<u64> {
+        None
     }
     /// The region the event journal lives in (a second disk, flash sectors), if there is one.
     fn journal(&self) -> Option<&dyn log::LogStorage> {
@@ -166,4 +183,15 @@ pub enum BlockError {
     ReadOnly,
     /// The device reported an I/O error.
     Io,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_from_civil_counts_from_1970() {
+        assert_eq!(super::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(super::days_from_civil(2000, 2, 29), 11_016);
+        assert_eq!(super::days_from_civil(2026, 11, 24), 20_781);
+        assert_eq!(super::days_from_civil(1969, 12, 31), -1);
+    }
 }

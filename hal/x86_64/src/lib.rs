@@ -32,6 +32,7 @@ pub mod interrupts;
 pub mod memory;
 pub mod pci;
 pub mod power;
+pub mod rtc;
 pub mod serial;
 pub mod virtio;
 
@@ -173,6 +174,10 @@ impl Platform for Pc {
 
     fn heap_reserve_spent(&self) -> bool {
         memory::heap_reserve_spent()
+    }
+
+    fn wall_clock_secs(&self) -> Option<u64> {
+        rtc::unix_seconds()
     }
 
     fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {
