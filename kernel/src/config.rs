@@ -34,6 +34,17 @@ pub struct KernelConfig {
     /// Where `Host::mounts` reads the mount table (the vfs service publishes it).
     pub mounts: Option<MountTable>,
     pub journal: JournalLimits,
+    pub replay: ReplayLimits,
+}
+
+/// How much recording of runs' inputs (`crate::replay`) the kernel keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayLimits {
+    /// Most bytes of one run's recording; a run that needs more is not replayable (0: runs
+    /// are not recorded).
+    pub tape_bytes: usize,
+    /// Most bytes of all finished runs' recordings kept (the oldest go first).
+    pub kept_bytes: usize,
 }
 
 /// Sizes of the event journal (`crate::bus`).
@@ -81,6 +92,10 @@ impl KernelConfig {
                 ram_segments: 4,
                 ram_segment: 64 << 10,
             },
+            replay: ReplayLimits {
+                tape_bytes: 64 << 10,
+                kept_bytes: 512 << 10,
+            },
         }
     }
 
@@ -104,6 +119,10 @@ impl KernelConfig {
                 dedupe_window: 32,
                 ram_segments: 2,
                 ram_segment: 4 << 10,
+            },
+            replay: ReplayLimits {
+                tape_bytes: 1 << 10,
+                kept_bytes: 2 << 10,
             },
         }
     }

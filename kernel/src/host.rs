@@ -268,6 +268,10 @@ impl Host for KernelHost<'_, '_> {
             .map_err(|(e, _)| e)
     }
 
+    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
+        self.kernel.replay(self.caller, pid)
+    }
+
     fn log(&mut self, line: &str) {
         self.kernel.log(line);
     }

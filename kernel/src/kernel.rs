@@ -35,6 +35,7 @@ use crate::config::KernelConfig;
 use crate::kfiles::KernelFiles;
 use crate::link::host_imports;
 use crate::object::{ChannelId, InTransit, Object};
+use crate::replay::{Ending, Recorder, Recordings, Replayer, Tape, Verdict};
 use crate::request::{InFlight, Outgoing};
 use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
 use crate::sched::Scheduler;
@@ -138,6 +139,8 @@ pub struct Kernel {
     heap_free: Option<&'static dyn Fn() -> usize>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
+    /// Finished runs' recordings, for `replay` (`crate::replay`).
+    pub(crate) recordings: Recordings,
     /// The event bus and its journal, once opened ([`Kernel::open_journal`]).
     pub(crate) bus: Option<crate::bus::EventBus>,
     /// The channels and clock, shared with every run's calls.
@@ -174,6 +177,7 @@ impl Kernel {
             compiled: BTreeMap::new(),
             heap_free: None,
             heap_spent: None,
+            recordings: Recordings::new(config.replay.kept_bytes),
             bus: None,
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
@@ -283,27 +287,53 @@ impl Kernel {
         let memory = options.memory.map_or(self.config.limits.memory_bytes, |m| {
             m.min(self.config.limits.memory_bytes)
         });
-        let (state, mut task) = match self.load(path, wasm, sys, memory) {
-            Ok(task) => (RunState::Wait(Init::new().admit()), Some(task)),
-            Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
-        };
+        let mut loaded = self.load(path, wasm, sys, memory);
         let mut released = Vec::new();
         for (object, rights) in grants {
-            let Some(sys) = task.as_mut().map(|t| &mut t.data_mut().sys) else {
+            let Ok(task) = loaded.as_mut() else {
                 released.push(object);
                 continue;
             };
+            let sys = &mut task.data_mut().sys;
             // Cannot fail: the table is empty and `grants` fits its limit (checked above).
             match sys.handles.insert(object, rights) {
                 Ok(h) => sys.granted.push(h),
                 Err(_) => released.push(object),
             }
         }
+        let tape = match self.config.replay.tape_bytes {
+            0 => Tape::Off,
+            limit => Tape::Record(Recorder::new(limit)),
+        };
+        let pid = self.start(parent, name.to_string(), path, loaded, tape);
+        for object in released {
+            self.release(object);
+        }
+        Ok(pid)
+    }
+
+    /// Puts a run of the program at `path` in the table: READY with `tape` if it `loaded`,
+    /// DONE at once (and reported) if it did not.
+    fn start(
+        &mut self,
+        parent: Pid,
+        name: String,
+        path: &'static str,
+        loaded: Result<Task, LoadFailure>,
+        tape: Tape,
+    ) -> Pid {
+        let (state, task) = match loaded {
+            Ok(mut task) => {
+                task.data_mut().tape = tape;
+                (RunState::Wait(Init::new().admit()), Some(task))
+            }
+            Err(failure) => (RunState::Done(Init::new().fail(failure)), None),
+        };
         let live = task.is_some();
         let pid = self.runs.insert(Run {
             pid: 0,
             parent,
-            name: name.to_string(),
+            name,
             kind: RunKind::Wasm,
             state,
             program: task.as_ref().map(|_| path),
@@ -312,9 +342,6 @@ impl Kernel {
             reply: 0,
             fuel: 0,
         });
-        for object in released {
-            self.release(object);
-        }
         if live {
             if let Some(task) = self.runs.get_mut(pid).and_then(|r| r.task.as_mut()) {
                 task.data_mut().sys.pid = pid;
@@ -325,7 +352,31 @@ impl Kernel {
         {
             self.events.push_back(Event::Exited(Ended::of(run, status)));
         }
-        Ok(pid)
+        pid
+    }
+
+    /// Starts a replay of finished run `pid` as a child of `parent`: the same code, every call
+    /// answered from the recording, nothing done for real. Its output is the verdict (one
+    /// line); it ends `ok(0)` when identical, `ok(1)` when it diverged. `Busy`: the run has
+    /// not finished; `NotFound`: no recording of it is kept (too old, never recorded);
+    /// `TooLarge`: its recording outgrew the limit.
+    pub fn replay(&mut self, parent: Pid, pid: Pid) -> Result<Pid, Error> {
+        match self.runs.get(pid) {
+            Some(run) if run.kind == RunKind::Service => return Err(Error::NotFound),
+            Some(run) if run.is_live() => return Err(Error::Busy),
+            _ => {}
+        }
+        let recording = self.recordings.get(pid).ok_or(Error::NotFound)?;
+        if recording.tape.is_none() {
+            return Err(Error::TooLarge);
+        }
+        let ending = &recording.ending;
+        let (path, wasm, memory) = (ending.path, ending.wasm, ending.memory_bytes);
+        let name = format!("replay:{}", ending.name());
+        let sys = RunSys::new(self.config.limits.handles, Vec::new());
+        let loaded = self.load(path, wasm, sys, memory);
+        let tape = Tape::Replay(Replayer::new(recording));
+        Ok(self.start(parent, name, path, loaded, tape))
     }
 
     /// The URL grants of run `pid` (`None`: unrestricted, as services are).
@@ -662,7 +713,10 @@ impl Kernel {
                 self.flush(pid);
             }
             match slice {
-                Slice::Done(status) => return self.finish(pid, status),
+                Slice::Done(status) => return self.end(pid, status, true),
+                Slice::Preempted if self.replay_spent(pid) => {
+                    return self.finish(pid, ExitStatus::Rejected("replay out of fuel".into()));
+                }
                 Slice::Preempted => return self.preempt(pid),
                 Slice::Syscall(sys) => {
                     let outcome = match served {
@@ -812,10 +866,81 @@ impl Kernel {
         self.wake_and_keep(changed);
     }
 
-    /// Ends run `pid` with `status` and releases everything it holds.
+    /// Whether run `pid` is a replay that has used more fuel than the run it replays could
+    /// have (it is then stopped: see `Replayer::fuel_limit`).
+    fn replay_spent(&mut self, pid: Pid) -> bool {
+        let slice = self.config.fuel_slice;
+        let Some(task) = self.runs.get_mut(pid).and_then(|r| r.task.as_mut()) else {
+            return false;
+        };
+        let used = task.fuel_used();
+        match &mut task.data_mut().tape {
+            Tape::Replay(r) if used > r.fuel_limit(slice) => {
+                r.out_of_fuel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends run `pid` with `status` (from outside: killed, out of memory) and releases
+    /// everything it holds.
     pub(crate) fn finish(&mut self, pid: Pid, status: ExitStatus) {
+        self.end(pid, status, false);
+    }
+
+    /// Keeps run `pid`'s recording, or, for a replay, writes its verdict; the status the run
+    /// ends with. `own`: it ended by itself.
+    fn close_tape(&mut self, pid: Pid, status: ExitStatus, own: bool) -> ExitStatus {
+        let Some(run) = self.runs.get_mut(pid) else {
+            return status;
+        };
+        let Some(task) = run.task.as_mut() else {
+            return status;
+        };
+        let fuel = task.fuel_used();
+        let memory_bytes = task.data().memory_limit();
+        match core::mem::replace(&mut task.data_mut().tape, Tape::Off) {
+            Tape::Off => status,
+            Tape::Record(recorder) => {
+                let path = run.program;
+                if let Some((path, wasm)) = path.and_then(|p| Some((p, *self.programs.get(p)?))) {
+                    let ending = Ending {
+                        pid,
+                        path,
+                        wasm,
+                        memory_bytes,
+                        fuel,
+                        status: status.to_string(),
+                        own,
+                    };
+                    self.recordings.add(recorder.finish(ending));
+                }
+                status
+            }
+            Tape::Replay(mut replayer) => {
+                let verdict = replayer.verdict(&status, own);
+                let line = format!("{verdict}\n");
+                self.events.push_back(Event::Output {
+                    pid,
+                    stream: syscall::STDOUT,
+                    bytes: line.into_bytes(),
+                });
+                match verdict {
+                    Verdict::Identical { .. } => ExitStatus::Ok(0),
+                    Verdict::Diverged(_) => ExitStatus::Ok(1),
+                    Verdict::Stopped { .. } => status,
+                }
+            }
+        }
+    }
+
+    /// Ends run `pid` with `status` (`own`: the run ended by itself) and releases everything
+    /// it holds.
+    fn end(&mut self, pid: Pid, status: ExitStatus, own: bool) {
         // What its last calls did comes before its end (normally already done after its slice).
         self.flush(pid);
+        let status = self.close_tape(pid, status, own);
         let Some(run) = self.runs.get_mut(pid) else {
             return;
         };

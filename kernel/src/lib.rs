@@ -28,6 +28,7 @@ pub mod kfiles;
 mod link;
 pub mod object;
 pub mod panic;
+pub mod replay;
 pub mod request;
 pub mod run;
 pub mod sched;

@@ -14,6 +14,7 @@ use wasmi::{Caller, Error as WasmError, Linker};
 use zb_abi::syscall::{MODULE, nr};
 
 use crate::kernel::Outcome;
+use crate::replay::Tape;
 use crate::sys::{self, SYSCALL_FUEL};
 use crate::task::{RunData, suspend};
 
@@ -26,8 +27,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
         Err(WasmError::i32_exit(code))
     })?;
     linker.func_wrap(MODULE, "yield", |mut cx: Cx<'_>| -> Result<()> {
-        charge(&mut cx);
-        Err(leave(cx.data_mut(), nr::YIELD, [0; 6], false, None))
+        kernel_call(&mut cx, nr::YIELD, [0; 6], false).map(|_| ())
     })?;
     linker.func_wrap(MODULE, "getpid", |mut cx: Cx<'_>| -> Result<i64> {
         call(&mut cx, nr::GETPID, [0; 6])
@@ -39,14 +39,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
         call(&mut cx, nr::SLEEP, [us, 0, 0, 0, 0, 0])
     })?;
     linker.func_wrap(MODULE, "wait", |mut cx: Cx<'_>, pid: i64| -> Result<i64> {
-        charge(&mut cx);
-        Err(leave(
-            cx.data_mut(),
-            nr::WAIT,
-            [pid, 0, 0, 0, 0, 0],
-            true,
-            None,
-        ))
+        kernel_call(&mut cx, nr::WAIT, [pid, 0, 0, 0, 0, 0], true)
     })?;
     linker.func_wrap(
         MODULE,
@@ -83,14 +76,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
         MODULE,
         "spawn",
         |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
-            charge(&mut cx);
-            Err(leave(
-                cx.data_mut(),
-                nr::SPAWN,
-                wide([a, b, c, d, e, f]),
-                true,
-                None,
-            ))
+            kernel_call(&mut cx, nr::SPAWN, wide([a, b, c, d, e, f]), true)
         },
     )?;
     // URL calls: served by the kernel (the fast path leaves them to it), blocking until the
@@ -147,14 +133,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             MODULE,
             name,
             move |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32| -> Result<i64> {
-                charge(&mut cx);
-                Err(leave(
-                    cx.data_mut(),
-                    number,
-                    wide([a, b, c, d, e, f]),
-                    true,
-                    None,
-                ))
+                kernel_call(&mut cx, number, wide([a, b, c, d, e, f]), true)
             },
         )?;
     }
@@ -163,8 +142,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             MODULE,
             name,
             move |mut cx: Cx<'_>, a: i32, b: i32, c: i32, d: i32| -> Result<i64> {
-                charge(&mut cx);
-                Err(leave(cx.data_mut(), number, wide([a, b, c, d]), true, None))
+                kernel_call(&mut cx, number, wide([a, b, c, d]), true)
             },
         )?;
     }
@@ -177,8 +155,7 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
             MODULE,
             name,
             move |mut cx: Cx<'_>, a: i32, b: i32| -> Result<i64> {
-                charge(&mut cx);
-                Err(leave(cx.data_mut(), number, wide([a, b]), true, None))
+                kernel_call(&mut cx, number, wide([a, b]), true)
             },
         )?;
     }
@@ -186,9 +163,8 @@ pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
         MODULE,
         "ack",
         |mut cx: Cx<'_>, h: i32, seq: i64, failed: i32| -> Result<i64> {
-            charge(&mut cx);
             let args = [i64::from(h), seq, i64::from(failed), 0, 0, 0];
-            Err(leave(cx.data_mut(), nr::ACK, args, true, None))
+            kernel_call(&mut cx, nr::ACK, args, true)
         },
     )?;
     for (name, number) in [("send", nr::SEND), ("recv", nr::RECV)] {
@@ -215,15 +191,52 @@ fn charge(cx: &mut Cx<'_>) {
 /// Serves call `number` here if it completes at once; otherwise leaves it to the kernel.
 fn call(cx: &mut Cx<'_>, number: u32, args: [i64; 6]) -> Result<i64> {
     charge(cx);
-    let memory = cx.data().memory;
-    let (mem, data) = match memory {
-        Some(m) => m.data_and_store_mut(&mut *cx),
-        None => (&mut [][..], cx.data_mut()),
-    };
+    let (mem, data) = parts(cx);
+    if let Some(answer) = taped(mem, data, number, &args)? {
+        return Ok(answer);
+    }
     match sys::serve(mem, data, number, &args) {
-        Some(Outcome::Reply(v)) => Ok(v),
+        Some(Outcome::Reply(v)) => {
+            if let Tape::Record(r) = &mut data.tape {
+                r.end(mem, v);
+            }
+            Ok(v)
+        }
         // Blocks or yields (having changed nothing), or needs the kernel.
         served => Err(leave(data, number, args, true, served)),
+    }
+}
+
+/// Leaves the interpreter with call `number` for the kernel to serve (`returns`: the host
+/// function returns its result).
+fn kernel_call(cx: &mut Cx<'_>, number: u32, args: [i64; 6], returns: bool) -> Result<i64> {
+    charge(cx);
+    let (mem, data) = parts(cx);
+    if let Some(answer) = taped(mem, data, number, &args)? {
+        return Ok(answer);
+    }
+    Err(leave(data, number, args, returns, None))
+}
+
+/// The run's memory and store data at once.
+fn parts<'a>(cx: &'a mut Cx<'_>) -> (&'a mut [u8], &'a mut RunData) {
+    match cx.data().memory {
+        Some(m) => m.data_and_store_mut(&mut *cx),
+        None => (&mut [][..], cx.data_mut()),
+    }
+}
+
+/// The tape's part in a call (`crate::replay`): a recorded run's call is noted as made (its
+/// answer is recorded when it returns: here, or in `Task::resume`); a replayed run's call is
+/// answered from the recording (`Some`), and a call that differs stops the replay.
+fn taped(mem: &mut [u8], data: &mut RunData, number: u32, args: &[i64; 6]) -> Result<Option<i64>> {
+    match &mut data.tape {
+        Tape::Off => Ok(None),
+        Tape::Record(r) => {
+            r.begin(mem, number, args);
+            Ok(None)
+        }
+        Tape::Replay(r) => r.call(mem, number, args).map(Some).map_err(WasmError::host),
     }
 }
 

@@ -24,7 +24,7 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 
-use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
+use wasmi::errors::{ErrorKind, InstantiationError, MemoryError, TableError};
 use wasmi::{
     CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, ResourceLimiter,
     ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, Val,
@@ -32,6 +32,7 @@ use wasmi::{
 
 use wasmi_core::LimiterError;
 
+use crate::replay::{Growth, Tape};
 use crate::run::{ExitStatus, LoadFailure};
 use crate::sys::{RunSys, Shared};
 
@@ -139,17 +140,79 @@ impl RunLimiter {
     }
 }
 
-impl ResourceLimiter for RunLimiter {
+impl RunLimiter {
+    fn memory_decision(&self, current: usize, desired: usize, maximum: Option<usize>) -> Growth {
+        if desired > self.memory_bytes {
+            return Growth::Trapped;
+        }
+        allowed(maximum.is_none_or(|max| desired <= max) && self.heap_allows(current, desired, 1))
+    }
+
+    fn table_decision(&self, current: usize, desired: usize, maximum: Option<usize>) -> Growth {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Growth::Trapped;
+        }
+        allowed(
+            maximum.is_none_or(|max| desired <= max)
+                && self.heap_allows(current, desired, TABLE_ELEMENT_BYTES),
+        )
+    }
+}
+
+fn allowed(yes: bool) -> Growth {
+    if yes {
+        Growth::Allowed
+    } else {
+        Growth::Refused
+    }
+}
+
+impl RunData {
+    /// Decides a growth: as the limiter says, or as the tape of a replayed run says (which
+    /// must also be what the limiter allows now), and records the decision.
+    fn growth(&mut self, own: Growth) -> Result<bool, LimiterError> {
+        let decided = match &mut self.tape {
+            Tape::Off => own,
+            Tape::Record(r) => {
+                r.grow(own);
+                own
+            }
+            Tape::Replay(r) => match r.grow() {
+                Ok(Growth::Allowed) if own != Growth::Allowed => Growth::Trapped,
+                Ok(recorded) => recorded,
+                Err(_) => Growth::Trapped,
+            },
+        };
+        match decided {
+            Growth::Allowed => Ok(true),
+            Growth::Refused => Ok(false),
+            Growth::Trapped => Err(LimiterError::ResourceLimiterDeniedAllocation),
+        }
+    }
+}
+
+impl RunData {
+    /// A growth the limiter allowed failed after all; `retried`: for want of fuel, so the
+    /// instruction asks again when the run resumes (wasmi asks the limiter first).
+    fn growth_failed(&mut self, retried: bool) {
+        match &mut self.tape {
+            Tape::Off => {}
+            Tape::Record(r) => r.grow_failed(retried),
+            Tape::Replay(r) if retried => r.grow_retried(),
+            Tape::Replay(_) => {}
+        }
+    }
+}
+
+impl ResourceLimiter for RunData {
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        if desired > self.memory_bytes {
-            return Err(LimiterError::ResourceLimiterDeniedAllocation);
-        }
-        Ok(maximum.is_none_or(|max| desired <= max) && self.heap_allows(current, desired, 1))
+        let own = self.limits.memory_decision(current, desired, maximum);
+        self.growth(own)
     }
 
     fn table_growing(
@@ -158,11 +221,18 @@ impl ResourceLimiter for RunLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        if desired > MAX_TABLE_ELEMENTS {
-            return Err(LimiterError::ResourceLimiterDeniedAllocation);
-        }
-        Ok(maximum.is_none_or(|max| desired <= max)
-            && self.heap_allows(current, desired, TABLE_ELEMENT_BYTES))
+        let own = self.limits.table_decision(current, desired, maximum);
+        self.growth(own)
+    }
+
+    fn memory_grow_failed(&mut self, error: &MemoryError) -> Result<(), LimiterError> {
+        self.growth_failed(matches!(error, MemoryError::OutOfFuel { .. }));
+        Ok(())
+    }
+
+    fn table_grow_failed(&mut self, error: &TableError) -> Result<(), LimiterError> {
+        self.growth_failed(matches!(error, TableError::OutOfFuel { .. }));
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -189,6 +259,8 @@ pub struct RunData {
     pub(crate) shared: Rc<Shared>,
     /// The call the run is leaving the interpreter with.
     pending: Option<Pending>,
+    /// Whether the run's calls are recorded, or answered from a recording (`crate::replay`).
+    pub(crate) tape: Tape,
 }
 
 impl RunData {
@@ -205,12 +277,18 @@ impl RunData {
             sys: RunSys::new(0, alloc::vec::Vec::new()),
             shared,
             pending: None,
+            tape: Tape::Off,
         }
+    }
+
+    /// The run's memory limit in bytes.
+    pub(crate) fn memory_limit(&self) -> usize {
+        self.limits.memory_bytes
     }
 
     /// Installs the store's limiter (the same as runs have).
     pub(crate) fn limit(store: &mut Store<RunData>) {
-        store.limiter(|d| &mut d.limits);
+        store.limiter(|d| d as &mut dyn ResourceLimiter);
     }
 }
 
@@ -327,9 +405,10 @@ impl TaskEngine {
             sys,
             shared,
             pending: None,
+            tape: Tape::Off,
         };
         let mut store = Box::new(Store::new(&self.engine, data));
-        store.limiter(|d| &mut d.limits);
+        RunData::limit(&mut store);
         let instance = linker
             .instantiate_and_start(&mut *store, module)
             .map_err(|e| {
@@ -468,6 +547,10 @@ impl Task {
             Suspended::NotStarted(entry) => entry.call_resumable(&mut *self.store, &[], &mut []),
             Suspended::OutOfFuel(call) => call.resume(&mut *self.store, &mut []),
             Suspended::HostCall(call, wants_result) => {
+                let (mem, data) = self.parts();
+                if let Tape::Record(r) = &mut data.tape {
+                    r.end(mem, if wants_result { reply } else { 0 });
+                }
                 // Host functions declare one i64 result at most; match what the function wants.
                 let input = [Val::I64(reply)];
                 let inputs: &[Val] = if wants_result { &input } else { &[] };

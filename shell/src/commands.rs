@@ -193,6 +193,13 @@ pub static COMMANDS: &[Command] = &[
         run: wait,
     },
     Command {
+        name: "replay",
+        args: "<pid>",
+        summary: "re-execute a finished run from its recorded inputs: identical, or where it diverges",
+        hidden: false,
+        run: replay,
+    },
+    Command {
         name: "time",
         args: "<command> [arg ...]",
         summary: "run a command, then show its time in ms and cycles",
@@ -726,6 +733,26 @@ fn wait(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     // A DONE run's status is printed at once; otherwise the shell waits for its end.
     ctx.jobs
         .start_foreground(ctx.host, job, Mode::Wait, ctx.out);
+    Ok(())
+}
+
+/// `replay <pid>`: a replay of the run in the foreground; its output is the verdict.
+fn replay(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let pid = parse_pid("replay", args)?;
+    let replay = ctx.host.replay(pid).map_err(|e| match e {
+        Error::Busy => format!("run {pid} has not finished"),
+        Error::NotFound => format!(
+            "no recording of run {pid} (only recent runs' are kept; services are not recorded)"
+        ),
+        Error::TooLarge => format!("run {pid} made more calls than a recording holds"),
+        e => format!("{pid}: {e}"),
+    })?;
+    let job = Job {
+        pid: replay,
+        name: format!("replay {pid}"),
+    };
+    ctx.jobs
+        .start_foreground(ctx.host, job, Mode::Command, ctx.out);
     Ok(())
 }
 

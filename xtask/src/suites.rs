@@ -413,6 +413,21 @@ fn job_pid(m: &Machine, out: &str, name: &str) -> StepResult<u32> {
     }
 }
 
+/// The pid in a run's exit report, `[<pid>] <name>: <status>`.
+fn ended_pid(m: &Machine, out: &str, name: &str) -> StepResult<u32> {
+    let pid = out.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix('[')?;
+        let (pid, tail) = rest.split_once("] ")?;
+        tail.starts_with(&format!("{name}: "))
+            .then(|| pid.parse().ok())
+            .flatten()
+    });
+    match pid {
+        Some(p) => Ok(p),
+        None => m.fail(format!("no `[pid] {name}: …` in {out:?}")),
+    }
+}
+
 /// Wasm runs from the boot image, over one boot: every user-visible behaviour of issue 3.
 fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let long = Duration::from_secs(60);
@@ -476,7 +491,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
         ));
     }
     // Two runs ping-pong over a channel while spin keeps running.
-    m.check(
+    let pingpong = m.check(
         "run pingpong 1000",
         &["pingpong: 1000 round trips", "] pingpong: ok(0)"],
         long,
@@ -513,6 +528,64 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
         long,
     )?;
     m.check(&format!("wait {sleeper}"), &["ok(0)"], STEP)?;
+    // Replay: the sleeper re-executed from its recorded inputs (arguments, clock, sleep)
+    // proves the same outputs, twice with the same hash; live and unknown runs are refused.
+    let first = m.check(
+        &format!("replay {sleeper}"),
+        &["identical ", "ended ok(0))"],
+        STEP,
+    )?;
+    let again = m.check(&format!("replay {sleeper}"), &["identical "], STEP)?;
+    let hash = |out: &str| {
+        out.split("identical ")
+            .nth(1)
+            .map(|h| h.chars().take(16).collect::<String>())
+    };
+    if hash(&first) != hash(&again) || hash(&first).is_none_or(|h| h.len() != 16) {
+        return m.fail(format!("two replays differ: {first:?} then {again:?}"));
+    }
+    m.check("replay 99999", &["replay: no recording of run 99999"], STEP)?;
+    m.check("replay 1", &["replay: no recording of run 1"], STEP)?;
+    let out = m.command("run sleeper 5000 &", STEP)?;
+    let long_sleeper = job_pid(&m, &out, "sleeper")?;
+    m.expect_prompt(STEP)?;
+    m.check(
+        &format!("replay {long_sleeper}"),
+        &[&format!("replay: run {long_sleeper} has not finished")],
+        STEP,
+    )?;
+    m.check(&format!("kill {long_sleeper}"), &[], STEP)?;
+    m.expect(&format!("[{long_sleeper}] sleeper: rejected: killed"), STEP)?;
+    m.expect_prompt(STEP)?;
+    m.check(
+        &format!("replay {long_sleeper}"),
+        &[
+            "identical ",
+            "replayed up to where it was stopped: rejected: killed)",
+        ],
+        STEP,
+    )?;
+    // Messages received over a channel are inputs too: pingpong's two runs replay on a PC;
+    // on the board their recordings (2000 calls) outgrow the 1 KiB a recording may take there.
+    let pong = ended_pid(&m, &pingpong, "pingpong")?;
+    match platform {
+        Platform::X86_64 => {
+            m.check(
+                &format!("replay {pong}"),
+                &["identical ", "ended ok(0))"],
+                long,
+            )?;
+        }
+        Platform::Stm32f4 => {
+            m.check(
+                &format!("replay {pong}"),
+                &[&format!(
+                    "replay: run {pong} made more calls than a recording holds"
+                )],
+                STEP,
+            )?;
+        }
+    }
 
     // proc:// and mem:// are served by the kernel; ps and mem are built on them.
     m.check(
@@ -555,8 +628,21 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect("SECOND LINE", STEP)?;
     m.type_bytes(b"\x04")?;
     m.expect("cat-upper: 26 bytes", STEP)?;
-    m.expect("] cat-upper: ok(0)", STEP)?;
+    let ended = m.expect("] cat-upper: ok(0)", STEP)?;
     m.expect_prompt(STEP)?;
+    // What was typed is recorded with the run: its replay reads the same lines.
+    let upper = ended
+        .rsplit('[')
+        .next()
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    let Some(upper) = upper else {
+        return m.fail(format!("no pid before cat-upper's exit report: {ended:?}"));
+    };
+    m.check(
+        &format!("replay {upper}"),
+        &["identical ", "ended ok(0))"],
+        STEP,
+    )?;
     // A background run reading stdin sees the end of input at once.
     m.command("run cat-upper &", STEP)?;
     m.expect("cat-upper: 0 bytes", STEP)?;

@@ -25,10 +25,13 @@ use spin::Mutex;
 
 use crate::HeapStats;
 
+/// Allocations up to this size prefer the second region ([`KernelHeap::add_region`]).
+const SMALL_BLOCK: usize = 512;
+
 pub struct KernelHeap {
     heap: Mutex<Heap>,
-    /// A second, disjoint region (a microcontroller's other RAM bank), used when the first
-    /// has no room ([`KernelHeap::add_region`]).
+    /// A second, disjoint region (a microcontroller's other RAM bank): small blocks go there
+    /// first, large ones when the first region has no room ([`KernelHeap::add_region`]).
     extra: Mutex<Heap>,
     /// The armed reserve block's address (0: not armed), and its size.
     reserve_at: AtomicUsize,
@@ -113,8 +116,8 @@ impl KernelHeap {
         true
     }
 
-    /// Adds a second region, used when the first has no room (once; a second call does
-    /// nothing).
+    /// Adds a second region, for small blocks first and large ones when the first region has
+    /// no room (once; a second call does nothing).
     ///
     /// # Safety
     /// As for [`KernelHeap::init`]: `start..start+size` is valid, writable memory that nothing
@@ -141,11 +144,18 @@ impl KernelHeap {
 // (returns blocks of the requested layout that do not overlap live blocks).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // Small blocks go to the second region first, large ones to the first: the many small
+        // long-lived allocations (log lines, messages, tables) then do not cut the first
+        // region's free space into pieces too small for a run's memory or compiled code.
+        let small = layout.size() <= SMALL_BLOCK;
+        if small && let Ok(p) = self.extra.lock().allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
         let mut heap = self.heap.lock();
         if let Ok(p) = heap.allocate_first_fit(layout) {
             return p.as_ptr();
         }
-        if let Ok(p) = self.extra.lock().allocate_first_fit(layout) {
+        if !small && let Ok(p) = self.extra.lock().allocate_first_fit(layout) {
             return p.as_ptr();
         }
         // A request larger than the reserve would fail anyway: it fails now, as without a
@@ -258,6 +268,19 @@ mod tests {
             assert!(heap.alloc(layout).is_null());
             heap.dealloc(q, layout);
             heap.dealloc(p, layout);
+        }
+        assert_eq!(heap.stats().used, 0);
+        // Small blocks fill the second region first, so the first keeps its large block.
+        let small = Layout::from_size_align(256, 8).unwrap();
+        let region_b = b.as_ptr().addr()..b.as_ptr().addr() + 8192;
+        // SAFETY: as above.
+        unsafe {
+            let s = heap.alloc(small);
+            assert!(region_b.contains(&s.addr()));
+            let p = heap.alloc(layout);
+            assert!(!p.is_null() && !region_b.contains(&p.addr()));
+            heap.dealloc(p, layout);
+            heap.dealloc(s, small);
         }
         assert_eq!(heap.stats().used, 0);
     }

@@ -12,6 +12,7 @@ use zb_hal::{Clock, Console, Cpu, FrameStats, HeapStats, MemoryReport, Platform,
 use crate::{Kernel, KernelConfig, KernelHost};
 
 mod bus;
+mod replay;
 mod runs;
 
 /// A platform whose console is a byte vector.

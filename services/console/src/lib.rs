@@ -294,6 +294,9 @@ impl Host for TerminalHost<'_> {
     ) -> Result<Pid, Error> {
         self.inner.spawn_with(name, args, options)
     }
+    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
+        self.inner.replay(pid)
+    }
     fn log(&mut self, line: &str) {
         self.inner.log(line)
     }

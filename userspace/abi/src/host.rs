@@ -58,6 +58,15 @@ pub trait Host {
         self.spawn(name, args)
     }
 
+    /// Replays finished run `pid` from its recorded inputs, as a child of the caller; the
+    /// replay's pid. Its output is the verdict (`identical <hash> …` or `diverged at call N:
+    /// …`). `Busy`: the run has not finished; `NotFound`: no recording of it is kept;
+    /// `TooLarge`: its recording outgrew the kernel's limit.
+    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
+        let _ = pid;
+        Err(Error::Unsupported)
+    }
+
     /// Writes one line to the system log (the console, prefixed with the caller's name).
     fn log(&mut self, line: &str) {
         self.console_write(line.as_bytes());

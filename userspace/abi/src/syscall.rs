@@ -133,6 +133,75 @@ pub const IMPORTS: [(&str, u32); 32] = [
     ("timer", nr::TIMER),
 ];
 
+/// The name of import `number` (`"?"` for none).
+pub fn name_of(number: u32) -> &'static str {
+    IMPORTS
+        .iter()
+        .find(|&&(_, n)| n == number)
+        .map_or("?", |&(name, _)| name)
+}
+
+/// A `(ptr, len)` range of a run's memory (`len` 0: nothing).
+pub type Span = (i64, i64);
+
+/// What call `number` with `args` takes from the run's memory and what it gives back, once it
+/// has returned `result`: the spans it reads (the data the run hands over) and the spans it
+/// writes (the data the run receives, only on success). This is the ABI's data flow in one
+/// table; replay records exactly the written spans, and hashes the read ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Effects {
+    pub reads: [Span; 3],
+    pub writes: [Span; 2],
+}
+
+/// The [`Effects`] of call `number` (see the table at the top of this module). Spans are
+/// unchecked: they are exactly what the run passed, and a call whose spans were out of range
+/// failed (so wrote nothing).
+pub fn effects(number: u32, a: &[i64; 6], result: i64) -> Effects {
+    const NONE: Span = (0, 0);
+    let words = |count: i64| count.saturating_mul(4);
+    let up_to = |cap: i64| result.clamp(0, cap.max(0));
+    let reads = match number {
+        nr::WRITE => [(a[1], a[2]), NONE, NONE],
+        nr::SPAWN => [
+            (a[0], a[1]),
+            (a[2], a[3]),
+            (a[4], a[5].saturating_mul(GRANT_SIZE as i64)),
+        ],
+        nr::SEND => [(a[1], a[2]), (a[3], words(a[4])), NONE],
+        nr::OPEN
+        | nr::STAT
+        | nr::STATFS
+        | nr::UNLINK
+        | nr::MKDIR
+        | nr::RMDIR
+        | nr::SEAL
+        | nr::TIMER => [(a[0], a[1]), NONE, NONE],
+        nr::RENAME | nr::SUBSCRIBE | nr::SCAN => [(a[0], a[1]), (a[2], a[3]), NONE],
+        nr::EMIT => [(a[0], a[1]), (a[2], a[3]), (a[4], a[5])],
+        _ => [NONE; 3],
+    };
+    let writes = if result < 0 {
+        [NONE; 2]
+    } else {
+        match number {
+            nr::ARGS | nr::LAST_ERROR => [(a[0], up_to(a[1])), NONE],
+            nr::GRANTS => [(a[0], words(up_to(a[1]))), NONE],
+            nr::CHANNEL_CREATE => [(a[0], 8), NONE],
+            nr::RECV => {
+                let (bytes, handles) = split_recv_result(result);
+                [(a[1], bytes as i64), (a[3], words(handles as i64))]
+            }
+            nr::READ | nr::READDIR | nr::NEXT => [(a[1], up_to(a[2])), NONE],
+            nr::STAT => [(a[2], crate::scheme::STAT_SIZE as i64), NONE],
+            nr::STATFS => [(a[2], crate::scheme::FSINFO_SIZE as i64), NONE],
+            nr::SCAN => [(a[4], up_to(a[5])), NONE],
+            _ => [NONE; 2],
+        }
+    };
+    Effects { reads, writes }
+}
+
 /// Size of one `spawn` grant entry in bytes.
 pub const GRANT_SIZE: usize = 8;
 
@@ -290,6 +359,36 @@ mod tests {
             rights: 3,
         };
         assert_eq!(Grant::from_bytes(g.to_bytes()), g);
+    }
+
+    #[test]
+    fn effects_follow_the_table() {
+        let e = effects(nr::WRITE, &[1, 100, 5, 0, 0, 0], 5);
+        assert_eq!(e.reads[0], (100, 5));
+        assert_eq!(e.writes, [(0, 0); 2]);
+        // A read that returned 3 of 16 bytes wrote 3; a failed one wrote nothing.
+        assert_eq!(
+            effects(nr::READ, &[4, 64, 16, 0, 0, 0], 3).writes[0],
+            (64, 3)
+        );
+        assert_eq!(
+            effects(nr::READ, &[4, 64, 16, 0, 0, 0], -3).writes[0],
+            (0, 0)
+        );
+        // `args` reports the total length, which may exceed what fitted.
+        assert_eq!(effects(nr::ARGS, &[8, 4, 0, 0, 0, 0], 10).writes[0], (8, 4));
+        let recv = effects(nr::RECV, &[3, 10, 64, 80, 4, 0], recv_result(7, 2));
+        assert_eq!(recv.writes, [(10, 7), (80, 8)]);
+        assert_eq!(
+            effects(nr::CHANNEL_CREATE, &[40, 0, 0, 0, 0, 0], 0).writes[0],
+            (40, 8)
+        );
+        assert_eq!(
+            effects(nr::EMIT, &[1, 2, 3, 4, 5, 6], 9).reads,
+            [(1, 2), (3, 4), (5, 6)]
+        );
+        assert_eq!(name_of(nr::EMIT), "emit");
+        assert_eq!(name_of(999), "?");
     }
 
     #[test]
