@@ -164,7 +164,7 @@ pub struct Found {
 }
 
 /// An event the kernel itself emits (consumer positions, snapshots, timers) at `now_us`.
-fn kernel_event(name: String, payload: String, now_us: u64) -> Envelope {
+pub(crate) fn kernel_event(name: String, payload: String, now_us: u64) -> Envelope {
     Envelope {
         name,
         version: 1,
@@ -230,6 +230,9 @@ pub struct EventBus {
     pub medium: &'static str,
     /// Most bytes of one encoded event (the journal's limit).
     max_record: usize,
+    /// Every durable consumer's last recorded ack floor, subscribed or not (from its
+    /// `_consumer.<name>` events): what it has yet to see must be kept.
+    floors: BTreeMap<String, u64>,
 }
 
 impl EventBus {
@@ -256,7 +259,7 @@ impl EventBus {
                 recovery.last_seq
             )
         };
-        let bus = EventBus {
+        let mut bus = EventBus {
             journal,
             views: Vec::new(),
             view_engine: None,
@@ -270,8 +273,15 @@ impl EventBus {
             stats: BusStats::default(),
             medium,
             max_record: config.max_record,
+            floors: BTreeMap::new(),
         };
+        bus.load_floors()?;
         Ok((bus, line))
+    }
+
+    /// The oldest event the journal still holds.
+    pub fn first_seq(&self) -> u64 {
+        self.journal.first_seq()
     }
 
     /// Queues `event` from `from` for the next commit.
@@ -314,6 +324,7 @@ impl EventBus {
         if self.pending.is_empty() {
             return done;
         }
+        self.journal.release_before(self.retention_floor());
         let take = self.pending.len().min(MAX_BATCH);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
         let events: Vec<Envelope> = batch.iter().map(|p| p.event.clone()).collect();
@@ -682,24 +693,43 @@ impl EventBus {
         done.map_err(|_| Error::NotFound)
     }
 
-    /// The ack floor consumer `name` last recorded in the journal.
-    fn saved_floor(&mut self, name: &str) -> Result<Option<u64>, Error> {
-        let subject = consumer_subject(name);
-        let mut floor = None;
+    /// Reads every durable consumer's newest ack floor from the journal.
+    fn load_floors(&mut self) -> Result<(), Error> {
         let first = self.journal.first_seq();
+        let floors = &mut self.floors;
         self.journal
             .read_from(first, &mut |_, event| {
-                if event.name == subject
+                if let Some(name) = event.name.strip_prefix("_consumer.")
                     && let Ok(text) = core::str::from_utf8(&event.payload)
                     && let Ok(Some(raw)) = zb_json::get(text, "floor")
                     && let Some(n) = raw.as_u64()
                 {
-                    floor = Some(n);
+                    floors.insert(String::from(name), n);
                 }
                 true
             })
-            .map_err(|_| Error::Corrupt)?;
-        Ok(floor)
+            .map_err(|_| Error::Corrupt)
+    }
+
+    /// The ack floor consumer `name` last recorded in the journal.
+    fn saved_floor(&mut self, name: &str) -> Result<Option<u64>, Error> {
+        Ok(self.floors.get(name).copied())
+    }
+
+    /// The oldest event anything still needs: a durable consumer that has not acknowledged
+    /// it, a view whose newest snapshot is older, a subscriber reading from before it. Events
+    /// before it may go when the journal needs room (retention): with no views and no durable
+    /// consumers, the journal keeps the newest events that fit.
+    fn retention_floor(&self) -> u64 {
+        let next = self.journal.last_seq() + 1;
+        let consumers = self.floors.values().copied();
+        let views = self.views.iter().map(|v| v.sealed.saturating_add(1));
+        let readers = self.subs.iter().flatten().map(|s| match &s.feed {
+            Feed::Cursor { cursor } => *cursor,
+            Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
+            Feed::Durable { consumer, .. } => consumer.state().ack_floor,
+        });
+        consumers.chain(views).chain(readers).fold(next, u64::min)
     }
 
     /// Queues a `_consumer.<name>` event for every durable consumer whose floor moved.
@@ -718,6 +748,7 @@ impl EventBus {
             }
         }
         for (name, floor) in moved {
+            self.floors.insert(name.clone(), floor);
             let payload = alloc::format!("{{\"floor\":{floor}}}");
             let event = kernel_event(consumer_subject(&name), payload, now_us);
             self.queue(0, event);
@@ -876,8 +907,7 @@ impl EventBus {
             event.correlation_id = height;
             self.queue(0, event);
         }
-        let floor = self.views.iter().map(|v| v.sealed).min().unwrap_or(0);
-        self.journal.release_before(floor);
+        self.journal.release_before(self.retention_floor());
         Ok(height)
     }
 

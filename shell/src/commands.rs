@@ -195,7 +195,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "replay",
         args: "<pid>",
-        summary: "re-execute a finished run from its recorded inputs: identical, or where it diverges",
+        summary: "re-execute a finished run from its recorded inputs",
         hidden: false,
         run: replay,
     },

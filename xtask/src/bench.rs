@@ -200,13 +200,31 @@ fn disk_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     else {
         return Err(format!("buslat printed no figures: {out:?}"));
     };
+    // The baseline beside it, on the same machine in the same boot: a message round trip
+    // between two runs over a channel (no journal, no routing).
+    let mut trip = |n: u32| -> Result<f64, String> {
+        let out = m.command(&format!("time run pingpong {n}"), Duration::from_secs(300))?;
+        parse_time(&out)
+            .map(|(us, _)| us)
+            .ok_or_else(|| format!("no time line for pingpong {n}: {out:?}"))
+    };
+    let mut trips = Vec::new();
+    for _ in 0..3 {
+        let (one, many) = (trip(1)?, trip(1000)?);
+        trips.push((many - one) / 999.0);
+    }
+    let channel_us = median(&trips);
     println!("\nbus on x86_64 (journal on virtio-blk; QEMU TCG), median of 100");
+    println!("{:<34}{:>9}{:>12}{:>9}", "", "bus", "channel", "ratio");
     println!(
-        "{:<34}{:>9.0} us",
-        "emit call to delivery (durable)", emit_us
+        "{:<34}{:>6.0} us{:>9.1} us{:>9.1}",
+        "emit→delivery (durable) vs r/trip",
+        emit_us,
+        channel_us,
+        emit_us / channel_us
     );
     println!(
-        "{:<34}{:>9.0} us",
+        "{:<34}{:>6.0} us",
         "committed event to delivery", deliver_us
     );
     let (w, r) = (median(&write), median(&read));
@@ -214,7 +232,8 @@ fn disk_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     println!("{:<34}{:>9.2} MB/s", "write 1 MiB in 1 KiB writes", w);
     println!("{:<34}{:>9.2} MB/s", "read it back in 1 KiB reads", r);
     Ok(format!(
-        ",\n  \"vfs_disk_x86_64\": {{\"write_mb_s\": {w:.3}, \"read_mb_s\": {r:.3}}},\n  \"bus_latency_x86_64\": {{\"emit_to_deliver_us\": {emit_us:.0}, \"publish_to_deliver_us\": {deliver_us:.0}}}\n"
+        ",\n  \"vfs_disk_x86_64\": {{\"write_mb_s\": {w:.3}, \"read_mb_s\": {r:.3}}},\n  \"bus_latency_x86_64\": {{\"emit_to_deliver_us\": {emit_us:.0}, \"publish_to_deliver_us\": {deliver_us:.0}, \"channel_round_trip_us\": {channel_us:.1}, \"ratio\": {:.2}}}\n",
+        emit_us / channel_us
     ))
 }
 

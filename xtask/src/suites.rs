@@ -938,6 +938,16 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check(r#"emit sensors.humidity '{"rh":40}'"#, &["5\n"], STEP)?;
     m.expect("5 sensors.humidity {\"rh\":40}", STEP)?;
     stop_bus(&mut m, &pid)?;
+    // The event it received is recorded with it: its replay gets the same event, writes the
+    // same line, and ends where the subscriber was stopped.
+    m.check(
+        &format!("replay {pid}"),
+        &[
+            "identical ",
+            "replayed up to where it was stopped: rejected: killed)",
+        ],
+        STEP,
+    )?;
     // A durable subscriber that fails every event: redelivered with backoff, then given up to
     // the dead-letter subject.
     let pid = background_pid(

@@ -4,6 +4,7 @@ extern crate std;
 
 use std::format;
 use std::string::String;
+use std::vec::Vec;
 
 use zb_abi::{Error, StateName, WaitOn};
 
@@ -344,4 +345,87 @@ fn a_reducer_that_traps_stops_its_view_and_nothing_else() {
     s.spawn("ok", &[]);
     s.run(50);
     assert_eq!(s.k.bus_stats().map(|b| b.last_seq), Some(3));
+}
+
+/// A bus on a RAM journal of two 4 KiB segments (about 60 small events).
+fn small_bus() -> crate::bus::EventBus {
+    use zb_journal::{Geometry, JournalConfig, RamMedium};
+    let ram = RamMedium::new(Geometry {
+        segment_bytes: 4096,
+        segments: 2,
+        write_unit: 4,
+    });
+    let config = JournalConfig {
+        max_record: 1024,
+        dedupe_window: 8,
+    };
+    crate::bus::EventBus::open(crate::bus::Store::Ram(ram), "ram", config)
+        .expect("opens")
+        .0
+}
+
+/// Emits `n` events as run `from` (one commit each); the answers.
+fn emit_n(bus: &mut crate::bus::EventBus, n: usize, from: u32) -> Vec<Result<u64, Error>> {
+    (0..n)
+        .map(|i| {
+            let payload = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(60));
+            let event = crate::bus::kernel_event("orders.new".into(), payload, i as u64);
+            bus.queue(from, event);
+            bus.commit(0);
+            bus.take_answer(from).expect("answered").map(|(seq, _)| seq)
+        })
+        .collect()
+}
+
+#[test]
+fn with_nothing_behind_the_journal_keeps_the_newest_events_that_fit() {
+    let mut bus = small_bus();
+    let answers = emit_n(&mut bus, 500, 7);
+    assert!(answers.iter().all(Result::is_ok), "{:?}", answers.last());
+    assert_eq!(answers.last(), Some(&Ok(500)));
+    assert!(
+        bus.first_seq() > 400,
+        "old events were dropped: {}",
+        bus.first_seq()
+    );
+}
+
+#[test]
+fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
+    use zb_abi::bus::SubscribeOptions;
+    let mut bus = small_bus();
+    let options = SubscribeOptions::parse("durable=billing\nfrom=1").expect("options");
+    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let answers = emit_n(&mut bus, 200, 7);
+    let refused = answers
+        .iter()
+        .position(Result::is_err)
+        .expect("the journal fills");
+    assert_eq!(answers[refused], Err(Error::NoSpace));
+    assert!(refused > 20, "{refused} events fitted");
+    // The consumer still gets its first event.
+    let first = bus.peek(sub, 0).expect("peek").expect("an event");
+    assert_eq!(first.seq, 1);
+    // Once it has read and acknowledged everything, that room is reused.
+    let mut read = 0;
+    while let Some(found) = bus.peek(sub, 0).expect("peek") {
+        bus.take(sub, found.seq, 0);
+        bus.ack(sub, found.seq, false, 0).expect("ack");
+        read += 1;
+    }
+    assert_eq!(read, refused, "every accepted event, once");
+    // (It is behind again after as many as fit; fewer than that.)
+    let more = emit_n(&mut bus, 20, 7);
+    assert!(
+        more.iter().all(Result::is_ok),
+        "{:?}",
+        more.iter().find(|r| r.is_err())
+    );
+    // Its floor, recorded in the journal, is kept too: the consumer resumes after it.
+    bus.unsubscribe(sub);
+    let again = bus
+        .subscribe(9, "orders.>", &options)
+        .expect("subscribes again");
+    let next = bus.peek(again, 0).expect("peek").expect("an event");
+    assert!(next.seq > refused as u64, "{} after {refused}", next.seq);
 }
