@@ -340,3 +340,51 @@ fn garbage_media_are_formatted_or_read_without_panicking() {
         }
     }
 }
+
+/// The host-file medium, direct or buffered, reads back what it was given at any offset and
+/// length (writes are whole write units), and a journal on it reopens with every event.
+#[cfg(feature = "std")]
+#[test]
+fn a_file_medium_keeps_unaligned_writes_and_a_journal() {
+    use crate::Medium;
+    use crate::medium::FileMedium;
+    let dir = std::env::temp_dir().join(format!("zb-journal-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("medium");
+    let geometry = Geometry {
+        segment_bytes: 64 << 10,
+        segments: 2,
+        write_unit: 512,
+    };
+    let mut m = FileMedium::create(&path, geometry).unwrap();
+    let mut unit = [0u8; 512];
+    unit[188..199].copy_from_slice(b"hello, disk");
+    m.program(512, &unit).unwrap();
+    m.program(1024, &[7u8; 512]).unwrap();
+    m.sync().unwrap();
+    let mut buf = [0u8; 11];
+    m.read(700, &mut buf).unwrap();
+    assert_eq!(&buf, b"hello, disk");
+    let mut around = [1u8; 600];
+    m.read(1000, &mut around).unwrap();
+    assert!(
+        around[..24].iter().all(|&b| b == 0),
+        "untouched bytes stay zero"
+    );
+    assert!(around[24..536].iter().all(|&b| b == 7));
+    drop(m);
+
+    let config = JournalConfig {
+        max_record: 1024,
+        dedupe_window: 8,
+    };
+    let m = FileMedium::create(&path, geometry).unwrap();
+    let (mut j, _) = Journal::open(m, config).unwrap();
+    let events: Vec<Envelope> = (0..50).map(event).collect();
+    j.append(&events).unwrap();
+    drop(j);
+    let medium = FileMedium::open(&path, geometry).unwrap();
+    let (j, recovery) = Journal::open(medium, config).unwrap();
+    assert_eq!((recovery.records, j.last_seq()), (50, 50));
+    let _ = std::fs::remove_dir_all(&dir);
+}
