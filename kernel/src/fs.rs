@@ -195,7 +195,11 @@ impl Kernel {
         let scheme = target.scheme;
         let path = target.path;
         let op = match number {
-            nr::OPEN => OwnedOp::Open { path, flags },
+            nr::OPEN => OwnedOp::Open {
+                scheme: self.router.name(scheme),
+                path,
+                flags,
+            },
             nr::STAT => OwnedOp::Stat { path },
             nr::STATFS => OwnedOp::StatFs { path },
             nr::UNLINK => OwnedOp::Unlink { path },

@@ -15,10 +15,10 @@ use zb_abi::kind::{KindId, KindInfo};
 use zb_abi::scheme::{Answer, FsInfo, MAX_IO, OpenFlags, Reply, Request, Stat, Whence};
 use zb_abi::syscall::{MAX_WRITE, nr};
 use zb_abi::{
-    BlockDev, BlockDeviceInfo, Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService,
-    OS_VERSION, Pid, PowerAction, Rights, RunInfo, SpawnOptions, SysInfo,
+    BlockDev, BlockDeviceInfo, Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService, NetDev,
+    NetDeviceInfo, OS_VERSION, Pid, PowerAction, Rights, RunInfo, SpawnOptions, SysInfo,
 };
-use zb_hal::{BlockDevice, BlockError, Platform};
+use zb_hal::{BlockDevice, BlockError, NetDevice, NetError, Platform};
 
 use crate::banner::PROFILE;
 use crate::cap::Handle;
@@ -168,6 +168,32 @@ fn pack_args(args: &[&str]) -> Result<Vec<u8>, Error> {
 struct HalBlock(&'static dyn BlockDevice);
 
 static HAL_BLOCK: spin::Once<Option<&'static HalBlock>> = spin::Once::new();
+
+/// The platform's network card as the network service sees it (made once, on first use).
+struct HalNet(&'static dyn NetDevice);
+
+static HAL_NET: spin::Once<Option<&'static HalNet>> = spin::Once::new();
+
+impl NetDev for HalNet {
+    fn info(&self) -> NetDeviceInfo {
+        NetDeviceInfo {
+            mac: self.0.mac(),
+            mtu: self.0.mtu(),
+            driver: self.0.driver(),
+        }
+    }
+
+    fn send(&self, frame: &[u8]) -> Result<(), Error> {
+        self.0.send(frame).map_err(|e| match e {
+            NetError::TooLarge => Error::TooLarge,
+            NetError::Io => Error::Corrupt,
+        })
+    }
+
+    fn receive(&self, buf: &mut [u8]) -> Option<usize> {
+        self.0.receive(buf)
+    }
+}
 
 fn block_error(e: BlockError) -> Error {
     match e {
@@ -393,6 +419,13 @@ impl Host for KernelHost<'_, '_> {
                 .map(|dev| &*Box::leak(Box::new(HalBlock(dev))))
         });
         made.map(|b| b as &'static dyn BlockDev)
+    }
+
+    fn net_device(&mut self) -> Option<&'static dyn NetDev> {
+        let platform = self.platform;
+        let made =
+            HAL_NET.call_once(|| platform.net().map(|dev| &*Box::leak(Box::new(HalNet(dev)))));
+        made.map(|n| n as &'static dyn NetDev)
     }
 
     fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {

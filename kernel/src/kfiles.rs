@@ -85,7 +85,7 @@ impl KernelFiles {
         view: &View<'_>,
     ) -> Result<OwnedReply, Error> {
         match op {
-            Op::Open { path, flags } => {
+            Op::Open { path, flags, .. } => {
                 if flags.intersects(OpenFlags::WRITE) {
                     return Err(Error::ReadOnly);
                 }

@@ -23,6 +23,8 @@ use crate::scheme::SchemeIndex;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnedOp {
     Open {
+        /// The scheme the URL named (a service may serve several).
+        scheme: &'static str,
         path: String,
         flags: OpenFlags,
     },
@@ -69,7 +71,12 @@ pub enum OwnedOp {
 impl OwnedOp {
     pub fn as_op(&self) -> Op<'_> {
         match self {
-            OwnedOp::Open { path, flags } => Op::Open {
+            OwnedOp::Open {
+                scheme,
+                path,
+                flags,
+            } => Op::Open {
+                scheme,
                 path,
                 flags: *flags,
             },

@@ -298,6 +298,34 @@ pub static COMMANDS: &[Command] = &[
         run: files::mount,
     },
     Command {
+        name: "ifconfig",
+        args: "",
+        summary: "the network interface: address, gateway, counters",
+        hidden: false,
+        run: ifconfig,
+    },
+    Command {
+        name: "netstat",
+        args: "",
+        summary: "open TCP, UDP and ICMP sockets and their states",
+        hidden: false,
+        run: netstat,
+    },
+    Command {
+        name: "ping",
+        args: "<ipv4> [count]",
+        summary: "send ICMP echo requests and show the replies",
+        hidden: false,
+        run: ping,
+    },
+    Command {
+        name: "nc",
+        args: "<ipv4> <port> | -l <port>",
+        summary: "TCP: send typed lines, print what comes back",
+        hidden: false,
+        run: nc,
+    },
+    Command {
         name: "dmesg",
         args: "",
         summary: "the system log (proc://log)",
@@ -541,8 +569,8 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     Ok(())
 }
 
-/// Runs `/bin/<program> args…` in the foreground for a bus command (`emit`, `sub`, `log`,
-/// `req`: each is a small program of that name).
+/// Runs `/bin/<program> args…` in the foreground for a command that is a small program of that
+/// name (`emit`, `sub`, `log`, `req`, `ping`, `nc`, …).
 fn bus_command(ctx: &mut Ctx<'_>, program: &str, args: &[String], min: usize) -> CmdResult {
     if args.len() < min {
         return Err(usage(program));
@@ -734,6 +762,33 @@ fn wait(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     ctx.jobs
         .start_foreground(ctx.host, job, Mode::Wait, ctx.out);
     Ok(())
+}
+
+/// Prints a text file the net service serves (`net://if`, `net://sockets`).
+fn net_text(ctx: &mut Ctx<'_>, args: &[String], url: &str) -> CmdResult {
+    no_args(args)?;
+    let data = crate::files::read_all(ctx.host, url).map_err(|e| match e {
+        Error::NotFound => String::from("no network service"),
+        e => format!("{url}: {e}"),
+    })?;
+    ctx.out.push_str(&String::from_utf8_lossy(&data));
+    Ok(())
+}
+
+fn ifconfig(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    net_text(ctx, args, "net://if")
+}
+
+fn netstat(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    net_text(ctx, args, "net://sockets")
+}
+
+fn ping(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "ping", args, 1)
+}
+
+fn nc(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "nc", args, 2)
 }
 
 /// `replay <pid>`: a replay of the run in the foreground; its output is the verdict.

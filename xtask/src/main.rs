@@ -78,6 +78,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The host port (127.0.0.1) `cargo xtask run` forwards to the OS's HTTP status port 8080.
+const STATUS_PORT: u16 = 5580;
+
 fn run(args: &Args) -> Result<(), String> {
     env::check_toolchain()?;
     env::ensure_qemu(args.platform)?;
@@ -95,8 +98,18 @@ fn run(args: &Args) -> Result<(), String> {
                     disk.display()
                 );
             }
+            // The status server's port, on 127.0.0.1 only.
+            let status = STATUS_PORT;
+            println!(
+                "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 8080"
+            );
+            let net = qemu::Network {
+                hostfwd: vec![(status, 8080)],
+                guestfwd: Vec::new(),
+            };
             qemu::Boot::x86_64(if args.uefi { images.uefi } else { images.bios }, args.uefi)
                 .with_disk(&disk)?
+                .with_network(&net)
         }
         Platform::Stm32f4 => {
             qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)

@@ -94,6 +94,23 @@ impl Drop for TempDisk {
     }
 }
 
+/// Forwards through QEMU's user network (see [`Boot::with_network`]).
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    /// (host port on 127.0.0.1, guest TCP port).
+    pub hostfwd: Vec<(u16, u16)>,
+    /// (guest `ip:port`, host port on 127.0.0.1).
+    pub guestfwd: Vec<(String, u16)>,
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; it is free when this returns).
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
 /// A QEMU invocation for one platform, minus how the serial line is connected.
 pub struct Boot {
     pub platform: Platform,
@@ -183,6 +200,33 @@ impl Boot {
         ]);
         self.disk = Some(path.to_path_buf());
         Ok(self)
+    }
+
+    /// On x86_64, a virtio-net card on QEMU's user network with `restrict=on` (the guest
+    /// reaches nothing outside but what `net` forwards explicitly): `hostfwd` maps host
+    /// 127.0.0.1 ports to guest ports, `guestfwd` maps guest `ip:port`s to host
+    /// `127.0.0.1:port`s. The STM32F4 has no network: its boot is returned unchanged.
+    pub fn with_network(mut self, net: &Network) -> Boot {
+        if self.platform != Platform::X86_64 {
+            return self;
+        }
+        if let Some(i) = self.args.iter().position(|a| a == "-nic") {
+            self.args.drain(i..i + 2);
+        }
+        let mut netdev = String::from("user,id=net0,restrict=on");
+        for (host, guest) in &net.hostfwd {
+            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+        }
+        for (guest, host) in &net.guestfwd {
+            netdev.push_str(&format!(",guestfwd=tcp:{guest}-tcp:127.0.0.1:{host}"));
+        }
+        self.args.extend([
+            "-netdev".into(),
+            netdev,
+            "-device".into(),
+            "virtio-net-pci,netdev=net0".into(),
+        ]);
+        self
     }
 
     /// For tests: on x86_64, attaches a new, empty data disk ([`DISK_BYTES`] of zeros, in

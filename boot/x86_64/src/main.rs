@@ -12,6 +12,7 @@ use alloc::boxed::Box;
 use zb_console::ConsoleService;
 use zb_init::InitService;
 use zb_kernel::MountTable;
+use zb_net::NetService;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
 
@@ -31,14 +32,19 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
+    let mut net = NetService::new();
     let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
     let table = vfs.mounts();
     config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
         table.write_to(buf)
     }))));
-    // The console is pid 1; the kernel starts it last, after the file systems are mounted and
-    // init has started the boot runs.
-    zb_kernel::run(platform, config, &mut [&mut console, &mut vfs, &mut init])
+    // The console is pid 1; the kernel starts it last, after the file systems are mounted, the
+    // network is up and init has started the boot runs.
+    zb_kernel::run(
+        platform,
+        config,
+        &mut [&mut console, &mut vfs, &mut net, &mut init],
+    )
 }
 
 #[panic_handler]

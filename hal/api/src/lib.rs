@@ -52,6 +52,10 @@ pub trait Platform: Sync {
     fn block(&self) -> Option<&dyn BlockDevice> {
         None
     }
+    /// The platform's network card, if it has one.
+    fn net(&self) -> Option<&dyn NetDevice> {
+        None
+    }
     /// Whether the kernel heap had to spend its reserve since the last call (see
     /// [`KernelHeap::arm_reserve`]); the reserve is armed again when there is room.
     fn heap_reserve_spent(&self) -> bool {
@@ -159,6 +163,34 @@ pub trait BlockDevice: Sync {
     fn write(&self, lba: u64, buf: &[u8]) -> Result<(), BlockError>;
     /// Makes every completed write durable (a disk cache flush, a flash program barrier).
     fn flush(&self) -> Result<(), BlockError>;
+}
+
+/// An Ethernet card: whole frames in and out (no checksum offload, no segmentation), polled.
+///
+/// `send` queues or sends one frame (at most [`NetDevice::mtu`] + 14 bytes) and returns when
+/// the card has it; `receive` takes the oldest frame that arrived, if any, without waiting.
+pub trait NetDevice: Sync {
+    /// The card's hardware address.
+    fn mac(&self) -> [u8; 6];
+    /// Largest IP packet a frame carries.
+    fn mtu(&self) -> usize {
+        1500
+    }
+    /// The driver, for `ifconfig` and `kinds` (`virtio-net`).
+    fn driver(&self) -> &'static str;
+    fn send(&self, frame: &[u8]) -> Result<(), NetError>;
+    /// Copies the next received frame into `buf`; its length (a frame longer than `buf` is
+    /// dropped and counted as an error), or `None` if nothing arrived.
+    fn receive(&self, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// Why a [`NetDevice`] refused a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetError {
+    /// Larger than the card takes.
+    TooLarge,
+    /// The card failed or is gone.
+    Io,
 }
 
 /// What a [`BlockDevice`] is.

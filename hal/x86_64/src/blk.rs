@@ -7,11 +7,10 @@
 
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::pci::PciTransport;
-use virtio_drivers::transport::pci::bus::{BarInfo, Command, DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 use virtio_drivers::transport::{DeviceType, pci::virtio_device_type};
 use zb_hal::{BlockDevice, BlockError, BlockInfo};
 
-use crate::memory;
 use crate::pci::PortCam;
 use crate::virtio::{self, BOUNCE_SIZE, VirtioHal};
 
@@ -64,26 +63,7 @@ pub fn probe() -> Disks {
 
 /// Sets up the virtio-blk function at `df`.
 fn bring_up(root: &mut PciRoot<PortCam>, df: DeviceFunction) -> Result<VirtioDisk, &'static str> {
-    let bars = root.bars(df).map_err(|_| "unreadable PCI BARs")?;
-    // Map every assigned memory BAR (uncached) before the transport looks for its
-    // registers in them: OVMF puts the 64-bit one far above 4 GiB.
-    for bar in bars.iter().flatten() {
-        if let BarInfo::Memory { address, size, .. } = *bar
-            && address != 0
-            && size != 0
-        {
-            memory::map_mmio(address, size).ok_or("its registers cannot be mapped")?;
-        }
-    }
-    if !virtio::reserve_bounce() {
-        return Err("out of memory for its DMA buffers");
-    }
-    root.set_command(
-        df,
-        Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
-    );
-    let transport =
-        PciTransport::new::<VirtioHal, _>(root, df).map_err(|_| "virtio PCI setup failed")?;
+    let transport = virtio::pci_transport(root, df)?;
     let dev = VirtIOBlk::<VirtioHal, _>::new(transport).map_err(|_| "virtio-blk setup failed")?;
     Ok(VirtioDisk {
         blocks: dev.capacity(),

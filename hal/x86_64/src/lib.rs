@@ -15,6 +15,7 @@
 //! | [`pci`] | PCI configuration space through the legacy ports 0xCF8/0xCFC |
 //! | [`virtio`] | what `virtio-drivers` needs: DMA pages, bounce buffers, mapped registers |
 //! | [`blk`] | the virtio-blk disk (PCI, polled) as the platform's [`zb_hal::BlockDevice`] |
+//! | [`net`] | the virtio-net card (PCI, polled) as the platform's [`zb_hal::NetDevice`] |
 //!
 //! The boot archive (`zb_abi::bootfs`) arrives as the bootloader's ramdisk; [`ramdisk`] hands
 //! it to the board as a `&'static [u8]`.
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod gdt;
 pub mod interrupts;
 pub mod memory;
+pub mod net;
 pub mod pci;
 pub mod power;
 pub mod rtc;
@@ -46,12 +48,15 @@ pub struct Pc {
     disks: spin::Once<blk::Disks>,
     /// The journal's disk as a journal region.
     journal: spin::Once<Option<zb_hal::log::BlockLog<blk::VirtioDisk>>>,
+    /// The network card (probed once, at boot), or why there is none.
+    nic: spin::Once<Result<net::VirtioNic, &'static str>>,
 }
 
 static PC: Pc = Pc {
     machine: spin::Once::new(),
     disks: spin::Once::new(),
     journal: spin::Once::new(),
+    nic: spin::Once::new(),
 };
 
 /// Bytes per journal segment on a disk.
@@ -77,6 +82,7 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
             .as_ref()
             .and_then(|d| zb_hal::log::BlockLog::new(d, JOURNAL_SEGMENT))
     });
+    PC.nic.call_once(net::probe);
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {
@@ -165,11 +171,16 @@ impl Platform for Pc {
     }
 
     fn drivers(&self) -> &'static [&'static str] {
-        if self.block().is_some() {
-            &["uart16550", "pit-tsc", "virtio-blk"]
-        } else {
-            &["uart16550", "pit-tsc"]
+        match (self.block().is_some(), self.net().is_some()) {
+            (true, true) => &["uart16550", "pit-tsc", "virtio-blk", "virtio-net"],
+            (true, false) => &["uart16550", "pit-tsc", "virtio-blk"],
+            (false, true) => &["uart16550", "pit-tsc", "virtio-net"],
+            (false, false) => &["uart16550", "pit-tsc"],
         }
+    }
+
+    fn net(&self) -> Option<&dyn zb_hal::NetDevice> {
+        self.nic.get()?.as_ref().ok().map(|n| n as _)
     }
 
     fn heap_reserve_spent(&self) -> bool {

@@ -9,18 +9,51 @@
 //!   contiguous or even identity-known; a bounce page always is. The disk driver moves at most
 //!   [`BOUNCE_SIZE`] bytes per request, so one page per shared buffer suffices, and the pool is
 //!   filled before the device is set up ([`reserve_bounce`]), so `share` does not allocate.
-//! - Device registers are the ones `blk` mapped with [`memory::map_mmio`] before it made the
-//!   transport (BARs may lie above 4 GiB, outside the bootloader's mapping).
+//! - Device registers are the ones [`pci_transport`] mapped with [`memory::map_mmio`] before
+//!   it made the transport (BARs may lie above 4 GiB, outside the bootloader's mapping).
+//! - virtio-net keeps its receive buffers shared for as long as they are queued (one bounce
+//!   page each); the pool grows to what is in use (`share` takes a fresh DMA page when it is
+//!   empty) and pages come back to it on `unshare`.
 //!
 //! Invariants: a bounce page is owned by exactly one shared buffer between `share` and
-//! `unshare`; at most [`BOUNCE_PAGES`] buffers are shared at once (a blocking virtio-blk
-//! request shares three: header, data, status).
+//! `unshare`; a shared buffer is at most [`BOUNCE_SIZE`] bytes (disk requests are split to
+//! fit, network frames are smaller).
 
 use core::ptr::NonNull;
 
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::{BarInfo, Command, DeviceFunction, PciRoot};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr as VirtioPhys};
 
 use crate::memory;
+use crate::pci::PortCam;
+
+/// The transport of the virtio PCI function at `df`: its memory BARs mapped, the bounce pool
+/// filled, bus mastering on.
+pub fn pci_transport(
+    root: &mut PciRoot<PortCam>,
+    df: DeviceFunction,
+) -> Result<PciTransport, &'static str> {
+    let bars = root.bars(df).map_err(|_| "unreadable PCI BARs")?;
+    // Map every assigned memory BAR (uncached) before the transport looks for its registers
+    // in them: OVMF puts the 64-bit one far above 4 GiB.
+    for bar in bars.iter().flatten() {
+        if let BarInfo::Memory { address, size, .. } = *bar
+            && address != 0
+            && size != 0
+        {
+            memory::map_mmio(address, size).ok_or("its registers cannot be mapped")?;
+        }
+    }
+    if !reserve_bounce() {
+        return Err("out of memory for its DMA buffers");
+    }
+    root.set_command(
+        df,
+        Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
+    );
+    PciTransport::new::<VirtioHal, _>(root, df).map_err(|_| "virtio PCI setup failed")
+}
 
 /// Largest buffer one `share` may bounce.
 pub const BOUNCE_SIZE: usize = 4096;
@@ -98,7 +131,8 @@ unsafe impl Hal for VirtioHal {
             panic!("virtio buffer of {len} bytes cannot be bounced");
         }
         let Some(page) = bounce_page() else {
-            // The pool holds more pages than are ever shared at once (module invariant).
+            // Every page ever shared comes back to the pool, which only grows to the most in
+            // use at once: the frame allocator ran dry at boot, while the devices were set up.
             panic!("out of physical memory for a virtio bounce page");
         };
         let Some(dst) = virt(page) else {

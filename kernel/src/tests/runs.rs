@@ -819,6 +819,7 @@ fn file_calls_go_to_the_service_that_registered_the_scheme() {
     assert_eq!(
         open.op,
         OwnedOp::Open {
+            scheme: "file",
             path: "/etc/motd".into(),
             flags: OpenFlags::READ
         }

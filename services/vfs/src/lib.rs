@@ -598,7 +598,7 @@ impl VfsService {
 
     fn serve(&mut self, from: Pid, op: Op<'_>) -> Result<Out, Error> {
         match op {
-            Op::Open { path, flags } => self.open(from, path, flags),
+            Op::Open { path, flags, .. } => self.open(from, path, flags),
             Op::Read { handle, len } => self.read(handle, len),
             Op::Write { handle, data } => self.write(handle, data),
             Op::Seek {

@@ -251,7 +251,12 @@ impl Sys {
     }
 
     fn open(&mut self, path: &str, flags: F) -> Result<u32, Error> {
-        self.done(Op::Open { path, flags }).map(|h| h as u32)
+        self.done(Op::Open {
+            scheme: "file",
+            path,
+            flags,
+        })
+        .map(|h| h as u32)
     }
 
     fn read(&mut self, handle: u32, len: u32) -> Result<Vec<u8>, Error> {

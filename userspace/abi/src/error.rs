@@ -48,11 +48,15 @@ pub enum Error {
     ReadOnly = 18,
     /// The file system or device is full.
     NoSpace = 19,
+    /// The remote host refused the connection (nothing listens on that port).
+    ConnectionRefused = 20,
+    /// No route to the host: no network, or nobody answered for its address.
+    Unreachable = 21,
 }
 
 impl Error {
     /// Every error, in code order (useful for tables and exhaustive tests).
-    pub const ALL: [Error; 19] = [
+    pub const ALL: [Error; 21] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::NotFound,
@@ -72,6 +76,8 @@ impl Error {
         Error::DirectoryNotEmpty,
         Error::ReadOnly,
         Error::NoSpace,
+        Error::ConnectionRefused,
+        Error::Unreachable,
     ];
 
     /// The positive ABI code of this error.
@@ -106,6 +112,8 @@ impl Error {
             Error::DirectoryNotEmpty => "directory not empty",
             Error::ReadOnly => "read-only file system",
             Error::NoSpace => "no space left",
+            Error::ConnectionRefused => "connection refused",
+            Error::Unreachable => "host unreachable",
         }
     }
 }

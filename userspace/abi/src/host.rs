@@ -152,6 +152,10 @@ pub trait Host {
     fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
         None
     }
+    /// The machine's network card, for the service that owns the network (`net`).
+    fn net_device(&mut self) -> Option<&'static dyn NetDev> {
+        None
+    }
     /// The mount table as text, one line per mount (`<point> <type> <ro|rw> <device>`), from
     /// the `file` scheme's handler.
     fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
@@ -185,6 +189,24 @@ pub trait BlockDev {
     fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), Error>;
     fn write(&self, lba: u64, data: &[u8]) -> Result<(), Error>;
     fn flush(&self) -> Result<(), Error>;
+}
+
+/// An Ethernet card as the network service sees it: whole frames, polled.
+pub trait NetDev {
+    fn info(&self) -> NetDeviceInfo;
+    /// Sends one frame; `TooLarge` past the card's MTU, `Io` if the card failed.
+    fn send(&self, frame: &[u8]) -> Result<(), Error>;
+    /// The next frame that arrived, copied into `buf`: its length; `None` if there is none.
+    fn receive(&self, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// What a [`NetDev`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetDeviceInfo {
+    pub mac: [u8; 6],
+    pub mtu: usize,
+    /// `virtio-net`.
+    pub driver: &'static str,
 }
 
 /// What a [`BlockDev`] is.

@@ -79,7 +79,7 @@ pub mod family {
     pub const SYSTEM: u8 = 0x00;
 }
 
-use family::{BLOCK, STREAM, SYSTEM, TIMER};
+use family::{BLOCK, NET, STREAM, SYSTEM, TIMER};
 
 /// The kinds this version of the system knows.
 pub mod kinds {
@@ -90,17 +90,22 @@ pub mod kinds {
     pub const VIRTIO_BLK: KindId = KindId::new(Class::Driver, BLOCK, 0x0001);
     pub const STM32_FLASH: KindId = KindId::new(Class::Driver, BLOCK, 0x0002);
     pub const RAM_FLASH: KindId = KindId::new(Class::Driver, BLOCK, 0x0003);
+    pub const VIRTIO_NET: KindId = KindId::new(Class::Driver, NET, 0x0001);
     pub const PIT_TSC: KindId = KindId::new(Class::Driver, TIMER, 0x0001);
     pub const CORTEX_M_SYSTICK: KindId = KindId::new(Class::Driver, TIMER, 0x0002);
 
     pub const CONSOLE: KindId = KindId::new(Class::Service, SYSTEM, 0x0001);
     pub const VFS: KindId = KindId::new(Class::Service, SYSTEM, 0x0002);
     pub const INIT: KindId = KindId::new(Class::Service, SYSTEM, 0x0003);
+    pub const NET_SERVICE: KindId = KindId::new(Class::Service, SYSTEM, 0x0004);
 
     pub const SCHEME_FILE: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0001);
     pub const SCHEME_CONSOLE: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0002);
     pub const SCHEME_PROC: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0003);
     pub const SCHEME_MEM: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0004);
+    pub const SCHEME_TCP: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0005);
+    pub const SCHEME_UDP: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0006);
+    pub const SCHEME_NET: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0007);
 }
 
 /// The KindId of a driver by the name its platform reports it under.
@@ -111,6 +116,7 @@ pub fn driver_kind(name: &str) -> Option<KindId> {
         "virtio-blk" => kinds::VIRTIO_BLK,
         "stm32-flash" => kinds::STM32_FLASH,
         "ram-flash" => kinds::RAM_FLASH,
+        "virtio-net" => kinds::VIRTIO_NET,
         "pit-tsc" => kinds::PIT_TSC,
         "cortex-m-systick" => kinds::CORTEX_M_SYSTICK,
         _ => return None,

@@ -29,7 +29,8 @@ pub mod view;
 
 pub use error::Error;
 pub use host::{
-    BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, PowerAction, SpawnOptions,
+    BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, NetDev, NetDeviceInfo,
+    PowerAction, SpawnOptions,
 };
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};

@@ -35,6 +35,8 @@ bitflags::bitflags! {
         const EXCLUSIVE = 1 << 5;
         /// Open a directory, to list it with `readdir`.
         const DIRECTORY = 1 << 6;
+        /// Reads and writes that would wait fail with `WouldBlock` instead (sockets).
+        const NONBLOCK = 1 << 7;
     }
 }
 
@@ -228,8 +230,13 @@ pub const STDERR: u32 = 2;
 /// One operation on a scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op<'a> {
-    /// Open `path`; the reply is `Done(remote handle)`.
-    Open { path: &'a str, flags: OpenFlags },
+    /// Open `path` of `scheme` (the scheme a URL named: a handler may serve several); the
+    /// reply is `Done(remote handle)`.
+    Open {
+        scheme: &'a str,
+        path: &'a str,
+        flags: OpenFlags,
+    },
     /// Read up to `len` bytes at the handle's position; the reply is `Data` (empty at the
     /// end). For a directory handle: entries as [`encode_dirent`] packs them, whole entries
     /// only, continuing where the last call stopped.
