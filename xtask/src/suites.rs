@@ -56,6 +56,16 @@ const SUITES: &[Suite] = &[
         run: journal_session,
     },
     Suite {
+        name: "net",
+        platform: Platform::X86_64,
+        run: net_session,
+    },
+    Suite {
+        name: "net",
+        platform: Platform::X86_64,
+        run: net_session,
+    },
+    Suite {
         name: "shell",
         platform: Platform::Stm32f4,
         run: shell_session,
@@ -1297,6 +1307,123 @@ fn crash_rounds(name: &str, boot: &Boot) -> StepResult {
             ));
         }
     }
+    shut_down(&mut m)
+}
+
+/// A TCP echo server on 127.0.0.1 (a free port), for the guest to reach through a guestfwd:
+/// every byte it receives comes back after `echo: `, per read. Runs until the process ends.
+fn echo_server() -> Result<u16, String> {
+    use std::io::{Read, Write};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("echo server: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut out = b"echo: ".to_vec();
+                    out.extend_from_slice(&buf[..n]);
+                    if stream.write_all(&out).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(port)
+}
+
+/// The network on x86_64 (issue: virtio-net and smoltcp): DHCP's address in `ifconfig`,
+/// `ping`, `nc` to a host echo server through a guestfwd (nc is a wasm program on
+/// `tcp://`), refused and unreachable hosts, and `nc -l` reached from the host through a
+/// hostfwd, with `netstat` showing the sockets. (The guestfwd is on 10.0.2.100: QEMU does not
+/// forward the gateway's own address, 10.0.2.2.)
+fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
+    let echo = echo_server()?;
+    let guest_port = 8080;
+    let host_port = crate::qemu::free_port()?;
+    let net = crate::qemu::Network {
+        hostfwd: vec![(host_port, guest_port)],
+        guestfwd: vec![(String::from("10.0.2.100:7000"), echo)],
+    };
+    let boot = t.boot(platform).with_network(&net);
+    let (mut m, banner) = boot_to_prompt(&format!("{}/net", platform.name()), &boot)?;
+    if !banner.contains("net: virtio-net 52:54:00:12:34:56") {
+        return m.fail(format!("no network card line at boot: {banner:?}"));
+    }
+    settle(&mut m)?;
+    // DHCP answers within a few hundred milliseconds (the fallback would say `static`).
+    let out = command_until(&mut m, "ifconfig", |o| o.contains("(dhcp)"))?;
+    for want in [
+        "eth0: virtio-net mac 52:54:00:12:34:56 mtu 1500",
+        "inet 10.0.2.15/24 gateway 10.0.2.2 (dhcp)",
+        "rx packets ",
+        "tx packets ",
+    ] {
+        if !out.contains(want) {
+            return m.fail(format!("ifconfig lacks {want:?}: {out:?}"));
+        }
+    }
+    m.check(
+        "ping 10.0.2.2 2",
+        &[
+            "64 bytes from 10.0.2.2: icmp_seq=1 time=",
+            "64 bytes from 10.0.2.2: icmp_seq=2 time=",
+            "--- 10.0.2.2: 2 sent, 2 received",
+        ],
+        STEP,
+    )?;
+    m.check(
+        "ping 10.0.2.99 1",
+        &[
+            "no reply from 10.0.2.99: icmp_seq=1 (timed out)",
+            "1 sent, 0 received",
+        ],
+        STEP,
+    )?;
+    // nc (a wasm program on tcp://) to the host's echo server.
+    m.type_bytes(b"nc 10.0.2.100 7000\r")?;
+    m.expect("nc 10.0.2.100 7000\r\n", STEP)?;
+    m.type_bytes(b"hello zerobus\r")?;
+    m.expect("echo: hello zerobus", STEP)?;
+    m.type_bytes(b"second line\r")?;
+    m.expect("echo: second line", STEP)?;
+    m.type_bytes(b"\x04")?;
+    m.expect_prompt(STEP)?;
+    m.check("nc 10.0.2.2 7001", &["nc: connection refused"], STEP)?;
+    m.check("nc 10.0.2.99 80", &["nc: host unreachable"], STEP)?;
+    m.check("nc 10.0.2.100", &["usage: nc"], STEP)?;
+    m.check("ping 10.0.2.300", &["ping: invalid argument"], STEP)?;
+    // A listener in the guest, reached from the host through the hostfwd.
+    let pid = background_pid(&mut m, &format!("run nc -l {guest_port} &"))?;
+    let listening = m.command("netstat", STEP)?;
+    if !listening.contains(&format!("tcp    0.0.0.0:{guest_port}")) || !listening.contains("LISTEN")
+    {
+        return m.fail(format!("netstat does not show the listener: {listening:?}"));
+    }
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", host_port))
+        .map_err(|e| format!("connect to the hostfwd: {e}"))?;
+    {
+        use std::io::Write;
+        client
+            .write_all(b"hello from the host\n")
+            .map_err(|e| e.to_string())?;
+    }
+    m.expect("hello from the host", STEP)?;
+    let connected = m.command("netstat", STEP)?;
+    if !connected.contains("ESTABLISHED") {
+        return m.fail(format!(
+            "netstat does not show the connection: {connected:?}"
+        ));
+    }
+    drop(client);
+    m.expect(&format!("[{pid}] nc: ok(0)"), STEP)?;
+    m.expect_prompt(STEP)?;
     shut_down(&mut m)
 }
 

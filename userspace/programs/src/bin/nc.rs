@@ -11,9 +11,12 @@
 #![no_std]
 #![no_main]
 
+#[path = "../buscli.rs"]
+mod buscli;
 #[path = "../text.rs"]
 mod text;
 
+use buscli::report;
 use text::Text;
 use zb_sdk::Error;
 use zb_sdk::fs::{File, OpenFlags, stdin};
@@ -27,16 +30,7 @@ const QUIET_MS: u64 = 300;
 const DRAIN_MS: u64 = 2_000;
 
 fn main() -> i32 {
-    match run() {
-        Ok(()) => 0,
-        Err(e) => {
-            let mut buf = [0u8; 64];
-            let mut t = Text::new(&mut buf);
-            t.push_str("nc: ").push_str(e.message()).push_str("\n");
-            let _ = write_all(Stream::Stderr, t.as_str().as_bytes());
-            1
-        }
-    }
+    report("nc", run())
 }
 
 #[inline(never)]

@@ -4,21 +4,34 @@
 #![no_std]
 #![no_main]
 
+#[path = "../buscli.rs"]
+mod buscli;
 #[path = "../text.rs"]
 mod text;
 
+use buscli::report;
 use text::Text;
 use zb_sdk::fs::{File, OpenFlags};
 use zb_sdk::io::{BufWriter, Stream, write_all};
 
 zb_sdk::entry!(main);
 
-fn main() -> Result<i32, zb_sdk::Error> {
+fn main() -> i32 {
+    match run() {
+        Ok(0) => 1,
+        Ok(_) => 0,
+        Err(e) => report("ping", Err(e)),
+    }
+}
+
+/// Pings; how many replies came.
+#[inline(never)]
+fn run() -> Result<u64, zb_sdk::Error> {
     let mut argbuf = [0u8; 64];
     let args = zb_sdk::args(&mut argbuf)?;
     let Some(target) = args.get(0).and_then(|a| core::str::from_utf8(a).ok()) else {
         write_all(Stream::Stderr, b"usage: ping <ipv4 address> [count]\n")?;
-        return Ok(2);
+        return Err(zb_sdk::Error::InvalidArgument);
     };
     let count = args.get_u64(1).unwrap_or(Ok(4))?.clamp(1, 100);
     let mut urlbuf = [0u8; 48];
@@ -49,5 +62,5 @@ fn main() -> Result<i32, zb_sdk::Error> {
         .push_str(" sent, ")
         .push_u64(replies)
         .push_str(" received\n");
-    Ok(if replies > 0 { 0 } else { 1 })
+    Ok(replies)
 }
