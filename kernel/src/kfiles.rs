@@ -35,6 +35,8 @@ pub struct View<'a> {
     pub memory: Option<MemInfo>,
     /// The system log, oldest line first.
     pub log: &'a alloc::collections::VecDeque<String>,
+    /// The event bus's counters and where the journal lives, if it is open.
+    pub bus: Option<(crate::bus::BusStats, &'static str)>,
 }
 
 enum Body {
@@ -206,6 +208,22 @@ fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result
             }
             Ok(Body::Text(text.into_bytes()))
         }
+        KernelScheme::Proc if path == "bus" => {
+            let (s, medium) = view.bus.ok_or(Error::NotFound)?;
+            let mut text = String::new();
+            let _ = write!(
+                text,
+                "journal: {medium}\nemitted: {}\nduplicates: {}\ncommits: {}\ndelivered: {}\nsubscriptions: {}\nfirst_seq: {}\nlast_seq: {}\n",
+                s.emitted,
+                s.duplicates,
+                s.commits,
+                s.delivered,
+                s.subscriptions,
+                s.first_seq,
+                s.last_seq
+            );
+            Ok(Body::Text(text.into_bytes()))
+        }
         KernelScheme::Proc => proc_file(from, path, view.runs),
         KernelScheme::Mem => mem_file(path, view.memory.as_ref()),
     }
@@ -214,6 +232,7 @@ fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result
 fn proc_file(from: Pid, path: &str, runs: &RunTable) -> Result<Body, Error> {
     if path.is_empty() {
         let mut entries = Vec::from([
+            (FileKind::Special, String::from("bus")),
             (FileKind::Special, String::from("log")),
             (FileKind::Dir, String::from("self")),
         ]);

@@ -1338,6 +1338,39 @@ fn echo_server() -> Result<u16, String> {
     Ok(port)
 }
 
+/// Sends `request` (raw bytes) to 127.0.0.1:`port` and reads the answer until the server
+/// closes: the status code and the body (after the head).
+fn http_exchange(port: u16, request: &[u8]) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))
+        .map_err(|e| format!("connect to 127.0.0.1:{port}: {e}"))?;
+    // Generous: QEMU's user network accepts forwarded connections with a backlog of one, so
+    // among many at once some wait for the host's SYN retries (1, 2, 4, 8 s…).
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(request).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
+}
+
+/// `GET path` with `Connection: close`.
+fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    http_exchange(port, request.as_bytes())
+}
+
 /// The network on x86_64 (issue: virtio-net and smoltcp): DHCP's address in `ifconfig`,
 /// `ping`, `nc` to a host echo server through a guestfwd (nc is a wasm program on
 /// `tcp://`), refused and unreachable hosts, and `nc -l` reached from the host through a
@@ -1345,10 +1378,11 @@ fn echo_server() -> Result<u16, String> {
 /// forward the gateway's own address, 10.0.2.2.)
 fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let echo = echo_server()?;
-    let guest_port = 8080;
+    // The guest's status server is on 8080; `nc -l` takes 9000.
+    let (status_port, guest_port) = (crate::qemu::free_port()?, 9000);
     let host_port = crate::qemu::free_port()?;
     let net = crate::qemu::Network {
-        hostfwd: vec![(host_port, guest_port)],
+        hostfwd: vec![(status_port, 8080), (host_port, guest_port)],
         guestfwd: vec![(String::from("10.0.2.100:7000"), echo)],
     };
     let boot = t.boot(platform).with_network(&net);
@@ -1424,7 +1458,83 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     drop(client);
     m.expect(&format!("[{pid}] nc: ok(0)"), STEP)?;
     m.expect_prompt(STEP)?;
+    http_status(&mut m, status_port)?;
     shut_down(&mut m)
+}
+
+/// The HTTP status server, from the host through the hostfwd (`port` → 8080): the three
+/// pages, refusals, and 50 clients at once.
+fn http_status(m: &mut Machine, port: u16) -> StepResult {
+    m.check("emit status.check '{}'", &["\n"], STEP)?;
+    let (status, varz) = http_get(port, "/varz")?;
+    for want in [
+        "\"uptime_ms\":",
+        "\"runs\":{\"live\":",
+        "\"memory\":{\"heap_used\":",
+        "\"bus\":{\"emitted\":1,",
+        "\"net\":{\"rx_packets\":",
+    ] {
+        if status != 200 || !varz.contains(want) {
+            return m.fail(format!("/varz: {status} without {want:?}: {varz:?}"));
+        }
+    }
+    let (status, metrics) = http_get(port, "/metrics")?;
+    if status != 200
+        || !metrics.contains("# TYPE zerobus_uptime_seconds gauge\nzerobus_uptime_seconds ")
+        || !metrics.contains("zerobus_bus_emitted_total 1\n")
+    {
+        return m.fail(format!("/metrics: {status} {metrics:?}"));
+    }
+    let (status, runs) = http_get(port, "/runs")?;
+    if status != 200 || !runs.contains("\"name\":\"console\",\"kind\":\"service\"") {
+        return m.fail(format!("/runs: {status} {runs:?}"));
+    }
+    // Refusals, each on its own connection; the server keeps serving.
+    for (request, want) in [
+        (&b"GARBAGE\r\n\r\n"[..], 400),
+        (b"GET /varz HTTP/1.1\r\n\r\n", 400),
+        (b"GET /varz HTTP/1.1\nHost: x\n\n", 400),
+        (b"GET /varz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (
+            b"POST /varz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            405,
+        ),
+        (
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+    ] {
+        let (status, body) = http_exchange(port, request)?;
+        if status != want {
+            return m.fail(format!(
+                "{:?} was answered {status} (not {want}): {body:?}",
+                String::from_utf8_lossy(request)
+            ));
+        }
+    }
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(3000));
+    let (status, _) = http_exchange(port, long.as_bytes())?;
+    if status != 414 {
+        return m.fail(format!("a 3 KB target was answered {status}, not 414"));
+    }
+    // 50 clients at once.
+    let clients: Vec<_> = (0..50)
+        .map(|_| std::thread::spawn(move || http_get(port, "/varz")))
+        .collect();
+    let mut codes = Vec::new();
+    for c in clients {
+        codes.push(
+            c.join()
+                .map_err(|_| "a client thread panicked".to_string())?,
+        );
+    }
+    let ok = codes.iter().filter(|r| matches!(r, Ok((200, _)))).count();
+    if ok != 50 {
+        return m.fail(format!(
+            "{ok} of 50 parallel requests answered 200: {codes:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// The test-hook panic prints the message and location and stops QEMU with failure.

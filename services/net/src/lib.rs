@@ -27,6 +27,8 @@ extern crate alloc;
 
 pub mod addr;
 mod device;
+pub mod http;
+mod status;
 
 use alloc::format;
 use alloc::string::String;
@@ -159,6 +161,8 @@ pub struct NetService {
     last_poll_us: u64,
     /// The buffer reads answered at once are copied into.
     scratch: Vec<u8>,
+    /// The HTTP status server, once the interface is up.
+    status: Option<status::StatusServer>,
 }
 
 impl Default for NetService {
@@ -184,6 +188,7 @@ impl NetService {
             next_ident: 0x5a42,
             last_poll_us: 0,
             scratch: Vec::new(),
+            status: None,
         }
     }
 
@@ -307,6 +312,18 @@ impl NetService {
         }
         self.answer_waiting(host);
         self.finish_closing();
+        if let Some(server) = self.status.as_mut() {
+            let net = status::NetFigures {
+                counters: self.nic.as_ref().map(|n| n.counters).unwrap_or_default(),
+                sockets: self
+                    .slots
+                    .iter()
+                    .flatten()
+                    .filter(|s| !matches!(s.conn, Conn::Text { .. }))
+                    .count(),
+            };
+            server.serve(&mut self.sockets, host, net);
+        }
     }
 
     fn fall_back(&mut self, host: &mut dyn Host) {
@@ -967,6 +984,7 @@ impl NativeService for NetService {
         self.nic = Some(nic);
         self.info = Some(info);
         self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
+        self.status = Some(status::StatusServer::new(&mut self.sockets));
         host.log(&format!(
             "net: {} {}, asking DHCP for an address",
             info.driver,
@@ -1013,7 +1031,8 @@ impl NativeService for NetService {
         self.iface.as_ref()?;
         let busy = !self.waiting.is_empty()
             || self.slots.iter().any(Option::is_some)
-            || self.source == Source::None;
+            || self.source == Source::None
+            || self.status.as_ref().is_some_and(|s| s.busy(&self.sockets));
         let step = if busy { 1_000 } else { 10_000 };
         Some(self.last_poll_us.saturating_add(step))
     }
