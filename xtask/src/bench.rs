@@ -38,6 +38,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         qemu: true,
     })?;
 
+    if args.only.as_deref() == Some("net") {
+        // Only the network figures (for working on the network).
+        let json = format!("{{\n  \"only\": \"net\"{}}}\n", net_throughput(&targets)?);
+        println!("{json}");
+        return Ok(());
+    }
     let runs = host_runs()?;
     let mut guest = Vec::new();
     let mut figures = Vec::new();
@@ -98,6 +104,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     json.push_str(&report_runs(&runs, &guest));
     let disk = disk_throughput(&targets)?;
     json.push_str(&disk);
+    json.push_str(&net_throughput(&targets)?);
     json.push_str(&journal_throughput()?);
     json.push_str("}\n");
     let dir = artifacts::target_dir().join("bench");
@@ -438,4 +445,199 @@ fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
     }
     json.push_str("  ]\n");
     json
+}
+
+/// Bytes moved in each direction by the TCP throughput figures.
+const TCP_BYTES: usize = 4 << 20;
+/// Requests in the HTTP figure.
+const HTTP_REQUESTS: usize = 200;
+
+/// Sends `TCP_BYTES` to `port` on 127.0.0.1 and closes.
+fn tcp_send(port: u16) -> Result<(), String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let chunk = vec![b'z'; 64 << 10];
+    let mut left = TCP_BYTES;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        s.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Reads one connection on `listener` to its end: bytes and MB/s from the first byte.
+fn tcp_sink(listener: &std::net::TcpListener) -> Result<(usize, f64), String> {
+    use std::io::Read;
+    let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0;
+    let mut start = None;
+    loop {
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        start.get_or_insert_with(std::time::Instant::now);
+        total += n;
+    }
+    let secs = start.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    Ok((total, total as f64 / secs.max(1e-9) / 1e6))
+}
+
+/// `HTTP_REQUESTS` GETs of `path` over one keep-alive connection to 127.0.0.1:`port`:
+/// requests per second.
+fn http_rate(port: u16, path: &str) -> Result<f64, String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let start = std::time::Instant::now();
+    for _ in 0..HTTP_REQUESTS {
+        w.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).map_err(|e| e.to_string())?;
+            if line.is_empty() {
+                return Err("the server closed the connection".into());
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body).map_err(|e| e.to_string())?;
+    }
+    Ok(HTTP_REQUESTS as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A host HTTP server answering every request on one keep-alive connection with `body`
+/// (the baseline beside the guest's status server); its port.
+fn host_http_server(body: String) -> Result<u16, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = l.local_addr().map_err(|e| e.to_string())?.port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let Ok(mut w) = s.try_clone() else { return };
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut line = String::new();
+                    match r.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+                                body.len()
+                            );
+                            if w.write_all(head.as_bytes())
+                                .and_then(|_| w.write_all(body.as_bytes()))
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    Ok(port)
+}
+
+/// TCP throughput both ways and HTTP requests/s against `/varz` on the x86_64 machine (QEMU
+/// user network), each beside the same thing between two host threads on loopback.
+fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
+    use crate::qemu::{Network, free_port};
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let sink_port = sink.local_addr().map_err(|e| e.to_string())?.port();
+    let (status_port, recv_port) = (free_port()?, free_port()?);
+    let net = Network {
+        hostfwd: vec![(status_port, 8080), (recv_port, 9000)],
+        guestfwd: vec![(String::from("10.0.2.100:7001"), sink_port)],
+    };
+    let boot = targets.boot(Platform::X86_64).with_network(&net);
+    let mut m = Machine::boot("bench/x86_64/net", &boot)?;
+    m.expect_prompt(Duration::from_secs(90))?;
+    std::thread::sleep(Duration::from_secs(2)); // DHCP
+    let step = Duration::from_secs(300);
+    let figure = |out: &str| -> Option<(f64, f64)> {
+        let line = out.lines().find(|l| l.starts_with("tcpbench: "))?;
+        let nums: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        Some((nums.first().copied()?, nums.get(1).copied()?))
+    };
+    // Host → guest.
+    m.command("run tcpbench recv 9000 &", step)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let sender = std::thread::spawn(move || tcp_send(recv_port));
+    let out = m.expect("] tcpbench: ok(0)", step)?;
+    sender.join().map_err(|_| "sender panicked".to_string())??;
+    let (bytes, us) = figure(&out).ok_or_else(|| format!("no tcpbench figure: {out:?}"))?;
+    let in_mb_s = bytes / us;
+    // Guest → host.
+    let receiver = std::thread::spawn(move || tcp_sink(&sink));
+    m.expect_prompt(step)?;
+    m.command(
+        &format!("run tcpbench send 10.0.2.100 7001 {TCP_BYTES}"),
+        step,
+    )?;
+    let (got, out_mb_s) = receiver.join().map_err(|_| "sink panicked".to_string())??;
+    if got != TCP_BYTES {
+        return Err(format!("the host received {got} of {TCP_BYTES} bytes"));
+    }
+    let guest_rate = http_rate(status_port, "/varz")?;
+    let (_, varz) = {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", status_port)).map_err(|e| e.to_string())?;
+        s.write_all(b"GET /varz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut t = String::new();
+        s.read_to_string(&mut t).map_err(|e| e.to_string())?;
+        let body = t
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string());
+        ((), body)
+    };
+    drop(m);
+    // The same on the host's loopback.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let lp = l.local_addr().map_err(|e| e.to_string())?.port();
+    let sender = std::thread::spawn(move || tcp_send(lp));
+    let (_, loop_mb_s) = tcp_sink(&l)?;
+    sender.join().map_err(|_| "sender panicked".to_string())??;
+    let host_rate = http_rate(host_http_server(varz)?, "/varz")?;
+    println!("\nnetwork on x86_64 (virtio-net, QEMU user network, TCG) beside host loopback");
+    println!("{:<34}{:>12}{:>14}{:>9}", "", "ZeroBus", "host", "ratio");
+    for (what, guest, host, unit) in [
+        ("TCP host→guest", in_mb_s, loop_mb_s, "MB/s"),
+        ("TCP guest→host", out_mb_s, loop_mb_s, "MB/s"),
+        (
+            "HTTP GET /varz (keep-alive)",
+            guest_rate,
+            host_rate,
+            "req/s",
+        ),
+    ] {
+        println!(
+            "{what:<34}{guest:>7.2} {unit:<5}{host:>8.0} {unit:<5}{:>9.4}",
+            guest / host
+        );
+    }
+    Ok(format!(
+        ",\n  \"net_x86_64\": {{\"tcp_in_mb_s\": {in_mb_s:.3}, \"tcp_out_mb_s\": {out_mb_s:.3}, \"loopback_mb_s\": {loop_mb_s:.1}, \"http_req_s\": {guest_rate:.1}, \"host_http_req_s\": {host_rate:.0}}}\n"
+    ))
 }

@@ -61,11 +61,6 @@ const SUITES: &[Suite] = &[
         run: net_session,
     },
     Suite {
-        name: "net",
-        platform: Platform::X86_64,
-        run: net_session,
-    },
-    Suite {
         name: "shell",
         platform: Platform::Stm32f4,
         run: shell_session,
