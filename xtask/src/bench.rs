@@ -488,32 +488,13 @@ fn tcp_sink(listener: &std::net::TcpListener) -> Result<(usize, f64), String> {
 /// `HTTP_REQUESTS` GETs of `path` over one keep-alive connection to 127.0.0.1:`port`:
 /// requests per second.
 fn http_rate(port: u16, path: &str) -> Result<f64, String> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut w = s.try_clone().map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(s);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut c = crate::http::Connection::open(port, Duration::from_secs(30))?;
     let start = std::time::Instant::now();
     for _ in 0..HTTP_REQUESTS {
-        w.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line).map_err(|e| e.to_string())?;
-            if line.is_empty() {
-                return Err("the server closed the connection".into());
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
+        match c.get(path, false)? {
+            (200, _) => {}
+            (status, body) => return Err(format!("GET {path}: {status} {body:?}")),
         }
-        let mut body = vec![0u8; length];
-        r.read_exact(&mut body).map_err(|e| e.to_string())?;
     }
     Ok(HTTP_REQUESTS as f64 / start.elapsed().as_secs_f64())
 }
@@ -572,7 +553,7 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     std::thread::sleep(Duration::from_secs(2)); // DHCP
     let step = Duration::from_secs(300);
     let figure = |out: &str| -> Option<(f64, f64)> {
-        let line = out.lines().find(|l| l.starts_with("tcpbench: "))?;
+        let line = out.lines().find_map(|l| l.split("tcpbench: ").nth(1))?;
         let nums: Vec<f64> = line
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
@@ -599,19 +580,9 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
         return Err(format!("the host received {got} of {TCP_BYTES} bytes"));
     }
     let guest_rate = http_rate(status_port, "/varz")?;
-    let (_, varz) = {
-        use std::io::{Read, Write};
-        let mut s =
-            std::net::TcpStream::connect(("127.0.0.1", status_port)).map_err(|e| e.to_string())?;
-        s.write_all(b"GET /varz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .map_err(|e| e.to_string())?;
-        let mut t = String::new();
-        s.read_to_string(&mut t).map_err(|e| e.to_string())?;
-        let body = t
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, b)| b.to_string());
-        ((), body)
-    };
+    // The host baseline serves the same body as the guest's /varz.
+    let (_, varz) = crate::http::Connection::open(status_port, Duration::from_secs(30))?
+        .get("/varz", true)?;
     drop(m);
     // The same on the host's loopback.
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ mod bootfs;
 mod cli;
 mod env;
 mod harness;
+mod http;
 mod qemu;
 mod suites;
 

@@ -508,6 +508,7 @@ impl NetService {
         let rx = tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]);
         let tx = tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]);
         let mut socket = tcp::Socket::new(rx, tx);
+        tune(&mut socket);
         if ep.listen {
             socket.listen(ep.port).map_err(|_| Error::InvalidArgument)?;
             let socket = self.sockets.add(socket);
@@ -747,6 +748,14 @@ impl NetService {
         }
         self.drop_slot(handle);
     }
+}
+
+/// Settings for every TCP socket: ACKs go out at once (smoltcp delays them 10 ms by default,
+/// which paces a peer's sending to the delay) and small writes are not held back (Nagle):
+/// this stack serves interactive connections and small answers.
+pub(crate) fn tune(socket: &mut tcp::Socket<'_>) {
+    socket.set_ack_delay(None);
+    socket.set_nagle_enabled(false);
 }
 
 /// The slot of `handle`.
@@ -1001,6 +1010,8 @@ impl NativeService for NetService {
         let answer = match req.op {
             Op::Read { handle, len } => {
                 self.poll(host);
+                // (The room the read makes goes out as a window update at the next poll, at
+                // most a tick away.)
                 return self.read(req.id, handle, len, host);
             }
             Op::Open {

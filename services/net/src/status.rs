@@ -73,6 +73,7 @@ impl StatusServer {
                 tcp::SocketBuffer::new(vec![0u8; RX]),
                 tcp::SocketBuffer::new(vec![0u8; TX]),
             );
+            crate::tune(&mut s);
             // Cannot fail: the socket is new (closed) and the port is not 0.
             let _ = s.listen(PORT);
             conns.push(Conn {
