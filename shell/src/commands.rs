@@ -320,10 +320,17 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "nc",
-        args: "<ipv4> <port> | -l <port>",
-        summary: "TCP: send typed lines, print what comes back",
+        args: "[-u] <ipv4> <port> | [-u] -l <port>",
+        summary: "TCP (UDP with -u): send typed lines, print what comes back",
         hidden: false,
         run: nc,
+    },
+    Command {
+        name: "tftp",
+        args: "<ipv4> <file>",
+        summary: "fetch a file from a TFTP server (UDP) and print it",
+        hidden: false,
+        run: tftp,
     },
     Command {
         name: "dmesg",
@@ -789,6 +796,10 @@ fn ping(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn nc(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "nc", args, 2)
+}
+
+fn tftp(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "tftp", args, 2)
 }
 
 /// `replay <pid>`: a replay of the run in the foreground; its output is the verdict.

@@ -546,6 +546,7 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let net = Network {
         hostfwd: vec![(status_port, 8080), (recv_port, 9000)],
         guestfwd: vec![(String::from("10.0.2.100:7001"), sink_port)],
+        ..Default::default()
     };
     let boot = targets.boot(Platform::X86_64).with_network(&net);
     let mut m = Machine::boot("bench/x86_64/net", &boot)?;
@@ -581,8 +582,8 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     }
     let guest_rate = http_rate(status_port, "/varz")?;
     // The host baseline serves the same body as the guest's /varz.
-    let (_, varz) = crate::http::Connection::open(status_port, Duration::from_secs(30))?
-        .get("/varz", true)?;
+    let (_, varz) =
+        crate::http::Connection::open(status_port, Duration::from_secs(30))?.get("/varz", true)?;
     drop(m);
     // The same on the host's loopback.
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

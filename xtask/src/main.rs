@@ -101,12 +101,17 @@ fn run(args: &Args) -> Result<(), String> {
             }
             // The status server's port, on 127.0.0.1 only.
             let status = STATUS_PORT;
+            // What `tftp 10.0.2.2 <file>` in the OS fetches.
+            let tftp = artifacts::target_dir().join("tftp");
+            std::fs::create_dir_all(&tftp).map_err(|e| format!("{}: {e}", tftp.display()))?;
             println!(
-                "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 8080"
+                "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 8080; TFTP on 10.0.2.2 serves {}",
+                tftp.display()
             );
             let net = qemu::Network {
                 hostfwd: vec![(status, 8080)],
-                guestfwd: Vec::new(),
+                tftp: Some(tftp),
+                ..Default::default()
             };
             qemu::Boot::x86_64(if args.uefi { images.uefi } else { images.bios }, args.uefi)
                 .with_disk(&disk)?

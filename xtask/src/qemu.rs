@@ -99,14 +99,26 @@ impl Drop for TempDisk {
 pub struct Network {
     /// (host port on 127.0.0.1, guest TCP port).
     pub hostfwd: Vec<(u16, u16)>,
+    /// (host port on 127.0.0.1, guest UDP port).
+    pub hostfwd_udp: Vec<(u16, u16)>,
     /// (guest `ip:port`, host port on 127.0.0.1).
     pub guestfwd: Vec<(String, u16)>,
+    /// A host directory QEMU's TFTP server on 10.0.2.2 serves (read only).
+    pub tftp: Option<PathBuf>,
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; it is free when this returns).
 pub fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// A free UDP port on 127.0.0.1.
+pub fn free_udp_port() -> Result<u16, String> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    s.local_addr()
         .map(|a| a.port())
         .map_err(|e| format!("no free port: {e}"))
 }
@@ -217,8 +229,18 @@ impl Boot {
         for (host, guest) in &net.hostfwd {
             netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
         }
+        for (host, guest) in &net.hostfwd_udp {
+            netdev.push_str(&format!(",hostfwd=udp:127.0.0.1:{host}-:{guest}"));
+        }
         for (guest, host) in &net.guestfwd {
             netdev.push_str(&format!(",guestfwd=tcp:{guest}-tcp:127.0.0.1:{host}"));
+        }
+        if let Some(dir) = &net.tftp {
+            // QEMU's option syntax: a comma in the path would be read as the next option.
+            netdev.push_str(&format!(
+                ",tftp={}",
+                dir.display().to_string().replace(',', ",,")
+            ));
         }
         self.args.extend([
             "-netdev".into(),

@@ -1351,9 +1351,15 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // The guest's status server is on 8080; `nc -l` takes 9000.
     let (status_port, guest_port) = (crate::qemu::free_port()?, 9000);
     let host_port = crate::qemu::free_port()?;
+    let udp_port = crate::qemu::free_udp_port()?;
+    let tftp_dir =
+        crate::artifacts::target_dir().join(format!("zerobus/tftp-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tftp_dir).map_err(|e| format!("{}: {e}", tftp_dir.display()))?;
     let net = crate::qemu::Network {
         hostfwd: vec![(status_port, 8080), (host_port, guest_port)],
+        hostfwd_udp: vec![(udp_port, 9001)],
         guestfwd: vec![(String::from("10.0.2.100:7000"), echo)],
+        tftp: Some(tftp_dir.clone()),
     };
     let boot = t.boot(platform).with_network(&net);
     let (mut m, banner) = boot_to_prompt(&format!("{}/net", platform.name()), &boot)?;
@@ -1428,8 +1434,75 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     drop(client);
     m.expect(&format!("[{pid}] nc: ok(0)"), STEP)?;
     m.expect_prompt(STEP)?;
+    let udp = udp_exchange(&mut m, udp_port, &tftp_dir);
+    let _ = std::fs::remove_dir_all(&tftp_dir);
+    udp?;
     http_status(&mut m, status_port)?;
     shut_down(&mut m)
+}
+
+/// UDP both ways. QEMU's `restrict=on` drops every datagram a guest sends except to its own
+/// DHCP and TFTP servers, so: host → guest is `nc -u -l 9001` in the guest (a wasm program on
+/// `udp://0.0.0.0:9001?listen`) receiving from a host socket through the UDP hostfwd (`port`
+/// → 9001); guest → host and back is `tftp` (a wasm program on `udp://10.0.2.2:69`) fetching
+/// files from QEMU's TFTP server, which serves `tftp_dir`.
+fn udp_exchange(m: &mut Machine, port: u16, tftp_dir: &std::path::Path) -> StepResult {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let host = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    m.type_bytes(b"nc -u -l 9001\r")?;
+    m.expect("nc -u -l 9001\r\n", STEP)?;
+    // The host cannot see when the guest's socket is bound (a datagram before is answered
+    // with ICMP port unreachable and lost), so it sends one each second until it is printed.
+    let printed = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            for _ in 0..30 {
+                if printed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let _ = host.send_to(b"ping over udp\n", ("127.0.0.1", port));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    let got = m.expect("ping over udp", STEP);
+    printed.store(true, Ordering::Relaxed);
+    let _ = sender.join();
+    got?;
+    m.type_bytes(b"\x04")?;
+    m.expect_prompt(STEP)?;
+
+    // Three blocks (512, 512 and a short one), then a file of exactly one block, which ends
+    // with an empty block.
+    let text: String = (1..=42)
+        .map(|i| format!("line {i:03} of the file fetched over tftp\n"))
+        .collect();
+    let block: String = "0123456789abcdef".repeat(31) + "0123456789abcd\n";
+    for (name, body) in [("three-blocks.txt", &text), ("one-block.txt", &block)] {
+        std::fs::write(tftp_dir.join(name), body).map_err(|e| e.to_string())?;
+    }
+    let out = m.command("tftp 10.0.2.2 three-blocks.txt", STEP)?;
+    if out != text {
+        return m.fail(format!(
+            "tftp printed {} bytes, not the file's {}: {out:?}",
+            out.len(),
+            text.len()
+        ));
+    }
+    let out = m.command("tftp 10.0.2.2 one-block.txt", STEP)?;
+    if out != block {
+        return m.fail(format!("tftp printed {out:?}, not the 512-byte file"));
+    }
+    m.check("tftp 10.0.2.2 missing.txt", &["tftp: File not found"], STEP)?;
+    m.check(
+        "tftp 10.0.2.2 ../etc/passwd",
+        &["tftp: Access violation"],
+        STEP,
+    )?;
+    m.check("tftp 10.0.2.2", &["usage: tftp"], STEP)?;
+    Ok(())
 }
 
 /// The HTTP status server, from the host through the hostfwd (`port` → 8080): the three
@@ -1500,7 +1573,7 @@ fn http_status(m: &mut Machine, port: u16) -> StepResult {
             other => {
                 return m.fail(format!(
                     "keep-alive client {i} of 50 (the others still open): {other:?}"
-                ))
+                ));
             }
         }
     }
@@ -1524,7 +1597,10 @@ fn http_status(m: &mut Machine, port: u16) -> StepResult {
     }
     let ok = codes.iter().filter(|r| matches!(r, Ok((200, _)))).count();
     if ok != 50 {
-        let failed: Vec<_> = codes.iter().filter(|r| !matches!(r, Ok((200, _)))).collect();
+        let failed: Vec<_> = codes
+            .iter()
+            .filter(|r| !matches!(r, Ok((200, _))))
+            .collect();
         return m.fail(format!(
             "{ok} of 50 parallel requests answered 200; the others: {failed:?}"
         ));
