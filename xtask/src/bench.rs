@@ -466,15 +466,22 @@ fn tcp_send(port: u16) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads one connection on `listener` to its end: bytes and MB/s from the first byte.
+/// Reads one connection on `listener` up to `TCP_BYTES` (or its end): bytes and MB/s from the first byte.
+///
+/// It stops at `TCP_BYTES` without waiting for the end: a QEMU guestfwd is a character device
+/// to the host, which never passes on the guest's FIN. A silent minute is an error.
 fn tcp_sink(listener: &std::net::TcpListener) -> Result<(usize, f64), String> {
     use std::io::Read;
     let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0;
     let mut start = None;
-    loop {
-        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+    while total < TCP_BYTES {
+        let n = s
+            .read(&mut buf)
+            .map_err(|e| format!("the sink, after {total} bytes: {e}"))?;
         if n == 0 {
             break;
         }
@@ -516,14 +523,13 @@ fn host_http_server(body: String) -> Result<u16, String> {
                     match r.read_line(&mut line) {
                         Ok(0) | Err(_) => return,
                         Ok(_) if line == "\r\n" => {
-                            let head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+                            // One write: a head and body in two would wait out Nagle and
+                            // the client's delayed ACK (40 ms) on each request.
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
                                 body.len()
                             );
-                            if w.write_all(head.as_bytes())
-                                .and_then(|_| w.write_all(body.as_bytes()))
-                                .is_err()
-                            {
+                            if w.write_all(answer.as_bytes()).is_err() {
                                 return;
                             }
                         }
@@ -552,7 +558,7 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let mut m = Machine::boot("bench/x86_64/net", &boot)?;
     m.expect_prompt(Duration::from_secs(90))?;
     std::thread::sleep(Duration::from_secs(2)); // DHCP
-    let step = Duration::from_secs(300);
+    let step = Duration::from_secs(120);
     let figure = |out: &str| -> Option<(f64, f64)> {
         let line = out.lines().find_map(|l| l.split("tcpbench: ").nth(1))?;
         let nums: Vec<f64> = line
@@ -562,6 +568,7 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
         Some((nums.first().copied()?, nums.get(1).copied()?))
     };
     // Host → guest.
+    eprintln!("bench: TCP host → guest ({TCP_BYTES} bytes)");
     m.command("run tcpbench recv 9000 &", step)?;
     std::thread::sleep(Duration::from_millis(500));
     let sender = std::thread::spawn(move || tcp_send(recv_port));
@@ -570,16 +577,24 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let (bytes, us) = figure(&out).ok_or_else(|| format!("no tcpbench figure: {out:?}"))?;
     let in_mb_s = bytes / us;
     // Guest → host.
+    eprintln!("bench: TCP guest → host ({TCP_BYTES} bytes)");
     let receiver = std::thread::spawn(move || tcp_sink(&sink));
     m.expect_prompt(step)?;
-    m.command(
+    let sent = m.command(
         &format!("run tcpbench send 10.0.2.100 7001 {TCP_BYTES}"),
         step,
     )?;
+    if !sent.contains("tcpbench: sent") {
+        // The sink still waits for a connection: let it have one, so that it ends.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", sink_port));
+        let _ = receiver.join();
+        return Err(format!("tcpbench send failed: {sent:?}"));
+    }
     let (got, out_mb_s) = receiver.join().map_err(|_| "sink panicked".to_string())??;
     if got != TCP_BYTES {
         return Err(format!("the host received {got} of {TCP_BYTES} bytes"));
     }
+    eprintln!("bench: HTTP GET /varz ×{HTTP_REQUESTS}");
     let guest_rate = http_rate(status_port, "/varz")?;
     // The host baseline serves the same body as the guest's /varz.
     let (_, varz) =

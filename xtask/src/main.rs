@@ -40,7 +40,8 @@ options:
   --chip NAME                 flash: probe-rs chip name (default STM32F405RGTx)
   --no-flash                  flash: build the ELF and .bin, do not touch a probe
   --boots N                   bench: boots per platform (default 5)
-  --only NAME                 test: run only integration suites whose name contains NAME
+  --only NAME                 test: run only integration suites whose name contains NAME;
+                              bench: `--only net` runs only the network figures
   --no-unit                   test: skip the host unit tests
 ";
 

@@ -1405,6 +1405,17 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect("echo: second line", STEP)?;
     m.type_bytes(b"\x04")?;
     m.expect_prompt(STEP)?;
+    // nc closed its side; the guestfwd never passes that on, so the socket waits for the
+    // host's FIN, owned by nobody now (it is reset after a minute).
+    let closing = m.command("netstat", STEP)?;
+    if !closing
+        .lines()
+        .any(|l| l.contains("10.0.2.100:7000") && l.contains("FIN-WAIT-2") && l.ends_with(" -"))
+    {
+        return m.fail(format!(
+            "netstat does not show the closing connection: {closing:?}"
+        ));
+    }
     m.check("nc 10.0.2.2 7001", &["nc: connection refused"], STEP)?;
     m.check("nc 10.0.2.99 80", &["nc: host unreachable"], STEP)?;
     m.check("nc 10.0.2.100", &["usage: nc"], STEP)?;

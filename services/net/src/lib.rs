@@ -57,6 +57,8 @@ const FALLBACK: ([u8; 4], u8, [u8; 4]) = ([10, 0, 2, 15], 24, [10, 0, 2, 2]);
 const CONNECT_TIMEOUT_US: u64 = 5_000_000;
 /// An echo request without a reply by then is reported lost.
 const PING_TIMEOUT_US: u64 = 1_000_000;
+/// How long a closed TCP connection may take to say goodbye before it is reset.
+const CLOSE_TIMEOUT_US: u64 = 60_000_000;
 /// Bytes of each TCP socket's receive and send buffers.
 const TCP_BUFFER: usize = 16 * 1024;
 /// Datagrams (and their bytes) each UDP socket buffers.
@@ -153,8 +155,9 @@ pub struct NetService {
     /// Open handles: handle `n` is `slots[n - 1]`.
     slots: Vec<Option<Slot>>,
     waiting: Vec<Waiting>,
-    /// TCP sockets whose handle was closed, kept until their goodbye is done.
-    closing: Vec<SocketHandle>,
+    /// TCP sockets whose handle was closed, kept until their goodbye is done, with when
+    /// (about) they were closed.
+    closing: Vec<(SocketHandle, u64)>,
     next_port: u16,
     next_ident: u16,
     /// When the stack was last polled.
@@ -311,7 +314,7 @@ impl NetService {
             self.fall_back(host);
         }
         self.answer_waiting(host);
-        self.finish_closing();
+        self.finish_closing(self.last_poll_us);
         if let Some(server) = self.status.as_mut() {
             let net = status::NetFigures {
                 counters: self.nic.as_ref().map(|n| n.counters).unwrap_or_default(),
@@ -323,6 +326,11 @@ impl NetService {
                     .count(),
             };
             server.serve(&mut self.sockets, host, net);
+        }
+        // What was just written (answers, acknowledgements, window updates) leaves now rather
+        // than at the next tick: one tick less per request/response turn.
+        if let (Some(iface), Some(nic)) = (self.iface.as_mut(), self.nic.as_mut()) {
+            iface.poll(now, nic, &mut self.sockets);
         }
     }
 
@@ -423,7 +431,7 @@ impl NetService {
         match slot.conn {
             Conn::Tcp { socket, .. } => {
                 self.sockets.get_mut::<tcp::Socket>(socket).close();
-                self.closing.push(socket);
+                self.closing.push((socket, self.last_poll_us));
             }
             Conn::Udp { socket, .. } | Conn::Ping { socket, .. } => {
                 self.sockets.remove(socket);
@@ -432,16 +440,19 @@ impl NetService {
         }
     }
 
-    /// Removes closed TCP sockets whose goodbye is over.
-    fn finish_closing(&mut self) {
+    /// Removes closed TCP sockets whose goodbye is over, or has taken [`CLOSE_TIMEOUT_US`]
+    /// (a peer that never closes its side would otherwise hold the socket in FIN-WAIT-2
+    /// forever; Linux's `tcp_fin_timeout` is the same minute).
+    fn finish_closing(&mut self, now_us: u64) {
         let sockets = &mut self.sockets;
-        self.closing.retain(|&h| {
-            let done = matches!(
-                sockets.get::<tcp::Socket>(h).state(),
-                tcp::State::Closed | tcp::State::TimeWait
-            );
+        self.closing.retain(|&(h, since_us)| {
+            let s = sockets.get_mut::<tcp::Socket>(h);
+            let done = matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait);
             if done {
                 sockets.remove(h);
+            } else if now_us.saturating_sub(since_us) >= CLOSE_TIMEOUT_US {
+                // A reset goes out with this poll; the socket is Closed, gone at the next.
+                s.abort();
             }
             !done
         });
@@ -680,6 +691,20 @@ impl NetService {
                 t,
                 "{:<7}{:<23}{:<23}{:<14}{}",
                 row.0, row.1, row.2, row.3, slot.owner
+            );
+        }
+        // Connections their runs closed, still saying goodbye (FIN-WAIT, LAST-ACK, …).
+        for &(h, _) in &self.closing {
+            let s = self.sockets.get::<tcp::Socket>(h);
+            let ep =
+                |e: Option<IpEndpoint>| e.map_or_else(|| String::from("-"), |e| format!("{e}"));
+            let _ = writeln!(
+                t,
+                "{:<7}{:<23}{:<23}{:<14}-",
+                "tcp",
+                ep(s.local_endpoint()),
+                ep(s.remote_endpoint()),
+                format!("{}", s.state())
             );
         }
         t
