@@ -550,7 +550,7 @@ fn net_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let sink_port = sink.local_addr().map_err(|e| e.to_string())?.port();
     let (status_port, recv_port) = (free_port()?, free_port()?);
     let net = Network {
-        hostfwd: vec![(status_port, 8080), (recv_port, 9000)],
+        hostfwd: vec![(status_port, 80), (recv_port, 9000)],
         guestfwd: vec![(String::from("10.0.2.100:7001"), sink_port)],
         ..Default::default()
     };

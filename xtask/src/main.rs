@@ -80,7 +80,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The host port (127.0.0.1) `cargo xtask run` forwards to the OS's HTTP status port 8080.
+/// The host port (127.0.0.1) `cargo xtask run` forwards to the OS's HTTP status port 80.
 const STATUS_PORT: u16 = 5580;
 
 fn run(args: &Args) -> Result<(), String> {
@@ -106,11 +106,11 @@ fn run(args: &Args) -> Result<(), String> {
             let tftp = artifacts::target_dir().join("tftp");
             std::fs::create_dir_all(&tftp).map_err(|e| format!("{}: {e}", tftp.display()))?;
             println!(
-                "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 8080; TFTP on 10.0.2.2 serves {}",
+                "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 80; TFTP on 10.0.2.2 serves {}",
                 tftp.display()
             );
             let net = qemu::Network {
-                hostfwd: vec![(status, 8080)],
+                hostfwd: vec![(status, 80)],
                 tftp: Some(tftp),
                 ..Default::default()
             };

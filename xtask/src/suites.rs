@@ -1348,15 +1348,15 @@ fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
 /// forward the gateway's own address, 10.0.2.2.)
 fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let echo = echo_server()?;
-    // The guest's status server is on 8080; `nc -l` takes 9000.
-    let (status_port, guest_port) = (crate::qemu::free_port()?, 9000);
+    // The guest's status server is on 80; `nc -l` takes 8080.
+    let (status_port, guest_port) = (crate::qemu::free_port()?, 8080);
     let host_port = crate::qemu::free_port()?;
     let udp_port = crate::qemu::free_udp_port()?;
     let tftp_dir =
         crate::artifacts::target_dir().join(format!("zerobus/tftp-test-{}", std::process::id()));
     std::fs::create_dir_all(&tftp_dir).map_err(|e| format!("{}: {e}", tftp_dir.display()))?;
     let net = crate::qemu::Network {
-        hostfwd: vec![(status_port, 8080), (host_port, guest_port)],
+        hostfwd: vec![(status_port, 80), (host_port, guest_port)],
         hostfwd_udp: vec![(udp_port, 9001)],
         guestfwd: vec![(String::from("10.0.2.100:7000"), echo)],
         tftp: Some(tftp_dir.clone()),
@@ -1427,6 +1427,13 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     {
         return m.fail(format!("netstat does not show the listener: {listening:?}"));
     }
+    // A port somebody listens on is taken: the run's, and the status server's.
+    m.check(
+        &format!("nc -l {guest_port}"),
+        &["nc: address in use"],
+        STEP,
+    )?;
+    m.check("nc -l 80", &["nc: address in use"], STEP)?;
     let mut client = std::net::TcpStream::connect(("127.0.0.1", host_port))
         .map_err(|e| format!("connect to the hostfwd: {e}"))?;
     {
@@ -1516,7 +1523,7 @@ fn udp_exchange(m: &mut Machine, port: u16, tftp_dir: &std::path::Path) -> StepR
     Ok(())
 }
 
-/// The HTTP status server, from the host through the hostfwd (`port` → 8080): the three
+/// The HTTP status server, from the host through the hostfwd (`port` → 80): the three
 /// pages, refusals, and 50 clients at once.
 fn http_status(m: &mut Machine, port: u16) -> StepResult {
     m.check("emit status.check '{}'", &["\n"], STEP)?;

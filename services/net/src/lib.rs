@@ -226,18 +226,25 @@ impl NetService {
     /// The interface's IPv4 address, if it has one.
     fn address(&self) -> Option<Ipv4Cidr> {
         let iface = self.iface.as_ref()?;
-        iface.ip_addrs().iter().find_map(|a| match a {
-            IpCidr::Ipv4(c) => Some(*c),
-        })
+        iface
+            .ip_addrs()
+            .iter()
+            .map(|a| match a {
+                IpCidr::Ipv4(c) => *c,
+            })
+            .next()
     }
 
     fn gateway(&mut self) -> Option<Ipv4Address> {
         let mut gw = None;
         if let Some(iface) = self.iface.as_mut() {
             iface.routes_mut().update(|routes| {
-                gw = routes.iter().find_map(|r| match r.via_router {
-                    IpAddress::Ipv4(a) => Some(a),
-                });
+                gw = routes
+                    .iter()
+                    .map(|r| match r.via_router {
+                        IpAddress::Ipv4(a) => a,
+                    })
+                    .next();
             });
         }
         gw
@@ -299,13 +306,11 @@ impl NetService {
                         self.log_address(host);
                     }
                 }
-                Some(dhcpv4::Event::Deconfigured) => {
-                    if self.source == Source::Dhcp {
-                        host.log("net: DHCP lease lost");
-                        self.fall_back(host);
-                    }
+                Some(dhcpv4::Event::Deconfigured) if self.source == Source::Dhcp => {
+                    host.log("net: DHCP lease lost");
+                    self.fall_back(host);
                 }
-                None => {}
+                Some(dhcpv4::Event::Deconfigured) | None => {}
             }
         }
         if self.source == Source::None
@@ -521,6 +526,9 @@ impl NetService {
         let mut socket = tcp::Socket::new(rx, tx);
         tune(&mut socket);
         if ep.listen {
+            if self.tcp_listening(ep.port) {
+                return Err(Error::AddressInUse);
+            }
             socket.listen(ep.port).map_err(|_| Error::InvalidArgument)?;
             let socket = self.sockets.add(socket);
             return Ok(Conn::Tcp {
@@ -548,6 +556,30 @@ impl NetService {
         })
     }
 
+    /// Whether something listens on TCP `port`: the status server, or a run's listener that
+    /// has not had its connection yet (once it has, the port is free for another).
+    fn tcp_listening(&self, port: u16) -> bool {
+        (self.status.is_some() && port == status::PORT)
+            || self.slots.iter().flatten().any(|slot| match &slot.conn {
+                Conn::Tcp {
+                    socket,
+                    listen: Some(p),
+                    ..
+                } => *p == port && self.sockets.get::<tcp::Socket>(*socket).is_listening(),
+                _ => false,
+            })
+    }
+
+    /// Whether a UDP socket is bound to `port`.
+    fn udp_bound(&self, port: u16) -> bool {
+        self.slots.iter().flatten().any(|slot| match &slot.conn {
+            Conn::Udp { socket, .. } => {
+                self.sockets.get::<udp::Socket>(*socket).endpoint().port == port
+            }
+            _ => false,
+        })
+    }
+
     fn open_udp(&mut self, ep: addr::Endpoint) -> Result<Conn, Error> {
         let rx = udp::PacketBuffer::new(
             vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
@@ -563,6 +595,9 @@ impl NetService {
         } else {
             self.ephemeral_port()
         };
+        if self.udp_bound(port) {
+            return Err(Error::AddressInUse);
+        }
         socket.bind(port).map_err(|_| Error::AlreadyExists)?;
         let peer = (!ep.listen)
             .then(|| IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(ep.ip)), ep.port));

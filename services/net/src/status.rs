@@ -1,4 +1,4 @@
-//! The HTTP status server on port 8080: `/varz` (JSON), `/metrics` (the same figures in the
+//! The HTTP status server on port 80: `/varz` (JSON), `/metrics` (the same figures in the
 //! Prometheus text format) and `/runs` (JSON), for whoever reaches the port (`cargo xtask run`
 //! forwards it to the host's 127.0.0.1).
 //!
@@ -24,7 +24,7 @@ use zb_abi::{Host, RunInfo};
 use crate::http::{self, Limits, Method, Parsed, Refused};
 
 /// The port the status server listens on.
-pub const PORT: u16 = 8080;
+pub const PORT: u16 = 80;
 /// Sockets listening at once (so many clients can connect at the same moment).
 const POOL: usize = 64;
 /// Receive buffer per connection: a request head at most.
@@ -317,9 +317,9 @@ fn render(
                     bus_figure("last_seq").unwrap_or(0)
                 );
             }
-            let _ = write!(
+            let _ = writeln!(
                 j,
-                ",\"net\":{{\"rx_packets\":{},\"rx_bytes\":{},\"tx_packets\":{},\"tx_bytes\":{},\"tx_errors\":{},\"sockets\":{}}},\"http\":{{\"requests\":{},\"refused\":{}}}}}\n",
+                ",\"net\":{{\"rx_packets\":{},\"rx_bytes\":{},\"tx_packets\":{},\"tx_bytes\":{},\"tx_errors\":{},\"sockets\":{}}},\"http\":{{\"requests\":{},\"refused\":{}}}}}",
                 n.rx_packets,
                 n.rx_bytes,
                 n.tx_packets,

@@ -52,11 +52,13 @@ pub enum Error {
     ConnectionRefused = 20,
     /// No route to the host: no network, or nobody answered for its address.
     Unreachable = 21,
+    /// The port is already taken by another listener.
+    AddressInUse = 22,
 }
 
 impl Error {
     /// Every error, in code order (useful for tables and exhaustive tests).
-    pub const ALL: [Error; 21] = [
+    pub const ALL: [Error; 22] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::NotFound,
@@ -78,6 +80,7 @@ impl Error {
         Error::NoSpace,
         Error::ConnectionRefused,
         Error::Unreachable,
+        Error::AddressInUse,
     ];
 
     /// The positive ABI code of this error.
@@ -114,6 +117,7 @@ impl Error {
             Error::NoSpace => "no space left",
             Error::ConnectionRefused => "connection refused",
             Error::Unreachable => "host unreachable",
+            Error::AddressInUse => "address in use",
         }
     }
 }
