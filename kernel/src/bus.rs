@@ -233,6 +233,8 @@ pub struct EventBus {
     /// Every durable consumer's last recorded ack floor, subscribed or not (from its
     /// `_consumer.<name>` events): what it has yet to see must be kept.
     floors: BTreeMap<String, u64>,
+    /// The time of the last commit (what an event queued without a clock at hand carries).
+    last_commit_us: u64,
 }
 
 impl EventBus {
@@ -274,6 +276,7 @@ impl EventBus {
             medium,
             max_record: config.max_record,
             floors: BTreeMap::new(),
+            last_commit_us: 0,
         };
         bus.load_floors()?;
         Ok((bus, line))
@@ -320,6 +323,7 @@ impl EventBus {
     /// Commits up to [`MAX_BATCH`] queued events in one durable append, then routes them.
     pub fn commit(&mut self, now_us: u64) -> Committed {
         let mut done = Committed::default();
+        self.last_commit_us = now_us;
         self.save_floors(now_us);
         if self.pending.is_empty() {
             return done;
@@ -483,6 +487,8 @@ impl EventBus {
 
     /// Ends subscription `ix` (its handle was closed, or its owner ended).
     pub fn unsubscribe(&mut self, ix: u32) {
+        // A durable consumer's last acknowledgements are saved even though it goes now.
+        self.save_floors(self.last_commit_us);
         if let Some(slot) = self.subs.get_mut(ix as usize)
             && let Some(sub) = slot.take()
         {
@@ -701,14 +707,43 @@ impl EventBus {
             .read_from(first, &mut |_, event| {
                 if let Some(name) = event.name.strip_prefix("_consumer.")
                     && let Ok(text) = core::str::from_utf8(&event.payload)
-                    && let Ok(Some(raw)) = zb_json::get(text, "floor")
-                    && let Some(n) = raw.as_u64()
                 {
-                    floors.insert(String::from(name), n);
+                    if let Ok(Some(raw)) = zb_json::get(text, "floor")
+                        && let Some(n) = raw.as_u64()
+                    {
+                        floors.insert(String::from(name), n);
+                    } else if let Ok(Some(_)) = zb_json::get(text, "deleted") {
+                        floors.remove(name);
+                    }
                 }
                 true
             })
             .map_err(|_| Error::Corrupt)
+    }
+
+    /// Forgets durable consumer `name`: its position goes (a `_consumer.<name>` event saying
+    /// so is written with the next commit), so retention no longer keeps events for it, and a
+    /// later `durable=<name>` starts afresh. `Busy` while a subscription uses it, `NotFound`
+    /// if there is no such consumer.
+    pub fn delete_consumer(&mut self, name: &str, now_us: u64) -> Result<(), Error> {
+        if self
+            .subs
+            .iter()
+            .flatten()
+            .any(|s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name))
+        {
+            return Err(Error::Busy);
+        }
+        if self.floors.remove(name).is_none() {
+            return Err(Error::NotFound);
+        }
+        let event = kernel_event(
+            consumer_subject(name),
+            String::from("{\"deleted\":true}"),
+            now_us,
+        );
+        self.queue(0, event);
+        Ok(())
     }
 
     /// The ack floor consumer `name` last recorded in the journal.

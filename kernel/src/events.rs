@@ -295,11 +295,12 @@ impl Kernel {
         };
         zb_bus::subject::check_pattern(&pattern)
             .map_err(|e| (Error::InvalidArgument, format!("pattern {pattern:?}: {e}")))?;
+        let now = self.shared.clock.now_us();
         let options = SubscribeOptions::parse(&options).map_err(|e| {
             (
                 e,
                 String::from(
-                    "options: queue=, durable=, from=N|all|new, max_deliver=, ack_wait_ms=, wait_ms=",
+                    "options: queue=, durable=, from=N|all|new, max_deliver=, ack_wait_ms=, wait_ms=, delete=1 (with durable=)",
                 ),
             )
         })?;
@@ -309,6 +310,16 @@ impl Kernel {
                 String::from("this system has no journal"),
             )
         })?;
+        if let (true, Some(name)) = (options.delete, options.durable) {
+            return match bus.delete_consumer(name, now) {
+                Ok(()) => Ok(Outcome::Reply(0)),
+                Err(Error::Busy) => Err((
+                    Error::Busy,
+                    format!("durable consumer {name} has a subscriber"),
+                )),
+                Err(e) => Err((e, format!("no durable consumer {name}"))),
+            };
+        }
         let sub = bus.subscribe(pid, &pattern, &options).map_err(|e| {
             let why = match e {
                 Error::Busy => "that durable subscription is in use by another subscriber",

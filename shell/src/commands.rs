@@ -165,6 +165,13 @@ pub static COMMANDS: &[Command] = &[
         run: seal,
     },
     Command {
+        name: "consumer",
+        args: "rm <name>",
+        summary: "delete a durable consumer (the journal stops keeping events for it)",
+        hidden: false,
+        run: consumer,
+    },
+    Command {
         name: "timer",
         args: "<name> every|after <dur> | cron ... | off",
         summary: "timer.<name> events on a schedule",
@@ -610,6 +617,10 @@ fn log(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn scan(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "scan", args, 2)
+}
+
+fn consumer(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    bus_command(ctx, "consumer", args, 2)
 }
 
 fn seal(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {

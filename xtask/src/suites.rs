@@ -1057,6 +1057,18 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         return m.fail(format!("an acknowledged event came again: {resumed:?}"));
     }
     stop_bus(&mut m, &pid)?;
+    // A consumer nobody needs any more is deleted (its position recorded as gone), once.
+    m.check(
+        "consumer rm audit",
+        &["deleted durable consumer audit\n"],
+        STEP,
+    )?;
+    m.check("consumer rm audit", &["no durable consumer audit"], STEP)?;
+    let deleted = |o: &str| o.contains("_consumer.audit {\"deleted\":true}");
+    let log = command_until(&mut m, "log '_consumer.audit' --limit 100", deleted)?;
+    if !deleted(&log) {
+        return m.fail(format!("the deletion was not recorded: {log:?}"));
+    }
     m.check(
         "log '>'",
         &[

@@ -429,3 +429,56 @@ fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
     let next = bus.peek(again, 0).expect("peek").expect("an event");
     assert!(next.seq > refused as u64, "{} after {refused}", next.seq);
 }
+
+#[test]
+fn a_deleted_durable_consumer_no_longer_holds_the_journal() {
+    use zb_abi::bus::SubscribeOptions;
+    let mut bus = small_bus();
+    let options = SubscribeOptions::parse("durable=billing\nfrom=1").expect("options");
+    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let answers = emit_n(&mut bus, 200, 7);
+    assert!(
+        answers.contains(&Err(Error::NoSpace)),
+        "it held the journal"
+    );
+    // It acknowledges its first event: its position is recorded (as it unsubscribes).
+    let first = bus.peek(sub, 0).expect("peek").expect("an event");
+    bus.take(sub, first.seq, 0);
+    bus.ack(sub, first.seq, false, 0).expect("ack");
+    // Not while a subscription uses it; not one that does not exist.
+    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::Busy));
+    assert_eq!(bus.delete_consumer("nobody", 0), Err(Error::NotFound));
+    bus.unsubscribe(sub);
+    assert_eq!(bus.delete_consumer("billing", 0), Ok(()));
+    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::NotFound));
+    // The journal takes events again, dropping what only the consumer needed.
+    let more = emit_n(&mut bus, 200, 7);
+    assert!(
+        more.iter().all(Result::is_ok),
+        "{:?}",
+        more.iter().find(|r| r.is_err())
+    );
+    // The name starts afresh: from the oldest event kept, not from its old position.
+    let again = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let first = bus.peek(again, 0).expect("peek").expect("an event");
+    assert_eq!(first.seq, bus.first_seq());
+    assert!(first.seq > 1);
+}
+
+#[test]
+fn delete_needs_a_durable_name() {
+    use zb_abi::bus::SubscribeOptions;
+    assert_eq!(
+        SubscribeOptions::parse("delete=1"),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(
+        SubscribeOptions::parse("durable=x\ndelete=yes"),
+        Err(Error::InvalidArgument)
+    );
+    assert!(
+        SubscribeOptions::parse("durable=x\ndelete=1")
+            .expect("parses")
+            .delete
+    );
+}

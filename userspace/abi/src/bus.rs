@@ -287,6 +287,9 @@ pub struct SubscribeOptions<'a> {
     /// `wait_ms=N`: a `next` that waits this long for an event fails with `TimedOut` (request
     /// and reply use it).
     pub wait_ms: Option<u32>,
+    /// `delete=1` (with `durable=NAME`): instead of subscribing, forget durable consumer NAME
+    /// (its position, so the journal need not keep events for it); the call returns 0.
+    pub delete: bool,
 }
 
 impl<'a> SubscribeOptions<'a> {
@@ -300,6 +303,7 @@ impl<'a> SubscribeOptions<'a> {
             max_deliver: None,
             ack_wait_ms: None,
             wait_ms: None,
+            delete: false,
         };
         let number = |v: &str| v.parse::<u32>().map_err(|_| Error::InvalidArgument);
         for (key, value) in pairs(text) {
@@ -316,8 +320,12 @@ impl<'a> SubscribeOptions<'a> {
                 "max_deliver" => o.max_deliver = Some(number(value)?),
                 "ack_wait_ms" => o.ack_wait_ms = Some(number(value)?),
                 "wait_ms" => o.wait_ms = Some(number(value)?),
+                "delete" if value == "1" => o.delete = true,
                 _ => return Err(Error::InvalidArgument),
             }
+        }
+        if o.delete && o.durable.is_none() {
+            return Err(Error::InvalidArgument);
         }
         Ok(o)
     }

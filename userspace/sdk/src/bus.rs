@@ -90,6 +90,28 @@ pub fn timer(spec: &str) -> Result<(), Error> {
     decode(unsafe { sys::timer(ptr32(spec.as_ptr()), len) }).map(|_| ())
 }
 
+/// Forgets durable consumer `name` (its position; the journal no longer keeps events for
+/// it). `Busy` while something subscribes with it, `NotFound` if there is none.
+pub fn delete_consumer(name: &str) -> Result<(), Error> {
+    // The `subscribe` call with `delete=1`: the options text is built in a small buffer.
+    let mut opts = [0u8; 96];
+    let parts: [&[u8]; 3] = [b"durable=", name.as_bytes(), b"\ndelete=1"];
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        opts.get_mut(len..end)
+            .ok_or(Error::TooLarge)?
+            .copy_from_slice(part);
+        len = end;
+    }
+    let options = core::str::from_utf8(&opts[..len]).map_err(|_| Error::InvalidArgument)?;
+    let pattern = ">";
+    let (pl, ol) = (len32(pattern.len())?, len32(options.len())?);
+    // SAFETY: the kernel reads both ranges, which we borrow for the call.
+    decode(unsafe { sys::subscribe(ptr32(pattern.as_ptr()), pl, ptr32(options.as_ptr()), ol) })
+        .map(|_| ())
+}
+
 /// A subscription to a subject pattern. Ended when dropped.
 #[derive(Debug)]
 pub struct Subscription {
