@@ -167,7 +167,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "consumer",
         args: "rm <name>",
-        summary: "delete a durable consumer (the journal stops keeping events for it)",
+        summary: "delete a durable consumer",
         hidden: false,
         run: consumer,
     },
