@@ -235,6 +235,8 @@ pub struct EventBus {
     floors: BTreeMap<String, u64>,
     /// The time of the last commit (what an event queued without a clock at hand carries).
     last_commit_us: u64,
+    /// Whether the wall clock is known (cron timers need it).
+    wall_clock_known: bool,
 }
 
 impl EventBus {
@@ -277,6 +279,7 @@ impl EventBus {
             max_record: config.max_record,
             floors: BTreeMap::new(),
             last_commit_us: 0,
+            wall_clock_known: false,
         };
         bus.load_floors()?;
         Ok((bus, line))
@@ -991,10 +994,11 @@ impl EventBus {
     }
 
     /// Cron timers read the wall clock as `wall_at_boot_secs` plus the time since boot (set
-    /// at boot, before any timer exists, from the platform's real-time clock).
-    pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64) {
-        self.timers = zb_bus::timer::Timers::new(MAX_TIMERS, wall_at_boot_secs);
-        self.timer_runs.clear();
+    /// at boot from the platform's real-time clock, or later by `date -s`); the ones set are
+    /// scheduled again.
+    pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64, now_us: u64) {
+        self.wall_clock_known = true;
+        self.timers.set_wall_clock(wall_at_boot_secs, now_us);
     }
 
     /// Sets (or with `off` cancels) a timer from its spec ([`zb_abi::bus::TimerSpec`]).
@@ -1021,9 +1025,15 @@ impl EventBus {
             TimerWhen::After { us } => Schedule::Once {
                 at_us: now_us.saturating_add(us),
             },
-            TimerWhen::Cron(fields) => Schedule::Cron(
-                CronExpr::parse(&fields.join(" ")).map_err(|e| alloc::format!("{e}"))?,
-            ),
+            TimerWhen::Cron(fields) => {
+                let cron = CronExpr::parse(&fields.join(" ")).map_err(|e| alloc::format!("{e}"))?;
+                if !self.wall_clock_known {
+                    return Err(String::from(
+                        "no wall clock for cron: set the time with date -s",
+                    ));
+                }
+                Schedule::Cron(cron)
+            }
         };
         // Setting a timer again replaces it.
         self.timers.remove(spec.name);

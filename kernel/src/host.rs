@@ -298,6 +298,14 @@ impl Host for KernelHost<'_, '_> {
         self.kernel.replay(self.caller, pid)
     }
 
+    fn wall_clock(&self) -> Option<u64> {
+        self.kernel.wall_clock_secs()
+    }
+
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        self.kernel.set_wall_clock(unix_secs)
+    }
+
     fn log(&mut self, line: &str) {
         self.kernel.log(line);
     }

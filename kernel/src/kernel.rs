@@ -148,6 +148,8 @@ pub struct Kernel {
     pub(crate) events: VecDeque<Event>,
     /// A run's woken channels, being acted on (kept to reuse its allocation).
     woken: Vec<ChannelId>,
+    /// What the wall clock (UNIX seconds, UTC) read at kernel time 0, once known.
+    wall_at_boot_secs: Option<u64>,
     /// The runs in WAIT(channel), with the channel, in the order they blocked.
     channel_waiters: Vec<(ChannelId, Pid)>,
     /// Where each URL scheme's requests go.
@@ -184,6 +186,7 @@ impl Kernel {
             shared: Shared::new(clock, config.channel_capacity),
             events: VecDeque::new(),
             woken: Vec::new(),
+            wall_at_boot_secs: None,
             channel_waiters: Vec::new(),
             router: SchemeRouter::new(),
             registry: Registry::new(),
@@ -353,6 +356,31 @@ impl Kernel {
             self.events.push_back(Event::Exited(Ended::of(run, status)));
         }
         pid
+    }
+
+    /// The wall clock (UNIX seconds, UTC), if the platform has a real-time clock or it was
+    /// set.
+    pub fn wall_clock_secs(&self) -> Option<u64> {
+        let since_boot = self.shared.clock.now_us() / 1_000_000;
+        self.wall_at_boot_secs.map(|at_boot| at_boot + since_boot)
+    }
+
+    /// Sets the wall clock to `unix_secs` (UTC): cron timers are scheduled again against it.
+    /// `InvalidArgument` for a time before boot (the clock would have read less than 0 at
+    /// boot) or past the year 9999.
+    pub fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        /// 9999-12-31 23:59:59 UTC.
+        const LAST: u64 = 253_402_300_799;
+        let now_us = self.shared.clock.now_us();
+        let at_boot = unix_secs
+            .checked_sub(now_us / 1_000_000)
+            .filter(|_| unix_secs <= LAST)
+            .ok_or(Error::InvalidArgument)?;
+        self.wall_at_boot_secs = Some(at_boot);
+        if let Some(bus) = self.bus.as_mut() {
+            bus.set_wall_clock(at_boot, now_us);
+        }
+        Ok(())
     }
 
     /// Starts a replay of finished run `pid` as a child of `parent`: the same code, every call

@@ -79,21 +79,16 @@ pub fn run(
         for problem in kernel.check_schemas() {
             let _ = writeln!(out, "{problem}");
         }
-        if let Some(now) = platform.wall_clock_secs() {
-            let at_boot = now.saturating_sub(platform.clock().now_us() / 1_000_000);
-            if let Some(bus) = kernel.bus.as_mut() {
-                bus.set_wall_clock(at_boot);
-            }
-            let days = (now / 86_400) as i64;
-            let (y, mo, d) = zb_bus::timer::civil_from_days(days);
-            let s = now % 86_400;
+        if let Some(now) = platform.wall_clock_secs()
+            && kernel.set_wall_clock(now).is_ok()
+        {
             let _ = writeln!(
                 out,
-                "clock: {y}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC (real-time clock)",
-                s / 3600,
-                s / 60 % 60,
-                s % 60
+                "clock: {} UTC (real-time clock)",
+                zb_abi::time::Utc(now)
             );
+        } else {
+            let _ = writeln!(out, "clock: no real-time clock (set the time with date -s)");
         }
         for line in kernel.open_views(platform.name()) {
             let _ = writeln!(out, "{line}");

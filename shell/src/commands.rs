@@ -74,6 +74,13 @@ pub static COMMANDS: &[Command] = &[
         run: uptime,
     },
     Command {
+        name: "date",
+        args: "[-s YYYY-MM-DD HH:MM[:SS]]",
+        summary: "the date and time (UTC); -s sets it",
+        hidden: false,
+        run: date,
+    },
+    Command {
         name: "mem",
         args: "",
         summary: "heap and physical memory usage",
@@ -435,6 +442,28 @@ fn uptime(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         us / 1_000_000,
         us / 1000 % 1000
     );
+    Ok(())
+}
+
+/// `date`: the wall clock in UTC; `date -s YYYY-MM-DD HH:MM[:SS]` sets it (cron timers
+/// follow). A board without a real-time clock has none until it is set.
+fn date(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    if let Some(("-s", when)) = args.split_first().map(|(f, rest)| (f.as_str(), rest)) {
+        let text = when.join(" ");
+        let secs = zb_abi::time::parse_utc(&text).ok_or_else(|| {
+            format!("date: {text:?} is not a date and time (YYYY-MM-DD HH:MM[:SS], UTC)")
+        })?;
+        ctx.host
+            .set_wall_clock(secs)
+            .map_err(|e| format!("date: cannot set the clock: {e}"))?;
+    } else if !args.is_empty() {
+        return Err(usage("date"));
+    }
+    let now = ctx
+        .host
+        .wall_clock()
+        .ok_or("date: no real-time clock; set the time with date -s YYYY-MM-DD HH:MM:SS")?;
+    let _ = writeln!(ctx.out, "{} UTC", zb_abi::time::Utc(now));
     Ok(())
 }
 

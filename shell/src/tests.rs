@@ -112,6 +112,8 @@ struct FakeHost {
     open: Vec<Option<OpenFile>>,
     /// Spawns with URL grants, as `(name, allow)`.
     allowed: Vec<(String, Vec<String>)>,
+    /// The wall clock as set: (UNIX seconds, `elapsed_us` when set).
+    wall: Option<(u64, u64)>,
 }
 
 /// What the fake clock reads before it has moved.
@@ -361,6 +363,14 @@ impl Host for FakeHost {
     }
     fn console_write(&mut self, bytes: &[u8]) {
         self.wire.extend_from_slice(bytes);
+    }
+    fn wall_clock(&self) -> Option<u64> {
+        let (secs, at) = self.wall?;
+        Some(secs + (self.elapsed_us.get() - at) / 1_000_000)
+    }
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        self.wall = Some((unix_secs, self.elapsed_us.get()));
+        Ok(())
     }
     fn clock_us(&self) -> u64 {
         let now = CLOCK_BASE_US + self.elapsed_us.get();
@@ -1304,4 +1314,26 @@ fn time_reaches_the_host_clocks_through_execute() {
         alloc::format!("{wire}{out}"),
         alloc::format!("before\nx\n{}", time_line(2))
     );
+}
+
+#[test]
+fn date_shows_and_sets_the_wall_clock() {
+    let out = run("date\r");
+    assert!(
+        out.contains("date: no real-time clock; set the time with date -s"),
+        "{out}"
+    );
+    let out = run("date -s 2026-12-06 10:35:07\rdate\r");
+    assert!(
+        out.contains("\n2026-12-06 10:35:07 UTC\nzb:/> date\n2026-12-06 10:35:07 UTC\n"),
+        "{out}"
+    );
+    let out = run("date -s 2026-02-30 10:00\r");
+    assert!(
+        out.contains(
+            "date: \"2026-02-30 10:00\" is not a date and time (YYYY-MM-DD HH:MM[:SS], UTC)"
+        ),
+        "{out}"
+    );
+    assert!(run("date now\r").contains("usage: date"));
 }

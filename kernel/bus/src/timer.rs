@@ -136,20 +136,7 @@ impl CronExpr {
     }
 }
 
-/// Year, month (1-12) and day (1-31) of day `days` since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
+pub use zb_abi::time::civil_from_days;
 
 /// When a timer fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +169,13 @@ struct Timer {
     count: u64,
 }
 
+/// When `cron` next fires after kernel time `now_us`, the wall clock having read
+/// `wall_at_boot_secs` at boot (kernel time 0).
+fn cron_next(wall_at_boot_secs: u64, cron: &CronExpr, now_us: u64) -> Option<u64> {
+    let next = cron.next_after(wall_at_boot_secs + now_us / 1_000_000)?;
+    Some((next - wall_at_boot_secs).saturating_mul(1_000_000))
+}
+
 /// The table of timers.
 pub struct Timers {
     timers: Vec<Timer>,
@@ -200,9 +194,19 @@ impl Timers {
 
     /// When a cron schedule next fires after kernel time `now_us`.
     fn cron_next(&self, cron: &CronExpr, now_us: u64) -> Option<u64> {
-        let wall = self.wall_at_boot_secs + now_us / 1_000_000;
-        let next = cron.next_after(wall)?;
-        Some((next - self.wall_at_boot_secs).saturating_mul(1_000_000))
+        cron_next(self.wall_at_boot_secs, cron, now_us)
+    }
+
+    /// The wall clock was set: it read `wall_at_boot_secs` at boot. Cron timers are scheduled
+    /// again against it; intervals and once timers count kernel time and stay as they are.
+    pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64, now_us: u64) {
+        self.wall_at_boot_secs = wall_at_boot_secs;
+        for t in &mut self.timers {
+            if let Schedule::Cron(c) = &t.schedule {
+                t.next_us = cron_next(wall_at_boot_secs, c, now_us);
+            }
+        }
+        self.timers.retain(|t| t.next_us.is_some());
     }
 
     /// Adds timer `name`; `Err` if the name is taken or the table is full.
@@ -255,9 +259,7 @@ impl Timers {
                     let missed = (now_us - due) / period;
                     Some(due + (missed + 1) * period)
                 }
-                Schedule::Cron(c) => c
-                    .next_after(wall + now_us / 1_000_000)
-                    .map(|n| (n - wall).saturating_mul(1_000_000)),
+                Schedule::Cron(c) => cron_next(wall, &c, now_us),
             };
         }
         self.timers.retain(|t| t.next_us.is_some());
@@ -280,14 +282,7 @@ mod tests {
 
     /// UNIX seconds of a UTC date and time.
     fn at(y: i64, mo: u32, d: u32, h: u64, mi: u64) -> u64 {
-        // Days from civil (inverse of civil_from_days), for the tests.
-        let y = if mo <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (i64::from(mo) + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = (era * 146_097 + doe - 719_468) as u64;
+        let days = zb_abi::time::days_from_civil(y, i64::from(mo), i64::from(d)) as u64;
         days * 86_400 + h * 3600 + mi * 60
     }
 
@@ -415,5 +410,37 @@ mod tests {
         t.due(53 * 60 * 1_000_000, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(t.next_deadline(), Some((53 + 60) * 60 * 1_000_000));
+    }
+
+    #[test]
+    fn setting_the_wall_clock_moves_cron_timers_only() {
+        // A board without a clock: it reads 1970 at boot until told the time.
+        let mut t = Timers::new(4, 0);
+        t.add(
+            "daily",
+            Schedule::Cron(CronExpr::parse("0 10 * * *").unwrap()),
+            0,
+        )
+        .unwrap();
+        t.add(
+            "beat",
+            Schedule::Every {
+                period_us: 5_000_000,
+                first_us: 5_000_000,
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!(t.next_deadline(), Some(5_000_000));
+        // 30 s after boot it is told: 09:59:50 on 2026-12-06, so 10:00 is 10 s away.
+        let now_us = 30_000_000;
+        let wall_now = at(2026, 12, 6, 9, 59) + 50;
+        t.set_wall_clock(wall_now - 30, now_us);
+        let next: Vec<_> = t.list().collect();
+        assert_eq!(next[0], ("daily", Some(40_000_000)));
+        assert_eq!(next[1], ("beat", Some(5_000_000)), "interval timers stay");
+        let mut out = Vec::new();
+        t.due(40_000_000, &mut out);
+        assert!(out.iter().any(|f| f.name == "daily"));
     }
 }

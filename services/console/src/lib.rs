@@ -297,6 +297,12 @@ impl Host for TerminalHost<'_> {
     fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
         self.inner.replay(pid)
     }
+    fn wall_clock(&self) -> Option<u64> {
+        self.inner.wall_clock()
+    }
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        self.inner.set_wall_clock(unix_secs)
+    }
     fn log(&mut self, line: &str) {
         self.inner.log(line)
     }

@@ -15,6 +15,7 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use hadris_fat::time::{FatDateTime, TimeProvider};
+use zb_abi::time::{civil_from_days, days_from_civil};
 
 /// Seconds since boot, as of the request being served.
 static NOW: AtomicU32 = AtomicU32::new(0);
@@ -68,30 +69,6 @@ pub fn to_secs(dt: FatDateTime) -> u64 {
     let min = u64::from((dt.time >> 5) & 0x3F);
     let s = u64::from(dt.time & 0x1F) * 2;
     days * 86400 + h * 3600 + min * 60 + s
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -67,6 +67,19 @@ pub trait Host {
         Err(Error::Unsupported)
     }
 
+    /// The wall clock: seconds since 1970-01-01 00:00 UTC, if the platform has a real-time
+    /// clock or it was set ([`Host::set_wall_clock`]).
+    fn wall_clock(&self) -> Option<u64> {
+        None
+    }
+
+    /// Sets the wall clock to `unix_secs` (UTC); cron timers follow it. `InvalidArgument` for
+    /// a time before boot or after the year 9999.
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        let _ = unix_secs;
+        Err(Error::Unsupported)
+    }
+
     /// Writes one line to the system log (the console, prefixed with the caller's name).
     fn log(&mut self, line: &str) {
         self.console_write(line.as_bytes());

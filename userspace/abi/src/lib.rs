@@ -24,6 +24,7 @@ pub mod runs;
 pub mod scheme;
 pub mod syscall;
 mod sysinfo;
+pub mod time;
 pub mod url;
 pub mod view;
 
