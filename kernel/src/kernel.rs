@@ -139,6 +139,8 @@ pub struct Kernel {
     heap_free: Option<&'static dyn Fn() -> usize>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
+    /// Reports whether the heap's reserve is armed (see [`Kernel::set_heap_reserve`]).
+    heap_ready: Option<&'static dyn Fn() -> bool>,
     /// Finished runs' recordings, for `replay` (`crate::replay`).
     pub(crate) recordings: Recordings,
     /// The event bus and its journal, once opened ([`Kernel::open_journal`]).
@@ -179,6 +181,7 @@ impl Kernel {
             compiled: BTreeMap::new(),
             heap_free: None,
             heap_spent: None,
+            heap_ready: None,
             recordings: Recordings::new(config.replay.kept_bytes),
             bus: None,
             runs: RunTable::new(KEEP_DONE),
@@ -512,9 +515,16 @@ impl Kernel {
     }
 
     /// Lets the kernel end the run that exhausted the heap: `spent` says whether the heap had
-    /// to give up its reserve (`zb_hal::KernelHeap::arm_reserve`) since it was last asked.
-    pub fn set_heap_reserve(&mut self, spent: &'static dyn Fn() -> bool) {
+    /// to give up its reserve (`zb_hal::KernelHeap::arm_reserve`) since it was last asked;
+    /// `ready` whether it is armed again (while it is not, no new run starts: the next
+    /// exhaustion would have nothing to fall back on).
+    pub fn set_heap_reserve(
+        &mut self,
+        spent: &'static dyn Fn() -> bool,
+        ready: &'static dyn Fn() -> bool,
+    ) {
         self.heap_spent = Some(spent);
+        self.heap_ready = Some(ready);
     }
 
     /// Refuses to compile `wasm` when the heap clearly cannot hold its code and memory.
@@ -522,6 +532,11 @@ impl Kernel {
     /// Every new run is checked, not only the first of a program: a second instance of a
     /// compiled program still needs its own memory (`compiling`: the code as well).
     fn admit(&self, wasm: &[u8], compiling: bool) -> Result<(), LoadFailure> {
+        if self.heap_ready.is_some_and(|ready| !ready()) {
+            return Err(LoadFailure::Rejected(String::from(
+                "kernel memory is too low to start a run (end one first)",
+            )));
+        }
         let Some(free) = self.heap_free else {
             return Ok(());
         };

@@ -68,7 +68,7 @@ pub fn run(
     banner::print_boot_time(platform, boot_us);
     let mut kernel = Kernel::new(platform.clock(), config);
     kernel.set_heap_probe(&heap_free);
-    kernel.set_heap_reserve(&heap_reserve_spent);
+    kernel.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
     kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
     {
@@ -171,6 +171,10 @@ fn heap_free() -> usize {
 /// Whether the kernel heap spent its reserve since the last call.
 fn heap_reserve_spent() -> bool {
     PLATFORM.get().is_some_and(|p| p.heap_reserve_spent())
+}
+
+fn heap_reserve_ready() -> bool {
+    PLATFORM.get().is_none_or(|p| p.heap_reserve_ready())
 }
 
 /// Makes the programs in the boot archive loadable; a corrupt archive is reported, not fatal.

@@ -373,8 +373,16 @@ impl TaskEngine {
 
     /// Validates and compiles `wasm` (eagerly). The module can be instantiated many times.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, LoadFailure> {
-        Module::new(&self.engine, wasm)
-            .map_err(|e| LoadFailure::Invalid(format!("not a valid module: {}", one_line(&e))))
+        Module::new(&self.engine, wasm).map_err(|e| {
+            let why = one_line(&e);
+            // wasmi reports a translation that ran out of heap as an error like any other
+            // (text only, no kind to match): the module may be fine, the kernel was full.
+            if why.contains("out of system memory") {
+                LoadFailure::Rejected(String::from("out of kernel memory while compiling it"))
+            } else {
+                LoadFailure::Invalid(format!("not a valid module: {why}"))
+            }
+        })
     }
 
     /// A linker with the host functions `link` defines, reusable for every instantiation.

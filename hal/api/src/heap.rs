@@ -99,6 +99,17 @@ impl KernelHeap {
         spent
     }
 
+    /// Whether the reserve is armed, arming it first if it is not and the heap can spare it
+    /// now. While it is not, nothing stands between the next failed allocation and a panic:
+    /// the kernel starts no new run then.
+    pub fn reserve_ready(&self) -> bool {
+        if self.reserve_at.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        let bytes = self.reserve_bytes.load(Ordering::Acquire);
+        bytes != 0 && self.arm_reserve(bytes)
+    }
+
     /// Gives the reserve back to `heap` (held locked by the caller); false if none is armed.
     fn release_reserve(&self, heap: &mut Heap) -> bool {
         let at = self.reserve_at.swap(0, Ordering::AcqRel);

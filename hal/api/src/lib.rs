@@ -61,6 +61,11 @@ pub trait Platform: Sync {
     fn heap_reserve_spent(&self) -> bool {
         false
     }
+    /// Whether the kernel heap's reserve is armed (armed now if it can be): the kernel starts
+    /// no new run while it is not.
+    fn heap_reserve_ready(&self) -> bool {
+        true
+    }
     /// UNIX seconds now, from a real-time clock, if the platform has one (read at boot: cron
     /// timers need the date).
     fn wall_clock_secs(&self) -> Option<u64> {

@@ -187,6 +187,10 @@ impl Platform for Pc {
         memory::heap_reserve_spent()
     }
 
+    fn heap_reserve_ready(&self) -> bool {
+        memory::heap_reserve_ready()
+    }
+
     fn wall_clock_secs(&self) -> Option<u64> {
         rtc::unix_seconds()
     }

@@ -43,6 +43,11 @@ pub fn heap_reserve_spent() -> bool {
     HEAP.reserve_spent()
 }
 
+/// Whether the heap's reserve is armed (armed now if there is room).
+pub fn heap_reserve_ready() -> bool {
+    HEAP.reserve_ready()
+}
+
 /// Hands out usable frames in address order.
 struct BumpFrames {
     regions: &'static mut [MemoryRegion],
