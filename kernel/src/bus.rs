@@ -235,8 +235,9 @@ pub struct EventBus {
     floors: BTreeMap<String, u64>,
     /// The time of the last commit (what an event queued without a clock at hand carries).
     last_commit_us: u64,
-    /// Whether the wall clock is known (cron timers need it).
-    wall_clock_known: bool,
+    /// What the wall clock read at boot, in microseconds, once known (cron timers need it;
+    /// events are stamped with it).
+    wall_at_boot_us: Option<u64>,
 }
 
 impl EventBus {
@@ -279,7 +280,7 @@ impl EventBus {
             max_record: config.max_record,
             floors: BTreeMap::new(),
             last_commit_us: 0,
-            wall_clock_known: false,
+            wall_at_boot_us: None,
         };
         bus.load_floors()?;
         Ok((bus, line))
@@ -291,7 +292,13 @@ impl EventBus {
     }
 
     /// Queues `event` from `from` for the next commit.
-    pub fn queue(&mut self, from: Pid, event: Envelope) {
+    /// Events are stamped in kernel time (microseconds since boot); once the date is known
+    /// their `ts_us` is turned into microseconds since 1970-01-01 UTC here, so that events
+    /// of different boots order by time.
+    pub fn queue(&mut self, from: Pid, mut event: Envelope) {
+        if let Some(at_boot) = self.wall_at_boot_us {
+            event.ts_us = event.ts_us.saturating_add(at_boot);
+        }
         self.pending.push(Pending { from, event });
     }
 
@@ -997,7 +1004,7 @@ impl EventBus {
     /// at boot from the platform's real-time clock, or later by `date -s`); the ones set are
     /// scheduled again.
     pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64, now_us: u64) {
-        self.wall_clock_known = true;
+        self.wall_at_boot_us = Some(wall_at_boot_secs.saturating_mul(1_000_000));
         self.timers.set_wall_clock(wall_at_boot_secs, now_us);
     }
 
@@ -1027,7 +1034,7 @@ impl EventBus {
             },
             TimerWhen::Cron(fields) => {
                 let cron = CronExpr::parse(&fields.join(" ")).map_err(|e| alloc::format!("{e}"))?;
-                if !self.wall_clock_known {
+                if self.wall_at_boot_us.is_none() {
                     return Err(String::from(
                         "no wall clock for cron: set the time with date -s",
                     ));

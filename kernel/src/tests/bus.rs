@@ -482,3 +482,28 @@ fn delete_needs_a_durable_name() {
             .delete
     );
 }
+
+#[test]
+fn events_carry_the_date_once_it_is_known() {
+    use zb_abi::bus::SubscribeOptions;
+    let mut bus = small_bus();
+    let all = SubscribeOptions::parse("from=all").expect("options");
+    let sub = bus.subscribe(9, ">", &all).expect("subscribes");
+    // Before the date is known: microseconds since boot.
+    bus.queue(7, crate::bus::kernel_event("a.b".into(), "{}".into(), 5));
+    bus.commit(5);
+    // 2026-12-06 10:00:00 UTC was 100 s after boot.
+    let wall_at_boot = 1_796_551_200 - 100;
+    bus.set_wall_clock(wall_at_boot, 100_000_000);
+    bus.queue(
+        7,
+        crate::bus::kernel_event("a.c".into(), "{}".into(), 100_000_000),
+    );
+    bus.commit(100_000_000);
+    let mut ts = Vec::new();
+    while let Some(found) = bus.peek(sub, 0).expect("peek") {
+        ts.push(found.event.ts_us);
+        bus.take(sub, found.seq, 0);
+    }
+    assert_eq!(ts, [5, 1_796_551_200 * 1_000_000]);
+}

@@ -37,6 +37,8 @@ pub const EVENT_HEADER: usize = 48;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventView<'a> {
     pub seq: u64,
+    /// When it was emitted: microseconds since 1970-01-01 00:00 UTC once the system knows the
+    /// date (a real-time clock, or `date -s`), microseconds since boot before.
     pub ts_us: u64,
     pub correlation_id: u64,
     pub causation_id: u64,
