@@ -372,8 +372,7 @@ impl Kernel {
     /// `InvalidArgument` for a time before boot (the clock would have read less than 0 at
     /// boot) or past the year 9999.
     pub fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
-        /// 9999-12-31 23:59:59 UTC.
-        const LAST: u64 = 253_402_300_799;
+        const LAST: u64 = zb_abi::time::LAST_SECOND;
         let now_us = self.shared.clock.now_us();
         let at_boot = unix_secs
             .checked_sub(now_us / 1_000_000)

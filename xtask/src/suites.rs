@@ -1606,6 +1606,7 @@ fn http_status(m: &mut Machine, port: u16) -> StepResult {
         "\"uptime_ms\":",
         "\"runs\":{\"live\":",
         "\"memory\":{\"heap_used\":",
+        "\"time\":",
         "\"bus\":{\"emitted\":1,",
         "\"net\":{\"rx_packets\":",
     ] {
@@ -1617,6 +1618,7 @@ fn http_status(m: &mut Machine, port: u16) -> StepResult {
     if status != 200
         || !metrics.contains("# TYPE zerobus_uptime_seconds gauge\nzerobus_uptime_seconds ")
         || !metrics.contains("zerobus_bus_emitted_total 1\n")
+        || !metrics.contains("# TYPE zerobus_time_seconds gauge\n")
     {
         return m.fail(format!("/metrics: {status} {metrics:?}"));
     }

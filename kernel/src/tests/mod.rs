@@ -197,3 +197,21 @@ fn banner_names_the_system_and_uses_crlf() {
         "every newline is CRLF"
     );
 }
+
+#[test]
+fn the_wall_clock_is_unknown_until_set_and_refuses_impossible_times() {
+    // The simulated clock reads 1.5 s since boot.
+    let p = SimPlatform::leak();
+    let mut k = Kernel::new(p, KernelConfig::large(&[]));
+    let mut host = KernelHost::new(p, 42_000, &mut k, 1);
+    assert_eq!(host.wall_clock(), None);
+    // Before boot (the clock would have read less than 0 then), and past the year 9999.
+    assert_eq!(host.set_wall_clock(0), Err(zb_abi::Error::InvalidArgument));
+    assert_eq!(
+        host.set_wall_clock(zb_abi::time::LAST_SECOND + 1),
+        Err(zb_abi::Error::InvalidArgument)
+    );
+    assert_eq!(host.wall_clock(), None, "a refused time changes nothing");
+    assert_eq!(host.set_wall_clock(1_796_551_200), Ok(()));
+    assert_eq!(host.wall_clock(), Some(1_796_551_200));
+}

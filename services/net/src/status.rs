@@ -304,6 +304,10 @@ fn render(
                 mem.heap.total,
                 mem.ram_total
             );
+            // The date, when the system knows it (UNIX seconds, UTC).
+            if let Some(now) = host.wall_clock() {
+                let _ = write!(j, ",\"time\":{now}");
+            }
             if bus.is_some() {
                 let _ = write!(
                     j,
@@ -345,6 +349,14 @@ fn render(
                 "Time since boot.",
                 uptime_us / 1_000_000,
             );
+            if let Some(now) = host.wall_clock() {
+                metric(
+                    "zerobus_time_seconds",
+                    "gauge",
+                    "The wall clock: seconds since 1970-01-01 UTC.",
+                    now,
+                );
+            }
             metric("zerobus_runs_live", "gauge", "Runs not yet done.", live);
             metric(
                 "zerobus_runs_done",
