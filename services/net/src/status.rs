@@ -256,6 +256,19 @@ fn render(
     net: NetFigures,
     http: HttpStats,
 ) -> Option<(&'static str, String)> {
+    // Only what the page shows is gathered (listing the runs and reading proc://bus are the
+    // costly parts): the index and unknown paths need none of it.
+    match path {
+        "/varz" | "/metrics" | "/runs" => {}
+        "/" => {
+            return Some((
+                "text/plain",
+                String::from("ZeroBus OS status: /varz /metrics /runs\n"),
+            ));
+        }
+        _ => return None,
+    }
+    let listing = path == "/runs";
     let uptime_us = host.clock_us();
     let mem = host.meminfo();
     let (mut live, mut done) = (0u64, 0u64);
@@ -265,6 +278,9 @@ fn render(
             done += 1;
         } else {
             live += 1;
+        }
+        if !listing {
+            return;
         }
         if runs.len() > 1 {
             runs.push(',');
@@ -289,7 +305,11 @@ fn render(
         runs.push('}');
     });
     runs.push(']');
-    let bus = read_text(host, "proc://bus");
+    let bus = if listing {
+        None
+    } else {
+        read_text(host, "proc://bus")
+    };
     let bus_figure = |key: &str| bus.as_deref().and_then(|t| field(t, key));
     let n = net.counters;
     match path {
@@ -429,12 +449,7 @@ fn render(
             );
             Some(("text/plain; version=0.0.4", t))
         }
-        "/runs" => Some(("application/json", runs + "\n")),
-        "/" => Some((
-            "text/plain",
-            String::from("ZeroBus OS status: /varz /metrics /runs\n"),
-        )),
-        _ => None,
+        _ => Some(("application/json", runs + "\n")),
     }
 }
 
