@@ -233,11 +233,6 @@ pub struct EventBus {
     /// Every durable consumer's last recorded ack floor, subscribed or not (from its
     /// `_consumer.<name>` events): what it has yet to see must be kept.
     floors: BTreeMap<String, u64>,
-    /// The time of the last commit (what an event queued without a clock at hand carries).
-    last_commit_us: u64,
-    /// What the wall clock read at boot, in microseconds, once known (cron timers need it;
-    /// events are stamped with it).
-    wall_at_boot_us: Option<u64>,
 }
 
 impl EventBus {
@@ -269,7 +264,7 @@ impl EventBus {
             views: Vec::new(),
             view_engine: None,
             // No real-time clock is read yet: cron counts from 1970-01-01 at boot.
-            timers: zb_bus::timer::Timers::new(MAX_TIMERS, 0),
+            timers: zb_bus::timer::Timers::new(MAX_TIMERS),
             timer_runs: Vec::new(),
             router: Router::new(MAX_SUBSCRIPTIONS),
             subs: Vec::new(),
@@ -279,8 +274,6 @@ impl EventBus {
             medium,
             max_record: config.max_record,
             floors: BTreeMap::new(),
-            last_commit_us: 0,
-            wall_at_boot_us: None,
         };
         bus.load_floors()?;
         Ok((bus, line))
@@ -296,8 +289,10 @@ impl EventBus {
     /// their `ts_us` is turned into microseconds since 1970-01-01 UTC here, so that events
     /// of different boots order by time.
     pub fn queue(&mut self, from: Pid, mut event: Envelope) {
-        if let Some(at_boot) = self.wall_at_boot_us {
-            event.ts_us = event.ts_us.saturating_add(at_boot);
+        if let Some(at_boot) = self.timers.wall_at_boot_secs() {
+            event.ts_us = event
+                .ts_us
+                .saturating_add(at_boot.saturating_mul(1_000_000));
         }
         self.pending.push(Pending { from, event });
     }
@@ -320,12 +315,12 @@ impl EventBus {
     }
 
     /// A run ended: its subscriptions and any answer waiting for it go.
-    pub fn forget(&mut self, pid: Pid) {
+    pub fn forget(&mut self, pid: Pid, now_us: u64) {
         self.answers.remove(&pid);
         self.pending.retain(|p| p.from != pid);
         for ix in 0..self.subs.len() {
             if self.subs[ix].as_ref().is_some_and(|s| s.owner == pid) {
-                self.unsubscribe(ix as u32);
+                self.unsubscribe(ix as u32, now_us);
             }
         }
     }
@@ -333,7 +328,6 @@ impl EventBus {
     /// Commits up to [`MAX_BATCH`] queued events in one durable append, then routes them.
     pub fn commit(&mut self, now_us: u64) -> Committed {
         let mut done = Committed::default();
-        self.last_commit_us = now_us;
         self.save_floors(now_us);
         if self.pending.is_empty() {
             return done;
@@ -428,9 +422,7 @@ impl EventBus {
         let feed = match (queue, from) {
             _ if options.durable.is_some() => {
                 let name = options.durable.unwrap_or("");
-                if self.subs.iter().flatten().any(
-                    |s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name),
-                ) {
+                if self.consumer_attached(name) {
                     let _ = self.router.unsubscribe(route);
                     return Err(Error::Busy);
                 }
@@ -496,9 +488,9 @@ impl EventBus {
     }
 
     /// Ends subscription `ix` (its handle was closed, or its owner ended).
-    pub fn unsubscribe(&mut self, ix: u32) {
+    pub fn unsubscribe(&mut self, ix: u32, now_us: u64) {
         // A durable consumer's last acknowledgements are saved even though it goes now.
-        self.save_floors(self.last_commit_us);
+        self.save_floors(now_us);
         if let Some(slot) = self.subs.get_mut(ix as usize)
             && let Some(sub) = slot.take()
         {
@@ -731,17 +723,20 @@ impl EventBus {
             .map_err(|_| Error::Corrupt)
     }
 
+    /// Whether a live subscription reads as durable consumer `name` (one at a time may).
+    fn consumer_attached(&self, name: &str) -> bool {
+        self.subs
+            .iter()
+            .flatten()
+            .any(|s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name))
+    }
+
     /// Forgets durable consumer `name`: its position goes (a `_consumer.<name>` event saying
     /// so is written with the next commit), so retention no longer keeps events for it, and a
     /// later `durable=<name>` starts afresh. `Busy` while a subscription uses it, `NotFound`
     /// if there is no such consumer.
     pub fn delete_consumer(&mut self, name: &str, now_us: u64) -> Result<(), Error> {
-        if self
-            .subs
-            .iter()
-            .flatten()
-            .any(|s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name))
-        {
+        if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
         if self.floors.remove(name).is_none() {
@@ -1004,7 +999,6 @@ impl EventBus {
     /// at boot from the platform's real-time clock, or later by `date -s`); the ones set are
     /// scheduled again.
     pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64, now_us: u64) {
-        self.wall_at_boot_us = Some(wall_at_boot_secs.saturating_mul(1_000_000));
         self.timers.set_wall_clock(wall_at_boot_secs, now_us);
     }
 
@@ -1034,7 +1028,7 @@ impl EventBus {
             },
             TimerWhen::Cron(fields) => {
                 let cron = CronExpr::parse(&fields.join(" ")).map_err(|e| alloc::format!("{e}"))?;
-                if self.wall_at_boot_us.is_none() {
+                if self.timers.wall_at_boot_secs().is_none() {
                     return Err(String::from(
                         "no wall clock for cron: set the time with date -s",
                     ));

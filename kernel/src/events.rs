@@ -339,7 +339,7 @@ impl Kernel {
             Ok(h) => Ok(Outcome::Reply(i64::from(h.0))),
             Err(e) => {
                 if let Some(bus) = self.bus.as_mut() {
-                    bus.unsubscribe(sub);
+                    bus.unsubscribe(sub, now);
                 }
                 Err(e)
             }

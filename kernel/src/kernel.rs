@@ -372,11 +372,10 @@ impl Kernel {
     /// `InvalidArgument` for a time before boot (the clock would have read less than 0 at
     /// boot) or past the year 9999.
     pub fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
-        const LAST: u64 = zb_abi::time::LAST_SECOND;
         let now_us = self.shared.clock.now_us();
         let at_boot = unix_secs
             .checked_sub(now_us / 1_000_000)
-            .filter(|_| unix_secs <= LAST)
+            .filter(|_| unix_secs <= zb_abi::time::LAST_SECOND)
             .ok_or(Error::InvalidArgument)?;
         self.wall_at_boot_secs = Some(at_boot);
         if let Some(bus) = self.bus.as_mut() {
@@ -892,8 +891,9 @@ impl Kernel {
         match object {
             Object::Remote { scheme, remote, .. } => return self.close_remote(0, scheme, remote),
             Object::Subscription { sub } => {
+                let now_us = self.shared.clock.now_us();
                 if let Some(bus) = self.bus.as_mut() {
-                    bus.unsubscribe(sub);
+                    bus.unsubscribe(sub, now_us);
                 }
                 return;
             }
@@ -1011,8 +1011,9 @@ impl Kernel {
         self.sched.remove(pid);
         self.channel_waiters.retain(|&(_, p)| p != pid);
         self.inflight.forget_client(pid);
+        let now_us = self.shared.clock.now_us();
         if let Some(bus) = self.bus.as_mut() {
-            bus.forget(pid);
+            bus.forget(pid, now_us);
         }
         for object in held {
             self.release(object);

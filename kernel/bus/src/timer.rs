@@ -180,27 +180,35 @@ fn cron_next(wall_at_boot_secs: u64, cron: &CronExpr, now_us: u64) -> Option<u64
 pub struct Timers {
     timers: Vec<Timer>,
     max: usize,
-    wall_at_boot_secs: u64,
+    /// What the wall clock read at boot (kernel time 0), once known: cron schedules need it.
+    wall_at_boot_secs: Option<u64>,
 }
 
 impl Timers {
-    pub fn new(max: usize, wall_at_boot_secs: u64) -> Timers {
+    /// An empty table; the wall clock is unknown until [`Timers::set_wall_clock`].
+    pub fn new(max: usize) -> Timers {
         Timers {
             timers: Vec::new(),
             max,
-            wall_at_boot_secs,
+            wall_at_boot_secs: None,
         }
     }
 
-    /// When a cron schedule next fires after kernel time `now_us`.
+    /// What the wall clock read at boot, if it is known.
+    pub fn wall_at_boot_secs(&self) -> Option<u64> {
+        self.wall_at_boot_secs
+    }
+
+    /// When a cron schedule next fires after kernel time `now_us` (never while the wall clock
+    /// is unknown).
     fn cron_next(&self, cron: &CronExpr, now_us: u64) -> Option<u64> {
-        cron_next(self.wall_at_boot_secs, cron, now_us)
+        cron_next(self.wall_at_boot_secs?, cron, now_us)
     }
 
     /// The wall clock was set: it read `wall_at_boot_secs` at boot. Cron timers are scheduled
     /// again against it; intervals and once timers count kernel time and stay as they are.
     pub fn set_wall_clock(&mut self, wall_at_boot_secs: u64, now_us: u64) {
-        self.wall_at_boot_secs = wall_at_boot_secs;
+        self.wall_at_boot_secs = Some(wall_at_boot_secs);
         for t in &mut self.timers {
             if let Schedule::Cron(c) = &t.schedule {
                 t.next_us = cron_next(wall_at_boot_secs, c, now_us);
@@ -259,7 +267,7 @@ impl Timers {
                     let missed = (now_us - due) / period;
                     Some(due + (missed + 1) * period)
                 }
-                Schedule::Cron(c) => cron_next(wall, &c, now_us),
+                Schedule::Cron(c) => wall.and_then(|w| cron_next(w, &c, now_us)),
             };
         }
         self.timers.retain(|t| t.next_us.is_some());
@@ -358,7 +366,7 @@ mod tests {
 
     #[test]
     fn intervals_do_not_drift_or_burst_and_once_fires_once() {
-        let mut t = Timers::new(4, 0);
+        let mut t = Timers::new(4);
         t.add(
             "tick",
             Schedule::Every {
@@ -397,7 +405,8 @@ mod tests {
     #[test]
     fn cron_timers_follow_the_wall_clock() {
         let boot = at(2026, 11, 24, 10, 7);
-        let mut t = Timers::new(2, boot);
+        let mut t = Timers::new(2);
+        t.set_wall_clock(boot, 0);
         t.add(
             "hourly",
             Schedule::Cron(CronExpr::parse("0 * * * *").unwrap()),
@@ -414,8 +423,8 @@ mod tests {
 
     #[test]
     fn setting_the_wall_clock_moves_cron_timers_only() {
-        // A board without a clock: it reads 1970 at boot until told the time.
-        let mut t = Timers::new(4, 0);
+        // A board without a clock: cron waits until it is told the time.
+        let mut t = Timers::new(4);
         t.add(
             "daily",
             Schedule::Cron(CronExpr::parse("0 10 * * *").unwrap()),
@@ -432,6 +441,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.next_deadline(), Some(5_000_000));
+        assert_eq!(t.list().next(), Some(("daily", None)));
+        assert_eq!(t.wall_at_boot_secs(), None);
         // 30 s after boot it is told: 09:59:50 on 2026-12-06, so 10:00 is 10 s away.
         let now_us = 30_000_000;
         let wall_now = at(2026, 12, 6, 9, 59) + 50;

@@ -422,7 +422,7 @@ fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
         more.iter().find(|r| r.is_err())
     );
     // Its floor, recorded in the journal, is kept too: the consumer resumes after it.
-    bus.unsubscribe(sub);
+    bus.unsubscribe(sub, 0);
     let again = bus
         .subscribe(9, "orders.>", &options)
         .expect("subscribes again");
@@ -448,7 +448,7 @@ fn a_deleted_durable_consumer_no_longer_holds_the_journal() {
     // Not while a subscription uses it; not one that does not exist.
     assert_eq!(bus.delete_consumer("billing", 0), Err(Error::Busy));
     assert_eq!(bus.delete_consumer("nobody", 0), Err(Error::NotFound));
-    bus.unsubscribe(sub);
+    bus.unsubscribe(sub, 0);
     assert_eq!(bus.delete_consumer("billing", 0), Ok(()));
     assert_eq!(bus.delete_consumer("billing", 0), Err(Error::NotFound));
     // The journal takes events again, dropping what only the consumer needed.
