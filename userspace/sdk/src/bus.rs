@@ -105,11 +105,14 @@ pub fn delete_consumer(name: &str) -> Result<(), Error> {
         len = end;
     }
     let options = core::str::from_utf8(&opts[..len]).map_err(|_| Error::InvalidArgument)?;
-    let pattern = ">";
+    subscribe(">", options).map(|_| ())
+}
+
+/// The `subscribe` call: a handle, or 0 for a `delete=1` that needs none.
+fn subscribe(pattern: &str, options: &str) -> Result<u64, Error> {
     let (pl, ol) = (len32(pattern.len())?, len32(options.len())?);
     // SAFETY: the kernel reads both ranges, which we borrow for the call.
     decode(unsafe { sys::subscribe(ptr32(pattern.as_ptr()), pl, ptr32(options.as_ptr()), ol) })
-        .map(|_| ())
 }
 
 /// A subscription to a subject pattern. Ended when dropped.
@@ -121,11 +124,7 @@ pub struct Subscription {
 impl Subscription {
     /// Subscribes to `pattern` with `options` (`key=value` lines: `queue=`, `from=N|all|new`).
     pub fn new(pattern: &str, options: &str) -> Result<Subscription, Error> {
-        let (pl, ol) = (len32(pattern.len())?, len32(options.len())?);
-        // SAFETY: the kernel reads both ranges, which we borrow for the call.
-        let h = decode(unsafe {
-            sys::subscribe(ptr32(pattern.as_ptr()), pl, ptr32(options.as_ptr()), ol)
-        })?;
+        let h = subscribe(pattern, options)?;
         Ok(Subscription {
             handle: h as u32 as i32,
         })
