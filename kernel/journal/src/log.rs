@@ -26,10 +26,12 @@
 //!   holds a record at or above the floor.
 //! - Nothing here panics on any medium contents.
 
-use alloc::collections::{BTreeMap, VecDeque};
-use alloc::string::String;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+
+use hashbrown::HashMap;
 
 use crate::envelope::Envelope;
 use crate::medium::{Geometry, Medium, MediumError};
@@ -391,79 +393,84 @@ impl<M: Medium> Journal<M> {
     /// Appends `events` (group commit); durable when it returns `Ok`. Events whose idempotency
     /// key was seen (in the window, or earlier in `events`) are not appended.
     pub fn append(&mut self, events: &[Envelope]) -> Result<Vec<Appended>, JournalError> {
-        // Check and encode everything first: a refusal writes nothing.
+        // Encode and check everything first: a refusal writes nothing. The new records go back
+        // to back into one buffer (`ends`: where each ends), ready to be framed as commits.
         let mut outcomes: Vec<Appended> = Vec::with_capacity(events.len());
-        let mut bodies: Vec<Vec<u8>> = Vec::new();
-        let mut new_keys: BTreeMap<String, u64> = BTreeMap::new();
+        let mut records: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::with_capacity(events.len());
+        // Keys first seen in this call, borrowed from `events`.
+        let mut new_keys: HashMap<&str, u64> = HashMap::with_capacity(events.len());
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
-            if let Some(key) = e.idempotency_key() {
+            let key = e.idempotency_key();
+            if let Some(key) = key {
                 let seen = self.dedupe.get(key).or_else(|| new_keys.get(key).copied());
                 if let Some(first) = seen {
                     outcomes.push(Appended::Duplicate(first));
                     continue;
                 }
             }
-            let mut body = Vec::new();
-            e.encode(&mut body);
-            if body.len() > self.config.max_record || body.len() + RECORD_OVERHEAD > room {
+            let len = record::encode_with(seq, &mut records, |out| e.encode(out));
+            if len > self.config.max_record || len + RECORD_OVERHEAD > room {
                 return Err(JournalError::TooLarge);
             }
-            if let Some(key) = e.idempotency_key() {
-                new_keys.insert(String::from(key), seq);
+            if let Some(key) = key {
+                new_keys.insert(key, seq);
             }
             outcomes.push(Appended::New(seq));
-            bodies.push(body);
+            ends.push(records.len());
             seq += 1;
         }
-        if bodies.is_empty() {
+        if ends.is_empty() {
             return Ok(outcomes);
         }
-        self.write_commits(&bodies)?;
-        self.records += bodies.len() as u64;
+        self.write_commits(&records, &ends)?;
+        self.records += ends.len() as u64;
         // In sequence order, so the window forgets the oldest first.
-        let mut new_keys: Vec<(String, u64)> = new_keys.into_iter().collect();
-        new_keys.sort_by_key(|&(_, seq)| seq);
+        let mut new_keys: Vec<(&str, u64)> = new_keys.into_iter().collect();
+        new_keys.sort_unstable_by_key(|&(_, seq)| seq);
         for (key, seq) in new_keys {
-            self.dedupe.insert(&key, seq, self.config.dedupe_window);
+            self.dedupe.insert(key, seq, self.config.dedupe_window);
         }
         Ok(outcomes)
     }
 
-    /// Writes `bodies` as records numbered from `self.next_seq`, in as few commits as fit, then
-    /// syncs; `self.next_seq` follows each commit programmed (or attempted). On failure the
-    /// active segment is sealed (nothing is ever programmed over what may have been written).
-    fn write_commits(&mut self, bodies: &[Vec<u8>]) -> Result<(), JournalError> {
+    /// Writes the encoded `records` (numbered from `self.next_seq`, record `i` ending at
+    /// `ends[i]`) in as few commits as fit, then syncs; `self.next_seq` follows each commit
+    /// programmed (or attempted). On failure the active segment is sealed (nothing is ever
+    /// programmed over what may have been written).
+    fn write_commits(&mut self, records: &[u8], ends: &[usize]) -> Result<(), JournalError> {
         let unit = self.geometry.write_unit.max(1) as usize;
         let mut seq = self.next_seq;
         let mut i = 0;
-        while i < bodies.len() {
-            let (index, tail) =
-                self.active_room(COMMIT_HEADER + RECORD_OVERHEAD + bodies[i].len())?;
+        let mut from = 0;
+        while i < ends.len() {
+            let (index, tail) = self.active_room(COMMIT_HEADER + (ends[i] - from))?;
             let space = self.geometry.segment_bytes as usize - tail as usize;
-            // As many records as fit this segment.
-            let mut body = Vec::new();
+            // As many records as fit this segment (at least the first: `active_room`).
             let first = seq;
-            while i < bodies.len() {
-                let grown = COMMIT_HEADER + body.len() + RECORD_OVERHEAD + bodies[i].len();
-                if round_up(grown, unit) > space {
-                    break;
-                }
-                record::encode(seq, &bodies[i], &mut body);
+            let mut to = from;
+            while i < ends.len() && round_up(COMMIT_HEADER + (ends[i] - from), unit) <= space {
+                to = ends[i];
                 seq += 1;
                 i += 1;
             }
+            if to == from {
+                return Err(JournalError::TooLarge);
+            }
+            let body = &records[from..to];
+            from = to;
             let count = (seq - first) as u32;
             let header = CommitHeader {
                 body_len: body.len() as u32,
                 first_seq: first,
                 count,
-                body_crc: crc32c(&[&body]),
+                body_crc: crc32c(&[body]),
             };
             let mut frame = Vec::with_capacity(round_up(COMMIT_HEADER + body.len(), unit));
             frame.extend_from_slice(&header.encode());
-            frame.extend_from_slice(&body);
+            frame.extend_from_slice(body);
             // Padding: zeros (a disk's blank), whatever the medium.
             frame.resize(round_up(frame.len(), unit), 0);
             let at = self.segment_base(index) + u64::from(tail);
@@ -632,11 +639,12 @@ impl<M: Medium> Journal<M> {
 }
 
 /// The idempotency window: the last `window` keys and the sequence number each first had,
-/// found in O(log n); the oldest is forgotten first.
+/// found by hash; the oldest is forgotten first. Each key is stored once, shared by the map and
+/// the age order.
 #[derive(Debug, Default)]
 struct Dedupe {
-    by_key: BTreeMap<String, u64>,
-    order: VecDeque<String>,
+    by_key: HashMap<Arc<str>, u64>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl Dedupe {
@@ -656,8 +664,9 @@ impl Dedupe {
                 None => break,
             }
         }
-        self.by_key.insert(String::from(key), seq);
-        self.order.push_back(String::from(key));
+        let key: Arc<str> = Arc::from(key);
+        self.by_key.insert(key.clone(), seq);
+        self.order.push_back(key);
     }
 }
 

@@ -137,13 +137,22 @@ pub enum RecordError {
 
 /// Appends a record of `data` with sequence number `seq` to `out`.
 pub fn encode(seq: u64, data: &[u8], out: &mut Vec<u8>) {
-    let len = (data.len() as u32).to_le_bytes();
-    let seq = seq.to_le_bytes();
-    let crc = crc32c(&[&len, &seq, data]);
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&seq);
-    out.extend_from_slice(data);
+    encode_with(seq, out, |out| out.extend_from_slice(data));
+}
+
+/// Appends record `seq` to `out` whose data `write` appends (the caller encodes straight into
+/// the output, with no buffer per record); returns the data's length. Data over 4 GiB cannot
+/// be framed: the caller bounds it (the journal's record limit is far lower).
+pub fn encode_with(seq: u64, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&seq.to_le_bytes());
+    write(out);
+    let len = out.len() - start - 12;
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    let crc = crc32c(&[&out[start..]]);
     out.extend_from_slice(&crc.to_le_bytes());
+    len
 }
 
 /// Decodes the record at the start of `buf`, which must carry `expected_seq`: its data's

@@ -275,6 +275,22 @@ fn segments_roll_over_and_are_reused_only_when_released() {
 }
 
 #[test]
+fn a_batch_larger_than_a_segment_is_split_into_commits_across_segments() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    append_each(&mut j, 0, 3);
+    // ~70 bytes a record: 60 events fill more than two 2 KiB segments.
+    let batch: Vec<Envelope> = (100..160).map(event).collect();
+    let seqs: Vec<Appended> = j.append(&batch).expect("appends");
+    assert_eq!(seqs, (4..64).map(Appended::New).collect::<Vec<_>>());
+    assert!(j.stats().segments_live >= 3, "{:?}", j.stats());
+    let want: Vec<(u64, u64)> = (1..4).zip(0..3).chain((4..64).zip(100..160)).collect();
+    assert_eq!(contents(&mut j), want);
+    let (mut k, recovery) = reopen(&mut j);
+    assert_eq!((recovery.records, recovery.torn_bytes), (63, 0));
+    assert_eq!(contents(&mut k), want);
+}
+
+#[test]
 fn oversized_events_are_refused_and_change_nothing() {
     let (mut j, _) = open(RamMedium::new(NOR));
     let mut big = event(0);

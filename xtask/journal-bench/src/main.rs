@@ -17,7 +17,7 @@ use std::time::Instant;
 use zb_journal::{Envelope, FileMedium, Geometry, Journal, JournalConfig};
 
 /// Rounds per batch size (the median is reported).
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn event(i: u64) -> Envelope {
     Envelope {
