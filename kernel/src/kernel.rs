@@ -584,10 +584,15 @@ impl Kernel {
         self.admit(wasm, compiling)?;
         if compiling {
             let engine = TaskEngine::new(self.config.limits.stack_bytes);
-            let linker = engine
-                .linker(host_imports)
-                .map_err(|_| LoadFailure::Invalid("the HOST imports failed to link".into()))?;
             let module = engine.compile(wasm)?;
+            let imported = |name: &str| {
+                module
+                    .imports()
+                    .any(|i| i.module() == zb_abi::syscall::MODULE && i.name() == name)
+            };
+            let linker = engine
+                .linker(|linker| host_imports(linker, imported))
+                .map_err(|_| LoadFailure::Invalid("the HOST imports failed to link".into()))?;
             let compiled = Compiled {
                 engine,
                 linker,

@@ -10,7 +10,7 @@
 //! run-supplied numbers are interpreted, and a call that must block simply leaves the run
 //! suspended. `exit` ends the run through wasmi's i32-exit error, which needs no kernel state.
 
-use wasmi::{Caller, Error as WasmError, Linker};
+use wasmi::{Caller, Error as WasmError, IntoFunc, Linker};
 use zb_abi::syscall::{MODULE, nr};
 
 use crate::kernel::Outcome;
@@ -19,10 +19,32 @@ use crate::sys::{self, SYSCALL_FUEL};
 use crate::task::{RunData, suspend};
 
 type Result<T> = core::result::Result<T, WasmError>;
+
+/// A linker that takes only the definitions `wanted` names.
+struct Wanted<'a, F> {
+    linker: &'a mut Linker<RunData>,
+    wanted: F,
+}
+
+impl<F: Fn(&str) -> bool> Wanted<'_, F> {
+    fn func_wrap<Params, Args>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: impl IntoFunc<RunData, Params, Args>,
+    ) -> Result<&mut Self> {
+        if (self.wanted)(name) {
+            self.linker.func_wrap(module, name, func)?;
+        }
+        Ok(self)
+    }
+}
 type Cx<'a> = Caller<'a, RunData>;
 
-/// Defines every HOST import in `linker`.
-pub fn host_imports(linker: &mut Linker<RunData>) -> Result<()> {
+/// Defines in `linker` the HOST imports `wanted` names (those a module imports: each
+/// definition costs kernel heap for as long as the program is loaded, ~200 bytes).
+pub fn host_imports(linker: &mut Linker<RunData>, wanted: impl Fn(&str) -> bool) -> Result<()> {
+    let linker = &mut Wanted { linker, wanted };
     linker.func_wrap(MODULE, "exit", |_: Cx<'_>, code: i32| -> Result<()> {
         Err(WasmError::i32_exit(code))
     })?;
