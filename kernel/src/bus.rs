@@ -32,7 +32,7 @@ use zb_bus::router::{Router, SubId};
 use zb_hal::log::LogStorage;
 use zb_journal::{Appended, Envelope, Geometry, Journal, JournalConfig, Medium, MediumError};
 
-use crate::views::{View, ViewEngine};
+use crate::views::{View, ViewLimits};
 
 /// Most subscriptions at once, all runs together.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
@@ -213,9 +213,8 @@ pub fn consumer_subject(name: &str) -> String {
 
 pub struct EventBus {
     journal: Journal<Store>,
-    /// Views folded from the journal (`crate::views`), and the engine they run in.
+    /// Views folded from the journal (`crate::views`).
     views: Vec<View>,
-    view_engine: Option<ViewEngine>,
     /// Timers (`timer.<name>` events), and the program each starts when it fires, if any.
     timers: zb_bus::timer::Timers,
     timer_runs: Vec<(String, String)>,
@@ -262,7 +261,6 @@ impl EventBus {
         let mut bus = EventBus {
             journal,
             views: Vec::new(),
-            view_engine: None,
             // No real-time clock is read yet: cron counts from 1970-01-01 at boot.
             timers: zb_bus::timer::Timers::new(MAX_TIMERS),
             timer_runs: Vec::new(),
@@ -870,8 +868,8 @@ impl EventBus {
         &mut self,
         name: &str,
         pattern: &str,
-        wasm: &[u8],
-        memory_bytes: usize,
+        wasm: &'static [u8],
+        limits: ViewLimits,
         shared: alloc::rc::Rc<crate::sys::Shared>,
     ) -> Result<String, String> {
         zb_bus::subject::check_pattern(pattern)
@@ -879,8 +877,7 @@ impl EventBus {
         if self.views.iter().any(|v| v.name == name) {
             return Err(String::from("declared twice"));
         }
-        let engine = self.view_engine.get_or_insert_with(ViewEngine::default);
-        let mut view = engine.load(name, pattern, wasm, memory_bytes, shared)?;
+        let mut view = View::load(name, pattern, wasm, limits, shared)?;
         let restored = match self.newest_snapshot(name) {
             Ok(Some((height, image))) => match view.restore(height, &image) {
                 Ok(()) => alloc::format!(", from its snapshot at {height}"),
@@ -889,15 +886,7 @@ impl EventBus {
             Ok(None) => String::new(),
             Err(e) => alloc::format!(" (snapshots unreadable: {e})"),
         };
-        let from = (view.height + 1).max(self.journal.first_seq());
-        self.journal
-            .read_from(from, &mut |seq, event| {
-                let headers = crate::events::header_lines(event);
-                view.apply(seq, event, &headers);
-                true
-            })
-            .map_err(|e| alloc::format!("the journal cannot be read: {e}"))?;
-        view.height = view.height.max(self.journal.last_seq());
+        Self::catch_up(&mut self.journal, &mut view)?;
         let line = match &view.failed {
             Some(why) => alloc::format!("view {name}: stopped: {why}"),
             None => alloc::format!("view {name}: height {}{restored}", view.height),
@@ -906,14 +895,66 @@ impl EventBus {
         Ok(line)
     }
 
+    /// Folds into `view` what the journal holds above its height.
+    fn catch_up(journal: &mut Journal<Store>, view: &mut View) -> Result<(), String> {
+        let from = (view.height + 1).max(journal.first_seq());
+        journal
+            .read_from(from, &mut |seq, event| {
+                let headers = crate::events::header_lines(event);
+                view.apply(seq, event, &headers);
+                true
+            })
+            .map_err(|e| alloc::format!("the journal cannot be read: {e}"))?;
+        view.height = view.height.max(journal.last_seq());
+        Ok(())
+    }
+
+    /// Pages out every resident view (`View::page_out`) to give the kernel heap back; how
+    /// many were.
+    pub fn page_out_views(&mut self) -> usize {
+        self.views.iter_mut().map(View::page_out).filter(|&out| out).count()
+    }
+
+    /// The reducer program of view `name`, and whether the view is resident.
+    pub fn view_program(&self, name: &str) -> Option<(&'static [u8], bool)> {
+        self.views
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| (v.program(), v.is_resident()))
+    }
+
+    /// The reducer program of view `name`, if the view is paged out (what paging it in
+    /// compiles).
+    pub fn paged_out_program(&self, name: &str) -> Option<&'static [u8]> {
+        self.view_program(name)
+            .and_then(|(wasm, resident)| (!resident).then_some(wasm))
+    }
+
+    /// Makes view `name` resident and current: paged in if it was out, and caught up with the
+    /// journal.
+    pub(crate) fn current_view(&mut self, name: &str) -> Result<usize, (Error, String)> {
+        let i = self
+            .views
+            .iter()
+            .position(|v| v.name == name)
+            .ok_or_else(|| (Error::NotFound, alloc::format!("no view named {name:?}")))?;
+        let view = &mut self.views[i];
+        if !view.is_resident() {
+            view.page_in().map_err(|why| {
+                (
+                    Error::OutOfMemory,
+                    alloc::format!("view {name} was paged out and cannot be loaded: {why}"),
+                )
+            })?;
+            Self::catch_up(&mut self.journal, view).map_err(|why| (Error::Corrupt, why))?;
+        }
+        Ok(i)
+    }
+
     /// Asks view `name` about `key`.
     pub fn scan(&mut self, name: &str, key: &str) -> Result<Vec<u8>, (Error, String)> {
-        let view = self
-            .views
-            .iter_mut()
-            .find(|v| v.name == name)
-            .ok_or_else(|| (Error::NotFound, alloc::format!("no view named {name:?}")))?;
-        view.scan(key)
+        let i = self.current_view(name)?;
+        self.views[i].scan(key)
     }
 
     /// Snapshots view `name` at its height: its memory goes into the journal, in parts, as
@@ -921,11 +962,8 @@ impl EventBus {
     /// view's newest snapshot may then be dropped when the journal needs room.
     pub fn seal(&mut self, name: &str, now_us: u64) -> Result<u64, (Error, String)> {
         let max_record = self.journal_max_record();
-        let view = self
-            .views
-            .iter_mut()
-            .find(|v| v.name == name)
-            .ok_or_else(|| (Error::NotFound, alloc::format!("no view named {name:?}")))?;
+        let i = self.current_view(name)?;
+        let view = &mut self.views[i];
         if let Some(why) = &view.failed {
             return Err((Error::Corrupt, alloc::format!("view {name} stopped: {why}")));
         }

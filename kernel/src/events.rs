@@ -28,7 +28,7 @@ use zb_journal::{Geometry, JournalConfig};
 use crate::bus::{EventBus, Store};
 use crate::kernel::{Kernel, Outcome};
 use crate::object::Object;
-use crate::run::WaitReason;
+use crate::run::{LoadFailure, WaitReason};
 use crate::sys::{handle_arg, live};
 use crate::task::Syscall;
 
@@ -431,8 +431,7 @@ impl Kernel {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
             checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
         }
-        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        let answer = bus.scan(&view, &key)?;
+        let answer = self.scan_view(&view, &key)?;
         let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
         let range = checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
         if answer.len() > range.len() {
@@ -446,19 +445,79 @@ impl Kernel {
     }
 
     fn seal_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
         let (view, _) = self.view_args(pid, a, false)?;
-        let now = self.shared.clock.now_us();
-        let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        let height = bus.seal(&view, now)?;
+        let height = self.seal_view(&view)?;
         Ok(Outcome::Reply(i64::try_from(height).unwrap_or(i64::MAX)))
+    }
+
+    /// What view `view` says about `key` (a run's `scan`, and the shell's).
+    pub(crate) fn scan_view(&mut self, view: &str, key: &str) -> Result<Vec<u8>, (Error, String)> {
+        if view.len() > zb_abi::view::MAX_VIEW_NAME || key.len() > zb_abi::view::INPUT_BYTES {
+            return Err((Error::TooLarge, String::from("the view name or key is too long")));
+        }
+        self.admit_view(view)?;
+        let bus = self.bus.as_mut().ok_or((Error::Unsupported, String::new()))?;
+        bus.scan(view, key)
+    }
+
+    /// Snapshots view `view` at its height (a run's `seal`, and the shell's).
+    pub(crate) fn seal_view(&mut self, view: &str) -> Result<u64, (Error, String)> {
+        if view.len() > zb_abi::view::MAX_VIEW_NAME {
+            return Err((Error::TooLarge, String::from("the view name is too long")));
+        }
+        let now = self.shared.clock.now_us();
+        self.admit_view(view)?;
+        if let Some(bus) = self.bus.as_mut() {
+            bus.current_view(view)?;
+        }
+        // A snapshot is queued as hex events (twice the memory's bytes, and again while
+        // they are committed): refused while the heap cannot take that, rather than run
+        // the kernel out of memory.
+        if let (Some(free), Some((wasm, _))) = (
+            self.heap_free,
+            self.bus.as_ref().and_then(|b| b.view_program(view)),
+        ) {
+            let need = crate::kernel::declared_memory(wasm)
+                .saturating_mul(6)
+                .saturating_add(4096);
+            if need > free() {
+                return Err((
+                    Error::OutOfMemory,
+                    format!(
+                        "not enough kernel memory to seal view {view} now (needs about {}, {} free)",
+                        zb_abi::fmt::Bytes(need as u64),
+                        zb_abi::fmt::Bytes(free() as u64)
+                    ),
+                ));
+            }
+        }
+        let bus = self.bus.as_mut().ok_or((Error::Unsupported, String::new()))?;
+        bus.seal(view, now)
+    }
+
+    /// Refuses to page view `name` back in when the heap clearly cannot hold it (as a program
+    /// is refused: [`Kernel::admit`]); nothing to do for a resident view.
+    fn admit_view(&mut self, name: &str) -> Result<(), (Error, String)> {
+        let Some(wasm) = self.bus.as_ref().and_then(|b| b.paged_out_program(name)) else {
+            return Ok(());
+        };
+        self.admit(wasm, true).map_err(|e| {
+            let (LoadFailure::Invalid(why) | LoadFailure::Rejected(why)) = e;
+            (
+                Error::OutOfMemory,
+                format!("view {name} was paged out to free memory and cannot be loaded now: {why}"),
+            )
+        })
     }
 
     /// Loads the views the boot image declares (`/etc/views/<name>.view`); a line for the boot
     /// log per view.
     pub fn open_views(&mut self, platform: &str) -> Vec<String> {
         let mut lines = Vec::new();
-        let memory = self.config.limits.memory_bytes;
+        let limits = crate::views::ViewLimits {
+            memory_bytes: self.config.limits.memory_bytes,
+            stack_bytes: self.config.limits.stack_bytes,
+        };
         let shared = self.shared.clone();
         let declared: Vec<&'static str> = self
             .programs()
@@ -485,7 +544,7 @@ impl Kernel {
                     .bus
                     .as_mut()
                     .ok_or_else(|| String::from("there is no journal"))?;
-                bus.add_view(name, spec.pattern, wasm, memory, shared.clone())
+                bus.add_view(name, spec.pattern, wasm, limits, shared.clone())
             })();
             match result {
                 Ok(line) if line.is_empty() => {}

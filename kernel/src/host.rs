@@ -298,6 +298,25 @@ impl Host for KernelHost<'_, '_> {
         self.kernel.replay(self.caller, pid)
     }
 
+    fn scan_view(
+        &mut self,
+        view: &str,
+        key: &str,
+        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
+    ) {
+        match self.kernel.scan_view(view, key) {
+            Ok(answer) => reply(Ok(&answer)),
+            Err((e, why)) => reply(Err((e, &why))),
+        }
+    }
+
+    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+        match self.kernel.seal_view(view) {
+            Ok(height) => reply(Ok(height)),
+            Err((e, why)) => reply(Err((e, &why))),
+        }
+    }
+
     fn wall_clock(&self) -> Option<u64> {
         self.kernel.wall_clock_secs()
     }

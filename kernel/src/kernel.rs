@@ -136,7 +136,7 @@ pub struct Kernel {
     pub(crate) runs: RunTable,
     pub(crate) sched: Scheduler,
     /// Reports the kernel heap's free bytes, when the platform can (admission control).
-    heap_free: Option<&'static dyn Fn() -> usize>,
+    pub(crate) heap_free: Option<&'static dyn Fn() -> usize>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
     /// Reports whether the heap's reserve is armed (see [`Kernel::set_heap_reserve`]).
@@ -529,7 +529,10 @@ impl Kernel {
     ///
     /// Every new run is checked, not only the first of a program: a second instance of a
     /// compiled program still needs its own memory (`compiling`: the code as well).
-    fn admit(&self, wasm: &[u8], compiling: bool) -> Result<(), LoadFailure> {
+    ///
+    /// When the heap is short, resident views are paged out first (`crate::views`): a view
+    /// folds nothing while out and catches up from the journal when it is next asked.
+    pub(crate) fn admit(&mut self, wasm: &[u8], compiling: bool) -> Result<(), LoadFailure> {
         if self.heap_ready.is_some_and(|ready| !ready()) {
             return Err(LoadFailure::Rejected(String::from(
                 "kernel memory is too low to start a run (end one first)",
@@ -538,11 +541,7 @@ impl Kernel {
         let Some(free) = self.heap_free else {
             return Ok(());
         };
-        let code = if compiling {
-            wasm.len().saturating_mul(CODE_BYTES_PER_WASM_BYTE)
-        } else {
-            0
-        };
+        let code = if compiling { code_bytes(wasm.len()) } else { 0 };
         // Compiling takes transient memory beyond the code it keeps (hence the big reserve);
         // an instance needs little beyond its memory.
         let reserve = if compiling {
@@ -553,6 +552,10 @@ impl Kernel {
         let need = code
             .saturating_add(self.config.limits.memory_bytes.min(declared_memory(wasm)))
             .saturating_add(reserve);
+        if need > free() {
+            // Views are paged in again when they are next needed.
+            let _paged_out = self.bus.as_mut().map(|bus| bus.page_out_views());
+        }
         let free = free();
         if need > free {
             return Err(LoadFailure::Rejected(format!(
@@ -1058,12 +1061,22 @@ struct Compiled {
     live: usize,
 }
 
-/// Kernel heap a module's compiled code takes per byte of wasm, at most about (measured on
-/// the STM32F4: `hostile`, 17 KiB of wasm, takes ~30 KiB compiled), for admission control.
-const CODE_BYTES_PER_WASM_BYTE: usize = 3;
-/// Heap kept free when admitting a module: an engine, a linker and a store (~8 KiB), and room
-/// for the kernel itself.
-const HEAP_RESERVE: usize = 16 * 1024;
+/// Kernel heap a module of `wasm_bytes` takes compiled (its code and module data), at most
+/// about, for admission control. Measured on the STM32F4: with the compact bytecode 2.1-2.6x
+/// the wasm plus ~1.5 KiB (`emit` 4.8 KiB → 10.2 KiB, `ledger` 13 → 26 KiB, `sleeper` 2.8 →
+/// 7.2 KiB); with wasmi's default bytecode 2.8-3.3x.
+fn code_bytes(wasm_bytes: usize) -> usize {
+    let (num, den) = if cfg!(feature = "compact-code") {
+        (9, 4)
+    } else {
+        (7, 2)
+    };
+    wasm_bytes.saturating_mul(num) / den + 2048
+}
+/// Heap kept free when admitting a module, beside its code and memory: its engine, linker,
+/// store and instance (~6 KiB measured), the buffers translating its largest function, and
+/// room for the kernel itself.
+const HEAP_RESERVE: usize = 8 * 1024;
 /// Heap kept free when a run of an already compiled program starts (its store and tables).
 const INSTANCE_RESERVE: usize = 4 * 1024;
 /// Heap a run's `memory.grow` must leave free: what the kernel and the services allocate while

@@ -644,16 +644,46 @@ fn log(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "log", args, 1)
 }
 
+/// `scan <view> <key>`: served by the kernel, not a program, so that asking a view costs no
+/// run's worth of memory beside the view (on a small board the view may have to be paged in).
 fn scan(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
-    bus_command(ctx, "scan", args, 2)
+    let [view, key] = args else {
+        return Err(usage("scan"));
+    };
+    let mut result = Err(String::new());
+    ctx.host.scan_view(view, key, &mut |reply| {
+        result = reply
+            .map(|answer| String::from_utf8_lossy(answer).into_owned())
+            .map_err(|(e, why)| view_error(e, why));
+    });
+    let _ = writeln!(ctx.out, "{}", result?);
+    Ok(())
+}
+
+/// `<error>: <why>`, as the bus programs report a failed call.
+fn view_error(e: Error, why: &str) -> String {
+    if why.is_empty() {
+        String::from(e.message())
+    } else {
+        format!("{}: {why}", e.message())
+    }
 }
 
 fn consumer(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     bus_command(ctx, "consumer", args, 2)
 }
 
+/// `seal <view>`: served by the kernel, as `scan` is.
 fn seal(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
-    bus_command(ctx, "seal", args, 1)
+    let [view] = args else {
+        return Err(usage("seal"));
+    };
+    let mut result = Err(String::new());
+    ctx.host.seal_view(view, &mut |reply| {
+        result = reply.map_err(|(e, why)| view_error(e, why));
+    });
+    let _ = writeln!(ctx.out, "sealed {view} at {}", result?);
+    Ok(())
 }
 
 fn timer(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {

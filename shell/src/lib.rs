@@ -129,8 +129,6 @@ impl Shell {
                     | "log"
                     | "req"
                     | "dlq"
-                    | "scan"
-                    | "seal"
                     | "timer"
             )
         {

@@ -46,6 +46,24 @@ fn emitter(subject: &str, payload: &str, headers: &str) -> String {
     )
 }
 
+/// A run that asks view `view` about `key`, prints the answer and exits 0 (or with the error).
+/// Its memory is 1 KiB (small runs are admitted where a view's reducer would not be).
+fn scanner(view: &str, key: &str) -> String {
+    format!(
+        r#"(memory (export "memory") 1024 (pagesize 1)) {}
+  (func (export "_start") (local $r i64)
+    (local.set $r (call $scan (i32.const 0) (i32.const {}) (i32.const 64) (i32.const {})
+                              (i32.const 512) (i32.const 256)))
+    (if (i64.lt_s (local.get $r) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $r)))))
+    (drop (call $write (i32.const 1) (i32.const 512) (i32.wrap_i64 (local.get $r))))
+    (call $exit (i32.const 0)))"#,
+        data(view, key, ""),
+        view.len(),
+        key.len()
+    )
+}
+
 /// A run that subscribes to `pattern` with `options`, then prints `<subject> <payload>\n` for
 /// each of `count` events and exits 0 (or with the first error).
 fn subscriber(pattern: &str, options: &str, count: u32) -> String {
@@ -324,6 +342,73 @@ fn a_view_folds_matching_events_and_answers_scan() {
     s.run(50);
     let last = s.k.bus_stats().map(|b| b.last_seq).unwrap_or(0);
     assert!(last > 4, "snapshot events were committed");
+}
+
+fn emit_as_run(s: &mut Sim, subject: &str) {
+    let name = format!("emit-{subject}");
+    s.program(&name, &emitter(subject, "{}", ""));
+    s.spawn(&name, &[]);
+    s.run(50);
+}
+
+#[test]
+fn a_paged_out_view_folds_what_it_missed_when_next_asked() {
+    let mut s = with_view("orders.>");
+    emit_as_run(&mut s, "orders.a");
+    let bus = s.k.bus.as_mut().expect("a journal");
+    assert_eq!(bus.page_out_views(), 1);
+    assert_eq!(bus.page_out_views(), 0, "already out");
+    assert!(bus.paged_out_program("count").is_some());
+    // Events committed while it is out stay in the journal only.
+    for subject in ["orders.b", "other.x", "orders.c"] {
+        emit_as_run(&mut s, subject);
+    }
+    let bus = s.k.bus.as_mut().expect("a journal");
+    assert_eq!(bus.scan("count", "x"), Ok(b"3".to_vec()));
+    assert!(bus.paged_out_program("count").is_none(), "paged in by scan");
+    // Sealing a paged-out view pages it in and seals its caught-up height.
+    assert_eq!(bus.page_out_views(), 1);
+    emit_as_run(&mut s, "orders.d");
+    let bus = s.k.bus.as_mut().expect("a journal");
+    assert_eq!(bus.seal("count", 0), Ok(5));
+    assert_eq!(bus.scan("count", "x"), Ok(b"4".to_vec()));
+}
+
+#[test]
+fn a_short_heap_pages_views_out_for_a_run_and_a_scan_pages_them_back_in() {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    let mut s = with_view("orders.>");
+    static FREE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    fn free() -> usize {
+        FREE.load(Ordering::Relaxed)
+    }
+    s.k.set_heap_probe(&free);
+    emit_as_run(&mut s, "orders.a");
+    // Too little heap for the next run (whose memory is 64 KiB): the kernel pages the view
+    // out, and still refuses.
+    FREE.store(40_000, Ordering::Relaxed);
+    s.program("more", &emitter("orders.b", "{}", ""));
+    let pid = s.spawn("more", &[]);
+    match s.status(pid) {
+        Some(ExitStatus::Rejected(m)) => assert!(m.contains("not enough kernel memory"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let bus = s.k.bus.as_mut().expect("a journal");
+    assert!(bus.paged_out_program("count").is_some(), "paged out");
+    // A run's scan while the heap is still short: a clear error, nothing else changes.
+    s.program("asker", &scanner("count", "k"));
+    let pid = s.spawn("asker", &[]);
+    s.run(50);
+    assert_eq!(s.status(pid), Some(err(Error::OutOfMemory)));
+    // With room again, the event goes in while the view is out, and a scan catches it up.
+    FREE.store(usize::MAX, Ordering::Relaxed);
+    let pid = s.spawn("more", &[]);
+    s.run(50);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(2)));
+    let pid = s.spawn("asker", &[]);
+    s.run(50);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    assert!(s.out.ends_with('2'), "{}", s.out);
 }
 
 #[test]

@@ -50,6 +50,7 @@ pub(super) const IMPORTS: &str = r#"
   (import "zb" "stat" (func $stat (param i32 i32 i32) (result i64)))
   (import "zb" "mkdir" (func $mkdir (param i32 i32) (result i64)))
   (import "zb" "emit" (func $emit (param i32 i32 i32 i32 i32 i32) (result i64)))
+  (import "zb" "scan" (func $scan (param i32 i32 i32 i32 i32 i32) (result i64)))
   (import "zb" "subscribe" (func $subscribe (param i32 i32 i32 i32) (result i64)))
   (import "zb" "next" (func $next (param i32 i32 i32 i32) (result i64)))
   (import "zb" "last_error" (func $last_error (param i32 i32) (result i64)))

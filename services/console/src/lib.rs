@@ -297,6 +297,17 @@ impl Host for TerminalHost<'_> {
     fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
         self.inner.replay(pid)
     }
+    fn scan_view(
+        &mut self,
+        view: &str,
+        key: &str,
+        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
+    ) {
+        self.inner.scan_view(view, key, reply)
+    }
+    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+        self.inner.seal_view(view, reply)
+    }
     fn wall_clock(&self) -> Option<u64> {
         self.inner.wall_clock()
     }

@@ -67,6 +67,25 @@ pub trait Host {
         Err(Error::Unsupported)
     }
 
+    /// Asks view `view` about `key`, as a run's `scan` call does; `reply` gets the answer, or
+    /// the error and why in words (e.g. `view ledger.balances has nothing for "bob"`).
+    fn scan_view(
+        &mut self,
+        view: &str,
+        key: &str,
+        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
+    ) {
+        let _ = (view, key);
+        reply(Err((Error::Unsupported, "")));
+    }
+
+    /// Snapshots view `view` at its height, as a run's `seal` call does; `reply` gets the
+    /// height, or the error and why in words.
+    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+        let _ = view;
+        reply(Err((Error::Unsupported, "")));
+    }
+
     /// The wall clock: seconds since 1970-01-01 00:00 UTC, if the platform has a real-time
     /// clock or it was set ([`Host::set_wall_clock`]).
     fn wall_clock(&self) -> Option<u64> {

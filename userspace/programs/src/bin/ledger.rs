@@ -42,16 +42,7 @@ fn handle(seq: u64, payload: &[u8]) -> Result<(), Error> {
     let from = field("from").and_then(|v| v.as_plain_str()).unwrap_or("");
     let to = field("to").and_then(|v| v.as_plain_str()).unwrap_or("");
     let amount = field("amount").and_then(|v| v.as_i64()).unwrap_or(0);
-    let mut answer = [0u8; 96];
-    let balance = match bus::scan("ledger.balances", from, &mut answer) {
-        Ok(json) => zb_json::get(json, "balance")
-            .ok()
-            .flatten()
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0),
-        Err(Error::NotFound) => 0,
-        Err(e) => return Err(e),
-    };
+    let balance = balance_of(from)?;
     let mut out_raw = [0u8; 256];
     let mut out = Text::new(&mut out_raw);
     out.push_str("{\"from\":\"")
@@ -82,4 +73,34 @@ fn handle(seq: u64, payload: &[u8]) -> Result<(), Error> {
         .push_u64(seq);
     bus::emit(subject, out.as_str(), headers.as_str())?;
     Ok(())
+}
+
+/// `account`'s balance in the view `ledger.balances` (0 for an account it does not know).
+///
+/// On a small board the kernel may page the view out to make room for other runs, and page it
+/// in again only when there is room (`OutOfMemory` until then): the answer is waited for,
+/// 20 ms doubling to 1 s between tries, for about half a minute before giving up (the command
+/// then stays unacknowledged and comes again).
+fn balance_of(account: &str) -> Result<i64, Error> {
+    let mut answer = [0u8; 96];
+    let mut wait_ms = 20;
+    let mut waited_ms = 0;
+    loop {
+        match bus::scan("ledger.balances", account, &mut answer) {
+            Ok(json) => {
+                return Ok(zb_json::get(json, "balance")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0));
+            }
+            Err(Error::NotFound) => return Ok(0),
+            Err(Error::OutOfMemory) if waited_ms < 30_000 => {
+                zb_sdk::sleep_ms(wait_ms)?;
+                waited_ms += wait_ms;
+                wait_ms = (wait_ms * 2).min(1000);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
