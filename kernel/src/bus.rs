@@ -912,7 +912,11 @@ impl EventBus {
     /// Pages out every resident view (`View::page_out`) to give the kernel heap back; how
     /// many were.
     pub fn page_out_views(&mut self) -> usize {
-        self.views.iter_mut().map(View::page_out).filter(|&out| out).count()
+        self.views
+            .iter_mut()
+            .map(View::page_out)
+            .filter(|&out| out)
+            .count()
     }
 
     /// The reducer program of view `name`, and whether the view is resident.

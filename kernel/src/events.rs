@@ -453,10 +453,16 @@ impl Kernel {
     /// What view `view` says about `key` (a run's `scan`, and the shell's).
     pub(crate) fn scan_view(&mut self, view: &str, key: &str) -> Result<Vec<u8>, (Error, String)> {
         if view.len() > zb_abi::view::MAX_VIEW_NAME || key.len() > zb_abi::view::INPUT_BYTES {
-            return Err((Error::TooLarge, String::from("the view name or key is too long")));
+            return Err((
+                Error::TooLarge,
+                String::from("the view name or key is too long"),
+            ));
         }
         self.admit_view(view)?;
-        let bus = self.bus.as_mut().ok_or((Error::Unsupported, String::new()))?;
+        let bus = self
+            .bus
+            .as_mut()
+            .ok_or((Error::Unsupported, String::new()))?;
         bus.scan(view, key)
     }
 
@@ -491,7 +497,10 @@ impl Kernel {
                 ));
             }
         }
-        let bus = self.bus.as_mut().ok_or((Error::Unsupported, String::new()))?;
+        let bus = self
+            .bus
+            .as_mut()
+            .ok_or((Error::Unsupported, String::new()))?;
         bus.seal(view, now)
     }
 

@@ -298,19 +298,14 @@ impl Host for KernelHost<'_, '_> {
         self.kernel.replay(self.caller, pid)
     }
 
-    fn scan_view(
-        &mut self,
-        view: &str,
-        key: &str,
-        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
-    ) {
+    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
         match self.kernel.scan_view(view, key) {
             Ok(answer) => reply(Ok(&answer)),
             Err((e, why)) => reply(Err((e, &why))),
         }
     }
 
-    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
         match self.kernel.seal_view(view) {
             Ok(height) => reply(Ok(height)),
             Err((e, why)) => reply(Err((e, &why))),

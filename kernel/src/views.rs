@@ -62,7 +62,8 @@ pub struct View {
 }
 
 enum State {
-    Resident(Reducer),
+    /// Boxed: a store is ~1.7 KiB, kept only while resident.
+    Resident(alloc::boxed::Box<Reducer>),
     /// Paged out: the memory's bytes at `height`.
     PagedOut(Vec<u8>),
 }
@@ -174,7 +175,7 @@ impl View {
             wasm,
             limits,
             shared,
-            state: State::Resident(reducer),
+            state: State::Resident(alloc::boxed::Box::new(reducer)),
         })
     }
 
@@ -209,7 +210,7 @@ impl View {
         };
         let mut reducer = Reducer::new(self.wasm, self.limits, self.shared.clone())?;
         reducer.write_memory(image)?;
-        self.state = State::Resident(reducer);
+        self.state = State::Resident(alloc::boxed::Box::new(reducer));
         Ok(())
     }
 

@@ -121,15 +121,7 @@ impl Shell {
         if redirect.is_some()
             && matches!(
                 cmd.name,
-                "run"
-                    | "wait"
-                    | "time"
-                    | "emit"
-                    | "sub"
-                    | "log"
-                    | "req"
-                    | "dlq"
-                    | "timer"
+                "run" | "wait" | "time" | "emit" | "sub" | "log" | "req" | "dlq" | "timer"
             )
         {
             let _ = writeln!(out, "{}: output redirection is not supported", cmd.name);

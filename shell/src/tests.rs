@@ -364,25 +364,26 @@ impl Host for FakeHost {
     fn console_write(&mut self, bytes: &[u8]) {
         self.wire.extend_from_slice(bytes);
     }
-    fn scan_view(
-        &mut self,
-        view: &str,
-        key: &str,
-        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
-    ) {
+    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
         match (view, key) {
             ("ledger.balances", "alice") => reply(Ok(br#"{"account":"alice","balance":10}"#)),
             ("ledger.balances", _) => reply(Err((
                 Error::NotFound,
                 &alloc::format!("view ledger.balances has nothing for {key:?}"),
             ))),
-            _ => reply(Err((Error::NotFound, &alloc::format!("no view named {view:?}")))),
+            _ => reply(Err((
+                Error::NotFound,
+                &alloc::format!("no view named {view:?}"),
+            ))),
         }
     }
-    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
         match view {
             "ledger.balances" => reply(Ok(7)),
-            _ => reply(Err((Error::NotFound, &alloc::format!("no view named {view:?}")))),
+            _ => reply(Err((
+                Error::NotFound,
+                &alloc::format!("no view named {view:?}"),
+            ))),
         }
     }
     fn wall_clock(&self) -> Option<u64> {
@@ -1368,10 +1369,14 @@ fn scan_and_seal_ask_the_kernel_without_starting_a_run() {
     );
     let out = run("scan ledger.balances bob\r");
     assert!(
-        out.contains("scan: no such file or directory: view ledger.balances has nothing for \"bob\""),
+        out.contains(
+            "scan: no such file or directory: view ledger.balances has nothing for \"bob\""
+        ),
         "{out}"
     );
-    assert!(run("scan nope x\r").contains("scan: no such file or directory: no view named \"nope\""));
+    assert!(
+        run("scan nope x\r").contains("scan: no such file or directory: no view named \"nope\"")
+    );
     assert!(run("scan ledger.balances\r").contains("usage: scan"));
     let out = run("seal ledger.balances\r");
     assert!(out.contains("\nsealed ledger.balances at 7\n"), "{out}");
@@ -1379,7 +1384,10 @@ fn scan_and_seal_ask_the_kernel_without_starting_a_run() {
     // Their answers can go to a file.
     let mut h = FakeHost::with_programs();
     let out = session(&mut h, "scan ledger.balances alice > /data/a\r");
-    assert!(!out.contains("not supported") && !out.contains("\"balance\""), "{out}");
+    assert!(
+        !out.contains("not supported") && !out.contains("\"balance\""),
+        "{out}"
+    );
     assert!(
         h.files.values().any(|d| d.starts_with(b"{\"account\"")),
         "{:?}",

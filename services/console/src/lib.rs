@@ -297,15 +297,10 @@ impl Host for TerminalHost<'_> {
     fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
         self.inner.replay(pid)
     }
-    fn scan_view(
-        &mut self,
-        view: &str,
-        key: &str,
-        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
-    ) {
+    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
         self.inner.scan_view(view, key, reply)
     }
-    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
         self.inner.seal_view(view, reply)
     }
     fn wall_clock(&self) -> Option<u64> {

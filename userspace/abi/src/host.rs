@@ -20,6 +20,11 @@ pub enum PowerAction {
 }
 
 /// System calls available to native services.
+/// Gets a view's answer to `scan` ([`Host::scan_view`]), or the error and why in words.
+pub type ScanReply<'r> = &'r mut dyn FnMut(Result<&[u8], (Error, &str)>);
+/// Gets the height a view was sealed at ([`Host::seal_view`]), or the error and why.
+pub type SealReply<'r> = &'r mut dyn FnMut(Result<u64, (Error, &str)>);
+
 pub trait Host {
     /// Writes bytes to the terminal, unmodified.
     fn console_write(&mut self, bytes: &[u8]);
@@ -69,19 +74,14 @@ pub trait Host {
 
     /// Asks view `view` about `key`, as a run's `scan` call does; `reply` gets the answer, or
     /// the error and why in words (e.g. `view ledger.balances has nothing for "bob"`).
-    fn scan_view(
-        &mut self,
-        view: &str,
-        key: &str,
-        reply: &mut dyn FnMut(Result<&[u8], (Error, &str)>),
-    ) {
+    fn scan_view(&mut self, view: &str, key: &str, reply: ScanReply<'_>) {
         let _ = (view, key);
         reply(Err((Error::Unsupported, "")));
     }
 
     /// Snapshots view `view` at its height, as a run's `seal` call does; `reply` gets the
     /// height, or the error and why in words.
-    fn seal_view(&mut self, view: &str, reply: &mut dyn FnMut(Result<u64, (Error, &str)>)) {
+    fn seal_view(&mut self, view: &str, reply: SealReply<'_>) {
         let _ = view;
         reply(Err((Error::Unsupported, "")));
     }

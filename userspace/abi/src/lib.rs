@@ -31,7 +31,7 @@ pub mod view;
 pub use error::Error;
 pub use host::{
     BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, NetDev, NetDeviceInfo,
-    PowerAction, SpawnOptions,
+    PowerAction, ScanReply, SealReply, SpawnOptions,
 };
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
