@@ -38,8 +38,12 @@ use crate::views::{View, ViewLimits};
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Most events committed in one append.
 pub const MAX_BATCH: usize = 64;
+/// Most bytes of events committed in one append, in records of the journal's largest size.
+const COMMIT_RECORDS: usize = 4;
 /// Most timers at once.
 pub const MAX_TIMERS: usize = 16;
+/// Most event watches of native services (init watches one per event-started run).
+const MAX_WATCHES: usize = 32;
 /// Most undelivered events a queue-group member holds.
 pub const QUEUE_BACKLOG: usize = 64;
 
@@ -153,6 +157,10 @@ pub struct Committed {
     pub emitters: Vec<Pid>,
     /// Subscribers with something new to read (owner, subscription).
     pub subscribers: Vec<(Pid, u32)>,
+    /// Watches a committed event matched (owner, watch), each once.
+    pub watches: Vec<(Pid, u32)>,
+    /// Queued events were taken (appended, or refused with the emitters told).
+    pub committed: bool,
 }
 
 /// An event `next` found, not yet taken.
@@ -218,6 +226,8 @@ pub struct EventBus {
     /// Timers (`timer.<name>` events), and the program each starts when it fires, if any.
     timers: zb_bus::timer::Timers,
     timer_runs: Vec<(String, String)>,
+    /// Native services' event watches (owner, pattern); a watch's number is its index.
+    watches: Vec<(Pid, String)>,
     router: Router,
     subs: Vec<Option<Subscription>>,
     pending: Vec<Pending>,
@@ -264,6 +274,7 @@ impl EventBus {
             // No real-time clock is read yet: cron counts from 1970-01-01 at boot.
             timers: zb_bus::timer::Timers::new(MAX_TIMERS),
             timer_runs: Vec::new(),
+            watches: Vec::new(),
             router: Router::new(MAX_SUBSCRIPTIONS),
             subs: Vec::new(),
             pending: Vec::new(),
@@ -331,9 +342,22 @@ impl EventBus {
             return done;
         }
         self.journal.release_before(self.retention_floor());
-        let take = self.pending.len().min(MAX_BATCH);
+        // At most MAX_BATCH events and COMMIT_RECORDS records' worth of bytes (at least one
+        // event): the commit's buffer is one allocation, which a fragmented microcontroller
+        // heap must be able to give. The rest goes in the next commit.
+        let budget = self.max_record.saturating_mul(COMMIT_RECORDS);
+        let mut take = 0;
+        let mut bytes = 0usize;
+        for p in self.pending.iter().take(MAX_BATCH) {
+            bytes = bytes.saturating_add(p.event.encoded_len());
+            if take > 0 && bytes > budget {
+                break;
+            }
+            take += 1;
+        }
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
-        let events: Vec<Envelope> = batch.iter().map(|p| p.event.clone()).collect();
+        done.committed = !batch.is_empty();
+        let events: Vec<&Envelope> = batch.iter().map(|p| &p.event).collect();
         match self.journal.append(&events) {
             Ok(outcomes) => {
                 self.stats.commits += 1;
@@ -348,6 +372,14 @@ impl EventBus {
                                 }
                             }
                             self.route(seq, &p.event.name, &mut done.subscribers);
+                            for (i, (owner, pattern)) in self.watches.iter().enumerate() {
+                                let watch = (*owner, i as u32);
+                                if zb_bus::subject::matches(pattern, &p.event.name)
+                                    && !done.watches.contains(&watch)
+                                {
+                                    done.watches.push(watch);
+                                }
+                            }
                             (seq, false)
                         }
                         Appended::Duplicate(seq) => {
@@ -1117,6 +1149,23 @@ impl EventBus {
         self.timer_runs
             .retain(|(n, _)| timers.list().any(|(t, _)| t == n));
         runs
+    }
+
+    /// Native service `owner` is told of every commit holding events that match `pattern`
+    /// (`zb_abi::NativeService::events_committed`); the watch's number. A service's watches
+    /// last as long as the kernel (services do not end).
+    pub fn watch(&mut self, owner: Pid, pattern: &str) -> Result<u32, (Error, String)> {
+        zb_bus::subject::check_pattern(pattern).map_err(|e| {
+            (
+                Error::InvalidArgument,
+                alloc::format!("pattern {pattern:?}: {e}"),
+            )
+        })?;
+        if self.watches.len() >= MAX_WATCHES {
+            return Err((Error::OutOfMemory, String::from("too many event watches")));
+        }
+        self.watches.push((owner, String::from(pattern)));
+        Ok((self.watches.len() - 1) as u32)
     }
 
     /// The owner of subscription `ix`.

@@ -476,15 +476,15 @@ impl Kernel {
         if let Some(bus) = self.bus.as_mut() {
             bus.current_view(view)?;
         }
-        // A snapshot is queued as hex events (twice the memory's bytes, and again while
-        // they are committed): refused while the heap cannot take that, rather than run
-        // the kernel out of memory.
+        // A snapshot is queued as hex events (twice the memory's bytes, with a copy of the
+        // memory while they are made, and a commit's buffer): refused while the heap cannot
+        // take that, rather than run the kernel out of memory.
         if let (Some(free), Some((wasm, _))) = (
             self.heap_free,
             self.bus.as_ref().and_then(|b| b.view_program(view)),
         ) {
             let need = crate::kernel::declared_memory(wasm)
-                .saturating_mul(6)
+                .saturating_mul(4)
                 .saturating_add(4096);
             if need > free() {
                 return Err((
@@ -510,7 +510,7 @@ impl Kernel {
         let Some(wasm) = self.bus.as_ref().and_then(|b| b.paged_out_program(name)) else {
             return Ok(());
         };
-        self.admit(wasm, true).map_err(|e| {
+        self.admit_reducer(wasm).map_err(|e| {
             let (LoadFailure::Invalid(why) | LoadFailure::Rejected(why)) = e;
             (
                 Error::OutOfMemory,
@@ -653,18 +653,50 @@ impl Kernel {
         if !pending || !(force || full) {
             return false;
         }
-        let done = bus.commit(now);
-        for pid in done.emitters {
-            if self.waits_for(pid, &WaitReason::Commit) {
-                self.wake(pid);
+        // Everything queued goes in now, in as many commits as its size needs.
+        while let Some(bus) = self.bus.as_mut()
+            && bus.has_pending().0
+        {
+            let done = bus.commit(now);
+            let progress = done.committed;
+            for pid in done.emitters {
+                if self.waits_for(pid, &WaitReason::Commit) {
+                    self.wake(pid);
+                }
             }
-        }
-        for (pid, sub) in done.subscribers {
-            if self.waits_for(pid, &WaitReason::Event { sub }) {
-                self.wake(pid);
+            for (pid, sub) in done.subscribers {
+                if self.waits_for(pid, &WaitReason::Event { sub }) {
+                    self.wake(pid);
+                }
+            }
+            for (service, watch) in done.watches {
+                self.events
+                    .push_back(crate::kernel::Event::Committed { service, watch });
+            }
+            if !progress {
+                break;
             }
         }
         true
+    }
+
+    /// Commits every queued event now (before the machine stops or restarts).
+    pub(crate) fn flush_events(&mut self) {
+        self.commit_events(true);
+    }
+
+    /// Native service `service` watches for committed events matching `pattern`
+    /// ([`crate::bus::EventBus::watch`]).
+    pub(crate) fn watch_events(&mut self, service: Pid, pattern: &str) -> Result<u32, Error> {
+        let watched = self
+            .bus
+            .as_mut()
+            .ok_or(Error::Unsupported)?
+            .watch(service, pattern);
+        watched.map_err(|(e, why)| {
+            self.log(&format!("event watch refused: {why}"));
+            e
+        })
     }
 
     /// The bus's counters (`None` without a journal).

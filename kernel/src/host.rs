@@ -252,6 +252,10 @@ impl Host for KernelHost<'_, '_> {
     }
 
     fn power(&mut self, action: PowerAction) -> Error {
+        // What was queued (a seal's snapshot, say) reaches the journal first.
+        if matches!(action, PowerAction::Shutdown | PowerAction::Reboot) {
+            self.kernel.flush_events();
+        }
         match action {
             PowerAction::Shutdown => self.platform.power().shutdown(true),
             PowerAction::Reboot => self.platform.power().reboot(),
@@ -310,6 +314,10 @@ impl Host for KernelHost<'_, '_> {
             Ok(height) => reply(Ok(height)),
             Err((e, why)) => reply(Err((e, &why))),
         }
+    }
+
+    fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
+        self.kernel.watch_events(self.caller, pattern)
     }
 
     fn wall_clock(&self) -> Option<u64> {

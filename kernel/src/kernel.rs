@@ -69,6 +69,8 @@ pub enum Event {
     /// A run ended. The event carries its final `ps` row, since the table entry may be
     /// reaped (by a waiting parent) before services hear of it.
     Exited(Ended),
+    /// Events matching native service `service`'s watch `watch` were committed.
+    Committed { service: Pid, watch: u32 },
 }
 
 /// A finished run's final `ps` row, owned.
@@ -533,6 +535,27 @@ impl Kernel {
     /// When the heap is short, resident views are paged out first (`crate::views`): a view
     /// folds nothing while out and catches up from the journal when it is next asked.
     pub(crate) fn admit(&mut self, wasm: &[u8], compiling: bool) -> Result<(), LoadFailure> {
+        // Compiling takes transient memory beyond the code it keeps (hence the big reserve);
+        // an instance needs little beyond its memory.
+        if compiling {
+            self.admit_within(wasm, true, HEAP_RESERVE)
+        } else {
+            self.admit_within(wasm, false, INSTANCE_RESERVE)
+        }
+    }
+
+    /// [`Kernel::admit`] for paging a view's reducer in: compiled in the kernel, with no
+    /// linker and no service serving it, so with a smaller reserve than a run.
+    pub(crate) fn admit_reducer(&mut self, wasm: &[u8]) -> Result<(), LoadFailure> {
+        self.admit_within(wasm, true, REDUCER_RESERVE)
+    }
+
+    fn admit_within(
+        &mut self,
+        wasm: &[u8],
+        compiling: bool,
+        reserve: usize,
+    ) -> Result<(), LoadFailure> {
         if self.heap_ready.is_some_and(|ready| !ready()) {
             return Err(LoadFailure::Rejected(String::from(
                 "kernel memory is too low to start a run (end one first)",
@@ -542,13 +565,6 @@ impl Kernel {
             return Ok(());
         };
         let code = if compiling { code_bytes(wasm.len()) } else { 0 };
-        // Compiling takes transient memory beyond the code it keeps (hence the big reserve);
-        // an instance needs little beyond its memory.
-        let reserve = if compiling {
-            HEAP_RESERVE
-        } else {
-            INSTANCE_RESERVE
-        };
         let need = code
             .saturating_add(self.config.limits.memory_bytes.min(declared_memory(wasm)))
             .saturating_add(reserve);
@@ -698,6 +714,15 @@ impl Kernel {
             self.out_of_memory(pid);
         }
         true
+    }
+
+    /// A native service just served a request of run `pid`: if the heap had to give up its
+    /// reserve meanwhile, the memory went to `pid`'s request, and `pid` ends (as a run that
+    /// exhausts the heap itself does, [`Kernel::step`]) before anything else needs the heap.
+    pub fn charge_heap_to(&mut self, pid: Pid) {
+        if self.heap_spent.is_some_and(|spent| spent()) {
+            self.out_of_memory(pid);
+        }
     }
 
     /// The heap ran out while `pid` executed (its reserve saved the allocation): the run ends,
@@ -1075,10 +1100,15 @@ fn code_bytes(wasm_bytes: usize) -> usize {
 }
 /// Heap kept free when admitting a module, beside its code and memory: its engine, linker,
 /// store and instance (~6 KiB measured), the buffers translating its largest function, and
-/// room for the kernel itself.
-const HEAP_RESERVE: usize = 8 * 1024;
-/// Heap kept free when a run of an already compiled program starts (its store and tables).
-const INSTANCE_RESERVE: usize = 4 * 1024;
+/// room for what the kernel and the services allocate serving it.
+const HEAP_RESERVE: usize = 16 * 1024;
+/// Heap kept free when a view's reducer is paged in: its engine, store and instance (~5 KiB
+/// measured on the STM32F4, value stack included), the buffers translating its largest
+/// function, and room for the kernel.
+const REDUCER_RESERVE: usize = 10 * 1024;
+/// Heap kept free when a run of an already compiled program starts: its store, instance and
+/// value stack (~6 KiB measured on the STM32F4), and room for the kernel.
+const INSTANCE_RESERVE: usize = 8 * 1024;
 /// Heap a run's `memory.grow` must leave free: what the kernel and the services allocate while
 /// serving runs (messages, log lines, requests, replies). What else a run makes the kernel
 /// allocate (its value stack as it calls deeper) is covered by the heap's reserve

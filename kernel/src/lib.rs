@@ -279,6 +279,9 @@ impl Services<'_> {
                     self.serve(kernel, pid, |s, host| s.run_exited(&ended.info(), host));
                 }
             }
+            Event::Committed { service, watch } => {
+                self.serve(kernel, service, |s, host| s.events_committed(watch, host));
+            }
         }
     }
 
@@ -299,6 +302,7 @@ impl Services<'_> {
         if let Some(reply) = answer {
             kernel.complete(service, request.id, reply);
         }
+        kernel.charge_heap_to(request.from);
     }
 
     /// Gives services whose timer is due their tick; true if any ran.

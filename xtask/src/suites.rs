@@ -678,6 +678,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let boot = t.boot(platform).with_fresh_disk("files")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/files", platform.name()), &boot)?;
+    settle(&mut m)?;
     m.check("ls /", &["bin/\n", "etc/\n", "tmp/\n", "data/\n"], STEP)?;
     m.check("ls /bin", &["hello\n", "cat-upper\n", "fileapp\n"], STEP)?;
     m.check("cat /etc/motd", &["Welcome to ZeroBus OS."], STEP)?;
@@ -778,12 +779,17 @@ fn shut_down(m: &mut Machine) -> StepResult {
 /// STM32F4 the heap has no room for both.
 fn settle(m: &mut Machine) -> StepResult {
     for _ in 0..50 {
-        if m.command("dmesg", STEP)?.contains("init: flaky: giving up") {
+        let log = m.command("dmesg", STEP)?;
+        // flaky has given up, and the ledger's command handler, started at boot for what came
+        // while it was down, has ended (it does when idle; init starts it again on commands).
+        if log.contains("init: flaky: giving up")
+            && log.contains("ended: ok(0); starts again on ledger.transfer.requested events")
+        {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    m.fail("init did not finish with its boot run")
+    m.fail("init did not finish with its boot runs")
 }
 
 /// /data keeps what was written: across `reboot` (both platforms), and on x86_64 across a hard
@@ -880,8 +886,8 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         _ => {}
     }
     settle(&mut m)?;
-    // (Orders, not ledger commands: the ledger app on x86_64 answers those with events of
-    // its own, which would shift the sequence numbers checked here.)
+    // (Orders, not ledger commands: the ledger app answers those with events of its own,
+    // which would shift the sequence numbers checked here.)
     let transfer = r#"'{"item":"book","qty":1}'"#;
     m.check(
         &format!("emit shop.order.placed {transfer}"),
@@ -1095,11 +1101,11 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         STEP,
     )?;
     timers(&mut m)?;
+    ledger_app(&mut m)?;
     if platform == Platform::Stm32f4 {
         // RAM standing in for flash survives a reset, not a new QEMU: the crash test is x86's.
         return shut_down(&mut m);
     }
-    ledger_app(&mut m)?;
     drop(m);
     crash_rounds(&name, &boot)
 }
@@ -1169,10 +1175,12 @@ fn timers(m: &mut Machine) -> StepResult {
     Ok(())
 }
 
-/// The example ledger app (x86_64: init starts its command handler; the view
+/// The example ledger app (init starts its command handler when commands come; the view
 /// `ledger.balances` is folded by `/bin/ledger-view`): deposits, a transfer, an overdraft
 /// refused with its reason, `scan`, `seal`, and the balances again after a reboot from the
-/// snapshot.
+/// snapshot. On the STM32F4 too, where the handler and the view do not fit in the heap beside
+/// much else: the handler ends when idle, and the view is paged out for other runs and in
+/// again to answer.
 fn ledger_app(m: &mut Machine) -> StepResult {
     m.check(
         r#"emit ledger.deposited '{"account":"alice","amount":10}'"#,
@@ -1190,6 +1198,7 @@ fn ledger_app(m: &mut Machine) -> StepResult {
     if !bob.contains(r#"{"account":"bob","balance":3}"#) {
         return m.fail(format!("the transfer did not reach the balances: {bob:?}"));
     }
+    handler_idle(m)?;
     m.check(
         "scan ledger.balances alice",
         &[r#"{"account":"alice","balance":7}"#],
@@ -1202,6 +1211,7 @@ fn ledger_app(m: &mut Machine) -> StepResult {
     )?;
     let reason = |out: &str| out.contains("insufficient funds: bob has 3, needs 50");
     let rejected = command_until(m, "log 'ledger.transfer.rejected'", reason)?;
+    handler_idle(m)?;
     if !rejected.contains("insufficient funds: bob has 3, needs 50") {
         return m.fail(format!(
             "the overdraft was not rejected with its reason: {rejected:?}"
@@ -1213,11 +1223,12 @@ fn ledger_app(m: &mut Machine) -> StepResult {
         STEP,
     )?;
     m.check("scan no.such.view x", &["no view named"], STEP)?;
-    let sealed = m.check(
-        "seal ledger.balances",
-        &["sealed ledger.balances at "],
-        STEP,
-    )?;
+    // (On the STM32F4 a seal needs room for the snapshot's events beside the view: it is
+    // refused, saying so, while the command handler still holds its memory.)
+    let sealed = command_until(m, "seal ledger.balances", |o| o.contains("sealed"))?;
+    if !sealed.contains("sealed ledger.balances at ") {
+        return m.fail(format!("the view was not sealed: {sealed:?}"));
+    }
     let height = sealed.trim().rsplit(' ').next().unwrap_or("").to_string();
     m.type_bytes(b"reboot\r")?;
     m.expect("rebooting", STEP)?;
@@ -1239,6 +1250,23 @@ fn ledger_app(m: &mut Machine) -> StepResult {
         &[r#"{"account":"bob","balance":3}"#],
         STEP,
     )?;
+    Ok(())
+}
+
+/// Waits until the ledger's command handler has ended (it does when idle). On the STM32F4
+/// the handler and the view it asks fill most of the heap: a big run typed meanwhile may be
+/// refused or ended for memory (saying so), which a person retries but a test would not.
+fn handler_idle(m: &mut Machine) -> StepResult {
+    let live = |out: &str| {
+        out.lines()
+            .any(|l| l.contains(" ledger ") && !l.contains(" DONE "))
+    };
+    let out = command_until(m, "ps", |o| !live(o))?;
+    if live(&out) {
+        return m.fail(format!(
+            "the ledger's handler did not end when idle: {out:?}"
+        ));
+    }
     Ok(())
 }
 
@@ -1268,7 +1296,8 @@ fn stop_bus(m: &mut Machine, pid: &str) -> StepResult {
 /// Runs that do not fit beside a big one (the ledger): refused or ended, never a kernel
 /// panic; they start again once it has ended.
 fn memory_pressure(m: &mut Machine, long: Duration) -> StepResult {
-    let ledger = background_pid(m, "run ledger &")?;
+    // `--stay`: a command handler that does not end when idle (init's does).
+    let ledger = background_pid(m, "run ledger --stay &")?;
     for line in [
         "run emit a.b {}",
         "run emit a.b {}",

@@ -30,6 +30,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::borrow::Borrow;
 
 use hashbrown::HashMap;
 
@@ -392,17 +393,32 @@ impl<M: Medium> Journal<M> {
 
     /// Appends `events` (group commit); durable when it returns `Ok`. Events whose idempotency
     /// key was seen (in the window, or earlier in `events`) are not appended.
-    pub fn append(&mut self, events: &[Envelope]) -> Result<Vec<Appended>, JournalError> {
+    ///
+    /// Memory: the records are encoded once, into one buffer sized exactly, behind room for
+    /// the first commit's header, and a commit that takes them all (the usual case) is
+    /// programmed from that buffer in place — on a microcontroller a big append must not need
+    /// several copies of itself.
+    pub fn append<E: Borrow<Envelope>>(
+        &mut self,
+        events: &[E],
+    ) -> Result<Vec<Appended>, JournalError> {
         // Encode and check everything first: a refusal writes nothing. The new records go back
         // to back into one buffer (`ends`: where each ends), ready to be framed as commits.
+        let unit = self.geometry.write_unit.max(1) as usize;
         let mut outcomes: Vec<Appended> = Vec::with_capacity(events.len());
-        let mut records: Vec<u8> = Vec::new();
+        let capacity = events
+            .iter()
+            .map(|e| e.borrow().encoded_len() + RECORD_OVERHEAD)
+            .fold(COMMIT_HEADER + unit, usize::saturating_add);
+        let mut records: Vec<u8> = Vec::with_capacity(capacity);
+        records.resize(COMMIT_HEADER, 0);
         let mut ends: Vec<usize> = Vec::with_capacity(events.len());
         // Keys first seen in this call, borrowed from `events`.
         let mut new_keys: HashMap<&str, u64> = HashMap::with_capacity(events.len());
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
+            let e = e.borrow();
             let key = e.idempotency_key();
             if let Some(key) = key {
                 let seen = self.dedupe.get(key).or_else(|| new_keys.get(key).copied());
@@ -425,7 +441,7 @@ impl<M: Medium> Journal<M> {
         if ends.is_empty() {
             return Ok(outcomes);
         }
-        self.write_commits(&records, &ends)?;
+        self.write_commits(&mut records, &ends)?;
         self.records += ends.len() as u64;
         // In sequence order, so the window forgets the oldest first.
         let mut new_keys: Vec<(&str, u64)> = new_keys.into_iter().collect();
@@ -436,15 +452,16 @@ impl<M: Medium> Journal<M> {
         Ok(outcomes)
     }
 
-    /// Writes the encoded `records` (numbered from `self.next_seq`, record `i` ending at
-    /// `ends[i]`) in as few commits as fit, then syncs; `self.next_seq` follows each commit
-    /// programmed (or attempted). On failure the active segment is sealed (nothing is ever
-    /// programmed over what may have been written).
-    fn write_commits(&mut self, records: &[u8], ends: &[usize]) -> Result<(), JournalError> {
+    /// Writes the encoded records (numbered from `self.next_seq`; they start after
+    /// [`COMMIT_HEADER`] bytes of room, record `i` ends at `ends[i]`) in as few commits as fit,
+    /// then syncs; `self.next_seq` follows each commit programmed (or attempted). On failure
+    /// the active segment is sealed (nothing is ever programmed over what may have been
+    /// written).
+    fn write_commits(&mut self, records: &mut Vec<u8>, ends: &[usize]) -> Result<(), JournalError> {
         let unit = self.geometry.write_unit.max(1) as usize;
         let mut seq = self.next_seq;
         let mut i = 0;
-        let mut from = 0;
+        let mut from = COMMIT_HEADER;
         while i < ends.len() {
             let (index, tail) = self.active_room(COMMIT_HEADER + (ends[i] - from))?;
             let space = self.geometry.segment_bytes as usize - tail as usize;
@@ -460,21 +477,33 @@ impl<M: Medium> Journal<M> {
                 return Err(JournalError::TooLarge);
             }
             let body = &records[from..to];
-            from = to;
             let count = (seq - first) as u32;
             let header = CommitHeader {
                 body_len: body.len() as u32,
                 first_seq: first,
                 count,
                 body_crc: crc32c(&[body]),
-            };
-            let mut frame = Vec::with_capacity(round_up(COMMIT_HEADER + body.len(), unit));
-            frame.extend_from_slice(&header.encode());
-            frame.extend_from_slice(body);
+            }
+            .encode();
+            let framed = round_up(COMMIT_HEADER + body.len(), unit);
             // Padding: zeros (a disk's blank), whatever the medium.
-            frame.resize(round_up(frame.len(), unit), 0);
+            let copied: Vec<u8>;
+            let frame: &[u8] = if from == COMMIT_HEADER && to == records.len() {
+                // All of them in one commit: in place, behind the room left for its header.
+                records[..COMMIT_HEADER].copy_from_slice(&header);
+                records.resize(framed, 0);
+                records
+            } else {
+                let mut f = Vec::with_capacity(framed);
+                f.extend_from_slice(&header);
+                f.extend_from_slice(body);
+                f.resize(framed, 0);
+                copied = f;
+                &copied
+            };
+            from = to;
             let at = self.segment_base(index) + u64::from(tail);
-            if let Err(e) = self.medium.program(at, &frame) {
+            if let Err(e) = self.medium.program(at, frame) {
                 // Part of the commit may be on the medium: its numbers are used (see the
                 // invariants), and nothing more goes into this segment.
                 self.next_seq = seq;

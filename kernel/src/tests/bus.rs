@@ -412,6 +412,22 @@ fn a_short_heap_pages_views_out_for_a_run_and_a_scan_pages_them_back_in() {
 }
 
 #[test]
+fn a_watch_tells_its_service_of_each_commit_with_matching_events() {
+    let mut s = sim();
+    assert_eq!(s.k.watch_events(3, "orders.>"), Ok(0));
+    assert_eq!(
+        s.k.watch_events(3, "bad..pattern"),
+        Err(Error::InvalidArgument)
+    );
+    emit_as_run(&mut s, "orders.new");
+    assert_eq!(s.committed, [(3, 0)]);
+    emit_as_run(&mut s, "other.thing");
+    assert_eq!(s.committed, [(3, 0)], "no match, no word");
+    emit_as_run(&mut s, "orders.more");
+    assert_eq!(s.committed, [(3, 0), (3, 0)]);
+}
+
+#[test]
 fn a_reducer_that_traps_stops_its_view_and_nothing_else() {
     let mut s = with_view(">");
     s.program("ok", &emitter("a.b", "{}", ""));

@@ -61,6 +61,8 @@ pub(super) struct Sim {
     pub(super) k: Kernel,
     pub(super) out: String,
     exited: Vec<Pid>,
+    /// Native-service watches told of commits (service, watch), in order.
+    pub(super) committed: Vec<(Pid, u32)>,
 }
 
 const SHELL: Pid = 1;
@@ -82,6 +84,7 @@ impl Sim {
             k,
             out: String::new(),
             exited: Vec::new(),
+            committed: Vec::new(),
         }
     }
 
@@ -129,6 +132,7 @@ impl Sim {
             match e {
                 Event::Output { bytes, .. } => self.out.push_str(&String::from_utf8_lossy(&bytes)),
                 Event::Exited(e) => self.exited.push(e.pid),
+                Event::Committed { service, watch } => self.committed.push((service, watch)),
             }
         }
     }
@@ -671,6 +675,7 @@ fn events_keep_their_order_across_fast_and_kernel_calls() {
                 format!("{pid}:{}", String::from_utf8_lossy(&bytes))
             }
             Event::Exited(e) => format!("{}:end", e.pid),
+            Event::Committed { service, watch } => format!("{service}:watch {watch}"),
         });
     }
     assert_eq!(

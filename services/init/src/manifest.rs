@@ -35,6 +35,11 @@
 //!   NAME is 1–64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit;
 //!   a service or a run can be listed only once.
 //! - Run properties (indented; each at most once, except `allow`):
+//!   - `start-on PATTERN` — start it when events matching PATTERN (NATS wildcards, e.g.
+//!     `ledger.transfer.requested` or `orders.>`) are committed and it is not running, and
+//!     once at boot (for what came while it was down); such a run handles what is there and
+//!     exits, and holds no memory in between. Not with `restart always` (an exit would start
+//!     it again at once).
 //!   - `platform NAME...` — start it only on these platforms (`x86_64`, `stm32f4`, `web`): a
 //!     run a small board has no room for.
 //!   - `args ARG...` — the program's arguments, split at blanks; `"..."` quotes an argument
@@ -110,6 +115,8 @@ pub struct RunSpec {
     pub restart: RestartPolicy,
     /// The platforms it starts on (`platform x86_64`); empty: all.
     pub platforms: Vec<String>,
+    /// Events that start it (`start-on PATTERN`), besides its start at boot.
+    pub start_on: Option<String>,
 }
 
 /// A manifest that does not parse: the 1-based line and what is wrong with it.
@@ -130,7 +137,9 @@ impl fmt::Display for ManifestError {
 
 impl core::error::Error for ManifestError {}
 
-const RUN_KEYS: &str = "args, allow, memory, platform, restart, backoff or limit";
+const RUN_KEYS: &str = "args, allow, memory, platform, start-on, restart, backoff or limit";
+/// Longest `start-on` pattern (the bus's subject limit).
+pub const MAX_PATTERN: usize = 128;
 
 /// Quotes user text for an error message: escaped, and cut to a readable length.
 fn quote(text: &str) -> String {
@@ -179,6 +188,7 @@ struct OpenRun {
     args: Option<usize>,
     memory: Option<usize>,
     platform: Option<usize>,
+    start_on: Option<usize>,
     restart: Option<usize>,
     backoff: Option<usize>,
     limit: Option<usize>,
@@ -218,7 +228,8 @@ impl Parser {
                 self.finish_run()?;
                 self.entry(key, rest).map_err(at)
             }
-            "args" | "allow" | "memory" | "platform" | "restart" | "backoff" | "limit"
+            "args" | "allow" | "memory" | "platform" | "start-on" | "restart" | "backoff"
+            | "limit"
                 if !indented =>
             {
                 Err(at(format!(
@@ -282,10 +293,12 @@ impl Parser {
                     memory: None,
                     restart: RestartPolicy::default(),
                     platforms: Vec::new(),
+                    start_on: None,
                 },
                 args: None,
                 memory: None,
                 platform: None,
+                start_on: None,
                 restart: None,
                 backoff: None,
                 limit: None,
@@ -299,6 +312,15 @@ impl Parser {
         let Some(run) = self.current.take() else {
             return Ok(());
         };
+        if let (Some(line), RestartMode::Always) = (run.start_on, run.spec.restart.mode) {
+            return Err(ManifestError {
+                line,
+                message: String::from(
+                    "\"start-on\" with \"restart always\" would start the run again as soon as it \
+                     ends; use \"restart on-failure\"",
+                ),
+            });
+        }
         if run.spec.restart.mode == RestartMode::Never {
             let hint = match run.restart {
                 Some(_) => "with \"restart never\"",
@@ -326,6 +348,7 @@ impl OpenRun {
             "args" => Some(&mut self.args),
             "memory" => Some(&mut self.memory),
             "platform" => Some(&mut self.platform),
+            "start-on" => Some(&mut self.start_on),
             "restart" => Some(&mut self.restart),
             "backoff" => Some(&mut self.backoff),
             "limit" => Some(&mut self.limit),
@@ -355,6 +378,9 @@ impl OpenRun {
                 "allow" => "\"allow\" needs at least one URL prefix, e.g. file:///data/app".into(),
                 "memory" => "\"memory\" needs a size, e.g. 64K".into(),
                 "platform" => "\"platform\" needs a platform name, e.g. x86_64".into(),
+                "start-on" => {
+                    "\"start-on\" needs an event pattern, e.g. ledger.transfer.requested".into()
+                }
                 "restart" => "\"restart\" needs a policy: never, on-failure or always".into(),
                 "backoff" => "\"backoff\" needs INITIAL..MAX, e.g. 100ms..5s".into(),
                 _ => "\"limit\" needs N per WINDOW, e.g. 5 per 60s".into(),
@@ -385,6 +411,13 @@ impl OpenRun {
                     }
                     spec.platforms.push(name.to_string());
                 }
+            }
+            "start-on" => {
+                let [pattern] = words[..] else {
+                    return Err(trailing("start-on pattern", words[1]));
+                };
+                check_pattern(pattern)?;
+                spec.start_on = Some(pattern.to_string());
             }
             "memory" => {
                 let [size] = words[..] else {
@@ -465,6 +498,31 @@ fn check_name(key: &str, name: &str) -> Res<()> {
             "bad {key} name {} (letters, digits, '-', '_' and '.', starting with a letter or digit)",
             quote(name)
         ));
+    }
+    Ok(())
+}
+
+/// A `start-on` pattern: dot-separated tokens of printable ASCII, `*` a whole token and `>`
+/// a whole last token (the bus checks it again when init registers it).
+fn check_pattern(pattern: &str) -> Res<()> {
+    if pattern.len() > MAX_PATTERN {
+        return Err(format!(
+            "event pattern {} is longer than {MAX_PATTERN} bytes",
+            quote(pattern)
+        ));
+    }
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let wild = token.contains(['*', '>']);
+        let ok = !token.is_empty()
+            && token.bytes().all(|b| b.is_ascii_graphic())
+            && (!wild || *token == "*" || (*token == ">" && i + 1 == tokens.len()));
+        if !ok {
+            return Err(format!(
+                "{} is not an event pattern (tokens separated by dots; * a whole token, > the last)",
+                quote(pattern)
+            ));
+        }
     }
     Ok(())
 }
@@ -724,6 +782,7 @@ run motd
                     },
                 },
                 platforms: vec![],
+                start_on: None,
             }
         );
         let motd = m.run("motd").unwrap();
@@ -805,7 +864,7 @@ run motd
             ),
             (
                 "run a\n  colour red",
-                "line 2: unknown run property \"colour\" (expected args, allow, memory, platform, restart, backoff or limit)",
+                "line 2: unknown run property \"colour\" (expected args, allow, memory, platform, start-on, restart, backoff or limit)",
             ),
             (
                 "memory 64K",
@@ -1162,5 +1221,53 @@ run motd
         );
         let e = Manifest::parse("platform x86_64\n").unwrap_err();
         assert!(e.message.contains("is a run property"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_run_can_start_on_events() {
+        let m = Manifest::parse(
+            "run ledger\n  start-on ledger.transfer.requested\n  restart on-failure\nrun a\n  start-on 'orders.*.>'\n",
+        );
+        let e = m.unwrap_err();
+        assert!(e.message.contains("not an event pattern"), "{}", e.message);
+        let m = Manifest::parse(
+            "run ledger\n  start-on ledger.transfer.requested\n  restart on-failure\nrun b\n  start-on orders.*.>\nrun c\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.run("ledger").unwrap().start_on.as_deref(),
+            Some("ledger.transfer.requested")
+        );
+        assert_eq!(m.run("b").unwrap().start_on.as_deref(), Some("orders.*.>"));
+        assert_eq!(m.run("c").unwrap().start_on, None);
+        for (text, line, want) in [
+            (
+                "run a\n  start-on\n",
+                2,
+                "\"start-on\" needs an event pattern",
+            ),
+            ("run a\n  start-on a.b c.d\n", 2, "unexpected"),
+            ("run a\n  start-on a.>.b\n", 2, "not an event pattern"),
+            ("run a\n  start-on a..b\n", 2, "not an event pattern"),
+            ("run a\n  start-on a.b*\n", 2, "not an event pattern"),
+            ("run a\n  start-on a\n  start-on b\n", 3, "already set"),
+            (
+                "run a\n  start-on a.b\n  restart always\n",
+                2,
+                "would start the run again as soon as it ends",
+            ),
+            ("start-on a\n", 1, "is a run property"),
+        ] {
+            let e = Manifest::parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(want), "{text:?}: {e}");
+        }
+        let long = format!("run a\n  start-on {}\n", "x".repeat(MAX_PATTERN + 1));
+        assert!(
+            Manifest::parse(&long)
+                .unwrap_err()
+                .message
+                .contains("longer than")
+        );
     }
 }

@@ -9,6 +9,13 @@
 //!   [`RestartState`], and logs the exit and the decision. Exits of other runs are ignored.
 //! - A restart waits its backoff: init keeps a deadline per run, [`NativeService::next_tick`]
 //!   is the earliest and [`NativeService::tick`] starts what is due.
+//! - A run with `start-on PATTERN` is started at boot like the others, and again whenever
+//!   events matching PATTERN are committed while it is not running
+//!   ([`NativeService::events_committed`], through a watch registered with
+//!   [`Host::watch_events`]); events that come while it runs start it again when it ends. A
+//!   clean exit of such a run is its normal end (its restart history starts over); failures
+//!   go through its restart policy as usual, and once init gives up, events no longer start
+//!   it.
 //!
 //! A spawn that fails counts as a failed exit (so a missing program under `on-failure` is
 //! retried with backoff until the rate limit gives up on it).
@@ -46,6 +53,12 @@ struct Supervised {
     due_us: Option<u64>,
     /// Restarts attempted so far.
     restarts: u32,
+    /// The watch that starts it (`start-on`), once registered.
+    watch: Option<u32>,
+    /// Matching events were committed while it ran: start it again when it ends.
+    again: bool,
+    /// init gave up on it (its restart limit): events do not start it any more.
+    gave_up: bool,
 }
 
 /// The init service. Construct with [`InitService::new`]; the kernel calls `start`.
@@ -66,6 +79,32 @@ impl InitService {
             .iter()
             .find(|r| r.spec.name == name)
             .and_then(|r| r.pid)
+    }
+
+    /// Registers run `i`'s `start-on` watch, if it has one.
+    fn watch(&mut self, i: usize, host: &mut dyn Host) {
+        let Some(run) = self.runs.get_mut(i) else {
+            return;
+        };
+        let Some(pattern) = run.spec.start_on.as_deref() else {
+            return;
+        };
+        match host.watch_events(pattern) {
+            Ok(watch) => {
+                run.watch = Some(watch);
+                let name = &run.spec.name;
+                log(host, format_args!("{name} starts on {pattern} events"));
+            }
+            Err(e) => {
+                let name = &run.spec.name;
+                log(
+                    host,
+                    format_args!(
+                        "{name}: cannot watch {pattern} events ({e}); started at boot only"
+                    ),
+                );
+            }
+        }
     }
 
     /// Starts run `i`: its first start, or a restart.
@@ -118,11 +157,29 @@ impl InitService {
                     format_args!("{head}; restarting in {}", Wait(after_us)),
                 );
             }
+            Decision::Done if run.watch.is_some() => {
+                // The normal end of a run started by events: ready for the next ones.
+                run.state.reset();
+                let pattern = run.spec.start_on.as_deref().unwrap_or_default();
+                if core::mem::take(&mut run.again) {
+                    log(
+                        host,
+                        format_args!("{head}; starting it again for new {pattern} events"),
+                    );
+                    self.launch(i, false, host);
+                } else {
+                    log(
+                        host,
+                        format_args!("{head}; starts again on {pattern} events"),
+                    );
+                }
+            }
             Decision::Done => {
                 let mode = run.state.policy().mode;
                 log(host, format_args!("{head}; not restarted (policy {mode})"));
             }
             Decision::GiveUp { reason } => {
+                run.gave_up = true;
                 log(host, format_args!("{head}"));
                 log(host, format_args!("{}: giving up: {reason}", run.spec.name));
             }
@@ -158,9 +215,27 @@ impl NativeService for InitService {
                 pid: None,
                 due_us: None,
                 restarts: 0,
+                watch: None,
+                again: false,
+                gave_up: false,
             })
             .collect();
         for i in 0..self.runs.len() {
+            self.watch(i, host);
+            self.launch(i, false, host);
+        }
+    }
+
+    fn events_committed(&mut self, watch: u32, host: &mut dyn Host) {
+        let Some(i) = self.runs.iter().position(|r| r.watch == Some(watch)) else {
+            return;
+        };
+        let Some(run) = self.runs.get_mut(i) else {
+            return;
+        };
+        if run.pid.is_some() {
+            run.again = true;
+        } else if run.due_us.is_none() && !run.gave_up {
             self.launch(i, false, host);
         }
     }

@@ -86,6 +86,14 @@ pub trait Host {
         reply(Err((Error::Unsupported, "")));
     }
 
+    /// Tells the calling native service of every commit of events matching `pattern` (NATS
+    /// wildcards), through [`NativeService::events_committed`] with the number returned here.
+    /// init uses it to start runs on events. `InvalidArgument`: not a valid pattern.
+    fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
+        let _ = pattern;
+        Err(Error::Unsupported)
+    }
+
     /// The wall clock: seconds since 1970-01-01 00:00 UTC, if the platform has a real-time
     /// clock or it was set ([`Host::set_wall_clock`]).
     fn wall_clock(&self) -> Option<u64> {
@@ -271,6 +279,11 @@ pub trait NativeService {
     fn request<'s>(&'s mut self, req: Request<'_>, host: &mut dyn Host) -> Answer<'s> {
         let _ = (req, host);
         Answer::Now(Reply::Err(Error::Unsupported))
+    }
+    /// Events matching the service's watch `watch` ([`Host::watch_events`]) were committed
+    /// (one call per commit, however many events matched).
+    fn events_committed(&mut self, watch: u32, host: &mut dyn Host) {
+        let _ = (watch, host);
     }
     /// When the service next wants [`NativeService::tick`] (microseconds since boot).
     fn next_tick(&self) -> Option<u64> {

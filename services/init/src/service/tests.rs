@@ -39,6 +39,8 @@ struct Fake {
     next_pid: Pid,
     log: Vec<String>,
     kinds: Vec<(KindId, &'static str)>,
+    /// Event watches registered, in order (a watch's number is its index).
+    watches: Vec<String>,
 }
 
 impl Fake {
@@ -56,6 +58,7 @@ impl Fake {
             next_pid: 10,
             log: Vec::new(),
             kinds: Vec::new(),
+            watches: Vec::new(),
         }
     }
 
@@ -154,6 +157,13 @@ impl Host for Fake {
     }
     fn boot_archive(&self) -> &'static [u8] {
         self.archive
+    }
+    fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
+        if pattern.contains("refused") {
+            return Err(Error::InvalidArgument);
+        }
+        self.watches.push(pattern.to_string());
+        Ok(self.watches.len() as u32 - 1)
     }
 }
 
@@ -501,8 +511,11 @@ fn the_boot_manifest_gives_up_on_flaky_after_three_restarts() {
             "init: service console: running (pid 1)",
             "init: service vfs: running (pid 2)",
             "init: started flaky (pid 10)",
+            "init: ledger starts on ledger.transfer.requested events",
+            "init: started ledger (pid 11)",
         ]
     );
+    assert_eq!(host.watches, ["ledger.transfer.requested"]);
     assert_eq!(host.spawned[0].allow, Some(vec![]));
     assert!(host.spawned[0].args.is_empty());
     // flaky fails 1 ms after each start.
@@ -518,20 +531,20 @@ fn the_boot_manifest_gives_up_on_flaky_after_three_restarts() {
         host.take_log(),
         [
             "init: flaky (pid 10) ended: ok(1); restarting in 10 ms",
-            "init: restarted flaky (pid 11), restart #1",
-            "init: flaky (pid 11) ended: ok(1); restarting in 20 ms",
-            "init: restarted flaky (pid 12), restart #2",
-            "init: flaky (pid 12) ended: ok(1); restarting in 40 ms",
-            "init: restarted flaky (pid 13), restart #3",
-            "init: flaky (pid 13) ended: ok(1)",
+            "init: restarted flaky (pid 12), restart #1",
+            "init: flaky (pid 12) ended: ok(1); restarting in 20 ms",
+            "init: restarted flaky (pid 13), restart #2",
+            "init: flaky (pid 13) ended: ok(1); restarting in 40 ms",
+            "init: restarted flaky (pid 14), restart #3",
+            "init: flaky (pid 14) ended: ok(1)",
             "init: flaky: giving up: restarted 3 times in 73ms (limit 3 per 1m)",
         ]
     );
     assert_eq!(host.now, 74 * MS);
     assert_eq!(init.next_tick(), None);
-    assert_eq!(host.spawned.len(), 4);
+    assert_eq!(host.spawned.len(), 5);
     // Its pid is forgotten: a late duplicate report changes nothing.
-    exit(&mut init, &mut host, 13, 1);
+    exit(&mut init, &mut host, 14, 1);
     assert!(host.take_log().is_empty());
 }
 
@@ -731,4 +744,76 @@ fn random_events_never_panic() {
             );
         }
     }
+}
+
+#[test]
+fn a_start_on_run_starts_at_boot_and_again_on_events_while_it_is_down() {
+    let (mut init, mut host) =
+        started("run h\n  start-on orders.>\n  restart on-failure\n  limit 2 per 60s\nrun x\n");
+    assert_eq!(host.watches, ["orders.>"]);
+    assert_eq!(
+        host.take_log(),
+        [
+            "init: h starts on orders.> events",
+            "init: started h (pid 10)",
+            "init: started x (pid 11)",
+        ]
+    );
+    // Events while it runs: it starts again as soon as it ends (cleanly).
+    init.events_committed(0, &mut host);
+    assert_eq!(host.spawned.len(), 2);
+    host.now = MS;
+    exit(&mut init, &mut host, 10, 0);
+    assert_eq!(
+        host.take_log(),
+        [
+            "init: h (pid 10) ended: ok(0); starting it again for new orders.> events",
+            "init: started h (pid 12)",
+        ]
+    );
+    // Nothing new while it ran: it stays down until the next events.
+    exit(&mut init, &mut host, 12, 0);
+    assert_eq!(
+        host.take_log(),
+        ["init: h (pid 12) ended: ok(0); starts again on orders.> events"]
+    );
+    assert_eq!(init.pid_of("h"), None);
+    assert_eq!(init.next_tick(), None);
+    init.events_committed(0, &mut host);
+    assert_eq!(host.take_log(), ["init: started h (pid 13)"]);
+    // Another watch's number, or one init never got, starts nothing.
+    init.events_committed(7, &mut host);
+    assert_eq!(host.spawned.len(), 4);
+    // A failure goes through the restart policy; events during the backoff wait for it.
+    exit(&mut init, &mut host, 13, 1);
+    assert_eq!(
+        host.take_log(),
+        ["init: h (pid 13) ended: ok(1); restarting in 100 ms"]
+    );
+    init.events_committed(0, &mut host);
+    assert_eq!(host.spawned.len(), 4, "not before its backoff");
+    advance(&mut init, &mut host);
+    assert_eq!(host.take_log(), ["init: restarted h (pid 14), restart #1"]);
+    // Once init gives up on it, events no longer start it.
+    exit(&mut init, &mut host, 14, 1);
+    advance(&mut init, &mut host);
+    exit(&mut init, &mut host, 15, 1);
+    let log = host.take_log();
+    assert!(log.iter().any(|l| l.contains("giving up")), "{log:?}");
+    init.events_committed(0, &mut host);
+    assert_eq!(host.spawned.len(), 6);
+    assert!(host.take_log().is_empty());
+}
+
+#[test]
+fn a_start_on_watch_the_kernel_refuses_leaves_the_boot_start() {
+    let (init, mut host) = started("run h\n  start-on refused.x\n");
+    assert_eq!(
+        host.take_log(),
+        [
+            "init: h: cannot watch refused.x events (invalid argument); started at boot only",
+            "init: started h (pid 10)",
+        ]
+    );
+    assert_eq!(init.pid_of("h"), Some(10));
 }

@@ -8,6 +8,10 @@
 //! command handled again (redelivered after a crash before its ack) cannot move money twice.
 //! Then it acknowledges the command. Money comes in with `emit ledger.deposited
 //! '{"account":"alice","amount":10}'`.
+//!
+//! init starts it at boot and whenever commands are committed while it is not running; it
+//! handles what there is and ends after [`IDLE_MS`] without a new command (`ledger --stay`
+//! keeps handling commands until it is stopped).
 #![no_std]
 #![no_main]
 
@@ -20,17 +24,54 @@ use zb_sdk::bus::{self, Subscription};
 
 zb_sdk::entry!(main);
 
+/// How long the handler waits for another command before it ends, in ms. init starts it
+/// again when the next one is committed (`start-on` in /etc/init.manifest), so between
+/// bursts of commands it holds no memory.
+const IDLE_MS: u64 = 300;
+/// How often it looks for a command meanwhile, in ms.
+const POLL_MS: u64 = 20;
+
 fn main() -> Result<(), Error> {
-    let mut commands =
-        Subscription::new("ledger.transfer.requested", "durable=ledger-cmd\nfrom=all")?;
+    // `--stay`: handle commands until stopped, never ending when idle.
+    let mut argbuf = [0u8; 64];
+    let stay = zb_sdk::args(&mut argbuf).is_ok_and(|args| args.iter().any(|a| a == b"--stay"));
+    let mut commands = subscribe()?;
     let mut buf = [0u8; 512];
+    let mut idle_ms = 0;
     loop {
-        let (seq, outcome) = {
-            let cmd = commands.next(&mut buf)?;
-            (cmd.seq, handle(cmd.seq, cmd.payload))
+        let next = if stay {
+            commands.next(&mut buf)
+        } else {
+            commands.try_next(&mut buf)
         };
+        let (seq, outcome) = match next {
+            Ok(cmd) => (cmd.seq, handle(cmd.seq, cmd.payload)),
+            Err(Error::WouldBlock) if idle_ms < IDLE_MS => {
+                zb_sdk::sleep_ms(POLL_MS)?;
+                idle_ms += POLL_MS;
+                continue;
+            }
+            Err(Error::WouldBlock) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        idle_ms = 0;
         outcome?;
         commands.ack(seq, true)?;
+    }
+}
+
+/// The durable subscription `ledger-cmd`. One handler holds it at a time (`Busy` for another):
+/// a second one waits up to 5 s for the first to end.
+fn subscribe() -> Result<Subscription, Error> {
+    let mut waited_ms = 0;
+    loop {
+        match Subscription::new("ledger.transfer.requested", "durable=ledger-cmd\nfrom=all") {
+            Err(Error::Busy) if waited_ms < 5_000 => {
+                zb_sdk::sleep_ms(50)?;
+                waited_ms += 50;
+            }
+            other => return other,
+        }
     }
 }
 
