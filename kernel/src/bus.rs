@@ -1062,11 +1062,17 @@ impl EventBus {
         Ok(best)
     }
 
-    /// Views, for `varz`: (name, height, sealed height, stopped?).
-    pub fn views(&self) -> impl Iterator<Item = (&str, u64, u64, bool)> {
-        self.views
-            .iter()
-            .map(|v| (v.name.as_str(), v.height, v.sealed, v.failed.is_some()))
+    /// Views, for `proc://bus`: (name, height, sealed height, `resident`, `paged out` or
+    /// `stopped`).
+    pub fn views(&self) -> impl Iterator<Item = (&str, u64, u64, &'static str)> {
+        self.views.iter().map(|v| {
+            let state = match (&v.failed, v.is_resident()) {
+                (Some(_), _) => "stopped",
+                (None, true) => "resident",
+                (None, false) => "paged out",
+            };
+            (v.name.as_str(), v.height, v.sealed, state)
+        })
     }
 
     /// Cron timers read the wall clock as `wall_at_boot_secs` plus the time since boot (set

@@ -101,7 +101,7 @@ impl Kernel {
             runs: &self.runs,
             memory: self.memory_probe.map(|probe| probe()),
             log: &self.log,
-            bus: self.bus.as_ref().map(|b| (b.stats(), b.medium)),
+            bus: self.bus.as_ref(),
         };
         self.kfiles.serve(scheme, from, op.as_op(), &view)
     }

@@ -5,7 +5,9 @@
 //! (`proc://`, `proc://3`, `mem://`) list their entries like a `file://` directory.
 //!
 //! Files:
-//! - `proc://log` is the system log (what `dmesg` shows).
+//! - `proc://log` is the system log (what `dmesg` shows); `proc://bus` the event bus's
+//!   counters (`key: value` lines) and a line per view (`view <name>: height N, sealed at N,
+//!   resident|paged out|stopped`).
 //! - `proc://` lists `log`, `self` and every pid; `proc://<pid>` lists `status`;
 //!   `proc://<pid>/status` (and `proc://self/status`) is the run as `ps` shows it, in
 //!   `key: value` lines ([`zb_abi::RunInfo::write_status`]).
@@ -35,8 +37,8 @@ pub struct View<'a> {
     pub memory: Option<MemInfo>,
     /// The system log, oldest line first.
     pub log: &'a alloc::collections::VecDeque<String>,
-    /// The event bus's counters and where the journal lives, if it is open.
-    pub bus: Option<(crate::bus::BusStats, &'static str)>,
+    /// The event bus, if the journal is open.
+    pub bus: Option<&'a crate::bus::EventBus>,
 }
 
 enum Body {
@@ -209,7 +211,8 @@ fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result
             Ok(Body::Text(text.into_bytes()))
         }
         KernelScheme::Proc if path == "bus" => {
-            let (s, medium) = view.bus.ok_or(Error::NotFound)?;
+            let bus = view.bus.ok_or(Error::NotFound)?;
+            let (s, medium) = (bus.stats(), bus.medium);
             let mut text = String::new();
             let _ = write!(
                 text,
@@ -222,6 +225,12 @@ fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result
                 s.first_seq,
                 s.last_seq
             );
+            for (name, height, sealed, state) in bus.views() {
+                let _ = writeln!(
+                    text,
+                    "view {name}: height {height}, sealed at {sealed}, {state}"
+                );
+            }
             Ok(Body::Text(text.into_bytes()))
         }
         KernelScheme::Proc => proc_file(from, path, view.runs),

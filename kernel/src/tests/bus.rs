@@ -356,9 +356,11 @@ fn a_paged_out_view_folds_what_it_missed_when_next_asked() {
     let mut s = with_view("orders.>");
     emit_as_run(&mut s, "orders.a");
     let bus = s.k.bus.as_mut().expect("a journal");
+    assert_eq!(bus.views().next().map(|v| v.3), Some("resident"));
     assert_eq!(bus.page_out_views(), 1);
     assert_eq!(bus.page_out_views(), 0, "already out");
     assert!(bus.paged_out_program("count").is_some());
+    assert_eq!(bus.views().next(), Some(("count", 1, 0, "paged out")));
     // Events committed while it is out stay in the journal only.
     for subject in ["orders.b", "other.x", "orders.c"] {
         emit_as_run(&mut s, subject);
