@@ -14,8 +14,8 @@
 //!   ([`NativeService::events_committed`], through a watch registered with
 //!   [`Host::watch_events`]); events that come while it runs start it again when it ends. A
 //!   clean exit of such a run is its normal end (its restart history starts over); failures
-//!   go through its restart policy as usual, and once init gives up, events no longer start
-//!   it.
+//!   go through its restart policy as usual, and once init gives up, events start it again
+//!   only after the policy's rate-limit window has passed.
 //!
 //! A spawn that fails counts as a failed exit (so a missing program under `on-failure` is
 //! retried with backoff until the rate limit gives up on it).
@@ -57,8 +57,9 @@ struct Supervised {
     watch: Option<u32>,
     /// Matching events were committed while it ran: start it again when it ends.
     again: bool,
-    /// init gave up on it (its restart limit): events do not start it any more.
-    gave_up: bool,
+    /// When init gave up on it (its restart limit), if it did: events do not start it again
+    /// until the limit's window has passed since.
+    gave_up_us: Option<u64>,
 }
 
 /// The init service. Construct with [`InitService::new`]; the kernel calls `start`.
@@ -179,7 +180,7 @@ impl InitService {
                 log(host, format_args!("{head}; not restarted (policy {mode})"));
             }
             Decision::GiveUp { reason } => {
-                run.gave_up = true;
+                run.gave_up_us = Some(now);
                 log(host, format_args!("{head}"));
                 log(host, format_args!("{}: giving up: {reason}", run.spec.name));
             }
@@ -217,7 +218,7 @@ impl NativeService for InitService {
                 restarts: 0,
                 watch: None,
                 again: false,
-                gave_up: false,
+                gave_up_us: None,
             })
             .collect();
         for i in 0..self.runs.len() {
@@ -235,9 +236,24 @@ impl NativeService for InitService {
         };
         if run.pid.is_some() {
             run.again = true;
-        } else if run.due_us.is_none() && !run.gave_up {
-            self.launch(i, false, host);
+            return;
         }
+        if run.due_us.is_some() {
+            return;
+        }
+        if let Some(at) = run.gave_up_us {
+            // A run started by events gets another chance once its restart window has passed
+            // (what made it fail, such as a full heap, may be gone); before that, events wait.
+            let now = host.clock_us();
+            if now.saturating_sub(at) < run.spec.restart.limit.window_us {
+                return;
+            }
+            run.gave_up_us = None;
+            run.state.reset();
+            let name = &run.spec.name;
+            log(host, format_args!("{name}: trying again for new events"));
+        }
+        self.launch(i, false, host);
     }
 
     fn console_input(&mut self, bytes: &[u8], host: &mut dyn Host) {

@@ -794,15 +794,26 @@ fn a_start_on_run_starts_at_boot_and_again_on_events_while_it_is_down() {
     assert_eq!(host.spawned.len(), 4, "not before its backoff");
     advance(&mut init, &mut host);
     assert_eq!(host.take_log(), ["init: restarted h (pid 14), restart #1"]);
-    // Once init gives up on it, events no longer start it.
+    // Once init gives up on it, events do not start it until its window (60 s) has passed.
     exit(&mut init, &mut host, 14, 1);
     advance(&mut init, &mut host);
     exit(&mut init, &mut host, 15, 1);
     let log = host.take_log();
     assert!(log.iter().any(|l| l.contains("giving up")), "{log:?}");
     init.events_committed(0, &mut host);
+    host.now += 59_000 * MS;
+    init.events_committed(0, &mut host);
     assert_eq!(host.spawned.len(), 6);
     assert!(host.take_log().is_empty());
+    host.now += 1_000 * MS;
+    init.events_committed(0, &mut host);
+    assert_eq!(
+        host.take_log(),
+        [
+            "init: h: trying again for new events",
+            "init: started h (pid 16)"
+        ]
+    );
 }
 
 #[test]
