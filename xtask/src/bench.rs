@@ -177,6 +177,7 @@ fn disk_throughput(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let boot = targets.boot(Platform::X86_64).with_disk(&disk)?;
     let mut m = Machine::boot("bench/x86_64/disk", &boot)?;
     m.expect_prompt(Duration::from_secs(90))?;
+    m.settle()?;
     let (mut write, mut read) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let out = m.command(&format!("run fileio {KIB}"), Duration::from_secs(300))?;
@@ -352,6 +353,7 @@ fn guest_runs(targets: &artifacts::QemuTargets, platform: Platform) -> Result<Gu
     let boot = targets.boot(platform);
     let mut m = Machine::boot(&format!("bench/{}/runs", platform.name()), &boot)?;
     m.expect_prompt(Duration::from_secs(90))?;
+    m.settle()?;
     let mut time = |line: &str| -> Result<(f64, f64), String> {
         let out = m.command(line, step)?;
         if !out.contains(": ok(0)") {

@@ -239,6 +239,24 @@ impl Machine {
 }
 
 impl Machine {
+    /// Waits for what the boot image's init does at boot to be over: `flaky` given up on, and
+    /// the ledger's command handler (started at boot for commands that came while it was down)
+    /// ended, as it does when idle. Checks and measurements that need the heap to themselves
+    /// start after it (on the STM32F4 the handler takes a third of the heap).
+    pub fn settle(&mut self) -> StepResult {
+        const STEP: Duration = Duration::from_secs(20);
+        for _ in 0..50 {
+            let log = self.command("dmesg", STEP)?;
+            if log.contains("init: flaky: giving up")
+                && log.contains("ended: ok(0); starts again on ledger.transfer.requested events")
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.fail("init did not finish with its boot runs")
+    }
+
     /// Lets the reader thread collect QEMU's last output after it exited.
     fn wait_output_closed(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;

@@ -450,7 +450,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     if !banner.contains("boot files: ") || banner.contains("boot files: none") {
         return m.fail("the boot image carries no programs");
     }
-    settle(&mut m)?;
+    m.settle()?;
 
     // Every call with hostile arguments: errors to the run, the kernel carries on. First, on a
     // fresh heap: it and its probe (two instances of a 17 KiB module with 14 KiB of memory
@@ -678,7 +678,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 fn files_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let boot = t.boot(platform).with_fresh_disk("files")?;
     let (mut m, _) = boot_to_prompt(&format!("{}/files", platform.name()), &boot)?;
-    settle(&mut m)?;
+    m.settle()?;
     m.check("ls /", &["bin/\n", "etc/\n", "tmp/\n", "data/\n"], STEP)?;
     m.check("ls /bin", &["hello\n", "cat-upper\n", "fileapp\n"], STEP)?;
     m.check("cat /etc/motd", &["Welcome to ZeroBus OS."], STEP)?;
@@ -774,24 +774,6 @@ fn shut_down(m: &mut Machine) -> StepResult {
     }
 }
 
-/// Waits until init is done with the image's boot run (`flaky`: three restarts, then it gives
-/// up), so that its transient memory use does not overlap what the suite measures — on the
-/// STM32F4 the heap has no room for both.
-fn settle(m: &mut Machine) -> StepResult {
-    for _ in 0..50 {
-        let log = m.command("dmesg", STEP)?;
-        // flaky has given up, and the ledger's command handler, started at boot for what came
-        // while it was down, has ended (it does when idle; init starts it again on commands).
-        if log.contains("init: flaky: giving up")
-            && log.contains("ended: ok(0); starts again on ledger.transfer.requested events")
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    m.fail("init did not finish with its boot runs")
-}
-
 /// /data keeps what was written: across `reboot` (both platforms), and on x86_64 across a hard
 /// kill of QEMU right after a write was acknowledged (the prompt came back), booting again with
 /// the same disk.
@@ -885,7 +867,7 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         }
         _ => {}
     }
-    settle(&mut m)?;
+    m.settle()?;
     // (Orders, not ledger commands: the ledger app answers those with events of its own,
     // which would shift the sequence numbers checked here.)
     let transfer = r#"'{"item":"book","qty":1}'"#;
@@ -1469,7 +1451,7 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     if !banner.contains("net: virtio-net 52:54:00:12:34:56") {
         return m.fail(format!("no network card line at boot: {banner:?}"));
     }
-    settle(&mut m)?;
+    m.settle()?;
     // DHCP answers within a few hundred milliseconds (the fallback would say `static`).
     let out = command_until(&mut m, "ifconfig", |o| o.contains("(dhcp)"))?;
     for want in [
