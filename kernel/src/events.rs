@@ -463,7 +463,20 @@ impl Kernel {
             .bus
             .as_mut()
             .ok_or((Error::Unsupported, String::new()))?;
-        bus.scan(view, key)
+        let answer = bus.scan(view, key);
+        self.release_views();
+        answer
+    }
+
+    /// On a small heap (the config does not keep compiled code), views are resident only while
+    /// they answer: paged out again at once, so that the heap is not held, nor cut into pieces
+    /// around them, between uses. The next use compiles the reducer again and catches up.
+    fn release_views(&mut self) {
+        if !self.config.keep_compiled
+            && let Some(bus) = self.bus.as_mut()
+        {
+            bus.page_out_views();
+        }
     }
 
     /// Snapshots view `view` at its height (a run's `seal`, and the shell's).
@@ -501,7 +514,9 @@ impl Kernel {
             .bus
             .as_mut()
             .ok_or((Error::Unsupported, String::new()))?;
-        bus.seal(view, now)
+        let sealed = bus.seal(view, now);
+        self.release_views();
+        sealed
     }
 
     /// Refuses to page view `name` back in when the heap clearly cannot hold it (as a program
@@ -561,6 +576,8 @@ impl Kernel {
                 Err(why) => lines.push(format!("view {name}: not loaded: {why}")),
             }
         }
+        // Built from its snapshot and the journal; on a small heap, out until it is asked.
+        self.release_views();
         lines
     }
 

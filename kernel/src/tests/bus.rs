@@ -377,6 +377,35 @@ fn a_paged_out_view_folds_what_it_missed_when_next_asked() {
 }
 
 #[test]
+fn on_a_small_heap_a_view_is_resident_only_while_it_answers() {
+    let mut config = crate::config::KernelConfig::large(&[]);
+    config.keep_compiled = false;
+    let mut s = Sim::with(config);
+    s.k.open_journal(None);
+    s.raw("counter", wat::parse_str(COUNTER).expect("valid WAT"));
+    s.k.install(
+        "/etc/views/count.view",
+        b"program counter\npattern orders.>\n",
+    );
+    assert_eq!(s.k.open_views("x86_64"), ["view count: height 0"]);
+    let out = |s: &mut Sim| {
+        s.k.bus
+            .as_mut()
+            .expect("a journal")
+            .paged_out_program("count")
+            .is_some()
+    };
+    assert!(out(&mut s), "paged out after the boot build");
+    emit_as_run(&mut s, "orders.a");
+    emit_as_run(&mut s, "orders.b");
+    assert_eq!(s.k.scan_view("count", "x"), Ok(b"2".to_vec()));
+    assert!(out(&mut s), "paged out again after answering");
+    assert_eq!(s.k.seal_view("count"), Ok(2));
+    assert!(out(&mut s));
+    assert_eq!(s.k.scan_view("count", "x"), Ok(b"2".to_vec()));
+}
+
+#[test]
 fn a_short_heap_pages_views_out_for_a_run_and_a_scan_pages_them_back_in() {
     use core::sync::atomic::{AtomicUsize, Ordering};
     let mut s = with_view("orders.>");
