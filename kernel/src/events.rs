@@ -458,25 +458,7 @@ impl Kernel {
                 String::from("the view name or key is too long"),
             ));
         }
-        self.admit_view(view)?;
-        let bus = self
-            .bus
-            .as_mut()
-            .ok_or((Error::Unsupported, String::new()))?;
-        let answer = bus.scan(view, key);
-        self.release_views();
-        answer
-    }
-
-    /// On a small heap (the config does not keep compiled code), views are resident only while
-    /// they answer: paged out again at once, so that the heap is not held, nor cut into pieces
-    /// around them, between uses. The next use compiles the reducer again and catches up.
-    fn release_views(&mut self) {
-        if !self.config.keep_compiled
-            && let Some(bus) = self.bus.as_mut()
-        {
-            bus.page_out_views();
-        }
+        self.using_view(view, |k| k.bus_mut()?.scan(view, key))
     }
 
     /// Snapshots view `view` at its height (a run's `seal`, and the shell's).
@@ -485,38 +467,59 @@ impl Kernel {
             return Err((Error::TooLarge, String::from("the view name is too long")));
         }
         let now = self.shared.clock.now_us();
-        self.admit_view(view)?;
-        if let Some(bus) = self.bus.as_mut() {
-            bus.current_view(view)?;
-        }
-        // A snapshot is queued as hex events (twice the memory's bytes, with a copy of the
-        // memory while they are made, and a commit's buffer): refused while the heap cannot
-        // take that, rather than run the kernel out of memory.
-        if let (Some(free), Some((wasm, _))) = (
-            self.heap_free,
-            self.bus.as_ref().and_then(|b| b.view_program(view)),
-        ) {
-            let need = crate::kernel::declared_memory(wasm)
-                .saturating_mul(4)
-                .saturating_add(4096);
-            if need > free() {
-                return Err((
-                    Error::OutOfMemory,
-                    format!(
-                        "not enough kernel memory to seal view {view} now (needs about {}, {} free)",
-                        zb_abi::fmt::Bytes(need as u64),
-                        zb_abi::fmt::Bytes(free() as u64)
-                    ),
-                ));
+        self.using_view(view, |k| {
+            k.bus_mut()?.current_view(view)?;
+            // A snapshot is queued as hex events (twice the memory's bytes, with a copy of
+            // the memory while they are made, and a commit's buffer): refused while the heap
+            // cannot take that, rather than run the kernel out of memory.
+            if let (Some(free), Some((wasm, _))) = (
+                k.heap_free,
+                k.bus.as_ref().and_then(|b| b.view_program(view)),
+            ) {
+                let need = crate::kernel::declared_memory(wasm)
+                    .saturating_mul(4)
+                    .saturating_add(4096);
+                if need > free() {
+                    return Err((
+                        Error::OutOfMemory,
+                        format!(
+                            "not enough kernel memory to seal view {view} now (needs about {}, {} free)",
+                            zb_abi::fmt::Bytes(need as u64),
+                            zb_abi::fmt::Bytes(free() as u64)
+                        ),
+                    ));
+                }
             }
-        }
-        let bus = self
-            .bus
-            .as_mut()
-            .ok_or((Error::Unsupported, String::new()))?;
-        let sealed = bus.seal(view, now);
+            k.bus_mut()?.seal(view, now)
+        })
+    }
+
+    fn bus_mut(&mut self) -> Result<&mut EventBus, (Error, String)> {
+        self.bus.as_mut().ok_or((Error::Unsupported, String::new()))
+    }
+
+    /// Does `work` with view `view` (paged in first if it was out, when the heap can take it),
+    /// then, on a small heap (the config keeps no compiled code), pages views out again:
+    /// resident only while they work, they neither hold the heap nor cut it into pieces
+    /// between uses. The next use compiles the reducer again and catches up.
+    fn using_view<T>(
+        &mut self,
+        view: &str,
+        work: impl FnOnce(&mut Self) -> Result<T, (Error, String)>,
+    ) -> Result<T, (Error, String)> {
+        self.admit_view(view)?;
+        let result = work(self);
         self.release_views();
-        sealed
+        result
+    }
+
+    /// Pages views out, on a small heap (see [`Kernel::using_view`]).
+    fn release_views(&mut self) {
+        if !self.config.keep_compiled
+            && let Some(bus) = self.bus.as_mut()
+        {
+            bus.page_out_views();
+        }
     }
 
     /// Refuses to page view `name` back in when the heap clearly cannot hold it (as a program
