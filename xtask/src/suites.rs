@@ -1222,6 +1222,8 @@ fn ledger_app(m: &mut Machine) -> StepResult {
             "the view did not start from its snapshot ({restored}): {again:?}"
         ));
     }
+    // The handler init starts at boot holds its memory until it ends (see handler_idle).
+    m.settle()?;
     m.check(
         "scan ledger.balances alice",
         &[r#"{"account":"alice","balance":7}"#],

@@ -27,7 +27,7 @@ zb_sdk::entry!(main);
 /// How long the handler waits for another command before it ends, in ms. init starts it
 /// again when the next one is committed (`start-on` in /etc/init.manifest), so between
 /// bursts of commands it holds no memory.
-const IDLE_MS: u64 = 300;
+const IDLE_MS: u64 = 100;
 /// How often it looks for a command meanwhile, in ms.
 const POLL_MS: u64 = 20;
 
