@@ -191,14 +191,10 @@ impl View {
     /// Drops the view's code and instance, keeping its memory's bytes; false if it was not
     /// resident or has stopped (a stopped view answers nothing anyway and is left as it is).
     pub fn page_out(&mut self) -> bool {
-        if self.failed.is_some() {
+        if self.failed.is_some() || !self.is_resident() {
             return false;
         }
-        let State::Resident(r) = &self.state else {
-            return false;
-        };
-        let image = r.memory.data(&r.store).to_vec();
-        self.state = State::PagedOut(image);
+        self.state = State::PagedOut(self.memory_image());
         true
     }
 

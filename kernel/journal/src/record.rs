@@ -135,11 +135,6 @@ pub enum RecordError {
     Sequence { found: u64 },
 }
 
-/// Appends a record of `data` with sequence number `seq` to `out`.
-pub fn encode(seq: u64, data: &[u8], out: &mut Vec<u8>) {
-    encode_with(seq, out, |out| out.extend_from_slice(data));
-}
-
 /// Appends record `seq` to `out` whose data `write` appends (the caller encodes straight into
 /// the output, with no buffer per record); returns the data's length. Data over 4 GiB cannot
 /// be framed: the caller bounds it (the journal's record limit is far lower).
@@ -208,7 +203,7 @@ mod tests {
 
     fn record(seq: u64, data: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        encode(seq, data, &mut v);
+        encode_with(seq, &mut v, |out| out.extend_from_slice(data));
         v
     }
 
