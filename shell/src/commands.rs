@@ -16,31 +16,10 @@ use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunKind, SpawnOptions};
 
 use zb_abi::fmt::{Bytes, Millis, Uptime};
 
-use crate::Printable;
+use crate::ctx::{CmdResult, Ctx};
 use crate::files::{self, list_dir, read_all};
-use crate::jobs::{self, Job, Jobs, Mode, Timing};
-
-/// What a command runs with.
-pub struct Ctx<'a> {
-    pub host: &'a mut dyn Host,
-    pub out: &'a mut String,
-    /// The shell's jobs: `run` and `wait` set the foreground job here.
-    pub jobs: &'a mut Jobs,
-    /// The working directory (absolute, normalised).
-    pub cwd: &'a mut String,
-}
-
-impl Ctx<'_> {
-    /// Sends what has been written so far to the terminal (before a call that may not return).
-    pub fn flush(&mut self) {
-        if !self.out.is_empty() {
-            self.host.console_write(self.out.as_bytes());
-            self.out.clear();
-        }
-    }
-}
-
-pub type CmdResult = Result<(), String>;
+use crate::jobs::{self, Job, Mode, Timing};
+use crate::term::{CLEAR_SCREEN, Printable};
 
 pub struct Command {
     pub name: &'static str,
@@ -538,7 +517,7 @@ fn version(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 fn clear(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     no_args(args)?;
-    ctx.out.push_str(crate::CLEAR_SCREEN);
+    ctx.out.push_str(CLEAR_SCREEN);
     Ok(())
 }
 

@@ -15,8 +15,8 @@ use zb_abi::fmt::Bytes;
 use zb_abi::scheme::{FileKind, MAX_PATH, OpenFlags, dirents};
 use zb_abi::{Error, Host, path};
 
-use crate::Printable;
-use crate::commands::{CmdResult, Ctx};
+use crate::ctx::{CmdResult, Ctx};
+use crate::term::Printable;
 
 /// Bytes moved per read/write call.
 const CHUNK: usize = 4096;

@@ -34,7 +34,7 @@ use core::fmt::Write;
 use zb_abi::fmt::Millis;
 use zb_abi::{ExitView, Host, Pid, RunKind, StateName};
 
-use crate::{Printable, PrintableText};
+use crate::term::{Printable, PrintableText};
 
 /// What Ctrl-C does to the foreground job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
