@@ -5,7 +5,7 @@
 //! - [`Journal`]: append with group commit, recovery that cuts a torn tail, reads by sequence
 //!   number, idempotency keys, retention.
 //! - [`Medium`]: what it is stored on (a disk region, NOR flash), with [`RamMedium`] for tests
-//!   and RAM-only systems and, with the `std` feature, [`FileMedium`] for the benchmark.
+//!   and RAM-only systems (the benchmark's host-file medium lives in `xtask/journal-bench`).
 //!
 //! The kernel wraps it (`zb-kernel`'s `bus` module); nothing here knows about runs, subjects
 //! or platforms. `no_std` + `alloc`; no `unsafe`.
@@ -13,8 +13,6 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
-extern crate std;
 
 mod envelope;
 mod log;
@@ -25,6 +23,4 @@ mod tests;
 
 pub use envelope::{DecodeError, Envelope, IDEMPOTENCY_KEY};
 pub use log::{Appended, Journal, JournalConfig, JournalError, JournalStats, Recovery};
-#[cfg(feature = "std")]
-pub use medium::FileMedium;
 pub use medium::{Geometry, Medium, MediumError, RamMedium};

@@ -1,10 +1,11 @@
 //! Where the journal lives: [`Medium`], a region of equal segments programmed append-only and
-//! erased a segment at a time (NOR flash's rules, which a disk satisfies too), and two
-//! implementations: [`RamMedium`] (tests; and a not-durable journal when a platform has no
-//! region) and, with the `std` feature, [`FileMedium`] (a host file, for the benchmark).
+//! erased a segment at a time (NOR flash's rules, which a disk satisfies too), and
+//! [`RamMedium`] (tests; and a not-durable journal when a platform has no region). Other media
+//! implement [`Medium`] where they live: the kernel's platform region (`zb-kernel`'s `bus`), a
+//! host file (the benchmark, `xtask/journal-bench`).
 //!
 //! Invariants: an access outside the region, or a program that is not whole write units, is
-//! [`MediumError::OutOfRange`] and changes nothing.
+//! [`MediumError::OutOfRange`] and changes nothing ([`Geometry::check`]).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -32,6 +33,20 @@ impl Geometry {
             .checked_add(len as u64)
             .is_some_and(|end| end <= self.bytes())
     }
+
+    /// The check every [`Medium`] makes before an access: `offset..offset + len` inside the
+    /// region and, for a program (`whole_units`), at a multiple of the write unit and whole
+    /// write units long; otherwise [`MediumError::OutOfRange`].
+    pub fn check(&self, offset: u64, len: usize, whole_units: bool) -> Result<(), MediumError> {
+        let unit = u64::from(self.write_unit.max(1));
+        let aligned =
+            !whole_units || (offset.is_multiple_of(unit) && (len as u64).is_multiple_of(unit));
+        if self.contains(offset, len) && aligned {
+            Ok(())
+        } else {
+            Err(MediumError::OutOfRange)
+        }
+    }
 }
 
 /// Why a medium operation failed.
@@ -56,17 +71,6 @@ pub trait Medium {
     fn erase(&mut self, segment: u32) -> Result<(), MediumError>;
     /// Makes everything programmed so far durable.
     fn sync(&mut self) -> Result<(), MediumError>;
-}
-
-fn check(g: &Geometry, offset: u64, len: usize, whole_units: bool) -> Result<(), MediumError> {
-    let unit = u64::from(g.write_unit.max(1));
-    let aligned =
-        !whole_units || (offset.is_multiple_of(unit) && (len as u64).is_multiple_of(unit));
-    if g.contains(offset, len) && aligned {
-        Ok(())
-    } else {
-        Err(MediumError::OutOfRange)
-    }
 }
 
 /// RAM behaving like NOR flash (erased bytes read `0xFF`), with fault injection for tests.
@@ -109,14 +113,14 @@ impl Medium for RamMedium {
     }
 
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), MediumError> {
-        check(&self.geometry, offset, buf.len(), false)?;
+        self.geometry.check(offset, buf.len(), false)?;
         let at = offset as usize;
         buf.copy_from_slice(&self.bytes[at..at + buf.len()]);
         Ok(())
     }
 
     fn program(&mut self, offset: u64, data: &[u8]) -> Result<(), MediumError> {
-        check(&self.geometry, offset, data.len(), true)?;
+        self.geometry.check(offset, data.len(), true)?;
         let at = offset as usize;
         let (n, fail) = match self.budget {
             Some(left) if left < data.len() => (left, true),
@@ -150,191 +154,5 @@ impl Medium for RamMedium {
             return Err(MediumError::Io);
         }
         Ok(())
-    }
-}
-
-/// A host file as a journal region (the benchmark's medium): `program` is a positioned write,
-/// `sync` is `fdatasync`, `erase` clears nothing (a disk keeps old bytes; the journal tells
-/// them apart by generation).
-///
-/// Where the file system allows it the file is opened with `O_DIRECT`: writes go to the device
-/// as the kernel's virtio-blk journal's do, not through the page cache (a log is written once
-/// and read back only at recovery, so caching it buys nothing and costs a copy and writeback
-/// work at every sync). Direct I/O needs aligned memory, offsets and lengths: every transfer
-/// goes through an aligned buffer, widened to whole [`DIRECT_ALIGN`] blocks.
-#[cfg(feature = "std")]
-pub struct FileMedium {
-    file: std::fs::File,
-    geometry: Geometry,
-    direct: bool,
-    buffer: AlignedBuffer,
-}
-
-/// Alignment of direct transfers: the usual logical block size, and the journal's write unit
-/// on a disk (a device with larger blocks refuses the first transfer, and the medium goes on
-/// through the page cache).
-#[cfg(feature = "std")]
-pub const DIRECT_ALIGN: usize = 512;
-
-/// A buffer whose usable part starts at a [`DIRECT_ALIGN`] boundary (found in an
-/// over-allocated vector, so no unsafe allocation is needed).
-#[cfg(feature = "std")]
-struct AlignedBuffer {
-    bytes: Vec<u8>,
-}
-
-#[cfg(feature = "std")]
-impl AlignedBuffer {
-    /// `len` aligned bytes (grown when needed).
-    fn get(&mut self, len: usize) -> &mut [u8] {
-        if self.bytes.len() < len + DIRECT_ALIGN {
-            self.bytes = alloc::vec![0u8; len + DIRECT_ALIGN];
-        }
-        let skip = self.bytes.as_ptr().align_offset(DIRECT_ALIGN);
-        &mut self.bytes[skip..skip + len]
-    }
-}
-
-#[cfg(all(
-    feature = "std",
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "x86")
-))]
-const O_DIRECT: i32 = 0o40000;
-#[cfg(all(
-    feature = "std",
-    target_os = "linux",
-    not(any(target_arch = "x86_64", target_arch = "x86"))
-))]
-const O_DIRECT: i32 = 0o200000;
-
-#[cfg(feature = "std")]
-impl FileMedium {
-    /// Creates (or truncates) `path` as a region of `geometry`'s size, written out with zeros
-    /// and synced (preallocated, as a log file is: a later write then changes data, not the
-    /// file's block map, and `fdatasync` has only the data to flush), then opens it
-    /// ([`FileMedium::open`]).
-    pub fn create(path: &std::path::Path, geometry: Geometry) -> std::io::Result<FileMedium> {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
-        let zeros = alloc::vec![0u8; 1 << 20];
-        let mut left = geometry.bytes();
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            file.write_all(&zeros[..n])?;
-            left -= n as u64;
-        }
-        file.sync_all()?;
-        drop(file);
-        FileMedium::open(path, geometry)
-    }
-
-    /// Opens the region `create` made at `path` (what an earlier run left in it is kept).
-    pub fn open(path: &std::path::Path, geometry: Geometry) -> std::io::Result<FileMedium> {
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut direct = options.clone();
-            if let Ok(file) = direct.custom_flags(O_DIRECT).open(path) {
-                return Ok(FileMedium {
-                    file,
-                    geometry,
-                    direct: true,
-                    buffer: AlignedBuffer { bytes: Vec::new() },
-                });
-            }
-        }
-        Ok(FileMedium {
-            file: options.open(path)?,
-            geometry,
-            direct: false,
-            buffer: AlignedBuffer { bytes: Vec::new() },
-        })
-    }
-
-    /// Whether transfers bypass the page cache.
-    pub fn is_direct(&self) -> bool {
-        self.direct
-    }
-
-    /// The whole blocks around `offset..offset + len`.
-    fn blocks(offset: u64, len: usize) -> (u64, usize) {
-        let start = offset / DIRECT_ALIGN as u64 * DIRECT_ALIGN as u64;
-        let end = (offset + len as u64).div_ceil(DIRECT_ALIGN as u64) * DIRECT_ALIGN as u64;
-        (start, (end - start) as usize)
-    }
-}
-
-#[cfg(feature = "std")]
-impl Medium for FileMedium {
-    fn geometry(&self) -> Geometry {
-        self.geometry
-    }
-
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), MediumError> {
-        use std::os::unix::fs::FileExt;
-        check(&self.geometry, offset, buf.len(), false)?;
-        if !self.direct {
-            return self
-                .file
-                .read_exact_at(buf, offset)
-                .map_err(|_| MediumError::Io);
-        }
-        let (start, len) = Self::blocks(offset, buf.len());
-        let block = self.buffer.get(len);
-        self.file
-            .read_exact_at(block, start)
-            .map_err(|_| MediumError::Io)?;
-        let skip = (offset - start) as usize;
-        buf.copy_from_slice(&block[skip..skip + buf.len()]);
-        Ok(())
-    }
-
-    fn program(&mut self, offset: u64, data: &[u8]) -> Result<(), MediumError> {
-        use std::os::unix::fs::FileExt;
-        check(&self.geometry, offset, data.len(), true)?;
-        if !self.direct {
-            return self
-                .file
-                .write_all_at(data, offset)
-                .map_err(|_| MediumError::Io);
-        }
-        let (start, len) = Self::blocks(offset, data.len());
-        let skip = (offset - start) as usize;
-        let block = self.buffer.get(len);
-        // Partly covered blocks keep what they hold around the new bytes.
-        if skip != 0 || data.len() != len {
-            self.file
-                .read_exact_at(block, start)
-                .map_err(|_| MediumError::Io)?;
-        }
-        block[skip..skip + data.len()].copy_from_slice(data);
-        match self.file.write_all_at(block, start) {
-            Ok(()) => Ok(()),
-            // Direct I/O refused (`EINVAL`: the device's blocks are larger): buffered from now.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                self.direct = false;
-                self.program(offset, data)
-            }
-            Err(_) => Err(MediumError::Io),
-        }
-    }
-
-    fn erase(&mut self, segment: u32) -> Result<(), MediumError> {
-        if segment >= self.geometry.segments {
-            return Err(MediumError::OutOfRange);
-        }
-        Ok(())
-    }
-
-    fn sync(&mut self) -> Result<(), MediumError> {
-        self.file.sync_data().map_err(|_| MediumError::Io)
     }
 }

@@ -21,13 +21,14 @@ use alloc::vec::Vec;
 
 use crc::{CRC_32_ISCSI, Crc};
 
-/// CRC-32C (Castagnoli): the polynomial storage formats use (iSCSI, ext4, SCTP). On 64-bit
-/// machines with slice-by-16 tables (16 KiB, several times faster); on a microcontroller with
-/// the 1 KiB table, whose flash is scarcer than its cycles.
-#[cfg(target_pointer_width = "64")]
-const CRC32C: Crc<u32, crc::Table<16>> = Crc::<u32, crc::Table<16>>::new(&CRC_32_ISCSI);
-#[cfg(not(target_pointer_width = "64"))]
-const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+/// Rows of CRC lookup table: on 64-bit machines slice-by-16 (16 KiB, several times faster); on
+/// a microcontroller (32-bit) the single 1 KiB table, as its flash is scarcer than its cycles.
+const CRC_TABLES: usize = if usize::BITS >= 64 { 16 } else { 1 };
+
+/// CRC-32C (Castagnoli): the polynomial storage formats use (iSCSI, ext4, SCTP), with
+/// [`CRC_TABLES`] tables.
+const CRC32C: Crc<u32, crc::Table<CRC_TABLES>> =
+    Crc::<u32, crc::Table<CRC_TABLES>>::new(&CRC_32_ISCSI);
 
 /// The CRC-32C of `parts`, in order.
 pub fn crc32c(parts: &[&[u8]]) -> u32 {

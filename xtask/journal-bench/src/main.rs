@@ -11,10 +11,14 @@
 //! `journal-bench batch=N events=E journal_eps=… sqlite_eps=… ratio=…` (ratio = journal /
 //! SQLite, medians of the rounds).
 
+mod file_medium;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use zb_journal::{Envelope, FileMedium, Geometry, Journal, JournalConfig};
+use zb_journal::{Envelope, Geometry, Journal, JournalConfig};
+
+use file_medium::FileMedium;
 
 /// Rounds per batch size (the median is reported).
 const ROUNDS: usize = 5;
