@@ -15,10 +15,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use zb_abi::bus::{
-    EMIT_DUPLICATE, EventView, MAX_HEADERS, MAX_OPTIONS, MAX_SUBJECT, SubscribeOptions, pairs,
-};
-use zb_abi::syscall::{NONBLOCK, checked_range, nr};
+use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions, pairs};
+use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
 use zb_journal::Envelope;
 
@@ -26,34 +24,28 @@ use zb_hal::log::LogStorage;
 use zb_journal::{Geometry, JournalConfig};
 
 use crate::bus::{EventBus, Store};
+use crate::cap::Handle;
 use crate::kernel::{Kernel, Outcome};
 use crate::object::Object;
 use crate::run::{LoadFailure, WaitReason};
-use crate::sys::{handle_arg, live};
-use crate::task::Syscall;
+use crate::sys::live;
 
-type Served = Result<Outcome, Error>;
+/// What a bus call gives: a refusal carries the reason `last_error` reports (empty: none).
+type BusServed = Result<Outcome, (Error, String)>;
 
-/// Most bytes of one event's payload (the journal's record limit bounds it further).
-pub const MAX_PAYLOAD: usize = 4096;
-
-/// Whether `number` is a bus call.
-pub fn is_bus_call(number: u32) -> bool {
-    matches!(
-        number,
-        nr::EMIT
-            | nr::SUBSCRIBE
-            | nr::NEXT
-            | nr::ACK
-            | nr::LAST_ERROR
-            | nr::SCAN
-            | nr::SEAL
-            | nr::TIMER
-    )
+fn plain(e: Error) -> (Error, String) {
+    (e, String::new())
 }
 
 /// Header keys that fill envelope fields instead of staying headers.
 const ENVELOPE_KEYS: [&str; 4] = ["version", "correlation_id", "causation_id", "tenant"];
+
+/// A view call's text argument (view name or key).
+fn view_text(buf: Buf, mem: &[u8]) -> Result<String, (Error, String)> {
+    buf.text(mem)
+        .map(String::from)
+        .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))
+}
 
 /// Builds the envelope of an event `source` emits, from the call's texts. `Err` carries the
 /// reason for `last_error`.
@@ -210,31 +202,14 @@ impl Kernel {
         problems
     }
 
-    /// Serves bus call `sys` for run `pid`.
-    pub(crate) fn bus_call(&mut self, pid: Pid, sys: &Syscall) -> Served {
-        let result = match sys.number {
-            nr::EMIT => self.emit_call(pid, &sys.args),
-            nr::SUBSCRIBE => self.subscribe_call(pid, &sys.args),
-            nr::NEXT => self.next_call(pid, &sys.args),
-            nr::ACK => self.ack_call(pid, &sys.args),
-            nr::SCAN => self.scan_call(pid, &sys.args),
-            nr::SEAL => self.seal_call(pid, &sys.args),
-            nr::TIMER => self.timer_call(pid, &sys.args),
-            nr::LAST_ERROR => return self.last_error_call(pid, &sys.args),
-            _ => return Err(Error::Unsupported),
-        };
-        let task = live(&mut self.runs, pid)?;
-        match result {
-            Ok(outcome) => Ok(outcome),
-            Err((error, why)) => {
-                task.data_mut().sys.last_error = Some(why);
-                Err(error)
-            }
-        }
-    }
-
-    fn emit_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
+    /// `emit`: queues the event for the next group commit and parks the run until then.
+    pub(crate) fn emit_call(
+        &mut self,
+        pid: Pid,
+        subject: Buf,
+        payload: Buf,
+        headers: Buf,
+    ) -> BusServed {
         let bus = self.bus.as_mut().ok_or_else(|| {
             (
                 Error::Unsupported,
@@ -255,18 +230,14 @@ impl Kernel {
         let run_name = self.runs.get(pid).map_or("?", |r| r.name.as_str());
         let source = format!("run:{pid} {run_name}");
         let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-        let text = |ptr: i64, len: i64, max: usize| -> Result<&[u8], (Error, String)> {
-            let range = checked_range(ptr, len, mem.len(), max).map_err(plain)?;
-            Ok(&mem[range])
-        };
-        let name = core::str::from_utf8(text(a[0], a[1], MAX_SUBJECT)?).map_err(|_| {
+        let name = subject.text(mem).map_err(|_| {
             (
                 Error::InvalidArgument,
                 String::from("the subject is not UTF-8"),
             )
         })?;
-        let payload = text(a[2], a[3], MAX_PAYLOAD)?;
-        let headers = core::str::from_utf8(text(a[4], a[5], MAX_HEADERS)?).map_err(|_| {
+        let payload = payload.of(mem);
+        let headers = headers.text(mem).map_err(|_| {
             (
                 Error::InvalidArgument,
                 String::from("the headers are not UTF-8"),
@@ -280,17 +251,14 @@ impl Kernel {
         Ok(Outcome::Block(WaitReason::Commit))
     }
 
-    fn subscribe_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
+    /// `subscribe`: a subscription handle (or, with `delete=1`, deletes a durable consumer).
+    pub(crate) fn subscribe_call(&mut self, pid: Pid, pattern: Buf, options: Buf) -> BusServed {
         let (pattern, options) = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-            let p = checked_range(a[0], a[1], mem.len(), MAX_SUBJECT).map_err(plain)?;
-            let o = checked_range(a[2], a[3], mem.len(), MAX_OPTIONS).map_err(plain)?;
-            let utf8 = |b: &[u8]| core::str::from_utf8(b).map(String::from);
             let bad = |what: &str| (Error::InvalidArgument, format!("the {what} is not UTF-8"));
             (
-                utf8(&mem[p]).map_err(|_| bad("pattern"))?,
-                utf8(&mem[o]).map_err(|_| bad("options text"))?,
+                String::from(pattern.text(mem).map_err(|_| bad("pattern"))?),
+                String::from(options.text(mem).map_err(|_| bad("options text"))?),
             )
         };
         zb_bus::subject::check_pattern(&pattern)
@@ -346,21 +314,19 @@ impl Kernel {
         }
     }
 
-    fn next_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
-        let flags = a[3];
-        if flags & !i64::from(NONBLOCK) != 0 {
-            return Err(plain(Error::InvalidArgument));
-        }
-        {
-            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-            checked_range(a[1], a[2], mem.len(), usize::MAX).map_err(plain)?;
-        }
-        let sub = self.subscription_of(pid, a[0]).map_err(plain)?;
+    /// `next`: the subscription's next event, written at `out`; parks the run until one comes.
+    pub(crate) fn next_call(
+        &mut self,
+        pid: Pid,
+        handle: HandleArg,
+        out: Buf,
+        nonblock: bool,
+    ) -> BusServed {
+        let sub = self.subscription_of(pid, handle).map_err(plain)?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         let Some(found) = bus.peek(sub, now).map_err(plain)? else {
-            if flags & i64::from(NONBLOCK) != 0 {
+            if nonblock {
                 return Err(plain(Error::WouldBlock));
             }
             return if bus.wait_or_time_out(sub, now).map_err(plain)? {
@@ -387,8 +353,8 @@ impl Kernel {
             payload: &found.event.payload,
         };
         let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-        let range = checked_range(a[1], a[2], mem.len(), usize::MAX).map_err(plain)?;
-        let n = view.encode(&mut mem[range]).map_err(|e| {
+        let dest = out.out(mem, out.len).map_err(plain)?;
+        let n = view.encode(dest).map_err(|e| {
             (
                 e,
                 format!("the next event needs a {}-byte buffer", view.encoded_len()),
@@ -400,52 +366,32 @@ impl Kernel {
         Ok(Outcome::Reply(n as i64))
     }
 
-    /// The view name (and for `scan` the key) of a view call, from run `pid`'s memory.
-    fn view_args(
-        &mut self,
-        pid: Pid,
-        a: &[i64; 6],
-        key: bool,
-    ) -> Result<(String, String), (Error, String)> {
-        let plain = |e: Error| (e, String::new());
-        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-        let text = |ptr: i64, len: i64, max: usize| -> Result<String, (Error, String)> {
-            let range = checked_range(ptr, len, mem.len(), max).map_err(plain)?;
-            core::str::from_utf8(&mem[range])
-                .map(String::from)
-                .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))
-        };
-        let view = text(a[0], a[1], zb_abi::view::MAX_VIEW_NAME)?;
-        let key = if key {
-            text(a[2], a[3], zb_abi::view::INPUT_BYTES)?
-        } else {
-            String::new()
-        };
-        Ok((view, key))
-    }
-
-    fn scan_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
-        let (view, key) = self.view_args(pid, a, true)?;
-        {
+    /// `scan`: view `view`'s answer about `key`, written at `out`.
+    pub(crate) fn scan_call(&mut self, pid: Pid, view: Buf, key: Buf, out: Buf) -> BusServed {
+        let (view, key) = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-            checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
-        }
+            (view_text(view, mem)?, view_text(key, mem)?)
+        };
         let answer = self.scan_view(&view, &key)?;
-        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-        let range = checked_range(a[4], a[5], mem.len(), usize::MAX).map_err(plain)?;
-        if answer.len() > range.len() {
+        if answer.len() > out.len {
             return Err((
                 Error::TooLarge,
                 format!("the answer needs a {}-byte buffer", answer.len()),
             ));
         }
-        mem[range.start..range.start + answer.len()].copy_from_slice(&answer);
+        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        out.out(mem, answer.len())
+            .map_err(plain)?
+            .copy_from_slice(&answer);
         Ok(Outcome::Reply(answer.len() as i64))
     }
 
-    fn seal_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let (view, _) = self.view_args(pid, a, false)?;
+    /// `seal`: snapshots view `view`; its height.
+    pub(crate) fn seal_call(&mut self, pid: Pid, view: Buf) -> BusServed {
+        let view = {
+            let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+            view_text(view, mem)?
+        };
         let height = self.seal_view(&view)?;
         Ok(Outcome::Reply(i64::try_from(height).unwrap_or(i64::MAX)))
     }
@@ -584,13 +530,12 @@ impl Kernel {
         lines
     }
 
-    fn timer_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
+    /// `timer`: sets or cancels a timer.
+    pub(crate) fn timer_call(&mut self, pid: Pid, spec: Buf) -> BusServed {
         let text = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
-            let range = checked_range(a[0], a[1], mem.len(), 256).map_err(plain)?;
             String::from(
-                core::str::from_utf8(&mem[range])
+                spec.text(mem)
                     .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))?,
             )
         };
@@ -604,27 +549,27 @@ impl Kernel {
     }
 
     /// The subscription behind run `pid`'s handle `h` (which needs the read right).
-    fn subscription_of(&mut self, pid: Pid, h: i64) -> Result<u32, Error> {
+    fn subscription_of(&mut self, pid: Pid, h: HandleArg) -> Result<u32, Error> {
         match *live(&mut self.runs, pid)?
             .data()
             .sys
             .handles
-            .get(handle_arg(h), Rights::READ)?
+            .get(Handle(h), Rights::READ)?
         {
             Object::Subscription { sub } => Ok(sub),
             _ => Err(Error::BadHandle),
         }
     }
 
-    fn ack_call(&mut self, pid: Pid, a: &[i64; 6]) -> Result<Outcome, (Error, String)> {
-        let plain = |e: Error| (e, String::new());
-        let seq = u64::try_from(a[1]).map_err(|_| plain(Error::InvalidArgument))?;
-        let failed = match a[2] {
-            0 => false,
-            1 => true,
-            _ => return Err(plain(Error::InvalidArgument)),
-        };
-        let sub = self.subscription_of(pid, a[0]).map_err(plain)?;
+    /// `ack`: a durable subscription's event is done, or failed.
+    pub(crate) fn ack_call(
+        &mut self,
+        pid: Pid,
+        handle: HandleArg,
+        seq: u64,
+        failed: bool,
+    ) -> BusServed {
+        let sub = self.subscription_of(pid, handle).map_err(plain)?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         bus.ack(sub, seq, failed, now).map_err(|e| {
@@ -635,15 +580,6 @@ impl Kernel {
             (e, String::from(why))
         })?;
         Ok(Outcome::Reply(0))
-    }
-
-    fn last_error_call(&mut self, pid: Pid, a: &[i64; 6]) -> Served {
-        let (mem, data) = live(&mut self.runs, pid)?.parts();
-        let range = checked_range(a[0], a[1], mem.len(), usize::MAX)?;
-        let why = data.sys.last_error.as_deref().unwrap_or("");
-        let n = why.len().min(range.len());
-        mem[range.start..range.start + n].copy_from_slice(&why.as_bytes()[..n]);
-        Ok(Outcome::Reply(why.len() as i64))
     }
 
     /// Commits queued events when no run is ready (or a batch is full) and wakes emitters and

@@ -20,9 +20,9 @@
 use alloc::format;
 use alloc::string::String;
 
-use zb_abi::scheme::{FSINFO_SIZE, MAX_IO, OpenFlags, RemoteHandle, STAT_SIZE, STDIN, Whence};
-use zb_abi::syscall::{MAX_WRITE, checked_range, nr};
-use zb_abi::url::MAX_URL_LEN;
+use zb_abi::call::{Buf, Call};
+use zb_abi::scheme::{MAX_IO, OpenFlags, RemoteHandle, STDIN};
+use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid, Rights};
 
 use crate::cap::{Handle, HandleTable};
@@ -32,30 +32,12 @@ use crate::object::Object;
 use crate::request::{OwnedOp, OwnedReply};
 use crate::run::WaitReason;
 use crate::scheme::{Route, SchemeIndex, Target, allowed};
-use crate::sys::{handle_arg, live};
-use crate::task::Syscall;
+use crate::sys::live;
 
 type Served = Result<Outcome, Error>;
 
 /// Handles a native service may hold open at once.
 pub const NATIVE_HANDLES: usize = 64;
-
-/// The call numbers this module serves.
-pub fn is_url_call(number: u32) -> bool {
-    matches!(
-        number,
-        nr::OPEN
-            | nr::READ
-            | nr::SEEK
-            | nr::STAT
-            | nr::READDIR
-            | nr::UNLINK
-            | nr::MKDIR
-            | nr::RMDIR
-            | nr::RENAME
-            | nr::STATFS
-    )
-}
 
 /// A checked call, ready to go to its scheme's handler.
 pub(crate) struct Prepared {
@@ -64,8 +46,8 @@ pub(crate) struct Prepared {
 }
 
 impl Kernel {
-    /// Serves URL call `sys` for run `pid` (or finishes it, when its reply is in).
-    pub(crate) fn url_call(&mut self, pid: Pid, sys: &Syscall) -> Served {
+    /// Serves URL call `call` for run `pid` (or finishes it, when its reply is in).
+    pub(crate) fn url_call(&mut self, pid: Pid, call: &Call) -> Served {
         let awaiting = live(&mut self.runs, pid)?.data().sys.awaiting;
         if let Some((id, scheme)) = awaiting {
             let Some(reply) = self.inflight.take_reply(id) else {
@@ -73,14 +55,14 @@ impl Kernel {
                 return Ok(Outcome::Block(WaitReason::Reply { request: id }));
             };
             live(&mut self.runs, pid)?.data_mut().sys.awaiting = None;
-            return self.finish_run_call(pid, sys, scheme, reply);
+            return self.finish_run_call(pid, call, scheme, reply);
         }
-        let prepared = self.prepare_run_call(pid, sys)?;
+        let prepared = self.prepare_run_call(pid, call)?;
         let scheme = prepared.scheme;
         match self.router.route(scheme).ok_or(Error::NotFound)? {
             Route::Kernel(k) => {
                 let reply = self.serve_kernel_scheme(k, pid, &prepared.op);
-                self.finish_run_call(pid, sys, scheme, reply)
+                self.finish_run_call(pid, call, scheme, reply)
             }
             Route::Service(service) => {
                 let id = self.inflight.send(pid, scheme, service, prepared.op);
@@ -106,55 +88,44 @@ impl Kernel {
         self.kfiles.serve(scheme, from, op.as_op(), &view)
     }
 
-    /// Checks run `pid`'s call `sys` and builds its request.
-    fn prepare_run_call(&mut self, pid: Pid, sys: &Syscall) -> Result<Prepared, Error> {
-        let a = &sys.args;
+    /// Checks run `pid`'s call and builds its request.
+    fn prepare_run_call(&mut self, pid: Pid, call: &Call) -> Result<Prepared, Error> {
         let (mem, data) = live(&mut self.runs, pid)?.parts();
         let handles = &data.sys.handles;
-        let url = |ptr: i64, len: i64| -> Result<String, Error> {
-            let range = checked_range(ptr, len, mem.len(), MAX_URL_LEN)?;
-            let text = core::str::from_utf8(&mem[range]).map_err(|_| Error::InvalidArgument)?;
-            Ok(String::from(text))
-        };
-        let out_range = |ptr: i64, len: usize| checked_range(ptr, len as i64, mem.len(), len);
+        let url = |buf: Buf| buf.text(mem).map(String::from);
         // Calls on a handle are complete here; calls on URLs continue below.
-        let (first, second) = match sys.number {
-            nr::OPEN | nr::UNLINK | nr::MKDIR | nr::RMDIR => (url(a[0], a[1])?, None),
-            nr::STAT => {
-                out_range(a[2], STAT_SIZE)?;
-                (url(a[0], a[1])?, None)
-            }
-            nr::STATFS => {
-                out_range(a[2], FSINFO_SIZE)?;
-                (url(a[0], a[1])?, None)
-            }
-            nr::RENAME => (url(a[0], a[1])?, Some(url(a[2], a[3])?)),
-            nr::READ | nr::READDIR => {
-                let range = checked_range(a[1], a[2], mem.len(), usize::MAX)?;
-                let len = range.len().min(MAX_IO) as u32;
-                if sys.number == nr::READ && a[0] == i64::from(STDIN) {
+        let (first, second, flags) = match *call {
+            Call::Open { url: u, flags } => (url(u)?, None, flags),
+            Call::Unlink { url: u }
+            | Call::Mkdir { url: u }
+            | Call::Rmdir { url: u }
+            | Call::Stat { url: u, .. }
+            | Call::StatFs { url: u, .. } => (url(u)?, None, OpenFlags::empty()),
+            Call::Rename { from, to } => (url(from)?, Some(url(to)?), OpenFlags::empty()),
+            Call::Read { handle, out } | Call::ReadDir { handle, out } => {
+                let len = out.len.min(MAX_IO) as u32;
+                let dir = matches!(call, Call::ReadDir { .. });
+                if !dir && handle == STDIN {
                     let scheme = self.router.index("console").ok_or(Error::Unsupported)?;
-                    let handle = STDIN;
                     let op = OwnedOp::Read { handle, len };
                     return Ok(Prepared { scheme, op });
                 }
-                let dir = sys.number == nr::READDIR;
-                let (scheme, handle) = remote(handles, handle_arg(a[0]), Rights::READ, Some(dir))?;
+                let (scheme, handle) = remote(handles, Handle(handle), Rights::READ, Some(dir))?;
                 let op = OwnedOp::Read { handle, len };
                 return Ok(Prepared { scheme, op });
             }
-            nr::WRITE => {
-                let range = checked_range(a[1], a[2], mem.len(), MAX_WRITE)?;
-                let (scheme, handle) =
-                    remote(handles, handle_arg(a[0]), Rights::WRITE, Some(false))?;
-                let data = mem[range].to_vec();
+            Call::Write { handle, data } => {
+                let (scheme, handle) = remote(handles, Handle(handle), Rights::WRITE, Some(false))?;
+                let data = data.of(mem).to_vec();
                 let op = OwnedOp::Write { handle, data };
                 return Ok(Prepared { scheme, op });
             }
-            nr::SEEK => {
-                let whence = Whence::from_raw(a[2]).ok_or(Error::InvalidArgument)?;
-                let (scheme, handle) = remote(handles, handle_arg(a[0]), Rights::empty(), None)?;
-                let offset = a[1];
+            Call::Seek {
+                handle,
+                offset,
+                whence,
+            } => {
+                let (scheme, handle) = remote(handles, Handle(handle), Rights::empty(), None)?;
                 let op = OwnedOp::Seek {
                     handle,
                     offset,
@@ -164,16 +135,11 @@ impl Kernel {
             }
             _ => return Err(Error::Unsupported),
         };
-        let flags = if sys.number == nr::OPEN {
-            open_flags(a[2])?
-        } else {
-            OpenFlags::empty()
-        };
         let allow = data.sys.allow.clone();
         self.prepare_url_op(
             pid,
             allow.as_deref(),
-            sys.number,
+            call.sysnum() as u32,
             &first,
             second.as_deref(),
             flags,
@@ -191,24 +157,25 @@ impl Kernel {
         second: Option<&str>,
         flags: OpenFlags,
     ) -> Result<Prepared, Error> {
-        let what = call_name(number);
-        let target = self.resolve_checked(client, allow, what, url)?;
+        let number = Sysnum::try_from(number)?;
+        let what = number.name();
+        let target = self.authorise_url(client, allow, what, url)?;
         let scheme = target.scheme;
         let path = target.path;
         let op = match number {
-            nr::OPEN => OwnedOp::Open {
+            Sysnum::Open => OwnedOp::Open {
                 scheme: self.router.name(scheme),
                 path,
                 flags,
             },
-            nr::STAT => OwnedOp::Stat { path },
-            nr::STATFS => OwnedOp::StatFs { path },
-            nr::UNLINK => OwnedOp::Unlink { path },
-            nr::MKDIR => OwnedOp::Mkdir { path },
-            nr::RMDIR => OwnedOp::Rmdir { path },
-            nr::RENAME => {
+            Sysnum::Stat => OwnedOp::Stat { path },
+            Sysnum::StatFs => OwnedOp::StatFs { path },
+            Sysnum::Unlink => OwnedOp::Unlink { path },
+            Sysnum::Mkdir => OwnedOp::Mkdir { path },
+            Sysnum::Rmdir => OwnedOp::Rmdir { path },
+            Sysnum::Rename => {
                 let second = second.ok_or(Error::InvalidArgument)?;
-                let to = self.resolve_checked(client, allow, what, second)?;
+                let to = self.authorise_url(client, allow, what, second)?;
                 if to.scheme != scheme {
                     return Err(Error::Unsupported);
                 }
@@ -222,8 +189,9 @@ impl Kernel {
         Ok(Prepared { scheme, op })
     }
 
-    /// Resolves `url` and checks `client`'s grants; a denial is logged.
-    fn resolve_checked(
+    /// Resolves `url` and checks it against `client`'s URL grants: the one place URL grants
+    /// are enforced, for runs and native clients alike; a denial is logged.
+    pub(crate) fn authorise_url(
         &mut self,
         client: Pid,
         allow: Option<&[String]>,
@@ -244,44 +212,42 @@ impl Kernel {
         Ok(target)
     }
 
-    /// Finishes run `pid`'s call `sys` with the handler's `reply`.
+    /// Finishes run `pid`'s call with the handler's `reply`.
     fn finish_run_call(
         &mut self,
         pid: Pid,
-        sys: &Syscall,
+        call: &Call,
         scheme: SchemeIndex,
         reply: OwnedReply,
     ) -> Served {
-        let a = &sys.args;
-        let value = match sys.number {
-            nr::OPEN => {
-                let flags = OpenFlags::from_bits_truncate(a[2] as u32);
+        let value = match *call {
+            Call::Open { flags, .. } => {
                 let h = self.enter_handle(HandlesRef::Run(pid), scheme, flags, reply)?;
                 i64::from(h.0)
             }
-            nr::READ | nr::READDIR => {
+            Call::Read { out, .. } | Call::ReadDir { out, .. } => {
                 let data = reply.data()?;
                 let (mem, _) = live(&mut self.runs, pid)?.parts();
-                let range = checked_range(a[1], a[2], mem.len(), usize::MAX)?;
-                let n = data.len().min(range.len());
-                mem[range.start..range.start + n].copy_from_slice(&data[..n]);
+                let dest = out.out(mem, data.len())?;
+                let n = dest.len();
+                dest.copy_from_slice(&data[..n]);
                 n as i64
             }
-            nr::STAT => {
+            Call::Stat { out, .. } => {
                 let stat = reply.stat()?;
                 let (mem, _) = live(&mut self.runs, pid)?.parts();
-                let range = checked_range(a[2], STAT_SIZE as i64, mem.len(), STAT_SIZE)?;
-                mem[range].copy_from_slice(&stat.to_bytes());
+                out.out(mem, out.len)?.copy_from_slice(&stat.to_bytes());
                 0
             }
-            nr::STATFS => {
+            Call::StatFs { out, .. } => {
                 let info = reply.info()?;
                 let (mem, _) = live(&mut self.runs, pid)?.parts();
-                let range = checked_range(a[2], FSINFO_SIZE as i64, mem.len(), FSINFO_SIZE)?;
-                mem[range].copy_from_slice(&info.to_bytes());
+                out.out(mem, out.len)?.copy_from_slice(&info.to_bytes());
                 0
             }
-            nr::WRITE | nr::SEEK => i64::try_from(reply.done()?).map_err(|_| Error::Corrupt)?,
+            Call::Write { .. } | Call::Seek { .. } => {
+                i64::try_from(reply.done()?).map_err(|_| Error::Corrupt)?
+            }
             _ => {
                 reply.done()?;
                 0
@@ -362,29 +328,7 @@ pub(crate) enum HandlesRef {
     Native(Pid),
 }
 
-/// `open`'s flags argument, checked.
-pub(crate) fn open_flags(raw: i64) -> Result<OpenFlags, Error> {
-    let bits = u32::try_from(raw).map_err(|_| Error::InvalidArgument)?;
-    let flags = OpenFlags::from_bits(bits).ok_or(Error::InvalidArgument)?;
-    if !flags.is_valid() {
-        return Err(Error::InvalidArgument);
-    }
-    Ok(flags)
-}
-
-/// A path call's name, for the denial log.
-fn call_name(number: u32) -> &'static str {
-    match number {
-        nr::OPEN => "open",
-        nr::STAT => "stat",
-        nr::STATFS => "statfs",
-        nr::UNLINK => "unlink",
-        nr::MKDIR => "mkdir",
-        nr::RMDIR => "rmdir",
-        nr::RENAME => "rename",
-        _ => "call",
-    }
-}
+pub(crate) use zb_abi::call::open_flags;
 
 /// The remote object behind handle `h` with `right`; `dir` says what it must be (`None`:
 /// either).

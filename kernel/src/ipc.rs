@@ -14,10 +14,7 @@ use alloc::vec::Vec;
 
 use zb_abi::Error;
 
-/// The largest message body, in bytes.
-pub const MAX_MESSAGE: usize = 64 * 1024;
-/// The most handles one message may carry.
-pub const MAX_MESSAGE_HANDLES: usize = 16;
+pub use zb_abi::syscall::{MAX_MESSAGE, MAX_MESSAGE_HANDLES};
 
 /// One of a channel's two ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,6 +21,7 @@ pub mod cap;
 pub mod config;
 mod events;
 mod fs;
+mod gate;
 mod host;
 pub mod ipc;
 pub mod kernel;

@@ -1,49 +1,36 @@
-//! HOST call service: what each import of `zb_abi::syscall` does.
+//! Run-local calls and channels: the HOST calls a run's own state and the kernel's channels
+//! can serve, and the process calls (`spawn`, `wait`, `close` of a kernel-held object).
 //!
-//! This is the one place where numbers from a run become memory ranges, handles or pids. Every
-//! `(ptr, len)` goes through [`checked_range`]; every handle through the run's
-//! [`HandleTable`] with the right it needs. Any bad argument is an error code to the run. A
-//! call that fails or blocks has changed nothing (checks come before effects), which is what
-//! lets a parked call be retried.
+//! Every handler here gets a call the gate has already decoded (`crate::gate`): its memory
+//! ranges are [`Buf`]s, checked. Every handle goes through the run's [`HandleTable`] with the
+//! right it needs. A call that fails or blocks has changed nothing (checks come before
+//! effects), which is what lets a parked call be served again.
 //!
-//! Two paths reach the same code:
-//! - **Fast**: calls that need only the run itself ([`RunSys`], its memory) and the kernel's
-//!   channels ([`Shared`]) are a [`Call`], served inside the wasmi host function
-//!   (`crate::link`) while the run executes; a [`Outcome::Reply`] goes straight back to wasm.
-//! - **Slow**: anything else — a call that blocks or yields, and `spawn`/`wait`, which need the
-//!   run table — leaves the interpreter as a [`Syscall`]; the kernel acts on the outcome the
-//!   fast path found, or serves it with [`Kernel::syscall`] between slices. A parked call is
-//!   served again when its run is woken: for the calls a [`Call`] serves, by the very same
-//!   [`Call::serve`] (harmless: a call that blocked changed nothing).
-//!
-//! What a fast call must tell the kernel (output, channels whose waiters may now proceed) goes
-//! into the run's outboxes in [`RunSys`]; the kernel drains them after every slice and every
-//! slow call ([`Kernel::flush`]).
+//! [`RunCall`] is what the run-local handlers work on: the run ([`RunSys`], kept in its wasmi
+//! store), its memory and the channels ([`Shared`]). The gate builds one inside the
+//! interpreter, so these calls complete without leaving it; what they must tell the kernel
+//! (output, channels whose waiters may now proceed) goes into the run's outboxes in
+//! [`RunSys`], which the kernel drains after every slice and every call it serves
+//! ([`Kernel::flush`]).
 
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use zb_abi::syscall::{
-    GRANT_SIZE, Grant, MAX_ARGS, MAX_GRANTS, MAX_NAME, MAX_WRITE, NONBLOCK, STDERR, STDOUT,
-    StatusKind, checked_range, encode_status, nr, recv_result,
-};
+use zb_abi::call::{Buf, HandleArg, Prefix};
+use zb_abi::syscall::{GRANT_SIZE, Grant, StatusKind, encode_status, recv_result};
 use zb_abi::{Error, Pid, Rights};
 use zb_hal::Clock;
 
 use crate::cap::{Handle, HandleTable};
-use crate::ipc::{MAX_MESSAGE, MAX_MESSAGE_HANDLES, Message};
+use crate::ipc::Message;
 use crate::kernel::{Kernel, Outcome};
 use crate::object::{CHANNEL_RIGHTS, ChannelId, Channels, InTransit, Object};
 use crate::run::{ExitStatus, RunTable, WaitReason};
-use crate::task::{RunData, Syscall, Task};
+use crate::task::Task;
 
 type Served = Result<Outcome, Error>;
-
-/// Fuel charged for each host call (on either path), so a run looping over cheap calls is
-/// still preempted.
-pub const SYSCALL_FUEL: u64 = 20;
 
 /// What the calls of every run share: the kernel's channels and clock. One per kernel, held by
 /// the kernel and by every run's store. The channels are borrowed only for the length of one
@@ -119,25 +106,19 @@ impl RunSys {
     }
 }
 
-/// Serves call `number` for the run whose store data is `data` and memory is `mem`, if a
-/// [`Call`] can; `None` for the calls only the kernel serves (`spawn`, `wait`).
-pub fn serve(mem: &mut [u8], data: &mut RunData, number: u32, args: &[i64; 6]) -> Option<Outcome> {
-    let RunData { sys, shared, .. } = data;
-    // Not taken (see `Shared`); if it ever were, the host function would leave the call to
-    // the kernel, which borrows them between slices.
-    let mut channels = shared.channels.try_borrow_mut().ok()?;
-    Call {
-        mem,
-        run: sys,
-        channels: &mut channels,
-        clock: shared.clock,
-        channel_capacity: shared.channel_capacity,
+impl RunSys {
+    /// Whether closing handle `h` needs the kernel: remote objects and subscriptions are let
+    /// go of by the kernel (`Kernel::release`), channel ends by the run's own call.
+    pub(crate) fn held_by_kernel(&self, h: HandleArg) -> bool {
+        matches!(
+            self.handles.get(Handle(h), Rights::empty()),
+            Ok(Object::Remote { .. } | Object::Subscription { .. })
+        )
     }
-    .serve(number, args)
 }
 
-/// One host call being served: the calling run, its memory and the channels.
-pub struct Call<'a> {
+/// One run-local call being served: the calling run, its memory and the channels.
+pub struct RunCall<'a> {
     pub mem: &'a mut [u8],
     pub run: &'a mut RunSys,
     pub channels: &'a mut Channels,
@@ -145,87 +126,52 @@ pub struct Call<'a> {
     pub channel_capacity: usize,
 }
 
-impl Call<'_> {
-    /// Serves call `number`; `None` if it needs the kernel (`spawn`, `wait`).
-    pub fn serve(&mut self, number: u32, a: &[i64; 6]) -> Option<Outcome> {
-        let served = match number {
-            // A write to a remote handle, a close of one and the URL calls go to a scheme's
-            // handler: the kernel routes them.
-            nr::WRITE if a[0] != i64::from(STDOUT) && a[0] != i64::from(STDERR) => return None,
-            nr::CLOSE if self.needs_kernel(a[0]) => return None,
-            n if crate::fs::is_url_call(n) => return None,
-            nr::YIELD => Ok(Outcome::Yield),
-            nr::GETPID => Ok(Outcome::Reply(i64::from(self.run.pid))),
-            nr::CLOCK => Ok(Outcome::Reply(self.clock.now_us() as i64)),
-            nr::SLEEP => self.sleep(a[0]),
-            nr::WRITE => self.write(a[0], a[1], a[2]),
-            nr::ARGS => self.args(a[0], a[1]),
-            nr::GRANTS => self.grants(a[0], a[1]),
-            nr::CHANNEL_CREATE => self.channel_create(a[0]),
-            nr::SEND => self.send(a),
-            nr::RECV => self.recv(a),
-            nr::CLOSE => self.close(a[0]),
-            nr::SPAWN | nr::WAIT => return None,
-            _ => Err(Error::Unsupported),
-        };
-        Some(served.unwrap_or_else(Outcome::err))
-    }
-
-    /// Whether closing handle `h` needs the kernel: remote objects and subscriptions are let
-    /// go of by the kernel (`Kernel::release`), channel ends here.
-    fn needs_kernel(&self, h: i64) -> bool {
-        matches!(
-            self.run.handles.get(handle_arg(h), Rights::empty()),
-            Ok(Object::Remote { .. } | Object::Subscription { .. })
-        )
-    }
-
-    fn sleep(&mut self, us: i64) -> Served {
+impl RunCall<'_> {
+    pub(crate) fn sleep(&mut self, us: u64) -> Served {
         match us {
-            ..0 => Err(Error::InvalidArgument),
             0 => Ok(Outcome::Yield),
             us => {
-                let until_us = self.clock.now_us().saturating_add(us as u64);
+                let until_us = self.clock.now_us().saturating_add(us);
                 Ok(Outcome::Block(WaitReason::Sleep { until_us }))
             }
         }
     }
 
-    fn write(&mut self, stream: i64, ptr: i64, len: i64) -> Served {
-        if stream != i64::from(STDOUT) && stream != i64::from(STDERR) {
-            return Err(Error::InvalidArgument);
-        }
-        let bytes = read_mem(self.mem, ptr, len, MAX_WRITE)?;
+    /// A write to stdout or stderr: handed to the console as an [`crate::Event::Output`].
+    pub(crate) fn write_stream(&mut self, stream: HandleArg, data: Buf) -> Served {
+        let bytes = data.of(self.mem);
         if !bytes.is_empty() {
             self.run.output.push((stream as i32, bytes.to_vec()));
         }
         Ok(Outcome::Reply(bytes.len() as i64))
     }
 
-    fn args(&mut self, ptr: i64, cap: i64) -> Served {
-        if cap < 0 {
-            return Err(Error::InvalidArgument);
-        }
+    pub(crate) fn args(&mut self, out: Prefix) -> Served {
         let total = self.run.args.len();
-        let n = total.min(cap as usize);
-        let range = checked_range(ptr, n as i64, self.mem.len(), usize::MAX)?;
+        let range = out.take(total, 1, self.mem.len())?;
+        let n = range.len();
         self.mem[range].copy_from_slice(&self.run.args[..n]);
         Ok(Outcome::Reply(total as i64))
     }
 
-    fn grants(&mut self, ptr: i64, cap: i64) -> Served {
-        if cap < 0 {
-            return Err(Error::InvalidArgument);
-        }
+    pub(crate) fn grants(&mut self, out: Prefix) -> Served {
         let total = self.run.granted.len();
-        let n = total.min(cap as usize);
-        let range = checked_range(ptr, (n * 4) as i64, self.mem.len(), usize::MAX)?;
+        let range = out.take(total, 4, self.mem.len())?;
+        let n = range.len() / 4;
         write_handles(&mut self.mem[range], &self.run.granted[..n]);
         Ok(Outcome::Reply(total as i64))
     }
 
-    fn channel_create(&mut self, out: i64) -> Served {
-        let range = checked_range(out, 8, self.mem.len(), 8)?;
+    /// The reason for the run's last refused call (`last_error`).
+    pub(crate) fn last_error(&mut self, out: Buf) -> Served {
+        let why = self.run.last_error.as_deref().unwrap_or("");
+        let dest = out.out(self.mem, why.len())?;
+        let n = dest.len();
+        dest.copy_from_slice(&why.as_bytes()[..n]);
+        Ok(Outcome::Reply(why.len() as i64))
+    }
+
+    pub(crate) fn channel_create(&mut self, out: Buf) -> Served {
         let handles = &mut self.run.handles;
         if handles.room() < 2 {
             return Err(Error::OutOfMemory);
@@ -235,20 +181,25 @@ impl Call<'_> {
         // Cannot fail: two free slots were checked above.
         let ha = handles.insert(a, CHANNEL_RIGHTS)?;
         let hb = handles.insert(b, CHANNEL_RIGHTS)?;
-        write_handles(&mut self.mem[range], &[ha, hb]);
+        // Cannot fail: checked at decode, and a run's memory never shrinks.
+        write_handles(out.out(self.mem, 8)?, &[ha, hb]);
         Ok(Outcome::Reply(0))
     }
 
-    fn send(&mut self, a: &[i64; 6]) -> Served {
-        let nonblock = nonblocking(a[5])?;
-        let h = handle_arg(a[0]);
+    pub(crate) fn send(
+        &mut self,
+        handle: HandleArg,
+        data: Buf,
+        handles: Buf,
+        nonblock: bool,
+    ) -> Served {
+        let h = Handle(handle);
         let Object::ChannelEnd { channel, end } = *self.run.handles.get(h, Rights::WRITE)? else {
             return Err(Error::BadHandle);
         };
-        let bytes = read_mem(self.mem, a[1], a[2], MAX_MESSAGE)?;
-        let raw = read_array(self.mem, a[3], a[4], 4, MAX_MESSAGE_HANDLES)?;
+        let bytes = data.of(self.mem);
         let mut moving = Vec::new();
-        for c in raw.as_chunks::<4>().0 {
+        for c in handles.of(self.mem).as_chunks::<4>().0 {
             let m = Handle(u32::from_le_bytes(*c));
             if m == h {
                 return Err(Error::InvalidArgument);
@@ -284,19 +235,18 @@ impl Call<'_> {
         Ok(Outcome::Reply(0))
     }
 
-    fn recv(&mut self, a: &[i64; 6]) -> Served {
-        let nonblock = nonblocking(a[5])?;
-        let h = handle_arg(a[0]);
+    pub(crate) fn recv(
+        &mut self,
+        handle: HandleArg,
+        data: Buf,
+        room: Buf,
+        nonblock: bool,
+    ) -> Served {
         let handles = &mut self.run.handles;
-        let Object::ChannelEnd { channel, end } = *handles.get(h, Rights::READ)? else {
+        let Object::ChannelEnd { channel, end } = *handles.get(Handle(handle), Rights::READ)?
+        else {
             return Err(Error::BadHandle);
         };
-        let bytes_range = checked_range(a[1], a[2], self.mem.len(), usize::MAX)?;
-        if a[4] < 0 {
-            return Err(Error::InvalidArgument);
-        }
-        let hcap = (a[4] as u64).min(MAX_MESSAGE_HANDLES as u64) as i64;
-        let handles_range = checked_range(a[3], hcap * 4, self.mem.len(), usize::MAX)?;
         let chan = self.channels.get_mut(channel).ok_or(Error::BadHandle)?;
         let next = match chan.peek(end) {
             Ok(m) => m,
@@ -305,31 +255,35 @@ impl Call<'_> {
             }
             Err(e) => return Err(e),
         };
-        if next.bytes.len() > bytes_range.len() || next.handles.len() * 4 > handles_range.len() {
+        if next.bytes.len() > data.len || next.handles.len() * 4 > room.len {
             return Err(Error::TooLarge);
         }
         if next.handles.len() > handles.room() {
             return Err(Error::OutOfMemory);
         }
         // All checked: from here on the call has effects.
+        // Checked at decode (a run's memory never shrinks): looked at before any effect.
+        let (Some(_), Some(_)) = (self.mem.get(data.range()), self.mem.get(room.range())) else {
+            return Err(Error::BadAddress);
+        };
         let message = chan.recv(end)?;
         let n = message.bytes.len();
-        self.mem[bytes_range.start..bytes_range.start + n].copy_from_slice(&message.bytes);
+        data.out(self.mem, n)?.copy_from_slice(&message.bytes);
         self.channels.recycle(message.bytes);
-        let mut at = handles_range.start;
         let received = message.handles.len();
-        for (object, rights) in message.handles {
+        let dest = room.out(self.mem, received * 4)?;
+        for ((object, rights), slot) in message.handles.into_iter().zip(dest.as_chunks_mut::<4>().0)
+        {
             // Cannot fail: room was checked above.
             let got = handles.insert(object, rights)?;
-            write_handles(&mut self.mem[at..at + 4], &[got]);
-            at += 4;
+            *slot = got.0.to_le_bytes();
         }
         self.run.changed(channel);
         Ok(Outcome::Reply(recv_result(n, received)))
     }
 
-    fn close(&mut self, h: i64) -> Served {
-        let (object, _) = self.run.handles.remove(handle_arg(h))?;
+    pub(crate) fn close(&mut self, h: HandleArg) -> Served {
+        let (object, _) = self.run.handles.remove(Handle(h))?;
         self.release(object);
         Ok(Outcome::Reply(0))
     }
@@ -341,44 +295,16 @@ impl Call<'_> {
 }
 
 impl Kernel {
-    /// Serves `sys` for run `pid` (which is in EXEC), on the kernel's side.
-    pub(crate) fn syscall(&mut self, pid: Pid, sys: &Syscall) -> Outcome {
-        let a = &sys.args;
-        let served = match sys.number {
-            nr::SPAWN => self.spawn_call(pid, a),
-            nr::WAIT => self.wait(pid, a[0]),
-            nr::CLOSE => self.close_call(pid, a[0]),
-            nr::WRITE if a[0] != i64::from(STDOUT) && a[0] != i64::from(STDERR) => {
-                self.url_call(pid, sys)
-            }
-            n if crate::fs::is_url_call(n) => self.url_call(pid, sys),
-            n if crate::events::is_bus_call(n) => self.bus_call(pid, sys),
-            number => {
-                let Ok(task) = live(&mut self.runs, pid) else {
-                    return Outcome::err(Error::BadHandle);
-                };
-                let (mem, data) = task.parts();
-                let outcome = serve(mem, data, number, a);
-                if data.sys.has_outbox() {
-                    self.flush(pid);
-                }
-                return outcome.unwrap_or(Outcome::err(Error::Unsupported));
-            }
-        };
-        served.unwrap_or_else(Outcome::err)
-    }
-
-    fn spawn_call(&mut self, pid: Pid, a: &[i64; 6]) -> Served {
+    /// `spawn`: starts a child of run `pid`, moving the granted handles into it.
+    pub(crate) fn spawn_call(&mut self, pid: Pid, name: Buf, args: Buf, grants: Buf) -> Served {
         let (name, args, wanted, grants) = {
             let (mem, data) = live(&mut self.runs, pid)?.parts();
-            let name = read_mem(mem, a[0], a[1], MAX_NAME)?;
-            let name =
-                String::from(core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?);
-            let args = read_mem(mem, a[2], a[3], MAX_ARGS)?.to_vec();
+            let name = String::from(name.text(mem)?);
+            let args = args.of(mem).to_vec();
             if args.last().is_some_and(|&b| b != 0) {
                 return Err(Error::InvalidArgument);
             }
-            let raw = read_array(mem, a[4], a[5], GRANT_SIZE, MAX_GRANTS)?;
+            let raw = grants.of(mem);
             let mut wanted = Vec::with_capacity(raw.len() / GRANT_SIZE);
             for entry in raw.as_chunks::<GRANT_SIZE>().0 {
                 let g = Grant::from_bytes(*entry);
@@ -408,18 +334,18 @@ impl Kernel {
     }
 
     /// `close` on the kernel's side (a remote handle's handler must be told).
-    fn close_call(&mut self, pid: Pid, h: i64) -> Served {
+    pub(crate) fn close_call(&mut self, pid: Pid, h: HandleArg) -> Served {
         let (object, _) = live(&mut self.runs, pid)?
             .data_mut()
             .sys
             .handles
-            .remove(handle_arg(h))?;
+            .remove(Handle(h))?;
         self.release(object);
         Ok(Outcome::Reply(0))
     }
 
-    fn wait(&mut self, pid: Pid, child: i64) -> Served {
-        let child = Pid::try_from(child).map_err(|_| Error::NotFound)?;
+    /// `wait`: child `child`'s status once it has ended (reaping it).
+    pub(crate) fn wait_call(&mut self, pid: Pid, child: Pid) -> Served {
         let status = match self.runs.get(child) {
             Some(c) if c.parent == pid && c.pid != pid => c.state.status().cloned(),
             _ => return Err(Error::NotFound),
@@ -439,25 +365,6 @@ pub(crate) fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
     runs.get_mut(pid)
         .and_then(|r| r.task.as_mut())
         .ok_or(Error::BadHandle)
-}
-
-/// The bytes `(ptr, len)` of a run's memory, checked.
-fn read_mem(mem: &[u8], ptr: i64, len: i64, limit: usize) -> Result<&[u8], Error> {
-    let range = checked_range(ptr, len, mem.len(), limit)?;
-    Ok(&mem[range])
-}
-
-/// `count` entries of `size` bytes at `ptr` in a run's memory, at most `max` entries: a
-/// negative count is `InvalidArgument` and more than `max` is `TooLarge` (whatever the
-/// pointer), then the range is checked.
-fn read_array(mem: &[u8], ptr: i64, count: i64, size: usize, max: usize) -> Result<&[u8], Error> {
-    if count < 0 {
-        return Err(Error::InvalidArgument);
-    }
-    if count > max as i64 {
-        return Err(Error::TooLarge);
-    }
-    read_mem(mem, ptr, count * size as i64, max * size)
 }
 
 /// The entries of `table` a run is passing on (to a child or in a message), checked: each
@@ -483,20 +390,6 @@ pub fn check_transfer(
 fn write_handles(out: &mut [u8], handles: &[Handle]) {
     for (chunk, h) in out.as_chunks_mut::<4>().0.iter_mut().zip(handles) {
         *chunk = h.0.to_le_bytes();
-    }
-}
-
-/// Handles are `u32` values passed in an `i32`.
-pub(crate) fn handle_arg(v: i64) -> Handle {
-    Handle(v as u32)
-}
-
-/// The `flags` of `send`/`recv`: whether [`NONBLOCK`] is set; unknown bits are refused.
-fn nonblocking(flags: i64) -> Result<bool, Error> {
-    if flags & !i64::from(NONBLOCK) != 0 {
-        Err(Error::InvalidArgument)
-    } else {
-        Ok(flags != 0)
     }
 }
 

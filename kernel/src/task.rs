@@ -35,6 +35,7 @@ use wasmi_core::LimiterError;
 use crate::replay::{Growth, Tape};
 use crate::run::{ExitStatus, LoadFailure};
 use crate::sys::{RunSys, Shared};
+use zb_abi::call::Call;
 
 pub use wasmi::Module;
 
@@ -46,12 +47,15 @@ pub const ENTRY: &str = "_start";
 /// wasmi's own minimum value stack; a smaller maximum would not be a valid configuration.
 const MIN_STACK_BYTES: usize = 1_000;
 
-/// A request from a run that the kernel must serve.
+/// A call a run left the interpreter with, for the kernel to serve: as the run made it (what
+/// replay records) and as the gate decoded it (`crate::gate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Syscall {
     /// Which call (an ABI syscall number).
     pub number: u32,
     pub args: [i64; 6],
+    /// The call, decoded once.
+    pub call: Call,
 }
 
 /// The host error that suspends a run in a host call. The call itself waits in the store data
@@ -619,13 +623,10 @@ fn classify(e: &WasmError) -> ExitStatus {
     }
 }
 
-/// Suspends the run in call `number` (made from a host function with store data `data`, which
+/// Suspends the run in call `sys` (made from a host function with store data `data`, which
 /// returns a value iff `returns`): returns the error the host function must return.
-pub fn suspend(data: &mut RunData, number: u32, args: [i64; 6], returns: bool) -> WasmError {
-    data.pending = Some(Pending {
-        sys: Syscall { number, args },
-        returns,
-    });
+pub fn suspend(data: &mut RunData, sys: Syscall, returns: bool) -> WasmError {
+    data.pending = Some(Pending { sys, returns });
     WasmError::host(Suspend)
 }
 
@@ -635,7 +636,7 @@ mod tests {
     use alloc::vec::Vec;
     use wasmi::Caller;
 
-    const SLEEP: u32 = 5;
+    const SLEEP: u32 = zb_abi::syscall::nr::SLEEP;
 
     fn link(linker: &mut Linker<RunData>) -> Result<(), WasmError> {
         linker.func_wrap(
@@ -649,7 +650,12 @@ mod tests {
             HOST_MODULE,
             "sleep",
             |mut cx: Caller<'_, RunData>, us: i64| -> Result<i64, WasmError> {
-                Err(suspend(cx.data_mut(), SLEEP, [us, 0, 0, 0, 0, 0], true))
+                let sys = Syscall {
+                    number: SLEEP,
+                    args: [us, 0, 0, 0, 0, 0],
+                    call: Call::Sleep { us: us as u64 },
+                };
+                Err(suspend(cx.data_mut(), sys, true))
             },
         )?;
         Ok(())
@@ -819,7 +825,8 @@ mod tests {
             t.resume(1000, 0),
             Slice::Syscall(Syscall {
                 number: SLEEP,
-                args: [5, 0, 0, 0, 0, 0]
+                args: [5, 0, 0, 0, 0, 0],
+                call: Call::Sleep { us: 5 },
             })
         );
         assert_eq!(t.resume(1000, 42), Slice::Done(ExitStatus::Ok(42)));

@@ -609,7 +609,7 @@ fn a_run_looping_on_a_cheap_call_is_still_preempted() {
     let first = calls(&s);
     assert!(first > 0, "the looper ran");
     assert!(
-        first <= 2_000 / crate::sys::SYSCALL_FUEL,
+        first <= 2_000 / crate::gate::SYSCALL_FUEL,
         "{first} calls in one slice"
     );
     s.run(3);
@@ -622,7 +622,7 @@ fn a_run_looping_on_a_cheap_call_is_still_preempted() {
     assert_eq!(s.status(looper), None);
     let fuel = s.k.runs().get(looper).unwrap().info().fuel;
     assert!(
-        calls(&s) * crate::sys::SYSCALL_FUEL <= fuel,
+        calls(&s) * crate::gate::SYSCALL_FUEL <= fuel,
         "every call was charged: {} calls, {fuel} fuel",
         calls(&s)
     );

@@ -24,6 +24,10 @@ pub const MAX_SUBJECT: usize = 128;
 pub const MAX_HEADERS: usize = 512;
 /// Most bytes of the options argument.
 pub const MAX_OPTIONS: usize = 256;
+/// Most bytes of one event's payload (the journal's record limit bounds it further).
+pub const MAX_PAYLOAD: usize = 4096;
+/// Most bytes of one timer spec ([`TimerSpec`]).
+pub const MAX_TIMER_SPEC: usize = 256;
 /// The header that de-duplicates emits.
 pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
 /// `emit`'s result has this bit set when the event was a duplicate (nothing was appended; the

@@ -14,6 +14,7 @@
 
 pub mod bootfs;
 pub mod bus;
+pub mod call;
 mod error;
 pub mod fmt;
 mod host;

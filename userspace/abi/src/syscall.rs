@@ -61,84 +61,118 @@
 /// The import module name.
 pub const MODULE: &str = "zb";
 
-/// Syscall numbers (the kernel's internal dispatch keys; stable for replay logs).
-pub mod nr {
-    pub const EXIT: u32 = 0;
-    pub const YIELD: u32 = 1;
-    pub const GETPID: u32 = 2;
-    pub const CLOCK: u32 = 3;
-    pub const SLEEP: u32 = 4;
-    pub const WRITE: u32 = 5;
-    pub const ARGS: u32 = 6;
-    pub const SPAWN: u32 = 7;
-    pub const WAIT: u32 = 8;
-    pub const CHANNEL_CREATE: u32 = 9;
-    pub const SEND: u32 = 10;
-    pub const RECV: u32 = 11;
-    pub const CLOSE: u32 = 12;
-    pub const GRANTS: u32 = 13;
-    pub const OPEN: u32 = 14;
-    pub const READ: u32 = 15;
-    pub const SEEK: u32 = 16;
-    pub const STAT: u32 = 17;
-    pub const READDIR: u32 = 18;
-    pub const UNLINK: u32 = 19;
-    pub const MKDIR: u32 = 20;
-    pub const RMDIR: u32 = 21;
-    pub const RENAME: u32 = 22;
-    pub const STATFS: u32 = 23;
-    pub const EMIT: u32 = 24;
-    pub const SUBSCRIBE: u32 = 25;
-    pub const NEXT: u32 = 26;
-    pub const ACK: u32 = 27;
-    pub const LAST_ERROR: u32 = 28;
-    pub const SCAN: u32 = 29;
-    pub const SEAL: u32 = 30;
-    pub const TIMER: u32 = 31;
+/// The wasm signature of an import (parameters, and the `i64` result all but two return).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// `(code: i32)`, no result (`exit`).
+    Exit,
+    /// `()`, no result (`yield`).
+    Nothing,
+    /// `() -> i64`.
+    Returns,
+    /// `(i64) -> i64`.
+    I64,
+    /// `(i32) -> i64`.
+    I32x1,
+    /// `(i32, i32) -> i64`.
+    I32x2,
+    /// `(i32, i32, i32) -> i64`.
+    I32x3,
+    /// `(i32, i32, i32, i32) -> i64`.
+    I32x4,
+    /// `(i32, i32, i32, i32, i32, i32) -> i64`.
+    I32x6,
+    /// `(handle: i32, i64, i32) -> i64` (`seek`, `ack`).
+    HandleI64I32,
 }
 
-/// Every import, by name, with its number (what the kernel links).
-pub const IMPORTS: [(&str, u32); 32] = [
-    ("exit", nr::EXIT),
-    ("yield", nr::YIELD),
-    ("getpid", nr::GETPID),
-    ("clock", nr::CLOCK),
-    ("sleep", nr::SLEEP),
-    ("write", nr::WRITE),
-    ("args", nr::ARGS),
-    ("spawn", nr::SPAWN),
-    ("wait", nr::WAIT),
-    ("channel_create", nr::CHANNEL_CREATE),
-    ("send", nr::SEND),
-    ("recv", nr::RECV),
-    ("close", nr::CLOSE),
-    ("grants", nr::GRANTS),
-    ("open", nr::OPEN),
-    ("read", nr::READ),
-    ("seek", nr::SEEK),
-    ("stat", nr::STAT),
-    ("readdir", nr::READDIR),
-    ("unlink", nr::UNLINK),
-    ("mkdir", nr::MKDIR),
-    ("rmdir", nr::RMDIR),
-    ("rename", nr::RENAME),
-    ("statfs", nr::STATFS),
-    ("emit", nr::EMIT),
-    ("subscribe", nr::SUBSCRIBE),
-    ("next", nr::NEXT),
-    ("ack", nr::ACK),
-    ("last_error", nr::LAST_ERROR),
-    ("scan", nr::SCAN),
-    ("seal", nr::SEAL),
-    ("timer", nr::TIMER),
-];
+/// Declares the syscall table once: the [`Sysnum`] enum (numbers are stable: replay logs keep
+/// them), each import's name, and the plain `nr::` constants derived from it.
+macro_rules! syscalls {
+    ($($variant:ident = $number:literal, $name:literal, $konst:ident, $sig:ident;)*) => {
+        /// A HOST call's number, decoded once from the raw `u32` ([`Sysnum::try_from`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum Sysnum {
+            $($variant = $number,)*
+        }
+
+        impl Sysnum {
+            /// Every call, in number order (what the kernel links).
+            pub const ALL: [Sysnum; 0 $(+ { let _ = $number; 1 })*] = [$(Sysnum::$variant,)*];
+
+            /// The import's name in the [`MODULE`] module.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Sysnum::$variant => $name,)*
+                }
+            }
+
+            /// The import's wasm signature.
+            pub const fn signature(self) -> Signature {
+                match self {
+                    $(Sysnum::$variant => Signature::$sig,)*
+                }
+            }
+        }
+
+        impl TryFrom<u32> for Sysnum {
+            type Error = crate::Error;
+
+            /// `Unsupported` for a number no call has.
+            fn try_from(number: u32) -> Result<Sysnum, crate::Error> {
+                match number {
+                    $($number => Ok(Sysnum::$variant),)*
+                    _ => Err(crate::Error::Unsupported),
+                }
+            }
+        }
+
+        /// Syscall numbers as plain constants (the [`Sysnum`] values).
+        pub mod nr {
+            $(pub const $konst: u32 = $number;)*
+        }
+    };
+}
+
+syscalls! {
+    Exit = 0, "exit", EXIT, Exit;
+    Yield = 1, "yield", YIELD, Nothing;
+    GetPid = 2, "getpid", GETPID, Returns;
+    Clock = 3, "clock", CLOCK, Returns;
+    Sleep = 4, "sleep", SLEEP, I64;
+    Write = 5, "write", WRITE, I32x3;
+    Args = 6, "args", ARGS, I32x2;
+    Spawn = 7, "spawn", SPAWN, I32x6;
+    Wait = 8, "wait", WAIT, I64;
+    ChannelCreate = 9, "channel_create", CHANNEL_CREATE, I32x1;
+    Send = 10, "send", SEND, I32x6;
+    Recv = 11, "recv", RECV, I32x6;
+    Close = 12, "close", CLOSE, I32x1;
+    Grants = 13, "grants", GRANTS, I32x2;
+    Open = 14, "open", OPEN, I32x3;
+    Read = 15, "read", READ, I32x3;
+    Seek = 16, "seek", SEEK, HandleI64I32;
+    Stat = 17, "stat", STAT, I32x3;
+    ReadDir = 18, "readdir", READDIR, I32x3;
+    Unlink = 19, "unlink", UNLINK, I32x2;
+    Mkdir = 20, "mkdir", MKDIR, I32x2;
+    Rmdir = 21, "rmdir", RMDIR, I32x2;
+    Rename = 22, "rename", RENAME, I32x4;
+    StatFs = 23, "statfs", STATFS, I32x3;
+    Emit = 24, "emit", EMIT, I32x6;
+    Subscribe = 25, "subscribe", SUBSCRIBE, I32x4;
+    Next = 26, "next", NEXT, I32x4;
+    Ack = 27, "ack", ACK, HandleI64I32;
+    LastError = 28, "last_error", LAST_ERROR, I32x2;
+    Scan = 29, "scan", SCAN, I32x6;
+    Seal = 30, "seal", SEAL, I32x2;
+    Timer = 31, "timer", TIMER, I32x2;
+}
 
 /// The name of import `number` (`"?"` for none).
 pub fn name_of(number: u32) -> &'static str {
-    IMPORTS
-        .iter()
-        .find(|&&(_, n)| n == number)
-        .map_or("?", |&(name, _)| name)
+    Sysnum::try_from(number).map_or("?", Sysnum::name)
 }
 
 /// A `(ptr, len)` range of a run's memory (`len` 0: nothing).
@@ -229,8 +263,12 @@ impl Grant {
     }
 }
 
-/// Most grants in one `spawn`, and handles in one message.
+/// Most grants in one `spawn`.
 pub const MAX_GRANTS: usize = 16;
+/// Most bytes in one channel message.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Most handles one channel message carries.
+pub const MAX_MESSAGE_HANDLES: usize = 16;
 /// Most bytes of arguments (including NULs) in one `spawn`.
 pub const MAX_ARGS: usize = 4096;
 /// Longest program name.

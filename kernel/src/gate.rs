@@ -1,0 +1,352 @@
+//! The syscall gate: every HOST call a run makes enters here, and only here.
+//!
+//! One call goes through five steps, each in one place:
+//! 1. **Charge** ([`fuel_of`]): the call's fuel is taken from the run's slice before anything
+//!    else, so a run looping over cheap or failing calls is still preempted. (Per-call kernel
+//!    memory is charged by the handlers that allocate; issue 15 makes both per-run budgets.)
+//! 2. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
+//!    recording (`crate::replay`) — before decoding, because the tape keeps the raw call.
+//! 3. **Decode** ([`Call::decode`], in the ABI): the number and arguments become a typed
+//!    [`Call`], every memory range checked. A bad argument ends here as an error code.
+//! 4. **Authorise** ([`authorise`]): the call against the run's grants.
+//! 5. **Dispatch** ([`dispatch`]): one `match` sends each call to the plain function of its
+//!    family — run-local calls and channels (`crate::sys`), processes, URLs (`crate::fs`),
+//!    the bus and views (`crate::events`) — and the one wrapper ([`settle`]) turns a
+//!    [`Refusal`] into the error code the run gets (and the reason `last_error` gives).
+//!
+//! A call is dispatched at one of two [`Site`]s. Inside the interpreter (the host function)
+//! only the run itself and the kernel's channels are at hand: calls that need no more complete
+//! there, straight back to wasm, and anything else is [`Refusal::NotHere`], so the run leaves
+//! the interpreter with its decoded call ([`Syscall`]) and the kernel dispatches it again
+//! between slices, with the whole kernel at hand. A call that blocks is parked and dispatched
+//! again when its run is woken: handlers change nothing before they know a call completes,
+//! so serving a call twice is harmless.
+
+use alloc::string::String;
+
+use wasmi::{Caller, Error as WasmError};
+use zb_abi::call::Call;
+use zb_abi::scheme::{STDERR, STDOUT};
+use zb_abi::syscall::Sysnum;
+use zb_abi::{Error, Pid};
+
+use crate::kernel::{Kernel, Outcome};
+use crate::replay::Tape;
+use crate::sys::{RunCall, RunSys, live};
+use crate::task::{RunData, Syscall, suspend};
+
+/// Fuel charged for each host call (on either path), so a run looping over cheap calls is
+/// still preempted.
+pub const SYSCALL_FUEL: u64 = 20;
+
+/// Why a call did not complete with a value.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The run is told `Error`; with a reason, `last_error` gives it (an empty reason clears
+    /// the last one).
+    User(Error, Option<String>),
+    /// Needs more than this site has: the kernel serves it between slices.
+    NotHere,
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::User(e, None)
+    }
+}
+
+impl From<(Error, String)> for Refusal {
+    fn from((e, why): (Error, String)) -> Refusal {
+        Refusal::User(e, Some(why))
+    }
+}
+
+/// What serving a call at a site gives.
+pub(crate) type Served = Result<Outcome, Refusal>;
+
+/// Where a call is being served.
+pub(crate) enum Site<'a> {
+    /// In the host function: the run's memory and store data.
+    Run {
+        mem: &'a mut [u8],
+        data: &'a mut RunData,
+    },
+    /// Between slices: the kernel, for run `pid`.
+    Kernel { kernel: &'a mut Kernel, pid: Pid },
+}
+
+impl Site<'_> {
+    /// Serves a run-local call with the run and the channels; the kernel then acts on what the
+    /// call left in the run's outboxes.
+    fn local(&mut self, serve: impl FnOnce(&mut RunCall<'_>) -> Result<Outcome, Error>) -> Served {
+        match self {
+            Site::Run { mem, data } => run_call(mem, data, serve),
+            Site::Kernel { kernel, pid } => {
+                let (mem, data) = live(&mut kernel.runs, *pid)?.parts();
+                let served = run_call(mem, data, serve);
+                let outbox = data.sys.has_outbox();
+                if outbox {
+                    kernel.flush(*pid);
+                }
+                served
+            }
+        }
+    }
+
+    /// The kernel and the calling run, or [`Refusal::NotHere`] in the interpreter.
+    fn kernel(&mut self) -> Result<(&mut Kernel, Pid), Refusal> {
+        match self {
+            Site::Kernel { kernel, pid } => Ok((kernel, *pid)),
+            Site::Run { .. } => Err(Refusal::NotHere),
+        }
+    }
+
+    /// The calling run's view of itself (its handles, to tell which family a call on a handle
+    /// belongs to).
+    fn sys(&mut self) -> Result<&RunSys, Refusal> {
+        match self {
+            Site::Run { data, .. } => Ok(&data.sys),
+            Site::Kernel { kernel, pid } => Ok(&live(&mut kernel.runs, *pid)?.data().sys),
+        }
+    }
+}
+
+fn run_call(
+    mem: &mut [u8],
+    data: &mut RunData,
+    serve: impl FnOnce(&mut RunCall<'_>) -> Result<Outcome, Error>,
+) -> Served {
+    let RunData { sys, shared, .. } = data;
+    // Borrowed only for one call or one kernel operation, never across a slice (see
+    // `Shared`); if it ever were taken, the kernel serves the call between slices.
+    let Ok(mut channels) = shared.channels.try_borrow_mut() else {
+        return Err(Refusal::NotHere);
+    };
+    let mut call = RunCall {
+        mem,
+        run: sys,
+        channels: &mut channels,
+        clock: shared.clock,
+        channel_capacity: shared.channel_capacity,
+    };
+    Ok(serve(&mut call)?)
+}
+
+/// The fuel call `number` costs on entry.
+pub(crate) fn fuel_of(number: Sysnum) -> u64 {
+    // One price for now; calls whose kernel work grows with data get a proportional price
+    // with per-run accounting (issue 15).
+    let _ = number;
+    SYSCALL_FUEL
+}
+
+/// Whether the run may make `call` at all. URL grants are prefixes of canonical URLs, so
+/// they are checked where a URL is resolved, by [`Kernel::authorise_url`]; every other family
+/// is open to every run until bus and timer grants exist (issue 16), and handle calls are
+/// bounded by the handle's rights, checked by their handlers.
+pub(crate) fn authorise(sys: &RunSys, call: &Call) -> Result<(), Refusal> {
+    let _ = (sys, call);
+    Ok(())
+}
+
+/// Serves `call` at `site`: the one dispatch of every HOST call.
+pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
+    authorise(site.sys()?, call)?;
+    match *call {
+        Call::Yield => Ok(Outcome::Yield),
+        Call::GetPid => site.local(|r| Ok(Outcome::Reply(i64::from(r.run.pid)))),
+        Call::Clock => site.local(|r| Ok(Outcome::Reply(r.clock.now_us() as i64))),
+        Call::Sleep { us } => site.local(|r| r.sleep(us)),
+        Call::Args { out } => site.local(|r| r.args(out)),
+        Call::Grants { out } => site.local(|r| r.grants(out)),
+        Call::LastError { out } => site.local(|r| r.last_error(out)),
+        Call::Write {
+            handle: handle @ (STDOUT | STDERR),
+            data,
+        } => site.local(|r| r.write_stream(handle, data)),
+        Call::ChannelCreate { out } => site.local(|r| r.channel_create(out)),
+        Call::Send {
+            handle,
+            data,
+            handles,
+            nonblock,
+        } => site.local(|r| r.send(handle, data, handles, nonblock)),
+        Call::Recv {
+            handle,
+            data,
+            handles,
+            nonblock,
+        } => site.local(|r| r.recv(handle, data, handles, nonblock)),
+        Call::Close { handle } if !site.sys()?.held_by_kernel(handle) => {
+            site.local(|r| r.close(handle))
+        }
+        Call::Close { handle } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.close_call(pid, handle)?)
+        }
+        Call::Spawn { name, args, grants } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.spawn_call(pid, name, args, grants)?)
+        }
+        Call::Wait { child } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.wait_call(pid, child)?)
+        }
+        Call::Write { .. }
+        | Call::Open { .. }
+        | Call::Read { .. }
+        | Call::Seek { .. }
+        | Call::Stat { .. }
+        | Call::ReadDir { .. }
+        | Call::Unlink { .. }
+        | Call::Mkdir { .. }
+        | Call::Rmdir { .. }
+        | Call::Rename { .. }
+        | Call::StatFs { .. } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.url_call(pid, call)?)
+        }
+        Call::Emit {
+            subject,
+            payload,
+            headers,
+        } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.emit_call(pid, subject, payload, headers)?)
+        }
+        Call::Subscribe { pattern, options } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.subscribe_call(pid, pattern, options)?)
+        }
+        Call::Next {
+            handle,
+            out,
+            nonblock,
+        } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.next_call(pid, handle, out, nonblock)?)
+        }
+        Call::Ack {
+            handle,
+            seq,
+            failed,
+        } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.ack_call(pid, handle, seq, failed)?)
+        }
+        Call::Scan { view, key, out } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.scan_call(pid, view, key, out)?)
+        }
+        Call::Seal { view } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.seal_call(pid, view)?)
+        }
+        Call::Timer { spec } => {
+            let (kernel, pid) = site.kernel()?;
+            Ok(kernel.timer_call(pid, spec)?)
+        }
+    }
+}
+
+/// The one place a refusal becomes what the run sees: the error code as the call's result,
+/// and the reason, if the refusal gives one, kept for `last_error`. `None`: not served here.
+fn settle(sys: &mut RunSys, served: Served) -> Option<Outcome> {
+    match served {
+        Ok(outcome) => Some(outcome),
+        Err(Refusal::User(e, why)) => {
+            if let Some(why) = why {
+                sys.last_error = Some(why);
+            }
+            Some(Outcome::err(e))
+        }
+        Err(Refusal::NotHere) => None,
+    }
+}
+
+/// A HOST call from wasm: the gate's entry (see the module doc). `returns`: the host function
+/// returns the call's result.
+pub(crate) fn enter(
+    cx: &mut Caller<'_, RunData>,
+    number: Sysnum,
+    args: [i64; 6],
+    returns: bool,
+) -> Result<i64, WasmError> {
+    charge(cx, fuel_of(number));
+    let (mem, data) = parts(cx);
+    if let Some(answer) = taped(mem, data, number as u32, &args)? {
+        return Ok(answer);
+    }
+    let call = match Call::decode(number, &args, mem.len()) {
+        Ok(call) => call,
+        Err(e) => return Ok(reply(mem, data, -i64::from(e as i32))),
+    };
+    let served = dispatch(&mut Site::Run { mem, data }, &call);
+    match settle(&mut data.sys, served) {
+        Some(Outcome::Reply(v)) => return Ok(reply(mem, data, v)),
+        // Blocks or yields, having changed nothing (the kernel acts on it), or needs the
+        // kernel (`None`).
+        outcome => data.sys.served = outcome,
+    }
+    let sys = Syscall {
+        number: number as u32,
+        args,
+        call,
+    };
+    Err(suspend(data, sys, returns))
+}
+
+/// The value a call returns to wasm at once, recorded if the run is recorded.
+fn reply(mem: &[u8], data: &mut RunData, v: i64) -> i64 {
+    if let Tape::Record(r) = &mut data.tape {
+        r.end(mem, v);
+    }
+    v
+}
+
+impl Kernel {
+    /// Serves `sys` for run `pid` (which is in EXEC), on the kernel's side.
+    pub(crate) fn syscall(&mut self, pid: Pid, sys: &Syscall) -> Outcome {
+        let served = dispatch(&mut Site::Kernel { kernel: self, pid }, &sys.call);
+        let Ok(task) = live(&mut self.runs, pid) else {
+            return Outcome::err(Error::BadHandle);
+        };
+        settle(&mut task.data_mut().sys, served).unwrap_or(Outcome::err(Error::Unsupported))
+    }
+}
+
+/// Charges `fuel` (down to 0: the run is then preempted at its next instruction, or by the
+/// kernel right after serving the call).
+fn charge(cx: &mut Caller<'_, RunData>, fuel: u64) {
+    if let Ok(left) = cx.get_fuel() {
+        // Cannot fail: fuel metering is on (`get_fuel` just succeeded).
+        let _ = cx.set_fuel(left.saturating_sub(fuel));
+    }
+}
+
+/// The run's memory and store data at once.
+fn parts<'a>(cx: &'a mut Caller<'_, RunData>) -> (&'a mut [u8], &'a mut RunData) {
+    match cx.data().memory {
+        Some(m) => m.data_and_store_mut(&mut *cx),
+        None => (&mut [][..], cx.data_mut()),
+    }
+}
+
+/// The tape's part in a call (`crate::replay`): a recorded run's call is noted as made (its
+/// answer is recorded when it returns: in [`enter`], or in `Task::resume`); a replayed run's
+/// call is answered from the recording (`Some`), and a call that differs stops the replay.
+fn taped(
+    mem: &mut [u8],
+    data: &mut RunData,
+    number: u32,
+    args: &[i64; 6],
+) -> Result<Option<i64>, WasmError> {
+    match &mut data.tape {
+        Tape::Off => Ok(None),
+        Tape::Record(r) => {
+            r.begin(mem, number, args);
+            Ok(None)
+        }
+        Tape::Replay(r) => r.call(mem, number, args).map(Some).map_err(WasmError::host),
+    }
+}
