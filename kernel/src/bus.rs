@@ -366,7 +366,7 @@ impl EventBus {
                         Appended::New(seq) => {
                             self.stats.emitted += 1;
                             if !self.views.is_empty() {
-                                let headers = crate::events::header_lines(&p.event);
+                                let headers = p.event.header_lines();
                                 for view in &mut self.views {
                                     view.apply(seq, &p.event, &headers);
                                 }
@@ -932,7 +932,7 @@ impl EventBus {
         let from = (view.height + 1).max(journal.first_seq());
         journal
             .read_from(from, &mut |seq, event| {
-                let headers = crate::events::header_lines(event);
+                let headers = event.header_lines();
                 view.apply(seq, event, &headers);
                 true
             })

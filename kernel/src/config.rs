@@ -1,6 +1,10 @@
 //! What a board tells the kernel at boot: the boot file archive and the limits that fit the
 //! machine. The kernel has no platform `cfg`; everything that differs per board is here.
 
+/// How many finished runs the table keeps for `ps` and `wait` (and replay keeps recordings
+/// of).
+pub const KEEP_DONE: usize = 16;
+
 /// Limits every run is created with.
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {

@@ -25,10 +25,11 @@ use zb_journal::{Geometry, JournalConfig};
 
 use crate::bus::{EventBus, Store};
 use crate::cap::Handle;
-use crate::kernel::{Kernel, Outcome};
+use crate::kernel::Kernel;
 use crate::object::Object;
 use crate::run::{LoadFailure, WaitReason};
-use crate::sys::live;
+use crate::run_table::live;
+use crate::sys::Outcome;
 
 /// What a bus call gives: a refusal carries the reason `last_error` reports (empty: none).
 type BusServed = Result<Outcome, (Error, String)>;
@@ -101,20 +102,6 @@ pub const SCHEMA_DIR: &str = "/etc/events/";
 /// The schema file of events named `name`, version `version`.
 pub fn schema_path(name: &str, version: u16) -> String {
     format!("{SCHEMA_DIR}{name}.v{version}.json")
-}
-
-/// The headers of `event` as `key=value` lines.
-pub fn header_lines(event: &Envelope) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in event.headers.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out
 }
 
 impl Kernel {
@@ -338,7 +325,7 @@ impl Kernel {
                 ))
             };
         };
-        let headers = header_lines(&found.event);
+        let headers = found.event.header_lines();
         let view = EventView {
             seq: found.seq,
             ts_us: found.event.ts_us,

@@ -26,13 +26,14 @@ use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid, Rights};
 
 use crate::cap::{Handle, HandleTable};
-use crate::kernel::{Kernel, Outcome};
+use crate::kernel::Kernel;
 use crate::kfiles::View;
 use crate::object::Object;
 use crate::request::{OwnedOp, OwnedReply};
 use crate::run::WaitReason;
+use crate::run_table::live;
 use crate::scheme::{Route, SchemeIndex, Target, allowed};
-use crate::sys::live;
+use crate::sys::Outcome;
 
 type Served = Result<Outcome, Error>;
 

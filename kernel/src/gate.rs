@@ -30,9 +30,11 @@ use zb_abi::scheme::{STDERR, STDOUT};
 use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid};
 
-use crate::kernel::{Kernel, Outcome};
+use zb_abi::call::{Buf, HandleArg};
+
 use crate::replay::Tape;
-use crate::sys::{RunCall, RunSys, live};
+use crate::sys::Outcome;
+use crate::sys::{RunCall, RunSys};
 use crate::task::{RunData, Syscall, suspend};
 
 /// Fuel charged for each host call (on either path), so a run looping over cheap calls is
@@ -64,25 +66,48 @@ impl From<(Error, String)> for Refusal {
 /// What serving a call at a site gives.
 pub(crate) type Served = Result<Outcome, Refusal>;
 
+/// What the gate needs of the kernel: the run a call came from, and the call families only
+/// the kernel can serve, one method each. The kernel implements it (`crate::calls`); the gate
+/// names no kernel type, so the kernel can link runs to the gate without an import cycle.
+pub(crate) trait KernelCalls {
+    /// Run `pid`'s memory and store data.
+    fn run_parts(&mut self, pid: Pid) -> Result<(&mut [u8], &mut RunData), Error>;
+    /// Acts on what run `pid`'s call left in its outboxes (output, woken channels).
+    fn flush(&mut self, pid: Pid);
+    fn spawn(&mut self, pid: Pid, name: Buf, args: Buf, grants: Buf) -> Served;
+    fn wait(&mut self, pid: Pid, child: Pid) -> Served;
+    /// `close` of a handle whose object the kernel lets go of (remote, subscription).
+    fn close(&mut self, pid: Pid, handle: HandleArg) -> Served;
+    /// The URL calls (and `read`/`write`/`seek` on remote handles, stdin).
+    fn url(&mut self, pid: Pid, call: &Call) -> Served;
+    fn emit(&mut self, pid: Pid, subject: Buf, payload: Buf, headers: Buf) -> Served;
+    fn subscribe(&mut self, pid: Pid, pattern: Buf, options: Buf) -> Served;
+    fn next(&mut self, pid: Pid, handle: HandleArg, out: Buf, nonblock: bool) -> Served;
+    fn ack(&mut self, pid: Pid, handle: HandleArg, seq: u64, failed: bool) -> Served;
+    fn scan(&mut self, pid: Pid, view: Buf, key: Buf, out: Buf) -> Served;
+    fn seal(&mut self, pid: Pid, view: Buf) -> Served;
+    fn timer(&mut self, pid: Pid, spec: Buf) -> Served;
+}
+
 /// Where a call is being served.
-pub(crate) enum Site<'a> {
+pub(crate) enum Site<'a, K> {
     /// In the host function: the run's memory and store data.
     Run {
         mem: &'a mut [u8],
         data: &'a mut RunData,
     },
     /// Between slices: the kernel, for run `pid`.
-    Kernel { kernel: &'a mut Kernel, pid: Pid },
+    Kernel { kernel: &'a mut K, pid: Pid },
 }
 
-impl Site<'_> {
+impl<K: KernelCalls> Site<'_, K> {
     /// Serves a run-local call with the run and the channels; the kernel then acts on what the
     /// call left in the run's outboxes.
     fn local(&mut self, serve: impl FnOnce(&mut RunCall<'_>) -> Result<Outcome, Error>) -> Served {
         match self {
             Site::Run { mem, data } => run_call(mem, data, serve),
             Site::Kernel { kernel, pid } => {
-                let (mem, data) = live(&mut kernel.runs, *pid)?.parts();
+                let (mem, data) = kernel.run_parts(*pid)?;
                 let served = run_call(mem, data, serve);
                 let outbox = data.sys.has_outbox();
                 if outbox {
@@ -94,7 +119,7 @@ impl Site<'_> {
     }
 
     /// The kernel and the calling run, or [`Refusal::NotHere`] in the interpreter.
-    fn kernel(&mut self) -> Result<(&mut Kernel, Pid), Refusal> {
+    fn kernel(&mut self) -> Result<(&mut K, Pid), Refusal> {
         match self {
             Site::Kernel { kernel, pid } => Ok((kernel, *pid)),
             Site::Run { .. } => Err(Refusal::NotHere),
@@ -106,7 +131,7 @@ impl Site<'_> {
     fn sys(&mut self) -> Result<&RunSys, Refusal> {
         match self {
             Site::Run { data, .. } => Ok(&data.sys),
-            Site::Kernel { kernel, pid } => Ok(&live(&mut kernel.runs, *pid)?.data().sys),
+            Site::Kernel { kernel, pid } => Ok(&kernel.run_parts(*pid)?.1.sys),
         }
     }
 }
@@ -150,7 +175,7 @@ pub(crate) fn authorise(sys: &RunSys, call: &Call) -> Result<(), Refusal> {
 }
 
 /// Serves `call` at `site`: the one dispatch of every HOST call.
-pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
+pub(crate) fn dispatch<K: KernelCalls>(site: &mut Site<'_, K>, call: &Call) -> Served {
     authorise(site.sys()?, call)?;
     match *call {
         Call::Yield => Ok(Outcome::Yield),
@@ -182,15 +207,15 @@ pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
         }
         Call::Close { handle } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.close_call(pid, handle)?)
+            kernel.close(pid, handle)
         }
         Call::Spawn { name, args, grants } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.spawn_call(pid, name, args, grants)?)
+            kernel.spawn(pid, name, args, grants)
         }
         Call::Wait { child } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.wait_call(pid, child)?)
+            kernel.wait(pid, child)
         }
         Call::Write { .. }
         | Call::Open { .. }
@@ -204,7 +229,7 @@ pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
         | Call::Rename { .. }
         | Call::StatFs { .. } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.url_call(pid, call)?)
+            kernel.url(pid, call)
         }
         Call::Emit {
             subject,
@@ -212,11 +237,11 @@ pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
             headers,
         } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.emit_call(pid, subject, payload, headers)?)
+            kernel.emit(pid, subject, payload, headers)
         }
         Call::Subscribe { pattern, options } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.subscribe_call(pid, pattern, options)?)
+            kernel.subscribe(pid, pattern, options)
         }
         Call::Next {
             handle,
@@ -224,7 +249,7 @@ pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
             nonblock,
         } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.next_call(pid, handle, out, nonblock)?)
+            kernel.next(pid, handle, out, nonblock)
         }
         Call::Ack {
             handle,
@@ -232,19 +257,19 @@ pub(crate) fn dispatch(site: &mut Site<'_>, call: &Call) -> Served {
             failed,
         } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.ack_call(pid, handle, seq, failed)?)
+            kernel.ack(pid, handle, seq, failed)
         }
         Call::Scan { view, key, out } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.scan_call(pid, view, key, out)?)
+            kernel.scan(pid, view, key, out)
         }
         Call::Seal { view } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.seal_call(pid, view)?)
+            kernel.seal(pid, view)
         }
         Call::Timer { spec } => {
             let (kernel, pid) = site.kernel()?;
-            Ok(kernel.timer_call(pid, spec)?)
+            kernel.timer(pid, spec)
         }
     }
 }
@@ -281,7 +306,8 @@ pub(crate) fn enter(
         Ok(call) => call,
         Err(e) => return Ok(reply(mem, data, -i64::from(e as i32))),
     };
-    let served = dispatch(&mut Site::Run { mem, data }, &call);
+    // The kernel's type is not needed in the interpreter: the run site never reaches it.
+    let served = dispatch::<NoKernel>(&mut Site::Run { mem, data }, &call);
     match settle(&mut data.sys, served) {
         Some(Outcome::Reply(v)) => return Ok(reply(mem, data, v)),
         // Blocks or yields, having changed nothing (the kernel acts on it), or needs the
@@ -304,14 +330,58 @@ fn reply(mem: &[u8], data: &mut RunData, v: i64) -> i64 {
     v
 }
 
-impl Kernel {
-    /// Serves `sys` for run `pid` (which is in EXEC), on the kernel's side.
-    pub(crate) fn syscall(&mut self, pid: Pid, sys: &Syscall) -> Outcome {
-        let served = dispatch(&mut Site::Kernel { kernel: self, pid }, &sys.call);
-        let Ok(task) = live(&mut self.runs, pid) else {
-            return Outcome::err(Error::BadHandle);
-        };
-        settle(&mut task.data_mut().sys, served).unwrap_or(Outcome::err(Error::Unsupported))
+/// Serves `sys` for run `pid` (which is in EXEC) with the kernel at hand: what the kernel
+/// does with a call a run left the interpreter with.
+pub(crate) fn serve<K: KernelCalls>(kernel: &mut K, pid: Pid, sys: &Syscall) -> Outcome {
+    let served = dispatch(&mut Site::Kernel { kernel, pid }, &sys.call);
+    let Ok((_, data)) = kernel.run_parts(pid) else {
+        return Outcome::err(Error::BadHandle);
+    };
+    settle(&mut data.sys, served).unwrap_or(Outcome::err(Error::Unsupported))
+}
+
+/// The kernel as the interpreter's site sees it: absent ([`Site::Run`] never asks for it).
+enum NoKernel {}
+
+impl KernelCalls for NoKernel {
+    fn run_parts(&mut self, _: Pid) -> Result<(&mut [u8], &mut RunData), Error> {
+        match *self {}
+    }
+    fn flush(&mut self, _: Pid) {
+        match *self {}
+    }
+    fn spawn(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
+        match *self {}
+    }
+    fn wait(&mut self, _: Pid, _: Pid) -> Served {
+        match *self {}
+    }
+    fn close(&mut self, _: Pid, _: HandleArg) -> Served {
+        match *self {}
+    }
+    fn url(&mut self, _: Pid, _: &Call) -> Served {
+        match *self {}
+    }
+    fn emit(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
+        match *self {}
+    }
+    fn subscribe(&mut self, _: Pid, _: Buf, _: Buf) -> Served {
+        match *self {}
+    }
+    fn next(&mut self, _: Pid, _: HandleArg, _: Buf, _: bool) -> Served {
+        match *self {}
+    }
+    fn ack(&mut self, _: Pid, _: HandleArg, _: u64, _: bool) -> Served {
+        match *self {}
+    }
+    fn scan(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
+        match *self {}
+    }
+    fn seal(&mut self, _: Pid, _: Buf) -> Served {
+        match *self {}
+    }
+    fn timer(&mut self, _: Pid, _: Buf) -> Served {
+        match *self {}
     }
 }
 

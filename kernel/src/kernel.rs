@@ -37,10 +37,11 @@ use crate::link::host_imports;
 use crate::object::{ChannelId, InTransit, Object};
 use crate::replay::{Ending, Recorder, Recordings, Replayer, Tape, Verdict};
 use crate::request::{InFlight, Outgoing};
-use crate::run::{ExitStatus, Init, LoadFailure, Run, RunState, RunTable, WaitReason};
+use crate::run::{ExitStatus, Init, LoadFailure, RunState, WaitReason};
+use crate::run_table::{Run, RunTable};
 use crate::sched::Scheduler;
 use crate::scheme::{Registry, SchemeRouter};
-use crate::sys::{RunSys, Shared};
+use crate::sys::{Outcome, RunSys, Shared};
 use crate::task::{HeapWatch, Module, RunData, Slice, Syscall, Task, TaskEngine, TaskLimits};
 use wasmi::Linker;
 
@@ -54,8 +55,7 @@ pub struct RunOptions {
     pub memory: Option<usize>,
 }
 
-/// How many finished runs the table keeps for `ps` and `wait`.
-pub const KEEP_DONE: usize = 16;
+pub use crate::config::KEEP_DONE;
 
 /// Something services must be told about.
 #[derive(Debug, PartialEq, Eq)]
@@ -105,24 +105,8 @@ impl Ended {
             wait: None,
             memory: 0,
             fuel: self.fuel,
-            exit: Some(crate::run::table::exit_view(&self.status)),
+            exit: Some(crate::run_table::exit_view(&self.status)),
         }
-    }
-}
-
-/// What serving a host call led to.
-pub(crate) enum Outcome {
-    /// The call completed with this result; the run continues.
-    Reply(i64),
-    /// The call completed (result 0) and the run goes to the back of the ready queue.
-    Yield,
-    /// The call cannot complete yet: the run waits.
-    Block(WaitReason),
-}
-
-impl Outcome {
-    pub(crate) fn err(e: Error) -> Outcome {
-        Outcome::Reply(-i64::from(e as i32))
     }
 }
 
@@ -761,7 +745,7 @@ impl Kernel {
                         Outcome::Block(WaitReason::Sleep { until_us })
                     }
                     WaitReason::Sleep { .. } => Outcome::Reply(0),
-                    _ => self.syscall(pid, &sys),
+                    _ => crate::gate::serve(self, pid, &sys),
                 };
                 match self.apply(pid, sys, outcome) {
                     Some(reply) => reply,
@@ -795,7 +779,7 @@ impl Kernel {
                 Slice::Syscall(sys) => {
                     let outcome = match served {
                         Some(outcome) => outcome,
-                        None => self.syscall(pid, &sys),
+                        None => crate::gate::serve(self, pid, &sys),
                     };
                     reply = match self.apply(pid, sys, outcome) {
                         Some(reply) => reply,

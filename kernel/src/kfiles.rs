@@ -25,7 +25,7 @@ use zb_abi::scheme::{FileKind, Op, OpenFlags, RemoteHandle, Stat, Whence, encode
 use zb_abi::{Error, MemInfo, Pid};
 
 use crate::request::OwnedReply;
-use crate::run::RunTable;
+use crate::run_table::RunTable;
 use crate::scheme::KernelScheme;
 
 /// Most snapshots open at once, over all clients.

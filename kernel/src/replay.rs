@@ -352,7 +352,7 @@ pub struct Recordings {
 }
 
 /// How many recordings are kept at most (as many as finished runs in the run table).
-const KEEP: usize = crate::kernel::KEEP_DONE;
+const KEEP: usize = crate::config::KEEP_DONE;
 
 impl Recordings {
     /// Room for `limit` bytes of recordings (0: none are kept).

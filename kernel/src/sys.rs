@@ -19,16 +19,14 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use zb_abi::call::{Buf, HandleArg, Prefix};
-use zb_abi::syscall::{GRANT_SIZE, Grant, StatusKind, encode_status, recv_result};
+use zb_abi::syscall::{StatusKind, encode_status, recv_result};
 use zb_abi::{Error, Pid, Rights};
 use zb_hal::Clock;
 
 use crate::cap::{Handle, HandleTable};
 use crate::ipc::Message;
-use crate::kernel::{Kernel, Outcome};
 use crate::object::{CHANNEL_RIGHTS, ChannelId, Channels, InTransit, Object};
-use crate::run::{ExitStatus, RunTable, WaitReason};
-use crate::task::Task;
+use crate::run::{ExitStatus, WaitReason};
 
 type Served = Result<Outcome, Error>;
 
@@ -114,6 +112,22 @@ impl RunSys {
             self.handles.get(Handle(h), Rights::empty()),
             Ok(Object::Remote { .. } | Object::Subscription { .. })
         )
+    }
+}
+
+/// What serving a host call led to.
+pub(crate) enum Outcome {
+    /// The call completed with this result; the run continues.
+    Reply(i64),
+    /// The call completed (result 0) and the run goes to the back of the ready queue.
+    Yield,
+    /// The call cannot complete yet: the run waits.
+    Block(WaitReason),
+}
+
+impl Outcome {
+    pub(crate) fn err(e: Error) -> Outcome {
+        Outcome::Reply(-i64::from(e as i32))
     }
 }
 
@@ -292,79 +306,6 @@ impl RunCall<'_> {
     fn release(&mut self, object: Object) {
         self.channels.release_into(object, &mut self.run.woken);
     }
-}
-
-impl Kernel {
-    /// `spawn`: starts a child of run `pid`, moving the granted handles into it.
-    pub(crate) fn spawn_call(&mut self, pid: Pid, name: Buf, args: Buf, grants: Buf) -> Served {
-        let (name, args, wanted, grants) = {
-            let (mem, data) = live(&mut self.runs, pid)?.parts();
-            let name = String::from(name.text(mem)?);
-            let args = args.of(mem).to_vec();
-            if args.last().is_some_and(|&b| b != 0) {
-                return Err(Error::InvalidArgument);
-            }
-            let raw = grants.of(mem);
-            let mut wanted = Vec::with_capacity(raw.len() / GRANT_SIZE);
-            for entry in raw.as_chunks::<GRANT_SIZE>().0 {
-                let g = Grant::from_bytes(*entry);
-                let rights = Rights::from_bits(g.rights).ok_or(Error::InvalidArgument)?;
-                wanted.push((Handle(g.handle), rights));
-            }
-            let grants = check_transfer(&data.sys.handles, &wanted)?;
-            (name, args, wanted, grants)
-        };
-        self.can_spawn(&name, grants.len())?;
-        // All checked: move the handles out of the caller, then start the child.
-        let handles = &mut live(&mut self.runs, pid)?.data_mut().sys.handles;
-        for &(h, _) in &wanted {
-            let _ = handles.remove(h);
-        }
-        match self.spawn(pid, &name, args, grants) {
-            Ok(child) => Ok(Outcome::Reply(i64::from(child))),
-            Err((e, grants)) => {
-                // Not reached (`can_spawn` checked the same conditions); if it were, the
-                // handles are released rather than leaked.
-                for (object, _) in grants {
-                    self.release(object);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// `close` on the kernel's side (a remote handle's handler must be told).
-    pub(crate) fn close_call(&mut self, pid: Pid, h: HandleArg) -> Served {
-        let (object, _) = live(&mut self.runs, pid)?
-            .data_mut()
-            .sys
-            .handles
-            .remove(Handle(h))?;
-        self.release(object);
-        Ok(Outcome::Reply(0))
-    }
-
-    /// `wait`: child `child`'s status once it has ended (reaping it).
-    pub(crate) fn wait_call(&mut self, pid: Pid, child: Pid) -> Served {
-        let status = match self.runs.get(child) {
-            Some(c) if c.parent == pid && c.pid != pid => c.state.status().cloned(),
-            _ => return Err(Error::NotFound),
-        };
-        match status {
-            None => Ok(Outcome::Block(WaitReason::Child { pid: child })),
-            Some(status) => {
-                self.runs.reap(child);
-                Ok(Outcome::Reply(encode(&status)))
-            }
-        }
-    }
-}
-
-/// The task of run `pid`, if it is a live wasm run.
-pub(crate) fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
-    runs.get_mut(pid)
-        .and_then(|r| r.task.as_mut())
-        .ok_or(Error::BadHandle)
 }
 
 /// The entries of `table` a run is passing on (to a child or in a message), checked: each

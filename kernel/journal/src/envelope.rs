@@ -38,6 +38,20 @@ pub struct DecodeError;
 pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
 
 impl Envelope {
+    /// The headers as `key=value` lines (how runs and reducers receive them).
+    pub fn header_lines(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.headers.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+        out
+    }
+
     /// The value of header `key`.
     pub fn header(&self, key: &str) -> Option<&str> {
         self.headers

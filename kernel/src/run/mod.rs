@@ -2,7 +2,5 @@
 //! all runs.
 
 pub mod state;
-pub mod table;
 
 pub use state::{Done, Exec, ExitStatus, Init, LoadFailure, RunState, Wait, WaitReason};
-pub use table::{Run, RunTable};

@@ -16,7 +16,7 @@ use alloc::string::String;
 
 use zb_abi::runs::CONSOLE_PID;
 use zb_abi::syscall::StatusKind;
-use zb_abi::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
+use zb_abi::{Error, ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};
 
 use crate::run::{ExitStatus, RunState, WaitReason};
 use crate::task::{Syscall, Task};
@@ -192,4 +192,11 @@ impl RunTable {
             }
         }
     }
+}
+
+/// The task of run `pid`, if it is a live wasm run.
+pub(crate) fn live(runs: &mut RunTable, pid: Pid) -> Result<&mut Task, Error> {
+    runs.get_mut(pid)
+        .and_then(|r| r.task.as_mut())
+        .ok_or(Error::BadHandle)
 }
