@@ -134,6 +134,21 @@ impl<H> Channel<H> {
     pub fn queued(&self, at: End) -> usize {
         self.inbox[at.index()].len()
     }
+
+    /// Whether `end` is open.
+    pub fn is_open(&self, end: End) -> bool {
+        self.open[end.index()]
+    }
+
+    /// The messages waiting to be received at `at`.
+    pub fn inbox(&self, at: End) -> impl Iterator<Item = &Message<H>> {
+        self.inbox[at.index()].iter()
+    }
+
+    /// Whether any waiting message carries handles.
+    pub fn carries_handles(&self) -> bool {
+        self.inbox.iter().flatten().any(|m| !m.handles.is_empty())
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,14 @@
 //! an end — `close`, the run ending, or a message being dropped with the channel — that end
 //! is closed, and a channel whose two ends are closed is freed. No object outlives its last
 //! holder, so channel ids need no generation: nothing can name a freed channel.
+//!
+//! Ends travelling in messages can form cycles that no holder can reach any more (end B of
+//! channel 1 queued in channel 2, end B of channel 2 queued in channel 1, both A ends closed).
+//! Two rules keep that from stranding memory (the ABI documents them, `zb_abi::syscall`):
+//! an end cannot be sent through its own channel — neither end: that is the smallest cycle,
+//! and the send is refused, as Zircon refuses it — and after every release that leaves
+//! handles in flight, [`Channels::collect`] closes every open end that no handle table can
+//! reach through the messages it could receive, which frees the cycle.
 
 use alloc::vec::Vec;
 
@@ -132,8 +140,71 @@ impl Channels {
         changed
     }
 
-    /// [`Channels::release`], adding the changed channels to `changed` (each once).
+    /// [`Channels::release`], adding the changed channels to `changed` (each once); then
+    /// collects the ends in flight that nothing can reach any more ([`Channels::collect`]).
     pub fn release_into(&mut self, object: Object, changed: &mut Vec<ChannelId>) {
+        self.close_end(object, changed);
+        self.collect(changed);
+    }
+
+    /// Closes every open end that no holder outside the channels can reach: an end is
+    /// reachable if it is not travelling in a message (a handle table holds it), or if it
+    /// travels in a message waiting at a reachable end (whoever holds that end can receive
+    /// it). Unreachable ends are closed as if their holder had let go, freeing their channels
+    /// and everything queued in them. Returns at once when no message carries a handle.
+    pub fn collect(&mut self, changed: &mut Vec<ChannelId>) {
+        if !self.slots.iter().flatten().any(Channel::carries_handles) {
+            return;
+        }
+        let ix = |channel: ChannelId, end: End| channel as usize * 2 + usize::from(end == End::B);
+        // Ends travelling in some message.
+        let mut travelling = alloc::vec![false; self.slots.len() * 2];
+        for c in self.slots.iter().flatten() {
+            for at in [End::A, End::B] {
+                for (object, _) in c.inbox(at).flat_map(|m| &m.handles) {
+                    if let Object::ChannelEnd { channel, end } = *object {
+                        travelling[ix(channel, end)] = true;
+                    }
+                }
+            }
+        }
+        // Mark from the ends that handle tables hold, through the messages they can receive.
+        let mut reachable = alloc::vec![false; self.slots.len() * 2];
+        let mut work = Vec::new();
+        for (id, c) in self.slots.iter().enumerate() {
+            let Some(c) = c else { continue };
+            for end in [End::A, End::B] {
+                let i = ix(id as ChannelId, end);
+                if c.is_open(end) && !travelling[i] {
+                    reachable[i] = true;
+                    work.push((id as ChannelId, end));
+                }
+            }
+        }
+        while let Some((id, end)) = work.pop() {
+            let Some(c) = self.get(id) else { continue };
+            for (object, _) in c.inbox(end).flat_map(|m| &m.handles) {
+                if let Object::ChannelEnd { channel, end } = *object
+                    && !reachable[ix(channel, end)]
+                {
+                    reachable[ix(channel, end)] = true;
+                    work.push((channel, end));
+                }
+            }
+        }
+        // Close the rest (closing frees what their queues held, too).
+        for id in 0..self.slots.len() as ChannelId {
+            for end in [End::A, End::B] {
+                let open = self.get(id).is_some_and(|c| c.is_open(end));
+                if open && !reachable[ix(id, end)] {
+                    self.close_end(Object::ChannelEnd { channel: id, end }, changed);
+                }
+            }
+        }
+    }
+
+    /// Closes `object` (a channel end) and every end travelling in the messages it drops.
+    fn close_end(&mut self, object: Object, changed: &mut Vec<ChannelId>) {
         let mut pending = Vec::new();
         let mut next = Some(object);
         while let Some(object) = next.take().or_else(|| pending.pop()) {
@@ -181,6 +252,62 @@ mod tests {
         cs.release(b);
         assert!(cs.is_empty());
         assert_eq!(cs.create(4), id, "the slot is reused");
+    }
+
+    fn end(channel: ChannelId, end: End) -> Object {
+        Object::ChannelEnd { channel, end }
+    }
+
+    fn carry(cs: &mut Channels, through: ChannelId, from: End, object: Object) {
+        let message = Message {
+            bytes: vec![0; 100],
+            handles: vec![(object, CHANNEL_RIGHTS)],
+        };
+        cs.get_mut(through).unwrap().send(from, message).unwrap();
+    }
+
+    #[test]
+    fn a_cycle_of_ends_in_flight_is_collected_when_its_last_holder_lets_go() {
+        let mut cs = Channels::new();
+        let (one, two) = (cs.create(4), cs.create(4));
+        // one.B travels in two (towards two.B), two.B in one (towards one.B): a cycle.
+        carry(&mut cs, two, End::A, end(one, End::B));
+        carry(&mut cs, one, End::A, end(two, End::B));
+        let changed = cs.release(end(one, End::A));
+        // Nobody can receive one.B or two.B any more (two.A receives only what two.B sends):
+        // both are closed, channel one is freed, two.A sees its peer gone.
+        assert_eq!(cs.len(), 1);
+        assert!(changed.contains(&one) && changed.contains(&two));
+        assert_eq!(
+            cs.get_mut(two).unwrap().recv(End::A),
+            Err(zb_abi::Error::Closed)
+        );
+        cs.release(end(two, End::A));
+        assert!(cs.is_empty());
+    }
+
+    #[test]
+    fn ends_a_holder_can_still_receive_are_kept() {
+        let mut cs = Channels::new();
+        let (outer, inner) = (cs.create(4), cs.create(4));
+        // inner.B waits at outer.B, which its holder can still receive.
+        carry(&mut cs, outer, End::A, end(inner, End::B));
+        cs.release(end(outer, End::A));
+        assert_eq!(cs.len(), 2, "outer.B's holder can still receive inner.B");
+        let c = cs.get_mut(outer).unwrap();
+        let got = c.recv(End::B).unwrap();
+        assert_eq!(got.handles[0].0, end(inner, End::B));
+        // Nested: a chain of ends each waiting in the previous one's inbox stays alive while
+        // its head is held, and goes with it.
+        let (a, b, c) = (cs.create(4), cs.create(4), cs.create(4));
+        carry(&mut cs, a, End::B, end(b, End::A));
+        carry(&mut cs, b, End::B, end(c, End::A));
+        cs.release(end(b, End::B));
+        cs.release(end(c, End::B));
+        assert_eq!(cs.len(), 5, "a.A can receive b.A, which can receive c.A");
+        cs.release(end(a, End::B));
+        cs.release(end(a, End::A));
+        assert_eq!(cs.len(), 2, "the chain went with its head");
     }
 
     #[test]

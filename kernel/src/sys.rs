@@ -221,6 +221,14 @@ impl RunCall<'_> {
             moving.push((m, Rights::empty()));
         }
         let transit = check_transfer(&self.run.handles, &moving)?;
+        // Neither end of a channel travels through that channel (the smallest cycle nobody
+        // could ever receive from; `crate::object`).
+        if transit
+            .iter()
+            .any(|(o, _)| matches!(o, Object::ChannelEnd { channel: c, .. } if *c == channel))
+        {
+            return Err(Error::InvalidArgument);
+        }
         let chan = self.channels.get(channel).ok_or(Error::BadHandle)?;
         match chan.can_send(end)? {
             true => {}

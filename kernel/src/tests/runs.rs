@@ -480,6 +480,64 @@ fn a_full_channel_blocks_the_sender_until_the_peer_reads() {
     assert!(s.k.channels().is_empty());
 }
 
+/// The channel leak the isolation issue names: `send` of end B through end A (with large
+/// messages), then `close(A)`, in a loop. Each such send is refused, and a cycle across two
+/// channels (each one's B end queued in the other) is collected when the run closes the A
+/// ends: nothing is left behind while the run is still alive.
+#[test]
+fn channel_ends_cannot_strand_their_channels() {
+    let mut s = Sim::new();
+    s.program(
+        "looper",
+        r#"(memory (export "memory") 2)
+           (func (export "_start") (local $i i32)
+             (loop $l
+               (drop (call $cc (i32.const 16)))
+               ;; a big message, then end B through end A: refused (-1, InvalidArgument)
+               (drop (call $send (i32.load (i32.const 16)) (i32.const 1024) (i32.const 60000)
+                                 (i32.const 0) (i32.const 0) (i32.const 1)))
+               (if (i64.ne (call $send (i32.load (i32.const 16)) (i32.const 0) (i32.const 0)
+                                       (i32.const 20) (i32.const 1) (i32.const 1))
+                           (i64.const -1))
+                 (then (call $exit (i32.const 1))))
+               (drop (call $close (i32.load (i32.const 16))))
+               (drop (call $close (i32.load (i32.const 20))))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 50))))
+             ;; two channels (16/20 and 24/28), each B end sent through the other's A end
+             (drop (call $cc (i32.const 16)))
+             (drop (call $cc (i32.const 24)))
+             (if (i64.ne (call $send (i32.load (i32.const 24)) (i32.const 1024) (i32.const 60000)
+                                     (i32.const 20) (i32.const 1) (i32.const 1))
+                         (i64.const 0))
+               (then (call $exit (i32.const 2))))
+             (if (i64.ne (call $send (i32.load (i32.const 16)) (i32.const 1024) (i32.const 60000)
+                                     (i32.const 28) (i32.const 1) (i32.const 1))
+                         (i64.const 0))
+               (then (call $exit (i32.const 3))))
+             (drop (call $close (i32.load (i32.const 16))))
+             (drop (call $close (i32.load (i32.const 24))))
+             (drop (call $sleep (i64.const 1000000))))"#,
+    );
+    let pid = s.spawn("looper", &[]);
+    // Slices until it sleeps (the clock does not move: it stays alive).
+    for _ in 0..500 {
+        if !s.k.step() {
+            break;
+        }
+    }
+    assert!(matches!(
+        s.state(pid),
+        (StateName::Wait, Some(WaitOn::Sleep { .. }))
+    ));
+    assert!(
+        s.k.channels().is_empty(),
+        "the cycle was collected while its run is alive"
+    );
+    s.k.kill(pid).unwrap();
+    assert!(s.k.channels().is_empty());
+}
+
 /// Every call with hostile arguments: each check stores its index at 0 before the call and
 /// exits with that index if the result is not the expected error; exits 0 when all pass.
 #[test]

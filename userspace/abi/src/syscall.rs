@@ -54,6 +54,11 @@
 //! the message queued. `send` on a full channel blocks (or fails with `WouldBlock`); on a
 //! channel whose peer is closed it fails with `Closed`.
 //!
+//! Channel ends travel in messages (`send` moves them; the receiver gets them). Neither end of a
+//! channel can be sent through that channel itself (`InvalidArgument`), and ends that nothing
+//! can receive any more — a cycle of ends queued in each other's channels after their last
+//! holders closed — are closed by the kernel, so no cycle of channels outlives its holders.
+//!
 //! Per-call errors beyond the common ones: `spawn` → `NotFound` (no such program),
 //! `InvalidArgument` (bad name or args); `wait` → `NotFound` (not a child of the caller);
 //! `send`/`recv`/`close` → `BadHandle`, `PermissionDenied` (the handle lacks the right).

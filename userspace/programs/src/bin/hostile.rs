@@ -341,6 +341,8 @@ const ROWS: &[Row] = &[
     row("send: carrying handle 0xFFFFFFFF", Send, &[HA, NAME + MSG, 1, BUF, 1, NB], err(BadHandle)),
     row("(the sending end to carry)", Put, &[0, HA], Eq(0)),
     row("send: carrying its own handle", Send, &[HA, NAME + MSG, 1, BUF, 1, NB], OneOf(SELF)),
+    row("(the peer end to carry)", Put, &[0, HB], Eq(0)),
+    row("send: carrying its channel's peer end", Send, &[HA, NAME + MSG, 1, BUF, 1, NB], err(InvalidArgument)),
 
     // Buffers are checked even when nothing is queued (NONBLOCK: never waits).
     row("recv: handle 0", Recv, &[0, BUF, 4, BUF, 0, NB], err(BadHandle)),
