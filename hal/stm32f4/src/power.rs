@@ -16,9 +16,8 @@ fn debugger_attached() -> bool {
     if cfg!(feature = "qemu") {
         return true;
     }
-    const DHCSR: *const u32 = 0xE000_EDF0 as *const u32;
-    // SAFETY: DHCSR is an architecturally defined, always-readable core debug register.
-    unsafe { core::ptr::read_volatile(DHCSR) & 1 != 0 }
+    // DHCSR.C_DEBUGEN, read by cortex-m (an always-readable core debug register).
+    cortex_m::peripheral::DCB::is_debugger_attached()
 }
 
 impl Power for BoardPower {

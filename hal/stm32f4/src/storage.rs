@@ -130,16 +130,24 @@ mod qemu_layout {
 /// handed out, and be taken only once (the caller runs once, under `init`'s `call_once`).
 #[cfg(feature = "qemu")]
 unsafe fn adopt_ram(at: usize, len: usize, header_at: usize) -> Option<RamFlash> {
+    use core::ptr::NonNull;
+
+    use volatile::VolatilePtr;
+    use volatile::access::WriteOnly;
     use zb_hal::flash::HEADER_LEN;
 
-    let header_ptr = (QEMU_EXTRA_SRAM + header_at) as *mut u8;
+    let header_at = QEMU_EXTRA_SRAM + header_at;
     let mut header = [0u8; HEADER_LEN];
     for (i, b) in header.iter_mut().enumerate() {
-        // SAFETY: `header_ptr + i` lies in QEMU's extra SRAM, which only this module uses.
-        // It is read as volatile because its bytes were left by an earlier boot (or are
-        // QEMU's initial zeros), not written by this program run; any bit pattern is a valid
-        // `u8`, and `adopt` accepts only an exact match.
-        *b = unsafe { header_ptr.add(i).read_volatile() };
+        // SAFETY: `header_at + i` lies in QEMU's extra SRAM (so it is not null), which only
+        // this module uses, and nothing else accesses it while this runs. It is read as
+        // volatile because its bytes were left by an earlier boot (or are QEMU's initial
+        // zeros), not written by this program run; any bit pattern is a valid `u8`, and
+        // `adopt` accepts only an exact match.
+        let byte = unsafe {
+            VolatilePtr::new_read_only(NonNull::new_unchecked((header_at + i) as *mut u8))
+        };
+        *b = byte.read();
     }
     // SAFETY: the caller's contract: this range is ours alone, for the rest of the program.
     // Its bytes are whatever an earlier boot left there (any bit pattern is a valid `u8`);
@@ -149,7 +157,13 @@ unsafe fn adopt_ram(at: usize, len: usize, header_at: usize) -> Option<RamFlash>
     for (i, &b) in header.iter().enumerate() {
         // SAFETY: as for the read above. The header is written after `adopt` erased the
         // region, so a reset in between leaves a header that reads as blank.
-        unsafe { header_ptr.add(i).write_volatile(b) };
+        let byte = unsafe {
+            VolatilePtr::new_restricted(
+                WriteOnly,
+                NonNull::new_unchecked((header_at + i) as *mut u8),
+            )
+        };
+        byte.write(b);
     }
     Some(flash)
 }
@@ -226,12 +240,15 @@ mod board {
     //! fetch from flash — all code runs from flash — and interrupts wait with it; console input
     //! arriving meanwhile may be lost. Every write is read back.
 
+    use core::ptr::NonNull;
     use core::sync::atomic::{AtomicU8, Ordering};
 
     use embedded_storage::nor_flash::{
         ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash, check_erase, check_read, check_write,
     };
     use stm32f4::stm32f405::{FLASH, flash};
+    use volatile::VolatilePtr;
+    use volatile::access::WriteOnly;
 
     /// Bytes in each of flash sectors 0-3.
     const SECTOR_BYTES: usize = 16 * 1024;
@@ -377,9 +394,13 @@ mod board {
                 let value = u32::from_le_bytes(*word);
                 let addr = (self.region.base + offset + 4 * i) as *mut u32;
                 // SAFETY: `addr` is a word-aligned address inside the region (offset and length
-                // were checked against the capacity and the word size), which holds no code
-                // or data of the program; with PG set, a word write there programs it.
-                unsafe { addr.write_volatile(value) };
+                // were checked against the capacity and the word size; the region is at
+                // 0x0800_4000 and up, so not null), which holds no code or data of the program
+                // and which only this `InternalFlash` accesses; with PG set, a word write there
+                // programs it.
+                let word =
+                    unsafe { VolatilePtr::new_restricted(WriteOnly, NonNull::new_unchecked(addr)) };
+                word.write(value);
                 result = self.finish();
                 if result.is_err() {
                     break;
@@ -400,10 +421,13 @@ mod board {
 
         fn read_into(&self, offset: usize, bytes: &mut [u8]) {
             for (i, b) in bytes.iter_mut().enumerate() {
-                // SAFETY: inside the region (the caller checked the range), which is always
-                // readable memory; volatile because erasing and programming change it behind
-                // the compiler's back.
-                *b = unsafe { ((self.region.base + offset + i) as *const u8).read_volatile() };
+                let addr = (self.region.base + offset + i) as *mut u8;
+                // SAFETY: inside the region (the caller checked the range; it is at
+                // 0x0800_4000 and up, so not null), which is always readable memory and which
+                // only this `InternalFlash` accesses; volatile because erasing and programming
+                // change it behind the compiler's back.
+                let byte = unsafe { VolatilePtr::new_read_only(NonNull::new_unchecked(addr)) };
+                *b = byte.read();
             }
         }
     }
