@@ -37,6 +37,9 @@ pub struct KernelConfig {
     pub log_bytes: usize,
     /// Where `Host::mounts` reads the mount table (the vfs service publishes it).
     pub mounts: Option<MountTable>,
+    /// What crates log through the `log` facade (the logger the boot crate installed), moved
+    /// into the system log by the main loop; `None` on a board that installs no logger.
+    pub log_queue: Option<&'static dyn zb_hal::LogDrain>,
     pub journal: JournalLimits,
     pub replay: ReplayLimits,
 }
@@ -90,6 +93,7 @@ impl KernelConfig {
             keep_compiled: true,
             log_bytes: 16 << 10,
             mounts: None,
+            log_queue: None,
             journal: JournalLimits {
                 max_record: 4 << 10,
                 dedupe_window: 1024,
@@ -118,6 +122,7 @@ impl KernelConfig {
             keep_compiled: false,
             log_bytes: 2 << 10,
             mounts: None,
+            log_queue: None,
             journal: JournalLimits {
                 max_record: 1 << 10,
                 dedupe_window: 32,

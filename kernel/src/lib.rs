@@ -152,6 +152,10 @@ pub fn run(
         let ran = kernel.step();
         let told = services.deliver(&mut kernel);
         let ticked = services.tick(&mut kernel);
+        // What drivers and the network stack logged (the `log` facade) goes to the system log.
+        if let Some(queue) = config.log_queue {
+            queue.drain(&mut |line| kernel.log(line));
+        }
         if n == 0 && !ran && !told && !ticked && !kernel.has_ready() && !kernel.has_requests() {
             // Sleepers and service timers are woken by the timer interrupt that ends the halt.
             platform.cpu().idle(&|| platform.console().has_input());

@@ -25,6 +25,8 @@ fn main() -> ! {
     let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
+    // No `log` logger (config.log_queue stays None): none of this board's crates logs through
+    // the facade, and the logger's formatting code would only cost flash.
     let mut config = zb_kernel::KernelConfig::small(BOOT_FILES);
     let table = vfs.mounts();
     config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {

@@ -27,13 +27,29 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
 
 entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 
+/// What virtio-drivers and smoltcp log (the `log` facade), until the kernel moves it into the
+/// system log. 4 KiB holds the boot's few lines many times over.
+static LOG: zb_hal::LogQueue<4096> = zb_hal::LogQueue::new();
+
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+    // Before the drivers come up, so what they log while probing is kept. Release builds keep
+    // Info and up (virtio-drivers' device lines, every warning and error); debug builds add
+    // Debug, where smoltcp's diagnostics are (DHCP, TCP anomalies, retransmits). Trace is
+    // per-packet: it would push everything else out of the bounded system log.
+    if log::set_logger(&LOG).is_ok() {
+        log::set_max_level(if cfg!(debug_assertions) {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        });
+    }
     let platform = zb_hal_x86_64::init(boot_info);
     let mut vfs = VfsService::new();
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
     let mut net = NetService::new();
     let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
+    config.log_queue = Some(&LOG);
     let table = vfs.mounts();
     config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
         table.write_to(buf)

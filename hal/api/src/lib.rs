@@ -7,7 +7,8 @@
 //!
 //! Three pieces of mechanism are shared by every bare-metal platform and live here so they exist
 //! once: [`InputRing`], the interrupt-to-kernel byte queue, [`SerialConsole`], a UART console
-//! built on it, and [`KernelHeap`], the global allocator with usage statistics.
+//! built on it, and [`KernelHeap`], the global allocator with usage statistics. [`LogQueue`]
+//! is the `log` crate's logger a boot crate installs, drained by the kernel into its system log.
 //!
 //! Invariants: every trait method is callable from the kernel's main context at any time;
 //! methods documented as interrupt-safe may also be called from interrupt handlers.
@@ -18,10 +19,12 @@ extern crate alloc;
 pub mod flash;
 mod heap;
 pub mod log;
+pub mod logger;
 mod ring;
 mod serial;
 
 pub use heap::KernelHeap;
+pub use logger::{LogDrain, LogQueue};
 
 /// Days from 1970-01-01 to the given date (proleptic Gregorian; Howard Hinnant's
 /// `days_from_civil`).
