@@ -15,6 +15,13 @@ pub struct RunLimits {
     pub stack_bytes: usize,
     /// Most handles in a run's capability table.
     pub handles: usize,
+    /// Most bytes of kernel memory a run may be charged at once (`crate::account`): its
+    /// output waiting for the console, messages it sent not yet received, requests waiting
+    /// for a service. `run --kmem` sets another.
+    pub kernel_bytes: usize,
+    /// Most bytes of a run's output waiting for the console before its writes wait (WAIT
+    /// output) for the console to take some.
+    pub output_bytes: usize,
 }
 
 /// The kernel's configuration, built by the boot crate.
@@ -86,6 +93,8 @@ impl KernelConfig {
                 memory_bytes: 4 << 20,
                 stack_bytes: 1 << 20,
                 handles: 256,
+                kernel_bytes: 1 << 20,
+                output_bytes: 16 << 10,
             },
             max_runs: 64,
             fuel_slice: 50_000,
@@ -115,6 +124,8 @@ impl KernelConfig {
                 memory_bytes: 24 << 10,
                 stack_bytes: 8 << 10,
                 handles: 16,
+                kernel_bytes: 16 << 10,
+                output_bytes: 1 << 10,
             },
             max_runs: 6,
             fuel_slice: 20_000,

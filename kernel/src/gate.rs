@@ -22,8 +22,6 @@
 //! again when its run is woken: handlers change nothing before they know a call completes,
 //! so serving a call twice is harmless.
 
-use alloc::string::String;
-
 use wasmi::{Caller, Error as WasmError};
 use zb_abi::call::Call;
 use zb_abi::scheme::{STDERR, STDOUT};
@@ -33,38 +31,13 @@ use zb_abi::{Error, Pid};
 use zb_abi::call::{Buf, HandleArg};
 
 use crate::replay::Tape;
-use crate::sys::Outcome;
+pub(crate) use crate::sys::{Outcome, Refusal, Served};
 use crate::sys::{RunCall, RunSys};
 use crate::task::{RunData, Syscall, suspend};
 
 /// Fuel charged for each host call (on either path), so a run looping over cheap calls is
 /// still preempted.
 pub const SYSCALL_FUEL: u64 = 20;
-
-/// Why a call did not complete with a value.
-#[derive(Debug)]
-pub(crate) enum Refusal {
-    /// The run is told `Error`; with a reason, `last_error` gives it (an empty reason clears
-    /// the last one).
-    User(Error, Option<String>),
-    /// Needs more than this site has: the kernel serves it between slices.
-    NotHere,
-}
-
-impl From<Error> for Refusal {
-    fn from(e: Error) -> Refusal {
-        Refusal::User(e, None)
-    }
-}
-
-impl From<(Error, String)> for Refusal {
-    fn from((e, why): (Error, String)) -> Refusal {
-        Refusal::User(e, Some(why))
-    }
-}
-
-/// What serving a call at a site gives.
-pub(crate) type Served = Result<Outcome, Refusal>;
 
 /// What the gate needs of the kernel: the run a call came from, and the call families only
 /// the kernel can serve, one method each. The kernel implements it (`crate::calls`); the gate
@@ -103,7 +76,7 @@ pub(crate) enum Site<'a, K> {
 impl<K: KernelCalls> Site<'_, K> {
     /// Serves a run-local call with the run and the channels; the kernel then acts on what the
     /// call left in the run's outboxes.
-    fn local(&mut self, serve: impl FnOnce(&mut RunCall<'_>) -> Result<Outcome, Error>) -> Served {
+    fn local(&mut self, serve: impl FnOnce(&mut RunCall<'_>) -> Served) -> Served {
         match self {
             Site::Run { mem, data } => run_call(mem, data, serve),
             Site::Kernel { kernel, pid } => {
@@ -139,7 +112,7 @@ impl<K: KernelCalls> Site<'_, K> {
 fn run_call(
     mem: &mut [u8],
     data: &mut RunData,
-    serve: impl FnOnce(&mut RunCall<'_>) -> Result<Outcome, Error>,
+    serve: impl FnOnce(&mut RunCall<'_>) -> Served,
 ) -> Served {
     let RunData { sys, shared, .. } = data;
     // Borrowed only for one call or one kernel operation, never across a slice (see
@@ -154,7 +127,7 @@ fn run_call(
         clock: shared.clock,
         channel_capacity: shared.channel_capacity,
     };
-    Ok(serve(&mut call)?)
+    serve(&mut call)
 }
 
 /// The fuel call `number` costs on entry.

@@ -291,6 +291,7 @@ impl Host for KernelHost<'_, '_> {
         let run = RunOptions {
             allow,
             memory: options.memory,
+            ..RunOptions::default()
         };
         let packed = pack_args(args)?;
         self.kernel

@@ -14,6 +14,8 @@ use alloc::vec::Vec;
 
 use zb_abi::Error;
 
+use crate::account::Charge;
+
 pub use zb_abi::syscall::{MAX_MESSAGE, MAX_MESSAGE_HANDLES};
 
 /// One of a channel's two ends.
@@ -43,6 +45,9 @@ impl End {
 pub struct Message<H> {
     pub bytes: Vec<u8>,
     pub handles: Vec<H>,
+    /// What the sender was charged for it, given back when the message is received or
+    /// dropped (`crate::account`).
+    pub charge: Charge,
 }
 
 pub struct Channel<H> {
@@ -160,6 +165,7 @@ mod tests {
         Message {
             bytes: b.to_vec(),
             handles: vec![],
+            charge: Charge::none(),
         }
     }
 
@@ -210,6 +216,7 @@ mod tests {
             Message {
                 bytes: vec![],
                 handles: vec![7, 8],
+                charge: Charge::none(),
             },
         )
         .unwrap();
@@ -225,17 +232,20 @@ mod tests {
         let big = Message {
             bytes: vec![0; MAX_MESSAGE + 1],
             handles: vec![],
+            charge: Charge::none(),
         };
         assert_eq!(c.send(End::A, big).unwrap_err().0, Error::TooLarge);
         let many = Message {
             bytes: vec![],
             handles: vec![0; MAX_MESSAGE_HANDLES + 1],
+            charge: Charge::none(),
         };
         assert_eq!(c.send(End::A, many).unwrap_err().0, Error::TooLarge);
         assert_eq!(c.queued(End::B), 0, "a refused send changes nothing");
         let exact = Message {
             bytes: vec![0; MAX_MESSAGE],
             handles: vec![0; MAX_MESSAGE_HANDLES],
+            charge: Charge::none(),
         };
         assert!(c.send(End::A, exact).is_ok());
     }

@@ -30,6 +30,7 @@ use zb_abi::kind::KindId;
 use zb_abi::{Error, MemInfo, Pid, RunKind, syscall};
 use zb_hal::Clock;
 
+use crate::account::{Account, Charge};
 use crate::cap::HandleTable;
 use crate::config::KernelConfig;
 use crate::kfiles::KernelFiles;
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub allow: Option<Vec<String>>,
     /// A memory limit below the kernel's.
     pub memory: Option<usize>,
+    /// A kernel-memory quota other than the default (`RunLimits::kernel_bytes`).
+    pub kmem: Option<usize>,
 }
 
 pub use crate::config::KEEP_DONE;
@@ -110,6 +113,24 @@ impl Ended {
     }
 }
 
+/// What services must be told, in order; output carries its charge to the run until the
+/// boot loop takes it for the console.
+#[derive(Default)]
+pub(crate) struct EventQueue {
+    queue: VecDeque<(Event, Charge)>,
+}
+
+impl EventQueue {
+    /// Queues `event` (charged to nobody).
+    pub(crate) fn push_back(&mut self, event: Event) {
+        self.queue.push_back((event, Charge::none()));
+    }
+
+    fn push_charged(&mut self, event: Event, charge: Charge) {
+        self.queue.push_back((event, charge));
+    }
+}
+
 pub struct Kernel {
     pub(crate) config: KernelConfig,
     /// Loadable programs by path (`/bin/<name>`).
@@ -133,7 +154,7 @@ pub struct Kernel {
     pub(crate) bus: Option<crate::bus::EventBus>,
     /// The channels and clock, shared with every run's calls.
     pub(crate) shared: Rc<Shared>,
-    pub(crate) events: VecDeque<Event>,
+    pub(crate) events: EventQueue,
     /// A run's woken channels, being acted on (kept to reuse its allocation).
     woken: Vec<ChannelId>,
     /// What the wall clock (UNIX seconds, UTC) read at kernel time 0, once known.
@@ -173,7 +194,7 @@ impl Kernel {
             runs: RunTable::new(KEEP_DONE),
             sched: Scheduler::new(),
             shared: Shared::new(clock, config.channel_capacity),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             woken: Vec::new(),
             wall_at_boot_secs: None,
             channel_waiters: Vec::new(),
@@ -272,6 +293,9 @@ impl Kernel {
             Err(e) => return Err((e, grants)),
         };
         let mut sys = RunSys::new(self.config.limits.handles, args);
+        let quota = options.kmem.unwrap_or(self.config.limits.kernel_bytes);
+        sys.account = Account::new(quota, self.heap_free);
+        sys.output_window = self.config.limits.output_bytes;
         sys.allow = match options.allow {
             Some(allow) => Some(allow),
             None => self.allow_of(parent),
@@ -659,7 +683,28 @@ impl Kernel {
 
     /// The next thing services must hear about.
     pub fn take_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let (event, charge) = self.events.queue.pop_front()?;
+        // The output is the console's now: the run's charge for it is given back, and a
+        // run waiting for its output to drain may write again.
+        drop(charge);
+        if let Event::Output { pid, .. } = event {
+            self.wake_writer(pid);
+        }
+        Some(event)
+    }
+
+    /// Wakes run `pid` if it waits for its output to drain and some has.
+    fn wake_writer(&mut self, pid: Pid) {
+        let Some(run) = self.runs.get(pid) else {
+            return;
+        };
+        let drained = run.task.as_ref().is_some_and(|t| {
+            let sys = &t.data().sys;
+            sys.account.output() < sys.output_window
+        });
+        if drained && matches!(&run.state, RunState::Wait(w) if *w.reason() == WaitReason::Output) {
+            self.wake(pid);
+        }
     }
 
     pub fn has_ready(&self) -> bool {
@@ -885,8 +930,9 @@ impl Kernel {
         if !sys.has_outbox() {
             return;
         }
-        for (stream, bytes) in sys.output.drain(..) {
-            self.events.push_back(Event::Output { pid, stream, bytes });
+        for (stream, bytes, charge) in sys.output.drain(..) {
+            let event = Event::Output { pid, stream, bytes };
+            self.events.push_charged(event, charge);
         }
         // Swapped with the (empty) spare, so neither side allocates again.
         let mut changed = core::mem::take(&mut self.woken);

@@ -15,12 +15,13 @@
 
 extern crate alloc;
 
+pub mod account;
 pub mod banner;
 pub mod bus;
 pub mod cap;
 pub mod config;
-mod events;
 mod calls;
+mod events;
 mod fs;
 mod gate;
 mod host;

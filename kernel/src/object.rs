@@ -100,18 +100,20 @@ impl Channels {
         self.slots.get(id as usize).and_then(Option::as_ref)
     }
 
-    /// A message body holding a copy of `bytes` (in a recycled buffer if one fits).
-    pub fn message_bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut buffer = match self.spare.pop() {
-            Some(b) if b.capacity() >= bytes.len() => b,
+    /// A message body holding a copy of `bytes` (in a recycled buffer if one fits);
+    /// `OutOfMemory` if the heap cannot give a buffer.
+    pub fn message_bytes(&mut self, bytes: &[u8]) -> Result<Vec<u8>, zb_abi::Error> {
+        match self.spare.pop() {
+            Some(mut b) if b.capacity() >= bytes.len() => {
+                b.extend_from_slice(bytes);
+                Ok(b)
+            }
             Some(b) => {
                 self.spare.push(b);
-                Vec::new()
+                crate::account::try_copy(bytes)
             }
-            None => Vec::new(),
-        };
-        buffer.extend_from_slice(bytes);
-        buffer
+            None => crate::account::try_copy(bytes),
+        }
     }
 
     /// Takes back a delivered message body for reuse.
@@ -262,6 +264,7 @@ mod tests {
         let message = Message {
             bytes: vec![0; 100],
             handles: vec![(object, CHANNEL_RIGHTS)],
+            charge: crate::account::Charge::none(),
         };
         cs.get_mut(through).unwrap().send(from, message).unwrap();
     }
@@ -327,6 +330,7 @@ mod tests {
                 Message {
                     bytes: vec![],
                     handles: vec![(inner_b, CHANNEL_RIGHTS)],
+                    charge: crate::account::Charge::none(),
                 },
             )
             .unwrap();

@@ -64,6 +64,7 @@ impl Run {
                     WaitReason::Reply { .. } => WaitOn::Reply,
                     WaitReason::Commit => WaitOn::Commit,
                     WaitReason::Event { .. } => WaitOn::Event,
+                    WaitReason::Output => WaitOn::Output,
                 }),
             ),
         };

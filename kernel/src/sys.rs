@@ -23,12 +23,11 @@ use zb_abi::syscall::{StatusKind, encode_status, recv_result};
 use zb_abi::{Error, Pid, Rights};
 use zb_hal::Clock;
 
+use crate::account::{Account, Charge, try_copy};
 use crate::cap::{Handle, HandleTable};
 use crate::ipc::Message;
 use crate::object::{CHANNEL_RIGHTS, ChannelId, Channels, InTransit, Object};
 use crate::run::{ExitStatus, WaitReason};
-
-type Served = Result<Outcome, Error>;
 
 /// What the calls of every run share: the kernel's channels and clock. One per kernel, held by
 /// the kernel and by every run's store. The channels are borrowed only for the length of one
@@ -59,8 +58,12 @@ pub struct RunSys {
     pub args: Vec<u8>,
     /// Handles the parent granted at spawn, in grant order.
     pub granted: Vec<Handle>,
-    /// Outbox: writes not yet handed to the kernel, as `(stream, bytes)`.
-    pub output: Vec<(i32, Vec<u8>)>,
+    /// Outbox: writes not yet handed to the kernel, as `(stream, bytes)` with their charge.
+    pub output: Vec<(i32, Vec<u8>, Charge)>,
+    /// What the kernel holds for the run is charged here (`crate::account`).
+    pub account: Rc<Account>,
+    /// Most output bytes waiting for the console before a write waits.
+    pub output_window: usize,
     /// Outbox: channels whose state changed (their waiters must be woken), each once.
     pub woken: Vec<ChannelId>,
     /// The outcome the fast path found for the call the run is leaving the interpreter with
@@ -84,6 +87,8 @@ impl RunSys {
             args,
             granted: Vec::new(),
             output: Vec::new(),
+            account: Account::unlimited(),
+            output_window: usize::MAX,
             woken: Vec::new(),
             served: None,
             allow: None,
@@ -131,6 +136,31 @@ impl Outcome {
     }
 }
 
+/// Why a call did not complete with a value.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The run is told `Error`; with a reason, `last_error` gives it (an empty reason clears
+    /// the last one).
+    User(Error, Option<String>),
+    /// Needs more than this site has: the kernel serves it between slices.
+    NotHere,
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::User(e, None)
+    }
+}
+
+impl From<(Error, String)> for Refusal {
+    fn from((e, why): (Error, String)) -> Refusal {
+        Refusal::User(e, Some(why))
+    }
+}
+
+/// What serving a call at a site gives.
+pub(crate) type Served = Result<Outcome, Refusal>;
+
 /// One run-local call being served: the calling run, its memory and the channels.
 pub struct RunCall<'a> {
     pub mem: &'a mut [u8],
@@ -151,13 +181,25 @@ impl RunCall<'_> {
         }
     }
 
-    /// A write to stdout or stderr: handed to the console as an [`crate::Event::Output`].
+    /// A write to stdout or stderr: handed to the console as an [`crate::Event::Output`],
+    /// charged to the run until the console takes it. At most the run's output window waits
+    /// for the console: a write takes what fits (a short write, as `write` may) and waits
+    /// (WAIT output) while nothing fits, so a flood goes at the console's pace.
     pub(crate) fn write_stream(&mut self, stream: HandleArg, data: Buf) -> Served {
         let bytes = data.of(self.mem);
-        if !bytes.is_empty() {
-            self.run.output.push((stream as i32, bytes.to_vec()));
+        if bytes.is_empty() {
+            return Ok(Outcome::Reply(0));
         }
-        Ok(Outcome::Reply(bytes.len() as i64))
+        let account = &self.run.account;
+        let room = self.run.output_window.saturating_sub(account.output());
+        if room == 0 {
+            return Ok(Outcome::Block(WaitReason::Output));
+        }
+        let n = bytes.len().min(room);
+        let charge = account.charge_output(n)?;
+        let copy = try_copy(&bytes[..n])?;
+        self.run.output.push((stream as i32, copy, charge));
+        Ok(Outcome::Reply(n as i64))
     }
 
     pub(crate) fn args(&mut self, out: Prefix) -> Served {
@@ -188,7 +230,7 @@ impl RunCall<'_> {
     pub(crate) fn channel_create(&mut self, out: Buf) -> Served {
         let handles = &mut self.run.handles;
         if handles.room() < 2 {
-            return Err(Error::OutOfMemory);
+            return Err(Error::OutOfMemory.into());
         }
         let id = self.channels.create(self.channel_capacity);
         let [a, b] = Object::channel_ends(id);
@@ -209,14 +251,14 @@ impl RunCall<'_> {
     ) -> Served {
         let h = Handle(handle);
         let Object::ChannelEnd { channel, end } = *self.run.handles.get(h, Rights::WRITE)? else {
-            return Err(Error::BadHandle);
+            return Err(Error::BadHandle.into());
         };
         let bytes = data.of(self.mem);
         let mut moving = Vec::new();
         for c in handles.of(self.mem).as_chunks::<4>().0 {
             let m = Handle(u32::from_le_bytes(*c));
             if m == h {
-                return Err(Error::InvalidArgument);
+                return Err(Error::InvalidArgument.into());
             }
             moving.push((m, Rights::empty()));
         }
@@ -227,15 +269,20 @@ impl RunCall<'_> {
             .iter()
             .any(|(o, _)| matches!(o, Object::ChannelEnd { channel: c, .. } if *c == channel))
         {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         let chan = self.channels.get(channel).ok_or(Error::BadHandle)?;
         match chan.can_send(end)? {
             true => {}
-            false if nonblock => return Err(Error::WouldBlock),
+            false if nonblock => return Err(Error::WouldBlock.into()),
             false => return Ok(Outcome::Block(WaitReason::Channel { channel })),
         }
-        let bytes = self.channels.message_bytes(bytes);
+        // The sender pays for the message until it is received (or dropped with its channel).
+        let charge = self
+            .run
+            .account
+            .charge(message_cost(bytes.len(), transit.len()))?;
+        let bytes = self.channels.message_bytes(bytes)?;
         // Not reached (looked up above).
         let chan = self.channels.get_mut(channel).ok_or(Error::BadHandle)?;
         // All checked: from here on the call has effects.
@@ -245,13 +292,14 @@ impl RunCall<'_> {
         let message = Message {
             bytes,
             handles: transit,
+            charge,
         };
         // Cannot fail: size and space were checked above.
         if let Err((e, back)) = chan.send(end, message) {
             for (object, _) in back.handles {
                 self.release(object);
             }
-            return Err(e);
+            return Err(e.into());
         }
         self.run.changed(channel);
         Ok(Outcome::Reply(0))
@@ -267,7 +315,7 @@ impl RunCall<'_> {
         let handles = &mut self.run.handles;
         let Object::ChannelEnd { channel, end } = *handles.get(Handle(handle), Rights::READ)?
         else {
-            return Err(Error::BadHandle);
+            return Err(Error::BadHandle.into());
         };
         let chan = self.channels.get_mut(channel).ok_or(Error::BadHandle)?;
         let next = match chan.peek(end) {
@@ -275,18 +323,18 @@ impl RunCall<'_> {
             Err(Error::WouldBlock) if !nonblock => {
                 return Ok(Outcome::Block(WaitReason::Channel { channel }));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if next.bytes.len() > data.len || next.handles.len() * 4 > room.len {
-            return Err(Error::TooLarge);
+            return Err(Error::TooLarge.into());
         }
         if next.handles.len() > handles.room() {
-            return Err(Error::OutOfMemory);
+            return Err(Error::OutOfMemory.into());
         }
         // All checked: from here on the call has effects.
         // Checked at decode (a run's memory never shrinks): looked at before any effect.
         let (Some(_), Some(_)) = (self.mem.get(data.range()), self.mem.get(room.range())) else {
-            return Err(Error::BadAddress);
+            return Err(Error::BadAddress.into());
         };
         let message = chan.recv(end)?;
         let n = message.bytes.len();
@@ -314,6 +362,12 @@ impl RunCall<'_> {
     fn release(&mut self, object: Object) {
         self.channels.release_into(object, &mut self.run.woken);
     }
+}
+
+/// Kernel heap a message of `bytes` bytes carrying `handles` handles takes while queued (its
+/// buffer, its handle list, the queue entry).
+pub(crate) fn message_cost(bytes: usize, handles: usize) -> usize {
+    bytes + handles * core::mem::size_of::<InTransit>() + core::mem::size_of::<Message<InTransit>>()
 }
 
 /// The entries of `table` a run is passing on (to a child or in a message), checked: each

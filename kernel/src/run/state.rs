@@ -27,6 +27,8 @@ pub enum WaitReason {
     Commit,
     /// A `next` waiting for an event on subscription `sub`.
     Event { sub: u32 },
+    /// A `write` to stdout/stderr waiting for the console to take the run's earlier output.
+    Output,
 }
 
 /// How a run ended: exactly one of these.

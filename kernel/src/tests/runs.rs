@@ -538,6 +538,98 @@ fn channel_ends_cannot_strand_their_channels() {
     assert!(s.k.channels().is_empty());
 }
 
+/// A run writing 64 KiB to stdout in a loop (the isolation issue's flood) waits for the console
+/// once its output window is full, instead of filling the kernel heap; it goes on as the
+/// console takes its output; killing it gives back everything it was charged.
+#[test]
+fn a_stdout_flood_waits_for_the_console() {
+    let mut s = Sim::new();
+    s.program(
+        "flood",
+        r#"(memory (export "memory") 2)
+           (func (export "_start")
+             (loop $l
+               (drop (call $write (i32.const 1) (i32.const 0) (i32.const 65536)))
+               (br $l)))"#,
+    );
+    let pid = s.spawn("flood", &[]);
+    // Without a console taking output, the run waits after one window's worth.
+    for _ in 0..50 {
+        s.k.step();
+    }
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Output)));
+    let window = KernelConfig::large(&[]).limits.output_bytes;
+    let account =
+        s.k.runs()
+            .get(pid)
+            .unwrap()
+            .task
+            .as_ref()
+            .unwrap()
+            .data()
+            .sys
+            .account
+            .clone();
+    assert_eq!(account.output(), window, "one window waits, no more");
+    // The console takes it: the run writes again.
+    s.drain();
+    assert_eq!(s.out.len(), window);
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Ready)));
+    for _ in 0..50 {
+        s.k.step();
+        s.drain();
+    }
+    assert!(
+        s.out.len() > 10 * window,
+        "it keeps going at the console's pace"
+    );
+    s.k.kill(pid).unwrap();
+    s.drain();
+    assert_eq!(account.used(), 0, "nothing stays charged");
+}
+
+/// Messages are charged to their sender until received: past its kernel-memory quota a send
+/// fails with OutOfMemory and says why; receiving them gives the charge back.
+#[test]
+fn messages_in_flight_count_against_the_senders_quota() {
+    let mut config = KernelConfig::large(&[]);
+    config.channel_capacity = 8;
+    let mut s = Sim::with(config);
+    s.program(
+        "sender",
+        r#"(memory (export "memory") 2)
+           (func (export "_start") (local $r i64)
+             (drop (call $cc (i32.const 65500)))
+             ;; two 30000-byte messages fit a 64 KiB quota, the third does not
+             (drop (call $send (i32.load (i32.const 65500)) (i32.const 0) (i32.const 30000)
+                               (i32.const 0) (i32.const 0) (i32.const 1)))
+             (drop (call $send (i32.load (i32.const 65500)) (i32.const 0) (i32.const 30000)
+                               (i32.const 0) (i32.const 0) (i32.const 1)))
+             (local.set $r (call $send (i32.load (i32.const 65500)) (i32.const 0) (i32.const 30000)
+                               (i32.const 0) (i32.const 0) (i32.const 1)))
+             (if (i64.ne (local.get $r) (i64.const -5)) (then (call $exit (i32.const 1))))
+             (drop (call $write (i32.const 1) (i32.const 60000)
+                                (i32.wrap_i64 (call $last_error (i32.const 60000) (i32.const 200)))))
+             ;; receive one: the third fits now
+             (drop (call $recv (i32.load (i32.const 65504)) (i32.const 0) (i32.const 30000)
+                               (i32.const 0) (i32.const 0) (i32.const 1)))
+             (call $exit (i32.wrap_i64 (call $send (i32.load (i32.const 65500)) (i32.const 0)
+                               (i32.const 30000) (i32.const 0) (i32.const 0) (i32.const 1)))))"#,
+    );
+    let options = crate::RunOptions {
+        kmem: Some(64 << 10),
+        ..crate::RunOptions::default()
+    };
+    let pid =
+        s.k.spawn_with(SHELL, "sender", Vec::new(), Vec::new(), options)
+            .map_err(|(e, _)| e)
+            .expect("spawn");
+    s.run(100);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)), "{}", s.out);
+    assert!(s.out.contains("kernel memory quota reached"), "{}", s.out);
+    assert!(s.k.channels().is_empty());
+}
+
 /// Every call with hostile arguments: each check stores its index at 0 before the call and
 /// exits with that index if the result is not the expected error; exits 0 when all pass.
 #[test]
@@ -933,7 +1025,7 @@ fn urls_outside_a_runs_grants_are_denied_and_logged() {
     s.program("reader", &url_reader("/etc/motd"));
     let options = crate::RunOptions {
         allow: Some(std::vec!["file:///data/app".into()]),
-        memory: None,
+        ..crate::RunOptions::default()
     };
     let pid =
         s.k.spawn_with(SHELL, "reader", Vec::new(), Vec::new(), options)

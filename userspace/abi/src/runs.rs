@@ -53,6 +53,8 @@ pub enum WaitOn {
     Commit,
     /// Waiting for the next event of a subscription.
     Event,
+    /// Writing output faster than the console shows it: waiting for it to catch up.
+    Output,
 }
 
 impl WaitOn {
@@ -67,6 +69,7 @@ impl WaitOn {
             WaitOn::Reply => out.write_str("io"),
             WaitOn::Commit => out.write_str("emit"),
             WaitOn::Event => out.write_str("event"),
+            WaitOn::Output => out.write_str("output"),
         }
     }
 }
