@@ -30,7 +30,7 @@ impl KernelCalls for Kernel {
         Ok(self.close_call(pid, handle)?)
     }
     fn url(&mut self, pid: Pid, call: &Call) -> Served {
-        Ok(self.url_call(pid, call)?)
+        self.url_call(pid, call)
     }
     fn emit(&mut self, pid: Pid, subject: Buf, payload: Buf, headers: Buf) -> Served {
         Ok(self.emit_call(pid, subject, payload, headers)?)

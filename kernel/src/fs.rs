@@ -27,7 +27,7 @@ use zb_abi::{Error, Pid, Rights};
 
 use crate::cap::{Handle, HandleTable};
 use crate::kernel::Kernel;
-use crate::kfiles::View;
+use crate::kfiles::{Client, KernelState};
 use crate::object::Object;
 use crate::request::{OwnedOp, OwnedReply};
 use crate::run::WaitReason;
@@ -48,7 +48,7 @@ pub(crate) struct Prepared {
 
 impl Kernel {
     /// Serves URL call `call` for run `pid` (or finishes it, when its reply is in).
-    pub(crate) fn url_call(&mut self, pid: Pid, call: &Call) -> Served {
+    pub(crate) fn url_call(&mut self, pid: Pid, call: &Call) -> crate::sys::Served {
         let awaiting = live(&mut self.runs, pid)?.data().sys.awaiting;
         if let Some((id, scheme)) = awaiting {
             let Some(reply) = self.inflight.take_reply(id) else {
@@ -56,17 +56,22 @@ impl Kernel {
                 return Ok(Outcome::Block(WaitReason::Reply { request: id }));
             };
             live(&mut self.runs, pid)?.data_mut().sys.awaiting = None;
-            return self.finish_run_call(pid, call, scheme, reply);
+            return Ok(self.finish_run_call(pid, call, scheme, reply)?);
         }
         let prepared = self.prepare_run_call(pid, call)?;
         let scheme = prepared.scheme;
         match self.router.route(scheme).ok_or(Error::NotFound)? {
             Route::Kernel(k) => {
                 let reply = self.serve_kernel_scheme(k, pid, &prepared.op);
-                self.finish_run_call(pid, call, scheme, reply)
+                Ok(self.finish_run_call(pid, call, scheme, reply)?)
             }
             Route::Service(service) => {
-                let id = self.inflight.send(pid, scheme, service, prepared.op);
+                // The run pays for the request and its reply while they are in flight.
+                let account = live(&mut self.runs, pid)?.data().sys.account.clone();
+                let charge = account.charge(prepared.op.cost())?;
+                let id = self
+                    .inflight
+                    .send(pid, scheme, service, prepared.op, charge);
                 live(&mut self.runs, pid)?.data_mut().sys.awaiting = Some((id, scheme));
                 Ok(Outcome::Block(WaitReason::Reply { request: id }))
             }
@@ -80,13 +85,18 @@ impl Kernel {
         from: Pid,
         op: &OwnedOp,
     ) -> OwnedReply {
-        let view = View {
+        let state = KernelState {
             runs: &self.runs,
             memory: self.memory_probe.map(|probe| probe()),
             log: &self.log,
             bus: self.bus.as_ref(),
         };
-        self.kfiles.serve(scheme, from, op.as_op(), &view)
+        let task = self.runs.get(from).and_then(|r| r.task.as_ref());
+        let client = Client {
+            pid: from,
+            account: task.map(|t| &t.data().sys.account),
+        };
+        self.kfiles.serve(scheme, &client, op.as_op(), &state)
     }
 
     /// Checks run `pid`'s call and builds its request.

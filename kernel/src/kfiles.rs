@@ -17,6 +17,7 @@
 //! Invariants: everything here is read-only (a write open is `ReadOnly`); open snapshots are
 //! bounded ([`MAX_OPEN`]), so a run cannot grow the kernel heap by opening files in a loop.
 
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -24,15 +25,28 @@ use core::fmt::Write;
 use zb_abi::scheme::{FileKind, Op, OpenFlags, RemoteHandle, Stat, Whence, encode_dirent};
 use zb_abi::{Error, MemInfo, Pid};
 
+use crate::account::{Account, Charge};
 use crate::request::OwnedReply;
 use crate::run_table::RunTable;
 use crate::scheme::KernelScheme;
 
 /// Most snapshots open at once, over all clients.
 pub const MAX_OPEN: usize = 64;
+/// Most snapshots one run may hold open (its share of [`MAX_OPEN`]).
+pub const RUN_SHARE: usize = 8;
+/// Snapshots kept for the system's own clients (the shell, the services): runs together hold
+/// at most `MAX_OPEN - SYSTEM_RESERVE`, so `ps`, `dmesg` and `mem` always work.
+pub const SYSTEM_RESERVE: usize = 16;
 
-/// What the kernel files are made from.
-pub struct View<'a> {
+/// Who opens a snapshot: a run pays for it and has a share; the system has its reserve.
+pub struct Client<'a> {
+    pub pid: Pid,
+    /// The run's account (`None`: a native service or the kernel).
+    pub account: Option<&'a Rc<Account>>,
+}
+
+/// What the kernel files are made from: the kernel's state as the files show it.
+pub struct KernelState<'a> {
     pub runs: &'a RunTable,
     pub memory: Option<MemInfo>,
     /// The system log, oldest line first.
@@ -50,6 +64,10 @@ struct Snapshot {
     body: Body,
     /// Byte offset (text) or entry index (directory).
     pos: usize,
+    /// Who opened it (a run's snapshots count against its share).
+    owner: Option<Pid>,
+    /// What its owner was charged for the body.
+    _charge: Charge,
 }
 
 #[derive(Default)]
@@ -67,27 +85,47 @@ impl KernelFiles {
         self.open.iter().flatten().count()
     }
 
-    /// Serves one operation from client `from`.
+    /// Serves one operation from `client`.
     pub fn serve(
         &mut self,
         scheme: KernelScheme,
-        from: Pid,
+        client: &Client<'_>,
         op: Op<'_>,
-        view: &View<'_>,
+        state: &KernelState<'_>,
     ) -> OwnedReply {
-        match self.try_serve(scheme, from, op, view) {
+        match self.try_serve(scheme, client, op, state) {
             Ok(r) => r,
             Err(e) => OwnedReply::Err(e),
+        }
+    }
+
+    /// A free slot for a snapshot `client` opens, within its share; `Busy` if none.
+    fn slot_for(&mut self, client: &Client<'_>) -> Result<usize, Error> {
+        if client.account.is_some() {
+            let runs = self.open.iter().flatten().filter(|s| s.owner.is_some());
+            let mine = runs.clone().filter(|s| s.owner == Some(client.pid)).count();
+            if mine >= RUN_SHARE || runs.count() >= MAX_OPEN - SYSTEM_RESERVE {
+                return Err(Error::Busy);
+            }
+        }
+        match self.open.iter().position(Option::is_none) {
+            Some(i) => Ok(i),
+            None if self.open.len() < MAX_OPEN => {
+                self.open.push(None);
+                Ok(self.open.len() - 1)
+            }
+            None => Err(Error::Busy),
         }
     }
 
     fn try_serve(
         &mut self,
         scheme: KernelScheme,
-        from: Pid,
+        client: &Client<'_>,
         op: Op<'_>,
-        view: &View<'_>,
+        view: &KernelState<'_>,
     ) -> Result<OwnedReply, Error> {
+        let from = client.pid;
         match op {
             Op::Open { path, flags, .. } => {
                 if flags.intersects(OpenFlags::WRITE) {
@@ -102,15 +140,18 @@ impl KernelFiles {
                         Error::NotADirectory
                     });
                 }
-                let slot = match self.open.iter().position(Option::is_none) {
-                    Some(i) => i,
-                    None if self.open.len() < MAX_OPEN => {
-                        self.open.push(None);
-                        self.open.len() - 1
-                    }
-                    None => return Err(Error::Busy),
+                let slot = self.slot_for(client)?;
+                let charge = match client.account {
+                    Some(account) => account.charge(body_bytes(&body)).map_err(|(e, _)| e)?,
+                    None => Charge::none(),
                 };
-                self.open[slot] = Some(Snapshot { body, pos: 0 });
+                let owner = client.account.map(|_| from);
+                self.open[slot] = Some(Snapshot {
+                    body,
+                    pos: 0,
+                    owner,
+                    _charge: charge,
+                });
                 Ok(OwnedReply::Done(slot as u64))
             }
             Op::Read { handle, len } => {
@@ -185,6 +226,20 @@ impl KernelFiles {
     }
 }
 
+/// Heap bytes a snapshot's body takes (what its owner is charged).
+fn body_bytes(body: &Body) -> usize {
+    let size = core::mem::size_of::<Snapshot>();
+    match body {
+        Body::Text(t) => size + t.capacity(),
+        Body::Dir(d) => {
+            size + d
+                .iter()
+                .map(|(_, n)| n.capacity() + core::mem::size_of::<(FileKind, String)>())
+                .sum::<usize>()
+        }
+    }
+}
+
 fn stat_of(body: &Body) -> Stat {
     let (kind, size) = match body {
         Body::Text(t) => (FileKind::Special, t.len() as u64),
@@ -199,7 +254,12 @@ fn stat_of(body: &Body) -> Stat {
 }
 
 /// The contents of `path` in `scheme`, now.
-fn build(scheme: KernelScheme, from: Pid, path: &str, view: &View<'_>) -> Result<Body, Error> {
+fn build(
+    scheme: KernelScheme,
+    from: Pid,
+    path: &str,
+    view: &KernelState<'_>,
+) -> Result<Body, Error> {
     let path = path.trim_matches('/');
     match scheme {
         KernelScheme::Proc if path == "log" => {

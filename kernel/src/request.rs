@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use zb_abi::scheme::{FsInfo, Op, OpenFlags, RemoteHandle, Reply, RequestId, Stat, Whence};
 use zb_abi::{Error, Pid};
 
+use crate::account::Charge;
 use crate::scheme::SchemeIndex;
 
 /// An operation with everything it names copied out of the client.
@@ -177,6 +178,26 @@ pub struct Outgoing {
     pub op: OwnedOp,
 }
 
+impl OwnedOp {
+    /// Kernel heap the request and the largest reply it can get take while in flight.
+    pub fn cost(&self) -> usize {
+        const ENTRY: usize = 128;
+        ENTRY
+            + match self {
+                OwnedOp::Open { path, .. }
+                | OwnedOp::Stat { path }
+                | OwnedOp::StatFs { path }
+                | OwnedOp::Unlink { path }
+                | OwnedOp::Mkdir { path }
+                | OwnedOp::Rmdir { path } => path.len(),
+                OwnedOp::Rename { from, to } => from.len() + to.len(),
+                OwnedOp::Read { len, .. } => *len as usize,
+                OwnedOp::Write { data, .. } => data.len(),
+                _ => 0,
+            }
+    }
+}
+
 /// The client of a request nobody waits for any more.
 const NOBODY: Pid = 0;
 
@@ -197,20 +218,26 @@ pub struct InFlight {
     waiting: BTreeMap<RequestId, Waiter>,
     /// Replies that arrived, until the client's call picks them up.
     replies: BTreeMap<RequestId, (Waiter, OwnedReply)>,
+    /// What each client was charged for its request and the reply it may get, given back
+    /// when it picks the reply up or is forgotten (`crate::account`).
+    charges: BTreeMap<RequestId, Charge>,
     outgoing: VecDeque<Outgoing>,
 }
 
 impl InFlight {
-    /// Queues `op` from `client` for `service`; the request's id.
+    /// Queues `op` from `client` for `service`, with what the client was `charge`d for it;
+    /// the request's id.
     pub fn send(
         &mut self,
         client: Pid,
         scheme: SchemeIndex,
         service: Pid,
         op: OwnedOp,
+        charge: Charge,
     ) -> RequestId {
         let open = matches!(op, OwnedOp::Open { .. });
         let id = self.fresh_id();
+        self.charges.insert(id, charge);
         self.waiting.insert(
             id,
             Waiter {
@@ -267,6 +294,7 @@ impl InFlight {
         }
         self.waiting.remove(&id);
         if w.client == NOBODY {
+            self.charges.remove(&id);
             if let (true, OwnedReply::Done(handle)) = (w.open, &reply) {
                 let handle = *handle as RemoteHandle;
                 self.post(NOBODY, service, OwnedOp::Close { handle });
@@ -279,14 +307,17 @@ impl InFlight {
 
     /// The reply to `id`, once it came.
     pub fn take_reply(&mut self, id: RequestId) -> Option<OwnedReply> {
-        self.replies.remove(&id).map(|(_, r)| r)
+        let reply = self.replies.remove(&id).map(|(_, r)| r)?;
+        self.charges.remove(&id);
+        Some(reply)
     }
 
     /// Forgets client `pid` (it ended): replies still to come for it are dropped when they
     /// arrive; ones already here are dropped now (a successful open among them is closed).
     pub fn forget_client(&mut self, pid: Pid) {
-        for w in self.waiting.values_mut().filter(|w| w.client == pid) {
+        for (id, w) in self.waiting.iter_mut().filter(|(_, w)| w.client == pid) {
             w.client = NOBODY;
+            self.charges.remove(id);
         }
         let stale: Vec<RequestId> = self
             .replies
@@ -295,6 +326,7 @@ impl InFlight {
             .map(|(&id, _)| id)
             .collect();
         for id in stale {
+            self.charges.remove(&id);
             if let Some((w, OwnedReply::Done(handle))) = self.replies.remove(&id)
                 && w.open
             {

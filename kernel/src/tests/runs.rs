@@ -991,8 +991,22 @@ fn file_calls_go_to_the_service_that_registered_the_scheme() {
     s.run(10);
     let read = s.k.take_request().expect("a read request");
     assert_eq!(read.op, OwnedOp::Read { handle: 7, len: 50 });
+    // The run pays for its request (and the reply it may get) while it is in flight.
+    let account =
+        s.k.runs()
+            .get(pid)
+            .unwrap()
+            .task
+            .as_ref()
+            .unwrap()
+            .data()
+            .sys
+            .account
+            .clone();
+    assert_eq!(account.used(), read.op.cost());
     s.k.complete(SHELL, read.id, OwnedReply::Data(b"welcome\n".to_vec()));
     s.run(10);
+    assert_eq!(account.used(), 0, "given back with the reply");
     let close = s.k.take_request().expect("a close request");
     assert_eq!(close.op, OwnedOp::Close { handle: 7 });
     s.run(10);
@@ -1038,6 +1052,68 @@ fn urls_outside_a_runs_grants_are_denied_and_logged() {
     assert!(
         log.contains("denied open file:///etc/motd to pid 2 (reader)"),
         "{log}"
+    );
+}
+
+/// Runs hold at most their share of the kernel's `proc`/`mem` snapshots, and all runs together
+/// leave the system its reserve: opening `proc://log` over and over from many runs cannot stop
+/// the shell from reading `proc://` (the isolation issue's `ps`/`dmesg` failing with Busy).
+#[test]
+fn snapshot_hoarders_get_their_share_and_the_system_keeps_its_reserve() {
+    use crate::kfiles::{MAX_OPEN, RUN_SHARE, SYSTEM_RESERVE};
+    use crate::request::OwnedOp;
+    use zb_abi::scheme::OpenFlags;
+    let mut s = Sim::new();
+    s.program(
+        "hoarder",
+        r#"(memory (export "memory") 1)
+           (data (i32.const 0) "proc://log")
+           (func (export "_start") (local $i i32) (local $n i32)
+             (loop $l
+               (if (i64.ge_s (call $open (i32.const 0) (i32.const 10) (i32.const 1)) (i64.const 0))
+                 (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 64))))
+             (i32.store8 (i32.const 32) (i32.add (i32.const 65) (local.get $n)))
+             (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1)))
+             (drop (call $sleep (i64.const 1000000000))))"#,
+    );
+    let hoarders = (MAX_OPEN - SYSTEM_RESERVE) / RUN_SHARE + 1;
+    let pids: Vec<Pid> = (0..hoarders).map(|_| s.spawn("hoarder", &[])).collect();
+    for _ in 0..200 {
+        if !s.k.step() {
+            break;
+        }
+        s.drain();
+    }
+    let share = char::from(b'A' + RUN_SHARE as u8);
+    let expected: String = core::iter::repeat_n(share, hoarders - 1)
+        .chain(['A'])
+        .collect();
+    assert_eq!(s.out, expected, "each got its share, the last none");
+    assert_eq!(s.k.kfiles.open_count(), MAX_OPEN - SYSTEM_RESERVE);
+    // The shell (a native service) still opens proc files.
+    let scheme = s.k.router.index("proc").expect("proc is routed");
+    let open = OwnedOp::Open {
+        scheme: "proc",
+        path: "log".into(),
+        flags: OpenFlags::READ,
+    };
+    let crate::scheme::Route::Kernel(k) = s.k.router.route(scheme).expect("route") else {
+        panic!("proc is the kernel's");
+    };
+    let reply = s.k.serve_kernel_scheme(k, SHELL, &open);
+    assert!(
+        matches!(reply, crate::request::OwnedReply::Done(_)),
+        "{reply:?}"
+    );
+    for pid in pids {
+        s.k.kill(pid).unwrap();
+    }
+    assert_eq!(
+        s.k.kfiles.open_count(),
+        1,
+        "the hoarders' snapshots went with them"
     );
 }
 
