@@ -1,9 +1,11 @@
 //! The syscall gate: every HOST call a run makes enters here, and only here.
 //!
 //! One call goes through five steps, each in one place:
-//! 1. **Charge** ([`fuel_of`]): the call's fuel is taken from the run's slice before anything
-//!    else, so a run looping over cheap or failing calls is still preempted. (Per-call kernel
-//!    memory is charged by the handlers that allocate; issue 15 makes both per-run budgets.)
+//! 1. **Charge** ([`SYSCALL_FUEL`], then [`data_fuel`]): a flat price is taken from the run's
+//!    slice before anything else, so a run looping over cheap or failing calls is still
+//!    preempted; once decoded, a call that moves data pays in proportion to the bytes, as
+//!    wasm's own bulk memory instructions do. (Kernel memory is charged to the run's account by
+//!    the handlers that allocate: `crate::account`.)
 //! 2. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
 //!    recording (`crate::replay`) — before decoding, because the tape keeps the raw call.
 //! 3. **Decode** ([`Call::decode`], in the ABI): the number and arguments become a typed
@@ -130,12 +132,50 @@ fn run_call(
     serve(&mut call)
 }
 
-/// The fuel call `number` costs on entry.
-pub(crate) fn fuel_of(number: Sysnum) -> u64 {
-    // One price for now; calls whose kernel work grows with data get a proportional price
-    // with per-run accounting (issue 15).
-    let _ = number;
-    SYSCALL_FUEL
+/// Bytes per unit of fuel when a call copies data (wasmi charges its bulk memory instructions
+/// at the same rate).
+pub const BYTES_PER_FUEL: u64 = 64;
+
+/// The fuel `call` costs beyond [`SYSCALL_FUEL`]: in proportion to the bytes it may copy
+/// between the run's memory and the kernel (the buffers it names, which bound what it moves).
+pub(crate) fn data_fuel(call: &Call) -> u64 {
+    let bytes = match *call {
+        Call::Write { data, .. } => data.len,
+        Call::Send { data, handles, .. } | Call::Recv { data, handles, .. } => {
+            data.len + handles.len
+        }
+        Call::Read { out, .. } | Call::ReadDir { out, .. } | Call::Next { out, .. } => out.len,
+        Call::LastError { out } => out.len,
+        Call::Spawn { name, args, grants } => name.len + args.len + grants.len,
+        Call::Emit {
+            subject,
+            payload,
+            headers,
+        } => subject.len + payload.len + headers.len,
+        Call::Scan { view, key, out } => view.len + key.len + out.len,
+        Call::Open { url, .. }
+        | Call::Unlink { url }
+        | Call::Mkdir { url }
+        | Call::Rmdir { url }
+        | Call::Stat { url, .. }
+        | Call::StatFs { url, .. } => url.len,
+        Call::Rename { from, to } => from.len + to.len,
+        Call::Subscribe { pattern, options } => pattern.len + options.len,
+        Call::Seal { view } => view.len,
+        Call::Timer { spec } => spec.len,
+        Call::Yield
+        | Call::GetPid
+        | Call::Clock
+        | Call::Sleep { .. }
+        | Call::Args { .. }
+        | Call::Grants { .. }
+        | Call::ChannelCreate { .. }
+        | Call::Close { .. }
+        | Call::Seek { .. }
+        | Call::Wait { .. }
+        | Call::Ack { .. } => 0,
+    };
+    bytes as u64 / BYTES_PER_FUEL
 }
 
 /// Whether the run may make `call` at all. URL grants are prefixes of canonical URLs, so
@@ -270,7 +310,7 @@ pub(crate) fn enter(
     args: [i64; 6],
     returns: bool,
 ) -> Result<i64, WasmError> {
-    charge(cx, fuel_of(number));
+    charge(cx, SYSCALL_FUEL);
     let (mem, data) = parts(cx);
     if let Some(answer) = taped(mem, data, number as u32, &args)? {
         return Ok(answer);
@@ -279,6 +319,8 @@ pub(crate) fn enter(
         Ok(call) => call,
         Err(e) => return Ok(reply(mem, data, -i64::from(e as i32))),
     };
+    charge(cx, data_fuel(&call));
+    let (mem, data) = parts(cx);
     // The kernel's type is not needed in the interpreter: the run site never reaches it.
     let served = dispatch::<NoKernel>(&mut Site::Run { mem, data }, &call);
     match settle(&mut data.sys, served) {

@@ -588,6 +588,31 @@ fn a_stdout_flood_waits_for_the_console() {
     assert_eq!(account.used(), 0, "nothing stays charged");
 }
 
+/// A call pays fuel in proportion to the data it moves, as wasm's bulk memory instructions do:
+/// ten 8 KiB writes cost at least 8192 / BYTES_PER_FUEL each beyond the flat price.
+#[test]
+fn calls_that_move_data_pay_fuel_for_it() {
+    use crate::gate::{BYTES_PER_FUEL, SYSCALL_FUEL};
+    let mut s = Sim::new();
+    s.program(
+        "writer",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (local $i i32)
+             (loop $l
+               (drop (call $write (i32.const 1) (i32.const 0) (i32.const 8192)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 10)))))"#,
+    );
+    let pid = s.spawn("writer", &[]);
+    s.run(100);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    let fuel = s.k.runs().get(pid).unwrap().info().fuel;
+    assert!(
+        fuel >= 10 * (SYSCALL_FUEL + 8192 / BYTES_PER_FUEL),
+        "{fuel}"
+    );
+}
+
 /// Messages are charged to their sender until received: past its kernel-memory quota a send
 /// fails with OutOfMemory and says why; receiving them gives the charge back.
 #[test]
