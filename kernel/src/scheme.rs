@@ -10,7 +10,8 @@
 //! [`Registry`] lists every driver, service and scheme under its KindId, for `kinds`.
 //!
 //! Invariants: a scheme has at most one route, and routes are never removed (a scheme index
-//! kept in a handle stays valid); handler paths are at most [`MAX_PATH`] bytes.
+//! kept in a handle stays valid); there are at most [`MAX_SCHEMES`] routes and [`MAX_KINDS`]
+//! registry entries (fixed-capacity tables); handler paths are at most [`MAX_PATH`] bytes.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,6 +23,11 @@ use zb_abi::{Error, Pid, path};
 
 /// A scheme's index in the router.
 pub type SchemeIndex = u16;
+
+/// Most schemes the router knows (the kernel's two and the services').
+pub const MAX_SCHEMES: usize = 16;
+/// Most entries in the registry of kinds (drivers, services, schemes, reducers).
+pub const MAX_KINDS: usize = 64;
 
 /// The schemes the kernel serves itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +46,7 @@ pub enum Route {
 }
 
 pub struct SchemeRouter {
-    routes: Vec<(&'static str, Route)>,
+    routes: heapless::Vec<(&'static str, Route), MAX_SCHEMES>,
 }
 
 impl Default for SchemeRouter {
@@ -52,15 +58,15 @@ impl Default for SchemeRouter {
 impl SchemeRouter {
     /// A router with the kernel's own schemes.
     pub fn new() -> Self {
-        SchemeRouter {
-            routes: Vec::from([
-                ("proc", Route::Kernel(KernelScheme::Proc)),
-                ("mem", Route::Kernel(KernelScheme::Mem)),
-            ]),
-        }
+        let mut routes = heapless::Vec::new();
+        // Cannot fail: two entries in an empty table of MAX_SCHEMES.
+        let _ = routes.push(("proc", Route::Kernel(KernelScheme::Proc)));
+        let _ = routes.push(("mem", Route::Kernel(KernelScheme::Mem)));
+        SchemeRouter { routes }
     }
 
-    /// Routes `scheme` to service `pid`; `AlreadyExists` if it has a handler.
+    /// Routes `scheme` to service `pid`; `AlreadyExists` if it has a handler, `NoSpace` if
+    /// the router is full.
     pub fn register(&mut self, scheme: &'static str, pid: Pid) -> Result<SchemeIndex, Error> {
         if self.index(scheme).is_some() {
             return Err(Error::AlreadyExists);
@@ -73,7 +79,9 @@ impl SchemeRouter {
         if !valid {
             return Err(Error::InvalidArgument);
         }
-        self.routes.push((scheme, Route::Service(pid)));
+        self.routes
+            .push((scheme, Route::Service(pid)))
+            .map_err(|_| Error::NoSpace)?;
         Ok((self.routes.len() - 1) as SchemeIndex)
     }
 
@@ -191,7 +199,7 @@ pub fn narrowed(parent: Option<&[String]>, wanted: &[&str]) -> Result<Vec<String
 /// The registry of kinds.
 #[derive(Default)]
 pub struct Registry {
-    entries: Vec<(KindId, &'static str, Pid)>,
+    entries: heapless::Vec<(KindId, &'static str, Pid), MAX_KINDS>,
 }
 
 impl Registry {
@@ -203,11 +211,14 @@ impl Registry {
         r
     }
 
-    /// Adds (or renames) an entry.
+    /// Adds (or renames) an entry; an entry past [`MAX_KINDS`] is left out (the registry is
+    /// what `kinds` lists; nothing depends on it being complete).
     pub fn add(&mut self, id: KindId, name: &'static str, provider: Pid) {
         match self.entries.binary_search_by_key(&id, |e| e.0) {
             Ok(i) => self.entries[i] = (id, name, provider),
-            Err(i) => self.entries.insert(i, (id, name, provider)),
+            Err(i) => {
+                let _ = self.entries.insert(i, (id, name, provider));
+            }
         }
     }
 
