@@ -1,11 +1,12 @@
 //! The bus calls of runs: `emit`, `subscribe`, `next`, `ack`, and `last_error` — the kernel's
 //! side of [`crate::bus::EventBus`].
 //!
-//! Every argument is checked before anything happens (memory ranges, subject and pattern
-//! syntax, the payload's JSON, the handle and its right); a refusal with more to say than its
-//! code leaves the reason for `last_error`. An `emit` parks its run in WAIT(commit) until the
-//! group commit that makes its event durable; a `next` with nothing to read parks it in
-//! WAIT(event) until a matching event is committed.
+//! Every argument is checked before anything happens (memory ranges, the handle and its right,
+//! then the bus's own rules — subject and pattern syntax, the payload's JSON and schema:
+//! `zb_bus::envelope`); a refusal with more to say than its code leaves the reason for
+//! `last_error`. An `emit` parks its run in WAIT(commit) until the group commit that makes its
+//! event durable; a `next` with nothing to read parks it in WAIT(event) until a matching event
+//! is committed.
 //!
 //! Invariants: a parked call is re-executed when its run is woken and has changed nothing
 //! before (the queued event is the one exception, and its answer is picked up by the very
@@ -15,9 +16,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions, pairs};
+use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions};
 use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
+use zb_bus::envelope::{SCHEMA_DIR, schema_path};
 use zb_journal::Envelope;
 
 use zb_hal::log::LogStorage;
@@ -38,70 +40,11 @@ fn plain(e: Error) -> (Error, String) {
     (e, String::new())
 }
 
-/// Header keys that fill envelope fields instead of staying headers.
-const ENVELOPE_KEYS: [&str; 4] = ["version", "correlation_id", "causation_id", "tenant"];
-
 /// A view call's text argument (view name or key).
 fn view_text(buf: Buf, mem: &[u8]) -> Result<String, (Error, String)> {
     buf.text(mem)
         .map(String::from)
         .map_err(|_| (Error::InvalidArgument, String::from("not UTF-8")))
-}
-
-/// Builds the envelope of an event `source` emits, from the call's texts. `Err` carries the
-/// reason for `last_error`.
-pub fn envelope(
-    source: String,
-    now_us: u64,
-    name: &str,
-    payload: &[u8],
-    headers: &str,
-) -> Result<Envelope, (Error, String)> {
-    let invalid = |why: String| (Error::InvalidArgument, why);
-    zb_bus::subject::check_subject(name).map_err(|e| invalid(format!("subject {name:?}: {e}")))?;
-    zb_abi::bus::check_pairs(headers)
-        .map_err(|_| invalid(String::from("headers must be key=value lines")))?;
-    let text = core::str::from_utf8(payload)
-        .map_err(|_| invalid(String::from("the payload is not UTF-8 text")))?;
-    zb_json::validate(text).map_err(|e| invalid(format!("the payload is not JSON: {e}")))?;
-    let mut event = Envelope {
-        name: String::from(name),
-        version: 1,
-        ts_us: now_us,
-        source,
-        correlation_id: 0,
-        causation_id: 0,
-        tenant: String::new(),
-        headers: Vec::new(),
-        payload: payload.to_vec(),
-    };
-    for (key, value) in pairs(headers) {
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| invalid(format!("header {key}: not a number: {value:?}")))
-        };
-        match key {
-            "version" => {
-                event.version = u16::try_from(number()?)
-                    .map_err(|_| invalid(format!("header version: too large: {value}")))?
-            }
-            "correlation_id" => event.correlation_id = number()?,
-            "causation_id" => event.causation_id = number()?,
-            "tenant" => event.tenant = String::from(value),
-            _ => event.headers.push((String::from(key), String::from(value))),
-        }
-    }
-    debug_assert!(ENVELOPE_KEYS.iter().all(|k| event.header(k).is_none()));
-    Ok(event)
-}
-
-/// Where the boot image keeps event schemas.
-pub const SCHEMA_DIR: &str = "/etc/events/";
-
-/// The schema file of events named `name`, version `version`.
-pub fn schema_path(name: &str, version: u16) -> String {
-    format!("{SCHEMA_DIR}{name}.v{version}.json")
 }
 
 impl Kernel {
@@ -149,22 +92,11 @@ impl Kernel {
     /// boot image, if there is one (events without a schema are only checked to be JSON).
     fn check_schema(&self, event: &Envelope) -> Result<(), (Error, String)> {
         let path = schema_path(&event.name, event.version);
-        let Some(text) = self.programs_get(&path) else {
+        let Some(schema) = self.programs_get(&path) else {
             return Ok(());
         };
-        let invalid = |why: String| (Error::InvalidArgument, why);
-        let text = core::str::from_utf8(text)
-            .map_err(|_| invalid(format!("schema {path} is not UTF-8")))?;
-        let schema = zb_json::Schema::parse(text)
-            .map_err(|e| invalid(format!("schema {path} is unusable: {e}")))?;
-        let payload = core::str::from_utf8(&event.payload)
-            .map_err(|_| invalid(String::from("the payload is not UTF-8 text")))?;
-        schema.validate_text(payload).map_err(|v| {
-            invalid(format!(
-                "the payload does not match {}.v{}: {v}",
-                event.name, event.version
-            ))
-        })
+        zb_bus::envelope::check_schema(event, &path, schema)
+            .map_err(|why| (Error::InvalidArgument, why))
     }
 
     /// Checks every schema in the boot image (`/etc/events/*.json`); one line per unusable
@@ -172,17 +104,10 @@ impl Kernel {
     pub fn check_schemas(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for path in self.programs().filter(|p| p.starts_with(SCHEMA_DIR)) {
-            let Some(text) = self.programs_get(path) else {
+            let Some(schema) = self.programs_get(path) else {
                 continue;
             };
-            let parsed = core::str::from_utf8(text)
-                .map_err(|_| String::from("not UTF-8"))
-                .and_then(|t| {
-                    zb_json::Schema::parse(t)
-                        .map(|_| ())
-                        .map_err(|e| format!("{e}"))
-                });
-            if let Err(e) = parsed {
+            if let Some(e) = zb_bus::envelope::schema_problem(schema) {
                 problems.push(format!("journal: schema {path} is unusable: {e}"));
             }
         }
@@ -230,7 +155,8 @@ impl Kernel {
                 String::from("the headers are not UTF-8"),
             )
         })?;
-        let event = envelope(source, now, name, payload, headers)?;
+        let event = zb_bus::envelope::emitted(source, now, name, payload, headers)
+            .map_err(|why| (Error::InvalidArgument, why))?;
         self.check_schema(&event)?;
         if let Some(bus) = self.bus.as_mut() {
             bus.queue(pid, event);

@@ -5,6 +5,10 @@
 //! then `name`, `source`, `tenant` each as `u16 length + bytes`, then `u16` header count and
 //! each header as two such strings, then `u32 length + payload`.
 //!
+//! Headers: four keys name the envelope's own fields ([`FIELD_KEYS`]: `version`,
+//! `correlation_id`, `causation_id`, `tenant`); [`Envelope::set_header`] puts such a header in
+//! its field, so [`Envelope::headers`] holds only the others.
+//!
 //! Invariants: [`Envelope::decode`] accepts exactly what [`Envelope::encode`] writes (every
 //! length checked against the input, strings valid UTF-8, nothing left over) and never panics.
 
@@ -37,7 +41,48 @@ pub struct DecodeError;
 /// The header that de-duplicates emits.
 pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
 
+/// Header keys that fill envelope fields instead of staying headers.
+pub const FIELD_KEYS: [&str; 4] = ["version", "correlation_id", "causation_id", "tenant"];
+
 impl Envelope {
+    /// Event `name` from `source` at `ts_us` carrying `payload`: version 1, no correlation or
+    /// causation, no tenant, no headers.
+    pub fn new(name: String, source: String, ts_us: u64, payload: Vec<u8>) -> Envelope {
+        Envelope {
+            name,
+            version: 1,
+            ts_us,
+            source,
+            correlation_id: 0,
+            causation_id: 0,
+            tenant: String::new(),
+            headers: Vec::new(),
+            payload,
+        }
+    }
+
+    /// Sets header `key` to `value`: one of [`FIELD_KEYS`] sets its field (the numbers must be
+    /// decimal, the version at most 65535), any other key is added to the headers. `Err` says
+    /// why the value does not fit its field; nothing is changed then.
+    pub fn set_header(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| alloc::format!("header {key}: not a number: {value:?}"))
+        };
+        match key {
+            "version" => {
+                self.version = u16::try_from(number()?)
+                    .map_err(|_| alloc::format!("header version: too large: {value}"))?;
+            }
+            "correlation_id" => self.correlation_id = number()?,
+            "causation_id" => self.causation_id = number()?,
+            "tenant" => self.tenant = String::from(value),
+            _ => self.headers.push((String::from(key), String::from(value))),
+        }
+        Ok(())
+    }
+
     /// The headers as `key=value` lines (how runs and reducers receive them).
     pub fn header_lines(&self) -> String {
         let mut out = String::new();
@@ -213,6 +258,34 @@ mod tests {
         }
         buf.push(0);
         assert_eq!(Envelope::decode(&buf), Err(DecodeError));
+    }
+
+    #[test]
+    fn field_headers_fill_their_fields_and_others_stay_headers() {
+        let mut e = Envelope::new("a.b".into(), "run:2 x".into(), 7, b"{}".to_vec());
+        assert_eq!((e.version, e.correlation_id, e.causation_id), (1, 0, 0));
+        for (k, v) in [
+            ("version", "3"),
+            ("correlation_id", "9"),
+            ("causation_id", "4"),
+            ("tenant", "acme"),
+            ("idempotency_key", "k1"),
+        ] {
+            e.set_header(k, v).unwrap();
+        }
+        assert_eq!((e.version, e.correlation_id, e.causation_id), (3, 9, 4));
+        assert_eq!(e.tenant, "acme");
+        assert_eq!(e.header_lines(), "idempotency_key=k1");
+        assert!(FIELD_KEYS.iter().all(|k| e.header(k).is_none()));
+        assert_eq!(
+            e.set_header("version", "x"),
+            Err(String::from("header version: not a number: \"x\""))
+        );
+        assert_eq!(
+            e.set_header("version", "70000"),
+            Err(String::from("header version: too large: 70000"))
+        );
+        assert_eq!(e.version, 3, "unchanged by a refusal");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`Medium`]: what it is stored on (a disk region, NOR flash), with [`RamMedium`] for tests
 //!   and RAM-only systems (the benchmark's host-file medium lives in `xtask/journal-bench`).
 //!
-//! The kernel wraps it (`zb-kernel`'s `bus` module); nothing here knows about runs, subjects
+//! The bus runs over it (`zb-bus`); nothing here knows about runs, subjects
 //! or platforms. `no_std` + `alloc`; no `unsafe`.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -21,6 +21,6 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 
-pub use envelope::{DecodeError, Envelope, IDEMPOTENCY_KEY};
+pub use envelope::{DecodeError, Envelope, FIELD_KEYS, IDEMPOTENCY_KEY};
 pub use log::{Appended, Journal, JournalConfig, JournalError, JournalStats, Recovery};
 pub use medium::{Geometry, Medium, MediumError, RamMedium};
