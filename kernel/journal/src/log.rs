@@ -116,6 +116,11 @@ pub struct JournalStats {
     pub segments: u32,
 }
 
+/// A segment header whose first sequence number or generation is this large is not one the
+/// journal wrote (2^62 appends or segment reuses would take millennia): counting on from it
+/// could overflow, so recovery takes it for garbage.
+const MAX_COUNTER: u64 = 1 << 62;
+
 /// Every how many commits a segment remembers where one starts (reads by sequence number
 /// start from the nearest such mark).
 const MARK_EVERY: u32 = 8;
@@ -193,6 +198,8 @@ impl<M: Medium> Journal<M> {
             if let Some(h) = SegmentHeader::decode(&buf)
                 && h.segment == index
                 && h.first_seq > 0
+                && h.first_seq < MAX_COUNTER
+                && h.generation < MAX_COUNTER
             {
                 headers.push(h);
             }
