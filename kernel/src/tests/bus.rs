@@ -1,10 +1,12 @@
-//! Host tests of the bus calls: wasm runs (WAT) emitting into a RAM journal and subscribing.
+//! Host tests of the kernel's side of the bus: wasm runs (WAT) emitting into a RAM journal and
+//! subscribing through the syscall gate, views reduced by wasm, paged by the kernel's heap,
+//! and what a commit and a timer make the kernel do. The bus's policy itself (retention,
+//! durable consumers, dead letters, snapshots, timers) is tested in `zb-bus`.
 
 extern crate std;
 
 use std::format;
 use std::string::String;
-use std::vec::Vec;
 
 use zb_abi::{Error, StateName, WaitOn};
 
@@ -344,6 +346,11 @@ fn a_view_folds_matching_events_and_answers_scan() {
     assert!(last > 4, "snapshot events were committed");
 }
 
+/// Whether view `count` is paged out.
+fn paged_out(bus: &crate::bus::EventBus) -> bool {
+    bus.view("count").is_some_and(|v| !v.is_resident())
+}
+
 fn emit_as_run(s: &mut Sim, subject: &str) {
     let name = format!("emit-{subject}");
     s.program(&name, &emitter(subject, "{}", ""));
@@ -359,7 +366,7 @@ fn a_paged_out_view_folds_what_it_missed_when_next_asked() {
     assert_eq!(bus.views().next().map(|v| v.3), Some("resident"));
     assert_eq!(bus.page_out_views(), 1);
     assert_eq!(bus.page_out_views(), 0, "already out");
-    assert!(bus.paged_out_program("count").is_some());
+    assert!(paged_out(bus));
     assert_eq!(bus.views().next(), Some(("count", 1, 0, "paged out")));
     // Events committed while it is out stay in the journal only.
     for subject in ["orders.b", "other.x", "orders.c"] {
@@ -367,7 +374,7 @@ fn a_paged_out_view_folds_what_it_missed_when_next_asked() {
     }
     let bus = s.k.bus.as_mut().expect("a journal");
     assert_eq!(bus.scan("count", "x"), Ok(b"3".to_vec()));
-    assert!(bus.paged_out_program("count").is_none(), "paged in by scan");
+    assert!(!paged_out(bus), "paged in by scan");
     // Sealing a paged-out view pages it in and seals its caught-up height.
     assert_eq!(bus.page_out_views(), 1);
     emit_as_run(&mut s, "orders.d");
@@ -388,13 +395,7 @@ fn on_a_small_heap_a_view_is_resident_only_while_it_answers() {
         b"program counter\npattern orders.>\n",
     );
     assert_eq!(s.k.open_views("x86_64"), ["view count: height 0"]);
-    let out = |s: &mut Sim| {
-        s.k.bus
-            .as_mut()
-            .expect("a journal")
-            .paged_out_program("count")
-            .is_some()
-    };
+    let out = |s: &mut Sim| paged_out(s.k.bus.as_ref().expect("a journal"));
     assert!(out(&mut s), "paged out after the boot build");
     emit_as_run(&mut s, "orders.a");
     emit_as_run(&mut s, "orders.b");
@@ -425,7 +426,7 @@ fn a_short_heap_pages_views_out_for_a_run_and_a_scan_pages_them_back_in() {
         other => panic!("{other:?}"),
     }
     let bus = s.k.bus.as_mut().expect("a journal");
-    assert!(bus.paged_out_program("count").is_some(), "paged out");
+    assert!(paged_out(bus), "paged out");
     // A run's scan while the heap is still short: a clear error, nothing else changes.
     s.program("asker", &scanner("count", "k"));
     let pid = s.spawn("asker", &[]);
@@ -479,163 +480,43 @@ fn a_reducer_that_traps_stops_its_view_and_nothing_else() {
     assert_eq!(s.k.bus_stats().map(|b| b.last_seq), Some(3));
 }
 
-/// A bus on a RAM journal of two 4 KiB segments (about 60 small events).
-fn small_bus() -> crate::bus::EventBus {
-    use zb_journal::{Geometry, JournalConfig, RamMedium};
-    let ram = RamMedium::new(Geometry {
-        segment_bytes: 4096,
-        segments: 2,
-        write_unit: 4,
-    });
-    let config = JournalConfig {
-        max_record: 1024,
-        dedupe_window: 8,
-    };
-    crate::bus::EventBus::open(crate::bus::Store::Ram(ram), "ram", config)
-        .expect("opens")
-        .0
-}
-
-/// Emits `n` events as run `from` (one commit each); the answers.
-fn emit_n(bus: &mut crate::bus::EventBus, n: usize, from: u32) -> Vec<Result<u64, Error>> {
-    (0..n)
-        .map(|i| {
-            let payload = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(60));
-            let event = crate::bus::kernel_event("orders.new".into(), payload, i as u64);
-            bus.queue(from, event);
-            bus.commit(0);
-            bus.take_answer(from).expect("answered").map(|(seq, _)| seq)
-        })
-        .collect()
-}
-
 #[test]
-fn with_nothing_behind_the_journal_keeps_the_newest_events_that_fit() {
-    let mut bus = small_bus();
-    let answers = emit_n(&mut bus, 500, 7);
-    assert!(answers.iter().all(Result::is_ok), "{:?}", answers.last());
-    assert_eq!(answers.last(), Some(&Ok(500)));
+fn a_timer_fires_its_event_and_the_console_starts_its_program() {
+    let mut s = sim();
+    let spec = "tick after 1s run hello";
+    s.program(
+        "settimer",
+        &format!(
+            r#"(import "zb" "timer" (func $timer (param i32 i32) (result i64)))
+  (memory (export "memory") 1) {}
+  (func (export "_start")
+    (call $exit (i32.wrap_i64 (call $timer (i32.const 0) (i32.const {})))))"#,
+            data(spec, "", ""),
+            spec.len()
+        ),
+    );
+    s.program(
+        "hello",
+        r#"(memory (export "memory") 1) (data (i32.const 0) "hi\n")
+  (func (export "_start") (drop (call $write (i32.const 1) (i32.const 0) (i32.const 3))))"#,
+    );
+    s.program("sub", &subscriber("timer.>", "", 1));
+    let sub = s.spawn("sub", &[]);
+    let setter = s.spawn("settimer", &[]);
+    s.run(200);
+    assert_eq!(s.status(setter), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.status(sub), Some(ExitStatus::Ok(0)));
     assert!(
-        bus.first_seq() > 400,
-        "old events were dropped: {}",
-        bus.first_seq()
+        s.out.contains("timer.tick {\"timer\":\"tick\",\"count\":1"),
+        "{}",
+        s.out
     );
-}
-
-#[test]
-fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
-    use zb_abi::bus::SubscribeOptions;
-    let mut bus = small_bus();
-    let options = SubscribeOptions::parse("durable=billing\nfrom=1").expect("options");
-    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
-    let answers = emit_n(&mut bus, 200, 7);
-    let refused = answers
-        .iter()
-        .position(Result::is_err)
-        .expect("the journal fills");
-    assert_eq!(answers[refused], Err(Error::NoSpace));
-    assert!(refused > 20, "{refused} events fitted");
-    // The consumer still gets its first event.
-    let first = bus.peek(sub, 0).expect("peek").expect("an event");
-    assert_eq!(first.seq, 1);
-    // Once it has read and acknowledged everything, that room is reused.
-    let mut read = 0;
-    while let Some(found) = bus.peek(sub, 0).expect("peek") {
-        bus.take(sub, found.seq, 0);
-        bus.ack(sub, found.seq, false, 0).expect("ack");
-        read += 1;
-    }
-    assert_eq!(read, refused, "every accepted event, once");
-    // (It is behind again after as many as fit; fewer than that.)
-    let more = emit_n(&mut bus, 20, 7);
-    assert!(
-        more.iter().all(Result::is_ok),
-        "{:?}",
-        more.iter().find(|r| r.is_err())
-    );
-    // Its floor, recorded in the journal, is kept too: the consumer resumes after it.
-    bus.unsubscribe(sub, 0);
-    let again = bus
-        .subscribe(9, "orders.>", &options)
-        .expect("subscribes again");
-    let next = bus.peek(again, 0).expect("peek").expect("an event");
-    assert!(next.seq > refused as u64, "{} after {refused}", next.seq);
-}
-
-#[test]
-fn a_deleted_durable_consumer_no_longer_holds_the_journal() {
-    use zb_abi::bus::SubscribeOptions;
-    let mut bus = small_bus();
-    let options = SubscribeOptions::parse("durable=billing\nfrom=1").expect("options");
-    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
-    let answers = emit_n(&mut bus, 200, 7);
-    assert!(
-        answers.contains(&Err(Error::NoSpace)),
-        "it held the journal"
-    );
-    // It acknowledges its first event: its position is recorded (as it unsubscribes).
-    let first = bus.peek(sub, 0).expect("peek").expect("an event");
-    bus.take(sub, first.seq, 0);
-    bus.ack(sub, first.seq, false, 0).expect("ack");
-    // Not while a subscription uses it; not one that does not exist.
-    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::Busy));
-    assert_eq!(bus.delete_consumer("nobody", 0), Err(Error::NotFound));
-    bus.unsubscribe(sub, 0);
-    assert_eq!(bus.delete_consumer("billing", 0), Ok(()));
-    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::NotFound));
-    // The journal takes events again, dropping what only the consumer needed.
-    let more = emit_n(&mut bus, 200, 7);
-    assert!(
-        more.iter().all(Result::is_ok),
-        "{:?}",
-        more.iter().find(|r| r.is_err())
-    );
-    // The name starts afresh: from the oldest event kept, not from its old position.
-    let again = bus.subscribe(9, "orders.>", &options).expect("subscribes");
-    let first = bus.peek(again, 0).expect("peek").expect("an event");
-    assert_eq!(first.seq, bus.first_seq());
-    assert!(first.seq > 1);
-}
-
-#[test]
-fn delete_needs_a_durable_name() {
-    use zb_abi::bus::SubscribeOptions;
-    assert_eq!(
-        SubscribeOptions::parse("delete=1"),
-        Err(Error::InvalidArgument)
-    );
-    assert_eq!(
-        SubscribeOptions::parse("durable=x\ndelete=yes"),
-        Err(Error::InvalidArgument)
-    );
-    assert!(
-        SubscribeOptions::parse("durable=x\ndelete=1")
-            .expect("parses")
-            .delete
-    );
-}
-
-#[test]
-fn events_carry_the_date_once_it_is_known() {
-    use zb_abi::bus::SubscribeOptions;
-    let mut bus = small_bus();
-    let all = SubscribeOptions::parse("from=all").expect("options");
-    let sub = bus.subscribe(9, ">", &all).expect("subscribes");
-    // Before the date is known: microseconds since boot.
-    bus.queue(7, crate::bus::kernel_event("a.b".into(), "{}".into(), 5));
-    bus.commit(5);
-    // 2026-12-06 10:00:00 UTC was 100 s after boot.
-    let wall_at_boot = 1_796_551_200 - 100;
-    bus.set_wall_clock(wall_at_boot, 100_000_000);
-    bus.queue(
-        7,
-        crate::bus::kernel_event("a.c".into(), "{}".into(), 100_000_000),
-    );
-    bus.commit(100_000_000);
-    let mut ts = Vec::new();
-    while let Some(found) = bus.peek(sub, 0).expect("peek") {
-        ts.push(found.event.ts_us);
-        bus.take(sub, found.seq, 0);
-    }
-    assert_eq!(ts, [5, 1_796_551_200 * 1_000_000]);
+    assert!(s.out.contains("hi\n"), "{}", s.out);
+    // Started by the console (the setter had long ended), like an orphan.
+    let started =
+        s.k.runs()
+            .iter()
+            .find(|r| r.name == "hello")
+            .map(|r| r.info().parent);
+    assert_eq!(started, Some(zb_abi::runs::CONSOLE_PID));
 }

@@ -1,0 +1,545 @@
+//! Subscriptions of the [`Bus`]: a pattern and where its events come from.
+//!
+//! - A plain subscription is a cursor into the journal: [`Bus::peek`] reads forward from it to
+//!   the next event whose subject matches, [`Bus::take`] moves past it.
+//! - A member of a queue group instead receives the sequence numbers the router assigns to it
+//!   (one member per event), up to [`QUEUE_BACKLOG`].
+//! - A durable subscription (`durable=NAME`) is a [`Consumer`]: at least once, with `ack`; a
+//!   failed or unacknowledged event comes again after a backoff, and after `max_deliver`
+//!   deliveries it is published to `dlq.<NAME>.<subject>` instead. The consumer's ack floor is
+//!   itself an event (`_consumer.<NAME>`, written with the next commit after it moved), so a
+//!   durable subscription resumes where it was after a reboot, and retention keeps what it has
+//!   yet to see — subscribed or not, until the consumer is deleted.
+//!
+//! Invariants:
+//! - A subscription's cursor only moves forward: no event is delivered twice to it, and none
+//!   that matches and is still in the journal is skipped.
+//! - One subscription at a time reads as a given durable consumer.
+//! - Subscription numbers are slots: a closed one's number names nothing until it is reused,
+//!   and the kernel holds it only in its owner's handle, which goes with the subscription.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use zb_abi::bus::{DeliverFrom, SubscribeOptions};
+use zb_abi::{Error, Pid};
+use zb_journal::{Envelope, JournalError, Medium};
+
+use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, SYSTEM};
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerState, Poll};
+use crate::envelope::{dead_letter, system};
+use crate::router::SubId;
+use crate::subject::{check_pattern, matches};
+use crate::view::Reducer;
+
+/// Where a durable consumer's ack floor is recorded: `_consumer.<name>`.
+pub fn consumer_subject(name: &str) -> String {
+    format!("_consumer.{name}")
+}
+
+/// Where a subscription takes its events from.
+enum Feed {
+    /// Reads the journal forward from `cursor` (the next sequence number to look at).
+    Cursor { cursor: u64 },
+    /// A queue-group member: the sequence numbers the router gave it.
+    Queue {
+        backlog: VecDeque<u64>,
+        dropped: u64,
+    },
+    /// A durable consumer; `offered`: the event `peek` last returned and its delivery number.
+    Durable {
+        consumer: Consumer,
+        offered: Option<(u64, u32)>,
+        /// The ack floor last written to the journal.
+        saved: u64,
+    },
+}
+
+/// One subscription.
+pub(crate) struct Subscription {
+    pub(crate) owner: Pid,
+    pattern: String,
+    route: SubId,
+    feed: Feed,
+    delivered: u64,
+    /// `wait_ms`: how long one `next` waits before it fails with `TimedOut`.
+    wait_us: Option<u64>,
+    /// When the `next` waiting now times out.
+    deadline: Option<u64>,
+}
+
+impl Subscription {
+    /// When something is due for it: a redelivery or dead letter, or its `wait_ms` ending.
+    fn deadline(&self) -> Option<u64> {
+        let redelivery = match &self.feed {
+            Feed::Durable { consumer, .. } => consumer.next_deadline(),
+            _ => None,
+        };
+        match (redelivery, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// An event `next` found, not yet taken.
+pub struct Found {
+    pub seq: u64,
+    pub event: Envelope,
+    /// Its delivery number (more than 1: a durable subscription's redelivery).
+    pub attempt: u32,
+}
+
+impl<M: Medium, R: Reducer> Bus<M, R> {
+    /// A new subscription of `owner` to `pattern`; its number. `OutOfMemory` when the table
+    /// is full, `Busy` when the durable consumer named is in use.
+    pub fn subscribe(
+        &mut self,
+        owner: Pid,
+        pattern: &str,
+        options: &SubscribeOptions<'_>,
+    ) -> Result<u32, Error> {
+        let (queue, from) = (options.queue, options.from);
+        check_pattern(pattern).map_err(|_| Error::InvalidArgument)?;
+        let live = self.subs.iter().filter(|s| s.is_some()).count();
+        if live >= MAX_SUBSCRIPTIONS {
+            return Err(Error::OutOfMemory);
+        }
+        let route = self
+            .router
+            .subscribe(pattern, queue, owner)
+            .map_err(|_| Error::OutOfMemory)?;
+        let feed = match (options.durable, queue, from) {
+            (Some(name), _, _) => match self.durable_feed(name, pattern, options) {
+                Ok(feed) => feed,
+                Err(e) => {
+                    let _ = self.router.unsubscribe(route);
+                    return Err(e);
+                }
+            },
+            (None, Some(_), _) => Feed::Queue {
+                backlog: VecDeque::new(),
+                dropped: 0,
+            },
+            (None, None, DeliverFrom::New) => Feed::Cursor {
+                cursor: self.journal.last_seq() + 1,
+            },
+            (None, None, DeliverFrom::Seq(n)) => Feed::Cursor {
+                cursor: n.max(self.journal.first_seq()),
+            },
+        };
+        let sub = Subscription {
+            owner,
+            pattern: String::from(pattern),
+            route,
+            feed,
+            delivered: 0,
+            wait_us: options.wait_ms.map(|ms| u64::from(ms) * 1000),
+            deadline: None,
+        };
+        let ix = match self.subs.iter().position(Option::is_none) {
+            Some(ix) => {
+                self.subs[ix] = Some(sub);
+                ix
+            }
+            None => {
+                self.subs.push(Some(sub));
+                self.subs.len() - 1
+            }
+        };
+        Ok(ix as u32)
+    }
+
+    /// The feed of a subscription reading as durable consumer `name`.
+    fn durable_feed(
+        &self,
+        name: &str,
+        pattern: &str,
+        options: &SubscribeOptions<'_>,
+    ) -> Result<Feed, Error> {
+        if self.consumer_attached(name) {
+            return Err(Error::Busy);
+        }
+        // A new consumer starting at "new events" has its starting point recorded with the
+        // next commit (`saved` 0 differs from any floor), so that after a reboot it resumes
+        // there even if it never acknowledged anything; one starting at a sequence number
+        // would start there again anyway.
+        let (floor, saved) = match self.floors.get(name).copied() {
+            Some(floor) => (floor, floor),
+            None => match options.from {
+                DeliverFrom::New => (self.journal.last_seq() + 1, 0),
+                DeliverFrom::Seq(n) => {
+                    let floor = n.max(self.journal.first_seq());
+                    (floor, floor)
+                }
+            },
+        };
+        let mut config = ConsumerConfig::default();
+        if let Some(n) = options.max_deliver {
+            config.max_deliver = n.max(1);
+        }
+        if let Some(ms) = options.ack_wait_ms {
+            config.ack_wait_us = u64::from(ms.max(1)) * 1000;
+        }
+        let state = ConsumerState { ack_floor: floor };
+        Ok(Feed::Durable {
+            consumer: Consumer::new(name, pattern, config, state),
+            offered: None,
+            saved,
+        })
+    }
+
+    /// Ends subscription `ix` (its handle was closed, or its owner ended).
+    pub fn unsubscribe(&mut self, ix: u32, now_us: u64) {
+        // A durable consumer's last acknowledgements are saved even though it goes now.
+        self.save_floors(now_us);
+        if let Some(slot) = self.subs.get_mut(ix as usize)
+            && let Some(sub) = slot.take()
+        {
+            let _ = self.router.unsubscribe(sub.route);
+        }
+    }
+
+    /// The owner of subscription `ix`.
+    pub fn owner(&self, ix: u32) -> Option<Pid> {
+        self.subs.get(ix as usize)?.as_ref().map(|s| s.owner)
+    }
+
+    /// Tells the subscriptions `subject`'s event `seq` is in the journal; those with something
+    /// new to read go into `woken` (owner, subscription).
+    pub(crate) fn route(&mut self, seq: u64, subject: &str, woken: &mut Vec<(Pid, u32)>) {
+        let mut ids = Vec::new();
+        self.router.route(subject, &mut ids);
+        for id in ids {
+            let Some((ix, sub)) = self
+                .subs
+                .iter_mut()
+                .enumerate()
+                .find_map(|(ix, s)| s.as_mut().filter(|s| s.route == id).map(|s| (ix, s)))
+            else {
+                continue;
+            };
+            if let Feed::Queue { backlog, dropped } = &mut sub.feed {
+                if backlog.len() >= QUEUE_BACKLOG {
+                    backlog.pop_front();
+                    *dropped += 1;
+                }
+                backlog.push_back(seq);
+            }
+            woken.push((sub.owner, ix as u32));
+        }
+    }
+
+    /// The next event subscription `ix` has not seen, without taking it; `None` if there is
+    /// none yet.
+    pub fn peek(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+        let sub = self
+            .subs
+            .get_mut(ix as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        match &mut sub.feed {
+            Feed::Durable { .. } => self.peek_durable(ix, now_us),
+            Feed::Queue { backlog, .. } => {
+                while let Some(&seq) = backlog.front() {
+                    match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
+                        Some(event) => {
+                            return Ok(Some(Found {
+                                seq,
+                                event,
+                                attempt: 1,
+                            }));
+                        }
+                        // Retention removed it meanwhile.
+                        None => {
+                            backlog.pop_front();
+                        }
+                    }
+                }
+                Ok(None)
+            }
+            Feed::Cursor { cursor } => {
+                let from = (*cursor).max(self.journal.first_seq());
+                let pattern = &sub.pattern;
+                let mut found = None;
+                let mut last_seen = None;
+                self.journal
+                    .read_from(from, &mut |seq, event| {
+                        last_seen = Some(seq);
+                        if matches(pattern, &event.name) {
+                            found = Some(Found {
+                                seq,
+                                event: event.clone(),
+                                attempt: 1,
+                            });
+                            false
+                        } else {
+                            true
+                        }
+                    })
+                    .map_err(|_| Error::Corrupt)?;
+                // Non-matching events read past need not be read again.
+                *cursor = match (&found, last_seen) {
+                    (Some(f), _) => f.seq,
+                    (None, Some(seq)) => seq + 1,
+                    (None, None) => from,
+                };
+                Ok(found)
+            }
+        }
+    }
+
+    /// Takes the event [`Bus::peek`] returned (it was delivered).
+    pub fn take(&mut self, ix: u32, seq: u64, now_us: u64) {
+        let Some(sub) = self.subs.get_mut(ix as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        match &mut sub.feed {
+            Feed::Queue { backlog, .. } => {
+                if backlog.front() == Some(&seq) {
+                    backlog.pop_front();
+                }
+            }
+            Feed::Cursor { cursor } => *cursor = (*cursor).max(seq + 1),
+            Feed::Durable {
+                consumer, offered, ..
+            } => {
+                if let Some((s, attempt)) = offered.take()
+                    && s == seq
+                    && attempt == 1
+                {
+                    consumer.delivered(seq, now_us);
+                }
+            }
+        }
+        sub.delivered += 1;
+        sub.deadline = None;
+        self.stats.delivered += 1;
+    }
+
+    /// The durable consumer of subscription `ix`, and what it last offered.
+    fn durable_mut(&mut self, ix: u32) -> Option<(&mut Consumer, &mut Option<(u64, u32)>)> {
+        match &mut self.subs.get_mut(ix as usize)?.as_mut()?.feed {
+            Feed::Durable {
+                consumer, offered, ..
+            } => Some((consumer, offered)),
+            _ => None,
+        }
+    }
+
+    /// The next event for durable subscription `ix`: a redelivery that is due, else the next
+    /// new matching event; dead letters found on the way are queued for the next commit.
+    fn peek_durable(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+        loop {
+            let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
+            if let Some((seq, attempt)) = *offered {
+                // Offered and not taken yet (a buffer was too small, or it is being read):
+                // the same one again.
+                match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
+                    Some(event) => {
+                        return Ok(Some(Found {
+                            seq,
+                            event,
+                            attempt,
+                        }));
+                    }
+                    None => {
+                        if let Some((_, offered)) = self.durable_mut(ix) {
+                            *offered = None;
+                        }
+                        continue;
+                    }
+                }
+            }
+            match consumer.poll(now_us) {
+                Poll::Redeliver { seq, attempt } => *offered = Some((seq, attempt)),
+                Poll::DeadLetter { seq, attempts } => {
+                    let name = consumer.name.clone();
+                    if let Some(event) = self.journal.get(seq).map_err(|_| Error::Corrupt)? {
+                        self.queue(SYSTEM, dead_letter(event, &name, seq, attempts));
+                    }
+                }
+                Poll::Idle => return Ok(None),
+                Poll::ReadFrom(from) => {
+                    let pattern = consumer.pattern.clone();
+                    let from = from.max(self.journal.first_seq());
+                    let mut found = None;
+                    self.journal
+                        .read_from(from, &mut |seq, event| {
+                            if matches(&pattern, &event.name) {
+                                found = Some(seq);
+                                false
+                            } else {
+                                true
+                            }
+                        })
+                        .map_err(|_| Error::Corrupt)?;
+                    let last = self.journal.last_seq();
+                    let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
+                    match found {
+                        Some(seq) => *offered = Some((seq, 1)),
+                        None => {
+                            consumer.caught_up(last + 1);
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Durable subscription `ix`'s subscriber finished event `seq` (`failed`: it failed).
+    /// `Unsupported`: not a durable subscription; `NotFound`: that event is not waiting for
+    /// an answer.
+    pub fn ack(&mut self, ix: u32, seq: u64, failed: bool, now_us: u64) -> Result<(), Error> {
+        let sub = self
+            .subs
+            .get_mut(ix as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let Feed::Durable { consumer, .. } = &mut sub.feed else {
+            return Err(Error::Unsupported);
+        };
+        let done = if failed {
+            consumer.nak(seq, now_us)
+        } else {
+            consumer.ack(seq)
+        };
+        done.map_err(|_| Error::NotFound)
+    }
+
+    /// A `next` on subscription `ix` found nothing at `now_us`: `Ok(true)` to wait, `Ok(false)`
+    /// to fail with `TimedOut` (its `wait_ms` has passed since it began waiting).
+    pub fn wait_or_time_out(&mut self, ix: u32, now_us: u64) -> Result<bool, Error> {
+        let sub = self
+            .subs
+            .get_mut(ix as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::BadHandle)?;
+        let Some(wait) = sub.wait_us else {
+            return Ok(true);
+        };
+        match sub.deadline {
+            None => {
+                sub.deadline = Some(now_us.saturating_add(wait));
+                Ok(true)
+            }
+            Some(d) if now_us < d => Ok(true),
+            Some(_) => {
+                sub.deadline = None;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Subscriptions with something due at `now_us` (owner, number): a durable one's
+    /// redelivery or dead letter, a `wait_ms` running out. Their waiting subscribers must be
+    /// woken.
+    pub fn due(&self, now_us: u64) -> Vec<(Pid, u32)> {
+        self.subs
+            .iter()
+            .enumerate()
+            .filter_map(|(ix, s)| {
+                let s = s.as_ref()?;
+                s.deadline()
+                    .is_some_and(|d| d <= now_us)
+                    .then_some((s.owner, ix as u32))
+            })
+            .collect()
+    }
+
+    /// The earliest of [`Bus::due`]'s times.
+    pub(crate) fn subs_deadline(&self) -> Option<u64> {
+        self.subs
+            .iter()
+            .flatten()
+            .filter_map(Subscription::deadline)
+            .min()
+    }
+
+    /// Where each subscription still reads from (`next`: the next sequence number), for
+    /// retention.
+    pub(crate) fn reader_floors(&self, next: u64) -> impl Iterator<Item = u64> + '_ {
+        self.subs.iter().flatten().map(move |s| match &s.feed {
+            Feed::Cursor { cursor } => *cursor,
+            Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
+            Feed::Durable { consumer, .. } => consumer.state().ack_floor,
+        })
+    }
+
+    /// Reads every durable consumer's newest ack floor from the journal.
+    pub(crate) fn load_floors(&mut self) -> Result<(), JournalError> {
+        let first = self.journal.first_seq();
+        let floors = &mut self.floors;
+        self.journal.read_from(first, &mut |_, event| {
+            if let Some(name) = event.name.strip_prefix("_consumer.")
+                && let Ok(text) = core::str::from_utf8(&event.payload)
+            {
+                if let Ok(Some(raw)) = zb_json::get(text, "floor")
+                    && let Some(n) = raw.as_u64()
+                {
+                    floors.insert(String::from(name), n);
+                } else if let Ok(Some(_)) = zb_json::get(text, "deleted") {
+                    floors.remove(name);
+                }
+            }
+            true
+        })
+    }
+
+    /// Whether a live subscription reads as durable consumer `name` (one at a time may).
+    fn consumer_attached(&self, name: &str) -> bool {
+        self.subs
+            .iter()
+            .flatten()
+            .any(|s| matches!(&s.feed, Feed::Durable { consumer, .. } if consumer.name == name))
+    }
+
+    /// Forgets durable consumer `name`: its position goes (a `_consumer.<name>` event saying
+    /// so is written with the next commit), so retention no longer keeps events for it, and a
+    /// later `durable=<name>` starts afresh. `Busy` while a subscription uses it, `NotFound`
+    /// if there is no such consumer.
+    pub fn delete_consumer(&mut self, name: &str, now_us: u64) -> Result<(), Error> {
+        if self.consumer_attached(name) {
+            return Err(Error::Busy);
+        }
+        if self.floors.remove(name).is_none() {
+            return Err(Error::NotFound);
+        }
+        let deleted = String::from("{\"deleted\":true}");
+        self.queue(SYSTEM, system(consumer_subject(name), deleted, now_us));
+        Ok(())
+    }
+
+    /// Whether a durable consumer's floor moved since it was last written.
+    pub(crate) fn floors_moved(&self) -> bool {
+        self.subs.iter().flatten().any(|s| {
+            matches!(&s.feed, Feed::Durable { consumer, saved, .. }
+                if consumer.state().ack_floor != *saved)
+        })
+    }
+
+    /// Queues a `_consumer.<name>` event for every durable consumer whose floor moved.
+    pub(crate) fn save_floors(&mut self, now_us: u64) {
+        let mut moved = Vec::new();
+        for sub in self.subs.iter_mut().flatten() {
+            if let Feed::Durable {
+                consumer, saved, ..
+            } = &mut sub.feed
+            {
+                let floor = consumer.state().ack_floor;
+                if floor != *saved {
+                    *saved = floor;
+                    moved.push((consumer.name.clone(), floor));
+                }
+            }
+        }
+        for (name, floor) in moved {
+            self.floors.insert(name.clone(), floor);
+            let payload = format!("{{\"floor\":{floor}}}");
+            self.queue(SYSTEM, system(consumer_subject(&name), payload, now_us));
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! Tests of the bus's policy on a RAM journal, with a reducer written here: retention,
+//! durable consumers and their dead letters, views and their snapshots across a reboot,
+//! paging, watches and timers.
+
+extern crate std;
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
+
+use zb_abi::Error;
+use zb_abi::bus::{EventView, SubscribeOptions, TimerSpec};
+use zb_journal::{Envelope, Geometry, JournalConfig, RamMedium};
+
+use crate::envelope::system;
+use crate::view::{Fold, Reducer};
+use crate::{Bus, SYSTEM, Start, TIMER_STARTER};
+
+/// A reducer that counts the events it folds (its state is the count), answers any key but
+/// `none` with the count, and fails on an event named `boom`. `starts` counts its starts.
+#[derive(Default)]
+struct Counter {
+    starts: Rc<Cell<u32>>,
+}
+
+struct Count(u32);
+
+impl Reducer for Counter {
+    type Fold = Count;
+    fn start(&self) -> Result<Count, String> {
+        self.starts.set(self.starts.get() + 1);
+        Ok(Count(0))
+    }
+}
+
+impl Fold for Count {
+    fn fold(&mut self, event: &EventView<'_>) -> Result<(), String> {
+        if event.name == "boom" {
+            return Err(String::from("unreachable"));
+        }
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn scan(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok((key != "none").then(|| format!("{}", self.0).into_bytes()))
+    }
+
+    fn image(&self) -> Vec<u8> {
+        self.0.to_le_bytes().to_vec()
+    }
+
+    fn restore(&mut self, image: &[u8]) -> Result<(), String> {
+        let bytes = <[u8; 4]>::try_from(image).map_err(|_| String::from("not 4 bytes"))?;
+        self.0 = u32::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+type TestBus = Bus<RamMedium, Counter>;
+
+/// A RAM journal of two 4 KiB segments (about 60 small events).
+fn medium() -> RamMedium {
+    medium_of(4096)
+}
+
+fn medium_of(segment_bytes: u32) -> RamMedium {
+    RamMedium::new(Geometry {
+        segment_bytes,
+        segments: 2,
+        write_unit: 4,
+    })
+}
+
+fn open(medium: RamMedium) -> TestBus {
+    let config = JournalConfig {
+        max_record: 1024,
+        dedupe_window: 8,
+    };
+    Bus::open(medium, "ram", config).expect("opens").0
+}
+
+/// The bus after a reboot: opened again on what its journal wrote.
+fn reboot(bus: &mut TestBus) -> TestBus {
+    open(bus.journal.medium().clone())
+}
+
+fn event(subject: &str, i: usize) -> Envelope {
+    let payload = format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(60));
+    system(subject.into(), payload, i as u64)
+}
+
+/// Emits `n` events on `subject` as run 7 (one commit each); the answers.
+fn emit_n(bus: &mut TestBus, subject: &str, n: usize) -> Vec<Result<u64, Error>> {
+    (0..n)
+        .map(|i| {
+            bus.queue(7, event(subject, i));
+            bus.commit(0);
+            bus.take_answer(7).expect("answered").map(|(seq, _)| seq)
+        })
+        .collect()
+}
+
+fn options(text: &str) -> SubscribeOptions<'_> {
+    SubscribeOptions::parse(text).expect("options")
+}
+
+/// Reads and takes everything subscription `sub` has now: (seq, subject, attempt).
+fn drain(bus: &mut TestBus, sub: u32, now: u64) -> Vec<(u64, String, u32)> {
+    let mut got = Vec::new();
+    while let Some(f) = bus.peek(sub, now).expect("peek") {
+        bus.take(sub, f.seq, now);
+        got.push((f.seq, f.event.name, f.attempt));
+    }
+    got
+}
+
+#[test]
+fn with_nothing_behind_the_journal_keeps_the_newest_events_that_fit() {
+    let mut bus = open(medium());
+    let answers = emit_n(&mut bus, "orders.new", 500);
+    assert!(answers.iter().all(Result::is_ok), "{:?}", answers.last());
+    assert_eq!(answers.last(), Some(&Ok(500)));
+    assert!(
+        bus.first_seq() > 400,
+        "old events were dropped: {}",
+        bus.first_seq()
+    );
+}
+
+#[test]
+fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
+    let mut bus = open(medium());
+    let options = options("durable=billing\nfrom=1");
+    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let answers = emit_n(&mut bus, "orders.new", 200);
+    let refused = answers
+        .iter()
+        .position(Result::is_err)
+        .expect("the journal fills");
+    assert_eq!(answers[refused], Err(Error::NoSpace));
+    assert!(refused > 20, "{refused} events fitted");
+    // The consumer still gets its first event.
+    let first = bus.peek(sub, 0).expect("peek").expect("an event");
+    assert_eq!(first.seq, 1);
+    // Once it has read and acknowledged everything, that room is reused.
+    let mut read = 0;
+    while let Some(found) = bus.peek(sub, 0).expect("peek") {
+        bus.take(sub, found.seq, 0);
+        bus.ack(sub, found.seq, false, 0).expect("ack");
+        read += 1;
+    }
+    assert_eq!(read, refused, "every accepted event, once");
+    // (It is behind again after as many as fit; fewer than that.)
+    let more = emit_n(&mut bus, "orders.new", 20);
+    assert!(
+        more.iter().all(Result::is_ok),
+        "{:?}",
+        more.iter().find(|r| r.is_err())
+    );
+    // Its floor, recorded in the journal, is kept too: the consumer resumes after it.
+    bus.unsubscribe(sub, 0);
+    let again = bus
+        .subscribe(9, "orders.>", &options)
+        .expect("subscribes again");
+    let next = bus.peek(again, 0).expect("peek").expect("an event");
+    assert!(next.seq > refused as u64, "{} after {refused}", next.seq);
+}
+
+#[test]
+fn a_deleted_durable_consumer_no_longer_holds_the_journal() {
+    let mut bus = open(medium());
+    let options = options("durable=billing\nfrom=1");
+    let sub = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let answers = emit_n(&mut bus, "orders.new", 200);
+    assert!(
+        answers.contains(&Err(Error::NoSpace)),
+        "it held the journal"
+    );
+    // It acknowledges its first event: its position is recorded (as it unsubscribes).
+    let first = bus.peek(sub, 0).expect("peek").expect("an event");
+    bus.take(sub, first.seq, 0);
+    bus.ack(sub, first.seq, false, 0).expect("ack");
+    // Not while a subscription uses it; not one that does not exist.
+    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::Busy));
+    assert_eq!(bus.delete_consumer("nobody", 0), Err(Error::NotFound));
+    bus.unsubscribe(sub, 0);
+    assert_eq!(bus.delete_consumer("billing", 0), Ok(()));
+    assert_eq!(bus.delete_consumer("billing", 0), Err(Error::NotFound));
+    // The journal takes events again, dropping what only the consumer needed.
+    let more = emit_n(&mut bus, "orders.new", 200);
+    assert!(
+        more.iter().all(Result::is_ok),
+        "{:?}",
+        more.iter().find(|r| r.is_err())
+    );
+    // The name starts afresh: from the oldest event kept, not from its old position.
+    let again = bus.subscribe(9, "orders.>", &options).expect("subscribes");
+    let first = bus.peek(again, 0).expect("peek").expect("an event");
+    assert_eq!(first.seq, bus.first_seq());
+    assert!(first.seq > 1);
+}
+
+#[test]
+fn delete_needs_a_durable_name() {
+    assert_eq!(
+        SubscribeOptions::parse("delete=1"),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(
+        SubscribeOptions::parse("durable=x\ndelete=yes"),
+        Err(Error::InvalidArgument)
+    );
+    assert!(options("durable=x\ndelete=1").delete);
+}
+
+#[test]
+fn a_durable_consumer_resumes_after_a_reboot_where_it_acknowledged() {
+    let mut bus = open(medium());
+    let options = options("durable=w");
+    let sub = bus.subscribe(9, "jobs.>", &options).expect("subscribes");
+    // Its starting point is recorded with the next commit, though it acknowledged nothing.
+    assert_eq!(bus.has_pending(), (true, false));
+    emit_n(&mut bus, "jobs.a", 3);
+    let f = bus.peek(sub, 0).expect("peek").expect("an event");
+    bus.take(sub, f.seq, 0);
+    bus.ack(sub, f.seq, false, 0).expect("ack");
+    bus.commit(0);
+    let mut bus = reboot(&mut bus);
+    let sub = bus.subscribe(9, "jobs.>", &options).expect("subscribes");
+    let got = drain(&mut bus, sub, 0);
+    assert_eq!(got.len(), 2, "the rest, at least once: {got:?}");
+    assert!(got.iter().all(|g| g.0 > f.seq && g.2 == 1), "{got:?}");
+    // One subscriber at a time per consumer.
+    assert_eq!(bus.subscribe(8, "jobs.>", &options), Err(Error::Busy));
+}
+
+#[test]
+fn a_failed_event_comes_again_then_goes_to_its_dead_letter_subject() {
+    let mut bus = open(medium());
+    let sub = bus
+        .subscribe(9, "orders.>", &options("durable=billing\nmax_deliver=2"))
+        .expect("subscribes");
+    bus.queue(7, {
+        let mut e = event("orders.new", 0);
+        e.headers.push(("idempotency_key".into(), "k".into()));
+        e
+    });
+    bus.commit(0);
+    let got = drain(&mut bus, sub, 0);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].1.as_str(), got[0].2), ("orders.new", 1));
+    let seq = got[0].0;
+    assert_eq!(bus.ack(sub, 99, false, 0), Err(Error::NotFound));
+    bus.ack(sub, seq, true, 0).expect("nak");
+    // Due again after the backoff: the waiting subscriber must be woken.
+    let due = bus.next_deadline().expect("a redelivery is due");
+    assert_eq!(bus.due(due - 1), []);
+    assert_eq!(bus.due(due), [(9, sub)]);
+    assert_eq!(
+        drain(&mut bus, sub, due),
+        [(seq, String::from("orders.new"), 2)]
+    );
+    bus.ack(sub, seq, true, due).expect("nak");
+    // Given up: a dead letter is queued, the consumer moves on.
+    let later = bus.next_deadline().expect("due");
+    assert_eq!(drain(&mut bus, sub, later), []);
+    bus.commit(later);
+    let all = bus
+        .subscribe(8, "dlq.>", &options("from=all"))
+        .expect("subscribes");
+    let dead = bus.peek(all, later).expect("peek").expect("a dead letter");
+    assert_eq!(dead.event.name, "dlq.billing.orders.new");
+    assert_eq!(dead.event.causation_id, seq);
+    assert_eq!(dead.event.header_lines(), "dlq_attempts=2");
+    // A plain subscription cannot ack.
+    assert_eq!(bus.ack(all, dead.seq, false, 0), Err(Error::Unsupported));
+}
+
+#[test]
+fn a_queue_group_shares_events_and_a_member_holds_a_bounded_backlog() {
+    let mut bus = open(medium_of(64 << 10));
+    let a = bus
+        .subscribe(9, "jobs.>", &options("queue=w"))
+        .expect("subscribes");
+    let b = bus
+        .subscribe(8, "jobs.>", &options("queue=w"))
+        .expect("subscribes");
+    let mut woken = Vec::new();
+    for i in 0..4 {
+        bus.queue(7, event("jobs.x", i));
+        woken.extend(bus.commit(0).subscribers);
+        bus.take_answer(7);
+    }
+    assert_eq!(woken, [(9, a), (8, b), (9, a), (8, b)], "round robin");
+    let seqs = |got: Vec<(u64, String, u32)>| got.iter().map(|g| g.0).collect::<Vec<_>>();
+    assert_eq!(seqs(drain(&mut bus, a, 0)), [1, 3]);
+    assert_eq!(seqs(drain(&mut bus, b, 0)), [2, 4]);
+    // Past QUEUE_BACKLOG, the oldest are dropped.
+    emit_n(&mut bus, "jobs.y", 2 * crate::QUEUE_BACKLOG + 10);
+    let got = seqs(drain(&mut bus, a, 0));
+    assert_eq!(got.len(), crate::QUEUE_BACKLOG);
+}
+
+#[test]
+fn a_next_with_wait_ms_times_out_once_its_time_has_passed() {
+    let mut bus = open(medium());
+    let sub = bus
+        .subscribe(9, "x", &options("wait_ms=5"))
+        .expect("subscribes");
+    assert_eq!(bus.wait_or_time_out(sub, 1_000), Ok(true));
+    assert_eq!(bus.next_deadline(), Some(6_000));
+    assert_eq!(bus.due(5_999), []);
+    assert_eq!(bus.due(6_000), [(9, sub)]);
+    assert_eq!(bus.wait_or_time_out(sub, 6_000), Ok(false));
+    assert_eq!(bus.owner(sub), Some(9));
+    bus.forget(9, 6_000);
+    assert_eq!(bus.owner(sub), None);
+    assert_eq!(bus.wait_or_time_out(sub, 0), Err(Error::BadHandle));
+}
+
+#[test]
+fn events_carry_the_date_once_it_is_known() {
+    let mut bus = open(medium());
+    let sub = bus
+        .subscribe(9, ">", &options("from=all"))
+        .expect("subscribes");
+    // Before the date is known: microseconds since boot.
+    bus.queue(7, system("a.b".into(), "{}".into(), 5));
+    bus.commit(5);
+    // 2026-12-06 10:00:00 UTC was 100 s after boot.
+    let wall_at_boot = 1_796_551_200 - 100;
+    bus.set_wall_clock(wall_at_boot, 100_000_000);
+    bus.queue(7, system("a.c".into(), "{}".into(), 100_000_000));
+    bus.commit(100_000_000);
+    let mut ts = Vec::new();
+    while let Some(found) = bus.peek(sub, 0).expect("peek") {
+        ts.push(found.event.ts_us);
+        bus.take(sub, found.seq, 0);
+    }
+    assert_eq!(ts, [5, 1_796_551_200 * 1_000_000]);
+}
+
+#[test]
+fn a_watch_names_its_service_once_per_commit_with_matching_events() {
+    let mut bus = open(medium());
+    assert_eq!(bus.watch(3, "orders.>"), Ok(0));
+    assert_eq!(
+        bus.watch(3, "bad..pattern").map_err(|e| e.0),
+        Err(Error::InvalidArgument)
+    );
+    bus.queue(7, event("orders.a", 0));
+    bus.queue(SYSTEM, event("orders.b", 1));
+    bus.queue(SYSTEM, event("other", 2));
+    let done = bus.commit(0);
+    assert_eq!(done.watches, [(3, 0)]);
+    assert_eq!(done.emitters, [7], "the system's events answer nobody");
+    bus.queue(7, event("other", 3));
+    assert_eq!(bus.commit(0).watches, []);
+    for _ in 1..crate::MAX_WATCHES {
+        bus.watch(4, ">").expect("watches");
+    }
+    assert_eq!(bus.watch(4, ">").map_err(|e| e.0), Err(Error::OutOfMemory));
+}
+
+#[test]
+fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
+    let mut bus = open(medium());
+    let spec = |text: &'static str| TimerSpec::parse(text).expect("a spec");
+    bus.set_timer(&spec("tick every 1s run hello"), 0)
+        .expect("set");
+    bus.set_timer(&spec("once after 500ms"), 0).expect("set");
+    assert_eq!(
+        bus.set_timer(&spec("c cron 0 * * * *"), 0),
+        Err(String::from(
+            "no wall clock for cron: set the time with date -s"
+        ))
+    );
+    assert_eq!(bus.next_deadline(), Some(500_000));
+    assert_eq!(bus.fire_timers(500_000), []);
+    let starts = bus.fire_timers(1_000_000);
+    assert_eq!(
+        starts,
+        [Start {
+            program: String::from("hello"),
+            parent: TIMER_STARTER
+        }]
+    );
+    assert_eq!(TIMER_STARTER, zb_abi::runs::CONSOLE_PID);
+    bus.commit(1_000_000);
+    let all = bus
+        .subscribe(9, "timer.>", &options("from=all"))
+        .expect("subscribes");
+    let names: Vec<String> = drain(&mut bus, all, 0).into_iter().map(|g| g.1).collect();
+    assert_eq!(names, ["timer.once", "timer.tick"]);
+    bus.set_timer(&spec("tick off"), 0).expect("off");
+    assert!(bus.set_timer(&spec("tick off"), 0).is_err());
+    assert_eq!(bus.fire_timers(2_000_000), []);
+}
+
+fn with_view(bus: &mut TestBus, pattern: &str) -> Rc<Cell<u32>> {
+    let counter = Counter::default();
+    let starts = counter.starts.clone();
+    let line = bus.add_view("count", pattern, counter).expect("loads");
+    assert!(line.starts_with("view count: height "), "{line}");
+    starts
+}
+
+#[test]
+fn a_view_folds_matching_events_and_is_restored_from_its_snapshot_after_a_reboot() {
+    let mut bus = open(medium());
+    with_view(&mut bus, "orders.>");
+    assert_eq!(
+        bus.add_view("count", ">", Counter::default()),
+        Err(String::from("declared twice"))
+    );
+    for subject in ["orders.a", "other.x", "orders.b", "orders.c"] {
+        emit_n(&mut bus, subject, 1);
+    }
+    assert_eq!(bus.scan("count", "k"), Ok(b"3".to_vec()));
+    assert_eq!(
+        bus.scan("count", "none").map_err(|e| e.0),
+        Err(Error::NotFound)
+    );
+    assert_eq!(bus.scan("nope", "k").map_err(|e| e.0), Err(Error::NotFound));
+    let long = "k".repeat(zb_abi::view::INPUT_BYTES + 1);
+    assert_eq!(
+        bus.scan("count", &long).map_err(|e| e.0),
+        Err(Error::TooLarge)
+    );
+    // Sealed at its height: the snapshot goes in with the next commit.
+    assert_eq!(bus.seal("count", 0), Ok(4));
+    bus.commit(0);
+    emit_n(&mut bus, "orders.d", 1);
+    let mut again = reboot(&mut bus);
+    let line = again
+        .add_view("count", "orders.>", Counter::default())
+        .expect("loads");
+    assert_eq!(line, "view count: height 6, from its snapshot at 4");
+    assert_eq!(again.scan("count", "k"), Ok(b"4".to_vec()));
+    let v = again.view("count").expect("a view");
+    assert_eq!((v.height, v.sealed, v.state_name()), (6, 4, "resident"));
+}
+
+#[test]
+fn a_view_holds_the_journal_until_it_is_sealed() {
+    let mut bus = open(medium());
+    with_view(&mut bus, "orders.>");
+    let answers = emit_n(&mut bus, "orders.new", 200);
+    let refused = answers.iter().position(Result::is_err).expect("it fills");
+    assert_eq!(answers[refused], Err(Error::NoSpace));
+    assert_eq!(bus.retention_floor(), 1);
+    bus.seal("count", 0).expect("seals");
+    assert_eq!(bus.retention_floor(), refused as u64 + 1);
+    let more = emit_n(&mut bus, "orders.new", 20);
+    assert!(more.iter().all(Result::is_ok), "{more:?}");
+}
+
+#[test]
+fn a_paged_out_view_folds_nothing_until_it_is_asked_then_catches_up() {
+    let mut bus = open(medium());
+    let starts = with_view(&mut bus, "orders.>");
+    emit_n(&mut bus, "orders.a", 1);
+    assert_eq!(bus.page_out_views(), 1);
+    assert_eq!(bus.page_out_views(), 0, "already out");
+    let v = bus.view("count").expect("a view");
+    assert_eq!((v.height, v.state_name()), (1, "paged out"));
+    for subject in ["orders.b", "other.x", "orders.c"] {
+        emit_n(&mut bus, subject, 1);
+    }
+    assert_eq!(
+        bus.view("count").map(|v| v.height),
+        Some(1),
+        "out: no folds"
+    );
+    assert_eq!(bus.scan("count", "k"), Ok(b"3".to_vec()));
+    assert_eq!(starts.get(), 2, "started again with its state");
+    // Sealing a paged-out view pages it in and seals its caught-up height.
+    bus.page_out_views();
+    emit_n(&mut bus, "orders.d", 1);
+    assert_eq!(bus.seal("count", 0), Ok(5));
+    assert_eq!(bus.scan("count", "k"), Ok(b"4".to_vec()));
+}
+
+#[test]
+fn a_failing_reducer_stops_its_view_and_nothing_else() {
+    let mut bus = open(medium());
+    with_view(&mut bus, ">");
+    emit_n(&mut bus, "a.b", 1);
+    let answers = emit_n(&mut bus, "boom", 1);
+    assert_eq!(answers, [Ok(2)], "the event itself is in the journal");
+    let (e, why) = bus.scan("count", "x").unwrap_err();
+    assert_eq!(e, Error::Corrupt);
+    assert_eq!(
+        why,
+        "view count stopped: reduce of event 2 failed: unreachable"
+    );
+    assert_eq!(bus.seal("count", 0).map_err(|e| e.0), Err(Error::Corrupt));
+    assert_eq!(bus.page_out_views(), 0, "a stopped view stays as it is");
+    assert_eq!(bus.view("count").map(|v| v.state_name()), Some("stopped"));
+    assert_eq!(emit_n(&mut bus, "a.c", 1), [Ok(3)]);
+}
