@@ -16,8 +16,17 @@
 //! what the store's [`RunData`] holds (the run's handles, arguments, outboxes, and the kernel's
 //! shared channels); see `crate::sys`.
 //!
+//! A module that is not a run — a view's reducer (`crate::views`) — goes through the same
+//! engine: compiled with the same settings, instantiated within the same limits, through the
+//! same code and with the same checks, but as a [`Callee`]: it imports nothing, its exports are
+//! called to completion within a fuel budget each, outside the scheduler, and its store's
+//! run-only parts stay empty (no handles, arguments, tape or pending call). Runs and callees
+//! share one store type, [`RunData`], on purpose: wasmi's instantiation and call code is
+//! generic over the store's data, and a second type would put a second copy in the kernel
+//! (about 8 KiB measured on the STM32F4, whose flash is nearly full).
+//!
 //! Invariants: nothing a module does can make this code panic — every failure becomes an
-//! [`ExitStatus`]; a finished task is never resumed.
+//! [`ExitStatus`] (a run) or an error value (a callee); a finished task is never resumed.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -27,7 +36,7 @@ use alloc::string::{String, ToString};
 use wasmi::errors::{ErrorKind, InstantiationError, MemoryError, TableError};
 use wasmi::{
     CompilationMode, Config, Engine, Error as WasmError, Func, Linker, Memory, ResourceLimiter,
-    ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, Val,
+    ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store, TypedFunc, Val,
 };
 
 use wasmi_core::LimiterError;
@@ -118,11 +127,11 @@ impl HeapWatch {
 /// Most elements of one table (a huge table would otherwise be a way to exhaust the heap).
 const MAX_TABLE_ELEMENTS: usize = 16 * 1024;
 
-/// What a run may allocate: linear memory up to its limit (asking for more traps, and the run
+/// What a module may allocate: linear memory up to its limit (asking for more traps, and a run
 /// ends `rejected`), one instance, one memory, a few bounded tables. Unlike wasmi's
 /// `StoreLimits` with trap-on-failure, a `memory.grow` that fails for want of fuel is not an
 /// error — the run is preempted and retries it when resumed with enough fuel — and one the
-/// kernel heap cannot satisfy returns -1 to the run, as wasm specifies.
+/// kernel heap cannot satisfy returns -1 to the module, as wasm specifies.
 struct RunLimiter {
     memory_bytes: usize,
     heap: Option<HeapWatch>,
@@ -268,31 +277,9 @@ pub struct RunData {
 }
 
 impl RunData {
-    /// The store data of a view's reducer (`crate::views`): no handles, no arguments, memory
-    /// capped at `memory_bytes`. Views use the very store type runs do, so the interpreter's
-    /// code is not compiled twice (flash is what a microcontroller lacks).
-    pub(crate) fn for_reducer(memory_bytes: usize, shared: Rc<Shared>) -> RunData {
-        RunData {
-            limits: RunLimiter {
-                memory_bytes,
-                heap: None,
-            },
-            memory: None,
-            sys: RunSys::new(0, alloc::vec::Vec::new()),
-            shared,
-            pending: None,
-            tape: Tape::Off,
-        }
-    }
-
     /// The run's memory limit in bytes.
     pub(crate) fn memory_limit(&self) -> usize {
         self.limits.memory_bytes
-    }
-
-    /// Installs the store's limiter (the same as runs have).
-    pub(crate) fn limit(store: &mut Store<RunData>) {
-        store.limiter(|d| d as &mut dyn ResourceLimiter);
     }
 }
 
@@ -370,11 +357,6 @@ impl TaskEngine {
         self.instantiate(&module, limits, &linker, sys, shared)
     }
 
-    /// The wasmi engine, for code that drives wasm itself (views' reducers).
-    pub(crate) fn into_engine(self) -> Engine {
-        self.engine
-    }
-
     /// Validates and compiles `wasm` (eagerly). The module can be instantiated many times.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, LoadFailure> {
         Module::new(&self.engine, wasm).map_err(|e| {
@@ -399,6 +381,14 @@ impl TaskEngine {
         Ok(linker)
     }
 
+    /// A store for a module of this engine (every module's store data is a [`RunData`]: one
+    /// store type, so wasmi's code is compiled once — flash is what a microcontroller lacks).
+    fn store(&self, data: RunData) -> Store<RunData> {
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| d as &mut dyn ResourceLimiter);
+        store
+    }
+
     /// A new task running `module` within `limits`, its calls seeing `sys` and `shared`.
     pub(crate) fn instantiate(
         &self,
@@ -419,23 +409,10 @@ impl TaskEngine {
             pending: None,
             tape: Tape::Off,
         };
-        let mut store = Box::new(Store::new(&self.engine, data));
-        RunData::limit(&mut store);
+        let mut store = Box::new(self.store(data));
         let instance = linker
             .instantiate_and_start(&mut *store, module)
-            .map_err(|e| {
-                if out_of_system_memory(&e) {
-                    LoadFailure::Rejected("not enough kernel memory for its linear memory".into())
-                } else if is_limit(&e) {
-                    LoadFailure::Rejected(format!(
-                        "memory limit of {} bytes ({})",
-                        limits.memory_bytes,
-                        one_line(&e)
-                    ))
-                } else {
-                    LoadFailure::Invalid(one_line(&e))
-                }
-            })?;
+            .map_err(|e| instantiation_failure(&e, limits.memory_bytes))?;
         let entry = instance
             .get_func(&*store, ENTRY)
             .filter(|f| {
@@ -449,6 +426,123 @@ impl TaskEngine {
             state: Suspended::NotStarted(entry),
             fuel_used: 0,
         })
+    }
+
+    /// `module`, which imports nothing, instantiated as a [`Callee`] whose memory may grow to
+    /// `memory_bytes` (a view's reducer). Its store data is a run's with every run-only part
+    /// empty: no handles, no arguments, no grants, no tape, no pending call.
+    pub(crate) fn instantiate_callee(
+        &self,
+        module: &Module,
+        memory_bytes: usize,
+        shared: Rc<Shared>,
+    ) -> Result<Callee, LoadFailure> {
+        let data = RunData {
+            limits: RunLimiter {
+                memory_bytes,
+                heap: None,
+            },
+            memory: None,
+            sys: RunSys::new(0, alloc::vec::Vec::new()),
+            shared,
+            pending: None,
+            tape: Tape::Off,
+        };
+        let mut store = self.store(data);
+        // The runs' linker type, with nothing in it: the same instantiation code as runs.
+        let instance = Linker::<RunData>::new(&self.engine)
+            .instantiate_and_start(&mut store, module)
+            .map_err(|e| instantiation_failure(&e, memory_bytes))?;
+        store.data_mut().memory = instance.get_memory(&store, "memory");
+        Ok(Callee { store, instance })
+    }
+}
+
+/// How an instantiation failed: `rejected` for a limit (the run's, or the kernel heap's),
+/// `invalid` for anything else.
+fn instantiation_failure(e: &WasmError, memory_bytes: usize) -> LoadFailure {
+    if out_of_system_memory(e) {
+        LoadFailure::Rejected("not enough kernel memory for its linear memory".into())
+    } else if is_limit(e) {
+        LoadFailure::Rejected(format!(
+            "memory limit of {memory_bytes} bytes ({})",
+            one_line(e)
+        ))
+    } else {
+        LoadFailure::Invalid(one_line(e))
+    }
+}
+
+/// A module instantiated outside the scheduler ([`TaskEngine::instantiate_callee`]): no
+/// entry point, no imports, its store's run-only parts empty; its exports are called to
+/// completion, each call within a fuel budget. Its store holds its engine, so dropping it
+/// frees the code too when the engine was its own.
+pub struct Callee {
+    store: Store<RunData>,
+    instance: wasmi::Instance,
+}
+
+impl Callee {
+    /// Export `name`, a function of type `P -> R`.
+    pub fn func<P: wasmi::WasmParams, R: wasmi::WasmResults>(
+        &self,
+        name: &str,
+    ) -> Option<TypedFunc<P, R>> {
+        self.instance.get_typed_func::<P, R>(&self.store, name).ok()
+    }
+
+    /// Calls `f` with `arg` to completion within `fuel`. `Err`: it trapped or ran out of fuel
+    /// (the message says which).
+    pub fn call<P: wasmi::WasmParams, R: wasmi::WasmResults>(
+        &mut self,
+        f: TypedFunc<P, R>,
+        arg: P,
+        fuel: u64,
+    ) -> Result<R, String> {
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| format!("fuel: {e}"))?;
+        f.call(&mut self.store, arg).map_err(|e| format!("{e}"))
+    }
+
+    /// Whether it exports its linear memory (`memory`).
+    pub fn has_memory(&self) -> bool {
+        self.store.data().memory.is_some()
+    }
+
+    /// Its linear memory (empty if it exports none).
+    pub fn memory(&self) -> &[u8] {
+        match self.store.data().memory {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        }
+    }
+
+    /// Its linear memory, writable.
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        match self.store.data().memory {
+            Some(m) => m.data_mut(&mut self.store),
+            None => &mut [],
+        }
+    }
+
+    /// Grows its memory (in its own pages) to hold at least `bytes`, within its limit.
+    pub fn grow_memory_to(&mut self, bytes: usize) -> Result<(), String> {
+        let Some(memory) = self.store.data().memory else {
+            return Err(String::from("it has no memory"));
+        };
+        let have = memory.data_size(&self.store);
+        if bytes <= have {
+            return Ok(());
+        }
+        // In the memory's own pages (1 byte for the programs here, 64 KiB by default).
+        let pages = memory.size(&self.store).max(1);
+        let page = (have as u64 / pages).max(1);
+        let more = ((bytes - have) as u64).div_ceil(page);
+        memory
+            .grow(&mut self.store, more)
+            .map(|_| ())
+            .map_err(|e| format!("{e}"))
     }
 }
 
@@ -830,6 +924,42 @@ mod tests {
             })
         );
         assert_eq!(t.resume(1000, 42), Slice::Done(ExitStatus::Ok(42)));
+    }
+
+    #[test]
+    fn a_callee_is_called_to_completion_within_its_fuel_and_limit() {
+        let wasm = wat::parse_str(
+            r#"(module (memory (export "memory") 1 (pagesize 1))
+                 (func (export "inc") (param i32) (result i32)
+                   (i32.store8 (i32.const 0) (i32.add (i32.load8_u (i32.const 0)) (local.get 0)))
+                   (i32.load8_u (i32.const 0)))
+                 (func (export "spin") (param i32) (result i32) (loop (br 0)) (i32.const 0)))"#,
+        )
+        .expect("test module is valid WAT");
+        let engine = TaskEngine::default();
+        let module = engine.compile(&wasm).unwrap();
+        let shared = Shared::new(&NoClock, 4);
+        let mut c = engine.instantiate_callee(&module, 64, shared).unwrap();
+        let inc = c.func::<i32, i32>("inc").unwrap();
+        assert!(c.func::<(), i32>("inc").is_none(), "wrong type");
+        assert_eq!(c.call(inc, 2, 1000), Ok(2));
+        assert_eq!(c.call(inc, 3, 1000), Ok(5));
+        assert_eq!(c.memory(), [5]);
+        let spin = c.func::<i32, i32>("spin").unwrap();
+        assert!(c.call(spin, 0, 1000).is_err(), "out of fuel");
+        assert_eq!(c.grow_memory_to(40), Ok(()));
+        assert_eq!(c.memory().len(), 40);
+        c.memory_mut()[39] = 7;
+        assert!(c.grow_memory_to(65).is_err(), "past its limit");
+        assert_eq!(c.memory().len(), 40);
+        // Imports are not satisfied: invalid.
+        let needs = wat::parse_str(r#"(module (import "zb" "exit" (func (param i32))))"#)
+            .expect("test module is valid WAT");
+        let module = engine.compile(&needs).unwrap();
+        assert!(matches!(
+            engine.instantiate_callee(&module, 64, Shared::new(&NoClock, 4)),
+            Err(LoadFailure::Invalid(_))
+        ));
     }
 
     /// A `memory.grow` that would leave the kernel heap less than its headroom fails with -1

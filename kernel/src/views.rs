@@ -4,10 +4,11 @@
 //!
 //! A reducer [`Program`] is a module in the boot image. Started ([`zb_bus::view::Reducer`]), it
 //! is compiled in an engine of its own (so paging a view out frees its code) and instantiated
-//! with no imports. The kernel writes each event into its input buffer and calls `reduce`, and
-//! answers `scan` by calling the export of that name ([`Instance`], the [`Fold`]). Its state is
-//! its linear memory, so a snapshot is the memory's bytes, and restoring one is writing them
-//! back.
+//! through the task engine as a [`Callee`] — the runs' settings and limits, none of a run's
+//! data — with no imports. The kernel writes each event into its input buffer and calls
+//! `reduce`, and answers `scan` by calling the export of that name ([`Instance`], the
+//! [`Fold`]). Its state is its linear memory, so a snapshot is the memory's bytes, and
+//! restoring one is writing them back.
 //!
 //! Invariants: a reducer cannot hurt the kernel — every call has a fuel budget and its memory
 //! a cap; a trap, a call out of fuel or a malformed answer is an error value (the bus then
@@ -18,13 +19,14 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use wasmi::{Linker, Memory, Module, Store, TypedFunc};
+use wasmi::TypedFunc;
 use zb_abi::bus::EventView;
 use zb_abi::view::INPUT_BYTES;
 use zb_bus::view::{Fold, Reducer};
 
+use crate::run::LoadFailure;
 use crate::sys::Shared;
-use crate::task::{RunData, TaskEngine};
+use crate::task::{Callee, TaskEngine};
 
 /// Fuel for one `reduce` or `scan` call (about one unit per wasm instruction).
 const FUEL_PER_CALL: u64 = 2_000_000;
@@ -41,7 +43,7 @@ pub struct ViewLimits {
 pub struct Program {
     wasm: &'static [u8],
     limits: ViewLimits,
-    /// What a reducer's store holds as any run's does (a reducer makes no calls with it).
+    /// What a callee's store holds as any run's does (a callee makes no calls with it).
     shared: Rc<Shared>,
 }
 
@@ -63,50 +65,45 @@ impl Program {
 impl Reducer for Program {
     type Fold = Instance;
 
-    /// Compiles and instantiates the module in an engine of its own (runs' settings).
+    /// Compiles and instantiates the module in an engine of its own.
     fn start(&self) -> Result<Instance, String> {
-        let engine = TaskEngine::new(self.limits.stack_bytes).into_engine();
-        let module =
-            Module::new(&engine, self.wasm).map_err(|e| format!("not a valid module: {e}"))?;
+        let why = |e: LoadFailure| {
+            let (LoadFailure::Invalid(why) | LoadFailure::Rejected(why)) = e;
+            why
+        };
+        let engine = TaskEngine::new(self.limits.stack_bytes);
+        let module = engine.compile(self.wasm).map_err(why)?;
         if module.imports().len() > 0 {
             return Err("a reducer must import nothing".to_string());
         }
-        let data = RunData::for_reducer(self.limits.memory_bytes, self.shared.clone());
-        let mut store = Store::new(&engine, data);
-        RunData::limit(&mut store);
-        let linker = Linker::<RunData>::new(&engine);
-        let instance = linker
-            .instantiate_and_start(&mut store, &module)
-            .map_err(|e| format!("cannot instantiate: {e}"))?;
+        let mut callee = engine
+            .instantiate_callee(&module, self.limits.memory_bytes, self.shared.clone())
+            .map_err(|e| format!("cannot instantiate: {}", why(e)))?;
         let missing = |what: &str| format!("it does not export {what}");
-        let memory = instance
-            .get_memory(&store, "memory")
-            .ok_or_else(|| missing("`memory`"))?;
-        let input_fn = instance
-            .get_typed_func::<(), i32>(&store, "input")
-            .map_err(|_| missing("`input: () -> i32`"))?;
-        let reduce = instance
-            .get_typed_func::<i32, i32>(&store, "reduce")
-            .map_err(|_| missing("`reduce: (i32) -> i32`"))?;
-        let scan = instance
-            .get_typed_func::<i32, i32>(&store, "scan")
-            .map_err(|_| missing("`scan: (i32) -> i32`"))?;
-        store
-            .set_fuel(FUEL_PER_CALL)
-            .map_err(|e| format!("fuel: {e}"))?;
-        let input = input_fn
-            .call(&mut store, ())
+        if !callee.has_memory() {
+            return Err(missing("`memory`"));
+        }
+        let input_fn = callee
+            .func::<(), i32>("input")
+            .ok_or_else(|| missing("`input: () -> i32`"))?;
+        let reduce = callee
+            .func::<i32, i32>("reduce")
+            .ok_or_else(|| missing("`reduce: (i32) -> i32`"))?;
+        let scan = callee
+            .func::<i32, i32>("scan")
+            .ok_or_else(|| missing("`scan: (i32) -> i32`"))?;
+        let input = callee
+            .call(input_fn, (), FUEL_PER_CALL)
             .map_err(|e| format!("`input` failed: {e}"))?;
         let input = u32::try_from(input).map_err(|_| "`input` is negative".to_string())?;
         let end = input as usize + INPUT_BYTES;
-        if end > memory.data_size(&store) {
+        if end > callee.memory().len() {
             return Err(format!(
                 "its input buffer (at {input}) is not {INPUT_BYTES} bytes inside its memory"
             ));
         }
         Ok(Instance {
-            store,
-            memory,
+            callee,
             input,
             reduce,
             scan,
@@ -114,11 +111,9 @@ impl Reducer for Program {
     }
 }
 
-/// A started reducer: its store (which holds its engine, so dropping it frees the code), its
-/// memory, where its input buffer is, and its two calls.
+/// A started reducer: its instance, where its input buffer is, and its two calls.
 pub struct Instance {
-    store: Store<RunData>,
-    memory: Memory,
+    callee: Callee,
     input: u32,
     reduce: TypedFunc<i32, i32>,
     scan: TypedFunc<i32, i32>,
@@ -127,14 +122,13 @@ pub struct Instance {
 impl Instance {
     /// Writes `input` into the reducer's buffer and calls `f` with its length.
     fn call(&mut self, f: TypedFunc<i32, i32>, input: &[u8]) -> Result<i32, String> {
-        self.memory
-            .write(&mut self.store, self.input as usize, input)
-            .map_err(|_| "its input buffer is gone".to_string())?;
-        self.store
-            .set_fuel(FUEL_PER_CALL)
-            .map_err(|e| format!("fuel: {e}"))?;
-        f.call(&mut self.store, input.len() as i32)
-            .map_err(|e| format!("{e}"))
+        let start = self.input as usize;
+        self.callee
+            .memory_mut()
+            .get_mut(start..start + input.len())
+            .ok_or_else(|| "its input buffer is gone".to_string())?
+            .copy_from_slice(input);
+        self.callee.call(f, input.len() as i32, FUEL_PER_CALL)
     }
 }
 
@@ -153,31 +147,29 @@ impl Fold for Instance {
         let Ok(n) = usize::try_from(n) else {
             return Ok(None);
         };
-        let mut out = alloc::vec![0u8; n.min(INPUT_BYTES)];
-        self.memory
-            .read(&self.store, self.input as usize, &mut out)
-            .map_err(|_| String::from("its answer is outside its memory"))?;
-        Ok(Some(out))
+        let start = self.input as usize;
+        let answer = self
+            .callee
+            .memory()
+            .get(start..start + n.min(INPUT_BYTES))
+            .ok_or_else(|| String::from("its answer is outside its memory"))?;
+        Ok(Some(answer.to_vec()))
     }
 
     fn image(&self) -> Vec<u8> {
-        self.memory.data(&self.store).to_vec()
+        self.callee.memory().to_vec()
     }
 
     /// Writes a memory image back (the memory grows to hold it).
     fn restore(&mut self, image: &[u8]) -> Result<(), String> {
-        let have = self.memory.data_size(&self.store);
-        if image.len() > have {
-            // In the memory's own pages (1 byte for the programs here, 64 KiB by default).
-            let pages = self.memory.size(&self.store).max(1);
-            let page = (have as u64 / pages).max(1);
-            let more = ((image.len() - have) as u64).div_ceil(page);
-            self.memory
-                .grow(&mut self.store, more)
-                .map_err(|e| format!("its memory cannot hold the snapshot: {e}"))?;
-        }
-        self.memory
-            .write(&mut self.store, 0, image)
-            .map_err(|_| "the snapshot does not fit".to_string())
+        self.callee
+            .grow_memory_to(image.len())
+            .map_err(|e| format!("its memory cannot hold the snapshot: {e}"))?;
+        self.callee
+            .memory_mut()
+            .get_mut(..image.len())
+            .ok_or_else(|| "the snapshot does not fit".to_string())?
+            .copy_from_slice(image);
+        Ok(())
     }
 }
