@@ -65,10 +65,11 @@ fn field(text: &str, name: &str, lo: u32, hi: u32) -> Result<u64, CronError> {
         if a < lo || b > hi || a > b {
             return Err(bad(&alloc::format!("out of range {lo}-{hi}")));
         }
-        let mut v = a;
-        while v <= b {
-            bits |= 1 << v;
-            v += step;
+        // `step` is any `u32`: stop rather than overflow past `b`.
+        let mut v = Some(a);
+        while let Some(n) = v.filter(|&n| n <= b) {
+            bits |= 1 << n;
+            v = n.checked_add(step);
         }
     }
     Ok(bits)
@@ -305,6 +306,18 @@ mod tests {
             civil_from_days(at(2026, 11, 24, 0, 0) as i64 / 86_400),
             (2026, 11, 24)
         );
+    }
+
+    /// Found by `cargo xtask fuzz --target timer`: a step near `u32::MAX` overflowed (a panic
+    /// in debug builds; in release the sum wrapped and set minutes outside the range).
+    #[test]
+    fn huge_steps_do_not_overflow() {
+        let once = CronExpr::parse("59 * * * *").unwrap();
+        for text in ["59/4294967295 * * * *", "59-59/4294967295 * * * *"] {
+            assert_eq!(CronExpr::parse(text), Ok(once), "{text}");
+        }
+        let one = CronExpr::parse("1 * * * *").unwrap();
+        assert_eq!(CronExpr::parse("1-59/4294967295 * * * *"), Ok(one));
     }
 
     #[test]
