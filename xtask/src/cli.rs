@@ -31,6 +31,16 @@ pub struct Args {
     pub only: Option<String>,
     /// `test --no-unit`: skip the host unit tests (QEMU suites only).
     pub no_unit: bool,
+    /// `test --no-fuzz`: skip the parser fuzzing step.
+    pub no_fuzz: bool,
+    /// `fuzz --target NAME`: one fuzz target (default: every one).
+    pub fuzz_target: Option<String>,
+    /// `fuzz --time S`: seconds per fuzz target.
+    pub fuzz_secs: u64,
+    /// `fuzz --seed N`: libFuzzer's random seed.
+    pub seed: Option<u64>,
+    /// `fuzz --jobs N`: fuzz targets run side by side.
+    pub jobs: usize,
 }
 
 impl Args {
@@ -46,6 +56,11 @@ impl Args {
             boots: 5,
             only: None,
             no_unit: false,
+            no_fuzz: false,
+            fuzz_target: None,
+            fuzz_secs: crate::fuzz::DEFAULT_SECS,
+            seed: None,
+            jobs: 1,
         };
         while let Some(arg) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -74,6 +89,31 @@ impl Args {
                 }
                 "--only" => args.only = Some(value("--only")?),
                 "--no-unit" => args.no_unit = true,
+                "--no-fuzz" => args.no_fuzz = true,
+                "--target" => args.fuzz_target = Some(value("--target")?),
+                "--time" => {
+                    args.fuzz_secs = value("--time")?
+                        .parse()
+                        .map_err(|_| "--time needs a number of seconds".to_string())?;
+                    if args.fuzz_secs == 0 {
+                        return Err("--time must be at least 1 second".into());
+                    }
+                }
+                "--seed" => {
+                    args.seed = Some(
+                        value("--seed")?
+                            .parse()
+                            .map_err(|_| "--seed needs a number".to_string())?,
+                    )
+                }
+                "--jobs" => {
+                    args.jobs = value("--jobs")?
+                        .parse()
+                        .map_err(|_| "--jobs needs a number".to_string())?;
+                    if args.jobs == 0 {
+                        return Err("--jobs must be at least 1".into());
+                    }
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
@@ -87,6 +127,15 @@ impl Args {
             return Err("--uefi only applies to --platform x86_64".into());
         }
         Ok(args)
+    }
+
+    pub fn fuzz_opts(&self) -> crate::fuzz::FuzzOpts {
+        crate::fuzz::FuzzOpts {
+            target: self.fuzz_target.clone(),
+            secs: self.fuzz_secs,
+            seed: self.seed,
+            jobs: self.jobs,
+        }
     }
 
     pub fn build_opts(&self) -> BuildOpts {
@@ -122,6 +171,17 @@ mod tests {
         );
         assert!(parse("run --platform stm32f4 --disk x").is_err());
         assert_eq!(parse("bench --boots 3").unwrap().boots, 3);
+        let f = parse("fuzz --target http --time 30 --seed 7 --jobs 2").unwrap();
+        assert_eq!(
+            f.fuzz_opts(),
+            crate::fuzz::FuzzOpts {
+                target: Some("http".into()),
+                secs: 30,
+                seed: Some(7),
+                jobs: 2,
+            }
+        );
+        assert!(parse("test --no-fuzz").unwrap().no_fuzz);
     }
 
     #[test]
@@ -143,5 +203,7 @@ mod tests {
         );
         assert!(parse("run --platform stm32f4 --uefi").is_err());
         assert!(parse("bench --boots 0").is_err());
+        assert!(parse("fuzz --time 0").is_err());
+        assert!(parse("fuzz --seed x").is_err());
     }
 }

@@ -8,6 +8,7 @@ mod bench;
 mod bootfs;
 mod cli;
 mod env;
+mod fuzz;
 mod harness;
 mod http;
 mod qemu;
@@ -24,10 +25,12 @@ commands:
   build     build the programs, the boot archive and the kernel for a platform (ELF)
   image     build the x86_64 BIOS and UEFI disk images
   run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits)
-  test      host unit tests, then QEMU integration tests on every platform
+  test      host unit tests, parser fuzzing (a few seconds a target), then QEMU
+            integration tests on every platform
   check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
   flash     build the STM32F4 firmware and flash it with probe-rs
   bench     benchmarks (boot-to-prompt time), written to target/bench/
+  fuzz      run the libFuzzer parser targets (fuzz/), installing cargo-fuzz if missing
   help      this text
 
 options:
@@ -43,6 +46,12 @@ options:
   --only NAME                 test: run only integration suites whose name contains NAME;
                               bench: `--only net` runs only the network figures
   --no-unit                   test: skip the host unit tests
+  --no-fuzz                   test: skip the parser fuzzing step
+  --target NAME               fuzz: one target (default every one; `syscalls` is reserved
+                              for the syscall fuzzer, not built yet)
+  --time S                    fuzz: seconds per target (default 60)
+  --seed N                    fuzz: libFuzzer's random seed
+  --jobs N                    fuzz: targets run side by side (default 1)
 ";
 
 fn main() -> ExitCode {
@@ -63,6 +72,7 @@ fn main() -> ExitCode {
         "check" => env::check_toolchain().and_then(|_| artifacts::check()),
         "flash" => env::check_toolchain().and_then(|_| artifacts::flash(&args)),
         "bench" => bench::run(&args),
+        "fuzz" => fuzz::run(&args.fuzz_opts()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -1,4 +1,5 @@
-//! `cargo xtask test`: host unit tests, then the QEMU integration suites on every platform.
+//! `cargo xtask test`: host unit tests, parser fuzzing, then the QEMU integration suites on every
+//! platform.
 //!
 //! Each suite is one boot that drives the shell like a user and checks what comes back; many
 //! checks share a boot because boots are the expensive part. Platforms run in parallel.
@@ -111,6 +112,12 @@ pub fn run_all(args: &Args) -> Result<(), String> {
             "--features",
             "std",
         ]))?;
+    }
+    if !args.no_fuzz {
+        // Every parser target briefly (cargo-fuzz is installed on first use); the long runs
+        // are `cargo xtask fuzz` (README "Fuzzing").
+        println!("== parser fuzzing");
+        crate::fuzz::smoke()?;
     }
 
     let selected: Vec<&Suite> = SUITES
