@@ -197,7 +197,7 @@ fn zb_file(dir: &str, n: usize) -> f64 {
     let mut k = kernel(dir);
     assert_eq!(k.add_service("vfs"), VFS_PID);
     let archive = archive();
-    let mut vfs = zb_vfs::VfsService::new();
+    let mut vfs = zb_vfs::VfsService::new(None);
     vfs.start(&mut BenchHost { k: &mut k, archive });
     let mut time = |count: usize| {
         let arg = count.to_string();

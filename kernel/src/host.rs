@@ -8,17 +8,16 @@
 //! Invariants: a service is never entered twice at once — it is taken out of its slot while it
 //! runs, so a call that would re-enter it (directly or through another service) is `Busy`.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use zb_abi::kind::{KindId, KindInfo};
 use zb_abi::scheme::{Answer, FsInfo, MAX_IO, OpenFlags, Reply, Request, Stat, Whence};
 use zb_abi::syscall::{MAX_WRITE, nr};
 use zb_abi::{
-    BlockDev, BlockDeviceInfo, Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService, NetDev,
-    NetDeviceInfo, OS_VERSION, Pid, PowerAction, Rights, RunInfo, SpawnOptions, SysInfo,
+    Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService, OS_VERSION, Pid, PowerAction, Rights,
+    RunInfo, SpawnOptions, SysInfo,
 };
-use zb_hal::{BlockDevice, BlockError, NetDevice, NetError, Platform};
+use zb_hal::Platform;
 
 use crate::banner::PROFILE;
 use crate::cap::Handle;
@@ -162,66 +161,6 @@ fn pack_args(args: &[&str]) -> Result<Vec<u8>, Error> {
         return Err(Error::TooLarge);
     }
     Ok(packed)
-}
-
-/// The platform's block device as services see it (made once, on first use).
-struct HalBlock(&'static dyn BlockDevice);
-
-static HAL_BLOCK: spin::Once<Option<&'static HalBlock>> = spin::Once::new();
-
-/// The platform's network card as the network service sees it (made once, on first use).
-struct HalNet(&'static dyn NetDevice);
-
-static HAL_NET: spin::Once<Option<&'static HalNet>> = spin::Once::new();
-
-impl NetDev for HalNet {
-    fn info(&self) -> NetDeviceInfo {
-        NetDeviceInfo {
-            mac: self.0.mac(),
-            mtu: self.0.mtu(),
-            driver: self.0.driver(),
-        }
-    }
-
-    fn send(&self, frame: &[u8]) -> Result<(), Error> {
-        self.0.send(frame).map_err(|e| match e {
-            NetError::TooLarge => Error::TooLarge,
-            NetError::Io => Error::Corrupt,
-        })
-    }
-
-    fn receive(&self, buf: &mut [u8]) -> Option<usize> {
-        self.0.receive(buf)
-    }
-}
-
-fn block_error(e: BlockError) -> Error {
-    match e {
-        BlockError::OutOfRange => Error::InvalidArgument,
-        BlockError::ReadOnly => Error::ReadOnly,
-        BlockError::Io => Error::Corrupt,
-    }
-}
-
-impl BlockDev for HalBlock {
-    fn info(&self) -> BlockDeviceInfo {
-        let i = self.0.info();
-        BlockDeviceInfo {
-            block_size: i.block_size,
-            blocks: i.blocks,
-            driver: i.driver,
-            writable: i.writable,
-        }
-    }
-    fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.0.read(lba, buf).map_err(block_error)
-    }
-    fn write(&self, lba: u64, data: &[u8]) -> Result<(), Error> {
-        self.0.write(lba, data).map_err(block_error)
-    }
-    fn flush(&self) -> Result<(), Error> {
-        self.0.flush().map_err(block_error)
-    }
 }
 
 impl Host for KernelHost<'_, '_> {
@@ -440,23 +379,6 @@ impl Host for KernelHost<'_, '_> {
     fn reply(&mut self, id: u32, reply: Reply<'_>) {
         self.kernel
             .complete(self.caller, id, OwnedReply::from(reply));
-    }
-
-    fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
-        let platform = self.platform;
-        let made = HAL_BLOCK.call_once(|| {
-            platform
-                .block()
-                .map(|dev| &*Box::leak(Box::new(HalBlock(dev))))
-        });
-        made.map(|b| b as &'static dyn BlockDev)
-    }
-
-    fn net_device(&mut self) -> Option<&'static dyn NetDev> {
-        let platform = self.platform;
-        let made =
-            HAL_NET.call_once(|| platform.net().map(|dev| &*Box::leak(Box::new(HalNet(dev)))));
-        made.map(|n| n as &'static dyn NetDev)
     }
 
     fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {

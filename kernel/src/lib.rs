@@ -21,6 +21,7 @@ pub mod bus;
 mod calls;
 pub mod cap;
 pub mod config;
+pub mod devices;
 mod events;
 mod fs;
 mod gate;
@@ -49,6 +50,7 @@ use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
 
 pub use config::{KernelConfig, MountTable, RunLimits};
+pub use devices::{HalBlock, HalNet};
 pub use host::KernelHost;
 pub use host::ServiceSlot;
 pub use kernel::{Ended, Event, Kernel, RunOptions};

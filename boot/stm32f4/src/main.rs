@@ -9,8 +9,9 @@ extern crate alloc;
 use alloc::boxed::Box;
 use cortex_m_rt::entry;
 use zb_console::ConsoleService;
+use zb_hal::Platform;
 use zb_init::InitService;
-use zb_kernel::MountTable;
+use zb_kernel::{HalBlock, MountTable};
 use zb_shell::Shell;
 use zb_vfs::VfsService;
 
@@ -22,7 +23,8 @@ static BOOT_FILES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bootfs.img"
 #[entry]
 fn main() -> ! {
     let board = zb_hal_stm32f4::init();
-    let mut vfs = VfsService::new();
+    // /data's flash (or the RAM standing in for it) goes to the vfs, which owns it.
+    let mut vfs = VfsService::new(board.block().map(HalBlock::boxed));
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
     // No `log` logger (config.log_queue stays None): none of this board's crates logs through

@@ -10,8 +10,9 @@ extern crate alloc;
 
 use alloc::boxed::Box;
 use zb_console::ConsoleService;
+use zb_hal::Platform;
 use zb_init::InitService;
-use zb_kernel::MountTable;
+use zb_kernel::{HalBlock, HalNet, MountTable};
 use zb_net::NetService;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
@@ -44,10 +45,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         });
     }
     let platform = zb_hal_x86_64::init(boot_info);
-    let mut vfs = VfsService::new();
+    // The services that own a device are handed it here, as a Tock board hands a capsule its
+    // device: the disk behind /data to the vfs, the network card to the net service.
+    let mut vfs = VfsService::new(platform.block().map(HalBlock::boxed));
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
-    let mut net = NetService::new();
+    let mut net = NetService::new(platform.net().map(HalNet::boxed));
     let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
     config.log_queue = Some(&LOG);
     let table = vfs.mounts();

@@ -366,9 +366,6 @@ impl Host for TerminalHost<'_> {
     fn reply(&mut self, id: zb_abi::scheme::RequestId, reply: Reply<'_>) {
         self.inner.reply(id, reply)
     }
-    fn block_device(&mut self) -> Option<&'static dyn zb_abi::BlockDev> {
-        self.inner.block_device()
-    }
     fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.inner.mounts(buf)
     }

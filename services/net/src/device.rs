@@ -6,6 +6,7 @@
 //! Invariants: a frame that does not fit [`FRAME`] is never built (smoltcp is told the MTU);
 //! a send the card refuses is counted as an error, never a panic.
 
+use alloc::boxed::Box;
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant;
 use zb_abi::NetDev;
@@ -24,13 +25,13 @@ pub struct Counters {
 }
 
 pub struct Nic {
-    dev: &'static dyn NetDev,
+    dev: Box<dyn NetDev>,
     rx: [u8; FRAME],
     pub counters: Counters,
 }
 
 impl Nic {
-    pub fn new(dev: &'static dyn NetDev) -> Nic {
+    pub fn new(dev: Box<dyn NetDev>) -> Nic {
         Nic {
             dev,
             rx: [0; FRAME],
@@ -44,7 +45,7 @@ pub struct Rx<'a> {
 }
 
 pub struct Tx<'a> {
-    dev: &'static dyn NetDev,
+    dev: &'a dyn NetDev,
     counters: &'a mut Counters,
 }
 
@@ -89,7 +90,7 @@ impl Device for Nic {
                 frame: &self.rx[..n],
             },
             Tx {
-                dev: self.dev,
+                dev: &*self.dev,
                 counters: &mut self.counters,
             },
         ))
@@ -97,7 +98,7 @@ impl Device for Nic {
 
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
         Some(Tx {
-            dev: self.dev,
+            dev: &*self.dev,
             counters: &mut self.counters,
         })
     }

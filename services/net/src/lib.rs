@@ -17,6 +17,9 @@
 //! here: the service polls it from its tick, every millisecond while anything is open or
 //! waiting and every 10 ms otherwise (ICMP echo requests are answered by smoltcp itself).
 //!
+//! The board constructs the service with the machine's network card ([`NetService::new`], a
+//! [`zb_abi::NetDev`]); without one the schemes are served and every connection fails.
+//!
 //! Invariants: no `unsafe`; every handle a client holds names one [`Conn`]; a request is
 //! answered exactly once (closing a handle answers what waited on it); bad URLs and bad
 //! handles are errors to the client, never a panic.
@@ -30,6 +33,7 @@ mod device;
 pub mod http;
 mod status;
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -45,7 +49,7 @@ use smoltcp::wire::{
 };
 use zb_abi::kind::kinds;
 use zb_abi::scheme::{Answer, Op, OpenFlags, Reply, Request, RequestId};
-use zb_abi::{Error, Host, NativeService, Pid};
+use zb_abi::{Error, Host, NativeService, NetDev, Pid};
 
 use device::{Counters, Nic};
 
@@ -145,6 +149,8 @@ struct Slot {
 }
 
 pub struct NetService {
+    /// The card, until `start` brings the interface up on it.
+    device: Option<Box<dyn NetDev>>,
     nic: Option<Nic>,
     info: Option<zb_abi::NetDeviceInfo>,
     iface: Option<Interface>,
@@ -168,15 +174,11 @@ pub struct NetService {
     status: Option<status::StatusServer>,
 }
 
-impl Default for NetService {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl NetService {
-    pub fn new() -> NetService {
+    /// The service for the card `device` (`None`: the machine has none).
+    pub fn new(device: Option<Box<dyn NetDev>>) -> NetService {
         NetService {
+            device,
             nic: None,
             info: None,
             iface: None,
@@ -1029,7 +1031,7 @@ impl NativeService for NetService {
             }
         }
         self.started_us = host.clock_us();
-        let Some(dev) = host.net_device() else {
+        let Some(dev) = self.device.take() else {
             host.log("net: no network card");
             return;
         };

@@ -16,6 +16,7 @@
 //! - Bytes past the end of the device read as end-of-file and refuse to be written
 //!   (`Corrupt`: only a damaged volume points there).
 
+use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -32,7 +33,7 @@ struct Slot {
 
 /// A write-back cache of whole device blocks.
 pub struct BlockCache {
-    dev: &'static dyn BlockDev,
+    dev: Box<dyn BlockDev>,
     block_size: usize,
     blocks: u64,
     capacity: usize,
@@ -43,7 +44,7 @@ pub struct BlockCache {
 
 impl BlockCache {
     /// A cache of up to `capacity` (at least 1) blocks of `dev`.
-    pub fn new(dev: &'static dyn BlockDev, capacity: usize) -> BlockCache {
+    pub fn new(dev: Box<dyn BlockDev>, capacity: usize) -> BlockCache {
         let info = dev.info();
         BlockCache {
             dev,
@@ -104,18 +105,17 @@ impl BlockCache {
                 .ok_or(Error::OutOfMemory)?;
             let victim = &mut self.slots[i];
             if victim.dirty {
-                let (vlba, dev) = (victim.lba, self.dev);
-                if let Err(e) = dev.write(vlba, &self.slots[i].data) {
+                let vlba = victim.lba;
+                if let Err(e) = self.dev.write(vlba, &self.slots[i].data) {
                     return Err(self.fail(e));
                 }
                 self.slots[i].dirty = false;
             }
             i
         };
-        let dev = self.dev;
         let slot = &mut self.slots[index];
         slot.lba = u64::MAX;
-        if !whole && let Err(e) = dev.read(lba, &mut slot.data) {
+        if !whole && let Err(e) = self.dev.read(lba, &mut slot.data) {
             return Err(self.fail(e));
         }
         let slot = &mut self.slots[index];

@@ -77,7 +77,7 @@ impl FatFs {
     /// signature) and writable. A device holding something else that is not a FAT volume
     /// hadris can read is `Corrupt` and is left alone; a blank read-only one is `ReadOnly`.
     pub fn mount(
-        dev: &'static dyn BlockDev,
+        dev: Box<dyn BlockDev>,
         cache_blocks: usize,
         volume_id: u32,
     ) -> Result<(FatFs, MountKind), Error> {

@@ -25,9 +25,10 @@
 //! - Every error a client can cause is an [`Error`] in the reply; nothing here panics on any
 //!   request. Replies are always immediate ([`Answer::Now`]).
 //!
-//! The kernel side: construct with [`VfsService::new`], hand it to the kernel as a native
-//! service, and serve `Host::mounts` from [`VfsService::mounts`] (a shareable view of the
-//! table, filled in by `start`).
+//! The board's side: construct with [`VfsService::new`], handing it the platform's persistent
+//! block device (if it has one) as a [`BlockDev`], hand it to the kernel as a native service,
+//! and serve `Host::mounts` from [`VfsService::mounts`] (a shareable view of the table, filled
+//! in by `start`).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -57,7 +58,7 @@ use zb_abi::scheme::{
     Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, Op, OpenFlags, Reply, Request, Whence,
     encode_dirent,
 };
-use zb_abi::{Error, Host, NativeService, Pid};
+use zb_abi::{BlockDev, Error, Host, NativeService, Pid};
 
 use crate::fat::{FatFs, MountKind};
 use crate::fs::FileSystem;
@@ -171,21 +172,18 @@ pub struct VfsService {
     /// Seconds since boot at the current request.
     now: u64,
     view: MountsView,
-}
-
-impl Default for VfsService {
-    fn default() -> Self {
-        VfsService::new()
-    }
+    /// The device for `/data`, until `start` mounts it.
+    device: Option<Box<dyn BlockDev>>,
 }
 
 impl VfsService {
-    /// The service with sizes chosen from the heap at `start`.
-    pub fn new() -> VfsService {
-        VfsService::with_config(VfsConfig::default())
+    /// The service for `device` (`/data`; `None`: the machine has none), with sizes chosen
+    /// from the heap at `start`.
+    pub fn new(device: Option<Box<dyn BlockDev>>) -> VfsService {
+        VfsService::with_config(VfsConfig::default(), device)
     }
 
-    pub fn with_config(config: VfsConfig) -> VfsService {
+    pub fn with_config(config: VfsConfig, device: Option<Box<dyn BlockDev>>) -> VfsService {
         VfsService {
             config,
             limits: config.for_heap(0),
@@ -194,6 +192,7 @@ impl VfsService {
             buf: Vec::new(),
             now: 0,
             view: MountsView::default(),
+            device,
         }
     }
 
@@ -246,7 +245,7 @@ impl VfsService {
             point: "/tmp",
             fs: Box::new(RamFs::writable(limits.tmp_quota)),
         });
-        let data: Box<dyn FileSystem> = match host.block_device() {
+        let data: Box<dyn FileSystem> = match self.device.take() {
             Some(dev) => {
                 let info = dev.info();
                 let size = Bytes(info.blocks.saturating_mul(u64::from(info.block_size)));

@@ -120,7 +120,6 @@ struct MockHost {
     log: String,
     clock_us: u64,
     heap: usize,
-    device: Option<&'static dyn BlockDev>,
     archive: &'static [u8],
     schemes: Vec<(&'static str, KindId)>,
     kinds: Vec<(KindId, &'static str)>,
@@ -167,9 +166,6 @@ impl Host for MockHost {
     fn register_kind(&mut self, kind: KindId, name: &'static str) {
         self.kinds.push((kind, name));
     }
-    fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
-        self.device
-    }
     fn boot_archive(&self) -> &'static [u8] {
         self.archive
     }
@@ -213,12 +209,12 @@ impl Sys {
             log: String::new(),
             clock_us: 5_000_000,
             heap,
-            device,
             archive: boot_archive(),
             schemes: Vec::new(),
             kinds: Vec::new(),
         };
-        let mut vfs = VfsService::with_config(config);
+        let device = device.map(|d| Box::new(d) as Box<dyn BlockDev>);
+        let mut vfs = VfsService::with_config(config, device);
         vfs.start(&mut host);
         Sys { vfs, host, pid: 7 }
     }
@@ -388,7 +384,7 @@ fn registers_and_mounts() {
     assert_eq!(&buf[..n], sys.mounts().as_bytes());
     assert_eq!(view.write_to(&mut buf[..10]), Err(Error::TooLarge));
     assert_eq!(
-        VfsService::new().mounts().write_to(&mut buf),
+        VfsService::new(None).mounts().write_to(&mut buf),
         Err(Error::NotFound)
     );
     assert!(

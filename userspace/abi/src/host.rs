@@ -185,17 +185,8 @@ pub trait Host {
         let _ = (id, reply);
     }
 
-    // --- the platform's persistent block device (for the vfs service).
+    // --- files the kernel serves from what services published.
 
-    /// The platform's persistent block device, if it has one. It stays valid for as long as
-    /// the system runs, so a file system can keep it.
-    fn block_device(&mut self) -> Option<&'static dyn BlockDev> {
-        None
-    }
-    /// The machine's network card, for the service that owns the network (`net`).
-    fn net_device(&mut self) -> Option<&'static dyn NetDev> {
-        None
-    }
     /// The mount table as text, one line per mount (`<point> <type> <ro|rw> <device>`), from
     /// the `file` scheme's handler.
     fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
@@ -218,7 +209,7 @@ pub struct SpawnOptions<'a> {
 }
 
 /// A persistent store of fixed-size blocks (a disk; flash behind a block adapter), as the
-/// kernel hands it to the vfs service.
+/// boot crate hands it to the vfs service when it constructs it.
 ///
 /// `read`/`write` move whole blocks from block `lba` on; a buffer that is not whole blocks or
 /// a range past the end is `InvalidArgument` and touches nothing; a device error is `Corrupt`
@@ -231,7 +222,24 @@ pub trait BlockDev {
     fn flush(&self) -> Result<(), Error>;
 }
 
-/// An Ethernet card as the network service sees it: whole frames, polled.
+/// A borrowed device is a device (a test keeps the device it hands over, to look at it after).
+impl<T: BlockDev + ?Sized> BlockDev for &T {
+    fn info(&self) -> BlockDeviceInfo {
+        (**self).info()
+    }
+    fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+        (**self).read(lba, buf)
+    }
+    fn write(&self, lba: u64, data: &[u8]) -> Result<(), Error> {
+        (**self).write(lba, data)
+    }
+    fn flush(&self) -> Result<(), Error> {
+        (**self).flush()
+    }
+}
+
+/// An Ethernet card as the network service sees it (the boot crate hands it over when it
+/// constructs the service): whole frames, polled.
 pub trait NetDev {
     fn info(&self) -> NetDeviceInfo;
     /// Sends one frame; `TooLarge` past the card's MTU, `Io` if the card failed.
