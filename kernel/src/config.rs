@@ -42,8 +42,6 @@ pub struct KernelConfig {
     pub keep_compiled: bool,
     /// Bytes of system log kept for `dmesg` (`proc://log`); older lines are dropped.
     pub log_bytes: usize,
-    /// Where `Host::mounts` reads the mount table (the vfs service publishes it).
-    pub mounts: Option<MountTable>,
     /// What crates log through the `log` facade (the logger the boot crate installed), moved
     /// into the system log by the main loop; `None` on a board that installs no logger.
     pub log_queue: Option<&'static dyn zb_hal::LogDrain>,
@@ -74,16 +72,6 @@ pub struct JournalLimits {
     pub ram_segment: u32,
 }
 
-/// Writes the mount table into a buffer (see `zb_abi::Host::mounts`).
-#[derive(Clone, Copy)]
-pub struct MountTable(pub &'static dyn Fn(&mut [u8]) -> Result<usize, zb_abi::Error>);
-
-impl core::fmt::Debug for MountTable {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("MountTable")
-    }
-}
-
 impl KernelConfig {
     /// Settings for a machine with plenty of memory (a PC).
     pub const fn large(boot_files: &'static [u8]) -> Self {
@@ -101,7 +89,6 @@ impl KernelConfig {
             channel_capacity: 16,
             keep_compiled: true,
             log_bytes: 16 << 10,
-            mounts: None,
             log_queue: None,
             journal: JournalLimits {
                 max_record: 4 << 10,
@@ -132,7 +119,6 @@ impl KernelConfig {
             channel_capacity: 4,
             keep_compiled: false,
             log_bytes: 2 << 10,
-            mounts: None,
             log_queue: None,
             journal: JournalLimits {
                 max_record: 1 << 10,

@@ -381,13 +381,6 @@ impl Host for KernelHost<'_, '_> {
             .complete(self.caller, id, OwnedReply::from(reply));
     }
 
-    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        match self.kernel.config.mounts {
-            Some(table) => (table.0)(buf),
-            None => Err(Error::Unsupported),
-        }
-    }
-
     fn boot_archive(&self) -> &'static [u8] {
         self.kernel.config.boot_files
     }

@@ -49,7 +49,7 @@ use zb_abi::fmt::Bytes;
 use zb_abi::{NativeService, Pid};
 use zb_hal::Platform;
 
-pub use config::{KernelConfig, MountTable, RunLimits};
+pub use config::{KernelConfig, RunLimits};
 pub use devices::{HalBlock, HalNet};
 pub use host::KernelHost;
 pub use host::ServiceSlot;

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use zb_abi::fmt::Bytes;
-use zb_abi::scheme::{FileKind, MAX_PATH, OpenFlags, dirents};
+use zb_abi::scheme::{FileKind, MAX_PATH, MTAB, OpenFlags, dirents};
 use zb_abi::{Error, Host, path};
 
 use crate::ctx::{CmdResult, Ctx};
@@ -319,23 +319,17 @@ pub fn stat(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     Ok(())
 }
 
-/// The mount table: `(point, type, ro|rw, device)` per line of [`Host::mounts`].
+/// The mount table: `(point, type, ro|rw, device)` per line of [`MTAB`] (`<device> <point>
+/// <type> <ro|rw> 0 0`, as the vfs writes it).
 fn mounts(host: &mut dyn Host) -> Result<Vec<[String; 4]>, String> {
-    let mut buf = [0u8; 1024];
-    let n = host
-        .mounts(&mut buf)
-        .map_err(|e| format!("no mount table: {e}"))?;
-    let text = String::from_utf8_lossy(&buf[..n]);
+    let text = read_all(host, MTAB).map_err(|e| format!("no mount table: {e}"))?;
+    let text = String::from_utf8_lossy(&text);
     Ok(text
         .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace().map(String::from);
-            Some([
-                w.next()?,
-                w.next()?,
-                w.next()?,
-                w.next().unwrap_or_default(),
-            ])
+            let device = w.next()?;
+            Some([w.next()?, w.next()?, w.next()?, device])
         })
         .collect())
 }

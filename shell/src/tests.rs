@@ -347,6 +347,18 @@ impl Host for FakeHost {
         self.files.insert(to.to_string(), data);
         Ok(())
     }
+    fn statfs(&mut self, url: &str) -> Result<zb_abi::scheme::FsInfo, Error> {
+        let (total, free) = match url {
+            "/" => (52_000, 0),
+            "/tmp" => (8 << 20, (8 << 20) - 3000),
+            _ => return Err(Error::Corrupt),
+        };
+        Ok(zb_abi::scheme::FsInfo {
+            total,
+            free,
+            read_only: url == "/",
+        })
+    }
     fn spawn_with(
         &mut self,
         name: &str,
@@ -1392,5 +1404,36 @@ fn scan_and_seal_ask_the_kernel_without_starting_a_run() {
         h.files.values().any(|d| d.starts_with(b"{\"account\"")),
         "{:?}",
         h.files.keys()
+    );
+}
+
+#[test]
+fn df_and_mount_read_the_mount_table() {
+    let mut host = FakeHost::with_programs();
+    host.dirs.push("/etc".into());
+    host.files.insert(
+        "/etc/mtab".into(),
+        b"bootfs / ramfs ro 0 0\n- /tmp ramfs rw 0 0\nvirtio-blk /data fat16 rw 0 0\n".to_vec(),
+    );
+    assert_eq!(
+        session(&mut host, "mount\r"),
+        "zb:/> mount\nbootfs on / type ramfs (ro)\n- on /tmp type ramfs (rw)\n\
+         virtio-blk on /data type fat16 (rw)\nzb:/> "
+    );
+    assert_eq!(
+        session(&mut host, "df\r"),
+        "zb:/> df\n\
+         MOUNT               SIZE        USED        FREE  TYPE\n\
+         /               50.8 KiB    50.8 KiB         0 B  ramfs\n\
+         /tmp             8.0 MiB     2.9 KiB     8.0 MiB  ramfs\n\
+         /data         data corrupt\n\
+         zb:/> "
+    );
+    // No table: said once, as the command's error.
+    host.files.remove("/etc/mtab");
+    assert_eq!(
+        session(&mut host, "df\r"),
+        "zb:/> df\nMOUNT               SIZE        USED        FREE  TYPE\n\
+         df: no mount table: no such file or directory\nzb:/> "
     );
 }

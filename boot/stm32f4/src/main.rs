@@ -6,12 +6,11 @@
 
 extern crate alloc;
 
-use alloc::boxed::Box;
 use cortex_m_rt::entry;
 use zb_console::ConsoleService;
 use zb_hal::Platform;
 use zb_init::InitService;
-use zb_kernel::{HalBlock, MountTable};
+use zb_kernel::HalBlock;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
 
@@ -29,11 +28,7 @@ fn main() -> ! {
     let mut init = InitService::new();
     // No `log` logger (config.log_queue stays None): none of this board's crates logs through
     // the facade, and the logger's formatting code would only cost flash.
-    let mut config = zb_kernel::KernelConfig::small(BOOT_FILES);
-    let table = vfs.mounts();
-    config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
-        table.write_to(buf)
-    }))));
+    let config = zb_kernel::KernelConfig::small(BOOT_FILES);
     // The console is pid 1; the kernel starts it last, after the file systems are mounted and
     // init has started the boot runs.
     zb_kernel::run(board, config, &mut [&mut console, &mut vfs, &mut init])

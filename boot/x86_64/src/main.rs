@@ -8,11 +8,10 @@ use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::{BootInfo, entry_point};
 extern crate alloc;
 
-use alloc::boxed::Box;
 use zb_console::ConsoleService;
 use zb_hal::Platform;
 use zb_init::InitService;
-use zb_kernel::{HalBlock, HalNet, MountTable};
+use zb_kernel::{HalBlock, HalNet};
 use zb_net::NetService;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
@@ -53,10 +52,6 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let mut net = NetService::new(platform.net().map(HalNet::boxed));
     let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
     config.log_queue = Some(&LOG);
-    let table = vfs.mounts();
-    config.mounts = Some(MountTable(Box::leak(Box::new(move |buf: &mut [u8]| {
-        table.write_to(buf)
-    }))));
     // The console is pid 1; the kernel starts it last, after the file systems are mounted, the
     // network is up and init has started the boot runs.
     zb_kernel::run(

@@ -366,9 +366,6 @@ impl Host for TerminalHost<'_> {
     fn reply(&mut self, id: zb_abi::scheme::RequestId, reply: Reply<'_>) {
         self.inner.reply(id, reply)
     }
-    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.inner.mounts(buf)
-    }
     fn boot_archive(&self) -> &'static [u8] {
         self.inner.boot_archive()
     }

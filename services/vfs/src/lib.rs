@@ -9,6 +9,10 @@
 //! | `/tmp`  | ramfs, read-write | heap-backed, with a byte quota (`NoSpace` past it) |
 //! | `/data` | FAT12/16 on the block device | persistent; formatted if the device is blank. Without a usable device: a second RAM tree, and the log says so |
 //!
+//! The table itself is the read-only file `/etc/mtab` ([`zb_abi::scheme::MTAB`]), written
+//! into the root tree once everything is mounted (one line per mount in fstab's format,
+//! `virtio-blk /data fat16 rw 0 0`); the shell's `df` and `mount` read it like any file.
+//!
 //! Invariants:
 //! - Paths are checked and normalised again here ([`zb_abi::path`]) whatever the kernel did,
 //!   and the mount is chosen on the normalised path by whole components (`/database` is not
@@ -26,9 +30,7 @@
 //!   request. Replies are always immediate ([`Answer::Now`]).
 //!
 //! The board's side: construct with [`VfsService::new`], handing it the platform's persistent
-//! block device (if it has one) as a [`BlockDev`], hand it to the kernel as a native service,
-//! and serve `Host::mounts` from [`VfsService::mounts`] (a shareable view of the table, filled
-//! in by `start`).
+//! block device (if it has one) as a [`BlockDev`], then hand the service to the kernel.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -47,15 +49,14 @@ mod tests;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt;
+use core::fmt::Write;
 
 use zb_abi::fmt::Bytes;
 use zb_abi::kind::kinds;
 use zb_abi::path;
 use zb_abi::scheme::{
-    Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, Op, OpenFlags, Reply, Request, Whence,
+    Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, MTAB, Op, OpenFlags, Reply, Request, Whence,
     encode_dirent,
 };
 use zb_abi::{BlockDev, Error, Host, NativeService, Pid};
@@ -109,31 +110,6 @@ impl VfsConfig {
     }
 }
 
-/// A shareable, read-only view of the mount table (one line per mount:
-/// `<point> <type> <ro|rw> <device>`), empty until the service started. The kernel keeps one
-/// to serve `Host::mounts` without going through the service.
-#[derive(Clone, Default)]
-pub struct MountsView {
-    text: Arc<spin::Once<String>>,
-}
-
-impl MountsView {
-    /// Copies the table into `buf`: its length, or `TooLarge` if it does not fit (nothing
-    /// useful is half a table), `NotFound` before the service started.
-    pub fn write_to(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let text = self.text.get().ok_or(Error::NotFound)?;
-        let out = buf.get_mut(..text.len()).ok_or(Error::TooLarge)?;
-        out.copy_from_slice(text.as_bytes());
-        Ok(text.len())
-    }
-}
-
-impl fmt::Display for MountsView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text.get().map_or("", String::as_str))
-    }
-}
-
 struct Mount {
     /// Normalised, e.g. `/`, `/tmp`.
     point: &'static str,
@@ -171,7 +147,6 @@ pub struct VfsService {
     buf: Vec<u8>,
     /// Seconds since boot at the current request.
     now: u64,
-    view: MountsView,
     /// The device for `/data`, until `start` mounts it.
     device: Option<Box<dyn BlockDev>>,
 }
@@ -191,32 +166,8 @@ impl VfsService {
             handles: Handles::new(MAX_HANDLES, MAX_HANDLES_PER_CLIENT),
             buf: Vec::new(),
             now: 0,
-            view: MountsView::default(),
             device,
         }
-    }
-
-    /// The mount table, one line per mount: `<point> <type> <ro|rw> <device>`, e.g.
-    /// `/ ramfs ro bootfs`, `/tmp ramfs rw -`, `/data fat16 rw virtio-blk`.
-    pub fn mount_table(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        for m in &self.mounts {
-            let mode = if m.fs.read_only() { "ro" } else { "rw" };
-            writeln!(
-                out,
-                "{} {} {} {}",
-                m.point,
-                m.fs.type_name(),
-                mode,
-                m.fs.device()
-            )?;
-        }
-        Ok(())
-    }
-
-    /// A view of the mount table that stays valid after the service moved into the kernel
-    /// (filled in by `start`; the table does not change after that).
-    pub fn mounts(&self) -> MountsView {
-        self.view.clone()
     }
 
     /// Number of open files and directories (for tests and `ps`-like tools).
@@ -224,9 +175,10 @@ impl VfsService {
         self.handles.len()
     }
 
+    /// Mounts `/`, `/tmp` and `/data`, and writes the table to `/etc/mtab`.
     fn mount_all(&mut self, host: &mut dyn Host) {
         let limits = self.limits;
-        let root = match RamFs::from_boot_archive(host.boot_archive(), &["/tmp", "/data"]) {
+        let mut root = match RamFs::from_boot_archive(host.boot_archive(), &["/tmp", "/data"]) {
             Ok((fs, 0)) => fs,
             Ok((fs, skipped)) => {
                 host.log(&format!("vfs: boot archive: {skipped} entries left out"));
@@ -237,57 +189,70 @@ impl VfsService {
                 RamFs::bare(&["/tmp", "/data"])
             }
         };
+        let tmp = RamFs::writable(limits.tmp_quota);
+        let data = self.mount_data(host);
+        let mut table = String::new();
+        for (point, fs) in [
+            ("/", &root as &dyn FileSystem),
+            ("/tmp", &tmp),
+            ("/data", &*data),
+        ] {
+            let mode = if fs.read_only() { "ro" } else { "rw" };
+            let (device, kind) = (fs.device(), fs.type_name());
+            // Writing to a String cannot fail.
+            let _ = writeln!(table, "{device} {point} {kind} {mode} 0 0");
+        }
+        if let Err(e) = root.seed_owned(MTAB, table.into_bytes()) {
+            host.log(&format!("vfs: no {MTAB} ({e})"));
+        }
         self.mounts.push(Mount {
             point: "/",
             fs: Box::new(root),
         });
         self.mounts.push(Mount {
             point: "/tmp",
-            fs: Box::new(RamFs::writable(limits.tmp_quota)),
+            fs: Box::new(tmp),
         });
-        let data: Box<dyn FileSystem> = match self.device.take() {
-            Some(dev) => {
-                let info = dev.info();
-                let size = Bytes(info.blocks.saturating_mul(u64::from(info.block_size)));
-                let volume_id = host.clock_us() as u32 ^ 0x5A42_0000;
-                match FatFs::mount(dev, limits.cache_blocks, volume_id) {
-                    Ok((fs, kind)) => {
-                        let ty = fs.geometry().kind.name();
-                        if kind == MountKind::Formatted {
-                            host.log(&format!(
-                                "vfs: formatted /data ({ty}, {size} on {})",
-                                info.driver
-                            ));
-                        }
-                        let mode = if info.writable { "rw" } else { "ro" };
-                        host.log(&format!(
-                            "vfs: mounted /data ({ty} {mode}, {size} on {})",
-                            info.driver
-                        ));
-                        Box::new(fs)
-                    }
-                    Err(e) => {
-                        host.log(&format!(
-                            "vfs: cannot mount {} ({e}); /data is in RAM, not persistent",
-                            info.driver
-                        ));
-                        Box::new(RamFs::writable(limits.tmp_quota))
-                    }
-                }
-            }
-            None => {
-                host.log("vfs: no block device; /data is in RAM, not persistent");
-                Box::new(RamFs::writable(limits.tmp_quota))
-            }
-        };
         self.mounts.push(Mount {
             point: "/data",
             fs: data,
         });
-        let mut text = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.mount_table(&mut text);
-        self.view.text.call_once(|| text);
+    }
+
+    /// The file system for `/data`: FAT on the device, or RAM without a usable one.
+    fn mount_data(&mut self, host: &mut dyn Host) -> Box<dyn FileSystem> {
+        let limits = self.limits;
+        let Some(dev) = self.device.take() else {
+            host.log("vfs: no block device; /data is in RAM, not persistent");
+            return Box::new(RamFs::writable(limits.tmp_quota));
+        };
+        let info = dev.info();
+        let size = Bytes(info.blocks.saturating_mul(u64::from(info.block_size)));
+        let volume_id = host.clock_us() as u32 ^ 0x5A42_0000;
+        match FatFs::mount(dev, limits.cache_blocks, volume_id) {
+            Ok((fs, kind)) => {
+                let ty = fs.geometry().kind.name();
+                if kind == MountKind::Formatted {
+                    host.log(&format!(
+                        "vfs: formatted /data ({ty}, {size} on {})",
+                        info.driver
+                    ));
+                }
+                let mode = if info.writable { "rw" } else { "ro" };
+                host.log(&format!(
+                    "vfs: mounted /data ({ty} {mode}, {size} on {})",
+                    info.driver
+                ));
+                Box::new(fs)
+            }
+            Err(e) => {
+                host.log(&format!(
+                    "vfs: cannot mount {} ({e}); /data is in RAM, not persistent",
+                    info.driver
+                ));
+                Box::new(RamFs::writable(limits.tmp_quota))
+            }
+        }
     }
 
     /// Checks and normalises a request path.

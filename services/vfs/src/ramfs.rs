@@ -136,7 +136,7 @@ impl RamFs {
         if !archive.is_empty() {
             let boot = BootFs::parse(archive)?;
             for entry in boot.iter() {
-                if fs.seed_file(entry.path, entry.data).is_err() {
+                if fs.seed_file(entry.path, Data::Static(entry.data)).is_err() {
                     skipped += 1;
                 }
             }
@@ -174,7 +174,9 @@ impl RamFs {
         Ok(at)
     }
 
-    fn seed_file(&mut self, file: &str, data: &'static [u8]) -> Result<(), Error> {
+    /// Adds the file `file` holding `data` (and its directories), ignoring the quota and the
+    /// read-only flag: for building the tree. `AlreadyExists` if something is there.
+    fn seed_file(&mut self, file: &str, data: Data) -> Result<(), Error> {
         let mut buf = [0u8; zb_abi::bootfs::MAX_PATH];
         let file = path::normalize(file, &mut buf)?;
         let (parent, name) = split_parent(file).ok_or(Error::InvalidArgument)?;
@@ -183,9 +185,19 @@ impl RamFs {
         if self.child(parent, name)?.is_some() {
             return Err(Error::AlreadyExists);
         }
-        self.insert(parent, name, Body::File(Data::Static(data)), 0)?;
-        self.static_bytes += data.len() as u64;
+        let borrowed = match data {
+            Data::Static(bytes) => bytes.len() as u64,
+            Data::Owned(_) => 0,
+        };
+        self.insert(parent, name, Body::File(data), 0)?;
+        self.static_bytes += borrowed;
         Ok(())
+    }
+
+    /// Adds a file the service itself wrote (`/etc/mtab`) while building the tree: read-only
+    /// like the rest of a read-only tree, and not part of the archive's size in `statfs`.
+    pub fn seed_owned(&mut self, file: &str, data: Vec<u8>) -> Result<(), Error> {
+        self.seed_file(file, Data::Owned(data))
     }
 
     fn node(&self, id: usize) -> Result<&Node, Error> {

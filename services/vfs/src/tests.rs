@@ -12,7 +12,9 @@ use std::vec;
 use std::vec::Vec;
 
 use zb_abi::kind::{KindId, kinds};
-use zb_abi::scheme::{Answer, FileKind, FsInfo, Op, OpenFlags as F, Reply, Request, Stat, Whence};
+use zb_abi::scheme::{
+    Answer, FileKind, FsInfo, MTAB, Op, OpenFlags as F, Reply, Request, Stat, Whence,
+};
 use zb_abi::{
     BlockDev, BlockDeviceInfo, Error, Host, MemInfo, NativeService, Pid, PowerAction, RunInfo,
     SysInfo,
@@ -350,10 +352,9 @@ impl Sys {
         Ok(())
     }
 
-    fn mounts(&self) -> String {
-        let mut s = String::new();
-        self.vfs.mount_table(&mut s).unwrap();
-        s
+    /// `/etc/mtab`.
+    fn mounts(&mut self) -> String {
+        String::from_utf8(self.cat(MTAB).unwrap()).unwrap()
     }
 }
 
@@ -369,24 +370,27 @@ fn sorted(names: &[&str]) -> Vec<String> {
 #[test]
 fn registers_and_mounts() {
     let disk = MemDisk::new(16 << 20, 512, "virtio-blk");
-    let sys = Sys::pc(disk);
+    let mut sys = Sys::pc(disk);
     assert_eq!(sys.host.schemes, [("file", kinds::SCHEME_FILE)]);
     assert_eq!(sys.host.kinds, [(kinds::VFS, "vfs")]);
     assert_eq!(sys.vfs.name(), "vfs");
     assert_eq!(
         sys.mounts(),
-        "/ ramfs ro bootfs\n/tmp ramfs rw -\n/data fat16 rw virtio-blk\n"
+        "bootfs / ramfs ro 0 0\n- /tmp ramfs rw 0 0\nvirtio-blk /data fat16 rw 0 0\n"
     );
-    let view = sys.vfs.mounts();
-    assert_eq!(view.to_string(), sys.mounts());
-    let mut buf = [0u8; 128];
-    let n = view.write_to(&mut buf).unwrap();
-    assert_eq!(&buf[..n], sys.mounts().as_bytes());
-    assert_eq!(view.write_to(&mut buf[..10]), Err(Error::TooLarge));
+    // The table is a read-only file of the root tree, listed with the archive's files, and
+    // not counted in the size of the archive.
+    assert_eq!(sys.ls("/etc"), sorted(&["init", "motd", "mtab"]));
+    let st = sys.stat(MTAB).unwrap();
+    let size = sys.mounts().len() as u64;
     assert_eq!(
-        VfsService::new(None).mounts().write_to(&mut buf),
-        Err(Error::NotFound)
+        (st.kind, st.size, st.read_only),
+        (FileKind::File, size, true)
     );
+    assert_eq!(sys.open(MTAB, RW), Err(Error::ReadOnly));
+    assert_eq!(sys.unlink(MTAB), Err(Error::ReadOnly));
+    let archive_bytes = (8 + 12 + 22 + 10) as u64;
+    assert_eq!(sys.statfs("/").unwrap().total, archive_bytes);
     assert!(
         sys.host
             .log
@@ -825,7 +829,7 @@ fn formats_only_blank_devices() {
             .log
             .contains("vfs: cannot mount virtio-blk (data corrupt); /data is in RAM")
     );
-    assert_eq!(s.mounts().lines().last(), Some("/data ramfs rw -"));
+    assert_eq!(s.mounts().lines().last(), Some("- /data ramfs rw 0 0"));
     s.put("/data/x", b"in ram").unwrap();
     assert_eq!(*foreign.data.borrow(), image, "not one byte written");
     // A blank read-only device cannot be formatted.
@@ -854,7 +858,10 @@ fn read_only_device_mounts_read_only() {
     s.put("/data/f", b"data").unwrap();
     let ro = MemDisk::from_image(disk.data.borrow().clone(), 512, "virtio-blk", false);
     let mut s = Sys::pc(ro);
-    assert_eq!(s.mounts().lines().last(), Some("/data fat12 ro virtio-blk"));
+    assert_eq!(
+        s.mounts().lines().last(),
+        Some("virtio-blk /data fat12 ro 0 0")
+    );
     assert_eq!(s.cat("/data/f").unwrap(), b"data");
     assert_eq!(s.open("/data/f", RW), Err(Error::ReadOnly));
     assert_eq!(s.open("/data/g", NEW), Err(Error::ReadOnly));
@@ -873,7 +880,7 @@ fn the_16k_flash_device() {
             .log
             .contains("vfs: formatted /data (fat12, 16.0 KiB on flash)")
     );
-    assert_eq!(s.mounts().lines().last(), Some("/data fat12 rw flash"));
+    assert_eq!(s.mounts().lines().last(), Some("flash /data fat12 rw 0 0"));
     let info = s.statfs("/data").unwrap();
     assert_eq!((info.total, info.free), (27 * 512, 27 * 512));
     s.put("/data/hello.txt", b"hello from flash\n").unwrap();

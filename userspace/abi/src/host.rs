@@ -185,14 +185,8 @@ pub trait Host {
         let _ = (id, reply);
     }
 
-    // --- files the kernel serves from what services published.
+    // --- the boot image.
 
-    /// The mount table as text, one line per mount (`<point> <type> <ro|rw> <device>`), from
-    /// the `file` scheme's handler.
-    fn mounts(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let _ = buf;
-        Err(Error::Unsupported)
-    }
     /// The boot archive (`bootfs` format; empty if the image has none).
     fn boot_archive(&self) -> &'static [u8] {
         &[]

@@ -189,6 +189,12 @@ pub const MAX_PATH: usize = 1024;
 /// Most bytes one `read`/`write`/`readdir` moves.
 pub const MAX_IO: usize = 64 * 1024;
 
+/// The mount table, a read-only file of the `file` scheme that the vfs service writes when it
+/// has mounted its file systems (the table does not change after): one line per mount in
+/// fstab's format, `<device> <point> <type> <ro|rw> 0 0` (device `-` for one that has none),
+/// e.g. `virtio-blk /data fat16 rw 0 0`. `df` and `mount` read it.
+pub const MTAB: &str = "/etc/mtab";
+
 /// Appends one directory entry to `out` (`kind u8, name_len u8, name`): false (and nothing
 /// appended) if it does not fit in `room` more bytes or the name is empty or too long.
 pub fn encode_dirent(out: &mut [u8], at: usize, kind: FileKind, name: &str) -> Option<usize> {
