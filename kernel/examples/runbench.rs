@@ -98,8 +98,11 @@ struct BenchHost<'k> {
     archive: &'static [u8],
 }
 
-impl zb_abi::Host for BenchHost<'_> {
+impl zb_abi::Console for BenchHost<'_> {
     fn console_write(&mut self, _: &[u8]) {}
+}
+
+impl zb_abi::System for BenchHost<'_> {
     fn clock_us(&self) -> u64 {
         0
     }
@@ -121,16 +124,12 @@ impl zb_abi::Host for BenchHost<'_> {
         m.heap.free = 64 << 20;
         m
     }
-    fn power(&mut self, _: zb_abi::PowerAction) -> zb_abi::Error {
-        zb_abi::Error::Unsupported
+    fn boot_archive(&self) -> &'static [u8] {
+        self.archive
     }
-    fn spawn(&mut self, _: &str, _: &[&str]) -> Result<zb_abi::Pid, zb_abi::Error> {
-        Err(zb_abi::Error::Unsupported)
-    }
-    fn kill(&mut self, _: zb_abi::Pid) -> Result<(), zb_abi::Error> {
-        Err(zb_abi::Error::Unsupported)
-    }
-    fn runs(&self, _: &mut dyn FnMut(&zb_abi::RunInfo<'_>)) {}
+}
+
+impl zb_abi::Schemes for BenchHost<'_> {
     fn register_scheme(
         &mut self,
         scheme: &'static str,
@@ -138,10 +137,13 @@ impl zb_abi::Host for BenchHost<'_> {
     ) -> Result<(), zb_abi::Error> {
         self.k.register_scheme(VFS_PID, scheme, kind)
     }
-    fn boot_archive(&self) -> &'static [u8] {
-        self.archive
-    }
 }
+
+// The vfs, served here, uses none of these.
+impl zb_abi::Files for BenchHost<'_> {}
+impl zb_abi::Runs for BenchHost<'_> {}
+impl zb_abi::Bus for BenchHost<'_> {}
+impl zb_abi::Admin for BenchHost<'_> {}
 
 const VFS_PID: zb_abi::Pid = 2;
 

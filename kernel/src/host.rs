@@ -1,6 +1,9 @@
 //! [`KernelHost`]: the kernel's implementation of the native-service system calls.
 //!
-//! A native service calls the kernel through [`Host`] while the boot loop serves it. URL calls
+//! A native service calls the kernel through [`zb_abi::Host`] while the boot loop serves it;
+//! [`KernelHost`] implements every method of every role (`Console`, `System`, `Files`, `Runs`,
+//! `Bus`, `Admin`, `Schemes`; `Runs::spawn` is `spawn_with` by definition), so no role default
+//! stands in for the kernel's answer. URL calls
 //! are routed like a run's (`crate::fs`), except that a native client cannot wait: a call to a
 //! service's scheme calls that service at once ([`ServiceSlot`]), and a handler that would
 //! answer later makes the call fail with `WouldBlock`.
@@ -14,8 +17,8 @@ use zb_abi::kind::{KindId, KindInfo};
 use zb_abi::scheme::{Answer, FsInfo, MAX_IO, OpenFlags, Reply, Request, Stat, Whence};
 use zb_abi::syscall::{MAX_WRITE, nr};
 use zb_abi::{
-    Error, FrameInfo, HeapInfo, Host, MemInfo, NativeService, OS_VERSION, Pid, PowerAction, Rights,
-    RunInfo, SpawnOptions, SysInfo,
+    Admin, Bus, Console, Error, Files, FrameInfo, HeapInfo, MemInfo, NativeService, OS_VERSION,
+    Pid, PowerAction, Rights, RunInfo, Runs, Schemes, SpawnOptions, SysInfo, System,
 };
 use zb_hal::Platform;
 
@@ -163,9 +166,15 @@ fn pack_args(args: &[&str]) -> Result<Vec<u8>, Error> {
     Ok(packed)
 }
 
-impl Host for KernelHost<'_, '_> {
+impl Console for KernelHost<'_, '_> {
     fn console_write(&mut self, bytes: &[u8]) {
         self.platform.console().write(bytes);
+    }
+}
+
+impl System for KernelHost<'_, '_> {
+    fn log(&mut self, line: &str) {
+        self.kernel.log(line);
     }
 
     fn clock_us(&self) -> u64 {
@@ -174,6 +183,10 @@ impl Host for KernelHost<'_, '_> {
 
     fn cycles(&self) -> u64 {
         self.platform.clock().cycles()
+    }
+
+    fn wall_clock(&self) -> Option<u64> {
+        self.kernel.wall_clock_secs()
     }
 
     fn sysinfo(&self) -> SysInfo {
@@ -190,88 +203,12 @@ impl Host for KernelHost<'_, '_> {
         meminfo(self.platform)
     }
 
-    fn power(&mut self, action: PowerAction) -> Error {
-        // What was queued (a seal's snapshot, say) reaches the journal first.
-        if matches!(action, PowerAction::Shutdown | PowerAction::Reboot) {
-            self.kernel.flush_events();
-        }
-        match action {
-            PowerAction::Shutdown => self.platform.power().shutdown(true),
-            PowerAction::Reboot => self.platform.power().reboot(),
-            PowerAction::TestPanic if cfg!(feature = "test-hooks") => {
-                panic!("deliberate kernel panic requested by the test hook")
-            }
-            PowerAction::TestPanic => Error::Unsupported,
-        }
+    fn boot_archive(&self) -> &'static [u8] {
+        self.kernel.config.boot_files
     }
+}
 
-    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
-        self.spawn_with(name, args, &SpawnOptions::default())
-    }
-
-    fn kill(&mut self, pid: Pid) -> Result<(), Error> {
-        self.kernel.kill(pid)
-    }
-
-    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
-        for run in self.kernel.runs().iter() {
-            visit(&run.info());
-        }
-    }
-
-    fn spawn_with(
-        &mut self,
-        name: &str,
-        args: &[&str],
-        options: &SpawnOptions<'_>,
-    ) -> Result<Pid, Error> {
-        // Services are unrestricted, so any well-formed grant list narrows.
-        let allow = options.allow.map(|list| narrowed(None, list)).transpose()?;
-        let run = RunOptions {
-            allow,
-            memory: options.memory,
-            ..RunOptions::default()
-        };
-        let packed = pack_args(args)?;
-        self.kernel
-            .spawn_with(self.caller, name, packed, Vec::new(), run)
-            .map_err(|(e, _)| e)
-    }
-
-    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
-        self.kernel.replay(self.caller, pid)
-    }
-
-    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
-        match self.kernel.scan_view(view, key) {
-            Ok(answer) => reply(Ok(&answer)),
-            Err((e, why)) => reply(Err((e, &why))),
-        }
-    }
-
-    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
-        match self.kernel.seal_view(view) {
-            Ok(height) => reply(Ok(height)),
-            Err((e, why)) => reply(Err((e, &why))),
-        }
-    }
-
-    fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
-        self.kernel.watch_events(self.caller, pattern)
-    }
-
-    fn wall_clock(&self) -> Option<u64> {
-        self.kernel.wall_clock_secs()
-    }
-
-    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
-        self.kernel.set_wall_clock(unix_secs)
-    }
-
-    fn log(&mut self, line: &str) {
-        self.kernel.log(line);
-    }
-
+impl Files for KernelHost<'_, '_> {
     fn open(&mut self, url: &str, flags: OpenFlags) -> Result<u32, Error> {
         let flags = open_flags(i64::from(flags.bits()))?;
         let p = self
@@ -363,7 +300,85 @@ impl Host for KernelHost<'_, '_> {
     fn statfs(&mut self, url: &str) -> Result<FsInfo, Error> {
         self.path_call(nr::STATFS, url, None).info()
     }
+}
 
+impl Runs for KernelHost<'_, '_> {
+    fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        options: &SpawnOptions<'_>,
+    ) -> Result<Pid, Error> {
+        // Services are unrestricted, so any well-formed grant list narrows.
+        let allow = options.allow.map(|list| narrowed(None, list)).transpose()?;
+        let run = RunOptions {
+            allow,
+            memory: options.memory,
+            ..RunOptions::default()
+        };
+        let packed = pack_args(args)?;
+        self.kernel
+            .spawn_with(self.caller, name, packed, Vec::new(), run)
+            .map_err(|(e, _)| e)
+    }
+
+    fn kill(&mut self, pid: Pid) -> Result<(), Error> {
+        self.kernel.kill(pid)
+    }
+
+    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
+        for run in self.kernel.runs().iter() {
+            visit(&run.info());
+        }
+    }
+
+    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
+        self.kernel.replay(self.caller, pid)
+    }
+}
+
+impl Bus for KernelHost<'_, '_> {
+    fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
+        self.kernel.watch_events(self.caller, pattern)
+    }
+
+    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
+        match self.kernel.scan_view(view, key) {
+            Ok(answer) => reply(Ok(&answer)),
+            Err((e, why)) => reply(Err((e, &why))),
+        }
+    }
+
+    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
+        match self.kernel.seal_view(view) {
+            Ok(height) => reply(Ok(height)),
+            Err((e, why)) => reply(Err((e, &why))),
+        }
+    }
+}
+
+impl Admin for KernelHost<'_, '_> {
+    fn power(&mut self, action: PowerAction) -> Error {
+        // What was queued (a seal's snapshot, say) reaches the journal first.
+        if matches!(action, PowerAction::Shutdown | PowerAction::Reboot) {
+            self.kernel.flush_events();
+        }
+        match action {
+            PowerAction::Shutdown => self.platform.power().shutdown(true),
+            PowerAction::Reboot => self.platform.power().reboot(),
+            PowerAction::TestPanic if cfg!(feature = "test-hooks") => {
+                panic!("deliberate kernel panic requested by the test hook")
+            }
+            PowerAction::TestPanic => Error::Unsupported,
+        }
+    }
+
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        self.kernel.set_wall_clock(unix_secs)
+    }
+}
+
+impl Schemes for KernelHost<'_, '_> {
     fn register_scheme(&mut self, scheme: &'static str, kind: KindId) -> Result<(), Error> {
         self.kernel.register_scheme(self.caller, scheme, kind)
     }
@@ -379,9 +394,5 @@ impl Host for KernelHost<'_, '_> {
     fn reply(&mut self, id: u32, reply: Reply<'_>) {
         self.kernel
             .complete(self.caller, id, OwnedReply::from(reply));
-    }
-
-    fn boot_archive(&self) -> &'static [u8] {
-        self.kernel.config.boot_files
     }
 }

@@ -12,7 +12,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use zb_abi::{Error, Host, OS_NAME, Pid, PowerAction, RunKind, SpawnOptions};
+use zb_abi::{Error, Files, OS_NAME, Pid, PowerAction, RunKind, SpawnOptions};
 
 use zb_abi::fmt::{Bytes, Millis, Uptime};
 
@@ -447,7 +447,7 @@ fn date(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 }
 
 /// `key: value` numbers from a `mem://` file.
-fn mem_fields(host: &mut dyn Host, url: &str, keys: &[&str]) -> Option<Vec<u64>> {
+fn mem_fields(host: &mut dyn Files, url: &str, keys: &[&str]) -> Option<Vec<u64>> {
     let text = read_all(host, url).ok()?;
     let text = String::from_utf8_lossy(&text);
     keys.iter()

@@ -13,7 +13,7 @@ use core::fmt::Write;
 
 use zb_abi::fmt::Bytes;
 use zb_abi::scheme::{FileKind, MAX_PATH, MTAB, OpenFlags, dirents};
-use zb_abi::{Error, Host, path};
+use zb_abi::{Error, Files, path};
 
 use crate::ctx::{CmdResult, Ctx};
 use crate::term::Printable;
@@ -42,7 +42,7 @@ fn fail(name: &str, e: Error) -> String {
 /// Opens `url` with `flags` and hands each chunk read to `each` until the end (or until `each`
 /// says stop); the handle is closed whatever happened.
 fn read_chunks(
-    host: &mut dyn Host,
+    host: &mut dyn Files,
     url: &str,
     flags: OpenFlags,
     mut each: impl FnMut(&[u8]) -> bool,
@@ -62,7 +62,7 @@ fn read_chunks(
 }
 
 /// The whole content of `url`, up to [`MAX_FILE`] bytes.
-pub fn read_all(host: &mut dyn Host, url: &str) -> Result<Vec<u8>, Error> {
+pub fn read_all(host: &mut dyn Files, url: &str) -> Result<Vec<u8>, Error> {
     let mut data = Vec::new();
     read_chunks(host, url, OpenFlags::READ, |chunk| {
         data.extend_from_slice(chunk);
@@ -72,7 +72,7 @@ pub fn read_all(host: &mut dyn Host, url: &str) -> Result<Vec<u8>, Error> {
 }
 
 /// The entries of directory `url`, sorted by name.
-pub fn list_dir(host: &mut dyn Host, url: &str) -> Result<Vec<(FileKind, String)>, Error> {
+pub fn list_dir(host: &mut dyn Files, url: &str) -> Result<Vec<(FileKind, String)>, Error> {
     let mut entries = Vec::new();
     read_chunks(host, url, OpenFlags::DIRECTORY, |chunk| {
         entries.extend(dirents(chunk).map(|(k, name)| (k, name.to_string())));
@@ -83,7 +83,7 @@ pub fn list_dir(host: &mut dyn Host, url: &str) -> Result<Vec<(FileKind, String)
 }
 
 /// Writes `data` to `url`, replacing (or, with `append`, extending) it.
-pub fn write_file(host: &mut dyn Host, url: &str, data: &[u8], append: bool) -> Result<(), Error> {
+pub fn write_file(host: &mut dyn Files, url: &str, data: &[u8], append: bool) -> Result<(), Error> {
     let mode = if append {
         OpenFlags::APPEND
     } else {
@@ -227,7 +227,7 @@ fn each_path(
     ctx: &mut Ctx<'_>,
     args: &[String],
     usage: &str,
-    call: fn(&mut dyn Host, &str) -> Result<(), Error>,
+    call: fn(&mut dyn Files, &str) -> Result<(), Error>,
 ) -> CmdResult {
     if args.is_empty() {
         return Err(String::from(usage));
@@ -284,7 +284,7 @@ pub fn cp(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     copy(ctx.host, &from, &to)
 }
 
-fn copy(host: &mut dyn Host, from: &str, to: &str) -> CmdResult {
+fn copy(host: &mut dyn Files, from: &str, to: &str) -> CmdResult {
     let st = host.stat(from).map_err(|e| fail(from, e))?;
     if st.kind == FileKind::Dir {
         return Err(fail(from, Error::IsADirectory));
@@ -321,7 +321,7 @@ pub fn stat(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 
 /// The mount table: `(point, type, ro|rw, device)` per line of [`MTAB`] (`<device> <point>
 /// <type> <ro|rw> 0 0`, as the vfs writes it).
-fn mounts(host: &mut dyn Host) -> Result<Vec<[String; 4]>, String> {
+fn mounts(host: &mut dyn Files) -> Result<Vec<[String; 4]>, String> {
     let text = read_all(host, MTAB).map_err(|e| format!("no mount table: {e}"))?;
     let text = String::from_utf8_lossy(&text);
     Ok(text

@@ -8,7 +8,7 @@
 //! The kernel may finish a run before the shell starts tracking it (a module that fails to load
 //! is DONE as soon as `spawn` returns, and a kill may end a run at once), and its exit report
 //! then arrives after the shell already looked. So every place that starts tracking a pid first
-//! asks [`Host::runs`] whether it is DONE and, if so, announces it at once and does not track
+//! asks [`Runs::runs`] whether it is DONE and, if so, announces it at once and does not track
 //! it; a later report for an untracked pid is ignored. This makes every job's end announced
 //! exactly once, whatever the order.
 //!
@@ -32,7 +32,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use zb_abi::fmt::Millis;
-use zb_abi::{ExitView, Host, Pid, RunKind, StateName};
+use zb_abi::{ExitView, Host, Pid, RunKind, Runs, StateName, System};
 
 use crate::term::{Printable, PrintableText};
 
@@ -67,7 +67,7 @@ pub struct Foreground {
 
 impl Foreground {
     /// Writes the `time:` line if the job is timed.
-    pub fn write_timing(&self, host: &dyn Host, out: &mut String) {
+    pub fn write_timing(&self, host: &dyn System, out: &mut String) {
         if let Some(timing) = &self.timing {
             timing.write(host, out);
         }
@@ -83,7 +83,7 @@ pub struct Timing {
 
 impl Timing {
     /// Reads both clocks now.
-    pub fn start(host: &dyn Host) -> Self {
+    pub fn start(host: &dyn System) -> Self {
         Timing {
             start_us: host.clock_us(),
             start_cycles: host.cycles(),
@@ -92,7 +92,7 @@ impl Timing {
 
     /// Writes the time since [`Timing::start`]: `time: <ms> ms (<n> cycles)`, e.g.
     /// `time: 1.234 ms (2468013 cycles)`, on a line of its own.
-    pub fn write(&self, host: &dyn Host, out: &mut String) {
+    pub fn write(&self, host: &dyn System, out: &mut String) {
         let us = host.clock_us().saturating_sub(self.start_us);
         let cycles = host.cycles().wrapping_sub(self.start_cycles);
         let _ = writeln!(out, "time: {} ({cycles} cycles)", Millis(us));
@@ -131,7 +131,7 @@ impl Jobs {
     /// written to `out` at once. Returns whether it became the foreground job.
     pub fn start_foreground(
         &mut self,
-        host: &dyn Host,
+        host: &dyn Runs,
         job: Job,
         mode: Mode,
         out: &mut String,
@@ -198,14 +198,14 @@ impl Jobs {
 
     /// Tracks `job` as a background job, writing `[<pid>] <name>`; if it has already ended,
     /// its status line follows at once and it is not tracked.
-    pub fn start_background(&mut self, host: &dyn Host, job: Job, out: &mut String) {
+    pub fn start_background(&mut self, host: &dyn Runs, job: Job, out: &mut String) {
         let _ = writeln!(out, "[{}] {}", job.pid, Printable(&job.name));
         self.recheck_background(host, job, out);
     }
 
     /// Tracks `job` as a background job unless it has ended, in which case its status line is
     /// written now (and it is forgotten, if it was tracked).
-    pub fn recheck_background(&mut self, host: &dyn Host, job: Job, out: &mut String) {
+    pub fn recheck_background(&mut self, host: &dyn Runs, job: Job, out: &mut String) {
         match lookup(host, job.pid) {
             Some(Snapshot {
                 exit: Some(status), ..
@@ -239,7 +239,7 @@ impl Jobs {
 /// The status shown for a tracked run that vanished from the run table without a report.
 pub const GONE: &str = "status unknown (no longer listed)";
 
-/// A run as the shell copies it out of [`Host::runs`] (the kernel's view is only borrowed
+/// A run as the shell copies it out of [`Runs::runs`] (the kernel's view is only borrowed
 /// during the visit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -252,7 +252,7 @@ pub struct Snapshot {
 }
 
 /// Looks `pid` up in the kernel's run table.
-pub fn lookup(host: &dyn Host, pid: Pid) -> Option<Snapshot> {
+pub fn lookup(host: &dyn Runs, pid: Pid) -> Option<Snapshot> {
     let mut found = None;
     host.runs(&mut |r| {
         if r.pid == pid {

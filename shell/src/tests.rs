@@ -9,8 +9,8 @@ use core::cell::Cell;
 
 use zb_abi::syscall::StatusKind;
 use zb_abi::{
-    ConsoleClient, Error, ExitView, FrameInfo, HeapInfo, Host, MemInfo, Pid, PowerAction, RunInfo,
-    RunKind, StateName, SysInfo, WaitOn,
+    Admin, Bus, Console, ConsoleClient, Error, ExitView, Files, FrameInfo, HeapInfo, MemInfo, Pid,
+    PowerAction, RunInfo, RunKind, Runs, Schemes, StateName, SysInfo, System, WaitOn,
 };
 
 use super::*;
@@ -238,7 +238,52 @@ impl FakeHost {
     }
 }
 
-impl Host for FakeHost {
+impl Console for FakeHost {
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.wire.extend_from_slice(bytes);
+    }
+}
+
+impl System for FakeHost {
+    fn clock_us(&self) -> u64 {
+        let now = CLOCK_BASE_US + self.elapsed_us.get();
+        self.advance(self.step_us);
+        now
+    }
+    fn cycles(&self) -> u64 {
+        CYCLES_BASE + self.elapsed_us.get() * CYCLES_PER_US
+    }
+    fn wall_clock(&self) -> Option<u64> {
+        let (secs, at) = self.wall?;
+        Some(secs + (self.elapsed_us.get() - at) / 1_000_000)
+    }
+    fn sysinfo(&self) -> SysInfo {
+        SysInfo {
+            version: "9.9.9",
+            platform: "testland",
+            machine: "a test double",
+            profile: "debug",
+            boot_us: 12_345,
+        }
+    }
+    fn meminfo(&self) -> MemInfo {
+        MemInfo {
+            ram_total: 256 << 20,
+            heap: HeapInfo {
+                used: 12_600,
+                free: (64 << 20) - 12_600,
+                total: 64 << 20,
+            },
+            frames: self.frames.then_some(FrameInfo {
+                used: 100,
+                total: 1000,
+                frame_size: 4096,
+            }),
+        }
+    }
+}
+
+impl Files for FakeHost {
     fn open(&mut self, url: &str, flags: zb_abi::scheme::OpenFlags) -> Result<u32, Error> {
         use zb_abi::scheme::OpenFlags as F;
         let (data, writable) = if flags.contains(F::WRITE) {
@@ -359,6 +404,9 @@ impl Host for FakeHost {
             read_only: url == "/",
         })
     }
+}
+
+impl Runs for FakeHost {
     fn spawn_with(
         &mut self,
         name: &str,
@@ -371,101 +419,7 @@ impl Host for FakeHost {
                 allow.iter().map(|a| a.to_string()).collect(),
             ));
         }
-        self.spawn(name, args)
-    }
-    fn console_write(&mut self, bytes: &[u8]) {
-        self.wire.extend_from_slice(bytes);
-    }
-    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
-        match (view, key) {
-            ("ledger.balances", "alice") => reply(Ok(br#"{"account":"alice","balance":10}"#)),
-            ("ledger.balances", _) => reply(Err((
-                Error::NotFound,
-                &alloc::format!("view ledger.balances has nothing for {key:?}"),
-            ))),
-            _ => reply(Err((
-                Error::NotFound,
-                &alloc::format!("no view named {view:?}"),
-            ))),
-        }
-    }
-    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
-        match view {
-            "ledger.balances" => reply(Ok(7)),
-            _ => reply(Err((
-                Error::NotFound,
-                &alloc::format!("no view named {view:?}"),
-            ))),
-        }
-    }
-    fn wall_clock(&self) -> Option<u64> {
-        let (secs, at) = self.wall?;
-        Some(secs + (self.elapsed_us.get() - at) / 1_000_000)
-    }
-    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
-        self.wall = Some((unix_secs, self.elapsed_us.get()));
-        Ok(())
-    }
-    fn clock_us(&self) -> u64 {
-        let now = CLOCK_BASE_US + self.elapsed_us.get();
-        self.advance(self.step_us);
-        now
-    }
-    fn cycles(&self) -> u64 {
-        CYCLES_BASE + self.elapsed_us.get() * CYCLES_PER_US
-    }
-    fn sysinfo(&self) -> SysInfo {
-        SysInfo {
-            version: "9.9.9",
-            platform: "testland",
-            machine: "a test double",
-            profile: "debug",
-            boot_us: 12_345,
-        }
-    }
-    fn meminfo(&self) -> MemInfo {
-        MemInfo {
-            ram_total: 256 << 20,
-            heap: HeapInfo {
-                used: 12_600,
-                free: (64 << 20) - 12_600,
-                total: 64 << 20,
-            },
-            frames: self.frames.then_some(FrameInfo {
-                used: 100,
-                total: 1000,
-                frame_size: 4096,
-            }),
-        }
-    }
-    fn power(&mut self, action: PowerAction) -> Error {
-        self.power.push(action);
-        Error::Unsupported
-    }
-    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
-        if name.is_empty() || name.contains('/') {
-            return Err(Error::InvalidArgument);
-        }
-        if name == "many" {
-            return Err(Error::OutOfMemory);
-        }
-        let broken = self.broken.iter().find(|b| b.0 == name).copied();
-        if !self.programs.contains(&name) && broken.is_none() {
-            return Err(Error::NotFound);
-        }
-        self.spawned
-            .push((name.into(), args.iter().map(|a| a.to_string()).collect()));
-        let pid = self.runs.iter().map(|r| r.pid).max().unwrap_or(1) + 1;
-        let mut run = FakeRun {
-            wait: Some(WaitOn::Ready),
-            memory: 64 << 10,
-            ..FakeRun::new(pid, name, StateName::Wait)
-        };
-        if let Some((_, kind, message)) = broken {
-            run = run.done(kind, 0, message);
-        }
-        self.runs.push(run);
-        Ok(pid)
+        self.start_run(name, args)
     }
     fn kill(&mut self, pid: Pid) -> Result<(), Error> {
         let (ends_at_once, error) = (self.kill_ends_at_once, self.kill_error);
@@ -490,6 +444,74 @@ impl Host for FakeHost {
         for r in &self.runs {
             visit(&r.info());
         }
+    }
+}
+
+impl Bus for FakeHost {
+    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
+        match (view, key) {
+            ("ledger.balances", "alice") => reply(Ok(br#"{"account":"alice","balance":10}"#)),
+            ("ledger.balances", _) => reply(Err((
+                Error::NotFound,
+                &alloc::format!("view ledger.balances has nothing for {key:?}"),
+            ))),
+            _ => reply(Err((
+                Error::NotFound,
+                &alloc::format!("no view named {view:?}"),
+            ))),
+        }
+    }
+    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
+        match view {
+            "ledger.balances" => reply(Ok(7)),
+            _ => reply(Err((
+                Error::NotFound,
+                &alloc::format!("no view named {view:?}"),
+            ))),
+        }
+    }
+}
+
+impl Admin for FakeHost {
+    fn power(&mut self, action: PowerAction) -> Error {
+        self.power.push(action);
+        Error::Unsupported
+    }
+    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
+        self.wall = Some((unix_secs, self.elapsed_us.get()));
+        Ok(())
+    }
+}
+
+// The shell serves no scheme; `kinds` lists an empty registry.
+impl Schemes for FakeHost {}
+
+impl FakeHost {
+    /// Starts `name` as `/bin/<name>` would be.
+    fn start_run(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::InvalidArgument);
+        }
+        if name == "many" {
+            return Err(Error::OutOfMemory);
+        }
+        let broken = self.broken.iter().find(|b| b.0 == name).copied();
+        if !self.programs.contains(&name) && broken.is_none() {
+            return Err(Error::NotFound);
+        }
+        self.spawned
+            .push((name.into(), args.iter().map(|a| a.to_string()).collect()));
+        let pid = self.runs.iter().map(|r| r.pid).max().unwrap_or(1) + 1;
+        let mut run = FakeRun {
+            wait: Some(WaitOn::Ready),
+            memory: 64 << 10,
+            ..FakeRun::new(pid, name, StateName::Wait)
+        };
+        if let Some((_, kind, message)) = broken {
+            run = run.done(kind, 0, message);
+        }
+        self.runs.push(run);
+        Ok(pid)
     }
 }
 

@@ -6,7 +6,7 @@ use std::string::String;
 use std::sync::Mutex;
 use std::vec::Vec;
 
-use zb_abi::{Error, Host, PowerAction};
+use zb_abi::{Admin, Console as _, Error, PowerAction, System};
 use zb_hal::{Clock, Console, Cpu, FrameStats, HeapStats, MemoryReport, Platform, Power};
 
 use crate::{Kernel, KernelConfig, KernelHost};

@@ -34,9 +34,7 @@ pub mod stdin;
 
 use zb_abi::kind::kinds;
 use zb_abi::scheme::{Answer, FileKind, Op, Reply, Request, STDERR, STDIN, STDOUT, Stat};
-use zb_abi::{
-    ConsoleClient, Error, Host, MemInfo, NativeService, Pid, PowerAction, RunInfo, SysInfo,
-};
+use zb_abi::{Console, ConsoleClient, Error, Host, NativeService, Pid, RunInfo};
 
 use stdin::{Stdin, Typed};
 
@@ -239,7 +237,7 @@ impl<'a> TerminalHost<'a> {
     }
 }
 
-impl Host for TerminalHost<'_> {
+impl Console for TerminalHost<'_> {
     fn console_write(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -251,125 +249,10 @@ impl Host for TerminalHost<'_> {
         }
         self.write_translated(bytes);
     }
-
-    fn clock_us(&self) -> u64 {
-        self.inner.clock_us()
-    }
-
-    fn cycles(&self) -> u64 {
-        self.inner.cycles()
-    }
-
-    fn sysinfo(&self) -> SysInfo {
-        self.inner.sysinfo()
-    }
-
-    fn meminfo(&self) -> MemInfo {
-        self.inner.meminfo()
-    }
-
-    fn power(&mut self, action: PowerAction) -> Error {
-        self.inner.power(action)
-    }
-
-    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<Pid, Error> {
-        self.inner.spawn(name, args)
-    }
-
-    fn kill(&mut self, pid: Pid) -> Result<(), Error> {
-        self.inner.kill(pid)
-    }
-
-    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
-        self.inner.runs(visit)
-    }
-
-    // Everything else passes through unchanged.
-
-    fn spawn_with(
-        &mut self,
-        name: &str,
-        args: &[&str],
-        options: &zb_abi::SpawnOptions<'_>,
-    ) -> Result<Pid, Error> {
-        self.inner.spawn_with(name, args, options)
-    }
-    fn replay(&mut self, pid: Pid) -> Result<Pid, Error> {
-        self.inner.replay(pid)
-    }
-    fn scan_view(&mut self, view: &str, key: &str, reply: zb_abi::ScanReply<'_>) {
-        self.inner.scan_view(view, key, reply)
-    }
-    fn seal_view(&mut self, view: &str, reply: zb_abi::SealReply<'_>) {
-        self.inner.seal_view(view, reply)
-    }
-    fn wall_clock(&self) -> Option<u64> {
-        self.inner.wall_clock()
-    }
-    fn set_wall_clock(&mut self, unix_secs: u64) -> Result<(), Error> {
-        self.inner.set_wall_clock(unix_secs)
-    }
-    fn log(&mut self, line: &str) {
-        self.inner.log(line)
-    }
-    fn open(&mut self, url: &str, flags: zb_abi::scheme::OpenFlags) -> Result<u32, Error> {
-        self.inner.open(url, flags)
-    }
-    fn read(&mut self, handle: u32, buf: &mut [u8]) -> Result<usize, Error> {
-        self.inner.read(handle, buf)
-    }
-    fn write(&mut self, handle: u32, data: &[u8]) -> Result<usize, Error> {
-        self.inner.write(handle, data)
-    }
-    fn seek(
-        &mut self,
-        handle: u32,
-        offset: i64,
-        whence: zb_abi::scheme::Whence,
-    ) -> Result<u64, Error> {
-        self.inner.seek(handle, offset, whence)
-    }
-    fn close(&mut self, handle: u32) -> Result<(), Error> {
-        self.inner.close(handle)
-    }
-    fn stat(&mut self, url: &str) -> Result<Stat, Error> {
-        self.inner.stat(url)
-    }
-    fn unlink(&mut self, url: &str) -> Result<(), Error> {
-        self.inner.unlink(url)
-    }
-    fn mkdir(&mut self, url: &str) -> Result<(), Error> {
-        self.inner.mkdir(url)
-    }
-    fn rmdir(&mut self, url: &str) -> Result<(), Error> {
-        self.inner.rmdir(url)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        self.inner.rename(from, to)
-    }
-    fn statfs(&mut self, url: &str) -> Result<zb_abi::scheme::FsInfo, Error> {
-        self.inner.statfs(url)
-    }
-    fn register_scheme(
-        &mut self,
-        scheme: &'static str,
-        kind: zb_abi::kind::KindId,
-    ) -> Result<(), Error> {
-        self.inner.register_scheme(scheme, kind)
-    }
-    fn register_kind(&mut self, kind: zb_abi::kind::KindId, name: &'static str) {
-        self.inner.register_kind(kind, name)
-    }
-    fn kinds(&self, visit: &mut dyn FnMut(&zb_abi::kind::KindInfo<'_>)) {
-        self.inner.kinds(visit)
-    }
-    fn reply(&mut self, id: zb_abi::scheme::RequestId, reply: Reply<'_>) {
-        self.inner.reply(id, reply)
-    }
-    fn boot_archive(&self) -> &'static [u8] {
-        self.inner.boot_archive()
-    }
 }
+
+// Everything else passes through unchanged.
+zb_abi::forward!(TerminalHost<'_> => inner: System, Files, Runs, Bus, Admin, Schemes);
 
 #[cfg(test)]
 mod tests {
@@ -378,7 +261,9 @@ mod tests {
     use std::string::String;
     use std::vec::Vec;
     use zb_abi::syscall::StatusKind;
-    use zb_abi::{ExitView, RunKind, StateName};
+    use zb_abi::{
+        Admin, Bus, ExitView, Files, MemInfo, RunKind, Runs, Schemes, StateName, SysInfo, System,
+    };
 
     /// The wire, and a host with no runs.
     #[derive(Default)]
@@ -388,17 +273,12 @@ mod tests {
             String::from_utf8(core::mem::take(&mut self.0)).unwrap()
         }
     }
-    impl Host for Wire {
+    impl Console for Wire {
         fn console_write(&mut self, bytes: &[u8]) {
             self.0.extend_from_slice(bytes);
         }
-        fn register_scheme(
-            &mut self,
-            _: &'static str,
-            _: zb_abi::kind::KindId,
-        ) -> Result<(), Error> {
-            Ok(())
-        }
+    }
+    impl System for Wire {
         fn clock_us(&self) -> u64 {
             7
         }
@@ -417,17 +297,21 @@ mod tests {
         fn meminfo(&self) -> MemInfo {
             MemInfo::default()
         }
-        fn power(&mut self, _: PowerAction) -> Error {
-            Error::Unsupported
-        }
-        fn spawn(&mut self, _: &str, _: &[&str]) -> Result<Pid, Error> {
-            Err(Error::NotFound)
-        }
-        fn kill(&mut self, _: Pid) -> Result<(), Error> {
-            Err(Error::NotFound)
-        }
-        fn runs(&self, _: &mut dyn FnMut(&RunInfo<'_>)) {}
     }
+    impl Schemes for Wire {
+        fn register_scheme(
+            &mut self,
+            _: &'static str,
+            _: zb_abi::kind::KindId,
+        ) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+    // The console's own paths use no files, runs, bus or machine control.
+    impl Files for Wire {}
+    impl Runs for Wire {}
+    impl Bus for Wire {}
+    impl Admin for Wire {}
 
     /// Echoes input back and greets on attach.
     struct Echo;

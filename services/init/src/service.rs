@@ -12,7 +12,7 @@
 //! - A run with `start-on PATTERN` is started at boot like the others, and again whenever
 //!   events matching PATTERN are committed while it is not running
 //!   ([`NativeService::events_committed`], through a watch registered with
-//!   [`Host::watch_events`]); events that come while it runs start it again when it ends. A
+//!   [`zb_abi::Bus::watch_events`]); events that come while it runs start it again when it ends. A
 //!   clean exit of such a run is its normal end (its restart history starts over); failures
 //!   go through its restart policy as usual, and once init gives up, events start it again
 //!   only after the policy's rate-limit window has passed.
@@ -32,7 +32,7 @@ use core::fmt;
 use zb_abi::bootfs::BootFs;
 use zb_abi::kind::kinds;
 use zb_abi::syscall::StatusKind;
-use zb_abi::{Host, NativeService, Pid, RunInfo, RunKind, SpawnOptions, StateName};
+use zb_abi::{Host, NativeService, Pid, RunInfo, RunKind, Runs, SpawnOptions, StateName, System};
 
 use crate::manifest::{Manifest, RunSpec};
 use crate::restart::{Decision, Exit, RestartState};
@@ -306,7 +306,7 @@ impl NativeService for InitService {
 }
 
 /// Reads and parses the manifest; logs why not and returns `None` if there is none to follow.
-fn read_manifest(host: &mut dyn Host) -> Option<Manifest> {
+fn read_manifest(host: &mut dyn System) -> Option<Manifest> {
     let archive = host.boot_archive();
     let bytes = if archive.is_empty() {
         None
@@ -359,7 +359,7 @@ fn check_services(names: &[String], host: &mut dyn Host) {
 
 /// Starts `spec` as a run: its arguments, exactly its grants (none if it lists none), its
 /// memory limit.
-fn spawn(spec: &RunSpec, host: &mut dyn Host) -> Result<Pid, zb_abi::Error> {
+fn spawn(spec: &RunSpec, host: &mut dyn Runs) -> Result<Pid, zb_abi::Error> {
     let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
     let grants: Vec<&str> = spec.grants.iter().map(String::as_str).collect();
     let options = SpawnOptions {
@@ -374,7 +374,7 @@ fn spawn(spec: &RunSpec, host: &mut dyn Host) -> Result<Pid, zb_abi::Error> {
 
 /// Writes `init: <text>` to the system log as one line: control characters become `?`, and
 /// the line is cut to [`MAX_LOG_LINE`] bytes.
-fn log(host: &mut dyn Host, text: fmt::Arguments<'_>) {
+fn log(host: &mut dyn System, text: fmt::Arguments<'_>) {
     let raw = format!("init: {text}");
     let room = if raw.len() > MAX_LOG_LINE {
         MAX_LOG_LINE - "...".len()

@@ -49,7 +49,7 @@ use smoltcp::wire::{
 };
 use zb_abi::kind::kinds;
 use zb_abi::scheme::{Answer, Op, OpenFlags, Reply, Request, RequestId};
-use zb_abi::{Error, Host, NativeService, NetDev, Pid};
+use zb_abi::{Error, Host, NativeService, NetDev, Pid, Schemes, System};
 
 use device::{Counters, Nic};
 
@@ -197,7 +197,7 @@ impl NetService {
         }
     }
 
-    fn now(host: &dyn Host) -> Instant {
+    fn now(host: &dyn System) -> Instant {
         Instant::from_micros(host.clock_us() as i64)
     }
 
@@ -269,7 +269,7 @@ impl NetService {
         self.source = source;
     }
 
-    fn log_address(&mut self, host: &mut dyn Host) {
+    fn log_address(&mut self, host: &mut dyn System) {
         let (Some(a), gw) = (self.address(), self.gateway()) else {
             return;
         };
@@ -341,7 +341,7 @@ impl NetService {
         }
     }
 
-    fn fall_back(&mut self, host: &mut dyn Host) {
+    fn fall_back(&mut self, host: &mut dyn System) {
         let (ip, prefix, gw) = FALLBACK;
         let cidr = Ipv4Cidr::new(Ipv4Address::from(ip), prefix);
         self.configure(cidr, Some(Ipv4Address::from(gw)), Source::Static);
@@ -797,7 +797,7 @@ impl NetService {
         }
     }
 
-    fn close(&mut self, handle: u32, host: &mut dyn Host) {
+    fn close(&mut self, handle: u32, host: &mut dyn Schemes) {
         // What waited on the handle is answered: the handle is gone.
         let mut i = 0;
         while i < self.waiting.len() {

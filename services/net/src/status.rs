@@ -19,7 +19,7 @@ use core::fmt::Write;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
-use zb_abi::{Host, RunInfo};
+use zb_abi::{Files, Host, RunInfo};
 
 use crate::http::{self, Limits, Method, Parsed, Refused};
 
@@ -235,7 +235,7 @@ fn field(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-fn read_text(host: &mut dyn Host, url: &str) -> Option<String> {
+fn read_text(host: &mut dyn Files, url: &str) -> Option<String> {
     let h = host.open(url, zb_abi::scheme::OpenFlags::READ).ok()?;
     let mut out = Vec::new();
     let mut buf = [0u8; 512];

@@ -59,7 +59,7 @@ use zb_abi::scheme::{
     Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, MTAB, Op, OpenFlags, Reply, Request, Whence,
     encode_dirent,
 };
-use zb_abi::{BlockDev, Error, Host, NativeService, Pid};
+use zb_abi::{BlockDev, Error, Host, NativeService, Pid, System};
 
 use crate::fat::{FatFs, MountKind};
 use crate::fs::FileSystem;
@@ -176,7 +176,7 @@ impl VfsService {
     }
 
     /// Mounts `/`, `/tmp` and `/data`, and writes the table to `/etc/mtab`.
-    fn mount_all(&mut self, host: &mut dyn Host) {
+    fn mount_all(&mut self, host: &mut dyn System) {
         let limits = self.limits;
         let mut root = match RamFs::from_boot_archive(host.boot_archive(), &["/tmp", "/data"]) {
             Ok((fs, 0)) => fs,
@@ -220,7 +220,7 @@ impl VfsService {
     }
 
     /// The file system for `/data`: FAT on the device, or RAM without a usable one.
-    fn mount_data(&mut self, host: &mut dyn Host) -> Box<dyn FileSystem> {
+    fn mount_data(&mut self, host: &mut dyn System) -> Box<dyn FileSystem> {
         let limits = self.limits;
         let Some(dev) = self.device.take() else {
             host.log("vfs: no block device; /data is in RAM, not persistent");

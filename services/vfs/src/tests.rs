@@ -16,8 +16,8 @@ use zb_abi::scheme::{
     Answer, FileKind, FsInfo, MTAB, Op, OpenFlags as F, Reply, Request, Stat, Whence,
 };
 use zb_abi::{
-    BlockDev, BlockDeviceInfo, Error, Host, MemInfo, NativeService, Pid, PowerAction, RunInfo,
-    SysInfo,
+    Admin, BlockDev, BlockDeviceInfo, Bus, Console, Error, Files, MemInfo, NativeService, Pid,
+    Runs, Schemes, SysInfo, System,
 };
 
 use crate::{MAX_HANDLES_PER_CLIENT, VfsConfig, VfsService};
@@ -118,6 +118,8 @@ impl BlockDev for MemDisk {
     }
 }
 
+/// The host as the vfs uses it: the log (on the "console"), the clock, the heap size, the boot
+/// archive and the scheme registry.
 struct MockHost {
     log: String,
     clock_us: u64,
@@ -127,10 +129,13 @@ struct MockHost {
     kinds: Vec<(KindId, &'static str)>,
 }
 
-impl Host for MockHost {
+impl Console for MockHost {
     fn console_write(&mut self, bytes: &[u8]) {
         self.log.push_str(&String::from_utf8_lossy(bytes));
     }
+}
+
+impl System for MockHost {
     fn clock_us(&self) -> u64 {
         self.clock_us
     }
@@ -151,16 +156,12 @@ impl Host for MockHost {
         m.heap.total = self.heap;
         m
     }
-    fn power(&mut self, _: PowerAction) -> Error {
-        Error::Unsupported
+    fn boot_archive(&self) -> &'static [u8] {
+        self.archive
     }
-    fn spawn(&mut self, _: &str, _: &[&str]) -> Result<Pid, Error> {
-        Err(Error::Unsupported)
-    }
-    fn kill(&mut self, _: Pid) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn runs(&self, _: &mut dyn FnMut(&RunInfo<'_>)) {}
+}
+
+impl Schemes for MockHost {
     fn register_scheme(&mut self, scheme: &'static str, kind: KindId) -> Result<(), Error> {
         self.schemes.push((scheme, kind));
         Ok(())
@@ -168,10 +169,13 @@ impl Host for MockHost {
     fn register_kind(&mut self, kind: KindId, name: &'static str) {
         self.kinds.push((kind, name));
     }
-    fn boot_archive(&self) -> &'static [u8] {
-        self.archive
-    }
 }
+
+// The vfs is a server: it opens no URLs, starts no runs, uses no bus or machine control.
+impl Files for MockHost {}
+impl Runs for MockHost {}
+impl Bus for MockHost {}
+impl Admin for MockHost {}
 
 fn boot_archive() -> &'static [u8] {
     let files: [(&str, &[u8]); 4] = [

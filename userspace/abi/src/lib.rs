@@ -2,7 +2,8 @@
 //!
 //! This crate is the one vocabulary shared by the kernel, the services, the shell and programs:
 //! stable error codes ([`Error`]), the formats of system information ([`SysInfo`], [`MemInfo`]),
-//! and [`Host`], the system-call surface as seen by native (compiled-in) services.
+//! and [`Host`], the system-call surface as seen by native (compiled-in) services, split into
+//! roles ([`System`], [`Files`], [`Runs`], …).
 //!
 //! Invariants:
 //! - Error codes and struct layouts documented here are stable: once released, a code keeps its
@@ -31,8 +32,8 @@ pub mod view;
 
 pub use error::Error;
 pub use host::{
-    BlockDev, BlockDeviceInfo, ConsoleClient, Host, NativeService, NetDev, NetDeviceInfo,
-    PowerAction, ScanReply, SealReply, SpawnOptions,
+    Admin, BlockDev, BlockDeviceInfo, Bus, Console, ConsoleClient, Files, Host, NativeService,
+    NetDev, NetDeviceInfo, PowerAction, Runs, ScanReply, Schemes, SealReply, SpawnOptions, System,
 };
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};

@@ -1,6 +1,6 @@
 //! What the kernel tells services about runs: the rows of `ps` and how a run ended.
 //!
-//! These are borrowed views (no allocation), handed to a visitor by [`crate::Host::runs`] and
+//! These are borrowed views (no allocation), handed to a visitor by [`crate::Runs::runs`] and
 //! to [`crate::NativeService::run_exited`].
 
 use core::fmt;

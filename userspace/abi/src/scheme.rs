@@ -330,7 +330,7 @@ impl From<Result<u64, Error>> for Reply<'_> {
 pub enum Answer<'a> {
     /// The reply, now.
     Now(Reply<'a>),
-    /// The handler keeps the request and answers later with `Host::reply`.
+    /// The handler keeps the request and answers later with `Schemes::reply`.
     Later,
 }
 

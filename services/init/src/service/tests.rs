@@ -10,7 +10,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use zb_abi::kind::KindId;
-use zb_abi::{Error, ExitView, MemInfo, PowerAction, SysInfo};
+use zb_abi::{Admin, Bus, Console, Error, ExitView, Files, MemInfo, Schemes, SysInfo};
 
 use super::*;
 
@@ -79,9 +79,16 @@ impl Fake {
     }
 }
 
-impl Host for Fake {
+impl Console for Fake {
     fn console_write(&mut self, _bytes: &[u8]) {
         panic!("init writes to the log, not the console");
+    }
+}
+
+impl System for Fake {
+    fn log(&mut self, line: &str) {
+        assert!(!line.contains('\n'), "{line:?}");
+        self.log.push(line.to_owned());
     }
     fn clock_us(&self) -> u64 {
         self.now
@@ -101,12 +108,12 @@ impl Host for Fake {
     fn meminfo(&self) -> MemInfo {
         MemInfo::default()
     }
-    fn power(&mut self, _action: PowerAction) -> Error {
-        Error::Unsupported
+    fn boot_archive(&self) -> &'static [u8] {
+        self.archive
     }
-    fn spawn(&mut self, _name: &str, _args: &[&str]) -> Result<Pid, Error> {
-        panic!("init always passes options (spawn_with)");
-    }
+}
+
+impl Runs for Fake {
     fn spawn_with(
         &mut self,
         name: &str,
@@ -130,9 +137,6 @@ impl Host for Fake {
         });
         Ok(pid)
     }
-    fn kill(&mut self, _pid: Pid) -> Result<(), Error> {
-        Err(Error::NotFound)
-    }
     fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
         for &(name, pid, state) in &self.services {
             visit(&RunInfo {
@@ -148,16 +152,9 @@ impl Host for Fake {
             });
         }
     }
-    fn log(&mut self, line: &str) {
-        assert!(!line.contains('\n'), "{line:?}");
-        self.log.push(line.to_owned());
-    }
-    fn register_kind(&mut self, kind: KindId, name: &'static str) {
-        self.kinds.push((kind, name));
-    }
-    fn boot_archive(&self) -> &'static [u8] {
-        self.archive
-    }
+}
+
+impl Bus for Fake {
     fn watch_events(&mut self, pattern: &str) -> Result<u32, Error> {
         if pattern.contains("refused") {
             return Err(Error::InvalidArgument);
@@ -166,6 +163,16 @@ impl Host for Fake {
         Ok(self.watches.len() as u32 - 1)
     }
 }
+
+impl Schemes for Fake {
+    fn register_kind(&mut self, kind: KindId, name: &'static str) {
+        self.kinds.push((kind, name));
+    }
+}
+
+// init opens no files and does not control the machine.
+impl Files for Fake {}
+impl Admin for Fake {}
 
 /// A boot archive holding `files` (leaked: the host hands out `'static` bytes).
 fn archive(files: &[(&str, &[u8])]) -> &'static [u8] {
