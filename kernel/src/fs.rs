@@ -25,6 +25,7 @@ use zb_abi::scheme::{MAX_IO, OpenFlags, RemoteHandle, STDIN};
 use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid, Rights};
 
+use crate::account::Charge;
 use crate::cap::{Handle, HandleTable};
 use crate::kernel::Kernel;
 use crate::kfiles::{Client, KernelState};
@@ -39,6 +40,24 @@ type Served = Result<Outcome, Error>;
 
 /// Handles a native service may hold open at once.
 pub const NATIVE_HANDLES: usize = 64;
+
+/// How a request reaches a service's scheme ([`Kernel::route`]).
+pub(crate) enum Delivery<'a> {
+    /// A run's: queued for the service, with what the run was charged; the run waits.
+    Queue(Charge),
+    /// Nobody waits for the answer (the kernel closing a run's handle).
+    Post,
+    /// A native client's: the service is called at once (a native service cannot wait).
+    Call(&'a mut dyn FnMut(&mut Kernel, Pid, &OwnedOp) -> OwnedReply),
+}
+
+/// Where a routed request stands.
+pub(crate) enum Routed {
+    /// Answered (a kernel scheme, a native call, or a posted request: `Done(0)`).
+    Reply(OwnedReply),
+    /// Queued for a service: the client waits for request `id`.
+    Waiting(u32),
+}
 
 /// A checked call, ready to go to its scheme's handler.
 pub(crate) struct Prepared {
@@ -58,22 +77,41 @@ impl Kernel {
             live(&mut self.runs, pid)?.data_mut().sys.awaiting = None;
             return Ok(self.finish_run_call(pid, call, scheme, reply)?);
         }
-        let prepared = self.prepare_run_call(pid, call)?;
-        let scheme = prepared.scheme;
-        match self.router.route(scheme).ok_or(Error::NotFound)? {
-            Route::Kernel(k) => {
-                let reply = self.serve_kernel_scheme(k, pid, &prepared.op);
-                Ok(self.finish_run_call(pid, call, scheme, reply)?)
-            }
-            Route::Service(service) => {
-                // The run pays for the request and its reply while they are in flight.
-                let account = live(&mut self.runs, pid)?.data().sys.account.clone();
-                let charge = account.charge(prepared.op.cost())?;
-                let id = self
-                    .inflight
-                    .send(pid, scheme, service, prepared.op, charge);
+        let Prepared { scheme, op } = self.prepare_run_call(pid, call)?;
+        // The run pays for the request and its reply while they are in flight.
+        let account = live(&mut self.runs, pid)?.data().sys.account.clone();
+        let charge = account.charge(op.cost())?;
+        match self.route(pid, scheme, op, Delivery::Queue(charge)) {
+            Routed::Reply(reply) => Ok(self.finish_run_call(pid, call, scheme, reply)?),
+            Routed::Waiting(id) => {
                 live(&mut self.runs, pid)?.data_mut().sys.awaiting = Some((id, scheme));
                 Ok(Outcome::Block(WaitReason::Reply { request: id }))
+            }
+        }
+    }
+
+    /// Takes `op` from client `from` to the handler of `scheme`: the one route of every
+    /// request, for runs, native services and the kernel's own closes. The kernel's schemes
+    /// answer here and now; a service's scheme is reached as `delivery` says.
+    pub(crate) fn route(
+        &mut self,
+        from: Pid,
+        scheme: SchemeIndex,
+        op: OwnedOp,
+        delivery: Delivery<'_>,
+    ) -> Routed {
+        match (self.router.route(scheme), delivery) {
+            (None, _) => Routed::Reply(OwnedReply::Err(Error::NotFound)),
+            (Some(Route::Kernel(k)), _) => Routed::Reply(self.serve_kernel_scheme(k, from, &op)),
+            (Some(Route::Service(service)), Delivery::Queue(charge)) => {
+                Routed::Waiting(self.inflight.send(from, scheme, service, op, charge))
+            }
+            (Some(Route::Service(service)), Delivery::Post) => {
+                self.inflight.post(from, service, op);
+                Routed::Reply(OwnedReply::Done(0))
+            }
+            (Some(Route::Service(service)), Delivery::Call(call)) => {
+                Routed::Reply(call(self, service, &op))
             }
         }
     }
@@ -150,7 +188,7 @@ impl Kernel {
         self.prepare_url_op(
             pid,
             allow.as_deref(),
-            call.sysnum() as u32,
+            call.sysnum(),
             &first,
             second.as_deref(),
             flags,
@@ -163,12 +201,11 @@ impl Kernel {
         &mut self,
         client: Pid,
         allow: Option<&[String]>,
-        number: u32,
+        number: Sysnum,
         url: &str,
         second: Option<&str>,
         flags: OpenFlags,
     ) -> Result<Prepared, Error> {
-        let number = Sysnum::try_from(number)?;
         let what = number.name();
         let target = self.authorise_url(client, allow, what, url)?;
         let scheme = target.scheme;
@@ -308,13 +345,7 @@ impl Kernel {
     /// Lets go of a remote object: its handler is told to close it.
     pub(crate) fn close_remote(&mut self, from: Pid, scheme: SchemeIndex, remote: RemoteHandle) {
         let op = OwnedOp::Close { handle: remote };
-        match self.router.route(scheme) {
-            Some(Route::Kernel(k)) => {
-                let _ = self.serve_kernel_scheme(k, from, &op);
-            }
-            Some(Route::Service(service)) => self.inflight.post(from, service, op),
-            None => {}
-        }
+        let _ = self.route(from, scheme, op, Delivery::Post);
     }
 
     /// A handler's reply to request `id`: the client waiting for it is woken.

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use zb_abi::kind::{KindId, KindInfo};
 use zb_abi::scheme::{Answer, FsInfo, MAX_IO, OpenFlags, Reply, Request, Stat, Whence};
-use zb_abi::syscall::{MAX_WRITE, nr};
+use zb_abi::syscall::{MAX_WRITE, Sysnum};
 use zb_abi::{
     Admin, Bus, Console, Error, Files, FrameInfo, HeapInfo, MemInfo, NativeService, OS_VERSION,
     Pid, PowerAction, Rights, RunInfo, Runs, Schemes, SpawnOptions, SysInfo, System,
@@ -24,10 +24,10 @@ use zb_hal::Platform;
 
 use crate::banner::PROFILE;
 use crate::cap::Handle;
-use crate::fs::{HandlesRef, open_flags, remote};
+use crate::fs::{Delivery, HandlesRef, Routed, open_flags, remote};
 use crate::kernel::{Kernel, RunOptions};
 use crate::request::{OwnedOp, OwnedReply};
-use crate::scheme::{Route, SchemeIndex, narrowed};
+use crate::scheme::{SchemeIndex, narrowed};
 
 /// A native service in the boot loop's list; `service` is `None` while it is being served.
 pub struct ServiceSlot<'s> {
@@ -72,51 +72,31 @@ impl<'k, 's> KernelHost<'k, 's> {
         }
     }
 
-    /// Sends `op` to the handler of `scheme` and returns its answer, synchronously.
-    fn dispatch(&mut self, scheme: SchemeIndex, op: &OwnedOp) -> OwnedReply {
-        match self.kernel.router.route(scheme) {
-            Some(Route::Kernel(k)) => self.kernel.serve_kernel_scheme(k, self.caller, op),
-            Some(Route::Service(pid)) => self.call_service(pid, op),
-            None => OwnedReply::Err(Error::NotFound),
+    /// Sends `op` to the handler of `scheme` through the kernel's one route
+    /// ([`Kernel::route`]) and returns its answer: a service is called at once.
+    fn dispatch(&mut self, scheme: SchemeIndex, op: OwnedOp) -> OwnedReply {
+        let (platform, boot_us, caller) = (self.platform, self.boot_us, self.caller);
+        let peers = &mut *self.peers;
+        let mut call = |kernel: &mut Kernel, service: Pid, op: &OwnedOp| {
+            call_service(platform, boot_us, kernel, peers, caller, service, op)
+        };
+        match self
+            .kernel
+            .route(caller, scheme, op, Delivery::Call(&mut call))
+        {
+            Routed::Reply(reply) => reply,
+            // Not reached: a native call is never queued.
+            Routed::Waiting(_) => OwnedReply::Err(Error::WouldBlock),
         }
     }
 
-    /// Calls service `pid` with `op` from the caller.
-    fn call_service(&mut self, pid: Pid, op: &OwnedOp) -> OwnedReply {
-        let Some(slot) = self.peers.iter_mut().find(|s| s.pid == pid) else {
-            return OwnedReply::Err(Error::Closed);
-        };
-        let Some(service) = slot.service.take() else {
-            // The caller itself, or a service further up this chain of calls.
-            return OwnedReply::Err(Error::Busy);
-        };
-        let request = Request {
-            // Synchronous calls need no id: nothing is ever matched with it.
-            id: 0,
-            from: self.caller,
-            op: op.as_op(),
-        };
-        let reply = {
-            let mut host =
-                KernelHost::with_peers(self.platform, self.boot_us, self.kernel, pid, self.peers);
-            match service.request(request, &mut host) {
-                Answer::Now(reply) => OwnedReply::from(reply),
-                Answer::Later => OwnedReply::Err(Error::WouldBlock),
-            }
-        };
-        if let Some(slot) = self.peers.iter_mut().find(|s| s.pid == pid) {
-            slot.service = Some(service);
-        }
-        reply
-    }
-
-    /// Runs a path call (`nr::STAT`, …) for the caller.
-    fn path_call(&mut self, number: u32, url: &str, second: Option<&str>) -> OwnedReply {
+    /// Runs a path call (`Sysnum::Stat`, …) for the caller.
+    fn path_call(&mut self, number: Sysnum, url: &str, second: Option<&str>) -> OwnedReply {
         let prepared =
             self.kernel
                 .prepare_url_op(self.caller, None, number, url, second, OpenFlags::empty());
         match prepared {
-            Ok(p) => self.dispatch(p.scheme, &p.op),
+            Ok(p) => self.dispatch(p.scheme, p.op),
             Err(e) => OwnedReply::Err(e),
         }
     }
@@ -130,6 +110,44 @@ impl<'k, 's> KernelHost<'k, 's> {
             None,
         )
     }
+}
+
+/// Calls service `service` with `op` from native client `caller`, synchronously. The service is
+/// out of its slot while it runs, so a call that would enter it again (directly or through
+/// another service) is `Busy`.
+fn call_service(
+    platform: &'static dyn Platform,
+    boot_us: u64,
+    kernel: &mut Kernel,
+    peers: &mut [ServiceSlot<'_>],
+    caller: Pid,
+    service: Pid,
+    op: &OwnedOp,
+) -> OwnedReply {
+    let Some(slot) = peers.iter_mut().find(|s| s.pid == service) else {
+        return OwnedReply::Err(Error::Closed);
+    };
+    let Some(handler) = slot.service.take() else {
+        // The caller itself, or a service further up this chain of calls.
+        return OwnedReply::Err(Error::Busy);
+    };
+    let request = Request {
+        // Synchronous calls need no id: nothing is ever matched with it.
+        id: 0,
+        from: caller,
+        op: op.as_op(),
+    };
+    let reply = {
+        let mut host = KernelHost::with_peers(platform, boot_us, kernel, service, peers);
+        match handler.request(request, &mut host) {
+            Answer::Now(reply) => OwnedReply::from(reply),
+            Answer::Later => OwnedReply::Err(Error::WouldBlock),
+        }
+    };
+    if let Some(slot) = peers.iter_mut().find(|s| s.pid == service) {
+        slot.service = Some(handler);
+    }
+    reply
 }
 
 /// The platform's memory statistics in the ABI's form.
@@ -213,8 +231,8 @@ impl Files for KernelHost<'_, '_> {
         let flags = open_flags(i64::from(flags.bits()))?;
         let p = self
             .kernel
-            .prepare_url_op(self.caller, None, nr::OPEN, url, None, flags)?;
-        let reply = self.dispatch(p.scheme, &p.op);
+            .prepare_url_op(self.caller, None, Sysnum::Open, url, None, flags)?;
+        let reply = self.dispatch(p.scheme, p.op);
         let h =
             self.kernel
                 .enter_handle(HandlesRef::Native(self.caller), p.scheme, flags, reply)?;
@@ -227,7 +245,7 @@ impl Files for KernelHost<'_, '_> {
         let data = self
             .dispatch(
                 scheme,
-                &OwnedOp::Read {
+                OwnedOp::Read {
                     handle: remote,
                     len,
                 },
@@ -244,7 +262,7 @@ impl Files for KernelHost<'_, '_> {
         let n = self
             .dispatch(
                 scheme,
-                &OwnedOp::Write {
+                OwnedOp::Write {
                     handle: remote,
                     data,
                 },
@@ -260,7 +278,7 @@ impl Files for KernelHost<'_, '_> {
             offset,
             whence,
         };
-        self.dispatch(scheme, &op).done()
+        self.dispatch(scheme, op).done()
     }
 
     fn close(&mut self, handle: u32) -> Result<(), Error> {
@@ -270,7 +288,7 @@ impl Files for KernelHost<'_, '_> {
             .remove(Handle(handle))?;
         if let crate::object::Object::Remote { scheme, remote, .. } = object {
             // Closed now, not queued: the handler must not see later calls before it.
-            let _ = self.dispatch(scheme, &OwnedOp::Close { handle: remote });
+            let _ = self.dispatch(scheme, OwnedOp::Close { handle: remote });
         } else {
             self.kernel.release(object);
         }
@@ -278,27 +296,29 @@ impl Files for KernelHost<'_, '_> {
     }
 
     fn stat(&mut self, url: &str) -> Result<Stat, Error> {
-        self.path_call(nr::STAT, url, None).stat()
+        self.path_call(Sysnum::Stat, url, None).stat()
     }
 
     fn unlink(&mut self, url: &str) -> Result<(), Error> {
-        self.path_call(nr::UNLINK, url, None).done().map(drop)
+        self.path_call(Sysnum::Unlink, url, None).done().map(drop)
     }
 
     fn mkdir(&mut self, url: &str) -> Result<(), Error> {
-        self.path_call(nr::MKDIR, url, None).done().map(drop)
+        self.path_call(Sysnum::Mkdir, url, None).done().map(drop)
     }
 
     fn rmdir(&mut self, url: &str) -> Result<(), Error> {
-        self.path_call(nr::RMDIR, url, None).done().map(drop)
+        self.path_call(Sysnum::Rmdir, url, None).done().map(drop)
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        self.path_call(nr::RENAME, from, Some(to)).done().map(drop)
+        self.path_call(Sysnum::Rename, from, Some(to))
+            .done()
+            .map(drop)
     }
 
     fn statfs(&mut self, url: &str) -> Result<FsInfo, Error> {
-        self.path_call(nr::STATFS, url, None).info()
+        self.path_call(Sysnum::StatFs, url, None).info()
     }
 }
 
