@@ -17,6 +17,9 @@
 mod commit;
 mod paging;
 
+// The call handlers below are never inlined: the gate's dispatch (`gate::serve`) is on the
+// stack of every call a run makes, and must not carry the frames of the bus calls in its own.
+
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -76,6 +79,7 @@ impl Kernel {
     }
 
     /// `emit`: queues the event for the next group commit and parks the run until then.
+    #[inline(never)]
     pub(crate) fn emit_call(
         &mut self,
         pid: Pid,
@@ -126,6 +130,7 @@ impl Kernel {
     }
 
     /// `subscribe`: a subscription handle (or, with `delete=1`, deletes a durable consumer).
+    #[inline(never)]
     pub(crate) fn subscribe_call(&mut self, pid: Pid, pattern: Buf, options: Buf) -> BusServed {
         let (pattern, options) = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
@@ -189,6 +194,7 @@ impl Kernel {
     }
 
     /// `next`: the subscription's next event, written at `out`; parks the run until one comes.
+    #[inline(never)]
     pub(crate) fn next_call(
         &mut self,
         pid: Pid,
@@ -241,6 +247,7 @@ impl Kernel {
     }
 
     /// `scan`: view `view`'s answer about `key`, written at `out`.
+    #[inline(never)]
     pub(crate) fn scan_call(&mut self, pid: Pid, view: Buf, key: Buf, out: Buf) -> BusServed {
         let (view, key) = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
@@ -261,6 +268,7 @@ impl Kernel {
     }
 
     /// `seal`: snapshots view `view`; its height.
+    #[inline(never)]
     pub(crate) fn seal_call(&mut self, pid: Pid, view: Buf) -> BusServed {
         let view = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
@@ -271,6 +279,7 @@ impl Kernel {
     }
 
     /// `timer`: sets or cancels a timer.
+    #[inline(never)]
     pub(crate) fn timer_call(&mut self, pid: Pid, spec: Buf) -> BusServed {
         let text = {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
@@ -302,6 +311,7 @@ impl Kernel {
     }
 
     /// `ack`: a durable subscription's event is done, or failed.
+    #[inline(never)]
     pub(crate) fn ack_call(
         &mut self,
         pid: Pid,

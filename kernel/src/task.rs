@@ -448,12 +448,12 @@ impl TaskEngine {
             pending: None,
             tape: Tape::Off,
         };
-        let mut store = self.store(data);
+        let mut store = Box::new(self.store(data));
         // The runs' linker type, with nothing in it: the same instantiation code as runs.
         let instance = Linker::<RunData>::new(&self.engine)
-            .instantiate_and_start(&mut store, module)
+            .instantiate_and_start(&mut *store, module)
             .map_err(|e| instantiation_failure(&e, memory_bytes))?;
-        store.data_mut().memory = instance.get_memory(&store, "memory");
+        store.data_mut().memory = instance.get_memory(&*store, "memory");
         Ok(Callee { store, instance })
     }
 }
@@ -478,7 +478,8 @@ fn instantiation_failure(e: &WasmError, memory_bytes: usize) -> LoadFailure {
 /// completion, each call within a fuel budget. Its store holds its engine, so dropping it
 /// frees the code too when the engine was its own.
 pub struct Callee {
-    store: Store<RunData>,
+    /// Boxed, as a task's: a store is ~1.7 KiB, and callees move (into their view, and out).
+    store: Box<Store<RunData>>,
     instance: wasmi::Instance,
 }
 
@@ -488,7 +489,9 @@ impl Callee {
         &self,
         name: &str,
     ) -> Option<TypedFunc<P, R>> {
-        self.instance.get_typed_func::<P, R>(&self.store, name).ok()
+        self.instance
+            .get_typed_func::<P, R>(&*self.store, name)
+            .ok()
     }
 
     /// Calls `f` with `arg` to completion within `fuel`. `Err`: it trapped or ran out of fuel
@@ -502,7 +505,7 @@ impl Callee {
         self.store
             .set_fuel(fuel)
             .map_err(|e| format!("fuel: {e}"))?;
-        f.call(&mut self.store, arg).map_err(|e| format!("{e}"))
+        f.call(&mut *self.store, arg).map_err(|e| format!("{e}"))
     }
 
     /// Whether it exports its linear memory (`memory`).
@@ -513,7 +516,7 @@ impl Callee {
     /// Its linear memory (empty if it exports none).
     pub fn memory(&self) -> &[u8] {
         match self.store.data().memory {
-            Some(m) => m.data(&self.store),
+            Some(m) => m.data(&*self.store),
             None => &[],
         }
     }
@@ -521,7 +524,7 @@ impl Callee {
     /// Its linear memory, writable.
     pub fn memory_mut(&mut self) -> &mut [u8] {
         match self.store.data().memory {
-            Some(m) => m.data_mut(&mut self.store),
+            Some(m) => m.data_mut(&mut *self.store),
             None => &mut [],
         }
     }
@@ -531,16 +534,16 @@ impl Callee {
         let Some(memory) = self.store.data().memory else {
             return Err(String::from("it has no memory"));
         };
-        let have = memory.data_size(&self.store);
+        let have = memory.data_size(&*self.store);
         if bytes <= have {
             return Ok(());
         }
         // In the memory's own pages (1 byte for the programs here, 64 KiB by default).
-        let pages = memory.size(&self.store).max(1);
+        let pages = memory.size(&*self.store).max(1);
         let page = (have as u64 / pages).max(1);
         let more = ((bytes - have) as u64).div_ceil(page);
         memory
-            .grow(&mut self.store, more)
+            .grow(&mut *self.store, more)
             .map(|_| ())
             .map_err(|e| format!("{e}"))
     }

@@ -22,7 +22,9 @@ use crate::run::WaitReason;
 
 impl Kernel {
     /// Opens the journal on the platform's `region` (in RAM, not durable, when there is none
-    /// or it cannot be used); returns the line for the boot log.
+    /// or it cannot be used); returns the line for the boot log. Never inlined: recovery's
+    /// frames must not stay in the boot loop's frame.
+    #[inline(never)]
     pub fn open_journal(&mut self, region: Option<&'static dyn LogStorage>) -> String {
         let limits = self.config.journal;
         let config = JournalConfig {

@@ -113,7 +113,9 @@ impl Kernel {
     }
 
     /// Loads the views the boot image declares (`/etc/views/<name>.view`); a line for the boot
-    /// log per view.
+    /// log per view. Never inlined: building a view compiles its reducer, whose stack frames
+    /// must not stay in the boot loop's frame (under every call the kernel serves afterwards).
+    #[inline(never)]
     pub fn open_views(&mut self, platform: &str) -> Vec<String> {
         let mut lines = Vec::new();
         let limits = ViewLimits {
