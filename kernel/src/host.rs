@@ -334,7 +334,7 @@ impl Runs for KernelHost<'_, '_> {
         let run = RunOptions {
             allow,
             memory: options.memory,
-            ..RunOptions::default()
+            kmem: options.kmem,
         };
         let packed = pack_args(args)?;
         self.kernel

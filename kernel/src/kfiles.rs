@@ -327,6 +327,11 @@ fn proc_file(from: Pid, path: &str, runs: &RunTable) -> Result<Body, Error> {
         "status" => {
             let mut text = String::new();
             let _ = run.info().write_status(&mut text);
+            if let Some(task) = &run.task {
+                let account = &task.data().sys.account;
+                let _ = writeln!(text, "kmem: {}", account.used());
+                let _ = writeln!(text, "kmem_quota: {}", account.quota());
+            }
             Ok(Body::Text(text.into_bytes()))
         }
         _ => Err(Error::NotFound),

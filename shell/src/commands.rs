@@ -96,8 +96,8 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "run",
-        args: "[--allow URL]... <prog> [arg ...] [&]",
-        summary: "start /bin/<prog> and wait (&: don't; --allow: only URLs under these)",
+        args: "[--allow URL]... [--kmem SIZE] <prog> [arg ...] [&]",
+        summary: "start /bin/<prog> and wait (&: don't; --allow: URLs; --kmem: quota)",
         hidden: false,
         run: run_program,
     },
@@ -552,15 +552,29 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
         _ => (false, args),
     };
     let mut allow: Vec<&str> = Vec::new();
+    let mut kmem = None;
     let mut words = words;
-    while let [flag, rest @ ..] = words
-        && flag == "--allow"
+    while let [flag, value, rest @ ..] = words
+        && (flag == "--allow" || flag == "--kmem")
     {
-        let [prefix, rest @ ..] = rest else {
-            return Err(usage("run"));
-        };
-        allow.push(prefix);
+        if flag == "--allow" {
+            allow.push(value);
+        } else {
+            let size = zb_abi::fmt::parse_size(value)
+                .ok()
+                .and_then(|s| usize::try_from(s).ok())
+                .ok_or_else(|| {
+                    format!("bad kernel-memory size {} (e.g. 64K, 2M)", Printable(value))
+                })?;
+            kmem = Some(size);
+        }
         words = rest;
+    }
+    if matches!(
+        words.first().map(String::as_str),
+        Some("--allow" | "--kmem")
+    ) {
+        return Err(usage("run"));
     }
     let Some((name, rest)) = words.split_first() else {
         return Err(usage("run"));
@@ -569,6 +583,7 @@ fn run_program(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let options = SpawnOptions {
         allow: (!allow.is_empty()).then_some(&allow[..]),
         memory: None,
+        kmem,
     };
     let pid = ctx
         .host
@@ -688,18 +703,20 @@ fn dlq(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 }
 
 /// `ps` columns: header and whether the column is right-aligned (numbers).
-const PS_COLUMNS: [(&str, bool); 7] = [
+const PS_COLUMNS: [(&str, bool); 8] = [
     ("PID", true),
     ("PPID", true),
     ("STATE", false),
     ("NAME", false),
     ("MEM", true),
+    ("KMEM", true),
     ("CPU", true),
     ("INFO", false),
 ];
 
-/// One `ps` row from a `proc://<pid>/status` file.
-fn ps_row(status: &str) -> Option<[String; 7]> {
+/// One `ps` row from a `proc://<pid>/status` file (KMEM: what the kernel holds for the run;
+/// 0 for services and finished runs).
+fn ps_row(status: &str) -> Option<[String; 8]> {
     let f = |key: &str| zb_abi::runs::field(status, key);
     let info = match f("state")? {
         "DONE" => f("exit").unwrap_or("").to_string(),
@@ -707,12 +724,14 @@ fn ps_row(status: &str) -> Option<[String; 7]> {
         _ => String::new(),
     };
     let memory: u64 = f("memory")?.parse().ok()?;
+    let kmem: u64 = f("kmem").and_then(|k| k.parse().ok()).unwrap_or(0);
     Some([
         f("pid")?.to_string(),
         f("ppid")?.to_string(),
         f("state")?.to_string(),
         format!("{}", Printable(f("name")?)),
         format!("{}", Bytes(memory)),
+        format!("{}", Bytes(kmem)),
         f("fuel")?.to_string(),
         info,
     ])
@@ -724,7 +743,7 @@ fn ps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let entries = list_dir(ctx.host, "proc://").map_err(|e| format!("proc://: {e}"))?;
     let mut pids: Vec<Pid> = entries.iter().filter_map(|(_, n)| n.parse().ok()).collect();
     pids.sort_unstable();
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<[String; 8]> = Vec::new();
     for pid in pids {
         // A run reaped between the listing and this read is simply not shown.
         if let Ok(text) = read_all(ctx.host, &format!("proc://{pid}/status"))

@@ -112,6 +112,8 @@ struct FakeHost {
     open: Vec<Option<OpenFile>>,
     /// Spawns with URL grants, as `(name, allow)`.
     allowed: Vec<(String, Vec<String>)>,
+    /// Spawns with a kernel-memory quota, as `(name, bytes)`.
+    kmems: Vec<(String, usize)>,
     /// The wall clock as set: (UNIX seconds, `elapsed_us` when set).
     wall: Option<(u64, u64)>,
 }
@@ -413,6 +415,9 @@ impl Runs for FakeHost {
         args: &[&str],
         options: &zb_abi::SpawnOptions<'_>,
     ) -> Result<Pid, Error> {
+        if let Some(kmem) = options.kmem {
+            self.kmems.push((name.to_string(), kmem));
+        }
         if let Some(allow) = options.allow {
             self.allowed.push((
                 name.to_string(),
@@ -809,6 +814,19 @@ fn a_module_that_fails_to_load_reports_at_once_and_only_once() {
 }
 
 #[test]
+fn run_takes_a_kernel_memory_quota() {
+    let mut t = term();
+    t.type_("run --kmem 64K --allow file:///x hello &\r");
+    assert_eq!(t.host.kmems, [("hello".to_string(), 64 << 10)]);
+    assert_eq!(t.host.allowed.len(), 1);
+    assert!(
+        t.type_("run --kmem lots hello\r")
+            .contains("run: bad kernel-memory size lots (e.g. 64K, 2M)"),
+    );
+    assert!(t.type_("run --kmem\r").contains("run: usage: run"));
+}
+
+#[test]
 fn run_errors() {
     let mut t = term();
     assert_eq!(
@@ -817,11 +835,11 @@ fn run_errors() {
     );
     assert!(
         t.type_("run\r")
-            .contains("\nrun: usage: run [--allow URL]... <prog> [arg ...] [&]\n")
+            .contains("\nrun: usage: run [--allow URL]... [--kmem SIZE] <prog> [arg ...] [&]\n")
     );
     assert!(
         t.type_("run &\r")
-            .contains("\nrun: usage: run [--allow URL]... <prog> [arg ...] [&]\n")
+            .contains("\nrun: usage: run [--allow URL]... [--kmem SIZE] <prog> [arg ...] [&]\n")
     );
     assert!(
         t.type_("run ../x\r")
@@ -1060,16 +1078,16 @@ fn ps_shows_every_run_and_service_in_aligned_columns() {
     let out = t.type_("ps\r");
     let expected = "\
 ps
-PID  PPID  STATE  NAME           MEM      CPU  INFO
-  1     0  WAIT   console        0 B        0  input
-  2     1  EXEC   spin      64.0 KiB  1234567
-  3     1  WAIT   sleeper      300 B        0  sleep
-  4     1  WAIT   parent         0 B        0  child 6
-  5     1  WAIT   ready          0 B        0  ready
-  6     4  WAIT   chan           0 B        0  chan
-  7     1  DONE   hello          0 B       42  ok(0)
-  8     1  DONE   bad            0 B        0  panic: unreachable
- 10     1  INIT   starting       0 B        0
+PID  PPID  STATE  NAME           MEM  KMEM      CPU  INFO
+  1     0  WAIT   console        0 B   0 B        0  input
+  2     1  EXEC   spin      64.0 KiB   0 B  1234567
+  3     1  WAIT   sleeper      300 B   0 B        0  sleep
+  4     1  WAIT   parent         0 B   0 B        0  child 6
+  5     1  WAIT   ready          0 B   0 B        0  ready
+  6     4  WAIT   chan           0 B   0 B        0  chan
+  7     1  DONE   hello          0 B   0 B       42  ok(0)
+  8     1  DONE   bad            0 B   0 B        0  panic: unreachable
+ 10     1  INIT   starting       0 B   0 B        0
 zb:/> ";
     assert_eq!(out, expected);
     assert!(t.type_("ps x\r").contains("ps: unexpected argument: x"));
@@ -1079,9 +1097,8 @@ zb:/> ";
 fn help_describes_the_run_commands() {
     let out = run("help\r");
     assert!(
-        out.contains("  run [--allow URL]... <prog> [arg ...] [&]\n")
-            && out
-                .contains("start /bin/<prog> and wait (&: don't; --allow: only URLs under these)"),
+        out.contains("  run [--allow URL]... [--kmem SIZE] <prog> [arg ...] [&]\n")
+            && out.contains("start /bin/<prog> and wait (&: don't; --allow: URLs; --kmem: quota)"),
         "{out}"
     );
     assert!(out.contains("  kill <pid>"));
@@ -1137,7 +1154,7 @@ fn time_of_a_synchronous_command_follows_its_output() {
     assert!(out.starts_with("time ps\nPID  PPID"), "{out}");
     assert!(
         out.ends_with(&alloc::format!(
-            "  1     0  WAIT   console  0 B    0  input\n{}{PROMPT}",
+            "  1     0  WAIT   console  0 B   0 B    0  input\n{}{PROMPT}",
             time_line(5)
         )),
         "{out}"

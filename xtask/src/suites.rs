@@ -392,7 +392,7 @@ fn shell_session(t: &QemuTargets, platform: Platform) -> StepResult {
     }
 }
 
-/// A `ps` row, split into columns: PID PPID STATE NAME MEM(2 words) CPU INFO...
+/// A `ps` row, split into columns: PID PPID STATE NAME MEM(2 words) KMEM(2 words) CPU INFO...
 struct PsRow {
     state: String,
     cpu: u64,
@@ -409,7 +409,7 @@ fn ps_row(m: &Machine, ps: &str, pid: u32) -> StepResult<PsRow> {
     };
     let cols: Vec<&str> = line.split_whitespace().collect();
     match cols.as_slice() {
-        [_, _, state, _, _, _, cpu, info @ ..] => match cpu.parse() {
+        [_, _, state, _, _, _, _, _, cpu, info @ ..] => match cpu.parse() {
             Ok(cpu) => Ok(PsRow {
                 state: state.to_string(),
                 cpu,
@@ -497,7 +497,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect_prompt(STEP)?;
     m.check("echo still responsive", &["still responsive\n"], STEP)?;
     let first = m.command("ps", STEP)?;
-    for col in ["PID", "PPID", "STATE", "NAME", "MEM", "CPU"] {
+    for col in ["PID", "PPID", "STATE", "NAME", "MEM", "KMEM", "CPU"] {
         if !first.contains(col) {
             return m.fail(format!("ps header lacks {col}: {first:?}"));
         }

@@ -13,6 +13,7 @@
 //!   allow   file:///data/ledger
 //!   allow   console://stdout console://stderr
 //!   memory  64K
+//!   kmem    32K
 //!   restart on-failure
 //!   backoff 100ms..5s
 //!   limit   5 per 60s
@@ -50,6 +51,9 @@
 //!     the run can open nothing.
 //!   - `memory SIZE` — the run's memory limit: bytes, or with a binary suffix `K`, `M` or `G`
 //!     (`64K` = 65536), between 1K and 4G. Without it, the kernel's default applies.
+//!   - `kmem SIZE` — the run's kernel-memory quota (what the kernel may hold for it: output
+//!     waiting for the console, messages in flight, requests), sized like `memory`. Without
+//!     it, the platform's default applies.
 //!   - `restart never|on-failure|always` — the default is `never`.
 //!   - `backoff INITIAL..MAX` (or just `INITIAL` for a fixed wait) — the wait before a restart,
 //!     doubling from INITIAL up to MAX; durations take a unit `us`, `ms`, `s`, `m` or `h`,
@@ -112,6 +116,8 @@ pub struct RunSpec {
     pub grants: Vec<String>,
     /// Memory limit in bytes; `None`: the kernel's default.
     pub memory: Option<u64>,
+    /// Kernel-memory quota in bytes; `None`: the platform's default.
+    pub kmem: Option<u64>,
     pub restart: RestartPolicy,
     /// The platforms it starts on (`platform x86_64`); empty: all.
     pub platforms: Vec<String>,
@@ -137,7 +143,7 @@ impl fmt::Display for ManifestError {
 
 impl core::error::Error for ManifestError {}
 
-const RUN_KEYS: &str = "args, allow, memory, platform, start-on, restart, backoff or limit";
+const RUN_KEYS: &str = "args, allow, memory, kmem, platform, start-on, restart, backoff or limit";
 /// Longest `start-on` pattern (the bus's subject limit).
 pub const MAX_PATTERN: usize = 128;
 
@@ -187,6 +193,7 @@ struct OpenRun {
     spec: RunSpec,
     args: Option<usize>,
     memory: Option<usize>,
+    kmem: Option<usize>,
     platform: Option<usize>,
     start_on: Option<usize>,
     restart: Option<usize>,
@@ -228,8 +235,8 @@ impl Parser {
                 self.finish_run()?;
                 self.entry(key, rest).map_err(at)
             }
-            "args" | "allow" | "memory" | "platform" | "start-on" | "restart" | "backoff"
-            | "limit"
+            "args" | "allow" | "memory" | "kmem" | "platform" | "start-on" | "restart"
+            | "backoff" | "limit"
                 if !indented =>
             {
                 Err(at(format!(
@@ -291,12 +298,14 @@ impl Parser {
                     args: Vec::new(),
                     grants: Vec::new(),
                     memory: None,
+                    kmem: None,
                     restart: RestartPolicy::default(),
                     platforms: Vec::new(),
                     start_on: None,
                 },
                 args: None,
                 memory: None,
+                kmem: None,
                 platform: None,
                 start_on: None,
                 restart: None,
@@ -347,6 +356,7 @@ impl OpenRun {
         let seen = match key {
             "args" => Some(&mut self.args),
             "memory" => Some(&mut self.memory),
+            "kmem" => Some(&mut self.kmem),
             "platform" => Some(&mut self.platform),
             "start-on" => Some(&mut self.start_on),
             "restart" => Some(&mut self.restart),
@@ -377,6 +387,7 @@ impl OpenRun {
                 }
                 "allow" => "\"allow\" needs at least one URL prefix, e.g. file:///data/app".into(),
                 "memory" => "\"memory\" needs a size, e.g. 64K".into(),
+                "kmem" => "\"kmem\" needs a size, e.g. 64K".into(),
                 "platform" => "\"platform\" needs a platform name, e.g. x86_64".into(),
                 "start-on" => {
                     "\"start-on\" needs an event pattern, e.g. ledger.transfer.requested".into()
@@ -424,6 +435,12 @@ impl OpenRun {
                     return Err(trailing("memory size", words[1]));
                 };
                 spec.memory = Some(parse_size(size)?);
+            }
+            "kmem" => {
+                let [size] = words[..] else {
+                    return Err(trailing("kernel-memory size", words[1]));
+                };
+                spec.kmem = Some(parse_size(size)?);
             }
             "restart" => {
                 let [policy] = words[..] else {
@@ -629,33 +646,28 @@ fn split_unit(text: &str) -> (&str, &str) {
     text.split_at(digits)
 }
 
-/// `65536`, `64K`, `2M`, `1G` (binary multiples; `k`, `m`, `g` too).
+/// `65536`, `64K`, `2M`, `1G` (binary multiples; `k`, `m`, `g` too: [`zb_abi::fmt::parse_size`]),
+/// between 1K and 4G.
 fn parse_size(text: &str) -> Res<u64> {
-    let (digits, unit) = split_unit(text);
-    let scale: u64 = match unit {
-        "" => 1,
-        "K" | "k" => 1 << 10,
-        "M" | "m" => 1 << 20,
-        "G" | "g" => 1 << 30,
-        _ if digits.is_empty() => {
-            return Err(format!(
-                "bad memory size {} (expected e.g. 64K)",
-                quote(text)
-            ));
-        }
-        _ => {
-            return Err(format!(
+    use zb_abi::fmt::SizeError;
+    let out_of_range = || format!("memory size {} is out of range (1K to 4G)", quote(text));
+    match zb_abi::fmt::parse_size(text) {
+        Ok(bytes) if (MIN_MEMORY..=MAX_MEMORY).contains(&bytes) => Ok(bytes),
+        Ok(_) | Err(SizeError::Overflow) => Err(out_of_range()),
+        Err(SizeError::TooLarge) => Err(format!("memory size {} is far too large", quote(text))),
+        Err(SizeError::Malformed) => Err(format!(
+            "bad memory size {} (expected e.g. 64K)",
+            quote(text)
+        )),
+        Err(SizeError::UnknownUnit) => {
+            let (_, unit) = split_unit(text);
+            Err(format!(
                 "unknown size unit {} in {} (expected K, M or G, or none for bytes)",
                 quote(unit),
                 quote(text)
-            ));
+            ))
         }
-    };
-    let n = parse_number(digits, "memory size")?;
-    let bytes = n
-        .checked_mul(scale)
-        .filter(|b| (MIN_MEMORY..=MAX_MEMORY).contains(b));
-    bytes.ok_or_else(|| format!("memory size {} is out of range (1K to 4G)", quote(text)))
+    }
 }
 
 /// `250us`, `100ms`, `5s`, `2m`, `1h`, as µs.
@@ -743,6 +755,7 @@ run ledger-cmd
   allow   file:///data/ledger
   allow   console://stdout console://stderr
   memory  64K
+  kmem    32K
   restart on-failure
   backoff 100ms..5s
   limit   5 per 60s
@@ -770,6 +783,7 @@ run motd
                     "console://stderr".into()
                 ],
                 memory: Some(65536),
+                kmem: Some(32768),
                 restart: RestartPolicy {
                     mode: RestartMode::OnFailure,
                     backoff: Backoff {
@@ -786,9 +800,10 @@ run motd
             }
         );
         let motd = m.run("motd").unwrap();
-        assert_eq!(motd.line, 15);
+        assert_eq!(motd.line, 16);
         assert_eq!(motd.args, ["/etc/motd"]);
         assert_eq!(motd.memory, None);
+        assert_eq!(motd.kmem, None);
         assert_eq!(motd.restart, RestartPolicy::default());
         assert_eq!(motd.restart.mode, RestartMode::Never);
         // The module docs show the same text.
@@ -864,7 +879,7 @@ run motd
             ),
             (
                 "run a\n  colour red",
-                "line 2: unknown run property \"colour\" (expected args, allow, memory, platform, start-on, restart, backoff or limit)",
+                "line 2: unknown run property \"colour\" (expected args, allow, memory, kmem, platform, start-on, restart, backoff or limit)",
             ),
             (
                 "memory 64K",

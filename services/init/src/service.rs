@@ -368,6 +368,7 @@ fn spawn(spec: &RunSpec, host: &mut dyn Runs) -> Result<Pid, zb_abi::Error> {
         memory: spec
             .memory
             .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+        kmem: spec.kmem.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
     };
     host.spawn_with(&spec.name, &args, &options)
 }

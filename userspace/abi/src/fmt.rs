@@ -58,6 +58,39 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// Why a size did not parse ([`parse_size`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeError {
+    /// No leading digits, or not a number.
+    Malformed,
+    /// A suffix other than `K`, `M`, `G` (either case).
+    UnknownUnit,
+    /// A number of more digits than `u64` can hold.
+    TooLarge,
+    /// A number that fits, but not once scaled by its unit.
+    Overflow,
+}
+
+/// A size as users write it: `65536`, `64K`, `2M`, `1G` (binary multiples; `k`, `m`, `g`
+/// too). The one parser for sizes (the shell's `run --kmem`, init's manifest).
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let scale: u64 = match unit {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        _ if number.is_empty() => return Err(SizeError::Malformed),
+        _ => return Err(SizeError::UnknownUnit),
+    };
+    if number.is_empty() {
+        return Err(SizeError::Malformed);
+    }
+    let n: u64 = number.parse().map_err(|_| SizeError::TooLarge)?;
+    n.checked_mul(scale).ok_or(SizeError::Overflow)
+}
+
 /// A duration given in microseconds: `[Nd ]HH:MM:SS.mmm`.
 pub struct Uptime(pub u64);
 

@@ -456,6 +456,9 @@ pub struct SpawnOptions<'a> {
     pub allow: Option<&'a [&'a str]>,
     /// Memory limit in bytes, below the kernel's; `None`: the kernel's limit.
     pub memory: Option<usize>,
+    /// Kernel-memory quota in bytes (what the kernel may hold for the run: output, messages,
+    /// requests); `None`: the platform's default.
+    pub kmem: Option<usize>,
 }
 
 /// A persistent store of fixed-size blocks (a disk; flash behind a block adapter), as the
