@@ -22,6 +22,12 @@
 //!   (`Unsupported`: the shell's `mv` copies then).
 //! - Open files live in a bounded table of generation-checked handles ([`handles`]); a
 //!   closed or forged handle is `BadHandle` and never reaches another client's file.
+//! - The table is shared fairly: a run holds at most [`MAX_HANDLES_PER_RUN`], runs together
+//!   never take the last [`SYSTEM_HANDLES`], so the shell and the services can always open
+//!   files; past its share a run's `open` is `Busy`. A client is part of the system when the
+//!   kernel listed it as a service when the vfs started (all services are registered before
+//!   any starts, and none is added later); every other pid is a run. When a run ends, the
+//!   kernel closes every handle it held (a `Close` per handle), which gives its share back.
 //! - A change to `/data` is durable before its reply: after every mutating request (write,
 //!   close of a written file, create/truncate by open, mkdir, unlink, rmdir, rename) the
 //!   mount's [`FileSystem::sync`] writes the block cache out and flushes the device; if that
@@ -59,17 +65,21 @@ use zb_abi::scheme::{
     Answer, FileKind, MAX_IO, MAX_NAME, MAX_PATH, MTAB, Op, OpenFlags, Reply, Request, Whence,
     encode_dirent,
 };
-use zb_abi::{BlockDev, Error, Host, NativeService, Pid, System};
+use zb_abi::{BlockDev, Error, Host, NativeService, Pid, RunKind, System};
 
 use crate::fat::{FatFs, MountKind};
 use crate::fs::FileSystem;
-use crate::handles::Handles;
+use crate::handles::{Client, Handles, Shares};
 use crate::ramfs::RamFs;
 
 /// Most files and directories open at once, for all clients together.
 pub const MAX_HANDLES: usize = 64;
-/// Most open at once for one client.
-pub const MAX_HANDLES_PER_CLIENT: usize = 32;
+/// Most open at once for one service (the shell is the console service's client).
+pub const MAX_HANDLES_PER_SERVICE: usize = 32;
+/// Most open at once for one run.
+pub const MAX_HANDLES_PER_RUN: usize = 16;
+/// Handles only the system may use: runs together hold at most `MAX_HANDLES - SYSTEM_HANDLES`.
+pub const SYSTEM_HANDLES: usize = 16;
 
 /// Sizes the service picks at `start`; `None` means "from the heap size" (see
 /// [`VfsConfig::for_heap`]).
@@ -149,6 +159,8 @@ pub struct VfsService {
     now: u64,
     /// The device for `/data`, until `start` mounts it.
     device: Option<Box<dyn BlockDev>>,
+    /// The services' pids (the system's clients), as the kernel listed them at `start`.
+    system: Vec<Pid>,
 }
 
 impl VfsService {
@@ -163,10 +175,25 @@ impl VfsService {
             config,
             limits: config.for_heap(0),
             mounts: Vec::new(),
-            handles: Handles::new(MAX_HANDLES, MAX_HANDLES_PER_CLIENT),
+            handles: Handles::new(Shares {
+                total: MAX_HANDLES,
+                per_system: MAX_HANDLES_PER_SERVICE,
+                per_run: MAX_HANDLES_PER_RUN,
+                reserve: SYSTEM_HANDLES,
+            }),
             buf: Vec::new(),
             now: 0,
             device,
+            system: Vec::new(),
+        }
+    }
+
+    /// Whether `pid` is one of the system's clients or a run.
+    fn client(&self, pid: Pid) -> Client {
+        if self.system.contains(&pid) {
+            Client::System(pid)
+        } else {
+            Client::Run(pid)
         }
     }
 
@@ -335,9 +362,8 @@ impl VfsService {
         }
         let norm = Self::normalise(path)?;
         let (m, rel) = self.resolve(&norm)?;
-        if !self.handles.has_room(from) {
-            return Err(Error::OutOfMemory);
-        }
+        let client = self.client(from);
+        self.handles.room_for(client)?;
         let now = self.now;
         let fs = self.fs(m)?;
         let mut changed = false;
@@ -381,7 +407,7 @@ impl VfsService {
             .map_err(|_| Error::OutOfMemory)?;
         owned.push_str(rel);
         let handle = self.handles.insert(
-            from,
+            client,
             Open {
                 mount: m,
                 path: owned,
@@ -610,6 +636,13 @@ impl NativeService for VfsService {
             host.log(&format!("vfs: cannot serve file:// ({e})"));
         }
         self.limits = self.config.for_heap(host.meminfo().heap.total);
+        let mut system = Vec::new();
+        host.runs(&mut |r| {
+            if r.kind == RunKind::Service {
+                system.push(r.pid);
+            }
+        });
+        self.system = system;
         self.now = host.clock_us() / 1_000_000;
         clock::set_now(self.now);
         if self.mounts.is_empty() {

@@ -17,10 +17,13 @@ use zb_abi::scheme::{
 };
 use zb_abi::{
     Admin, BlockDev, BlockDeviceInfo, Bus, Console, Error, Files, MemInfo, NativeService, Pid,
-    Runs, Schemes, SysInfo, System,
+    RunInfo, RunKind, Runs, Schemes, StateName, SysInfo, System,
 };
 
-use crate::{MAX_HANDLES_PER_CLIENT, VfsConfig, VfsService};
+use crate::{
+    MAX_HANDLES, MAX_HANDLES_PER_RUN, MAX_HANDLES_PER_SERVICE, SYSTEM_HANDLES, VfsConfig,
+    VfsService,
+};
 
 // ---------------------------------------------------------------------------------------
 // Test doubles.
@@ -171,9 +174,29 @@ impl Schemes for MockHost {
     }
 }
 
-// The vfs is a server: it opens no URLs, starts no runs, uses no bus or machine control.
+/// The services, as the kernel lists them: pids 1 to 3 (runs come after).
+const SERVICES: [Pid; 3] = [1, 2, 3];
+
+impl Runs for MockHost {
+    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
+        for pid in SERVICES {
+            visit(&RunInfo {
+                pid,
+                parent: 0,
+                kind: RunKind::Service,
+                name: "service",
+                state: StateName::Wait,
+                wait: None,
+                memory: 0,
+                fuel: 0,
+                exit: None,
+            });
+        }
+    }
+}
+
+// The vfs is a server: it opens no URLs, uses no bus or machine control.
 impl Files for MockHost {}
-impl Runs for MockHost {}
 impl Bus for MockHost {}
 impl Admin for MockHost {}
 
@@ -682,24 +705,84 @@ fn hostile_inputs() {
 fn handle_limits() {
     let mut s = Sys::boot(None, 1 << 20);
     let mut handles = Vec::new();
-    for _ in 0..MAX_HANDLES_PER_CLIENT {
+    s.pid = 1;
+    for _ in 0..MAX_HANDLES_PER_SERVICE {
         handles.push(s.open("/etc/motd", F::READ).unwrap());
     }
-    assert_eq!(s.open("/etc/motd", F::READ), Err(Error::OutOfMemory));
+    assert_eq!(s.open("/etc/motd", F::READ), Err(Error::Busy));
     // Not even a create happens when the handle could not be kept.
-    assert_eq!(s.open("/tmp/new", NEW), Err(Error::OutOfMemory));
+    assert_eq!(s.open("/tmp/new", NEW), Err(Error::Busy));
     assert_eq!(s.stat("/tmp/new"), Err(Error::NotFound));
     // Another client still gets its share, up to the global limit.
-    s.pid = 8;
-    for _ in 0..crate::MAX_HANDLES - MAX_HANDLES_PER_CLIENT {
+    s.pid = 2;
+    for _ in 0..MAX_HANDLES - MAX_HANDLES_PER_SERVICE {
         handles.push(s.open("/etc/motd", F::READ).unwrap());
     }
-    s.pid = 9;
-    assert_eq!(s.open("/etc/motd", F::READ), Err(Error::OutOfMemory));
+    s.pid = 3;
+    assert_eq!(s.open("/etc/motd", F::READ), Err(Error::Busy));
     for h in handles {
         s.close(h).unwrap();
     }
     assert_eq!(s.open("/etc/motd", F::READ).map(|_| ()), Ok(()));
+}
+
+#[test]
+fn runs_get_fair_shares_and_the_system_keeps_its_reserve() {
+    let mut s = Sys::boot(None, 1 << 20);
+    let mut by_run: Vec<(Pid, Vec<u32>)> = Vec::new();
+    // Runs open all they can: each its share, together all but the system's reserve.
+    let mut pid = 10;
+    let mut taken = 0;
+    while taken < MAX_HANDLES - SYSTEM_HANDLES {
+        s.pid = pid;
+        let mut mine = Vec::new();
+        while let Ok(h) = s.open("/etc/motd", F::READ) {
+            mine.push(h);
+        }
+        assert_eq!(s.open("/tmp/x", NEW), Err(Error::Busy), "pid {pid}");
+        assert!(mine.len() <= MAX_HANDLES_PER_RUN);
+        taken += mine.len();
+        by_run.push((pid, mine));
+        pid += 1;
+    }
+    assert_eq!(by_run[0].1.len(), MAX_HANDLES_PER_RUN);
+    s.pid = pid;
+    assert_eq!(
+        s.open("/etc/motd", F::READ),
+        Err(Error::Busy),
+        "no room left for runs"
+    );
+    // The shell (the console's client, pid 1) and the other services still open files.
+    for service in SERVICES {
+        s.pid = service;
+        let h = s.open("/etc/motd", F::READ).unwrap();
+        assert_eq!(s.read(h, 100).unwrap(), b"Welcome to ZeroBus OS\n");
+        s.close(h).unwrap();
+    }
+    s.pid = 1;
+    let reserve: Vec<u32> = (0..SYSTEM_HANDLES)
+        .map(|_| s.open("/etc/motd", F::READ).unwrap())
+        .collect();
+    assert_eq!(
+        s.open("/etc/motd", F::READ),
+        Err(Error::Busy),
+        "the table is full"
+    );
+    for h in reserve {
+        s.close(h).unwrap();
+    }
+    // A run ends: the kernel closes each handle it held (from pid 0), and its share is free
+    // for the next run.
+    let (_, ended) = by_run.remove(0);
+    s.pid = 0;
+    for h in ended {
+        s.close(h).unwrap();
+    }
+    s.pid = pid;
+    for _ in 0..MAX_HANDLES_PER_RUN {
+        s.open("/etc/motd", F::READ).unwrap();
+    }
+    assert_eq!(s.open("/etc/motd", F::READ), Err(Error::Busy));
 }
 
 #[test]
