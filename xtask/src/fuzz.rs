@@ -166,8 +166,9 @@ fn parsers(targets: &[&'static str], opts: &FuzzOpts) -> Result<(), String> {
                 crash: Some(path),
                 ..
             }) => Some(format!(
-                "{target}: crash input {} (replay: cargo fuzz run -s none {target} {})",
+                "{target}: crash input {} (replay: {} {})",
                 path.display(),
+                binary(target).unwrap_or_default().display(),
                 path.display()
             )),
             Ok(_) => None,
@@ -262,19 +263,42 @@ fn build_dir() -> PathBuf {
     target_dir().join("fuzz")
 }
 
-/// The flags every `cargo fuzz build`/`run` gets (see the module docs for why).
-fn fuzz_command(verb: &str) -> Command {
+/// The flags `cargo fuzz build` gets (see the module docs for why); `--target-dir` puts the
+/// binaries under `target/fuzz/<host triple>/release/`.
+fn build_command() -> Command {
     let mut cmd = cargo();
-    cmd.args(["fuzz", verb, "--debug-assertions", "--sanitizer", "none"])
+    cmd.args(["fuzz", "build", "--debug-assertions", "--sanitizer", "none"])
         .arg("--target-dir")
         .arg(build_dir());
     cmd
 }
 
+/// The host's target triple (what cargo-fuzz builds for by default).
+fn host_triple() -> Result<String, String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .current_dir(root())
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|h| h.trim().to_string())
+        .ok_or_else(|| "`rustc -vV` names no host".to_string())
+}
+
+/// The built fuzzer of `target`.
+fn binary(target: &str) -> Result<PathBuf, String> {
+    Ok(build_dir()
+        .join(host_triple()?)
+        .join("release")
+        .join(target))
+}
+
 /// Builds every parser target (one build: they share the instrumented crates).
 fn build() -> Result<(), String> {
     println!("xtask: building the fuzz targets (cargo fuzz build)");
-    crate::artifacts::run_checked(&mut fuzz_command("build"))
+    crate::artifacts::run_checked(&mut build_command())
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -300,14 +324,15 @@ fn run_target(target: &'static str, secs: u64, seed: Option<u64>) -> Result<Repo
         .try_clone()
         .map_err(|e| format!("{}: {e}", log.display()))?;
 
-    let mut cmd = fuzz_command("run");
-    cmd.arg(target).arg(&corpus);
+    // The binary `build` made, run directly: a `cargo fuzz run` would rebuild first, picking
+    // up whatever the working tree holds by then.
+    let mut cmd = Command::new(binary(target)?);
+    cmd.current_dir(root()).arg(&corpus);
     let seeds = root().join("fuzz/seeds").join(target);
     if seeds.is_dir() {
         cmd.arg(&seeds);
     }
-    cmd.arg("--")
-        .arg(format!("-max_total_time={secs}"))
+    cmd.arg(format!("-max_total_time={secs}"))
         .arg(format!("-timeout={UNIT_TIMEOUT_SECS}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1");
@@ -316,9 +341,12 @@ fn run_target(target: &'static str, secs: u64, seed: Option<u64>) -> Result<Repo
     }
     cmd.stdout(log_file).stderr(log_err);
     let start = Instant::now();
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+    let status = cmd.status().map_err(|e| {
+        format!(
+            "cannot run {}: {e}",
+            binary(target).unwrap_or_default().display()
+        )
+    })?;
     let elapsed = start.elapsed().as_secs_f64();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let stat = |key: &str| {
@@ -341,7 +369,7 @@ fn run_target(target: &'static str, secs: u64, seed: Option<u64>) -> Result<Repo
     });
     if crash.is_none() && !status.success() {
         return Err(format!(
-            "{target}: cargo fuzz run failed ({status}) without a crash input; see {}",
+            "{target}: the fuzzer failed ({status}) without a crash input; see {}",
             log.display()
         ));
     }
