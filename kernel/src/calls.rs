@@ -1,6 +1,6 @@
 //! The kernel's side of the gate: [`KernelCalls`] for [`Kernel`], one line per call family,
 //! each handing the decoded call to the plain function that serves it — processes in
-//! `crate::process`, URLs in `crate::fs`, the bus and views in `crate::events`.
+//! `crate::process`, URLs in `crate::urls`, the bus and views in `crate::events`.
 //!
 //! The gate (`crate::gate`) names only this trait, never the kernel's type, so the kernel can
 //! link runs to the gate without an import cycle.

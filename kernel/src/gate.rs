@@ -12,7 +12,7 @@
 //!    [`Call`], every memory range checked. A bad argument ends here as an error code.
 //! 4. **Authorise** ([`authorise`]): the call against the run's grants.
 //! 5. **Dispatch** ([`dispatch`]): one `match` sends each call to the plain function of its
-//!    family — run-local calls and channels (`crate::sys`), processes, URLs (`crate::fs`),
+//!    family — run-local calls and channels (`crate::sys`), processes, URLs (`crate::urls`),
 //!    the bus and views (`crate::events`) — and the one wrapper ([`settle`]) turns a
 //!    [`Refusal`] into the error code the run gets (and the reason `last_error` gives).
 //!

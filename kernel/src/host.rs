@@ -4,7 +4,7 @@
 //! [`KernelHost`] implements every method of every role (`Console`, `System`, `Files`, `Runs`,
 //! `Bus`, `Admin`, `Schemes`; `Runs::spawn` is `spawn_with` by definition), so no role default
 //! stands in for the kernel's answer. URL calls
-//! are routed like a run's (`crate::fs`), except that a native client cannot wait: a call to a
+//! are routed like a run's (`crate::urls`), except that a native client cannot wait: a call to a
 //! service's scheme calls that service at once ([`ServiceSlot`]), and a handler that would
 //! answer later makes the call fail with `WouldBlock`.
 //!
@@ -24,10 +24,10 @@ use zb_hal::Platform;
 
 use crate::banner::PROFILE;
 use crate::cap::Handle;
-use crate::fs::{Delivery, HandlesRef, Routed, open_flags, remote};
 use crate::kernel::{Kernel, RunOptions};
 use crate::request::{OwnedOp, OwnedReply};
 use crate::scheme::{SchemeIndex, narrowed};
+use crate::urls::{Delivery, HandlesRef, Routed, open_flags, remote};
 
 /// A native service in the boot loop's list; `service` is `None` while it is being served.
 pub struct ServiceSlot<'s> {

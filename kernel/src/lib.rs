@@ -23,7 +23,6 @@ pub mod cap;
 pub mod config;
 pub mod devices;
 mod events;
-mod fs;
 mod gate;
 mod host;
 pub mod ipc;
@@ -41,6 +40,7 @@ pub mod sched;
 pub mod scheme;
 mod sys;
 pub mod task;
+mod urls;
 mod views;
 
 use alloc::vec::Vec;
