@@ -1,15 +1,43 @@
 //! ZRK, the ZeroBus run kernel: the platform-free core.
 //!
-//! The kernel is handed a [`Platform`] by a boot crate and the native services to run, and
-//! from then on owns the machine: it prints the boot banner, starts the console service, feeds
-//! it console input, and idles the CPU when there is nothing to do.
+//! A boot crate hands [`run()`] a [`Platform`] (the HAL), a [`KernelConfig`] and the native
+//! services; from then on the kernel owns the machine. Its processes ("runs") are wasm programs
+//! executed by wasmi; a run reaches the kernel only through the HOST import module, whose every
+//! call enters one gate. `kernel/ARCHITECTURE.md` follows one call end to end.
 //!
-//! Layering: the kernel depends on the HAL *traits* (`zb-hal`) and the userspace ABI
-//! (`zb-abi`) only. It contains no platform `cfg` and no `unsafe`; it builds for every target
-//! the OS runs on and is unit-tested on the host.
+//! Layering: the kernel depends on the HAL *traits* (`zb-hal`), the userspace ABI (`zb-abi`),
+//! the journal and the bus policy (`zb-journal`, `zb-bus`) only. It contains no platform `cfg`
+//! and no `unsafe`; it builds for every target the OS runs on and is unit-tested on the host.
+//! Modules import only downwards (no cycle): the gate names no kernel type.
 //!
-//! Invariants: nothing a service or a user does can make the kernel panic; the only deliberate
-//! panic is the `test-hooks` build's [`zb_abi::PowerAction::TestPanic`].
+//! Invariants: nothing a run, a service or a user does can make the kernel panic (the only
+//! deliberate panic is the `test-hooks` build's [`zb_abi::PowerAction::TestPanic`]); every
+//! kernel allocation made for a run is charged to it and given back when dropped
+//! ([`account`]); a run reaches nothing past its handles and grants.
+//!
+//! The modules, from the top:
+//! - `lib.rs` (this file): the boot loop — console input, [`Kernel::step`], services, idle.
+//! - [`kernel`]: [`Kernel`], the run table, scheduler, channels and programs; one fuel slice at
+//!   a time (`run_slice`), parking and waking runs.
+//! - `calls`: the kernel's side of the gate (`KernelCalls` for `Kernel`, one line per family).
+//! - `process`, `urls`, `events`: the kernel-served call families — spawn/wait/close; URL calls
+//!   and the one route every request takes; the bus calls, journal opening, group commit and
+//!   views in the heap.
+//! - `host`: [`KernelHost`], the same calls for native services (the role traits of
+//!   `zb_abi::Host`); [`devices`]: a board's devices as the services it builds see them.
+//! - [`kfiles`]: the `proc://` and `mem://` schemes the kernel serves itself.
+//! - `gate`: the syscall gate — charge, tape, decode, authorise, one dispatch, one error wrapper.
+//! - `link`: wasmi host functions made from the ABI's table of calls.
+//! - `sys`: run-local calls and channels, served inside the interpreter; [`account`]: kernel
+//!   memory charged to runs.
+//! - [`task`]: the TASK engine (a wasmi store per run, fuel slices, resumable calls);
+//!   `views`: reducers run by it; [`replay`]: recording and replaying a run's inputs.
+//! - [`run`], [`run_table`]: a run's lifecycle as types, and the table of runs.
+//! - [`bus`]: the journal's storage and the event bus type; [`request`]: requests in flight to
+//!   services; [`scheme`]: the scheme router and registry of kinds.
+//! - [`object`], [`ipc`], [`cap`]: kernel objects and channels, message queues, handle tables.
+//! - [`sched`]: ready queue and sleepers; [`config`]: what a board tells the kernel;
+//!   [`banner`], [`panic`]: the boot banner and the panic report.
 #![no_std]
 #![forbid(unsafe_code)]
 
