@@ -32,12 +32,12 @@
 //!   memory charged to runs.
 //! - [`task`]: the TASK engine (a wasmi store per run, fuel slices, resumable calls);
 //!   `views`: reducers run by it; [`replay`]: recording and replaying a run's inputs.
-//! - [`run`], [`run_table`]: a run's lifecycle as types, and the table of runs.
+//! - [`run`](mod@run), [`run_table`]: a run's lifecycle as types, and the table of runs.
 //! - [`bus`]: the journal's storage and the event bus type; [`request`]: requests in flight to
 //!   services; [`scheme`]: the scheme router and registry of kinds.
 //! - [`object`], [`ipc`], [`cap`]: kernel objects and channels, message queues, handle tables.
 //! - [`sched`]: ready queue and sleepers; [`config`]: what a board tells the kernel;
-//!   [`banner`], [`panic`]: the boot banner and the panic report.
+//!   [`banner`], [`panic`](mod@panic): the boot banner and the panic report.
 #![no_std]
 #![forbid(unsafe_code)]
 
