@@ -169,10 +169,16 @@ impl Kernel {
         }
         let sub = bus.subscribe(pid, &pattern, &options).map_err(|e| {
             let why = match e {
-                Error::Busy => "that durable subscription is in use by another subscriber",
-                _ => "too many subscriptions",
+                Error::Busy => {
+                    String::from("that durable subscription is in use by another subscriber")
+                }
+                _ => format!(
+                    "too many subscriptions ({} per run, {} in all)",
+                    zb_bus::SUBSCRIPTION_SHARE,
+                    zb_bus::MAX_SUBSCRIPTIONS
+                ),
             };
-            (e, String::from(why))
+            (e, why)
         })?;
         let inserted = live(&mut self.runs, pid)
             .and_then(|t| {

@@ -45,6 +45,9 @@ use crate::view::{Reducer, View};
 
 /// Most subscriptions at once, all runs together.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
+/// Most subscriptions one subscriber holds at once (its share of [`MAX_SUBSCRIPTIONS`]): one
+/// run cannot take the table from the shell's `sub` and the other runs.
+pub const SUBSCRIPTION_SHARE: usize = 8;
 /// Most events committed in one append.
 pub const MAX_BATCH: usize = 64;
 /// Most bytes of events committed in one append, in records of the journal's largest size.

@@ -33,6 +33,6 @@ pub mod view;
 
 pub use bus::{
     Bus, BusStats, COMMIT_RECORDS, Committed, MAX_BATCH, MAX_SUBSCRIPTIONS, MAX_TIMERS,
-    MAX_WATCHES, QUEUE_BACKLOG, SYSTEM, Start, TIMER_STARTER,
+    MAX_WATCHES, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM, Start, TIMER_STARTER,
 };
 pub use subs::{Found, consumer_subject};

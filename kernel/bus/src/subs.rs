@@ -27,7 +27,7 @@ use zb_abi::bus::{DeliverFrom, SubscribeOptions};
 use zb_abi::{Error, Pid};
 use zb_journal::{Envelope, JournalError, Medium};
 
-use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, SYSTEM};
+use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM};
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerState, Poll};
 use crate::envelope::{dead_letter, system};
 use crate::router::SubId;
@@ -94,7 +94,8 @@ pub struct Found {
 
 impl<M: Medium, R: Reducer> Bus<M, R> {
     /// A new subscription of `owner` to `pattern`; its number. `OutOfMemory` when the table
-    /// is full, `Busy` when the durable consumer named is in use.
+    /// is full or `owner` holds its share ([`SUBSCRIPTION_SHARE`]), `Busy` when the durable
+    /// consumer named is in use.
     pub fn subscribe(
         &mut self,
         owner: Pid,
@@ -103,8 +104,9 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     ) -> Result<u32, Error> {
         let (queue, from) = (options.queue, options.from);
         check_pattern(pattern).map_err(|_| Error::InvalidArgument)?;
-        let live = self.subs.iter().filter(|s| s.is_some()).count();
-        if live >= MAX_SUBSCRIPTIONS {
+        let live = self.subs.iter().flatten();
+        let held = live.clone().filter(|s| s.owner == owner).count();
+        if live.count() >= MAX_SUBSCRIPTIONS || held >= SUBSCRIPTION_SHARE {
             return Err(Error::OutOfMemory);
         }
         let route = self

@@ -131,6 +131,33 @@ fn with_nothing_behind_the_journal_keeps_the_newest_events_that_fit() {
 }
 
 #[test]
+fn a_subscriber_holds_at_most_its_share_of_the_table() {
+    use crate::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_SHARE};
+    let mut bus = open(medium());
+    let plain = options("");
+    let mut held = Vec::new();
+    for _ in 0..SUBSCRIPTION_SHARE {
+        held.push(bus.subscribe(9, ">", &plain).expect("within its share"));
+    }
+    assert_eq!(bus.subscribe(9, ">", &plain), Err(Error::OutOfMemory));
+    // The others still subscribe, up to the table's size.
+    let others = (10..).take(MAX_SUBSCRIPTIONS / SUBSCRIPTION_SHARE - 1);
+    for pid in others {
+        for _ in 0..SUBSCRIPTION_SHARE {
+            bus.subscribe(pid, ">", &plain)
+                .expect("another subscriber's share");
+        }
+    }
+    assert_eq!(
+        bus.subscribe(99, ">", &plain),
+        Err(Error::OutOfMemory),
+        "table full"
+    );
+    bus.unsubscribe(held[0], 0);
+    assert!(bus.subscribe(9, ">", &plain).is_ok(), "its share back");
+}
+
+#[test]
 fn a_lagging_durable_consumer_keeps_its_events_until_it_acknowledges_them() {
     let mut bus = open(medium());
     let options = options("durable=billing\nfrom=1");
