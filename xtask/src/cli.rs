@@ -135,6 +135,7 @@ impl Args {
             secs: self.fuzz_secs,
             seed: self.seed,
             jobs: self.jobs,
+            runs: None,
         }
     }
 
@@ -179,6 +180,7 @@ mod tests {
                 secs: 30,
                 seed: Some(7),
                 jobs: 2,
+                runs: None,
             }
         );
         assert!(parse("test --no-fuzz").unwrap().no_fuzz);

@@ -156,8 +156,9 @@ impl<'a> Raw<'a> {
     }
 
     /// The number as an `f64`: correctly rounded for up to 15 significant digits and decimal
-    /// exponents within ±22, otherwise within a few units in the last place (a small
-    /// converter, not core's exact one, to keep wasm programs small). Magnitudes beyond the
+    /// exponents within ±22, otherwise within 16 units in the last place (a small converter,
+    /// not core's exact one, to keep wasm programs small: it scales by 10^22 a step, each step
+    /// rounding once). Magnitudes beyond the
     /// `f64` range become infinite or zero.
     pub fn as_f64(&self) -> Option<f64> {
         self.number_token().map(number::approximate_f64)
