@@ -76,14 +76,14 @@ pub(crate) enum Site<'a, K> {
 }
 
 impl<K: KernelCalls> Site<'_, K> {
-    /// Serves a run-local call with the run and the channels; the kernel then acts on what the
-    /// call left in the run's outboxes.
-    fn local(&mut self, serve: impl FnOnce(&mut RunCall<'_>) -> Served) -> Served {
+    /// Serves a run-local call with the run and the channels ([`RunCall::serve`]); the kernel
+    /// then acts on what the call left in the run's outboxes.
+    fn local(&mut self, call: &Call) -> Served {
         match self {
-            Site::Run { mem, data } => run_call(mem, data, serve),
+            Site::Run { mem, data } => run_call(mem, data, call),
             Site::Kernel { kernel, pid } => {
                 let (mem, data) = kernel.run_parts(*pid)?;
-                let served = run_call(mem, data, serve);
+                let served = run_call(mem, data, call);
                 let outbox = data.sys.has_outbox();
                 if outbox {
                     kernel.flush(*pid);
@@ -111,25 +111,23 @@ impl<K: KernelCalls> Site<'_, K> {
     }
 }
 
-fn run_call(
-    mem: &mut [u8],
-    data: &mut RunData,
-    serve: impl FnOnce(&mut RunCall<'_>) -> Served,
-) -> Served {
+/// One function for both sites (not generic: the run-local family is compiled once).
+#[inline(never)]
+fn run_call(mem: &mut [u8], data: &mut RunData, call: &Call) -> Served {
     let RunData { sys, shared, .. } = data;
     // Borrowed only for one call or one kernel operation, never across a slice (see
     // `Shared`); if it ever were taken, the kernel serves the call between slices.
     let Ok(mut channels) = shared.channels.try_borrow_mut() else {
         return Err(Refusal::NotHere);
     };
-    let mut call = RunCall {
+    RunCall {
         mem,
         run: sys,
         channels: &mut channels,
         clock: shared.clock,
         channel_capacity: shared.channel_capacity,
-    };
-    serve(&mut call)
+    }
+    .serve(call)
 }
 
 /// Bytes per unit of fuel when a call copies data (wasmi charges its bulk memory instructions
@@ -192,32 +190,21 @@ pub(crate) fn dispatch<K: KernelCalls>(site: &mut Site<'_, K>, call: &Call) -> S
     authorise(site.sys()?, call)?;
     match *call {
         Call::Yield => Ok(Outcome::Yield),
-        Call::GetPid => site.local(|r| Ok(Outcome::Reply(i64::from(r.run.pid)))),
-        Call::Clock => site.local(|r| Ok(Outcome::Reply(r.clock.now_us() as i64))),
-        Call::Sleep { us } => site.local(|r| r.sleep(us)),
-        Call::Args { out } => site.local(|r| r.args(out)),
-        Call::Grants { out } => site.local(|r| r.grants(out)),
-        Call::LastError { out } => site.local(|r| r.last_error(out)),
-        Call::Write {
-            handle: handle @ (STDOUT | STDERR),
-            data,
-        } => site.local(|r| r.write_stream(handle, data)),
-        Call::ChannelCreate { out } => site.local(|r| r.channel_create(out)),
-        Call::Send {
-            handle,
-            data,
-            handles,
-            nonblock,
-        } => site.local(|r| r.send(handle, data, handles, nonblock)),
-        Call::Recv {
-            handle,
-            data,
-            handles,
-            nonblock,
-        } => site.local(|r| r.recv(handle, data, handles, nonblock)),
-        Call::Close { handle } if !site.sys()?.held_by_kernel(handle) => {
-            site.local(|r| r.close(handle))
+        // The run's own state and the channels: `RunCall::serve`, at either site.
+        Call::GetPid
+        | Call::Clock
+        | Call::Sleep { .. }
+        | Call::Args { .. }
+        | Call::Grants { .. }
+        | Call::LastError { .. }
+        | Call::Write {
+            handle: STDOUT | STDERR,
+            ..
         }
+        | Call::ChannelCreate { .. }
+        | Call::Send { .. }
+        | Call::Recv { .. } => site.local(call),
+        Call::Close { handle } if !site.sys()?.held_by_kernel(handle) => site.local(call),
         Call::Close { handle } => {
             let (kernel, pid) = site.kernel()?;
             kernel.close(pid, handle)

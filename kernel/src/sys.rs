@@ -18,7 +18,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use zb_abi::call::{Buf, HandleArg, Prefix};
+use zb_abi::call::{Buf, Call, HandleArg, Prefix};
 use zb_abi::syscall::{StatusKind, encode_status, recv_result};
 use zb_abi::{Error, Pid, Rights};
 use zb_hal::Clock;
@@ -171,6 +171,35 @@ pub struct RunCall<'a> {
 }
 
 impl RunCall<'_> {
+    /// Serves `call`, one of the run-local family (the gate's dispatch sends only those
+    /// here; anything else is not served here).
+    pub(crate) fn serve(&mut self, call: &Call) -> Served {
+        match *call {
+            Call::GetPid => Ok(Outcome::Reply(i64::from(self.run.pid))),
+            Call::Clock => Ok(Outcome::Reply(self.clock.now_us() as i64)),
+            Call::Sleep { us } => self.sleep(us),
+            Call::Args { out } => self.args(out),
+            Call::Grants { out } => self.grants(out),
+            Call::LastError { out } => self.last_error(out),
+            Call::Write { handle, data } => self.write_stream(handle, data),
+            Call::ChannelCreate { out } => self.channel_create(out),
+            Call::Send {
+                handle,
+                data,
+                handles,
+                nonblock,
+            } => self.send(handle, data, handles, nonblock),
+            Call::Recv {
+                handle,
+                data,
+                handles,
+                nonblock,
+            } => self.recv(handle, data, handles, nonblock),
+            Call::Close { handle } => self.close(handle),
+            _ => Err(Refusal::NotHere),
+        }
+    }
+
     pub(crate) fn sleep(&mut self, us: u64) -> Served {
         match us {
             0 => Ok(Outcome::Yield),
