@@ -1550,6 +1550,7 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let _ = std::fs::remove_dir_all(&tftp_dir);
     udp?;
     http_status(&mut m, status_port)?;
+    http_slow_clients(&mut m, status_port)?;
     shut_down(&mut m)
 }
 
@@ -1717,6 +1718,174 @@ fn http_status(m: &mut Machine, port: u16) -> StepResult {
             .collect();
         return m.fail(format!(
             "{ok} of 50 parallel requests answered 200; the others: {failed:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Slow clients cannot hold the status server (issue 15). 64 clients connect, then trickle a
+/// request head a byte every 2 s: with them, every socket of the server's pool but its spare
+/// is held. A normal request is still answered 200 at once (the stalest trickler is reset to
+/// make room), and 5 s after its first byte (the head deadline, which the trickle does not put
+/// off) each trickler is answered 408 and closed. Adds about 8 s to the suite.
+fn http_slow_clients(m: &mut Machine, port: u16) -> StepResult {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{Shutdown, TcpStream};
+    const TRICKLERS: usize = 64;
+    const HEAD: &[u8] = b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct Trickler {
+        stream: TcpStream,
+        sent: usize,
+        got: Vec<u8>,
+        /// When the server closed or reset the connection.
+        dropped: Option<Instant>,
+    }
+    impl Trickler {
+        /// Reads what came, without waiting; notes when the connection ends (and closes it,
+        /// as a client does).
+        fn poll(&mut self) {
+            let mut buf = [0u8; 1024];
+            while self.dropped.is_none() {
+                match self.stream.read(&mut buf) {
+                    Ok(n) if n > 0 => self.got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Ok(_) | Err(_) => self.end(),
+                }
+            }
+        }
+
+        fn end(&mut self) {
+            self.dropped = Some(Instant::now());
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+
+        /// The next byte of the head (nothing once dropped; a refused write is a drop).
+        fn trickle(&mut self) {
+            self.poll();
+            if self.dropped.is_some() || self.sent == HEAD.len() {
+                return;
+            }
+            match self.stream.write_all(&HEAD[self.sent..self.sent + 1]) {
+                Ok(()) => self.sent += 1,
+                Err(_) => self.end(),
+            }
+        }
+    }
+    // A figure of /varz's JSON (`"shed":1`).
+    let figure = |varz: &str, key: &str| -> Option<u64> {
+        let at = varz.find(&format!("\"{key}\":"))? + key.len() + 3;
+        let digits: String = varz[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    // Connected first, silent (the idle limit is 10 s), so that all start their heads together.
+    // QEMU accepts forwarded connections with a listen backlog of one: the host drops a SYN
+    // when two wait for it, and the connect would wait out a 1 s retransmission. So they are
+    // paced, and an attempt that does not complete at once is given up and made again.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    let mut tricklers = Vec::new();
+    for i in 0..TRICKLERS {
+        std::thread::sleep(Duration::from_millis(15));
+        let stream = (0..20)
+            .find_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+            .ok_or_else(|| format!("trickler {i}: cannot connect"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        tricklers.push(Trickler {
+            stream,
+            sent: 0,
+            got: Vec::new(),
+            dropped: None,
+        });
+    }
+    if started.elapsed() > Duration::from_secs(5) {
+        return m.fail(format!(
+            "connecting {TRICKLERS} clients took {:?} (the idle limit is 10 s)",
+            started.elapsed()
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let first = Instant::now();
+    tricklers.iter_mut().for_each(Trickler::trickle);
+    std::thread::sleep(Duration::from_millis(500));
+    tricklers.iter_mut().for_each(Trickler::poll);
+    let live = tricklers.iter().filter(|t| t.dropped.is_none()).count();
+    if live != TRICKLERS {
+        let ends: Vec<_> = tricklers
+            .iter()
+            .filter_map(|t| {
+                let at = t.dropped?;
+                let when = at
+                    .checked_duration_since(first)
+                    .map_or_else(|| format!("-{:?}", first - at), |d| format!("+{d:?}"));
+                Some(format!("{when} {:?}", String::from_utf8_lossy(&t.got)))
+            })
+            .collect();
+        let varz = http_get(port, "/varz").map(|(_, v)| v);
+        return m.fail(format!(
+            "{live} of {TRICKLERS} trickling clients still connected 0.5 s into their heads; the others ended at (after the first byte) {ends:?}; /varz: {varz:?}"
+        ));
+    }
+    // The pool is held; a normal request is answered at once all the same.
+    let asked = Instant::now();
+    let answer = crate::http::Connection::open(port, Duration::from_secs(5))
+        .and_then(|mut c| c.get("/varz", true));
+    let took = asked.elapsed();
+    match &answer {
+        Ok((200, body)) if took < Duration::from_secs(3) && figure(body, "shed") >= Some(1) => {}
+        _ => {
+            return m.fail(format!(
+                "with {TRICKLERS} trickling clients, /varz took {took:?}: {answer:?}"
+            ));
+        }
+    }
+    // A byte every 2 s, until every trickler is dropped (the deadline is 5 s).
+    let mut next = first + Duration::from_secs(2);
+    while tricklers.iter().any(|t| t.dropped.is_none()) {
+        if first.elapsed() > Duration::from_secs(12) {
+            let left = tricklers.iter().filter(|t| t.dropped.is_none()).count();
+            return m.fail(format!(
+                "{left} trickling clients still connected 12 s after their first byte"
+            ));
+        }
+        if Instant::now() >= next {
+            tricklers.iter_mut().for_each(Trickler::trickle);
+            next += Duration::from_secs(2);
+        }
+        tricklers.iter_mut().for_each(Trickler::poll);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // One was reset early to make room; the others got their 408 at the deadline.
+    let timed_out: Vec<&Trickler> = tricklers
+        .iter()
+        .filter(|t| t.got.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"))
+        .collect();
+    if timed_out.len() < TRICKLERS - 1 {
+        let other: Vec<_> = tricklers
+            .iter()
+            .filter(|t| !t.got.starts_with(b"HTTP/1.1 408"))
+            .map(|t| String::from_utf8_lossy(&t.got).into_owned())
+            .collect();
+        return m.fail(format!(
+            "{} of {TRICKLERS} trickling clients were answered 408; the others got {other:?}",
+            timed_out.len()
+        ));
+    }
+    for t in &timed_out {
+        let after = t.dropped.map(|d| d - first).unwrap_or_default();
+        if after < Duration::from_millis(4500) || after > Duration::from_secs(8) {
+            return m.fail(format!(
+                "a trickling client was answered 408 {after:?} after its first byte (the deadline is 5 s)"
+            ));
+        }
+    }
+    let (status, varz) = http_get(port, "/varz")?;
+    if status != 200 || figure(&varz, "timeouts") < Some(timed_out.len() as u64) {
+        return m.fail(format!(
+            "after the trickling clients, /varz: {status} {varz:?}"
         ));
     }
     Ok(())

@@ -14,9 +14,15 @@
 //!   a head over [`Limits::head`].
 //! - 505: an HTTP version other than 1.0 and 1.1.
 //!
+//! Answers are written through [`Out`], a [`fmt::Write`] over a byte buffer that grows with
+//! `try_reserve` up to a limit: running out of heap or room is an error the caller handles
+//! (the status server answers 503 or resets that one connection), never an allocation failure.
+//!
 //! Invariants: parsing never panics and never allocates; [`parse`] either needs more bytes,
-//! refuses with a status, or returns a request and the length of its head.
+//! refuses with a status, or returns a request and the length of its head; writing an answer
+//! allocates only through `try_reserve`, never past its limit.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Size limits of a request head.
@@ -264,18 +270,67 @@ fn is_digits(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit)
 }
 
+/// Most bytes of a response head (status line and headers).
+pub const HEAD_MAX: usize = 1024;
+
+/// A [`fmt::Write`] appending to a byte buffer: it grows with `try_reserve` and never past
+/// `limit` bytes. Once a write fails (no heap, or no room) every later one fails too, so a
+/// sequence of writes can be checked once at the end with [`Out::ok`].
+pub struct Out<'v> {
+    buf: &'v mut Vec<u8>,
+    limit: usize,
+    failed: bool,
+}
+
+impl<'v> Out<'v> {
+    /// Appends to `buf`, which may hold at most `limit` bytes in all.
+    pub fn new(buf: &'v mut Vec<u8>, limit: usize) -> Out<'v> {
+        Out {
+            buf,
+            limit,
+            failed: false,
+        }
+    }
+
+    /// Appends `bytes`, or fails (and stays failed) if they do not fit.
+    pub fn bytes(&mut self, bytes: &[u8]) -> fmt::Result {
+        let fits = !self.failed
+            && self.buf.len().saturating_add(bytes.len()) <= self.limit
+            && self.buf.try_reserve(bytes.len()).is_ok();
+        if !fits {
+            self.failed = true;
+            return Err(fmt::Error);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Whether every write so far succeeded.
+    pub fn ok(&self) -> Result<(), fmt::Error> {
+        if self.failed { Err(fmt::Error) } else { Ok(()) }
+    }
+}
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.bytes(s.as_bytes())
+    }
+}
+
 /// Writes a response head into `out` (which it clears first): status line, `Content-Type`,
-/// `Content-Length`, `Connection`, and `extra` headers.
+/// `Content-Length`, `Connection`, and `extra` headers. Fails if the heap has no room for it
+/// (or the head would be over [`HEAD_MAX`]); `out` then holds part of it.
 pub fn write_head(
-    out: &mut alloc::vec::Vec<u8>,
+    out: &mut Vec<u8>,
     status: u16,
     content_type: &str,
     length: usize,
     keep_alive: bool,
     extra: &[(&str, &str)],
-) {
+) -> fmt::Result {
     use core::fmt::Write;
-    let mut head = alloc::string::String::new();
+    out.clear();
+    let mut head = Out::new(out, HEAD_MAX);
     let _ = write!(
         head,
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: {}\r\n",
@@ -285,9 +340,8 @@ pub fn write_head(
     for (k, v) in extra {
         let _ = write!(head, "{k}: {v}\r\n");
     }
-    head.push_str("\r\n");
-    out.clear();
-    out.extend_from_slice(head.as_bytes());
+    let _ = head.bytes(b"\r\n");
+    head.ok()
 }
 
 #[cfg(test)]
@@ -450,7 +504,7 @@ mod tests {
     #[test]
     fn response_heads() {
         let mut out = Vec::new();
-        write_head(&mut out, 200, "application/json", 2, true, &[]);
+        write_head(&mut out, 200, "application/json", 2, true, &[]).unwrap();
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"
@@ -462,8 +516,26 @@ mod tests {
             0,
             false,
             &[("Allow", "GET, HEAD")],
-        );
+        )
+        .unwrap();
         assert!(out.ends_with(b"Connection: close\r\nAllow: GET, HEAD\r\n\r\n"));
         assert_eq!(reason(431), "Request Header Fields Too Large");
+    }
+
+    #[test]
+    fn out_stops_at_its_limit_and_stays_failed() {
+        use core::fmt::Write;
+        let mut buf = Vec::new();
+        let mut out = Out::new(&mut buf, 8);
+        assert!(write!(out, "12345").is_ok());
+        assert!(out.ok().is_ok());
+        assert!(write!(out, "6789").is_err());
+        // Once failed, failed: a later write that would fit is refused too.
+        assert!(out.bytes(b"x").is_err());
+        assert!(out.ok().is_err());
+        assert_eq!(buf, b"12345");
+        let long = "x".repeat(HEAD_MAX);
+        assert!(write_head(&mut buf, 200, &long, 0, true, &[]).is_err());
+        assert!(buf.len() <= HEAD_MAX);
     }
 }

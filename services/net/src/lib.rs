@@ -820,6 +820,33 @@ pub(crate) fn tune(socket: &mut tcp::Socket<'_>) {
     socket.set_nagle_enabled(false);
 }
 
+/// A [`fmt::Write`](core::fmt::Write) into a fixed buffer that drops what does not fit: text
+/// for a reader's buffer without allocating.
+pub(crate) struct Slice<'b> {
+    buf: &'b mut [u8],
+    n: usize,
+}
+
+impl<'b> Slice<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Slice<'b> {
+        Slice { buf, n: 0 }
+    }
+
+    /// Bytes written.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+}
+
+impl core::fmt::Write for Slice<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let k = s.len().min(self.buf.len() - self.n);
+        self.buf[self.n..self.n + k].copy_from_slice(&s.as_bytes()[..k]);
+        self.n += k;
+        Ok(())
+    }
+}
+
 /// The slot of `handle`.
 fn slot_mut(slots: &mut [Option<Slot>], handle: u32) -> Result<&mut Slot, Error> {
     let ix = (handle as usize).checked_sub(1).ok_or(Error::BadHandle)?;
@@ -930,27 +957,27 @@ fn ping_step(
             continue;
         }
         let us = now_us.saturating_sub(at);
-        let line = format!(
-            "{} bytes from {from}: icmp_seq={seq_no} time={}.{:03} ms\n",
+        let mut line = Slice::new(buf);
+        let _ = writeln!(
+            line,
+            "{} bytes from {from}: icmp_seq={seq_no} time={}.{:03} ms",
             data.len() + 8,
             us / 1000,
             us % 1000
         );
         *sent = None;
-        return Ok(Some(copy_line(&line, buf)));
+        return Ok(Some(line.len()));
     }
     if now_us.saturating_sub(at) >= PING_TIMEOUT_US {
         *sent = None;
-        let line = format!("no reply from {target}: icmp_seq={number} (timed out)\n");
-        return Ok(Some(copy_line(&line, buf)));
+        let mut line = Slice::new(buf);
+        let _ = writeln!(
+            line,
+            "no reply from {target}: icmp_seq={number} (timed out)"
+        );
+        return Ok(Some(line.len()));
     }
     Ok(None)
-}
-
-fn copy_line(line: &str, buf: &mut [u8]) -> usize {
-    let n = line.len().min(buf.len());
-    buf[..n].copy_from_slice(&line.as_bytes()[..n]);
-    n
 }
 
 /// Writes `data` into `conn` now: `Some(n)` bytes taken, `None` if the writer must wait.
