@@ -20,6 +20,22 @@
 //! The board constructs the service with the machine's network card ([`NetService::new`], a
 //! [`zb_abi::NetDev`]); without one the schemes are served and every connection fails.
 //!
+//! Shares: the service holds at most [`MAX_CONNS`] handles (`OutOfMemory` beyond), and one
+//! client — a run, by the pid its requests carry — at most [`MAX_PER_RUN`] of them (`Busy`
+//! beyond), so one run cannot take every socket. The status server's sockets ([`status`]) are
+//! its own, outside that pool, and port 80 is refused to runs' listeners: whatever runs hold,
+//! the system keeps its room. A TCP connection its run closed lingers (its goodbye) for
+//! [`CLOSE_TIMEOUT_US`] at most, and at most [`MAX_CLOSING`] of them at once (the oldest is
+//! dropped first).
+//!
+//! Memory: what a packet brings lands in fixed buffers (the card's frame, each socket's
+//! buffers, allocated when the socket is opened; no IP reassembly is built in); the only
+//! allocations sized from outside are the status server's (bounded, `try_reserve`; see
+//! [`status`]) and a waiting write's copy of the run's data (`try_reserve`). A socket's buffers
+//! are allocated with `try_reserve` too, so running out of heap fails that open
+//! (`OutOfMemory`), never the kernel; reads go through one scratch buffer of at most
+//! [`MAX_READ`] bytes, and the `net://` texts are bounded by the number of sockets.
+//!
 //! Invariants: no `unsafe`; every handle a client holds names one [`Conn`]; a request is
 //! answered exactly once (closing a handle answers what waited on it); bad URLs and bad
 //! handles are errors to the client, never a panic.
@@ -32,11 +48,12 @@ pub mod addr;
 mod device;
 pub mod http;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
@@ -70,8 +87,12 @@ const UDP_PACKETS: usize = 8;
 const UDP_BUFFER: usize = 8 * 1024;
 /// Most bytes one read returns.
 const MAX_READ: usize = 4096;
-/// Most sockets open at once.
-const MAX_CONNS: usize = 64;
+/// Most handles open at once (all clients together).
+pub const MAX_CONNS: usize = 64;
+/// Most handles one client (a run) may hold: its share of [`MAX_CONNS`].
+pub const MAX_PER_RUN: usize = 16;
+/// Most closed TCP connections saying goodbye at once.
+pub const MAX_CLOSING: usize = 64;
 
 /// How the interface got its address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +229,21 @@ impl NetService {
         port
     }
 
+    /// Whether `client` may open one more handle: `Busy` over its share, `OutOfMemory` when
+    /// the service holds all it may.
+    fn admit(&self, client: Pid) -> Result<(), Error> {
+        let held = self.slots.iter().flatten();
+        if held.clone().filter(|s| s.owner == client).count() >= MAX_PER_RUN {
+            return Err(Error::Busy);
+        }
+        if held.count() >= MAX_CONNS {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(())
+    }
+
     fn insert(&mut self, conn: Conn, owner: Pid, nonblock: bool) -> Result<u32, Error> {
+        self.admit(owner)?;
         let slot = Some(Slot {
             conn,
             owner,
@@ -402,12 +437,16 @@ impl NetService {
                     }
                 }
                 (Waiting::Read { len, .. }, conn) => {
-                    let mut buf = vec![0u8; (*len).min(MAX_READ)];
-                    match read_now(&mut self.sockets, conn, &mut buf, now_us) {
-                        Ok(Some(n)) => {
-                            host.reply(id, Reply::Data(&buf[..n]));
-                            return Some(());
-                        }
+                    // The scratch buffer: at most MAX_READ bytes, allocated once.
+                    let mut buf = core::mem::take(&mut self.scratch);
+                    buf.resize((*len).min(MAX_READ), 0);
+                    let result = read_now(&mut self.sockets, conn, &mut buf, now_us);
+                    if let Ok(Some(n)) = result {
+                        host.reply(id, Reply::Data(&buf[..n]));
+                    }
+                    self.scratch = buf;
+                    match result {
+                        Ok(Some(_)) => return Some(()),
                         other => (other, false),
                     }
                 }
@@ -436,15 +475,25 @@ impl NetService {
             return;
         };
         match slot.conn {
-            Conn::Tcp { socket, .. } => {
-                self.sockets.get_mut::<tcp::Socket>(socket).close();
-                self.closing.push((socket, self.last_poll_us));
-            }
+            Conn::Tcp { socket, .. } => self.linger(socket),
             Conn::Udp { socket, .. } | Conn::Ping { socket, .. } => {
                 self.sockets.remove(socket);
             }
             Conn::Text { .. } => {}
         }
+    }
+
+    /// Closes TCP socket `socket`, whose handle is gone, and keeps it until its goodbye is
+    /// done; over [`MAX_CLOSING`] such sockets, the oldest is dropped at once (its peer gets a
+    /// reset at its next segment), so runs that close many connections to peers that never
+    /// answer cannot fill the heap.
+    fn linger(&mut self, socket: SocketHandle) {
+        self.sockets.get_mut::<tcp::Socket>(socket).close();
+        if self.closing.len() >= MAX_CLOSING {
+            let (oldest, _) = self.closing.remove(0);
+            self.sockets.remove(oldest);
+        }
+        self.closing.push((socket, self.last_poll_us));
     }
 
     /// Removes closed TCP sockets whose goodbye is over, or has taken [`CLOSE_TIMEOUT_US`]
@@ -475,6 +524,10 @@ impl NetService {
         host: &mut dyn Host,
     ) -> Answer<'static> {
         let now_us = host.clock_us();
+        // Before any buffer is allocated: a client over its share costs nothing.
+        if let Err(e) = self.admit(from) {
+            return Answer::Now(Reply::Err(e));
+        }
         let conn = match scheme {
             Scheme::Net => match self.open_net(path, now_us) {
                 Ok(conn) => conn,
@@ -523,8 +576,8 @@ impl NetService {
     }
 
     fn open_tcp(&mut self, ep: addr::Endpoint, now_us: u64) -> Result<Conn, Error> {
-        let rx = tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]);
-        let tx = tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]);
+        let rx = tcp::SocketBuffer::new(filled(0u8, TCP_BUFFER)?);
+        let tx = tcp::SocketBuffer::new(filled(0u8, TCP_BUFFER)?);
         let mut socket = tcp::Socket::new(rx, tx);
         tune(&mut socket);
         if ep.listen {
@@ -584,12 +637,12 @@ impl NetService {
 
     fn open_udp(&mut self, ep: addr::Endpoint) -> Result<Conn, Error> {
         let rx = udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
-            vec![0u8; UDP_BUFFER],
+            filled(udp::PacketMetadata::EMPTY, UDP_PACKETS)?,
+            filled(0u8, UDP_BUFFER)?,
         );
         let tx = udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
-            vec![0u8; UDP_BUFFER],
+            filled(udp::PacketMetadata::EMPTY, UDP_PACKETS)?,
+            filled(0u8, UDP_BUFFER)?,
         );
         let mut socket = udp::Socket::new(rx, tx);
         let port = if ep.listen {
@@ -626,10 +679,14 @@ impl NetService {
                 if self.iface.is_none() {
                     return Err(Error::Unreachable);
                 }
-                let rx =
-                    icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0u8; 1024]);
-                let tx =
-                    icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0u8; 1024]);
+                let rx = icmp::PacketBuffer::new(
+                    filled(icmp::PacketMetadata::EMPTY, 4)?,
+                    filled(0u8, 1024)?,
+                );
+                let tx = icmp::PacketBuffer::new(
+                    filled(icmp::PacketMetadata::EMPTY, 4)?,
+                    filled(0u8, 1024)?,
+                );
                 let mut socket = icmp::Socket::new(rx, tx);
                 let ident = self.next_ident;
                 self.next_ident = self.next_ident.wrapping_add(1);
@@ -786,10 +843,16 @@ impl NetService {
             Ok(Some(n)) => Answer::Now(Reply::Done(n as u64)),
             Ok(None) if slot.nonblock => Answer::Now(Reply::Err(Error::WouldBlock)),
             Ok(None) => {
+                // A copy of the run's data until there is room: heap permitting.
+                let mut copy = Vec::new();
+                if copy.try_reserve_exact(data.len()).is_err() {
+                    return Answer::Now(Reply::Err(Error::OutOfMemory));
+                }
+                copy.extend_from_slice(data);
                 self.waiting.push(Waiting::Write {
                     id,
                     handle,
-                    data: data.to_vec(),
+                    data: copy,
                 });
                 Answer::Later
             }
@@ -818,6 +881,15 @@ impl NetService {
 pub(crate) fn tune(socket: &mut tcp::Socket<'_>) {
     socket.set_ack_delay(None);
     socket.set_nagle_enabled(false);
+}
+
+/// `n` copies of `value` in a vector allocated with `try_reserve`: `OutOfMemory` if the heap
+/// has no room.
+fn filled<T: Clone>(value: T, n: usize) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
+    v.resize(n, value);
+    Ok(v)
 }
 
 /// A [`fmt::Write`](core::fmt::Write) into a fixed buffer that drops what does not fit: text
