@@ -684,6 +684,10 @@ impl Kernel {
     /// The next thing services must hear about.
     pub fn take_event(&mut self) -> Option<Event> {
         let (event, charge) = self.events.queue.pop_front()?;
+        if self.events.queue.is_empty() {
+            // A burst held while the console was full leaves no big queue behind.
+            self.events.queue.shrink_to(8);
+        }
         // The output is the console's now: the run's charge for it is given back, and a
         // run waiting for its output to drain may write again.
         drop(charge);

@@ -281,11 +281,18 @@ impl Services<'_> {
         }
     }
 
-    /// Hands queued run events and requests to the services; true if there were any.
+    /// Hands queued run events and requests to the services; true if there were any. While
+    /// the console has no room for run output ([`NativeService::output_room`]), events stay
+    /// queued, in order: a run's output stays charged to it, so its writes wait.
     fn deliver(&mut self, kernel: &mut Kernel) -> bool {
         let mut any = false;
         loop {
-            if let Some(event) = kernel.take_event() {
+            let event = if self.console_full() {
+                None
+            } else {
+                kernel.take_event()
+            };
+            if let Some(event) = event {
                 any = true;
                 self.event(kernel, event);
             } else if let Some(request) = kernel.take_request() {
@@ -295,6 +302,16 @@ impl Services<'_> {
                 return any;
             }
         }
+    }
+
+    /// Whether the started console service takes no more run output now.
+    fn console_full(&self) -> bool {
+        let console = self.console_pid.filter(|_| self.console_started);
+        self.slots
+            .iter()
+            .filter(|s| Some(s.pid) == console)
+            .filter_map(|s| s.service.as_ref())
+            .any(|s| s.output_room() == 0)
     }
 
     fn event(&mut self, kernel: &mut Kernel, event: Event) {

@@ -536,6 +536,13 @@ pub trait NativeService {
     fn run_output(&mut self, pid: Pid, stream: i32, bytes: &[u8], host: &mut dyn Host) {
         let _ = (pid, stream, bytes, host);
     }
+    /// How many more bytes of run output the service takes now (for the console owner: room
+    /// in its bounded queue). While it is 0 the kernel hands the service no events: run
+    /// output stays queued in the kernel, in order and charged to the runs that wrote it, and
+    /// a run whose output window is full waits (WAIT output). Default: no limit.
+    fn output_room(&self) -> usize {
+        usize::MAX
+    }
     /// A run ended (every run's end is reported, once).
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
         let _ = (run, host);
