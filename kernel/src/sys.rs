@@ -220,12 +220,18 @@ impl RunCall<'_> {
             return Ok(Outcome::Reply(0));
         }
         let account = &self.run.account;
-        let room = self.run.output_window.saturating_sub(account.output());
+        // Each write waiting for the console also costs its queue entry and buffer header:
+        // charged too, so a run of one-byte writes fills its window as fast as its bytes would.
+        let room = self
+            .run
+            .output_window
+            .saturating_sub(account.output())
+            .saturating_sub(OUTPUT_OVERHEAD);
         if room == 0 {
             return Ok(Outcome::Block(WaitReason::Output));
         }
         let n = bytes.len().min(room);
-        let charge = account.charge_output(n)?;
+        let charge = account.charge_output(n + OUTPUT_OVERHEAD)?;
         let copy = try_copy(&bytes[..n])?;
         self.run.output.push((stream as i32, copy, charge));
         Ok(Outcome::Reply(n as i64))
@@ -392,6 +398,10 @@ impl RunCall<'_> {
         self.channels.release_into(object, &mut self.run.woken);
     }
 }
+
+/// Kernel heap one write waiting for the console takes beside its bytes: its entry in the
+/// kernel's event queue and its buffer's allocation header.
+pub(crate) const OUTPUT_OVERHEAD: usize = 64;
 
 /// Kernel heap a message of `bytes` bytes carrying `handles` handles takes while queued (its
 /// buffer, its handle list, the queue entry).

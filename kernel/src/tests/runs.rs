@@ -573,7 +573,7 @@ fn a_stdout_flood_waits_for_the_console() {
     assert_eq!(account.output(), window, "one window waits, no more");
     // The console takes it: the run writes again.
     s.drain();
-    assert_eq!(s.out.len(), window);
+    assert_eq!(s.out.len(), window - crate::sys::OUTPUT_OVERHEAD);
     assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Ready)));
     for _ in 0..50 {
         s.k.step();
@@ -586,6 +586,35 @@ fn a_stdout_flood_waits_for_the_console() {
     s.k.kill(pid).unwrap();
     s.drain();
     assert_eq!(account.used(), 0, "nothing stays charged");
+}
+
+/// One-byte writes fill the output window as fast as their bookkeeping does: each waiting
+/// write is charged its queue entry too, so a run cannot park thousands of tiny writes.
+#[test]
+fn tiny_writes_are_charged_their_bookkeeping() {
+    use crate::sys::OUTPUT_OVERHEAD;
+    let mut s = Sim::new();
+    s.program(
+        "dribble",
+        r#"(memory (export "memory") 1)
+           (func (export "_start")
+             (loop $l
+               (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1)))
+               (br $l)))"#,
+    );
+    let pid = s.spawn("dribble", &[]);
+    for _ in 0..50 {
+        s.k.step();
+    }
+    assert_eq!(s.state(pid), (StateName::Wait, Some(WaitOn::Output)));
+    let window = KernelConfig::large(&[]).limits.output_bytes;
+    s.drain();
+    assert_eq!(
+        s.out.len(),
+        window / (1 + OUTPUT_OVERHEAD),
+        "writes held at once"
+    );
+    s.k.kill(pid).unwrap();
 }
 
 /// A call pays fuel in proportion to the data it moves, as wasm's bulk memory instructions do:
