@@ -1,10 +1,10 @@
 //! The syscall gate: every HOST call a run makes enters here, and only here.
 //!
 //! One call goes through five steps, each in one place:
-//! 1. **Charge** ([`SYSCALL_FUEL`], then [`data_fuel`]): a flat price is taken from the run's
-//!    slice before anything else, so a run looping over cheap or failing calls is still
-//!    preempted; once decoded, a call that moves data pays in proportion to the bytes, as
-//!    wasm's own bulk memory instructions do. (Kernel memory is charged to the run's account by
+//! 1. **Charge** ([`SYSCALL_FUEL`] plus [`data_fuel`]): every call pays a flat price, so a run
+//!    looping over cheap or failing calls is still preempted, and a decoded call that moves
+//!    data pays in proportion to the bytes as well, as wasm's own bulk memory instructions do
+//!    (one charge per call, taken once the call is decoded or answered). (Kernel memory is charged to the run's account by
 //!    the handlers that allocate: `crate::account`.)
 //! 2. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
 //!    recording (`crate::replay`) — before decoding, because the tape keeps the raw call.
@@ -179,15 +179,19 @@ pub(crate) fn data_fuel(call: &Call) -> u64 {
 /// Whether the run may make `call` at all. URL grants are prefixes of canonical URLs, so
 /// they are checked where a URL is resolved, by [`Kernel::authorise_url`]; every other family
 /// is open to every run until bus and timer grants exist (issue 16), and handle calls are
-/// bounded by the handle's rights, checked by their handlers.
-pub(crate) fn authorise(sys: &RunSys, call: &Call) -> Result<(), Refusal> {
-    let _ = (sys, call);
+/// bounded by the handle's rights, checked by their handlers. A policy reads the run's grants
+/// through `site.sys()`; none does yet, so no call pays for the lookup.
+pub(crate) fn authorise<K: KernelCalls>(
+    site: &mut Site<'_, K>,
+    call: &Call,
+) -> Result<(), Refusal> {
+    let _ = (site, call);
     Ok(())
 }
 
 /// Serves `call` at `site`: the one dispatch of every HOST call.
 pub(crate) fn dispatch<K: KernelCalls>(site: &mut Site<'_, K>, call: &Call) -> Served {
-    authorise(site.sys()?, call)?;
+    authorise(site, call)?;
     match *call {
         Call::Yield => Ok(Outcome::Yield),
         // The run's own state and the channels: `RunCall::serve`, at either site.
@@ -297,16 +301,22 @@ pub(crate) fn enter(
     args: [i64; 6],
     returns: bool,
 ) -> Result<i64, WasmError> {
-    charge(cx, SYSCALL_FUEL);
     let (mem, data) = parts(cx);
-    if let Some(answer) = taped(mem, data, number as u32, &args)? {
-        return Ok(answer);
-    }
-    let call = match Call::decode(number, &args, mem.len()) {
-        Ok(call) => call,
-        Err(e) => return Ok(reply(mem, data, -i64::from(e as i32))),
+    let taped = taped(mem, data, number as u32, &args)?;
+    let call = match (taped, Call::decode(number, &args, mem.len())) {
+        (Some(answer), _) => {
+            charge(cx, SYSCALL_FUEL);
+            return Ok(answer);
+        }
+        (None, Err(e)) => {
+            let v = reply(mem, data, -i64::from(e as i32));
+            charge(cx, SYSCALL_FUEL);
+            return Ok(v);
+        }
+        (None, Ok(call)) => call,
     };
-    charge(cx, data_fuel(&call));
+    // One charge per call: the flat price and the data's.
+    charge(cx, SYSCALL_FUEL + data_fuel(&call));
     let (mem, data) = parts(cx);
     // The kernel's type is not needed in the interpreter: the run site never reaches it.
     let served = dispatch::<NoKernel>(&mut Site::Run { mem, data }, &call);
@@ -336,10 +346,19 @@ fn reply(mem: &[u8], data: &mut RunData, v: i64) -> i64 {
 /// does with a call a run left the interpreter with.
 pub(crate) fn serve<K: KernelCalls>(kernel: &mut K, pid: Pid, sys: &Syscall) -> Outcome {
     let served = dispatch(&mut Site::Kernel { kernel, pid }, &sys.call);
-    let Ok((_, data)) = kernel.run_parts(pid) else {
-        return Outcome::err(Error::BadHandle);
-    };
-    settle(&mut data.sys, served).unwrap_or(Outcome::err(Error::Unsupported))
+    // The run is looked up again only to keep a refusal's reason.
+    if let Err(Refusal::User(_, Some(_))) = &served {
+        let Ok((_, data)) = kernel.run_parts(pid) else {
+            return Outcome::err(Error::BadHandle);
+        };
+        return settle(&mut data.sys, served).unwrap_or(Outcome::err(Error::Unsupported));
+    }
+    match served {
+        Ok(outcome) => outcome,
+        Err(Refusal::User(e, _)) => Outcome::err(e),
+        // Not reached: the kernel's site serves every call.
+        Err(Refusal::NotHere) => Outcome::err(Error::Unsupported),
+    }
 }
 
 /// The kernel as the interpreter's site sees it: absent ([`Site::Run`] never asks for it).

@@ -220,7 +220,9 @@ pub struct InFlight {
     replies: BTreeMap<RequestId, (Waiter, OwnedReply)>,
     /// What each client was charged for its request and the reply it may get, given back
     /// when it picks the reply up or is forgotten (`crate::account`).
-    charges: BTreeMap<RequestId, Charge>,
+    /// (A list, not a map: at most one request per run is in flight, and a list keeps its
+    /// room, so a request allocates nothing here.)
+    charges: Vec<(RequestId, Charge)>,
     outgoing: VecDeque<Outgoing>,
 }
 
@@ -237,7 +239,7 @@ impl InFlight {
     ) -> RequestId {
         let open = matches!(op, OwnedOp::Open { .. });
         let id = self.fresh_id();
-        self.charges.insert(id, charge);
+        self.charges.push((id, charge));
         self.waiting.insert(
             id,
             Waiter {
@@ -267,6 +269,13 @@ impl InFlight {
         });
     }
 
+    /// Gives back what the client of request `id` was charged.
+    fn uncharge(&mut self, id: RequestId) {
+        if let Some(i) = self.charges.iter().position(|&(r, _)| r == id) {
+            self.charges.swap_remove(i);
+        }
+    }
+
     fn fresh_id(&mut self) -> RequestId {
         loop {
             self.next = self.next.wrapping_add(1);
@@ -294,7 +303,7 @@ impl InFlight {
         }
         self.waiting.remove(&id);
         if w.client == NOBODY {
-            self.charges.remove(&id);
+            self.uncharge(id);
             if let (true, OwnedReply::Done(handle)) = (w.open, &reply) {
                 let handle = *handle as RemoteHandle;
                 self.post(NOBODY, service, OwnedOp::Close { handle });
@@ -308,16 +317,17 @@ impl InFlight {
     /// The reply to `id`, once it came.
     pub fn take_reply(&mut self, id: RequestId) -> Option<OwnedReply> {
         let reply = self.replies.remove(&id).map(|(_, r)| r)?;
-        self.charges.remove(&id);
+        self.uncharge(id);
         Some(reply)
     }
 
     /// Forgets client `pid` (it ended): replies still to come for it are dropped when they
     /// arrive; ones already here are dropped now (a successful open among them is closed).
     pub fn forget_client(&mut self, pid: Pid) {
+        let charges = &mut self.charges;
         for (id, w) in self.waiting.iter_mut().filter(|(_, w)| w.client == pid) {
             w.client = NOBODY;
-            self.charges.remove(id);
+            charges.retain(|&(r, _)| r != *id);
         }
         let stale: Vec<RequestId> = self
             .replies
@@ -326,7 +336,7 @@ impl InFlight {
             .map(|(&id, _)| id)
             .collect();
         for id in stale {
-            self.charges.remove(&id);
+            self.uncharge(id);
             if let Some((w, OwnedReply::Done(handle))) = self.replies.remove(&id)
                 && w.open
             {
