@@ -6,8 +6,9 @@
 //!   committed: CI starts from nothing) plus the seeds committed in `fuzz/seeds/<target>` if
 //!   there are any. A crash, a failed assertion, a timeout or running out of memory leaves the
 //!   input under `target/fuzz-artifacts/<target>/` and fails the command with its path.
-//! - **The syscall fuzzer** (issue 15: a wasm program driving the kernel) is not built yet; it
-//!   will be `--target syscalls` ([`SYSCALLS`]), and part of a run of every target.
+//! - **The syscall fuzzer** (issue 15: a wasm program driving the kernel, `crate::sysfuzz`) is
+//!   `--target syscalls` ([`SYSCALLS`]): seeds from `--seed` for `--time` seconds; a run of
+//!   every target ends with it.
 //!
 //! `cargo xtask test` runs every parser target for [`SMOKE_SECS`] seconds ([`smoke`]).
 //!
@@ -48,7 +49,7 @@ pub const TARGETS: &[&str] = &[
     "shell_args",
 ];
 
-/// Reserved for issue 15's syscall fuzzer (a wasm program driving the kernel).
+/// Issue 15's syscall fuzzer (a wasm program driving the kernel, `crate::sysfuzz`).
 pub const SYSCALLS: &str = "syscalls";
 
 /// Seconds each target runs in `cargo xtask test` at most.
@@ -97,14 +98,13 @@ struct Report {
 
 /// `cargo xtask fuzz`.
 pub fn run(opts: &FuzzOpts) -> Result<(), String> {
-    // The dispatch point: parser targets here; issue 15's syscall fuzzer will join it.
+    // The dispatch point: parser targets here, then issue 15's syscall fuzzer.
     let targets: Vec<&'static str> = match opts.target.as_deref() {
-        None => TARGETS.to_vec(),
-        Some(SYSCALLS) => {
-            return Err(format!(
-                "`--target {SYSCALLS}` is reserved for the syscall fuzzer (issue 15), which is not built yet"
-            ));
+        None => {
+            parsers(TARGETS, opts)?;
+            return crate::sysfuzz::run(opts.seed, opts.secs);
         }
+        Some(SYSCALLS) => return crate::sysfuzz::run(opts.seed, opts.secs),
         Some(name) => match TARGETS.iter().find(|t| **t == name) {
             Some(t) => vec![*t],
             None => {

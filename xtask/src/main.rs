@@ -13,6 +13,7 @@ mod harness;
 mod http;
 mod qemu;
 mod suites;
+mod sysfuzz;
 
 use std::process::ExitCode;
 
@@ -25,12 +26,13 @@ commands:
   build     build the programs, the boot archive and the kernel for a platform (ELF)
   image     build the x86_64 BIOS and UEFI disk images
   run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits)
-  test      host unit tests, parser fuzzing (a few seconds a target), then QEMU
-            integration tests on every platform
+  test      host unit tests, the syscall fuzzer on the host kernel, parser fuzzing (a
+            few seconds a target), then QEMU integration tests on every platform
   check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
   flash     build the STM32F4 firmware and flash it with probe-rs
   bench     benchmarks (boot-to-prompt time), written to target/bench/
-  fuzz      run the libFuzzer parser targets (fuzz/), installing cargo-fuzz if missing
+  fuzz      run the libFuzzer parser targets (fuzz/), installing cargo-fuzz if missing,
+            then the syscall fuzzer
   help      this text
 
 options:
@@ -45,12 +47,12 @@ options:
   --boots N                   bench: boots per platform (default 5)
   --only NAME                 test: run only integration suites whose name contains NAME;
                               bench: `--only net` runs only the network figures
-  --no-unit                   test: skip the host unit tests
+  --no-unit                   test: skip the host unit tests and the syscall fuzzer
   --no-fuzz                   test: skip the parser fuzzing step
-  --target NAME               fuzz: one target (default every one; `syscalls` is reserved
-                              for the syscall fuzzer, not built yet)
+  --target NAME               fuzz: one target (default every one; `syscalls` is the
+                              syscall fuzzer: seeded wasm runs against the host kernel)
   --time S                    fuzz: seconds per target (default 60)
-  --seed N                    fuzz: libFuzzer's random seed
+  --seed N                    fuzz: libFuzzer's random seed; `syscalls`: the first seed
   --jobs N                    fuzz: targets run side by side (default 1)
 ";
 

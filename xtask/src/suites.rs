@@ -1,5 +1,5 @@
-//! `cargo xtask test`: host unit tests, parser fuzzing, then the QEMU integration suites on every
-//! platform.
+//! `cargo xtask test`: host unit tests and the syscall fuzzer on the host kernel, parser fuzzing,
+//! then the QEMU integration suites on every platform.
 //!
 //! Each suite is one boot that drives the shell like a user and checks what comes back; many
 //! checks share a boot because boots are the expensive part. Platforms run in parallel.
@@ -112,6 +112,12 @@ pub fn run_all(args: &Args) -> Result<(), String> {
             "--features",
             "std",
         ]))?;
+        // The syscall fuzzer against the host build of the kernel (seeds, bounded time).
+        println!(
+            "== syscall fuzzer (host kernel, {} seeds)",
+            crate::sysfuzz::SEEDS
+        );
+        crate::sysfuzz::smoke()?;
     }
     if !args.no_fuzz {
         // Every parser target briefly (cargo-fuzz is installed on first use); the long runs

@@ -1,0 +1,84 @@
+//! The syscall fuzzer on the host build of the kernel (issue 15): the wasm program `sysfuzz`
+//! (`userspace/programs/src/fuzz/sysfuzz.rs`: seeded random HOST calls with adversarial
+//! arguments) run seed after seed by the harness `kernel/examples/sysfuzz.rs`, which puts the
+//! kernel core, the vfs service and a RAM journal together on the host and checks, per seed,
+//! that the kernel does not panic, that a neighbour run keeps working, that sysfuzz ends, and
+//! that the heap comes back to its baseline (within the harness's `TOLERANCE`).
+//!
+//! - `cargo xtask test`: [`SEEDS`] seeds of [`CALLS`] calls, from seed 1 ([`smoke`]).
+//! - `cargo xtask fuzz --target syscalls [--seed N] [--time S]`: seeds from N (default: from
+//!   the clock, printed) for S seconds ([`run`]).
+//!
+//! The program is not in the boot image (it does not fit the STM32F4's flash beside the
+//! others), so it runs here only, not in QEMU.
+
+use std::process::Command;
+
+use crate::artifacts::{self, cargo, target_dir};
+
+/// Seeds `cargo xtask test` runs (about 15 s on the 2-core machine, after a 4 s warm-up).
+pub const SEEDS: u64 = 300;
+/// Calls each seed makes.
+pub const CALLS: u64 = 2000;
+
+/// `cargo xtask test`'s step.
+pub fn smoke() -> Result<(), String> {
+    harness(&[
+        "--seed".into(),
+        "1".into(),
+        "--seeds".into(),
+        SEEDS.to_string(),
+        "--calls".into(),
+        CALLS.to_string(),
+    ])
+}
+
+/// `cargo xtask fuzz --target syscalls`: seeds from `seed` for `secs` seconds.
+pub fn run(seed: Option<u64>, secs: u64) -> Result<(), String> {
+    let seed = seed.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let seed = now.map_or(1, |d| d.as_secs() % 1_000_000_000);
+        println!("xtask: syscall fuzzer from seed {seed} (--seed N to choose)");
+        seed
+    });
+    harness(&[
+        "--seed".into(),
+        seed.to_string(),
+        "--time".into(),
+        secs.to_string(),
+        "--calls".into(),
+        CALLS.to_string(),
+    ])
+}
+
+/// Builds the programs and the harness, and runs it with `args`.
+fn harness(args: &[String]) -> Result<(), String> {
+    let programs = artifacts::build_programs()?;
+    let dir = programs
+        .first()
+        .and_then(|p| p.wasm.parent())
+        .ok_or("no programs were built")?
+        .to_path_buf();
+    artifacts::run_checked(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "zb-kernel",
+        "--example",
+        "sysfuzz",
+    ]))?;
+    let exe = target_dir().join("release/examples/sysfuzz");
+    let status = Command::new(&exe)
+        .arg(&dir)
+        .args(args)
+        .status()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the syscall fuzzer failed ({status}); its output above names the seed"
+        ))
+    }
+}
