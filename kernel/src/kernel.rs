@@ -178,7 +178,12 @@ pub struct Kernel {
     log_bytes: usize,
     /// Until the boot is over, log lines are also shown on the console.
     booting: bool,
+    /// Slices run while events waited for a commit (see [`Kernel::step`]).
+    commit_held: u32,
 }
+
+/// Most slices queued events wait for a group commit while runs are ready.
+const COMMIT_HOLD_SLICES: u32 = 8;
 
 impl Kernel {
     pub fn new(clock: &'static dyn Clock, config: KernelConfig) -> Self {
@@ -207,6 +212,7 @@ impl Kernel {
             log: VecDeque::new(),
             log_bytes: 0,
             booting: true,
+            commit_held: 0,
         }
     }
 
@@ -288,7 +294,7 @@ impl Kernel {
         grants: Vec<InTransit>,
         options: RunOptions,
     ) -> Result<Pid, (Error, Vec<InTransit>)> {
-        let (path, wasm) = match self.can_spawn(name, grants.len()) {
+        let (path, wasm) = match self.can_spawn(parent, name, grants.len()) {
             Ok(found) => found,
             Err(e) => return Err((e, grants)),
         };
@@ -430,6 +436,7 @@ impl Kernel {
     /// program's path and bytes.
     pub(crate) fn can_spawn(
         &self,
+        parent: Pid,
         name: &str,
         grants: usize,
     ) -> Result<(&'static str, &'static [u8]), Error> {
@@ -445,6 +452,21 @@ impl Kernel {
             .ok_or(Error::NotFound)?;
         if self.runs.live_runs() >= self.config.max_runs || grants > self.config.limits.handles {
             return Err(Error::OutOfMemory);
+        }
+        // A run's share of the run slots: at most a quarter of them as its children (live, or
+        // ended and not yet waited for), and runs started by runs leave the last quarter to the
+        // shell and the services, so one run's spawns cannot stop everyone else's.
+        if self
+            .runs
+            .get(parent)
+            .is_some_and(|p| p.kind == RunKind::Wasm)
+        {
+            let reserve = self.config.max_runs / 4;
+            let share = reserve.max(2);
+            let children = self.runs.iter().filter(|r| r.parent == parent).count();
+            if children >= share || self.runs.live_runs() + reserve >= self.config.max_runs {
+                return Err(Error::OutOfMemory);
+            }
         }
         Ok((path, wasm))
     }
@@ -734,9 +756,13 @@ impl Kernel {
             self.sched.wake_expired(self.shared.clock.now_us());
         }
         // Group commit: events wait while other runs are ready (they may emit too), up to a
-        // full batch.
+        // full batch — or up to COMMIT_HOLD_SLICES slices, so a run that is always ready
+        // cannot keep an emitter waiting for ever.
         let idle = !self.sched.has_ready();
-        if self.commit_events(idle) && idle {
+        let pending = self.bus.as_ref().is_some_and(|b| b.has_pending().0);
+        self.commit_held = if pending { self.commit_held + 1 } else { 0 };
+        let force = idle || self.commit_held > COMMIT_HOLD_SLICES;
+        if self.commit_events(force) && idle {
             return true;
         }
         let Some(pid) = self.sched.dispatch_next() else {

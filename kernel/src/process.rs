@@ -40,7 +40,7 @@ impl Kernel {
             let grants = check_transfer(&data.sys.handles, &wanted)?;
             (name, args, wanted, grants)
         };
-        self.can_spawn(&name, grants.len())?;
+        self.can_spawn(pid, &name, grants.len())?;
         // All checked: move the handles out of the caller, then start the child.
         let handles = &mut live(&mut self.runs, pid)?.data_mut().sys.handles;
         for &(h, _) in &wanted {

@@ -186,9 +186,20 @@ impl RunTable {
         }
     }
 
+    /// Forgets the oldest finished runs beyond `max_done` — except those whose parent is a
+    /// live run that may still `wait` for them (its share of children bounds how many).
     fn evict(&mut self) {
         while self.done.len() > self.max_done {
-            if let Some(old) = self.done.pop_front() {
+            let awaited = |pid: &Pid| {
+                let parent = self.runs.get(pid).map(|r| r.parent);
+                parent
+                    .and_then(|p| self.runs.get(&p))
+                    .is_some_and(|p| p.kind == zb_abi::RunKind::Wasm && p.is_live())
+            };
+            let Some(i) = self.done.iter().position(|pid| !awaited(pid)) else {
+                return;
+            };
+            if let Some(old) = self.done.remove(i) {
                 self.runs.remove(&old);
             }
         }

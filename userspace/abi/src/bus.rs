@@ -228,7 +228,10 @@ impl<'a> TimerSpec<'a> {
             w
         };
         let name = words[0];
-        if name.is_empty() || name.contains(['.', '*', '>']) || name.len() > 32 {
+        // One subject token of printable ASCII: `timer.<name>` must be a subject (a NUL or a
+        // control character would make events no one can subscribe to or cancel by name).
+        let token = |b: u8| b.is_ascii_graphic() && !b".*>".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) || name.len() > 32 {
             return Err("a timer needs a name (one subject token, at most 32 bytes)");
         }
         let (when, rest) = match words[1] {
@@ -396,6 +399,11 @@ mod tests {
             TimerWhen::After { us: 2_000_000 }
         );
         assert_eq!(TimerSpec::parse("tick off").unwrap().when, TimerWhen::Off);
+        assert!(
+            TimerSpec::parse("\0\0x every 1s").is_err(),
+            "a NUL is no subject token"
+        );
+        assert!(TimerSpec::parse("t\u{7f} every 1s").is_err());
         for bad in [
             "",
             "a.b every 1s",
