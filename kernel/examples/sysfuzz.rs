@@ -1,4 +1,4 @@
-//! Host harness of the syscall fuzzer (`userspace/programs/src/fuzz/sysfuzz.rs`): the kernel
+//! Host harness of the syscall fuzzer (`userspace/programs/src/bin/sysfuzz.rs`): the kernel
 //! core on the host, the vfs service behind it (so `file://` works), a RAM journal (so the bus
 //! calls work), and for each seed `sysfuzz <seed> <calls>` beside a well-behaved run. It
 //! checks, per seed:
@@ -374,13 +374,12 @@ impl Sim {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                // KNOWN: an `emit` never completes while another run stays ready: the kernel
-                // commits queued events only when no run is ready or a batch is full
-                // (`Kernel::step`, kernel/src/kernel.rs), and the neighbour is always ready
-                // or about to be. sysfuzz then waits in WAIT(commit) until this deadline.
+                // An `emit` waiting for ever beside a busy neighbour was a kernel bug this
+                // caught (group commit held events while any run was ready; fixed in
+                // `Kernel::step`): a run still in WAIT(commit) here says it is back.
                 let ps = self.ps();
                 let known = if ps.contains("Commit") {
-                    " (a run waits for its emit to be committed: see the KNOWN note here)"
+                    " (a run waits for its emit to be committed)"
                 } else {
                     ""
                 };
@@ -441,10 +440,8 @@ impl Sim {
             }
         }
         // Timers the runs left would still be due: nothing may be.
-        // KNOWN: a timer name may hold bytes no subject may (NUL, control characters:
-        // `TimerSpec::parse`, userspace/abi/src/bus.rs checks only `.`, `*`, `>` and the
-        // length), so a random spec can set `\0\0sfz2` — which sysfuzz cannot cancel by name,
-        // and which appends `timer.\0\0sfz2` events, a subject `emit` refuses, forever.
+        // (A timer named with control bytes, which nothing could cancel, once kept firing
+        // here: `TimerSpec::parse` now takes only printable subject tokens.)
         if let Some(at) = self.k.next_deadline() {
             return Err(format!(
                 "something is still scheduled (in {} us) after every run ended",
@@ -482,12 +479,9 @@ impl Sim {
         // The last neighbour ends too.
         self.drive(deadline, |s| s.watch.neighbour.is_none())?;
         if let Some(why) = self.watch.neighbour_failed.take() {
-            // KNOWN: two kernel limits without a per-run share fail the neighbour: the run
-            // table keeps 16 finished runs and evicts the oldest even when its parent has not
-            // waited for it (`RunTable::evict`, kernel/src/run_table.rs: pingpong's `wait` for
-            // pong then fails "no such file or directory" once sysfuzz's children have ended),
-            // and one run may start children until all `max_runs` slots are live
-            // (`Kernel::can_spawn`: pingpong's spawn of pong fails "out of memory").
+            // The neighbour fails if a finished child is forgotten before its parent waits
+            // (`RunTable::evict`) or one run takes every run slot (`Kernel::can_spawn`'s
+            // share): both were kernel bugs this caught.
             return Err(format!("the neighbour failed while sysfuzz ran: {why}"));
         }
         let status = self

@@ -145,15 +145,28 @@ fn add_tree(root: &Path, dir: &Path, files: &mut Vec<crate::bootfs::File>) -> Re
     Ok(())
 }
 
-/// Builds the programs and the boot archive, once per xtask run; returns the archive's path.
-pub fn boot_archive() -> Result<PathBuf, String> {
-    static ARCHIVE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    ARCHIVE.get_or_init(make_boot_archive).clone()
+/// Builds the programs and `platform`'s boot archive, once per xtask run; returns its path.
+pub fn boot_archive(platform: Platform) -> Result<PathBuf, String> {
+    static ARCHIVES: [OnceLock<Result<PathBuf, String>>; 2] = [const { OnceLock::new() }; 2];
+    let slot = match platform {
+        Platform::X86_64 => 0,
+        Platform::Stm32f4 => 1,
+    };
+    ARCHIVES[slot]
+        .get_or_init(|| make_boot_archive(platform))
+        .clone()
 }
 
-fn make_boot_archive() -> Result<PathBuf, String> {
+/// Programs the STM32F4's archive leaves out: the syscall fuzzer, which does not fit its flash
+/// beside the others (and whose code would take half of its heap).
+const NOT_ON_STM32F4: &[&str] = &["sysfuzz"];
+
+fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for p in build_programs()? {
+        if platform == Platform::Stm32f4 && NOT_ON_STM32F4.contains(&p.name.as_str()) {
+            continue;
+        }
         let data = std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
         files.push(crate::bootfs::File {
             path: format!("/bin/{}", p.name),
@@ -166,7 +179,10 @@ fn make_boot_archive() -> Result<PathBuf, String> {
 
     let dir = target_dir().join("zerobus");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("bootfs.img");
+    let path = dir.join(match platform {
+        Platform::X86_64 => "bootfs.img",
+        Platform::Stm32f4 => "bootfs-stm32f4.img",
+    });
     // Rewrite only on change: the STM32F4 firmware is rebuilt when the file changes.
     if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
         std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -182,7 +198,7 @@ fn make_boot_archive() -> Result<PathBuf, String> {
 
 /// Builds the kernel ELF for `platform` (programs and boot archive first); returns its path.
 pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, String> {
-    let archive = boot_archive()?;
+    let archive = boot_archive(platform)?;
     let mut cmd = cargo();
     cmd.arg("build");
     // Release STM32F4 builds use the size-optimised `firmware` profile (see Cargo.toml).
@@ -226,7 +242,7 @@ pub struct Images {
 /// archive as the bootloader's ramdisk.
 pub fn build_images(opts: &BuildOpts) -> Result<Images, String> {
     let kernel = build_kernel(Platform::X86_64, opts)?;
-    let archive = boot_archive()?;
+    let archive = boot_archive(Platform::X86_64)?;
     let flavour = if opts.test_hooks { "-test" } else { "" };
     let dir = target_dir()
         .join("zerobus")

@@ -1,5 +1,5 @@
 //! The syscall fuzzer on the host build of the kernel (issue 15): the wasm program `sysfuzz`
-//! (`userspace/programs/src/fuzz/sysfuzz.rs`: seeded random HOST calls with adversarial
+//! (`userspace/programs/src/bin/sysfuzz.rs`: seeded random HOST calls with adversarial
 //! arguments) run seed after seed by the harness `kernel/examples/sysfuzz.rs`, which puts the
 //! kernel core, the vfs service and a RAM journal together on the host and checks, per seed,
 //! that the kernel does not panic, that a neighbour run keeps working, that sysfuzz ends, and
@@ -9,8 +9,8 @@
 //! - `cargo xtask fuzz --target syscalls [--seed N] [--time S]`: seeds from N (default: from
 //!   the clock, printed) for S seconds ([`run`]).
 //!
-//! The program is not in the boot image (it does not fit the STM32F4's flash beside the
-//! others), so it runs here only, not in QEMU.
+//! The QEMU side (a few seeds, the floods, the channel loop and the hoard, on x86_64) is the
+//! `isolation` suite (`suites.rs`).
 
 use std::process::Command;
 
