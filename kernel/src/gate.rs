@@ -301,23 +301,19 @@ pub(crate) fn enter(
     args: [i64; 6],
     returns: bool,
 ) -> Result<i64, WasmError> {
+    // Decoded against the memory's length, then charged once (the flat price and the data's),
+    // before the run's memory and store data are borrowed for the rest of the call.
+    let mem_len = cx.data().memory.map_or(0, |m| m.data_size(&*cx));
+    let decoded = Call::decode(number, &args, mem_len);
+    charge(cx, SYSCALL_FUEL + decoded.as_ref().map_or(0, data_fuel));
     let (mem, data) = parts(cx);
-    let taped = taped(mem, data, number as u32, &args)?;
-    let call = match (taped, Call::decode(number, &args, mem.len())) {
-        (Some(answer), _) => {
-            charge(cx, SYSCALL_FUEL);
-            return Ok(answer);
-        }
-        (None, Err(e)) => {
-            let v = reply(mem, data, -i64::from(e as i32));
-            charge(cx, SYSCALL_FUEL);
-            return Ok(v);
-        }
-        (None, Ok(call)) => call,
+    if let Some(answer) = taped(mem, data, number as u32, &args)? {
+        return Ok(answer);
+    }
+    let call = match decoded {
+        Ok(call) => call,
+        Err(e) => return Ok(reply(mem, data, -i64::from(e as i32))),
     };
-    // One charge per call: the flat price and the data's.
-    charge(cx, SYSCALL_FUEL + data_fuel(&call));
-    let (mem, data) = parts(cx);
     // The kernel's type is not needed in the interpreter: the run site never reaches it.
     let served = dispatch::<NoKernel>(&mut Site::Run { mem, data }, &call);
     match settle(&mut data.sys, served) {
