@@ -1,15 +1,16 @@
 //! The syscall gate: every HOST call a run makes enters here, and only here.
 //!
 //! One call goes through five steps, each in one place:
-//! 1. **Charge** ([`SYSCALL_FUEL`] plus [`data_fuel`]): every call pays a flat price, so a run
-//!    looping over cheap or failing calls is still preempted, and a decoded call that moves
-//!    data pays in proportion to the bytes as well, as wasm's own bulk memory instructions do
-//!    (one charge per call, taken once the call is decoded or answered). (Kernel memory is charged to the run's account by
-//!    the handlers that allocate: `crate::account`.)
-//! 2. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
-//!    recording (`crate::replay`) — before decoding, because the tape keeps the raw call.
-//! 3. **Decode** ([`Call::decode`], in the ABI): the number and arguments become a typed
-//!    [`Call`], every memory range checked. A bad argument ends here as an error code.
+//! 1. **Decode** ([`Call::decode`], in the ABI): the number and arguments become a typed
+//!    [`Call`], every memory range checked against the run's memory. A bad argument ends the
+//!    call with its error code (after it is charged and taped).
+//! 2. **Charge** ([`SYSCALL_FUEL`] plus [`data_fuel`]): every call pays a flat price, so a run
+//!    looping over cheap or failing calls is still preempted, and a call that moves data pays
+//!    in proportion to the bytes as well, as wasm's own bulk memory instructions do — one
+//!    charge per call. (Kernel memory is charged to the run's account by the handlers that
+//!    allocate: `crate::account`.)
+//! 3. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
+//!    recording (`crate::replay`); the tape keeps the raw call.
 //! 4. **Authorise** ([`authorise`]): the call against the run's grants.
 //! 5. **Dispatch** ([`dispatch`]): one `match` sends each call to the plain function of its
 //!    family — run-local calls and channels (`crate::sys`), processes, URLs (`crate::urls`),
