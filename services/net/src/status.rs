@@ -844,67 +844,9 @@ mod tests {
     use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
     use std::string::String;
     use std::vec::Vec;
-    use zb_abi::syscall::StatusKind;
-    use zb_abi::{
-        Admin, Bus, Console, ExitView, MemInfo, Pid, RunKind, Runs, Schemes, StateName, SysInfo,
-        System,
-    };
-
-    /// A host whose clock the test moves, listing `runs` made-up runs (a `/runs` page of any
-    /// size).
-    struct Fake {
-        now: u64,
-        runs: usize,
-    }
-
-    impl Console for Fake {
-        fn console_write(&mut self, _: &[u8]) {}
-    }
-    impl System for Fake {
-        fn clock_us(&self) -> u64 {
-            self.now
-        }
-        fn cycles(&self) -> u64 {
-            self.now
-        }
-        fn sysinfo(&self) -> SysInfo {
-            SysInfo {
-                version: "test",
-                platform: "test",
-                machine: "test",
-                profile: "debug",
-                boot_us: 0,
-            }
-        }
-        fn meminfo(&self) -> MemInfo {
-            MemInfo::default()
-        }
-    }
-    impl Files for Fake {}
-    impl Runs for Fake {
-        fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
-            for pid in 0..self.runs {
-                visit(&RunInfo {
-                    pid: pid as Pid,
-                    parent: 1,
-                    kind: RunKind::Wasm,
-                    name: "a-run-with-a-name-long-enough",
-                    state: StateName::Done,
-                    wait: None,
-                    memory: 0,
-                    fuel: 1234,
-                    exit: Some(ExitView {
-                        kind: StatusKind::Rejected,
-                        code: 0,
-                        message: "said \"no\"",
-                    }),
-                });
-            }
-        }
-    }
-    impl Bus for Fake {}
-    impl Admin for Fake {}
-    impl Schemes for Fake {}
+    // The crate's test host (`crate::tests::Fake`): a clock the test moves, `runs` made-up
+    // runs for the `/runs` page.
+    use crate::tests::Fake;
 
     const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
     /// The clock's step: the service polls every millisecond while busy; 10 ms is as good
@@ -937,7 +879,11 @@ mod tests {
                 dev,
                 sockets,
                 server,
-                host: Fake { now: 1, runs: 3 },
+                host: Fake {
+                    now: 1,
+                    runs: 3,
+                    ..Fake::default()
+                },
                 next_port: 40000,
             }
         }

@@ -9,9 +9,10 @@ use std::rc::Rc;
 use std::vec::Vec;
 
 use zb_abi::scheme::{Answer, Op, OpenFlags, Reply, Request, RequestId};
+use zb_abi::syscall::StatusKind;
 use zb_abi::{
-    Admin, Bus, Console, Error, Files, MemInfo, NativeService, NetDev, NetDeviceInfo, Pid, Runs,
-    Schemes, SysInfo, System,
+    Admin, Bus, Console, Error, ExitView, Files, MemInfo, NativeService, NetDev, NetDeviceInfo,
+    Pid, RunInfo, RunKind, Runs, Schemes, StateName, SysInfo, System,
 };
 
 use super::*;
@@ -47,10 +48,12 @@ impl NetDev for Loop {
 }
 
 /// A host with a clock the test moves, keeping the replies of requests answered later.
+/// (Also the status server's tests' host: `runs` made-up runs make a `/runs` page of any size.)
 #[derive(Default)]
-struct Fake {
-    now: u64,
-    replies: Vec<(RequestId, Result<u64, Error>)>,
+pub(crate) struct Fake {
+    pub(crate) now: u64,
+    pub(crate) runs: usize,
+    pub(crate) replies: Vec<(RequestId, Result<u64, Error>)>,
 }
 
 impl Console for Fake {
@@ -78,7 +81,27 @@ impl System for Fake {
     }
 }
 impl Files for Fake {}
-impl Runs for Fake {}
+impl Runs for Fake {
+    fn runs(&self, visit: &mut dyn FnMut(&RunInfo<'_>)) {
+        for pid in 0..self.runs {
+            visit(&RunInfo {
+                pid: pid as Pid,
+                parent: 1,
+                kind: RunKind::Wasm,
+                name: "a-run-with-a-name-long-enough",
+                state: StateName::Done,
+                wait: None,
+                memory: 0,
+                fuel: 1234,
+                exit: Some(ExitView {
+                    kind: StatusKind::Rejected,
+                    code: 0,
+                    message: "said \"no\"",
+                }),
+            });
+        }
+    }
+}
 impl Bus for Fake {}
 impl Admin for Fake {}
 impl Schemes for Fake {
