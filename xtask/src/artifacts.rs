@@ -145,6 +145,27 @@ fn add_tree(root: &Path, dir: &Path, files: &mut Vec<crate::bootfs::File>) -> Re
     Ok(())
 }
 
+/// Builds the programs and the kernel's host example `name` (release); the example's path and
+/// the directory of the programs' wasm files (what the examples are run with).
+pub fn kernel_example(name: &str) -> Result<(PathBuf, PathBuf), String> {
+    let programs = build_programs()?;
+    let dir = programs
+        .first()
+        .and_then(|p| p.wasm.parent())
+        .ok_or("no programs were built")?
+        .to_path_buf();
+    run_checked(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "zb-kernel",
+        "--example",
+        name,
+    ]))?;
+    Ok((target_dir().join("release/examples").join(name), dir))
+}
+
 /// Builds the programs and `platform`'s boot archive, once per xtask run; returns its path.
 pub fn boot_archive(platform: Platform) -> Result<PathBuf, String> {
     static ARCHIVES: [OnceLock<Result<PathBuf, String>>; 2] = [const { OnceLock::new() }; 2];

@@ -258,22 +258,7 @@ struct HostRuns {
 }
 
 fn host_runs() -> Result<HostRuns, String> {
-    let programs = artifacts::build_programs()?;
-    let dir = programs
-        .first()
-        .and_then(|p| p.wasm.parent())
-        .ok_or("no programs were built")?
-        .to_path_buf();
-    artifacts::run_checked(artifacts::cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "zb-kernel",
-        "--example",
-        "runbench",
-    ]))?;
-    let exe = artifacts::target_dir().join("release/examples/runbench");
+    let (exe, dir) = artifacts::kernel_example("runbench")?;
     println!("== host: run kernel core vs Linux (side by side)");
     // Both sides on one CPU: the kernel core is single-threaded, and a pipe ping-pong spread
     // over two mostly idle CPUs measures their wake-up latency (10x noisier), not the pipe.

@@ -14,7 +14,7 @@
 
 use std::process::Command;
 
-use crate::artifacts::{self, cargo, target_dir};
+use crate::artifacts;
 
 /// Seeds `cargo xtask test` runs (about 15 s on the 2-core machine, after a 4 s warm-up).
 pub const SEEDS: u64 = 300;
@@ -53,22 +53,7 @@ pub fn run(seed: Option<u64>, secs: u64) -> Result<(), String> {
 
 /// Builds the programs and the harness, and runs it with `args`.
 fn harness(args: &[String]) -> Result<(), String> {
-    let programs = artifacts::build_programs()?;
-    let dir = programs
-        .first()
-        .and_then(|p| p.wasm.parent())
-        .ok_or("no programs were built")?
-        .to_path_buf();
-    artifacts::run_checked(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "zb-kernel",
-        "--example",
-        "sysfuzz",
-    ]))?;
-    let exe = target_dir().join("release/examples/sysfuzz");
+    let (exe, dir) = artifacts::kernel_example("sysfuzz")?;
     let status = Command::new(&exe)
         .arg(&dir)
         .args(args)
