@@ -5,8 +5,11 @@
 //! - one grammar: `validate`, `Raw::parse` and `Value::parse` accept the same documents, except
 //!   that `Value::parse` may refuse duplicate keys and numbers beyond the `f64` range;
 //! - the borrowing reader and the tree agree: walking the `Raw` (members, elements, strings
-//!   unescaped, integers exact, floats within a few ULP) gives the parsed `Value`, and `get`
-//!   finds each member of an object;
+//!   unescaped, integers exact, floats bit for bit) gives the parsed `Value`, and `get` finds
+//!   each member of an object;
+//! - the crate's float converter is exact: for every number token of an accepted document
+//!   (whether or not `Value::parse` accepts it), `Raw::as_f64` is core's `str::parse::<f64>`
+//!   bit for bit (infinities, zeros and the sign of zero included);
 //! - `Display` of a parsed value parses back to an equal value, and is a fixed point;
 //! - error offsets lie inside the document;
 //! - `write_escaped` of any text is a JSON string whose value is that text.
@@ -26,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(valid.is_ok(), raw.is_ok());
     if let Err(e) = valid {
         assert!(e.offset <= text.len(), "{e} beyond {}", text.len());
+    }
+    if let Ok(raw) = &raw {
+        check_floats(raw, 0);
     }
     let value = Value::parse(text);
     match (&raw, &value) {
@@ -104,20 +110,38 @@ fn same_number(raw: &Raw<'_>, n: &Number) {
             assert_eq!(raw.as_u64(), Some(u), "{}", raw.raw());
             assert_eq!(raw.as_i64(), None);
         }
-        // The reader's small float converter is documented as within 16 units in the last
-        // place of core's exact one (for normal numbers): it scales by at most 10^22 a step,
-        // each step rounding once, and ±308 takes 14 steps.
+        // One converter behind both.
         Number::Float(f) => {
-            let approx = raw.as_f64().expect("a number");
-            if f.abs() >= f64::MIN_POSITIVE {
-                let ulps = (approx.to_bits() as i64).abs_diff(f.to_bits() as i64);
-                assert!(
-                    approx.signum() == f.signum() && ulps <= 16,
-                    "{}: {approx:e} is {ulps} ULP from {f:e}",
-                    raw.raw()
-                );
-            }
+            let converted = raw.as_f64().expect("a number");
+            assert_eq!(converted.to_bits(), f.to_bits(), "{}", raw.raw());
         }
+    }
+    // The nearest f64 of an exact integer is the correctly rounded float of its token (equal,
+    // not bit for bit: `-0` is `Int(0)`).
+    assert_eq!(raw.as_f64(), Some(n.as_f64()), "{}", raw.raw());
+}
+
+/// Every number token inside `raw` converts as core's exact parser does, bit for bit.
+fn check_floats(raw: &Raw<'_>, depth: usize) {
+    assert!(depth <= MAX_DEPTH);
+    match raw.kind() {
+        Kind::Number => {
+            let token = raw.raw();
+            let expected: f64 = token.parse().expect("a JSON number is a Rust float");
+            let converted = raw.as_f64().expect("a number");
+            assert_eq!(
+                converted.to_bits(),
+                expected.to_bits(),
+                "{token}: {converted:e} vs core's {expected:e}"
+            );
+        }
+        Kind::Array => raw
+            .elements()
+            .for_each(|element| check_floats(&element, depth + 1)),
+        Kind::Object => raw
+            .members()
+            .for_each(|(_, member)| check_floats(&member, depth + 1)),
+        Kind::Null | Kind::Bool | Kind::String => {}
     }
 }
 

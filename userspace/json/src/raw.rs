@@ -155,13 +155,12 @@ impl<'a> Raw<'a> {
         self.number_token().and_then(number::as_u64)
     }
 
-    /// The number as an `f64`: correctly rounded for up to 15 significant digits and decimal
-    /// exponents within ±22, otherwise within 16 units in the last place (a small converter,
-    /// not core's exact one, to keep wasm programs small: it scales by 10^22 a step, each step
-    /// rounding once). Magnitudes beyond the
-    /// `f64` range become infinite or zero.
+    /// The number as an `f64`, correctly rounded (the nearest one, ties to even): bit for bit
+    /// what `str::parse::<f64>` gives, by the crate's own small converter (the one
+    /// [`Value`](crate::Value) uses too, so both agree). Magnitudes beyond the `f64` range
+    /// become infinite or zero, with the number's sign; integers beyond 2^53 are rounded.
     pub fn as_f64(&self) -> Option<f64> {
-        self.number_token().map(number::approximate_f64)
+        self.number_token().map(number::to_f64)
     }
 
     fn number_token(&self) -> Option<&'a str> {

@@ -8,8 +8,9 @@
 //!   checker and a reader disagreeing on which one counts is how a bad payload gets through);
 //!   members keep document order.
 //! - Numbers are exact: an integer that fits `i64` is [`Number::Int`], a larger one that fits
-//!   `u64` is [`Number::UInt`], and only other numbers are [`Number::Float`], converted by core's
-//!   correctly rounded parser; numbers beyond the `f64` range are refused.
+//!   `u64` is [`Number::UInt`], and only other numbers are [`Number::Float`], correctly rounded
+//!   (the crate's exact converter, the same as [`Raw::as_f64`]'s); numbers beyond the `f64`
+//!   range are refused.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -49,9 +50,11 @@ impl Number {
     }
 
     fn float_from_token(token: &str) -> Result<Number, &'static str> {
-        match token.parse::<f64>() {
-            Ok(value) if value.is_finite() => Ok(Number::Float(value)),
-            _ => Err("number out of range"),
+        let value = number::to_f64(token);
+        if value.is_finite() {
+            Ok(Number::Float(value))
+        } else {
+            Err("number out of range")
         }
     }
 

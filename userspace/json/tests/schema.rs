@@ -315,6 +315,23 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
         Some("/: 18446744073709551615 is greater than maximum 18446744073709551614"),
     ),
     (r#"{"minimum":1,"maximum":1}"#, "1e0", None),
+    // Beyond the integers kept exactly, both sides are the nearest f64 of the same number,
+    // however it is spelt.
+    (
+        r#"{"maximum":1e30}"#,
+        "1000000000000000000000000000000",
+        None,
+    ),
+    (
+        r#"{"minimum":1e30}"#,
+        "1000000000000000000000000000000.0",
+        None,
+    ),
+    (
+        r#"{"exclusiveMaximum":1e-30}"#,
+        "0.000000000000000000000000000001",
+        Some("/: 1e-30 is not less than exclusiveMaximum 1e-30"),
+    ),
     // minLength, maxLength (Unicode scalar values)
     (r#"{"minLength":3}"#, r#""abc""#, None),
     (r#"{"minLength":3}"#, r#""日本語""#, None),
