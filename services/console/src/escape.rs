@@ -44,6 +44,14 @@ pub struct Escaper {
     cr: bool,
 }
 
+/// The most bytes [`Escaper::feed`] of `len` bytes (or [`Escaper::end`], `len` 0) appends:
+/// every byte becomes at most four (`\xNN`), and what was held from the write before comes
+/// out with it — at most 3 bytes of a character (12 escaped) or a CR (`^M`). The queue
+/// reserves this much before it writes, so the write itself never allocates.
+pub const fn max_escaped(len: usize) -> usize {
+    len.saturating_mul(4).saturating_add(12)
+}
+
 impl Escaper {
     /// Appends the terminal form of `bytes`, written by `source`, to `out`.
     pub fn feed(&mut self, source: Source, bytes: &[u8], out: &mut Vec<u8>) {
@@ -156,6 +164,41 @@ mod tests {
     extern crate std;
     use super::*;
     use std::string::String;
+
+    /// No write appends more than `max_escaped` says, whatever was held before it: every
+    /// byte value after every held state (a begun character of 1–3 bytes, a CR), and runs of
+    /// the bytes that expand most.
+    #[test]
+    fn writes_stay_within_max_escaped() {
+        let befores: [&[u8]; 5] = [b"", b"\r", b"\xf0", b"\xf0\x90", b"\xf0\x90\x80"];
+        let worst: [&[u8]; 4] = [b"\x9b\x9b\x9b", b"\n\n\n", b"\r\r\r", b"\x01\xc2\x9b"];
+        for before in befores {
+            for b in 0..=255u8 {
+                for tail in worst {
+                    let mut e = Escaper::default();
+                    let mut out = Vec::new();
+                    e.feed((5, 1), before, &mut out);
+                    let write = [&[b][..], tail].concat();
+                    let at = out.len();
+                    e.feed((5, 1), &write, &mut out);
+                    assert!(
+                        out.len() - at <= max_escaped(write.len()),
+                        "{before:?} {write:?}"
+                    );
+                    let at = out.len();
+                    e.end(5, &mut out);
+                    assert!(out.len() - at <= max_escaped(0));
+                    // Another source writing ends the held part too.
+                    let mut e2 = Escaper::default();
+                    let mut out2 = Vec::new();
+                    e2.feed((5, 1), before, &mut out2);
+                    let at = out2.len();
+                    e2.feed((6, 1), &write, &mut out2);
+                    assert!(out2.len() - at <= max_escaped(write.len()));
+                }
+            }
+        }
+    }
 
     /// The wire form of `writes`, all from run 5's stdout, then the run's end.
     fn shown(writes: &[&[u8]]) -> String {

@@ -326,7 +326,7 @@ impl<'a> TerminalHost<'a> {
     fn write_run_output(&mut self, pid: Pid, stream: i32, bytes: &[u8]) {
         let Terminal { queue, escaper, .. } = &mut *self.term;
         let before = queue.len();
-        queue.push_with(Some(pid), bytes.len(), &mut |q| {
+        queue.push_with(Some(pid), escape::max_escaped(bytes.len()), &mut |q| {
             escaper.feed((pid, stream), bytes, q)
         });
         if queue.len() != before {
@@ -338,7 +338,9 @@ impl<'a> TerminalHost<'a> {
     fn end_run(&mut self, pid: Pid) {
         let Terminal { queue, escaper, .. } = &mut *self.term;
         let before = queue.len();
-        queue.push_with(Some(pid), 8, &mut |q| escaper.end(pid, q));
+        queue.push_with(Some(pid), escape::max_escaped(0), &mut |q| {
+            escaper.end(pid, q)
+        });
         if queue.len() != before {
             self.term.run_mid_line = true;
         }

@@ -78,6 +78,8 @@ impl Queue {
 
     /// Appends what `write` appends to the bytes as `from`'s, with room reserved for
     /// `reserve` bytes first; false, with nothing appended, if the heap has no room.
+    /// `reserve` must bound what `write` appends: past it the vector would grow by itself,
+    /// and a heap that cannot take that aborts.
     pub fn push_with(
         &mut self,
         from: Option<Pid>,
@@ -90,6 +92,10 @@ impl Queue {
         let before = self.bytes.len();
         write(&mut self.bytes);
         let added = self.bytes.len() - before;
+        debug_assert!(
+            added <= reserve,
+            "wrote {added} bytes with {reserve} reserved"
+        );
         match self.segments.last_mut() {
             _ if added == 0 => self.release(),
             Some((f, n)) if *f == from => *n += added,
