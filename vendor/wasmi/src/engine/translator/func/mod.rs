@@ -209,10 +209,20 @@ impl WasmTranslator<'_> for FuncTranslator {
         let Some(len_stack_slots) = self.len_stack_slots() else {
             return Err(Error::from(TranslationError::AllocatedTooManySlots));
         };
+        // ZeroBus OS patch: the engine's copy of the encoded ops is allocated fallibly, as the
+        // encoder's buffer is, so a kernel heap too full (or too cut up) for it fails the
+        // translation (`OutOfSystemMemory`) instead of aborting. Exact capacity: no shrinking
+        // reallocation in `into_boxed_slice`.
+        let encoded = self.instrs.encoded_ops();
+        let mut ops = Vec::new();
+        if ops.try_reserve_exact(encoded.len()).is_err() {
+            return Err(Error::from(TranslationError::OutOfSystemMemory));
+        }
+        ops.extend_from_slice(encoded);
         finalize(CompiledFuncEntry::new(
             len_local_slots,
             len_stack_slots,
-            self.instrs.encoded_ops(),
+            ops.into_boxed_slice(),
         ));
         Ok(self.into_allocations())
     }
