@@ -35,6 +35,7 @@ use crate::cap::HandleTable;
 use crate::config::KernelConfig;
 use crate::kfiles::KernelFiles;
 use crate::link::host_imports;
+use crate::module_size::{code_bytes, compile_blocks, declared_memory};
 use crate::object::{ChannelId, InTransit, Object};
 use crate::replay::{Ending, Recorder, Recordings, Replayer, Tape, Verdict};
 use crate::request::{InFlight, Outgoing};
@@ -144,6 +145,8 @@ pub struct Kernel {
     pub(crate) sched: Scheduler,
     /// Reports the kernel heap's free bytes, when the platform can (admission control).
     pub(crate) heap_free: Option<&'static dyn Fn() -> usize>,
+    /// Reports whether the heap has free blocks of so many bytes at once (admission control).
+    heap_fits: Option<&'static dyn Fn(&[usize]) -> bool>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
     /// Reports whether the heap's reserve is armed (see [`Kernel::set_heap_reserve`]).
@@ -192,6 +195,7 @@ impl Kernel {
             programs: BTreeMap::new(),
             compiled: BTreeMap::new(),
             heap_free: None,
+            heap_fits: None,
             heap_spent: None,
             heap_ready: None,
             recordings: Recordings::new(config.replay.kept_bytes),
@@ -544,6 +548,13 @@ impl Kernel {
         self.heap_free = Some(free);
     }
 
+    /// Lets the kernel refuse a module whose compiler would ask for a block the heap cannot
+    /// give in one piece (its free bytes may be enough, but scattered): `fits` says whether
+    /// the heap has free blocks of so many bytes at once, without taking them.
+    pub fn set_block_probe(&mut self, fits: &'static dyn Fn(&[usize]) -> bool) {
+        self.heap_fits = Some(fits);
+    }
+
     /// Lets the kernel end the run that exhausted the heap: `spent` says whether the heap had
     /// to give up its reserve (`zb_hal::KernelHeap::arm_reserve`) since it was last asked;
     /// `ready` whether it is armed again (while it is not, no new run starts: the next
@@ -591,22 +602,42 @@ impl Kernel {
                 "kernel memory is too low to start a run (end one first)",
             )));
         }
-        let Some(free) = self.heap_free else {
-            return Ok(());
-        };
+        let free = |k: &Self| k.heap_free.map_or(usize::MAX, |free| free());
+        let memory_limit = self.config.limits.memory_bytes;
         let code = if compiling { code_bytes(wasm.len()) } else { 0 };
         let need = code
-            .saturating_add(self.config.limits.memory_bytes.min(declared_memory(wasm)))
+            .saturating_add(memory_limit.min(declared_memory(wasm)))
             .saturating_add(reserve);
-        if need > free() {
+        // The large blocks it takes at once: compiling, then its memory.
+        let [code, copy] = if compiling {
+            compile_blocks(wasm)
+        } else {
+            [0, 0]
+        };
+        let memory = memory_limit.min(declared_memory(wasm));
+        let fits = |k: &Self| {
+            k.heap_fits
+                .is_none_or(|fits| fits(&[code, copy]) && fits(&[memory, KERNEL_HEADROOM]))
+        };
+        if need > free(self) || !fits(self) {
             // Views are paged in again when they are next needed.
             let _paged_out = self.bus.as_mut().map(|bus| bus.page_out_views());
         }
-        let free = free();
+        let free = free(self);
         if need > free {
             return Err(LoadFailure::Rejected(format!(
                 "not enough kernel memory to load it (needs about {}, {} free)",
                 zb_abi::fmt::Bytes(need as u64),
+                zb_abi::fmt::Bytes(free as u64)
+            )));
+        }
+        if !fits(self) {
+            return Err(LoadFailure::Rejected(format!(
+                "kernel memory is too fragmented to load it (needs free blocks of {}, {} and \
+                 {}; {} free in smaller pieces)",
+                zb_abi::fmt::Bytes(code as u64),
+                zb_abi::fmt::Bytes(copy as u64),
+                zb_abi::fmt::Bytes(memory as u64),
                 zb_abi::fmt::Bytes(free as u64)
             )));
         }
@@ -1146,18 +1177,6 @@ struct Compiled {
     live: usize,
 }
 
-/// Kernel heap a module of `wasm_bytes` takes compiled (its code and module data), at most
-/// about, for admission control. Measured on the STM32F4: with the compact bytecode 2.1-2.6x
-/// the wasm plus ~1.5 KiB (`emit` 4.8 KiB → 10.2 KiB, `ledger` 13 → 26 KiB, `sleeper` 2.8 →
-/// 7.2 KiB); with wasmi's default bytecode 2.8-3.3x.
-fn code_bytes(wasm_bytes: usize) -> usize {
-    let (num, den) = if cfg!(feature = "compact-code") {
-        (9, 4)
-    } else {
-        (7, 2)
-    };
-    wasm_bytes.saturating_mul(num) / den + 2048
-}
 /// Heap kept free when admitting a module, beside its code and memory: its engine, linker,
 /// store and instance (~6 KiB measured), the buffers translating its largest function, and
 /// room for what the kernel and the services allocate serving it.
@@ -1174,54 +1193,6 @@ const INSTANCE_RESERVE: usize = 8 * 1024;
 /// allocate (its value stack as it calls deeper) is covered by the heap's reserve
 /// ([`Kernel::set_heap_reserve`]).
 const KERNEL_HEADROOM: usize = 2 * 1024;
-
-/// The initial size in bytes of the first memory `wasm` defines, read from its memory section
-/// without validating anything else (0 if there is none or it cannot be read; the real
-/// checks happen when it is compiled).
-pub(crate) fn declared_memory(wasm: &[u8]) -> usize {
-    fn leb(b: &[u8], i: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*i)?;
-            *i += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let mut i = 8;
-    while i < wasm.len() {
-        let id = wasm[i];
-        i += 1;
-        let Some(size) = leb(wasm, &mut i) else {
-            return 0;
-        };
-        if id == 5 {
-            let mut j = i;
-            let (Some(_count), Some(&flags)) = (leb(wasm, &mut j), wasm.get(j)) else {
-                return 0;
-            };
-            j += 1;
-            let Some(min) = leb(wasm, &mut j) else {
-                return 0;
-            };
-            if flags & 1 != 0 && leb(wasm, &mut j).is_none() {
-                return 0;
-            }
-            let page_log2 = if flags & 8 != 0 {
-                leb(wasm, &mut j).unwrap_or(16)
-            } else {
-                16
-            };
-            return usize::try_from(min.saturating_mul(1u64 << page_log2.min(16)))
-                .unwrap_or(usize::MAX);
-        }
-        i = i.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
-    }
-    0
-}
 
 /// Program names: 1–64 characters of `[A-Za-z0-9_.-]`, not starting with `.`.
 pub fn valid_program_name(name: &str) -> bool {

@@ -36,6 +36,7 @@
 //! - [`bus`]: the journal's storage and the event bus type; [`request`]: requests in flight to
 //!   services; [`scheme`]: the scheme router and registry of kinds.
 //! - [`object`], [`ipc`], [`cap`]: kernel objects and channels, message queues, handle tables.
+//! - `module_size`: what a program will take of the heap, read before it is compiled.
 //! - [`sched`]: ready queue and sleepers; [`config`]: what a board tells the kernel;
 //!   [`banner`], [`panic`](mod@panic): the boot banner and the panic report.
 #![no_std]
@@ -57,6 +58,7 @@ pub mod ipc;
 pub mod kernel;
 pub mod kfiles;
 mod link;
+mod module_size;
 pub mod object;
 pub mod panic;
 mod process;
@@ -103,6 +105,7 @@ pub fn run(
     banner::print_boot_time(platform, boot_us);
     let mut kernel = Kernel::new(platform.clock(), config);
     kernel.set_heap_probe(&heap_free);
+    kernel.set_block_probe(&heap_fits);
     kernel.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
     kernel.set_memory_probe(&memory);
     install_boot_files(&mut kernel, platform, config.boot_files);
@@ -205,6 +208,11 @@ fn memory() -> zb_abi::MemInfo {
 /// The kernel heap's free bytes (for admission control of modules).
 fn heap_free() -> usize {
     PLATFORM.get().map_or(usize::MAX, |p| p.memory().heap.free)
+}
+
+/// Whether the kernel heap has free blocks of `sizes` at once (see [`Kernel::set_block_probe`]).
+fn heap_fits(sizes: &[usize]) -> bool {
+    PLATFORM.get().is_none_or(|p| p.heap_fits(sizes))
 }
 
 /// Whether the kernel heap spent its reserve since the last call.

@@ -25,6 +25,9 @@ use spin::Mutex;
 
 use crate::HeapStats;
 
+/// Most blocks [`KernelHeap::fits`] tries at once.
+pub const PROBE_BLOCKS: usize = 4;
+
 /// Allocations up to this size prefer the second region ([`KernelHeap::add_region`]).
 const SMALL_BLOCK: usize = 512;
 
@@ -141,6 +144,46 @@ impl KernelHeap {
         }
     }
 
+    /// Whether allocations of `sizes` bytes (16-byte aligned; zeros skipped), all held at
+    /// once, would find free blocks now, without the reserve: the blocks are taken, in order,
+    /// and given straight back (first fit, so the free lists are as they were). At most
+    /// [`PROBE_BLOCKS`] sizes are tried; more is `false`.
+    pub fn fits(&self, sizes: &[usize]) -> bool {
+        if sizes.len() > PROBE_BLOCKS {
+            return false;
+        }
+        let (mut heap, mut extra) = (self.heap.lock(), self.extra.lock());
+        let mut taken: [Option<(NonNull<u8>, Layout, bool)>; PROBE_BLOCKS] = [None; PROBE_BLOCKS];
+        let mut all = true;
+        for (slot, &bytes) in taken.iter_mut().zip(sizes) {
+            if bytes == 0 {
+                continue;
+            }
+            let Ok(layout) = Layout::from_size_align(bytes, 16) else {
+                all = false;
+                break;
+            };
+            *slot = match heap.allocate_first_fit(layout) {
+                Ok(p) => Some((p, layout, false)),
+                Err(()) => extra
+                    .allocate_first_fit(layout)
+                    .ok()
+                    .map(|p| (p, layout, true)),
+            };
+            if slot.is_none() {
+                all = false;
+                break;
+            }
+        }
+        for (block, layout, in_extra) in taken.into_iter().flatten() {
+            let region = if in_extra { &mut extra } else { &mut heap };
+            // SAFETY: `block` was just allocated from this region with `layout`, and nothing
+            // else saw it.
+            unsafe { region.deallocate(block, layout) };
+        }
+        all
+    }
+
     pub fn stats(&self) -> HeapStats {
         let (heap, extra) = (self.heap.lock(), self.extra.lock());
         HeapStats {
@@ -224,6 +267,43 @@ mod tests {
         let huge = Layout::from_size_align(1 << 20, 8).unwrap();
         // SAFETY: as above; a request larger than the heap must fail cleanly.
         assert!(unsafe { heap.alloc(huge) }.is_null());
+    }
+
+    /// `fits` tells free bytes in one piece from free bytes in pieces, takes nothing, and
+    /// leaves the reserve alone.
+    #[test]
+    fn fits_looks_for_one_free_block() {
+        let mut arena = std::vec![0u64; 8192];
+        let heap = KernelHeap::new();
+        // SAFETY: the arena outlives `heap` within this test and is used by nothing else.
+        unsafe { heap.init(arena.as_mut_ptr().cast(), arena.len() * 8) };
+        assert!(heap.arm_reserve(4096));
+        // Eight 4 KiB blocks with 4 KiB holes between them: half the heap free, in pieces.
+        let block = Layout::from_size_align(4096, 16).unwrap();
+        // SAFETY: plain use of the allocator API with a valid layout.
+        let blocks: std::vec::Vec<*mut u8> =
+            (0..14).map(|_| unsafe { heap.alloc(block) }).collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        for p in blocks.iter().step_by(2) {
+            // SAFETY: each came from `alloc` with `block`.
+            unsafe { heap.dealloc(*p, block) };
+        }
+        let before = heap.stats();
+        assert!(before.free >= 7 * 4096);
+        assert!(heap.fits(&[4096]));
+        assert!(heap.fits(&[4096, 4096, 0, 4096]));
+        assert!(!heap.fits(&[8192]), "free, but not in one piece");
+        assert!(
+            !heap.fits(&[4096; PROBE_BLOCKS + 1]),
+            "more sizes than it tries"
+        );
+        assert_eq!(heap.stats().used, before.used, "nothing taken");
+        assert!(!heap.reserve_spent(), "the reserve is not used by a probe");
+        for p in blocks.iter().skip(1).step_by(2) {
+            // SAFETY: as above.
+            unsafe { heap.dealloc(*p, block) };
+        }
+        assert!(heap.fits(&[8 * 4096]));
     }
 
     #[test]

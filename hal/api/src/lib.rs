@@ -64,6 +64,12 @@ pub trait Platform: Sync {
     fn heap_reserve_spent(&self) -> bool {
         false
     }
+    /// Whether the kernel heap has free blocks of `sizes` bytes, all at once, now (taking
+    /// nothing).
+    fn heap_fits(&self, sizes: &[usize]) -> bool {
+        let _ = sizes;
+        true
+    }
     /// Whether the kernel heap's reserve is armed (armed now if it can be): the kernel starts
     /// no new run while it is not.
     fn heap_reserve_ready(&self) -> bool {

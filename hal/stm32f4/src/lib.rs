@@ -128,6 +128,10 @@ impl Platform for Board {
         HEAP.reserve_ready()
     }
 
+    fn heap_fits(&self, sizes: &[usize]) -> bool {
+        HEAP.fits(sizes)
+    }
+
     fn memory(&self) -> MemoryReport {
         MemoryReport {
             ram_total: RAM_BYTES,

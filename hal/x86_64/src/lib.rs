@@ -191,6 +191,10 @@ impl Platform for Pc {
         memory::heap_reserve_ready()
     }
 
+    fn heap_fits(&self, sizes: &[usize]) -> bool {
+        memory::heap_fits(sizes)
+    }
+
     fn wall_clock_secs(&self) -> Option<u64> {
         rtc::unix_seconds()
     }

@@ -43,6 +43,11 @@ pub fn heap_reserve_spent() -> bool {
     HEAP.reserve_spent()
 }
 
+/// Whether the heap has free blocks of `sizes` bytes at once now.
+pub fn heap_fits(sizes: &[usize]) -> bool {
+    HEAP.fits(sizes)
+}
+
 /// Whether the heap's reserve is armed (armed now if there is room).
 pub fn heap_reserve_ready() -> bool {
     HEAP.reserve_ready()

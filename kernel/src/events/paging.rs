@@ -46,7 +46,7 @@ impl Kernel {
                 k.heap_free,
                 k.bus.as_ref().and_then(|b| b.view(view)).map(|v| v.reducer().wasm()),
             ) {
-                let need = crate::kernel::declared_memory(wasm)
+                let need = crate::module_size::declared_memory(wasm)
                     .saturating_mul(4)
                     .saturating_add(4096);
                 if need > free() {

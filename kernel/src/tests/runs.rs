@@ -949,9 +949,50 @@ fn a_module_the_heap_cannot_hold_is_rejected_not_a_kernel_panic() {
     assert_eq!(s.status(small), Some(ExitStatus::Ok(0)));
 }
 
+/// Free bytes in pieces smaller than the compiler's largest block: refused with a reason, not
+/// a kernel panic inside the compiler; started once a block that large is free.
+#[test]
+fn a_module_the_heap_cannot_give_a_block_for_is_rejected() {
+    let mut s = Sim::new();
+    s.program("hello", HELLO);
+    static LARGEST: AtomicU64 = AtomicU64::new(1_000);
+    fn fits(sizes: &[usize]) -> bool {
+        sizes
+            .iter()
+            .all(|&b| b as u64 <= LARGEST.load(Ordering::Relaxed))
+    }
+    s.k.set_block_probe(&fits);
+    let pid = s.spawn("hello", &[]);
+    match s.status(pid) {
+        Some(ExitStatus::Rejected(m)) => assert!(m.contains("too fragmented"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    LARGEST.store(1 << 20, Ordering::Relaxed);
+    let pid = s.spawn("hello", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+}
+
+/// The largest function body is read from the code section, as the compiler will see it.
+#[test]
+fn largest_block_reads_the_code_section() {
+    use crate::module_size::{compile_blocks, largest_function};
+    let wasm = wat::parse_str(
+        r#"(module (memory 1 (pagesize 1))
+            (func (drop (i32.add (i32.const 1) (i32.const 2))))
+            (func (nop)))"#,
+    )
+    .unwrap();
+    // The first body: no locals (1 byte), 4 instructions (6 bytes), `end`.
+    assert_eq!(largest_function(&wasm), 8);
+    assert_eq!(compile_blocks(&wasm), [16, 16]);
+    assert_eq!(largest_function(b""), 0);
+    assert_eq!(largest_function(b"\0asm\x01\0\0\0\x0a\xff"), 0);
+}
+
 #[test]
 fn declared_memory_reads_the_memory_section() {
-    use crate::kernel::declared_memory;
+    use crate::module_size::declared_memory;
     let wasm = wat::parse_str(r#"(module (memory 3))"#).unwrap();
     assert_eq!(declared_memory(&wasm), 3 * 65536);
     let wasm = wat::parse_str(r#"(module (memory 100 (pagesize 1)))"#).unwrap();
