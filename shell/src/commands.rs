@@ -613,10 +613,11 @@ fn bus_command(ctx: &mut Ctx<'_>, program: &str, args: &[String], min: usize) ->
         return Err(usage(program));
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = ctx
-        .host
-        .spawn(program, &argv)
-        .map_err(|e| format!("{program}: cannot start /bin/{program}: {e}"))?;
+    let pid = ctx.host.spawn(program, &argv).map_err(|e| match e {
+        // A board's archive leaves out what it cannot use (no network: no `ping`, `nc`).
+        Error::NotFound => format!("/bin/{program} is not on this system"),
+        e => format!("cannot start /bin/{program}: {e}"),
+    })?;
     let job = Job {
         pid,
         name: String::from(program),
