@@ -180,7 +180,7 @@ pub fn boot_archive(platform: Platform) -> Result<PathBuf, String> {
 
 /// Programs the STM32F4's archive leaves out: the syscall fuzzer, which does not fit its flash
 /// beside the others (and whose code would take half of its heap).
-const NOT_ON_STM32F4: &[&str] = &["sysfuzz"];
+const NOT_ON_STM32F4: &[&str] = &["nc", "ping", "tcpbench", "tftp"];
 
 fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let mut files = Vec::new();

@@ -1900,38 +1900,75 @@ fn http_slow_clients(m: &mut Machine, port: u16) -> StepResult {
     Ok(())
 }
 
-/// How `isolation` runs: sysfuzz seeds and calls each, its scratch zone (KiB) and stdout budget
-/// (bytes); the kernel's output window per run (`RunLimits::output_bytes`); the channel loop's
-/// rounds and message size; and how far above its baseline `mem://heap` may be once a test's
-/// runs have ended, in bytes (what still varies: the lengths of the shell's history lines and
-/// of the finished runs' statuses `ps` keeps, and the journal's index of a growing disk).
-///
-/// x86_64 only: on the STM32F4 the fuzzer does not fit beside the other programs in flash (the
-/// boot archive leaves it out there), and its code would take about half of the board's 120 KiB
-/// heap — a run of it there is ended `rejected: out of kernel memory` within a few hundred
-/// calls, and `sub` cannot start beside a hoard of it. The board would need a fuzzer of a few
-/// KiB.
+/// How `isolation` runs on a platform: sysfuzz seeds and calls each, its scratch zone (KiB),
+/// stdout budget (bytes) and, where the default quota is more than the platform's heap can
+/// give beside the fuzzer's own code, the kernel memory quota its fuzzing runs get (`run
+/// --kmem`); the kernel's output window per run (`RunLimits::output_bytes`); the channel
+/// loop's rounds and message size; the pools the hoard holds (`sysfuzz hoard <order>`); and how
+/// far above its baseline `mem://heap` may be once a test's runs have ended, in bytes (what
+/// still varies: the lengths of the shell's history lines and of the finished runs' statuses
+/// `ps` keeps, and the journal's index of a growing disk).
 struct Isolation {
     seeds: &'static [u64],
     calls: u32,
     scratch_kib: u32,
     stdout: u32,
+    kmem: Option<&'static str>,
     window: u64,
     rounds: u32,
     message: u32,
+    hoard: &'static str,
+    /// Whether `sub` is started beside the hoard: not on the board, where the hoarder's own
+    /// code (the whole fuzzer) leaves too little heap to load a second program of that size
+    /// (refused cleanly, `not enough kernel memory to load it`: a heap limit, not a pool's).
+    sub_beside_hoard: bool,
     tolerance: u64,
 }
 
-const ISOLATION: Isolation = Isolation {
-    seeds: &[1, 2, 3],
-    calls: 5000,
-    scratch_kib: 80,
-    stdout: 2048,
-    window: 16 << 10,
-    rounds: 1000,
-    message: 60_000,
-    tolerance: 16 << 10,
-};
+impl Isolation {
+    fn of(platform: Platform) -> Isolation {
+        match platform {
+            Platform::X86_64 => Isolation {
+                seeds: &[1, 2, 3],
+                calls: 5000,
+                scratch_kib: 80,
+                stdout: 2048,
+                kmem: None,
+                window: 16 << 10,
+                rounds: 1000,
+                message: 60_000,
+                hoard: "psftnc",
+                sub_beside_hoard: true,
+                tolerance: 16 << 10,
+            },
+            // The board: 120 KiB of kernel heap under QEMU (a board has 48 KiB more in its
+            // CCM), of which the fuzzer's compiled code takes about 45 KiB and its memory
+            // (24 KiB at most) more; a quota of 4 KiB keeps what the kernel holds for it
+            // within what is left. No network: no sockets to hoard.
+            Platform::Stm32f4 => Isolation {
+                seeds: &[1, 2, 3],
+                calls: 2000,
+                scratch_kib: 4,
+                stdout: 512,
+                kmem: Some("4K"),
+                window: 1 << 10,
+                rounds: 200,
+                message: 4000,
+                hoard: "psftc",
+                sub_beside_hoard: false,
+                tolerance: 4 << 10,
+            },
+        }
+    }
+
+    /// `run` and its options for a fuzzing run.
+    fn run(&self) -> String {
+        match self.kmem {
+            Some(k) => format!("run --kmem {k}"),
+            None => String::from("run"),
+        }
+    }
+}
 
 /// A size as `ps` prints it (`0 B`, `1.5 KiB`), in bytes.
 fn bytes(text: &str) -> u64 {
@@ -1992,15 +2029,18 @@ fn heap_back(m: &mut Machine, base: u64, tolerance: u64, what: &str, name: &str)
 /// made), tables that keep their largest size, the kernel log (filled by a run outside its URL
 /// grants: one line per denial) and the shell's history (64 lines as long as the ones to come).
 fn isolation(t: &QemuTargets, platform: Platform) -> StepResult {
-    let cfg = ISOLATION;
+    let cfg = Isolation::of(platform);
     let name = format!("{}/isolation", platform.name());
     let boot = t.boot(platform).with_fresh_disk("isolation")?;
     let (mut m, _) = boot_to_prompt(&name, &boot)?;
     m.settle()?;
     isolation_round(&mut m, &cfg, &[0], None)?;
     let denied = format!(
-        "run --allow file:///nothing sysfuzz 0 {} {} {}",
-        cfg.calls, cfg.scratch_kib, cfg.stdout
+        "{} --allow file:///nothing sysfuzz 0 {} {} {}",
+        cfg.run(),
+        cfg.calls,
+        cfg.scratch_kib,
+        cfg.stdout
     );
     m.check(&denied, &["] sysfuzz: ok(0)"], Duration::from_secs(180))?;
     for i in 0..64 {
@@ -2030,35 +2070,28 @@ fn isolation_round(
         None => Ok(()),
     };
 
-    // The syscall fuzzer, a few seeds, in the background: the shell answers meanwhile.
-    for &seed in seeds {
-        let line = format!(
-            "run sysfuzz {seed} {} {} {} &",
-            cfg.calls, cfg.scratch_kib, cfg.stdout
-        );
-        let out = m.command(&line, STEP)?;
-        let pid = job_pid(m, &out, "sysfuzz")?;
-        let ps = m.command("ps", STEP)?;
-        if !ps.contains(" sysfuzz ") {
-            return m.fail(format!("ps does not list sysfuzz: {ps:?}"));
-        }
-        m.check("echo the shell answers", &["the shell answers\n"], STEP)?;
-        m.check(
-            &format!("wait {pid}"),
-            &[&format!("[{pid}] sysfuzz: ok(0)")],
-            long,
-        )?;
-        let transcript = m.transcript();
-        let summary = transcript
-            .lines()
-            .rfind(|l| l.contains(&format!("sysfuzz: seed {seed}: ")))
-            .unwrap_or_default()
-            .to_string();
-        if !summary.contains(" 0 violations") {
-            return m.fail(format!("sysfuzz seed {seed}: {summary:?}"));
-        }
-        back(m, &format!("sysfuzz seed {seed}"))?;
+    // One run holding its full share of every pool: the shell still works.
+    let out = m.command(
+        &format!("run sysfuzz hoard {} {} &", cfg.hoard, cfg.scratch_kib),
+        STEP,
+    )?;
+    let hoard = job_pid(m, &out, "sysfuzz")?;
+    let held = m.expect(" sleeping", long)?;
+    let held = held
+        .rsplit("sysfuzz: hoard:")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    println!("the hoard holds (pool=held/error that stopped it){held}");
+    m.expect_prompt(STEP)?;
+    m.check("ps", &[" sysfuzz ", " console "], STEP)?;
+    m.check("dmesg", &["init: "], STEP)?;
+    m.check("ls /", &["bin/\n", "etc/\n"], STEP)?;
+    if cfg.sub_beside_hoard {
+        foreground_sub(m, Some(&held))?;
     }
+    stop_bus(m, &hoard.to_string())?;
+    back(m, "the hoard")?;
 
     // A stdout flood in the foreground: Ctrl-C ends it.
     m.type_bytes(b"run sysfuzz flood\r")?;
@@ -2113,26 +2146,39 @@ fn isolation_round(
     )?;
     back(m, "the channel loop")?;
 
-    // One run holding its full share of every pool: the shell still works.
-    let out = m.command(
-        &format!("run sysfuzz hoard psftnc {} &", cfg.scratch_kib),
-        STEP,
-    )?;
-    let hoard = job_pid(m, &out, "sysfuzz")?;
-    let held = m.expect(" sleeping", long)?;
-    let held = held
-        .rsplit("sysfuzz: hoard:")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    println!("the hoard holds (pool=held/error that stopped it){held}");
-    m.expect_prompt(STEP)?;
-    m.check("ps", &[" sysfuzz ", " console "], STEP)?;
-    m.check("dmesg", &["init: "], STEP)?;
-    m.check("ls /", &["bin/\n", "etc/\n"], STEP)?;
-    foreground_sub(m, Some(&held))?;
-    stop_bus(m, &hoard.to_string())?;
-    back(m, "the hoard")
+    // The syscall fuzzer, a few seeds, in the background: the shell answers meanwhile.
+    for &seed in seeds {
+        let line = format!(
+            "{} sysfuzz {seed} {} {} {} &",
+            cfg.run(),
+            cfg.calls,
+            cfg.scratch_kib,
+            cfg.stdout
+        );
+        let out = m.command(&line, STEP)?;
+        let pid = job_pid(m, &out, "sysfuzz")?;
+        let ps = m.command("ps", STEP)?;
+        if !ps.contains(" sysfuzz ") {
+            return m.fail(format!("ps does not list sysfuzz: {ps:?}"));
+        }
+        m.check("echo the shell answers", &["the shell answers\n"], STEP)?;
+        m.check(
+            &format!("wait {pid}"),
+            &[&format!("[{pid}] sysfuzz: ok(0)")],
+            long,
+        )?;
+        let transcript = m.transcript();
+        let summary = transcript
+            .lines()
+            .rfind(|l| l.contains(&format!("sysfuzz: seed {seed}: ")))
+            .unwrap_or_default()
+            .to_string();
+        if !summary.contains(" 0 violations") {
+            return m.fail(format!("sysfuzz seed {seed}: {summary:?}"));
+        }
+        back(m, &format!("sysfuzz seed {seed}"))?;
+    }
+    Ok(())
 }
 
 /// `sub 'sf.>'` in the foreground subscribes and waits (Ctrl-C stops it) rather than failing;
