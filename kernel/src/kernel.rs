@@ -132,6 +132,10 @@ impl EventQueue {
     }
 }
 
+/// Says whether the kernel heap has free blocks of the given sizes, all at once
+/// ([`Kernel::set_block_probe`]).
+pub type BlockProbe = &'static dyn Fn(&[usize]) -> bool;
+
 pub struct Kernel {
     pub(crate) config: KernelConfig,
     /// Loadable programs by path (`/bin/<name>`).
@@ -146,7 +150,7 @@ pub struct Kernel {
     /// Reports the kernel heap's free bytes, when the platform can (admission control).
     pub(crate) heap_free: Option<&'static dyn Fn() -> usize>,
     /// Reports whether the heap has free blocks of so many bytes at once (admission control).
-    heap_fits: Option<&'static dyn Fn(&[usize]) -> bool>,
+    heap_fits: Option<BlockProbe>,
     /// Reports whether the heap spent its reserve (see [`Kernel::set_heap_reserve`]).
     heap_spent: Option<&'static dyn Fn() -> bool>,
     /// Reports whether the heap's reserve is armed (see [`Kernel::set_heap_reserve`]).
@@ -551,7 +555,7 @@ impl Kernel {
     /// Lets the kernel refuse a module whose compiler would ask for a block the heap cannot
     /// give in one piece (its free bytes may be enough, but scattered): `fits` says whether
     /// the heap has free blocks of so many bytes at once, without taking them.
-    pub fn set_block_probe(&mut self, fits: &'static dyn Fn(&[usize]) -> bool) {
+    pub fn set_block_probe(&mut self, fits: BlockProbe) {
         self.heap_fits = Some(fits);
     }
 
