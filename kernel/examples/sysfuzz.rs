@@ -15,7 +15,18 @@
 //!   [`KEEP_DONE`] runs of `hello`, so the table of finished runs and their recordings hold
 //!   the same things each time.
 //!
-//! Usage: `sysfuzz <wasm dir> [--seed N] [--seeds N] [--calls N] [--time S] [--verbose]`:
+//! Board mode (`--small`): the STM32F4 as the fuzzer meets it there — `KernelConfig::small`,
+//! sysfuzz run as `run --kmem 4K sysfuzz <seed> <calls> 4 512`, and the board's kernel heap
+//! emulated by the allocator ([`Board`]: its size, its reserve, the headroom at the prompt).
+//! An allocation that fails there without the kernel asking for it fallibly would be a kernel
+//! panic on the board: it is reported with the seed, its size and a backtrace, and the process
+//! exits 1 (set `SYSFUZZ_DEBUG=1` to see every refused allocation too, the fallible ones
+//! included). Runs refused for want of heap are the expected outcome here: the neighbour may
+//! be (counted per seed), sysfuzz may end `rejected: out of kernel memory`. The heap must come
+//! back within [`TOLERANCE_SMALL`].
+//!
+//! Usage: `sysfuzz <wasm dir> [--seed N] [--seeds N] [--calls N] [--time S] [--small]
+//! [--verbose]`:
 //! seeds from N (default 1), `--seeds` of them (default 200), each making `--calls` calls
 //! (default 2000); with `--time`, as many seeds as fit in S seconds instead. Prints a line every
 //! 100 seeds (`--verbose`: a line per seed, with sysfuzz's summary) and a final line; exits 1
@@ -23,8 +34,10 @@
 //! (as in a long-lived system), so a failure is reproduced by the same run from its first
 //! seed; a seed alone usually, not always, fails the same way.
 
+#![feature(alloc_error_hook)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use zb_abi::NativeService;
@@ -33,7 +46,7 @@ use zb_hal::{Clock, Console, Cpu, HeapStats, MemoryReport, Platform, Power};
 use zb_kernel::config::KEEP_DONE;
 use zb_kernel::request::OwnedReply;
 use zb_kernel::run::ExitStatus;
-use zb_kernel::{Event, Kernel, KernelConfig, KernelHost};
+use zb_kernel::{Event, Kernel, KernelConfig, KernelHost, RunOptions};
 
 mod common;
 use common::host_clock;
@@ -44,6 +57,9 @@ use common::host_clock;
 /// it is bounded in bytes, not lines — and the tables that only grow settle at their largest).
 /// A leak of a few bytes a seed crosses it within a long `cargo xtask fuzz` run.
 const TOLERANCE: usize = 6 << 10;
+/// [`TOLERANCE`] in board mode (`--small`): the board's tables and log are smaller. Measured
+/// over 400 seeds: at most 0.7 KiB above the baseline.
+const TOLERANCE_SMALL: usize = 3 << 10;
 /// Most seconds one seed may take.
 const SEED_SECS: u64 = 30;
 /// Seeds run before the baseline is measured (from `u64::MAX` down).
@@ -51,40 +67,194 @@ const WARM_SEEDS: u64 = 40;
 /// The well-behaved run beside sysfuzz.
 const NEIGHBOUR: &[&str] = &["pingpong", "20"];
 
-/// The global allocator, counting the bytes in use.
+/// The global allocator, counting the bytes in use; in board mode (`--small`) also the
+/// STM32F4's kernel heap, emulated ([`Board`]).
 struct Counting;
 
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
-// SAFETY: every call is passed on to the system allocator unchanged; only a counter is kept.
+/// Board mode's heap: what `zb_hal::KernelHeap` does on the STM32F4 under QEMU, in numbers. The
+/// host's allocator still hands out the memory; this only decides whether an allocation may
+/// succeed, as the board's heap would.
+///
+/// - A cap: the board's heap is [`BOARD_HEAP`] bytes; every allocation costs its size rounded
+///   up to 8 bytes plus 8 of bookkeeping ([`board_cost`], about what the linked-list heap
+///   spends), and one that would take the heap past the cap fails (null).
+/// - The reserve ([`BOARD_RESERVE`], as `hal/stm32f4`'s `HEAP_RESERVE`): held back while armed;
+///   an allocation that finds no room and is no larger than the reserve releases it once and
+///   is retried; the kernel learns it through `heap_reserve_spent` and re-arms it through
+///   `heap_reserve_spent`/`heap_reserve_ready` (`Kernel::set_heap_reserve`).
+/// - Calibration: the harness runs fewer services than the board (no console, shell, init or
+///   network stack) and keeps its own buffers, so at its "prompt" (the end of [`Sim::new`]) a
+///   ballast is counted as used, making the free heap there [`BOARD_FREE_AT_PROMPT`], what
+///   `mem://heap` shows on the board after boot. The harness's own buffers (the boot archive,
+///   which the board keeps in flash, and the output buffers) are not counted at all.
+///
+/// Not emulated: fragmentation (the board's first-fit heap can fail with that much free in
+/// pieces) and the board's 32-bit pointers (the kernel's tables are larger on the host, so the
+/// same calls use more of the cap here: the emulation errs on the tight side).
+struct Board;
+
+/// The STM32F4's kernel heap under QEMU netduinoplus2 (`mem://heap` total: 119.7 KiB — SRAM
+/// from `__sheap` to its end plus the spare region).
+const BOARD_HEAP: usize = 122_570;
+/// The board's free heap at the shell prompt after boot (`mem://heap`: ~90 KiB free, ~28 KiB
+/// used by the kernel, the services, the shell, the journal's index and the armed reserve).
+const BOARD_FREE_AT_PROMPT: usize = 90 << 10;
+/// What the host's wasmi takes beyond the board's for the same runs (64-bit pointers in the
+/// engine, store, instance and compiled code), added to the free heap at the prompt so that
+/// the runs find about the room they would on the board. Measured here (`SYSFUZZ_SIZES=1`
+/// prints what each program's first spawn takes): `sysfuzz` 69.7 KiB, `hello` 17.1 KiB, `emit`
+/// 27.1 KiB; on the board (the kernel's `code_bytes` ratios and its ~6 KiB instances) about 60,
+/// 12 and 19 KiB.
+const HOST_SURPLUS: usize = 16 << 10;
+/// The heap reserve of `hal/stm32f4` (`HEAP_RESERVE`).
+const BOARD_RESERVE: usize = 6 << 10;
+
+/// Whether board mode is on (the cap is enforced).
+static BOARD_ON: AtomicBool = AtomicBool::new(false);
+/// Bytes in use as the board's heap would count them ([`board_cost`] of every live block).
+static BOARD_USED: AtomicUsize = AtomicUsize::new(0);
+/// Counted bytes that are not the kernel's: the harness's own buffers (subtracted) — set once
+/// before the kernel is made.
+static HARNESS_OWN: AtomicUsize = AtomicUsize::new(0);
+/// Counted as used though nothing holds it (negative: counted as free though it is used), set
+/// at the prompt: see [`Board`].
+static BALLAST: AtomicIsize = AtomicIsize::new(0);
+/// The reserve's bytes while armed (0: spent, not armed again yet).
+static RESERVE_HELD: AtomicUsize = AtomicUsize::new(0);
+/// The reserve was released since the kernel last asked.
+static RESERVE_SPENT: AtomicBool = AtomicBool::new(false);
+
+/// What a block of `size` bytes costs the board's heap.
+const fn board_cost(size: usize) -> usize {
+    size.next_multiple_of(8) + 8
+}
+
+impl Board {
+    /// The board heap's bytes in use (the reserve, while armed, included).
+    fn used() -> usize {
+        let own = BOARD_USED.load(Ordering::Relaxed) - HARNESS_OWN.load(Ordering::Relaxed);
+        own.saturating_add_signed(BALLAST.load(Ordering::Relaxed))
+            + RESERVE_HELD.load(Ordering::Relaxed)
+    }
+
+    fn free() -> usize {
+        BOARD_HEAP.saturating_sub(Board::used())
+    }
+
+    /// Whether `size` more bytes may be taken now; releases the reserve if that makes room,
+    /// as `KernelHeap::alloc` does.
+    fn admit(size: usize, extra_cost: usize) -> bool {
+        if !BOARD_ON.load(Ordering::Relaxed) || extra_cost <= Board::free() {
+            return true;
+        }
+        if size > BOARD_RESERVE || RESERVE_HELD.swap(0, Ordering::Relaxed) == 0 {
+            if std::env::var_os("SYSFUZZ_DEBUG").is_some() {
+                // Where allocations are refused (a fallible one is then the caller's to handle):
+                // what the report allocates is the harness's own.
+                let (free, before) = (Board::free(), BOARD_USED.load(Ordering::Relaxed));
+                BOARD_ON.store(false, Ordering::Relaxed);
+                let trace = std::backtrace::Backtrace::force_capture();
+                eprintln!("sysfuzz: refused an allocation of {size} bytes ({free} free)\n{trace}");
+                drop(trace);
+                let grew = BOARD_USED.load(Ordering::Relaxed) - before;
+                HARNESS_OWN.fetch_add(grew, Ordering::Relaxed);
+                BOARD_ON.store(true, Ordering::Relaxed);
+            }
+            return false;
+        }
+        RESERVE_SPENT.store(true, Ordering::Relaxed);
+        extra_cost <= Board::free()
+    }
+
+    /// Sets the ballast so that the free heap is what the board has at its prompt, plus the
+    /// host's surplus (see [`Board`]).
+    fn calibrate() {
+        BALLAST.store(0, Ordering::Relaxed);
+        let free = BOARD_FREE_AT_PROMPT + HOST_SURPLUS;
+        let ballast = (BOARD_HEAP - free) as isize - Board::used() as isize;
+        BALLAST.store(ballast, Ordering::Relaxed);
+    }
+
+    /// Arms the reserve if it is not and the heap can spare it; whether it is armed.
+    fn arm() -> bool {
+        if RESERVE_HELD.load(Ordering::Relaxed) != 0 {
+            return true;
+        }
+        if Board::free() < BOARD_RESERVE {
+            return false;
+        }
+        RESERVE_HELD.store(BOARD_RESERVE, Ordering::Relaxed);
+        true
+    }
+
+    /// `KernelHeap::reserve_spent`.
+    fn reserve_spent() -> bool {
+        let spent = RESERVE_SPENT.swap(false, Ordering::Relaxed);
+        if spent {
+            Board::arm();
+        }
+        spent
+    }
+
+    /// `KernelHeap::reserve_ready`.
+    fn reserve_ready() -> bool {
+        Board::arm()
+    }
+}
+
+fn counted(size: usize) {
+    IN_USE.fetch_add(size, Ordering::Relaxed);
+    BOARD_USED.fetch_add(board_cost(size), Ordering::Relaxed);
+}
+
+fn uncounted(size: usize) {
+    IN_USE.fetch_sub(size, Ordering::Relaxed);
+    BOARD_USED.fetch_sub(board_cost(size), Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged (or refused with null, as
+// the contract allows); only counters are kept.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !Board::admit(layout.size(), board_cost(layout.size())) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: the caller's promises, passed on.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            counted(layout.size());
         }
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !Board::admit(layout.size(), board_cost(layout.size())) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: as for `alloc`.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+            counted(layout.size());
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        uncounted(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // The board's heap reallocates by allocating anew, copying and freeing: the new block
+        // must fit beside the old one.
+        if new_size > layout.size() && !Board::admit(new_size, board_cost(new_size)) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: as for `alloc`.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-            IN_USE.fetch_add(new_size, Ordering::Relaxed);
+            uncounted(layout.size());
+            counted(new_size);
         }
         p
     }
@@ -93,22 +263,58 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// The kernel heap this process pretends to have (admission control and `mem://heap`).
+/// The kernel heap this process pretends to have in the default mode (admission control and
+/// `mem://heap`).
 const HEAP: usize = 64 << 20;
 
 fn heap_free() -> usize {
+    if BOARD_ON.load(Ordering::Relaxed) {
+        return Board::free();
+    }
     HEAP.saturating_sub(IN_USE.load(Ordering::Relaxed))
 }
 
+fn heap_reserve_spent() -> bool {
+    Board::reserve_spent()
+}
+
+fn heap_reserve_ready() -> bool {
+    Board::reserve_ready()
+}
+
 fn meminfo() -> zb_abi::MemInfo {
+    let total = if BOARD_ON.load(Ordering::Relaxed) {
+        BOARD_HEAP
+    } else {
+        HEAP
+    };
     let mut m = zb_abi::MemInfo {
-        ram_total: HEAP as u64,
+        ram_total: total as u64,
         ..Default::default()
     };
-    m.heap.used = IN_USE.load(Ordering::Relaxed);
     m.heap.free = heap_free();
-    m.heap.total = HEAP;
+    m.heap.used = total - m.heap.free;
+    m.heap.total = total;
     m
+}
+
+/// An allocation failed that the kernel did not make fallible: on the board, a kernel panic
+/// (`memory allocation of N bytes failed`). Prints the seed, the size, the board heap's state
+/// and where it happened, and exits 1.
+fn allocation_failed(layout: Layout) {
+    // What follows allocates: the report must not fail too.
+    let (used, reserve) = (Board::used(), RESERVE_HELD.load(Ordering::Relaxed));
+    BOARD_ON.store(false, Ordering::Relaxed);
+    let seed = SEED.load(Ordering::Relaxed);
+    eprintln!(
+        "sysfuzz: KERNEL PANIC with seed {seed}: memory allocation of {} bytes failed \
+         (board heap: {used} of {BOARD_HEAP} bytes used, reserve {})",
+        layout.size(),
+        if reserve == 0 { "spent" } else { "armed" }
+    );
+    eprintln!("{}", std::backtrace::Backtrace::force_capture());
+    eprintln!("{}", reproduce());
+    std::process::exit(1)
 }
 
 /// The seed being fuzzed, for the panic message.
@@ -197,6 +403,10 @@ struct Watch {
     neighbour: Option<zb_abi::Pid>,
     /// Neighbours that ended `ok(0)`, and the first that did not.
     neighbours_ok: u32,
+    /// Board mode: neighbours the kernel could not give memory to (see [`short_of_memory`]).
+    neighbours_refused: u32,
+    /// Board mode (`--small`).
+    small: bool,
     neighbour_failed: Option<String>,
     /// The tail of sysfuzz's stdout (preallocated: the harness allocates nothing per seed).
     out: Vec<u8>,
@@ -210,10 +420,12 @@ struct Sim {
     k: Kernel,
     vfs: zb_vfs::VfsService,
     watch: Watch,
+    /// Board mode (`--small`).
+    small: bool,
 }
 
 impl Sim {
-    fn new(dir: &str) -> Sim {
+    fn new(dir: &str, small: bool) -> Sim {
         // The boot archive: the programs in `dir` as /bin/<name>, and /etc/motd.
         let mut files: Vec<(String, Vec<u8>)> = vec![("/etc/motd".into(), b"Welcome.\n".to_vec())];
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
@@ -237,11 +449,32 @@ impl Sim {
             archive.extend_from_slice(data);
         }
         let archive: &'static [u8] = Box::leak(archive.into_boxed_slice());
-        let mut config = KernelConfig::large(archive);
-        // A small log (it is what varies most between measurements, see TOLERANCE).
-        config.log_bytes = 2 << 10;
+        drop(files);
+        let watch = Watch {
+            out: Vec::with_capacity(64 << 10),
+            nout: Vec::with_capacity(4 << 10),
+            ended: Vec::with_capacity(1024),
+            small,
+            ..Watch::default()
+        };
+        let config = if small {
+            // The board keeps the archive in flash, and the harness's buffers are not the
+            // kernel's: neither counts in the board's heap.
+            HARNESS_OWN.store(BOARD_USED.load(Ordering::Relaxed), Ordering::Relaxed);
+            BOARD_ON.store(true, Ordering::Relaxed);
+            Board::arm();
+            KernelConfig::small(archive)
+        } else {
+            let mut config = KernelConfig::large(archive);
+            // A small log (it is what varies most between measurements, see TOLERANCE).
+            config.log_bytes = 2 << 10;
+            config
+        };
         let mut k = Kernel::new(host_clock(), config);
         k.set_heap_probe(&heap_free);
+        if small {
+            k.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
+        }
         k.set_memory_probe(&meminfo);
         assert_eq!(k.add_service("harness"), HARNESS);
         assert_eq!(k.add_service("vfs"), VFS);
@@ -254,25 +487,44 @@ impl Sim {
         let mut vfs = zb_vfs::VfsService::new(None);
         vfs.start(&mut KernelHost::new(&PLATFORM, 0, &mut k, VFS));
         k.boot_finished();
+        if small {
+            // The prompt: the ballast makes the free heap what the board shows here.
+            let used = Board::used();
+            Board::calibrate();
+            println!(
+                "sysfuzz: board heap {BOARD_HEAP} bytes: the harness's kernel and vfs use {used} \
+                 (reserve included), counted as {} with the ballast; {} free",
+                Board::used(),
+                Board::free()
+            );
+        }
         Sim {
             k,
             vfs,
-            watch: Watch {
-                out: Vec::with_capacity(64 << 10),
-                nout: Vec::with_capacity(4 << 10),
-                ended: Vec::with_capacity(1024),
-                ..Watch::default()
-            },
+            watch,
+            small,
         }
     }
 
+    /// Starts `args` as the harness's child; sysfuzz in board mode as the board's test does,
+    /// `run --kmem 4K sysfuzz <seed> <calls> 4 512` (a 4 KiB scratch zone, 512 bytes of output).
     fn spawn(&mut self, args: &[&str]) -> zb_abi::Pid {
+        let mut args = args.to_vec();
+        let mut options = RunOptions::default();
+        let numbered = args.len() == 3 && args[1].parse::<u64>().is_ok();
+        if self.small && args[0] == "sysfuzz" && numbered {
+            args.extend(["4", "512"]);
+            options.kmem = Some(4 << 10);
+        }
         let mut packed = Vec::new();
         for a in &args[1..] {
             packed.extend_from_slice(a.as_bytes());
             packed.push(0);
         }
-        match self.k.spawn(HARNESS, args[0], packed, Vec::new()) {
+        match self
+            .k
+            .spawn_with(HARNESS, args[0], packed, Vec::new(), options)
+        {
             Ok(pid) => pid,
             Err((e, _)) => fail(&format!("spawn {args:?}: {e:?}")),
         }
@@ -339,6 +591,8 @@ impl Sim {
                     w.neighbour = None;
                     if ok {
                         w.neighbours_ok += 1;
+                    } else if w.small && short_of_memory(&ended.status, &w.nout) {
+                        w.neighbours_refused += 1;
                     } else if w.neighbour_failed.is_none() {
                         w.neighbour_failed = Some(format!(
                             "{}: {} ({:?})",
@@ -457,9 +711,15 @@ impl Sim {
         SEED.store(seed, Ordering::Relaxed);
         self.watch.out.clear();
         self.watch.neighbours_ok = 0;
+        self.watch.neighbours_refused = 0;
         self.watch.neighbour_failed = None;
         let fuzz = self.spawn(&["sysfuzz", &seed.to_string(), &calls.to_string()]);
         self.watch.fuzz = Some((fuzz, None));
+        if self.small {
+            // On the board sysfuzz runs alone: its first slice (which grows its scratch zone)
+            // has the heap to itself here too, before the neighbour takes its share.
+            self.round();
+        }
         let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
         let result = self.drive(deadline, |s| {
             s.watch.fuzz.as_ref().is_some_and(|f| f.1.is_some()) || s.watch.neighbour.is_none()
@@ -509,8 +769,12 @@ impl Sim {
         }
         let summary = summary.unwrap_or_default();
         let summary = summary.trim_start_matches("sysfuzz: ");
+        let refused = match self.watch.neighbours_refused {
+            0 => String::new(),
+            n => format!(", {n} refused for memory"),
+        };
         Ok(format!(
-            "{summary} [sysfuzz {status}, {} neighbours ok]",
+            "{summary} [sysfuzz {status}, {} neighbours ok{refused}]",
             self.watch.neighbours_ok
         ))
     }
@@ -518,10 +782,23 @@ impl Sim {
     /// Fills what a long-lived kernel keeps full: the log, the largest tables (one
     /// `sysfuzz hoard`, killed), compiled programs (a few seeds).
     fn warm_up(&mut self, calls: u32) -> Result<(), String> {
+        if std::env::var_os("SYSFUZZ_SIZES").is_some() {
+            for p in ["emit", "ledger", "sleeper", "sysfuzz", "hello"] {
+                let before = Board::free();
+                let pid = self.spawn(&[p]);
+                let after = Board::free();
+                eprintln!("{p}: {} bytes", before - after);
+                let _ = self.k.kill(pid);
+                let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
+                self.drive(deadline, |s| !s.runs_live())?;
+            }
+        }
         for i in 0..4096 {
             self.k.log(&format!("warm-up {i}"));
         }
-        let hoard = self.spawn(&["sysfuzz", "hoard", "psftnc", "72"]);
+        // Its scratch zone: as much as a run's memory allows (24 KiB on the board).
+        let scratch = if self.small { "4" } else { "72" };
+        let hoard = self.spawn(&["sysfuzz", "hoard", "psftnc", scratch]);
         self.watch.fuzz = Some((hoard, None));
         let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
         self.drive(deadline, |s| {
@@ -553,7 +830,11 @@ impl Sim {
         };
         let mut lap = None;
         while lap.is_none_or(|end| stats(self).1 < end) {
-            let pids: Vec<_> = (0..32).map(|_| self.spawn(&["emit", "w", "0"])).collect();
+            // As many at once as the run table takes (6 live runs on the board).
+            let batch = if self.small { 4 } else { 32 };
+            let pids: Vec<_> = (0..batch)
+                .map(|_| self.spawn(&["emit", "w", "0"]))
+                .collect();
             let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
             self.drive(deadline, |s| !s.runs_live())?;
             drop(pids);
@@ -562,10 +843,33 @@ impl Sim {
                 lap = Some(2 * last);
             }
         }
+        if self.small {
+            // The hoard's tables stay at their largest; the seeds get the board's headroom.
+            Board::calibrate();
+        }
         for seed in 0..WARM_SEEDS {
             self.fuzz(u64::MAX - seed, calls)?;
         }
         Ok(())
+    }
+}
+
+/// Board mode: whether a run ended for want of kernel heap — not admitted (`rejected: not
+/// enough kernel memory to load it`, also while compiling) or ended when the heap ran out
+/// while it ran (`rejected: out of kernel memory`), or its child was not. With sysfuzz's code taking half the board's
+/// heap, its neighbour may not fit: that is the neighbour's failure, not the kernel's.
+fn short_of_memory(status: &ExitStatus, output: &[u8]) -> bool {
+    match status {
+        ExitStatus::Rejected(why) => why.contains("kernel memory"),
+        // pingpong failed a call: with the heap this short, for `OutOfMemory` (a spawn, a
+        // channel, a round trip, its child's load; its output is refused too, so it often
+        // cannot say which). A wrong reply, or a round trip failing for another reason, is a
+        // kernel bug all the same.
+        ExitStatus::Ok(1) => String::from_utf8_lossy(output).lines().all(|l| {
+            !l.contains("does not match")
+                && (!l.contains("round trip ") || l.ends_with("out of memory"))
+        }),
+        _ => false,
     }
 }
 
@@ -603,7 +907,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1).cloned() else {
         eprintln!(
-            "usage: sysfuzz <wasm dir> [--seed N] [--seeds N] [--calls N] [--time S] [--verbose]"
+            "usage: sysfuzz <wasm dir> [--seed N] [--seeds N] [--calls N] [--time S] [--small] \
+             [--verbose]"
         );
         std::process::exit(2);
     };
@@ -622,6 +927,8 @@ fn main() {
     let count = opt("--seeds", 200);
     let calls = opt("--calls", 2000) as u32;
     let verbose = args.iter().any(|a| a == "--verbose");
+    let small = args.iter().any(|a| a == "--small");
+    let tolerance = if small { TOLERANCE_SMALL } else { TOLERANCE };
     let time = args
         .iter()
         .any(|a| a == "--time")
@@ -632,18 +939,31 @@ fn main() {
         eprintln!("sysfuzz: KERNEL PANIC with seed {seed}: {info}");
         eprintln!("{}", reproduce());
     }));
+    std::alloc::set_alloc_error_hook(allocation_failed);
 
     let start = Instant::now();
-    let mut sim = Sim::new(&dir);
+    let mut sim = Sim::new(&dir, small);
     if let Err(e) = sim.warm_up(calls) {
         fail(&format!("warm-up: {e}"));
     }
     let baseline = sim
         .settle()
         .unwrap_or_else(|e| fail(&format!("warm-up: {e}")));
+    if small {
+        // The warm-up filled the tables a long-lived kernel keeps full (so that the heap comes
+        // back to this baseline), which the board at its prompt has not: the seeds get the
+        // board's headroom from here (see `Board`).
+        Board::calibrate();
+    }
     println!(
-        "sysfuzz: heap baseline {baseline} bytes after warm-up ({:.1} s); tolerance {TOLERANCE} bytes",
-        start.elapsed().as_secs_f64()
+        "sysfuzz: heap baseline {baseline} bytes after warm-up ({:.1} s); tolerance {tolerance} \
+         bytes{}",
+        start.elapsed().as_secs_f64(),
+        if small {
+            format!("; board heap {} bytes free", Board::free())
+        } else {
+            String::new()
+        }
     );
     let fuzz_start = Instant::now();
     let (mut seeds, mut drift_max) = (0u64, 0i64);
@@ -673,10 +993,10 @@ fn main() {
                 fuzz_start.elapsed().as_secs_f64()
             );
         }
-        if drift.unsigned_abs() as usize > TOLERANCE {
+        if drift.unsigned_abs() as usize > tolerance {
             fail(&format!(
                 "the heap is {drift:+} bytes from its baseline ({baseline}) after every run ended \
-                 (tolerance {TOLERANCE})"
+                 (tolerance {tolerance})"
             ));
         }
         seeds += 1;
@@ -684,7 +1004,7 @@ fn main() {
     }
     println!(
         "sysfuzz: ok: {seeds} seeds ({first}..{}) x {calls} calls in {:.1} s; the heap came back \
-         within {TOLERANCE} bytes of its baseline every time (at most {drift_max:+} B)",
+         within {tolerance} bytes of its baseline every time (at most {drift_max:+} B)",
         first + seeds,
         fuzz_start.elapsed().as_secs_f64()
     );
