@@ -148,13 +148,23 @@ fn add_tree(root: &Path, dir: &Path, files: &mut Vec<crate::bootfs::File>) -> Re
 /// Builds the programs and the kernel's host example `name` (release); the example's path and
 /// the directory of the programs' wasm files (what the examples are run with).
 pub fn kernel_example(name: &str) -> Result<(PathBuf, PathBuf), String> {
+    kernel_example_with(name, None)
+}
+
+/// [`kernel_example`] with the kernel's cargo `feature` on: the binary is copied to
+/// `<name>-<feature>` beside the plain one, so the two builds do not replace each other.
+pub fn kernel_example_with(
+    name: &str,
+    feature: Option<&str>,
+) -> Result<(PathBuf, PathBuf), String> {
     let programs = build_programs()?;
     let dir = programs
         .first()
         .and_then(|p| p.wasm.parent())
         .ok_or("no programs were built")?
         .to_path_buf();
-    run_checked(cargo().args([
+    let mut build = cargo();
+    build.args([
         "build",
         "--quiet",
         "--release",
@@ -162,8 +172,19 @@ pub fn kernel_example(name: &str) -> Result<(PathBuf, PathBuf), String> {
         "zb-kernel",
         "--example",
         name,
-    ]))?;
-    Ok((target_dir().join("release/examples").join(name), dir))
+    ]);
+    if let Some(feature) = feature {
+        build.args(["--features", feature]);
+    }
+    run_checked(&mut build)?;
+    let examples = target_dir().join("release/examples");
+    let built = examples.join(name);
+    let Some(feature) = feature else {
+        return Ok((built, dir));
+    };
+    let copy = examples.join(format!("{name}-{feature}"));
+    std::fs::copy(&built, &copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+    Ok((copy, dir))
 }
 
 /// Builds the programs and `platform`'s boot archive, once per xtask run; returns its path.

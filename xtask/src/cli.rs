@@ -41,6 +41,8 @@ pub struct Args {
     pub seed: Option<u64>,
     /// `fuzz --jobs N`: fuzz targets run side by side.
     pub jobs: usize,
+    /// `fuzz --small`: the syscall fuzzer in board mode (the STM32F4's limits and heap).
+    pub small: bool,
 }
 
 impl Args {
@@ -61,6 +63,7 @@ impl Args {
             fuzz_secs: crate::fuzz::DEFAULT_SECS,
             seed: None,
             jobs: 1,
+            small: false,
         };
         while let Some(arg) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -90,6 +93,7 @@ impl Args {
                 "--only" => args.only = Some(value("--only")?),
                 "--no-unit" => args.no_unit = true,
                 "--no-fuzz" => args.no_fuzz = true,
+                "--small" => args.small = true,
                 "--target" => args.fuzz_target = Some(value("--target")?),
                 "--time" => {
                     args.fuzz_secs = value("--time")?
@@ -136,6 +140,7 @@ impl Args {
             seed: self.seed,
             jobs: self.jobs,
             runs: None,
+            small: self.small,
         }
     }
 
@@ -181,8 +186,11 @@ mod tests {
                 seed: Some(7),
                 jobs: 2,
                 runs: None,
+                small: false,
             }
         );
+        let f = parse("fuzz --target syscalls --small").unwrap();
+        assert!(f.fuzz_opts().small);
         assert!(parse("test --no-fuzz").unwrap().no_fuzz);
     }
 

@@ -82,6 +82,8 @@ pub struct FuzzOpts {
     pub jobs: usize,
     /// Most inputs per target (`None`: as many as the time allows).
     pub runs: Option<u64>,
+    /// The syscall fuzzer in board mode (`--small`: the STM32F4's limits and kernel heap).
+    pub small: bool,
 }
 
 /// One target's run.
@@ -102,9 +104,9 @@ pub fn run(opts: &FuzzOpts) -> Result<(), String> {
     let targets: Vec<&'static str> = match opts.target.as_deref() {
         None => {
             parsers(TARGETS, opts)?;
-            return crate::sysfuzz::run(opts.seed, opts.secs);
+            return crate::sysfuzz::run(opts.seed, opts.secs, opts.small);
         }
-        Some(SYSCALLS) => return crate::sysfuzz::run(opts.seed, opts.secs),
+        Some(SYSCALLS) => return crate::sysfuzz::run(opts.seed, opts.secs, opts.small),
         Some(name) => match TARGETS.iter().find(|t| **t == name) {
             Some(t) => vec![*t],
             None => {
@@ -128,6 +130,7 @@ pub fn smoke() -> Result<(), String> {
             seed: Some(SMOKE_SEED),
             jobs: 2,
             runs: Some(SMOKE_RUNS),
+            small: false,
         },
     )
 }

@@ -54,6 +54,9 @@ options:
   --time S                    fuzz: seconds per target (default 60)
   --seed N                    fuzz: libFuzzer's random seed; `syscalls`: the first seed
   --jobs N                    fuzz: targets run side by side (default 1)
+  --small                     fuzz, `syscalls`: board mode — the STM32F4's limits and its
+                              120 KiB kernel heap emulated (an allocation failure there is
+                              reported with a backtrace)
 ";
 
 fn main() -> ExitCode {
