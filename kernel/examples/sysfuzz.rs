@@ -885,10 +885,18 @@ fn short_of_memory(status: &ExitStatus, output: &[u8]) -> bool {
         // channel, a round trip, its child's load; its output is refused too, so it often
         // cannot say which). A wrong reply, or a round trip failing for another reason, is a
         // kernel bug all the same.
-        ExitStatus::Ok(1) => String::from_utf8_lossy(output).lines().all(|l| {
-            !l.contains("does not match")
-                && (!l.contains("round trip ") || l.ends_with("out of memory"))
-        }),
+        // Or its child could not be loaded (`rejected`), so the round trip found the channel
+        // closed by its peer.
+        ExitStatus::Ok(1) => {
+            let text = String::from_utf8_lossy(output);
+            let pong_refused = text.contains("pong ended with rejected");
+            text.lines().all(|l| {
+                !l.contains("does not match")
+                    && (!l.contains("round trip ")
+                        || l.ends_with("out of memory")
+                        || (pong_refused && l.ends_with("closed by peer")))
+            })
+        }
         _ => false,
     }
 }
