@@ -609,19 +609,30 @@ impl Kernel {
         let free = |k: &Self| k.heap_free.map_or(usize::MAX, |free| free());
         let memory_limit = self.config.limits.memory_bytes;
         let code = if compiling { code_bytes(wasm.len()) } else { 0 };
-        let need = code
-            .saturating_add(memory_limit.min(declared_memory(wasm)))
-            .saturating_add(reserve);
         // The large blocks it takes at once: compiling, then its memory.
-        let [code, copy] = if compiling {
+        let [buffer, copy] = if compiling {
             compile_blocks(wasm)
         } else {
             [0, 0]
         };
+        // Translating comes before the run's memory and instance and is given back before
+        // them: beside the code, the heap must hold the larger of the two.
+        let run = memory_limit
+            .min(declared_memory(wasm))
+            .saturating_add(reserve);
+        let translating = if compiling {
+            buffer
+                .saturating_add(copy)
+                .saturating_add(TRANSLATION_BUFFERS)
+                .saturating_add(KERNEL_HEADROOM)
+        } else {
+            0
+        };
+        let need = code.saturating_add(run.max(translating));
         let memory = memory_limit.min(declared_memory(wasm));
         let fits = |k: &Self| {
             k.heap_fits
-                .is_none_or(|fits| fits(&[code, copy]) && fits(&[memory, KERNEL_HEADROOM]))
+                .is_none_or(|fits| fits(&[buffer, copy]) && fits(&[memory, KERNEL_HEADROOM]))
         };
         if need > free(self) || !fits(self) {
             // Views are paged in again when they are next needed.
@@ -639,7 +650,7 @@ impl Kernel {
             return Err(LoadFailure::Rejected(format!(
                 "kernel memory is too fragmented to load it (needs free blocks of {}, {} and \
                  {}; {} free in smaller pieces)",
-                zb_abi::fmt::Bytes(code as u64),
+                zb_abi::fmt::Bytes(buffer as u64),
                 zb_abi::fmt::Bytes(copy as u64),
                 zb_abi::fmt::Bytes(memory as u64),
                 zb_abi::fmt::Bytes(free as u64)
@@ -1181,6 +1192,9 @@ struct Compiled {
     live: usize,
 }
 
+/// Heap the validator's and translator's other buffers take while a module is compiled,
+/// beside its largest function's ([`compile_blocks`]), about.
+const TRANSLATION_BUFFERS: usize = 4 * 1024;
 /// Heap kept free when admitting a module, beside its code and memory: its engine, linker,
 /// store and instance (~6 KiB measured), the buffers translating its largest function, and
 /// room for what the kernel and the services allocate serving it.

@@ -949,6 +949,37 @@ fn a_module_the_heap_cannot_hold_is_rejected_not_a_kernel_panic() {
     assert_eq!(s.status(small), Some(ExitStatus::Ok(0)));
 }
 
+#[test]
+fn compiling_is_admitted_only_with_room_to_translate_the_largest_function() {
+    // The STM32F4's `memory allocation of 10787 bytes failed`: the copy of the syscall
+    // fuzzer's largest function, made while the encoder's buffer still held it, in a heap that
+    // had the code, memory and flat reserve admission asked for, but not that.
+    let nops = "nop ".repeat(20_000);
+    let mut s = Sim::new();
+    s.program(
+        "big",
+        &format!(r#"(memory (export "memory") 1 (pagesize 1)) (func (export "_start") {nops})"#),
+    );
+    let wasm = wat::parse_str(format!("(module (func {nops}) (func))")).unwrap();
+    assert_eq!(crate::module_size::largest_function(&wasm), 20_002);
+    // Enough for the code, the memory and the reserve, not for the translation of a 20 KB
+    // function beside the code.
+    static FREE: AtomicU64 = AtomicU64::new(150_000);
+    fn free() -> usize {
+        FREE.load(Ordering::Relaxed) as usize
+    }
+    s.k.set_heap_probe(&free);
+    let pid = s.spawn("big", &[]);
+    match s.status(pid) {
+        Some(ExitStatus::Rejected(m)) => assert!(m.contains("not enough kernel memory"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    FREE.store(1 << 30, Ordering::Relaxed);
+    let pid = s.spawn("big", &[]);
+    s.run(10);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+}
+
 /// Free bytes in pieces smaller than the compiler's largest block: refused with a reason, not
 /// a kernel panic inside the compiler; started once a block that large is free.
 #[test]
