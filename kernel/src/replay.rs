@@ -69,21 +69,38 @@ impl Growth {
     }
 }
 
-/// 64-bit FNV-1a: small, no tables, good enough to tell runs apart (not a security hash).
+/// A 64-bit digest of what a run hands over, eight bytes at a step (FxHash's rotate, xor and
+/// multiply; the tail a byte at a step): small, no tables, good enough to tell runs apart (not
+/// a security hash). Every call's read spans go through it, so it is on the channel round
+/// trip's path: a byte-at-a-time hash (FNV-1a, used before) took a sixth of the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fnv(u64);
+pub struct Digest(u64);
 
-impl Default for Fnv {
+impl Default for Digest {
     fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        Digest(0xcbf2_9ce4_8422_2325)
     }
 }
 
-impl Fnv {
+impl Digest {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+
     pub fn bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.word(u64::from_le_bytes(b));
         }
+        for &b in words.remainder() {
+            self.word(u64::from(b));
+        }
+        // The length too: a tail of zero bytes is not the same as no tail.
+        self.word(bytes.len() as u64);
     }
 
     pub fn value(self) -> u64 {
@@ -93,8 +110,8 @@ impl Fnv {
 
 /// What call `number` hands over: its number, arguments and the bytes of its read spans (a
 /// span outside memory counts as empty: the call failed on it).
-fn handed_over(mem: &[u8], number: u32, args: &[i64; 6]) -> Fnv {
-    let mut h = Fnv::default();
+fn handed_over(mem: &[u8], number: u32, args: &[i64; 6]) -> Digest {
+    let mut h = Digest::default();
     h.bytes(&number.to_le_bytes());
     for a in args {
         h.bytes(&a.to_le_bytes());
@@ -162,7 +179,7 @@ pub struct Recorder {
     /// Most bytes the tape may take; past it the tape is dropped.
     limit: usize,
     overflowed: bool,
-    outputs: Fnv,
+    outputs: Digest,
     calls: u32,
     /// The call the run is in (made, not yet answered): its number and arguments.
     open: Option<(u32, [i64; 6])>,
@@ -176,7 +193,7 @@ impl Recorder {
             tape: Vec::new(),
             limit,
             overflowed: false,
-            outputs: Fnv::default(),
+            outputs: Digest::default(),
             calls: 0,
             open: None,
             last_grow: None,
@@ -527,7 +544,7 @@ pub struct Replayer {
     recording: Rc<Recording>,
     at: usize,
     calls: u32,
-    outputs: Fnv,
+    outputs: Digest,
     /// Set at the first difference; the replay stops there.
     pub diverged: Option<Divergence>,
     /// The replay reached the end of the tape of a run that was killed there.
@@ -545,7 +562,7 @@ impl Replayer {
             recording: Rc::new(recording),
             at: 0,
             calls: 0,
-            outputs: Fnv::default(),
+            outputs: Digest::default(),
             diverged: None,
             reached_kill: false,
             fuel_spent: false,

@@ -320,3 +320,33 @@ fn corrupt_tapes_give_a_verdict_never_a_panic() {
     // run only passes on is caught at the call that passes it on).
     assert!(diverged >= tape.len(), "{diverged} of {}", 2 * tape.len());
 }
+
+/// The digest tells apart what differs in a byte, in length, or only in trailing zeros.
+#[test]
+fn digest_tells_inputs_apart() {
+    use crate::replay::Digest;
+    let of = |b: &[u8]| {
+        let mut d = Digest::default();
+        d.bytes(b);
+        d.value()
+    };
+    let inputs: [&[u8]; 7] = [
+        b"",
+        b"\0",
+        b"\0\0\0\0\0\0\0\0",
+        b"\0\0\0\0\0\0\0\0\0",
+        b"abcdefgh",
+        b"abcdefgi",
+        b"bbcdefgh",
+    ];
+    for (i, a) in inputs.iter().enumerate() {
+        for b in &inputs[i + 1..] {
+            assert_ne!(of(a), of(b), "{a:?} {b:?}");
+        }
+    }
+    // Two calls of four bytes are not one of eight.
+    let mut split = Digest::default();
+    split.bytes(b"abcd");
+    split.bytes(b"efgh");
+    assert_ne!(split.value(), of(b"abcdefgh"));
+}
