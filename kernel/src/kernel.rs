@@ -620,14 +620,8 @@ impl Kernel {
         let run = memory_limit
             .min(declared_memory(wasm))
             .saturating_add(reserve);
-        let translating = if compiling {
-            buffer
-                .saturating_add(copy)
-                .saturating_add(TRANSLATION_BUFFERS)
-                .saturating_add(KERNEL_HEADROOM)
-        } else {
-            0
-        };
+        // (The validator's and translator's smaller buffers are in `code_bytes`' slack.)
+        let translating = buffer.saturating_add(copy);
         let need = code.saturating_add(run.max(translating));
         let memory = memory_limit.min(declared_memory(wasm));
         let fits = |k: &Self| {
@@ -1192,9 +1186,6 @@ struct Compiled {
     live: usize,
 }
 
-/// Heap the validator's and translator's other buffers take while a module is compiled,
-/// beside its largest function's ([`compile_blocks`]), about.
-const TRANSLATION_BUFFERS: usize = 4 * 1024;
 /// Heap kept free when admitting a module, beside its code and memory: its engine, linker,
 /// store and instance (~6 KiB measured), the buffers translating its largest function, and
 /// room for what the kernel and the services allocate serving it.
