@@ -4,29 +4,8 @@
 
 use zb_json::{Number, Raw, Value};
 
-/// xorshift64*: a fixed seed, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
+mod common;
+use common::Rng;
 
 /// Both of the crate's views of the number token `token` agree with core's parser: `Raw::as_f64`
 /// bit for bit, and `Value::parse` refuses exactly the numbers that overflow, keeping the

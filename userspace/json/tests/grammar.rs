@@ -5,6 +5,8 @@
 // Value and Schema (and the round trips through them) need the `alloc` feature.
 #![cfg(feature = "alloc")]
 
+mod common;
+use common::Rng;
 use zb_json::{JsonError, MAX_DEPTH, Number, Raw, Value, get, validate};
 
 const VALID: &[&str] = &[
@@ -239,22 +241,6 @@ fn big_numbers_are_grammatical_and_kept_exact_when_integers() {
     assert_eq!(Value::parse("1e2").unwrap().as_i64(), Some(100));
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-}
-
 const SAMPLES: &[&str] = &[
     r#"{"from":"alice","to":"bob","amount":5,"memo":null,"tags":["rent","may"]}"#,
     r#"{"a":[1,-2.5e3,{"b":"\u00e9\ud83d\ude00\n"}],"c":true,"d":false,"e":{}}"#,
@@ -273,28 +259,28 @@ const PIECES: &[&str] = &[
 
 fn mutate(rng: &mut Rng, sample: &str) -> String {
     let mut chars: Vec<char> = sample.chars().collect();
-    for _ in 0..1 + rng.below(4) {
-        let at = rng.below(chars.len() + 1);
-        match rng.below(5) {
+    for _ in 0..1 + rng.index(4) {
+        let at = rng.index(chars.len() + 1);
+        match rng.index(5) {
             0 if !chars.is_empty() => {
                 chars.remove(at.min(chars.len() - 1));
             }
             1 if !chars.is_empty() => {
-                let end = (at + rng.below(8)).min(chars.len());
+                let end = (at + rng.index(8)).min(chars.len());
                 chars.drain(at.min(end)..end);
             }
             2 if at < chars.len() => {
-                let end = (at + rng.below(12)).min(chars.len());
+                let end = (at + rng.index(12)).min(chars.len());
                 let copy: Vec<char> = chars[at..end].to_vec();
-                let to = rng.below(chars.len() + 1);
+                let to = rng.index(chars.len() + 1);
                 chars.splice(to..to, copy);
             }
             3 if !chars.is_empty() => {
-                let keep = rng.below(chars.len());
+                let keep = rng.index(chars.len());
                 chars.truncate(keep);
             }
             _ => {
-                let piece = PIECES[rng.below(PIECES.len())];
+                let piece = PIECES[rng.index(PIECES.len())];
                 chars.splice(at..at, piece.chars());
             }
         }
