@@ -1,14 +1,14 @@
-//! The kernel's side of the gate: [`KernelCalls`] for [`Kernel`], one line per call family,
-//! each handing the decoded call to the plain function that serves it — processes in
+//! The kernel's side of the gate: [`KernelCalls`] for [`Kernel`], whose one `match` hands each
+//! decoded call the kernel serves to the plain function of its family — processes in
 //! `crate::process`, URLs in `crate::urls`, the bus and views in `crate::events`.
 //!
 //! The gate (`crate::gate`) names only this trait, never the kernel's type, so the kernel can
 //! link runs to the gate without an import cycle.
 
-use zb_abi::Pid;
-use zb_abi::call::{Buf, Call, HandleArg};
+use zb_abi::call::Call;
+use zb_abi::{Error, Pid};
 
-use crate::gate::{KernelCalls, Served};
+use crate::gate::{KernelCalls, Refusal, Served};
 use crate::kernel::Kernel;
 use crate::run_table::live;
 use crate::task::RunData;
@@ -20,37 +20,53 @@ impl KernelCalls for Kernel {
     fn flush(&mut self, pid: Pid) {
         Kernel::flush(self, pid);
     }
-    fn spawn(&mut self, pid: Pid, name: Buf, args: Buf, grants: Buf) -> Served {
-        Ok(self.spawn_call(pid, name, args, grants)?)
-    }
-    fn wait(&mut self, pid: Pid, child: Pid) -> Served {
-        Ok(self.wait_call(pid, child)?)
-    }
-    fn close(&mut self, pid: Pid, handle: HandleArg) -> Served {
-        Ok(self.close_call(pid, handle)?)
-    }
-    fn url(&mut self, pid: Pid, call: &Call) -> Served {
-        self.url_call(pid, call)
-    }
-    fn emit(&mut self, pid: Pid, subject: Buf, payload: Buf, headers: Buf) -> Served {
-        Ok(self.emit_call(pid, subject, payload, headers)?)
-    }
-    fn subscribe(&mut self, pid: Pid, pattern: Buf, options: Buf) -> Served {
-        Ok(self.subscribe_call(pid, pattern, options)?)
-    }
-    fn next(&mut self, pid: Pid, handle: HandleArg, out: Buf, nonblock: bool) -> Served {
-        Ok(self.next_call(pid, handle, out, nonblock)?)
-    }
-    fn ack(&mut self, pid: Pid, handle: HandleArg, seq: u64, failed: bool) -> Served {
-        Ok(self.ack_call(pid, handle, seq, failed)?)
-    }
-    fn scan(&mut self, pid: Pid, view: Buf, key: Buf, out: Buf) -> Served {
-        Ok(self.scan_call(pid, view, key, out)?)
-    }
-    fn seal(&mut self, pid: Pid, view: Buf) -> Served {
-        Ok(self.seal_call(pid, view)?)
-    }
-    fn timer(&mut self, pid: Pid, spec: Buf) -> Served {
-        Ok(self.timer_call(pid, spec)?)
+    fn serve(&mut self, pid: Pid, call: &Call) -> Served {
+        match *call {
+            Call::Spawn { name, args, grants } => Ok(self.spawn_call(pid, name, args, grants)?),
+            Call::Wait { child } => Ok(self.wait_call(pid, child)?),
+            Call::Close { handle } => Ok(self.close_call(pid, handle)?),
+            Call::Write { .. }
+            | Call::Open { .. }
+            | Call::Read { .. }
+            | Call::Seek { .. }
+            | Call::Stat { .. }
+            | Call::ReadDir { .. }
+            | Call::Unlink { .. }
+            | Call::Mkdir { .. }
+            | Call::Rmdir { .. }
+            | Call::Rename { .. }
+            | Call::StatFs { .. } => self.url_call(pid, call),
+            Call::Emit {
+                subject,
+                payload,
+                headers,
+            } => Ok(self.emit_call(pid, subject, payload, headers)?),
+            Call::Subscribe { pattern, options } => Ok(self.subscribe_call(pid, pattern, options)?),
+            Call::Next {
+                handle,
+                out,
+                nonblock,
+            } => Ok(self.next_call(pid, handle, out, nonblock)?),
+            Call::Ack {
+                handle,
+                seq,
+                failed,
+            } => Ok(self.ack_call(pid, handle, seq, failed)?),
+            Call::Scan { view, key, out } => Ok(self.scan_call(pid, view, key, out)?),
+            Call::Seal { view } => Ok(self.seal_call(pid, view)?),
+            Call::Timer { spec } => Ok(self.timer_call(pid, spec)?),
+            // The run-local family (`crate::sys`), served by the gate before it asks the
+            // kernel: not sent here.
+            Call::Yield
+            | Call::GetPid
+            | Call::Clock
+            | Call::Sleep { .. }
+            | Call::Args { .. }
+            | Call::Grants { .. }
+            | Call::LastError { .. }
+            | Call::ChannelCreate { .. }
+            | Call::Send { .. }
+            | Call::Recv { .. } => Err(Refusal::User(Error::Unsupported, None)),
+        }
     }
 }

@@ -12,10 +12,11 @@
 //! 3. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
 //!    recording (`crate::replay`); the tape keeps the raw call.
 //! 4. **Authorise** ([`authorise`]): the call against the run's grants.
-//! 5. **Dispatch** ([`dispatch`]): one `match` sends each call to the plain function of its
-//!    family — run-local calls and channels (`crate::sys`), processes, URLs (`crate::urls`),
-//!    the bus and views (`crate::events`) — and the one wrapper ([`settle`]) turns a
-//!    [`Refusal`] into the error code the run gets (and the reason `last_error` gives).
+//! 5. **Dispatch** ([`dispatch`]): a run-local call or a channel's goes to `crate::sys`; every
+//!    other call to the kernel's one `match` ([`KernelCalls::serve`], in `crate::calls`), which
+//!    sends it to the plain function of its family — processes, URLs (`crate::urls`), the bus
+//!    and views (`crate::events`); the one wrapper ([`settle`]) turns a [`Refusal`] into the
+//!    error code the run gets (and the reason `last_error` gives).
 //!
 //! A call is dispatched at one of two [`Site`]s. Inside the interpreter (the host function)
 //! only the run itself and the kernel's channels are at hand: calls that need no more complete
@@ -31,8 +32,6 @@ use zb_abi::scheme::{STDERR, STDOUT};
 use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid};
 
-use zb_abi::call::{Buf, HandleArg};
-
 use crate::replay::Tape;
 pub(crate) use crate::sys::{Outcome, Refusal, Served};
 use crate::sys::{RunCall, RunSys};
@@ -42,27 +41,18 @@ use crate::task::{RunData, Syscall, suspend};
 /// still preempted.
 pub const SYSCALL_FUEL: u64 = 20;
 
-/// What the gate needs of the kernel: the run a call came from, and the call families only
-/// the kernel can serve, one method each. The kernel implements it (`crate::calls`); the gate
+/// What the gate needs of the kernel: the run a call came from, and the calls only the kernel
+/// can serve. The kernel implements it (`crate::calls`); the gate
 /// names no kernel type, so the kernel can link runs to the gate without an import cycle.
 pub(crate) trait KernelCalls {
     /// Run `pid`'s memory and store data.
     fn run_parts(&mut self, pid: Pid) -> Result<(&mut [u8], &mut RunData), Error>;
     /// Acts on what run `pid`'s call left in its outboxes (output, woken channels).
     fn flush(&mut self, pid: Pid);
-    fn spawn(&mut self, pid: Pid, name: Buf, args: Buf, grants: Buf) -> Served;
-    fn wait(&mut self, pid: Pid, child: Pid) -> Served;
-    /// `close` of a handle whose object the kernel lets go of (remote, subscription).
-    fn close(&mut self, pid: Pid, handle: HandleArg) -> Served;
-    /// The URL calls (and `read`/`write`/`seek` on remote handles, stdin).
-    fn url(&mut self, pid: Pid, call: &Call) -> Served;
-    fn emit(&mut self, pid: Pid, subject: Buf, payload: Buf, headers: Buf) -> Served;
-    fn subscribe(&mut self, pid: Pid, pattern: Buf, options: Buf) -> Served;
-    fn next(&mut self, pid: Pid, handle: HandleArg, out: Buf, nonblock: bool) -> Served;
-    fn ack(&mut self, pid: Pid, handle: HandleArg, seq: u64, failed: bool) -> Served;
-    fn scan(&mut self, pid: Pid, view: Buf, key: Buf, out: Buf) -> Served;
-    fn seal(&mut self, pid: Pid, view: Buf) -> Served;
-    fn timer(&mut self, pid: Pid, spec: Buf) -> Served;
+    /// Serves a call only the kernel can serve (processes, URLs, the bus and views, closing a
+    /// handle whose object the kernel lets go of) for run `pid`: one `match` sending each to
+    /// its family's plain function (`crate::calls`).
+    fn serve(&mut self, pid: Pid, call: &Call) -> Served;
 }
 
 /// Where a call is being served.
@@ -138,43 +128,7 @@ pub const BYTES_PER_FUEL: u64 = 64;
 /// The fuel `call` costs beyond [`SYSCALL_FUEL`]: in proportion to the bytes it may copy
 /// between the run's memory and the kernel (the buffers it names, which bound what it moves).
 pub(crate) fn data_fuel(call: &Call) -> u64 {
-    let bytes = match *call {
-        Call::Write { data, .. } => data.len,
-        Call::Send { data, handles, .. } | Call::Recv { data, handles, .. } => {
-            data.len + handles.len
-        }
-        Call::Read { out, .. } | Call::ReadDir { out, .. } | Call::Next { out, .. } => out.len,
-        Call::LastError { out } => out.len,
-        Call::Spawn { name, args, grants } => name.len + args.len + grants.len,
-        Call::Emit {
-            subject,
-            payload,
-            headers,
-        } => subject.len + payload.len + headers.len,
-        Call::Scan { view, key, out } => view.len + key.len + out.len,
-        Call::Open { url, .. }
-        | Call::Unlink { url }
-        | Call::Mkdir { url }
-        | Call::Rmdir { url }
-        | Call::Stat { url, .. }
-        | Call::StatFs { url, .. } => url.len,
-        Call::Rename { from, to } => from.len + to.len,
-        Call::Subscribe { pattern, options } => pattern.len + options.len,
-        Call::Seal { view } => view.len,
-        Call::Timer { spec } => spec.len,
-        Call::Yield
-        | Call::GetPid
-        | Call::Clock
-        | Call::Sleep { .. }
-        | Call::Args { .. }
-        | Call::Grants { .. }
-        | Call::ChannelCreate { .. }
-        | Call::Close { .. }
-        | Call::Seek { .. }
-        | Call::Wait { .. }
-        | Call::Ack { .. } => 0,
-    };
-    bytes as u64 / BYTES_PER_FUEL
+    call.data_len() as u64 / BYTES_PER_FUEL
 }
 
 /// Whether the run may make `call` at all. URL grants are prefixes of canonical URLs, so
@@ -210,71 +164,10 @@ pub(crate) fn dispatch<K: KernelCalls>(site: &mut Site<'_, K>, call: &Call) -> S
         | Call::Send { .. }
         | Call::Recv { .. } => site.local(call),
         Call::Close { handle } if !site.sys()?.held_by_kernel(handle) => site.local(call),
-        Call::Close { handle } => {
+        // Everything else needs the kernel: one arm, one method (`crate::calls`).
+        _ => {
             let (kernel, pid) = site.kernel()?;
-            kernel.close(pid, handle)
-        }
-        Call::Spawn { name, args, grants } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.spawn(pid, name, args, grants)
-        }
-        Call::Wait { child } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.wait(pid, child)
-        }
-        Call::Write { .. }
-        | Call::Open { .. }
-        | Call::Read { .. }
-        | Call::Seek { .. }
-        | Call::Stat { .. }
-        | Call::ReadDir { .. }
-        | Call::Unlink { .. }
-        | Call::Mkdir { .. }
-        | Call::Rmdir { .. }
-        | Call::Rename { .. }
-        | Call::StatFs { .. } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.url(pid, call)
-        }
-        Call::Emit {
-            subject,
-            payload,
-            headers,
-        } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.emit(pid, subject, payload, headers)
-        }
-        Call::Subscribe { pattern, options } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.subscribe(pid, pattern, options)
-        }
-        Call::Next {
-            handle,
-            out,
-            nonblock,
-        } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.next(pid, handle, out, nonblock)
-        }
-        Call::Ack {
-            handle,
-            seq,
-            failed,
-        } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.ack(pid, handle, seq, failed)
-        }
-        Call::Scan { view, key, out } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.scan(pid, view, key, out)
-        }
-        Call::Seal { view } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.seal(pid, view)
-        }
-        Call::Timer { spec } => {
-            let (kernel, pid) = site.kernel()?;
-            kernel.timer(pid, spec)
+            kernel.serve(pid, call)
         }
     }
 }
@@ -368,37 +261,7 @@ impl KernelCalls for NoKernel {
     fn flush(&mut self, _: Pid) {
         match *self {}
     }
-    fn spawn(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
-        match *self {}
-    }
-    fn wait(&mut self, _: Pid, _: Pid) -> Served {
-        match *self {}
-    }
-    fn close(&mut self, _: Pid, _: HandleArg) -> Served {
-        match *self {}
-    }
-    fn url(&mut self, _: Pid, _: &Call) -> Served {
-        match *self {}
-    }
-    fn emit(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
-        match *self {}
-    }
-    fn subscribe(&mut self, _: Pid, _: Buf, _: Buf) -> Served {
-        match *self {}
-    }
-    fn next(&mut self, _: Pid, _: HandleArg, _: Buf, _: bool) -> Served {
-        match *self {}
-    }
-    fn ack(&mut self, _: Pid, _: HandleArg, _: u64, _: bool) -> Served {
-        match *self {}
-    }
-    fn scan(&mut self, _: Pid, _: Buf, _: Buf, _: Buf) -> Served {
-        match *self {}
-    }
-    fn seal(&mut self, _: Pid, _: Buf) -> Served {
-        match *self {}
-    }
-    fn timer(&mut self, _: Pid, _: Buf) -> Served {
+    fn serve(&mut self, _: Pid, _: &Call) -> Served {
         match *self {}
     }
 }

@@ -19,7 +19,7 @@
 //! - `lib.rs` (this file): the boot loop — console input, [`Kernel::step`], services, idle.
 //! - [`kernel`]: [`Kernel`], the run table, scheduler, channels and programs; one fuel slice at
 //!   a time (`run_slice`), parking and waking runs.
-//! - `calls`: the kernel's side of the gate (`KernelCalls` for `Kernel`, one line per family).
+//! - `calls`: the kernel's side of the gate (`KernelCalls` for `Kernel`: one match over the kernel-served calls).
 //! - `process`, `urls`, `events`: the kernel-served call families — spawn/wait/close; URL calls
 //!   and the one route every request takes; the bus calls, journal opening, group commit and
 //!   views in the heap.

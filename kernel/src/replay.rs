@@ -90,13 +90,11 @@ impl Digest {
     }
 
     pub fn bytes(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.word(u64::from_le_bytes(b));
+        let (words, tail) = bytes.as_chunks::<8>();
+        for &w in words {
+            self.word(u64::from_le_bytes(w));
         }
-        for &b in words.remainder() {
+        for &b in tail {
             self.word(u64::from(b));
         }
         // The length too: a tail of zero bytes is not the same as no tail.

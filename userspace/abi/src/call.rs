@@ -263,6 +263,47 @@ pub enum Call {
 }
 
 impl Call {
+    /// The most bytes the call may copy between the run's memory and the kernel: the lengths
+    /// of the buffers it names (what the gate charges fuel for, beside a call's flat price).
+    pub fn data_len(&self) -> usize {
+        match *self {
+            Call::Write { data, .. } => data.len,
+            Call::Send { data, handles, .. } | Call::Recv { data, handles, .. } => {
+                data.len + handles.len
+            }
+            Call::Read { out, .. } | Call::ReadDir { out, .. } | Call::Next { out, .. } => out.len,
+            Call::LastError { out } => out.len,
+            Call::Spawn { name, args, grants } => name.len + args.len + grants.len,
+            Call::Emit {
+                subject,
+                payload,
+                headers,
+            } => subject.len + payload.len + headers.len,
+            Call::Scan { view, key, out } => view.len + key.len + out.len,
+            Call::Open { url, .. }
+            | Call::Unlink { url }
+            | Call::Mkdir { url }
+            | Call::Rmdir { url }
+            | Call::Stat { url, .. }
+            | Call::StatFs { url, .. } => url.len,
+            Call::Rename { from, to } => from.len + to.len,
+            Call::Subscribe { pattern, options } => pattern.len + options.len,
+            Call::Seal { view } => view.len,
+            Call::Timer { spec } => spec.len,
+            Call::Yield
+            | Call::GetPid
+            | Call::Clock
+            | Call::Sleep { .. }
+            | Call::Args { .. }
+            | Call::Grants { .. }
+            | Call::ChannelCreate { .. }
+            | Call::Close { .. }
+            | Call::Seek { .. }
+            | Call::Wait { .. }
+            | Call::Ack { .. } => 0,
+        }
+    }
+
     /// Decodes call `number` with `a` (arguments widened to `i64`, sign-extended) for a run
     /// whose memory is `mem_len` bytes long. The error is what the run is told.
     pub fn decode(number: Sysnum, a: &[i64; 6], mem_len: usize) -> Result<Call, Error> {
