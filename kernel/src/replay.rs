@@ -174,7 +174,8 @@ impl<'t> Reader<'t> {
 /// Records one run's calls as it makes them.
 pub struct Recorder {
     tape: Vec<u8>,
-    /// Most bytes the tape may take; past it the tape is dropped.
+    /// Most bytes the tape may take; past it (or when the heap cannot take more) the tape is
+    /// dropped and the run is not replayable.
     limit: usize,
     overflowed: bool,
     outputs: Digest,
@@ -269,17 +270,22 @@ impl Recorder {
             return false;
         }
         let need = self.tape.len() + bytes;
-        if need > self.limit {
-            self.overflowed = true;
-            self.tape = Vec::new();
-            return false;
-        }
-        if need > self.tape.capacity() {
+        let mut fits = need <= self.limit;
+        if fits && need > self.tape.capacity() {
             let step = (self.tape.len() / 2).max(64).max(bytes);
             let target = (self.tape.len() + step).min(self.limit);
-            self.tape.reserve_exact(target - self.tape.len());
+            // A heap too full for the tape costs the run its replay, never the kernel or the
+            // run itself.
+            fits = self
+                .tape
+                .try_reserve_exact(target - self.tape.len())
+                .is_ok();
         }
-        true
+        if !fits {
+            self.overflowed = true;
+            self.tape = Vec::new();
+        }
+        fits
     }
 
     /// The finished recording, of a run that ended so.
