@@ -617,13 +617,11 @@ impl Kernel {
         };
         // Translating comes before the run's memory and instance and is given back before
         // them: beside the code, the heap must hold the larger of the two.
-        let run = memory_limit
-            .min(declared_memory(wasm))
-            .saturating_add(reserve);
+        let memory = memory_limit.min(declared_memory(wasm));
+        let run = memory.saturating_add(reserve);
         // (The validator's and translator's smaller buffers are in `code_bytes`' slack.)
         let translating = buffer.saturating_add(copy);
         let need = code.saturating_add(run.max(translating));
-        let memory = memory_limit.min(declared_memory(wasm));
         let fits = |k: &Self| {
             k.heap_fits
                 .is_none_or(|fits| fits(&[buffer, copy]) && fits(&[memory, KERNEL_HEADROOM]))
