@@ -11,7 +11,7 @@
 //!   wrapping `#[global_allocator]`) is back at the baseline measured before the first seed,
 //!   within [`TOLERANCE`] bytes. The baseline is taken after a warm-up that fills the caches
 //!   a long-lived kernel keeps (compiled programs, the kernel log, the largest tables a run
-//!   can make, by one `sysfuzz hoard` and a few seeds), and every measurement is taken after
+//!   can make, by one `pressure hoard` and a few seeds), and every measurement is taken after
 //!   [`KEEP_DONE`] runs of `hello`, so the table of finished runs and their recordings hold
 //!   the same things each time.
 //!
@@ -800,7 +800,7 @@ impl Sim {
     }
 
     /// Fills what a long-lived kernel keeps full: the log, the largest tables (one
-    /// `sysfuzz hoard`, killed), compiled programs (a few seeds).
+    /// `pressure hoard`, killed), compiled programs (a few seeds).
     fn warm_up(&mut self, calls: u32) -> Result<(), String> {
         if std::env::var_os("SYSFUZZ_SIZES").is_some() {
             for p in ["emit", "ledger", "sleeper", "sysfuzz", "hello"] {
@@ -818,14 +818,14 @@ impl Sim {
         }
         // Its scratch zone: as much as a run's memory allows (24 KiB on the board).
         let scratch = if self.small { "4" } else { "72" };
-        let hoard = self.spawn(&["sysfuzz", "hoard", "psftnc", scratch]);
+        let hoard = self.spawn(&["pressure", "hoard", "psftnc", scratch]);
         self.watch.fuzz = Some((hoard, None));
         let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
         self.drive(deadline, |s| {
             String::from_utf8_lossy(&s.watch.out).contains("sleeping")
         })?;
         println!(
-            "sysfuzz: warm-up {}",
+            "sysfuzz: warm-up: {}",
             String::from_utf8_lossy(&self.watch.out).trim()
         );
         self.k
@@ -836,7 +836,7 @@ impl Sim {
         let deadline = Instant::now() + Duration::from_secs(SEED_SECS);
         self.drive(deadline, |s| s.k.next_deadline().is_none())?;
         // The kernel's event queue grows to the most events one slice makes: one-byte writes.
-        let flood = self.spawn(&["sysfuzz", "flood", "1"]);
+        let flood = self.spawn(&["pressure", "flood", "1"]);
         let until = Instant::now() + Duration::from_millis(50);
         self.drive(until + Duration::from_secs(1), |_| Instant::now() > until)?;
         self.k

@@ -9,7 +9,7 @@
 //! - `--initial-heap=64`: 64 bytes past the static data that no Rust object occupies (there is
 //!   no allocator), so initial memory is stack + static data + 64. `hostile` uses them as the
 //!   place where a kernel that wrongly accepted a range could write without harm. `sysfuzz`
-//!   gets its smallest scratch zone this way (see below).
+//!   and `pressure` get their smallest scratch zone this way (see below).
 
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
@@ -22,13 +22,16 @@ fn main() {
     println!("cargo::rustc-link-arg-bins=--page-size=1");
     println!("cargo::rustc-link-arg-bins=-zstack-size={}", 2048);
     println!("cargo::rustc-link-arg-bins=--initial-heap={}", 64);
-    // The syscall fuzzer's smallest scratch zone (sysfuzz.rs `MIN_SCRATCH`) comes with its
-    // initial memory, so a run with no more than that never grows: on a small board the heap
-    // may have the bytes free but not in one piece, and growing copies the memory into a new,
-    // larger block beside the old one (the last `--initial-heap` counts).
-    println!(
-        "cargo::rustc-link-arg-bin=sysfuzz=--initial-heap={}",
-        4096 + 64
-    );
+    // The smallest scratch zone (`scratch.rs` `MIN_SCRATCH`) of the programs that have one
+    // comes with their initial memory, so a run with no more than that never grows: on a
+    // small board the heap may have the bytes free but not in one piece, and growing copies
+    // the memory into a new, larger block beside the old one (the last `--initial-heap`
+    // counts).
+    for bin in ["sysfuzz", "pressure"] {
+        println!(
+            "cargo::rustc-link-arg-bin={bin}=--initial-heap={}",
+            4096 + 64
+        );
+    }
     println!("cargo::rerun-if-changed=build.rs");
 }

@@ -39,26 +39,19 @@
 //! `stdout-bytes`: at most that many bytes of stdout/stderr, all printable (for a serial
 //! console); without it any bytes and as many as the calls make.
 //!
-//! Other modes:
-//! - `sysfuzz hoard [order] [scratch-KiB]` holds as much of every pool as it is given, in
-//!   `order` (letters; default `psftnc`): `p` `proc://` snapshots, `s` subscriptions, `f` open
-//!   files (`/etc/motd`; the first is read once with the largest buffer the scratch zone
-//!   allows, default 8 KiB), `t` timers (`sfh<N>`, re-armed so they never fire while it
-//!   lives), `n` UDP sockets, `c` channels — each until refused — prints
-//!   `sysfuzz: hoard: p=8/12 s=8/5 …` (held / the error code that stopped it) and sleeps
-//!   until killed;
-//! - `sysfuzz flood [bytes]` writes to stdout forever, `bytes` at a time (default a 64-byte
-//!   line), until Ctrl-C or `kill`;
-//! - `sysfuzz chanloop [rounds] [bytes]` is the channel-end-in-its-own-channel loop: a channel,
-//!   its end B sent through its end A with a `bytes`-byte message (default 60000; must be
-//!   refused), a plain message of that size, both ends closed, `rounds` times (default 1000);
-//!   prints `sysfuzz: chanloop: N rounds, N sends refused, M messages sent`, exit 0 only if
-//!   every such send was refused.
+//! The isolation tests' other pressures (hoarding every pool, flooding stdout, the
+//! channel-end loop) are the small program `pressure`.
 #![no_std]
 #![no_main]
 
-use core::arch::wasm32::{memory_grow, memory_size};
 use core::cell::UnsafeCell;
+
+// `pressure` uses the rest of it.
+#[allow(dead_code)]
+#[path = "../scratch.rs"]
+mod scratch;
+
+use scratch::Scratch;
 
 use zb_abi::bus::{MAX_HEADERS, MAX_OPTIONS, MAX_PAYLOAD, MAX_SUBJECT, MAX_TIMER_SPEC};
 use zb_abi::scheme::{MAX_IO, STAT_SIZE};
@@ -72,20 +65,12 @@ use zb_sdk::{Error, raw_error, sys};
 
 zb_sdk::entry!(main);
 
-unsafe extern "C" {
-    /// Where wasm-ld ends the static data: the scratch zone begins here.
-    static __heap_base: u8;
-}
-
 /// Handles held at once (a PC run's whole handle table).
 const POOL: usize = 256;
 /// Closed handles remembered, to use again.
 const DEAD: usize = 16;
 /// Children not yet reaped.
 const KIDS: usize = 64;
-/// The smallest scratch zone. Texts longer than their slot run past the zone's end (and the
-/// memory's, on a small one): the kernel must refuse those ranges anyway.
-const MIN_SCRATCH: i64 = 4 << 10;
 // Places in the scratch zone: the handle array or grant entries of a `send` or `spawn` (and
 // the two ends `channel_create` writes, at `HSLOT + 160`), then three text slots (a URL; an
 // options text or a second URL; a payload or spawn arguments).
@@ -355,9 +340,8 @@ const PATTERN: &[u8] = b"sysfuzz: ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 struct Fz {
     /// xorshift64* state.
     x: u64,
-    /// The scratch zone: `[base, end)`.
-    base: i64,
-    end: i64,
+    /// The scratch zone.
+    s: Scratch,
     calls: u32,
     limit: u32,
     ok: u32,
@@ -381,8 +365,7 @@ struct Fz {
 impl Fz {
     const ZERO: Fz = Fz {
         x: 0,
-        base: 0,
-        end: 0,
+        s: Scratch::ZERO,
         calls: 0,
         limit: 0,
         ok: 0,
@@ -422,37 +405,14 @@ fn main() -> i32 {
     let num = |i: usize| args.get_u64(i).and_then(Result::ok);
     // SAFETY: the one reference to the state, taken once (see `Global`).
     let f = unsafe { &mut *FZ.0.get() };
-    let heap_base = (&raw const __heap_base).addr() as i64;
-    f.base = (heap_base + 15) & !15;
-    match args.get(0) {
-        Some(b"hoard") => {
-            f.grow((num(2).unwrap_or(8) as i64).saturating_mul(1024));
-            f.hoard(args.get(1).unwrap_or(b"psftnc"));
-        }
-        Some(b"flood") => {
-            let n = num(1).unwrap_or(PATTERN.len() as u64) as usize;
-            let piece = PATTERN.get(PATTERN.len() - n.clamp(1, PATTERN.len())..);
-            let piece = piece.unwrap_or(PATTERN);
-            loop {
-                if zb_sdk::io::write(Stream::Stdout, piece).is_err() {
-                    return 1;
-                }
-            }
-        }
-        Some(b"chanloop") => {
-            let bytes = num(2).unwrap_or(60_000).min(MAX_MESSAGE as u64) as i64;
-            f.grow(bytes);
-            return f.chanloop(num(1).unwrap_or(1000), bytes);
-        }
-        _ => {}
-    }
     let (Some(seed), Some(calls)) = (num(0), num(1)) else {
-        zb_sdk::io::eprint_str(
-            "usage: sysfuzz <seed> <calls> [scratch-KiB] [stdout-bytes] | sysfuzz hoard [order] [scratch-KiB]\n",
-        );
+        zb_sdk::io::eprint_str("usage: sysfuzz <seed> <calls> [scratch-KiB] [stdout-bytes]\n");
         return 2;
     };
-    f.grow((num(2).unwrap_or(80) as i64).saturating_mul(1024));
+    if !f.s.grow((num(2).unwrap_or(80) as i64).saturating_mul(1024)) {
+        zb_sdk::io::eprint_str("sysfuzz: no room in the kernel heap for the scratch zone\n");
+        return 3;
+    }
     f.tame = num(3).is_some();
     f.out_left = num(3).map_or(i64::MAX, |n| n as i64);
     // splitmix64 of the seed: nearby seeds start far apart.
@@ -482,18 +442,6 @@ fn main() -> i32 {
 }
 
 impl Fz {
-    /// Grows memory so that the scratch zone is `bytes` long (past the run's memory limit the
-    /// kernel ends the run); if the kernel heap has no room for it, says so and exits 3.
-    fn grow(&mut self, bytes: i64) {
-        let want = self.base + bytes.max(MIN_SCRATCH);
-        let have = memory_size::<0>() as i64;
-        if want > have && memory_grow::<0>((want - have) as usize) == usize::MAX {
-            zb_sdk::io::eprint_str("sysfuzz: no room in the kernel heap for the scratch zone\n");
-            sys::exit(3);
-        }
-        self.end = memory_size::<0>() as i64;
-    }
-
     fn next(&mut self) -> u64 {
         let mut x = self.x;
         x ^= x >> 12;
@@ -521,58 +469,20 @@ impl Fz {
     // Scratch memory. Only the zone is ever written; reads of it are volatile (the kernel
     // writes it behind the compiler's back).
 
-    fn poke(&self, at: i64, b: u8) {
-        if at >= self.base && at < self.end {
-            // SAFETY: `at` is in the scratch zone, which no Rust object occupies.
-            unsafe { core::ptr::with_exposed_provenance_mut::<u8>(at as usize).write_volatile(b) }
-        }
-    }
-
-    fn peek(&self, at: i64) -> u8 {
-        if at >= self.base && at < self.end {
-            // SAFETY: as for `poke`; any byte value is a valid u8.
-            unsafe { core::ptr::with_exposed_provenance::<u8>(at as usize).read_volatile() }
-        } else {
-            0
-        }
-    }
-
-    fn peek32(&self, at: i64) -> u32 {
-        u32::from_le_bytes([
-            self.peek(at),
-            self.peek(at + 1),
-            self.peek(at + 2),
-            self.peek(at + 3),
-        ])
-    }
-
-    fn poke32(&self, at: i64, v: u32) {
-        for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-            self.poke(at + i as i64, b);
-        }
-    }
-
     /// Writes `bytes` at `at` (`#` becomes a digit 0–3); their length.
     fn put(&mut self, at: i64, bytes: &[u8]) -> i64 {
         let mut n = 0;
         for &b in bytes {
             let b = if b == b'#' { b'0' + self.r(4) as u8 } else { b };
-            self.poke(at + n, b);
+            self.s.poke(at + n, b);
             n += 1;
         }
         n
     }
 
     fn put_text(&mut self, slot: i64, text: &[u8]) -> (i64, i64) {
-        let at = self.base + slot;
+        let at = self.s.base + slot;
         (at, self.put(at, text))
-    }
-
-    /// Writes `n` (below 100) as two decimal digits at `at`; 2.
-    fn two(&mut self, at: i64, n: u32) -> i64 {
-        self.poke(at, b'0' + (n / 10 % 10) as u8);
-        self.poke(at + 1, b'0' + (n % 10) as u8);
-        2
     }
 
     /// A text of table `t` in its slot: (pointer, length).
@@ -580,7 +490,7 @@ impl Fz {
         let Some(tab) = TABS.get(usize::from(t)) else {
             return (0, 0);
         };
-        let at = self.base + tab.slot;
+        let at = self.s.base + tab.slot;
         let count = tab.items.iter().filter(|&&b| b == b'|').count() + 1;
         let n = self.r(count as i64) as usize;
         let item = tab.items.split(|&b| b == b'|').nth(n).unwrap_or_default();
@@ -593,7 +503,7 @@ impl Fz {
         let mut n = self.put(at, tab.prefix);
         let body = len - tab.prefix.len() as i64 - tab.suffix.len() as i64;
         for _ in 0..body.max(0) {
-            self.poke(at + n, tab.fill);
+            self.s.poke(at + n, tab.fill);
             n += 1;
         }
         n += self.put(at + n, tab.suffix);
@@ -603,7 +513,7 @@ impl Fz {
     /// A `(pointer, length)` pair for a call whose limit is `limit`; `write`: the kernel may
     /// write there, so it starts in the scratch zone, past the end, or below 0.
     fn span(&mut self, limit: i64, write: bool) -> (i64, i64) {
-        let room = self.end - self.base;
+        let room = self.s.end - self.s.base;
         let len = match self.r(10) {
             0 => 0,
             1 | 2 => self.r(64),
@@ -616,16 +526,16 @@ impl Fz {
         };
         let fits = room - len.max(0).min(room);
         let ptr = match self.r(10) {
-            0..=4 => self.base + self.r(fits + 1),
-            5 => self.end - len.max(0),
-            6 => self.end - len.max(0) + 1,
-            7 => self.end - 1 + self.r(3),
+            0..=4 => self.s.base + self.r(fits + 1),
+            5 => self.s.end - len.max(0),
+            6 => self.s.end - len.max(0) + 1,
+            7 => self.s.end - 1 + self.r(3),
             8 => self.pick(&[-1, i32::MIN as i64, i32::MAX as i64, 0, 1], 0),
             _ => self.next() as i32 as i64,
         };
-        if write && ptr >= 0 && ptr < self.base {
+        if write && ptr >= 0 && ptr < self.s.base {
             // Out of Rust's memory.
-            return (self.base + (ptr & 0xFFF), len);
+            return (self.s.base + (ptr & 0xFFF), len);
         }
         (ptr, len)
     }
@@ -728,26 +638,26 @@ impl Fz {
         let h = r as u32;
         match n {
             nr::CHANNEL_CREATE => {
-                self.hold(self.peek32(a[0]), CHAN);
-                self.hold(self.peek32(a[0] + 4), CHAN);
+                self.hold(self.s.peek32(a[0]), CHAN);
+                self.hold(self.s.peek32(a[0] + 4), CHAN);
             }
             nr::OPEN => self.hold(h, OBJ),
             nr::SUBSCRIBE => self.hold(h, self.sub_kind),
             nr::CLOSE => self.forget(a[0] as u32),
             nr::SEND => {
                 for i in 0..a[4].clamp(0, 32) {
-                    self.forget(self.peek32(a[3] + 4 * i));
+                    self.forget(self.s.peek32(a[3] + 4 * i));
                 }
             }
             nr::SPAWN => {
                 for i in 0..a[5].clamp(0, 32) {
-                    self.forget(self.peek32(a[4] + 8 * i));
+                    self.forget(self.s.peek32(a[4] + 8 * i));
                 }
                 self.kid(r);
             }
             nr::RECV => {
                 for i in 0..(r >> 32 & 0xFFFF).min(32) {
-                    self.hold(self.peek32(a[3] + 4 * i), OBJ);
+                    self.hold(self.s.peek32(a[3] + 4 * i), OBJ);
                 }
             }
             nr::WAIT => {
@@ -769,7 +679,7 @@ impl Fz {
     fn safe(&self, n: u32, a: &[i64; 6]) -> bool {
         let ok = |ptr: i64| {
             let ptr = ptr as i32 as i64;
-            ptr < 0 || ptr >= self.base
+            ptr < 0 || ptr >= self.s.base
         };
         match n {
             nr::ARGS | nr::GRANTS | nr::CHANNEL_CREATE | nr::LAST_ERROR => ok(a[0]),
@@ -915,7 +825,7 @@ impl Fz {
                         )
                     }
                     // A fixed-size output: in the scratch zone, or anywhere a range may be.
-                    _ if self.r(2) == 0 => (self.base + HSLOT + self.r(64), 0),
+                    _ if self.r(2) == 0 => (self.s.base + HSLOT + self.r(64), 0),
                     _ => (self.span(SIZES.get(k).copied().unwrap_or(8), true).0, 0),
                 },
             };
@@ -952,9 +862,9 @@ impl Fz {
         let n = self.pick(&[0, 0, 1, 1, 2, 3, MAX_MESSAGE_HANDLES as i64, 17], 0);
         for i in 0..n {
             let h = self.handle() as u32;
-            self.poke32(self.base + HSLOT + 4 * i, h);
+            self.s.poke32(self.s.base + HSLOT + 4 * i, h);
         }
-        (self.base + HSLOT, n)
+        (self.s.base + HSLOT, n)
     }
 
     /// Grant entries for `spawn` at [`HSLOT`]: (pointer, count).
@@ -966,19 +876,19 @@ impl Fz {
         for i in 0..n {
             let h = self.handle() as u32;
             let rights = self.pick(&[0, 0, 1, 4, 0xFFFF_FFFF], 0);
-            self.poke32(self.base + HSLOT + 8 * i, h);
-            self.poke32(self.base + HSLOT + 8 * i + 4, rights);
+            self.s.poke32(self.s.base + HSLOT + 8 * i, h);
+            self.s.poke32(self.s.base + HSLOT + 8 * i + 4, rights);
         }
-        (self.base + HSLOT, n)
+        (self.s.base + HSLOT, n)
     }
 
     /// A new channel: its two ends (0s if refused).
     fn channel(&mut self) -> (u32, u32) {
-        let out = self.base + HSLOT + 160;
+        let out = self.s.base + HSLOT + 160;
         if self.call(nr::CHANNEL_CREATE, [out, 0, 0, 0, 0, 0]) < 0 {
             return (0, 0);
         }
-        (self.peek32(out), self.peek32(out + 4))
+        (self.s.peek32(out), self.s.peek32(out + 4))
     }
 
     /// A channel end this run holds, made if there is none.
@@ -992,14 +902,14 @@ impl Fz {
     /// Sends `len` bytes of the scratch zone on `via`, carrying `handles`, without blocking.
     fn send(&mut self, via: u32, len: i64, handles: &[u32]) -> i64 {
         for (i, &h) in handles.iter().enumerate() {
-            self.poke32(self.base + HSLOT + 4 * i as i64, h);
+            self.s.poke32(self.s.base + HSLOT + 4 * i as i64, h);
         }
-        let len = len.min(self.end - self.base);
+        let len = len.min(self.s.end - self.s.base);
         let a = [
             i64::from(via as i32),
-            self.base,
+            self.s.base,
             len,
-            self.base + HSLOT,
+            self.s.base + HSLOT,
             handles.len() as i64,
             NONBLOCK.into(),
         ];
@@ -1086,12 +996,12 @@ impl Fz {
                 return;
             };
             for _ in 0..24 {
-                let room = (self.end - self.base - T0).min(MAX_MESSAGE as i64);
+                let room = (self.s.end - self.s.base - T0).min(MAX_MESSAGE as i64);
                 let a = [
                     i64::from(h as i32),
-                    self.base + T0,
+                    self.s.base + T0,
                     room,
-                    self.base + HSLOT,
+                    self.s.base + HSLOT,
                     MAX_MESSAGE_HANDLES as i64,
                     NONBLOCK.into(),
                 ];
@@ -1126,12 +1036,12 @@ impl Fz {
     fn flood(&mut self) {
         let cap = 8 + self.r(120);
         let kind = self.r(12);
-        let big = (MAX_MESSAGE as i64).min(self.end - self.base);
+        let big = (MAX_MESSAGE as i64).min(self.s.end - self.s.base);
         let (n, a) = match kind {
             0 | 1 => {
                 let h = i64::from(self.chan_end() as i32);
                 let len = if kind == 0 { 8 } else { big };
-                (nr::SEND, [h, self.base, len, 0, 0, NONBLOCK.into()])
+                (nr::SEND, [h, self.s.base, len, 0, 0, NONBLOCK.into()])
             }
             2 | 3 => {
                 let url: &[u8] = if kind == 2 {
@@ -1148,12 +1058,15 @@ impl Fz {
                 let (o, ol) = self.put_text(T1, b"wait_ms=1");
                 (nr::SUBSCRIBE, [s, sl, o, ol, 0, 0])
             }
-            5 => (nr::CHANNEL_CREATE, [self.base + HSLOT + 160, 0, 0, 0, 0, 0]),
+            5 => (
+                nr::CHANNEL_CREATE,
+                [self.s.base + HSLOT + 160, 0, 0, 0, 0, 0],
+            ),
             6 if self.tame => (
                 nr::WRITE,
                 [1, p(PATTERN.as_ptr()), PATTERN.len() as i64, 0, 0, 0],
             ),
-            6 => (nr::WRITE, [1, self.base, self.r(big + 1), 0, 0, 0]),
+            6 => (nr::WRITE, [1, self.s.base, self.r(big + 1), 0, 0, 0]),
             7 => {
                 let (s, sl) = self.put_text(T0, b"sf.flood");
                 let (d, dl) = self.put_text(T2, b"{\"n\":#}");
@@ -1170,7 +1083,7 @@ impl Fz {
             10 => (self.pick(&[nr::YIELD, nr::GETPID, nr::CLOCK], 1), [0; 6]),
             _ => {
                 let h = i64::from(self.any_held(&[OBJ]).unwrap_or(0) as i32);
-                (nr::WRITE, [h, self.base, big, 0, 0, 0])
+                (nr::WRITE, [h, self.s.base, big, 0, 0, 0])
             }
         };
         for _ in 0..cap {
@@ -1203,11 +1116,11 @@ impl Fz {
         self.reap();
         for d in b'0'..b'4' {
             let (s, l) = self.put_text(T0, b"sfz0 off");
-            self.poke(s + 3, d);
+            self.s.poke(s + 3, d);
             self.call(nr::TIMER, [s, l, 0, 0, 0, 0]);
             let (pat, pl) = self.put_text(T0, b"sf.>");
             let (o, ol) = self.put_text(T1, b"durable=sfd0\ndelete=1");
-            self.poke(o + 11, d);
+            self.s.poke(o + 11, d);
             self.call(nr::SUBSCRIBE, [pat, pl, o, ol, 0, 0]);
         }
         let (at, len) = self.put_text(T0, b"/tmp");
@@ -1218,7 +1131,7 @@ impl Fz {
     /// [`T0`], `len` bytes; `depth` 0), and everything in them, down to a few levels.
     fn remove_tree(&mut self, at: i64, len: i64, depth: i64) {
         // Each level lists into a buffer of its own.
-        let list = self.base + T1 + depth * 320;
+        let list = self.s.base + T1 + depth * 320;
         for _pass in 0..8 {
             let h = self.call(nr::OPEN, [at, len, 0x41, 0, 0, 0]);
             if h < 0 {
@@ -1232,14 +1145,14 @@ impl Fz {
                 }
                 let mut e = 0;
                 while e + 2 <= n {
-                    let name_len = i64::from(self.peek(list + e + 1));
+                    let name_len = i64::from(self.s.peek(list + e + 1));
                     // In /tmp only what this program makes; below, everything.
-                    let ours = depth > 0 || self.peek(list + e + 2) == b's';
+                    let ours = depth > 0 || self.s.peek(list + e + 2) == b's';
                     if ours && depth < 4 {
                         // The path becomes `path/name`.
-                        self.poke(at + len, b'/');
+                        self.s.poke(at + len, b'/');
                         for i in 0..name_len {
-                            self.poke(at + len + 1 + i, self.peek(list + e + 2 + i));
+                            self.s.poke(at + len + 1 + i, self.s.peek(list + e + 2 + i));
                         }
                         let child = len + 1 + name_len;
                         if self.call(nr::UNLINK, [at, child, 0, 0, 0, 0]) < 0 {
@@ -1256,124 +1169,5 @@ impl Fz {
                 return;
             }
         }
-    }
-
-    // Hoarding.
-
-    /// Holds as much of each pool in `order` as it is given, prints what it holds (and the
-    /// error code that stopped each), then sleeps until killed.
-    fn hoard(&mut self, order: &[u8]) -> ! {
-        let mut line = BufWriter::<160>::new(Stream::Stdout);
-        line.push_str("sysfuzz: hoard:");
-        let mut timers = 0;
-        for &pool in order {
-            let mut held = 0u32;
-            let mut why = 0;
-            while held
-                < if pool == b't' || pool == b'n' {
-                    64
-                } else {
-                    300
-                }
-            {
-                let (n, a) = match pool {
-                    b'p' | b'f' => {
-                        let url: &[u8] = if pool == b'p' {
-                            b"proc://self/status"
-                        } else {
-                            b"/etc/motd"
-                        };
-                        let (u, l) = self.put_text(T0, url);
-                        (nr::OPEN, [u, l, 1, 0, 0, 0])
-                    }
-                    b's' => {
-                        let (s, sl) = self.put_text(T0, b"sf.hoard");
-                        let (o, ol) = self.put_text(T1, b"wait_ms=1");
-                        (nr::SUBSCRIBE, [s, sl, o, ol, 0, 0])
-                    }
-                    b't' => (nr::TIMER, self.hoard_timer(held)),
-                    b'n' => {
-                        let (u, l) = self.put_text(T0, b"udp://0.0.0.0:71");
-                        let l = l + self.two(u + l, held);
-                        let l = l + self.put(u + l, b"?listen");
-                        (nr::OPEN, [u, l, 0x83, 0, 0, 0])
-                    }
-                    b'c' => (nr::CHANNEL_CREATE, [self.base + HSLOT, 0, 0, 0, 0, 0]),
-                    _ => break,
-                };
-                let r = self.exec(n, &a);
-                if r < 0 {
-                    why = r.unsigned_abs();
-                    break;
-                }
-                if pool == b'f' && held == 0 {
-                    // The largest read the scratch zone allows, once.
-                    let len = (self.end - self.base).min(MAX_IO as i64);
-                    self.exec(nr::READ, &[r, self.base, len, 0, 0, 0]);
-                }
-                held += 1;
-            }
-            if pool == b't' {
-                timers = held;
-            }
-            line.push_str(" ").push(&[pool]);
-            out(&mut line, "=", held.into());
-            out(&mut line, "/", why);
-        }
-        line.push_str(" sleeping\n");
-        drop(line);
-        loop {
-            // Timers fire after 2 s: re-armed, they never do while this run lives.
-            for i in 0..timers {
-                let a = self.hoard_timer(i);
-                self.exec(nr::TIMER, &a);
-            }
-            sys::sleep(500_000);
-        }
-    }
-
-    /// The issue's loop, `rounds` times: a channel, its end B sent through its end A with a
-    /// `bytes`-byte message (must be refused), a plain message of that size, both ends
-    /// closed. Prints how many sends were refused; 0 if all were, else 1.
-    fn chanloop(&mut self, rounds: u64, bytes: i64) -> i32 {
-        let (mut refused, mut sent, mut bad) = (0u64, 0u64, 0u64);
-        let (base, ends) = (self.base, self.base + HSLOT + 160);
-        for _ in 0..rounds {
-            if self.exec(nr::CHANNEL_CREATE, &[ends, 0, 0, 0, 0, 0]) < 0 {
-                bad += 1;
-                break;
-            }
-            let (a, b) = (
-                i64::from(self.peek32(ends)),
-                i64::from(self.peek32(ends + 4)),
-            );
-            self.poke32(base + HSLOT, b as u32);
-            let nb = NONBLOCK.into();
-            let r = self.exec(nr::SEND, &[a, base, bytes, base + HSLOT, 1, nb]);
-            if r == raw_error(Error::InvalidArgument) {
-                refused += 1;
-            } else {
-                bad += 1;
-            }
-            if self.exec(nr::SEND, &[a, base, bytes, 0, 0, nb]) >= 0 {
-                sent += 1;
-            }
-            self.exec(nr::CLOSE, &[a, 0, 0, 0, 0, 0]);
-            self.exec(nr::CLOSE, &[b, 0, 0, 0, 0, 0]);
-        }
-        let mut line = BufWriter::<160>::new(Stream::Stdout);
-        out(&mut line, "sysfuzz: chanloop: ", rounds);
-        out(&mut line, " rounds, ", refused);
-        out(&mut line, " sends refused, ", sent);
-        line.push_str(" messages sent\n");
-        i32::from(bad > 0)
-    }
-
-    /// The spec `sfh<i> after 2s`, as `timer` arguments.
-    fn hoard_timer(&mut self, i: u32) -> [i64; 6] {
-        let (t, l) = self.put_text(T0, b"sfh");
-        let l = l + self.two(t + l, i);
-        let l = l + self.put(t + l, b" after 2s");
-        [t, l, 0, 0, 0, 0]
     }
 }
