@@ -298,7 +298,7 @@ impl Kernel {
             .map_err(|why| (Error::InvalidArgument, String::from(why)))?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        bus.set_timer(&spec, now)
+        bus.set_timer(&spec, now, pid)
             .map_err(|why| (Error::InvalidArgument, why))?;
         Ok(Outcome::Reply(0))
     }

@@ -313,7 +313,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     }
 
     /// Sets (or with `off` cancels) a timer from its spec. `Err`: why not.
-    pub fn set_timer(&mut self, spec: &TimerSpec<'_>, now_us: u64) -> Result<(), String> {
+    pub fn set_timer(
+        &mut self,
+        spec: &TimerSpec<'_>,
+        now_us: u64,
+        owner: u32,
+    ) -> Result<(), String> {
         let schedule = match spec.when {
             TimerWhen::Off => {
                 self.timer_runs.retain(|(n, _)| n != spec.name);
@@ -344,7 +349,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         self.timers.remove(spec.name);
         self.timer_runs.retain(|(n, _)| n != spec.name);
         self.timers
-            .add(spec.name, schedule, now_us)
+            .add(spec.name, schedule, now_us, owner)
             .map_err(String::from)?;
         if let Some(program) = spec.run {
             self.timer_runs

@@ -396,11 +396,11 @@ fn a_watch_names_its_service_once_per_commit_with_matching_events() {
 fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
     let mut bus = open(medium());
     let spec = |text: &'static str| TimerSpec::parse(text).expect("a spec");
-    bus.set_timer(&spec("tick every 1s run hello"), 0)
+    bus.set_timer(&spec("tick every 1s run hello"), 0, 1)
         .expect("set");
-    bus.set_timer(&spec("once after 500ms"), 0).expect("set");
+    bus.set_timer(&spec("once after 500ms"), 0, 1).expect("set");
     assert_eq!(
-        bus.set_timer(&spec("c cron 0 * * * *"), 0),
+        bus.set_timer(&spec("c cron 0 * * * *"), 0, 1),
         Err(String::from(
             "no wall clock for cron: set the time with date -s"
         ))
@@ -422,8 +422,8 @@ fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
         .expect("subscribes");
     let names: Vec<String> = drain(&mut bus, all, 0).into_iter().map(|g| g.1).collect();
     assert_eq!(names, ["timer.once", "timer.tick"]);
-    bus.set_timer(&spec("tick off"), 0).expect("off");
-    assert!(bus.set_timer(&spec("tick off"), 0).is_err());
+    bus.set_timer(&spec("tick off"), 0, 1).expect("off");
+    assert!(bus.set_timer(&spec("tick off"), 0, 1).is_err());
     assert_eq!(bus.fire_timers(2_000_000), []);
 }
 

@@ -168,6 +168,8 @@ struct Timer {
     schedule: Schedule,
     next_us: Option<u64>,
     count: u64,
+    /// Who set it (a run's pid): what its share counts.
+    owner: u32,
 }
 
 /// When `cron` next fires after kernel time `now_us`, the wall clock having read
@@ -176,6 +178,11 @@ fn cron_next(wall_at_boot_secs: u64, cron: &CronExpr, now_us: u64) -> Option<u64
     let next = cron.next_after(wall_at_boot_secs + now_us / 1_000_000)?;
     Some((next - wall_at_boot_secs).saturating_mul(1_000_000))
 }
+
+/// Most timers one run may have set that are still armed (its share of the table): one run
+/// cannot take every timer from the others. Timers outlive the run that set them; those of a
+/// run that ended count only towards the table's size.
+pub const TIMER_SHARE: usize = 8;
 
 /// The table of timers.
 pub struct Timers {
@@ -218,13 +225,21 @@ impl Timers {
         self.timers.retain(|t| t.next_us.is_some());
     }
 
-    /// Adds timer `name`; `Err` if the name is taken or the table is full.
-    pub fn add(&mut self, name: &str, schedule: Schedule, now_us: u64) -> Result<(), &'static str> {
+    /// Adds timer `name`, set by `owner`; `Err` if the name is taken, the table is full, or
+    /// `owner` has [`TIMER_SHARE`] timers already.
+    pub fn add(
+        &mut self,
+        name: &str,
+        schedule: Schedule,
+        now_us: u64,
+        owner: u32,
+    ) -> Result<(), &'static str> {
         if self.timers.iter().any(|t| t.name == name) {
             return Err("a timer of that name exists");
         }
-        if self.timers.len() >= self.max {
-            return Err("too many timers");
+        let own = self.timers.iter().filter(|t| t.owner == owner).count();
+        if self.timers.len() >= self.max || own >= TIMER_SHARE {
+            return Err("too many timers (8 per run, 16 in all)");
         }
         let next_us = match schedule {
             Schedule::Once { at_us } => Some(at_us),
@@ -236,6 +251,7 @@ impl Timers {
             schedule,
             next_us,
             count: 0,
+            owner,
         });
         Ok(())
     }
@@ -387,11 +403,12 @@ mod tests {
                 first_us: 100,
             },
             0,
+            1,
         )
         .unwrap();
-        t.add("once", Schedule::Once { at_us: 250 }, 0).unwrap();
+        t.add("once", Schedule::Once { at_us: 250 }, 0, 1).unwrap();
         assert_eq!(
-            t.add("tick", Schedule::Once { at_us: 1 }, 0),
+            t.add("tick", Schedule::Once { at_us: 1 }, 0, 1),
             Err("a timer of that name exists")
         );
         let mut out = Vec::new();
@@ -424,6 +441,7 @@ mod tests {
             "hourly",
             Schedule::Cron(CronExpr::parse("0 * * * *").unwrap()),
             0,
+            1,
         )
         .unwrap();
         // 11:00 is 53 minutes after boot.
@@ -442,6 +460,7 @@ mod tests {
             "daily",
             Schedule::Cron(CronExpr::parse("0 10 * * *").unwrap()),
             0,
+            1,
         )
         .unwrap();
         t.add(
@@ -451,6 +470,7 @@ mod tests {
                 first_us: 5_000_000,
             },
             0,
+            1,
         )
         .unwrap();
         assert_eq!(t.next_deadline(), Some(5_000_000));
@@ -466,5 +486,28 @@ mod tests {
         let mut out = Vec::new();
         t.due(40_000_000, &mut out);
         assert!(out.iter().any(|f| f.name == "daily"));
+    }
+
+    /// One run sets at most its share; another still can, up to the table's size.
+    #[test]
+    fn a_run_sets_at_most_its_share() {
+        let mut t = Timers::new(16);
+        let once = Schedule::Once { at_us: 1_000 };
+        for i in 0..TIMER_SHARE {
+            t.add(&alloc::format!("a{i}"), once.clone(), 0, 7).unwrap();
+        }
+        assert_eq!(
+            t.add("a-more", once.clone(), 0, 7),
+            Err("too many timers (8 per run, 16 in all)")
+        );
+        for i in 0..TIMER_SHARE {
+            t.add(&alloc::format!("b{i}"), once.clone(), 0, 8).unwrap();
+        }
+        assert!(
+            t.add("c0", once.clone(), 0, 9).is_err(),
+            "the table is full"
+        );
+        assert!(t.remove("a0"));
+        t.add("a-again", once, 0, 7).unwrap();
     }
 }
