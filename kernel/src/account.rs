@@ -2,7 +2,7 @@
 //!
 //! Every run has an [`Account`] with a quota (its kernel-memory limit, `run --kmem`). A kernel
 //! allocation made for the run — its output waiting for the console, a message it sent that is
-//! not yet received, a request waiting for a service — takes a [`Charge`] against that account
+//! not yet received, a request waiting for a service, its recording — takes a [`Charge`] against that account
 //! before it is made, and the charge travels with the allocation: when the allocation is
 //! dropped, wherever and whenever (received, delivered, the channel freed, the run ended), the
 //! charge is given back. So a run can never hold more kernel memory than its quota, and
@@ -152,6 +152,15 @@ impl Charge {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Takes `more` (of the same account, or of none) into this charge: one charge for a
+    /// thing that grows.
+    pub fn absorb(&mut self, mut more: Charge) {
+        if let Some(account) = more.account.take() {
+            self.account.get_or_insert(account);
+        }
+        self.bytes += core::mem::take(&mut more.bytes);
     }
 }
 

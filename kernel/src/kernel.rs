@@ -331,9 +331,12 @@ impl Kernel {
                 Err(_) => released.push(object),
             }
         }
-        let tape = match self.config.replay.tape_bytes {
-            0 => Tape::Off,
-            limit => Tape::Record(Recorder::new(limit)),
+        let tape = match (self.config.replay.tape_bytes, loaded.as_ref()) {
+            (0, _) | (_, Err(_)) => Tape::Off,
+            // Its recording is charged to the run, as it grows.
+            (limit, Ok(task)) => {
+                Tape::Record(Recorder::new(limit, Some(task.data().sys.account.clone())))
+            }
         };
         let pid = self.start(parent, name.to_string(), path, loaded, tape);
         for object in released {

@@ -26,6 +26,7 @@ use alloc::vec::Vec;
 use zb_abi::Pid;
 use zb_abi::syscall::{checked_range, effects, name_of};
 
+use crate::account::{Account, Charge};
 use crate::run::ExitStatus;
 
 /// Tape entry: a host call.
@@ -174,8 +175,8 @@ impl<'t> Reader<'t> {
 /// Records one run's calls as it makes them.
 pub struct Recorder {
     tape: Vec<u8>,
-    /// Most bytes the tape may take; past it (or when the heap cannot take more) the tape is
-    /// dropped and the run is not replayable.
+    /// Most bytes the tape may take; past it (or when the run's kernel-memory quota or the
+    /// heap cannot take more) the tape is dropped and the run is not replayable.
     limit: usize,
     overflowed: bool,
     outputs: Digest,
@@ -184,10 +185,15 @@ pub struct Recorder {
     open: Option<(u32, [i64; 6])>,
     /// Where the latest growth decision starts on the tape.
     last_grow: Option<usize>,
+    /// The run's account, and what the tape is charged to it.
+    account: Option<Rc<Account>>,
+    charge: Charge,
 }
 
 impl Recorder {
-    pub fn new(limit: usize) -> Recorder {
+    /// A recorder whose tape may take `limit` bytes, charged to `account` (if any) as it
+    /// grows.
+    pub fn new(limit: usize, account: Option<Rc<Account>>) -> Recorder {
         Recorder {
             tape: Vec::new(),
             limit,
@@ -196,6 +202,8 @@ impl Recorder {
             calls: 0,
             open: None,
             last_grow: None,
+            account,
+            charge: Charge::none(),
         }
     }
 
@@ -274,16 +282,30 @@ impl Recorder {
         if fits && need > self.tape.capacity() {
             let step = (self.tape.len() / 2).max(64).max(bytes);
             let target = (self.tape.len() + step).min(self.limit);
-            // A heap too full for the tape costs the run its replay, never the kernel or the
-            // run itself.
-            fits = self
-                .tape
-                .try_reserve_exact(target - self.tape.len())
-                .is_ok();
+            let more = target - self.tape.capacity().min(target);
+            // Charged to the run; a quota or a heap too full for the tape costs the run its
+            // replay, never the kernel or the run itself.
+            let charge = match &self.account {
+                Some(account) => account.charge(more).ok(),
+                None => Some(Charge::none()),
+            };
+            fits = match charge {
+                Some(charge)
+                    if self
+                        .tape
+                        .try_reserve_exact(target - self.tape.len())
+                        .is_ok() =>
+                {
+                    self.charge.absorb(charge);
+                    true
+                }
+                _ => false,
+            };
         }
         if !fits {
             self.overflowed = true;
             self.tape = Vec::new();
+            self.charge = Charge::none();
         }
         fits
     }

@@ -494,19 +494,16 @@ mod tests {
         let mut t = Timers::new(16);
         let once = Schedule::Once { at_us: 1_000 };
         for i in 0..TIMER_SHARE {
-            t.add(&alloc::format!("a{i}"), once.clone(), 0, 7).unwrap();
+            t.add(&alloc::format!("a{i}"), once, 0, 7).unwrap();
         }
         assert_eq!(
-            t.add("a-more", once.clone(), 0, 7),
+            t.add("a-more", once, 0, 7),
             Err("too many timers (8 per run, 16 in all)")
         );
         for i in 0..TIMER_SHARE {
-            t.add(&alloc::format!("b{i}"), once.clone(), 0, 8).unwrap();
+            t.add(&alloc::format!("b{i}"), once, 0, 8).unwrap();
         }
-        assert!(
-            t.add("c0", once.clone(), 0, 9).is_err(),
-            "the table is full"
-        );
+        assert!(t.add("c0", once, 0, 9).is_err(), "the table is full");
         assert!(t.remove("a0"));
         t.add("a-again", once, 0, 7).unwrap();
     }

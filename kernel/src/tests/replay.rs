@@ -350,3 +350,38 @@ fn digest_tells_inputs_apart() {
     split.bytes(b"efgh");
     assert_ne!(split.value(), of(b"abcdefgh"));
 }
+
+/// A run's recording is charged to it: with a quota too small for its tape, the run still ends
+/// as it would have, just not replayable; with room, the same run is.
+#[test]
+fn a_recording_is_charged_to_its_run() {
+    let mut s = Sim::new();
+    s.program(
+        "calls",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (local $i i32)
+             (loop
+               (drop (call $getpid))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if 0 (i32.lt_u (local.get $i) (i32.const 200)))))"#,
+    );
+    let run = |s: &mut Sim, kmem: usize| {
+        let options = RunOptions {
+            kmem: Some(kmem),
+            ..RunOptions::default()
+        };
+        let pid =
+            s.k.spawn_with(SHELL, "calls", Vec::new(), Vec::new(), options)
+                .map_err(|(e, _)| e)
+                .expect("spawn");
+        s.run(100);
+        assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+        pid
+    };
+    // 200 calls take about 1.4 KiB of tape.
+    let small = run(&mut s, 256);
+    assert_eq!(s.k.replay(SHELL, small), Err(Error::TooLarge));
+    let roomy = run(&mut s, 64 << 10);
+    let (_, verdict) = replay(&mut s, roomy);
+    assert!(verdict.starts_with("identical "), "{verdict}");
+}

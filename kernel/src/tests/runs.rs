@@ -648,6 +648,8 @@ fn calls_that_move_data_pay_fuel_for_it() {
 fn messages_in_flight_count_against_the_senders_quota() {
     let mut config = KernelConfig::large(&[]);
     config.channel_capacity = 8;
+    // Not recorded: its recording (the 30000 bytes it receives) would be charged to it too.
+    config.replay.tape_bytes = 0;
     let mut s = Sim::with(config);
     s.program(
         "sender",
@@ -1088,7 +1090,10 @@ fn url_reader(url: &str) -> String {
 fn file_calls_go_to_the_service_that_registered_the_scheme() {
     use crate::request::{OwnedOp, OwnedReply};
     use zb_abi::scheme::OpenFlags;
-    let mut s = Sim::new();
+    // Not recorded, so that its account holds only its request (a recording is charged too).
+    let mut config = KernelConfig::large(&[]);
+    config.replay.tape_bytes = 0;
+    let mut s = Sim::with(config);
     s.k.register_scheme(SHELL, "file", zb_abi::kind::kinds::SCHEME_FILE)
         .unwrap();
     s.program("reader", &url_reader("/data/../etc/motd"));
