@@ -1934,10 +1934,6 @@ struct Isolation {
     rounds: u32,
     message: u32,
     hoard: &'static str,
-    /// Whether `sub` is started beside the hoard: not on the board, where the hoarder's own
-    /// code (the whole fuzzer) leaves too little heap to load a second program of that size
-    /// (refused cleanly, `not enough kernel memory to load it`: a heap limit, not a pool's).
-    sub_beside_hoard: bool,
     /// Whether the tests are spread over two boots (pools and floods; seeds), each with its
     /// own rehearsal: on the board the fuzzer (16 KB of wasm, about 50 KiB loaded and more
     /// while compiling) fits its 120 KiB heap under QEMU only while little else is held, and
@@ -1966,7 +1962,6 @@ impl Isolation {
                 rounds: 1000,
                 message: 60_000,
                 hoard: "psftnc",
-                sub_beside_hoard: true,
                 split: false,
                 heap_may_run_out: false,
                 tolerance: 16 << 10,
@@ -1988,7 +1983,6 @@ impl Isolation {
                 rounds: 200,
                 message: 4000,
                 hoard: "psftc",
-                sub_beside_hoard: true,
                 split: true,
                 heap_may_run_out: true,
                 tolerance: 6 << 10,
@@ -2244,9 +2238,7 @@ fn isolation_pools(
         return m.fail(format!("dmesg shows no log line beside the hoard: {log:?}"));
     }
     m.check("ls /", &["bin/\n", "etc/\n"], STEP)?;
-    if cfg.sub_beside_hoard {
-        foreground_sub(m, Some(&held))?;
-    }
+    foreground_sub(m, Some(&held))?;
     stop_bus(m, &hoard.to_string())?;
     back(m, "the hoard")?;
 
