@@ -304,6 +304,14 @@ fn main() {
     let dir = args.get(1).expect("usage: runbench <wasm dir> [rounds]");
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let spawns = (rounds / 20).max(50);
+    if std::env::var_os("RUNBENCH_PROFILE_SPAWN").is_some() {
+        println!("{:.0} ns", zb_spawn(dir, rounds));
+        return;
+    }
+    if std::env::var_os("RUNBENCH_PROFILE_FILE").is_some() {
+        println!("{:.0} ns", zb_file(dir, rounds));
+        return;
+    }
     if std::env::var_os("RUNBENCH_PROFILE_ROUND_TRIP").is_some() {
         println!("{:.0} ns", zb_round_trip(dir, rounds));
         return;

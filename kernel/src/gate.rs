@@ -6,8 +6,8 @@
 //!    call with its error code (after it is charged and taped).
 //! 2. **Charge** ([`SYSCALL_FUEL`] plus [`data_fuel`]): every call pays a flat price, so a run
 //!    looping over cheap or failing calls is still preempted, and a call that moves data pays
-//!    in proportion to the bytes as well, as wasm's own bulk memory instructions do — one
-//!    charge per call. (Kernel memory is charged to the run's account by the handlers that
+//!    in proportion to the bytes as well, as wasm's own bulk memory instructions do (charged
+//!    before the call returns to wasm or leaves the interpreter). (Kernel memory is charged to the run's account by the handlers that
 //!    allocate: `crate::account`.)
 //! 3. **Tape**: a recorded run's call is noted, a replayed run's call is answered from its
 //!    recording (`crate::replay`); the tape keeps the raw call.
@@ -195,12 +195,29 @@ pub(crate) fn enter(
     args: [i64; 6],
     returns: bool,
 ) -> Result<i64, WasmError> {
-    // Decoded against the memory's length, then charged once (the flat price and the data's),
-    // before the run's memory and store data are borrowed for the rest of the call.
-    let mem_len = cx.data().memory.map_or(0, |m| m.data_size(&*cx));
-    let decoded = Call::decode(number, &args, mem_len);
-    charge(cx, SYSCALL_FUEL + decoded.as_ref().map_or(0, data_fuel));
+    // The flat price first; the data's (rarely any) once the run's memory and store data
+    // are no longer borrowed, before the call returns to wasm or leaves the interpreter.
+    charge(cx, SYSCALL_FUEL);
     let (mem, data) = parts(cx);
+    let decoded = Call::decode(number, &args, mem.len());
+    let data_fuel = decoded.as_ref().map_or(0, data_fuel);
+    let result = enter_run(mem, data, number, args, decoded, returns);
+    if data_fuel > 0 {
+        charge(cx, data_fuel);
+    }
+    result
+}
+
+/// [`enter`] with the run's memory and store data: taped, then served in the interpreter if
+/// it can be, else the run leaves it with its decoded call.
+fn enter_run(
+    mem: &mut [u8],
+    data: &mut RunData,
+    number: Sysnum,
+    args: [i64; 6],
+    decoded: Result<Call, Error>,
+    returns: bool,
+) -> Result<i64, WasmError> {
     if let Some(answer) = taped(mem, data, number as u32, &args)? {
         return Ok(answer);
     }

@@ -136,6 +136,11 @@ impl EventQueue {
 /// ([`Kernel::set_block_probe`]).
 pub type BlockProbe = &'static dyn Fn(&[usize]) -> bool;
 
+/// Events the kernel's queue keeps room for once a burst has drained.
+const EVENT_QUEUE_KEPT: usize = 8;
+
+/// The kernel core: the run table, the scheduler, channels, the scheme router, requests in
+/// flight and the bus, driven by a platform through `step` (see the crate doc).
 pub struct Kernel {
     pub(crate) config: KernelConfig,
     /// Loadable programs by path (`/bin/<name>`).
@@ -747,9 +752,9 @@ impl Kernel {
     /// The next thing services must hear about.
     pub fn take_event(&mut self) -> Option<Event> {
         let (event, charge) = self.events.queue.pop_front()?;
-        if self.events.queue.is_empty() {
+        if self.events.queue.is_empty() && self.events.queue.capacity() > EVENT_QUEUE_KEPT {
             // A burst held while the console was full leaves no big queue behind.
-            self.events.queue.shrink_to(8);
+            self.events.queue.shrink_to(EVENT_QUEUE_KEPT);
         }
         // The output is the console's now: the run's charge for it is given back, and a
         // run waiting for its output to drain may write again.
@@ -1001,9 +1006,11 @@ impl Kernel {
         if !sys.has_outbox() {
             return;
         }
-        for (stream, bytes, charge) in sys.output.drain(..) {
-            let event = Event::Output { pid, stream, bytes };
-            self.events.push_charged(event, charge);
+        if !sys.output.is_empty() {
+            for (stream, bytes, charge) in sys.output.drain(..) {
+                let event = Event::Output { pid, stream, bytes };
+                self.events.push_charged(event, charge);
+            }
         }
         // Swapped with the (empty) spare, so neither side allocates again.
         let mut changed = core::mem::take(&mut self.woken);

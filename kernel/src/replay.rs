@@ -273,7 +273,16 @@ impl Recorder {
     /// Whether `bytes` more fit on the tape (at most; encodings are shorter): makes room for
     /// them, or drops the tape for good. The tape grows by half its size at a time, not by
     /// doubling, so a small heap is not asked for twice the limit.
+    #[inline]
     fn room(&mut self, bytes: usize) -> bool {
+        let need = self.tape.len() + bytes;
+        // Most calls: room enough already (nothing to charge).
+        !self.overflowed && need <= self.tape.capacity().min(self.limit) || self.grow_tape(bytes)
+    }
+
+    /// [`Recorder::room`]'s slow path: the tape grows, or is dropped.
+    #[cold]
+    fn grow_tape(&mut self, bytes: usize) -> bool {
         if self.overflowed {
             return false;
         }

@@ -13,6 +13,7 @@
 //! kept in a handle stays valid); there are at most [`MAX_SCHEMES`] routes and [`MAX_KINDS`]
 //! registry entries (fixed-capacity tables); handler paths are at most [`MAX_PATH`] bytes.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -112,9 +113,8 @@ pub struct Target {
     pub scheme: SchemeIndex,
     /// What the handler is asked for (see the module doc).
     pub path: String,
-    /// The URL in canonical form (`file:///data/x` for `/data/../data/x`), for grant checks
-    /// and logs.
-    pub canonical: String,
+    /// Whether this is a `file://` URL (whose path was normalised).
+    file: bool,
 }
 
 impl Target {
@@ -136,18 +136,30 @@ impl Target {
         if path.len() > MAX_PATH {
             return Err(Error::TooLarge);
         }
-        let canonical = if parsed.scheme() == "file" {
-            alloc::format!("file://{path}")
-        } else {
-            String::from(url)
-        };
         Ok(Target {
             scheme,
             path,
-            canonical,
+            file: parsed.scheme() == "file",
         })
     }
+
+    /// The URL this target was resolved from, in canonical form (`file:///data/x` for
+    /// `/data/../data/x`), for grant checks and logs. Built only when asked for: an
+    /// unrestricted run's call never needs it.
+    pub fn canonical<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        if self.file {
+            let mut c = String::with_capacity(FILE_PREFIX.len() + self.path.len());
+            c.push_str(FILE_PREFIX);
+            c.push_str(&self.path);
+            Cow::Owned(c)
+        } else {
+            Cow::Borrowed(url)
+        }
+    }
 }
+
+/// What a canonical `file://` URL starts with.
+const FILE_PREFIX: &str = "file://";
 
 /// A `file://` URL's path, normalised (`..` resolved, never above `/`; empty means `/`): the
 /// form both requests and grants are compared in.
@@ -157,6 +169,9 @@ fn normal_path(url: &Url<'_>) -> Result<String, Error> {
     } else {
         url.path()
     };
+    if path::is_normal(raw) {
+        return Ok(String::from(raw));
+    }
     let mut buf = [0u8; MAX_PATH];
     let normal = path::normalize(raw, &mut buf).map_err(|_| Error::InvalidArgument)?;
     Ok(String::from(normal))
@@ -184,7 +199,7 @@ pub fn narrowed(parent: Option<&[String]>, wanted: &[&str]) -> Result<Vec<String
         let url = Url::parse(w)?;
         // Canonical form: `file://` grants are normalised like the paths they are checked with.
         let canonical = if url.scheme() == "file" {
-            alloc::format!("file://{}", normal_path(&url)?)
+            alloc::format!("{FILE_PREFIX}{}", normal_path(&url)?)
         } else {
             String::from(*w)
         };
@@ -258,7 +273,7 @@ mod tests {
         let t = Target::resolve(&r, "/data/../etc/./motd").unwrap();
         assert_eq!(r.route(t.scheme), Some(Route::Service(2)));
         assert_eq!(t.path, "/etc/motd");
-        assert_eq!(t.canonical, "file:///etc/motd");
+        assert_eq!(t.canonical("/data/../etc/./motd"), "file:///etc/motd");
         let t = Target::resolve(&r, "file:///../../..").unwrap();
         assert_eq!(t.path, "/");
         let t = Target::resolve(&r, "proc://self/status").unwrap();

@@ -25,7 +25,9 @@ use zb_abi::scheme::{MAX_IO, OpenFlags, RemoteHandle, STDIN};
 use zb_abi::syscall::Sysnum;
 use zb_abi::{Error, Pid, Rights};
 
-use crate::account::Charge;
+use alloc::rc::Rc;
+
+use crate::account::{Account, Charge};
 use crate::cap::{Handle, HandleTable};
 use crate::kernel::Kernel;
 use crate::kfiles::{Client, KernelState};
@@ -68,18 +70,17 @@ pub(crate) struct Prepared {
 impl Kernel {
     /// Serves URL call `call` for run `pid` (or finishes it, when its reply is in).
     pub(crate) fn url_call(&mut self, pid: Pid, call: &Call) -> crate::sys::Served {
-        let awaiting = live(&mut self.runs, pid)?.data().sys.awaiting;
-        if let Some((id, scheme)) = awaiting {
+        let sys = &mut live(&mut self.runs, pid)?.data_mut().sys;
+        if let Some((id, scheme)) = sys.awaiting.take() {
             let Some(reply) = self.inflight.take_reply(id) else {
                 // Woken before the reply came: keep waiting (nothing was done twice).
+                sys.awaiting = Some((id, scheme));
                 return Ok(Outcome::Block(WaitReason::Reply { request: id }));
             };
-            live(&mut self.runs, pid)?.data_mut().sys.awaiting = None;
             return Ok(self.finish_run_call(pid, call, scheme, reply)?);
         }
-        let Prepared { scheme, op } = self.prepare_run_call(pid, call)?;
+        let (Prepared { scheme, op }, account) = self.prepare_run_call(pid, call)?;
         // The run pays for the request and its reply while they are in flight.
-        let account = live(&mut self.runs, pid)?.data().sys.account.clone();
         let charge = account.charge(op.cost())?;
         match self.route(pid, scheme, op, Delivery::Queue(charge)) {
             Routed::Reply(reply) => Ok(self.finish_run_call(pid, call, scheme, reply)?),
@@ -137,9 +138,14 @@ impl Kernel {
         self.kfiles.serve(scheme, &client, op.as_op(), &state)
     }
 
-    /// Checks run `pid`'s call and builds its request.
-    fn prepare_run_call(&mut self, pid: Pid, call: &Call) -> Result<Prepared, Error> {
+    /// Checks run `pid`'s call and builds its request; with the account the run pays from.
+    fn prepare_run_call(
+        &mut self,
+        pid: Pid,
+        call: &Call,
+    ) -> Result<(Prepared, Rc<Account>), Error> {
         let (mem, data) = live(&mut self.runs, pid)?.parts();
+        let account = data.sys.account.clone();
         let handles = &data.sys.handles;
         let url = |buf: Buf| buf.text(mem).map(String::from);
         // Calls on a handle are complete here; calls on URLs continue below.
@@ -157,17 +163,17 @@ impl Kernel {
                 if !dir && handle == STDIN {
                     let scheme = self.router.index("console").ok_or(Error::Unsupported)?;
                     let op = OwnedOp::Read { handle, len };
-                    return Ok(Prepared { scheme, op });
+                    return Ok((Prepared { scheme, op }, account));
                 }
                 let (scheme, handle) = remote(handles, Handle(handle), Rights::READ, Some(dir))?;
                 let op = OwnedOp::Read { handle, len };
-                return Ok(Prepared { scheme, op });
+                return Ok((Prepared { scheme, op }, account));
             }
             Call::Write { handle, data } => {
                 let (scheme, handle) = remote(handles, Handle(handle), Rights::WRITE, Some(false))?;
                 let data = data.of(mem).to_vec();
                 let op = OwnedOp::Write { handle, data };
-                return Ok(Prepared { scheme, op });
+                return Ok((Prepared { scheme, op }, account));
             }
             Call::Seek {
                 handle,
@@ -180,19 +186,20 @@ impl Kernel {
                     offset,
                     whence,
                 };
-                return Ok(Prepared { scheme, op });
+                return Ok((Prepared { scheme, op }, account));
             }
             _ => return Err(Error::Unsupported),
         };
         let allow = data.sys.allow.clone();
-        self.prepare_url_op(
+        let prepared = self.prepare_url_op(
             pid,
             allow.as_deref(),
             call.sysnum(),
             &first,
             second.as_deref(),
             flags,
-        )
+        )?;
+        Ok((prepared, account))
     }
 
     /// Resolves the URL(s) of a path call, checks them against `allow`, and builds the op.
@@ -247,12 +254,12 @@ impl Kernel {
         url: &str,
     ) -> Result<Target, Error> {
         let target = Target::resolve(&self.router, url)?;
-        if !allowed(allow, &target.canonical) {
+        if allow.is_some_and(|grants| !allowed(Some(grants), &target.canonical(url))) {
             let name = self.runs.get(client).map_or("?", |r| r.name.as_str());
             let grants = allow.map(|g| g.join(" ")).unwrap_or_default();
             let line = format!(
                 "kernel: denied {what} {} to pid {client} ({name}): outside its grants ({grants})",
-                target.canonical
+                target.canonical(url)
             );
             self.log(&line);
             return Err(Error::PermissionDenied);

@@ -290,11 +290,17 @@ impl VfsService {
         if !path.starts_with('/') || path.contains('\0') {
             return Err(Error::InvalidArgument);
         }
+        // The kernel hands on the paths of `file://` URLs normalised: then there is nothing
+        // to copy (a native client's path may still need it).
         let mut buf = Vec::new();
-        buf.try_reserve_exact(path.len())
-            .map_err(|_| Error::OutOfMemory)?;
-        buf.resize(path.len(), 0);
-        let norm = path::normalize(path, &mut buf)?;
+        let norm = if path::is_normal(path) {
+            path
+        } else {
+            buf.try_reserve_exact(path.len())
+                .map_err(|_| Error::OutOfMemory)?;
+            buf.resize(path.len(), 0);
+            path::normalize(path, &mut buf)?
+        };
         if path::components(norm).any(|c| c.len() > MAX_NAME) {
             return Err(Error::TooLarge);
         }

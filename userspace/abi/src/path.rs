@@ -194,6 +194,30 @@ pub fn normalize<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b str, PathError
     w.finish()
 }
 
+/// Whether `path` is already in normal form (`/` or `/c1/…/cn`, no empty, `.` or `..`
+/// component, no trailing `/`): then [`normalize`] would copy it unchanged, so a caller can
+/// skip the copy. One pass, no allocation.
+pub fn is_normal(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    if b.len() == 1 {
+        return true;
+    }
+    // `b[start..i]` is the component being read.
+    let mut start = 1;
+    for i in 1..=b.len() {
+        if i == b.len() || b[i] == b'/' {
+            if matches!(&b[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
+}
+
 /// Resolves `path` against the working directory `cwd` and normalises the result into `buf`.
 ///
 /// An absolute `path` ignores `cwd` (but `cwd` must still be absolute); an empty `path` names
@@ -323,7 +347,11 @@ mod tests {
             assert_eq!(norm(input), want, "{input:?}");
             assert_eq!(model(input), want, "model of {input:?}");
             assert_eq!(norm(&norm(input)), want, "fixed point of {input:?}");
+            assert_eq!(is_normal(input), input == want, "is_normal({input:?})");
+            assert!(is_normal(want), "is_normal({want:?})");
         }
+        assert!(!is_normal("etc/motd"), "a relative path is not normal");
+        assert!(!is_normal(""), "the empty path is not normal");
     }
 
     #[test]
@@ -348,6 +376,7 @@ mod tests {
                     p.push('/');
                 }
                 assert_eq!(norm(&p), model(&p), "{p:?}");
+                assert_eq!(is_normal(&p), norm(&p) == p, "is_normal({p:?})");
                 for c in comps(&p) {
                     assert!(!c.is_empty() && c != "." && c != ".." && !c.contains('/'));
                 }
