@@ -882,6 +882,7 @@ impl Kernel {
             let Some(task) = run.task.as_mut() else {
                 return;
             };
+            budget = task.pay_debt(budget);
             let before = task.fuel_used();
             let slice = task.resume(budget, reply);
             // Host calls charge their fuel in the store, so this counts them too.

@@ -16,7 +16,7 @@
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
 use zb_abi::call::{Buf, Call, HandleArg, Prefix};
 use zb_abi::syscall::{StatusKind, encode_status, recv_result};
@@ -38,6 +38,10 @@ pub struct Shared {
     pub clock: &'static dyn Clock,
     /// Messages a new channel holds per direction.
     pub channel_capacity: usize,
+    /// Fuel's worth of kernel work done for the call being served that no run's store
+    /// metered: a view's reducer compiled or called (`crate::views`). The kernel charges it
+    /// to the calling run (`crate::calls`).
+    pub work: Cell<u64>,
 }
 
 impl Shared {
@@ -46,6 +50,7 @@ impl Shared {
             channels: RefCell::new(Channels::new()),
             clock,
             channel_capacity,
+            work: Cell::new(0),
         })
     }
 }

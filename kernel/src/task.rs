@@ -308,6 +308,9 @@ pub struct Task {
     state: Suspended,
     /// Fuel consumed so far (the run's CPU use).
     fuel_used: u64,
+    /// Fuel owed for kernel work its calls caused beyond their price ([`Task::owe`]), paid
+    /// from its next slices.
+    debt: u64,
 }
 
 pub struct TaskEngine {
@@ -425,6 +428,7 @@ impl TaskEngine {
             store,
             state: Suspended::NotStarted(entry),
             fuel_used: 0,
+            debt: 0,
         })
     }
 
@@ -505,7 +509,12 @@ impl Callee {
         self.store
             .set_fuel(fuel)
             .map_err(|e| format!("fuel: {e}"))?;
-        f.call(&mut *self.store, arg).map_err(|e| format!("{e}"))
+        let result = f.call(&mut *self.store, arg).map_err(|e| format!("{e}"));
+        // Done for whichever run's call made the kernel call it (`Shared::work`).
+        let used = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let work = &self.store.data().shared.work;
+        work.set(work.get().saturating_add(used));
+        result
     }
 
     /// Whether it exports its linear memory (`memory`).
@@ -607,6 +616,22 @@ fn is_limit(e: &WasmError) -> bool {
 }
 
 impl Task {
+    /// Adds `fuel` to what the run owes: kernel work one of its calls caused that grows with
+    /// data (a journal read, a view compiled), so such a call cannot buy much work cheaply.
+    pub fn owe(&mut self, fuel: u64) {
+        self.debt = self.debt.saturating_add(fuel);
+    }
+
+    /// Pays what the run owes out of `budget` (its slice's fuel), counted as used; what is
+    /// left of the budget. A debt larger than a slice takes whole slices until it is paid, so
+    /// over time the run gets no more than its share of the CPU.
+    pub fn pay_debt(&mut self, budget: u64) -> u64 {
+        let paid = self.debt.min(budget);
+        self.debt -= paid;
+        self.fuel_used += paid;
+        budget - paid
+    }
+
     pub fn fuel_used(&self) -> u64 {
         self.fuel_used
     }

@@ -31,6 +31,10 @@ use crate::task::{Callee, TaskEngine};
 /// Fuel for one `reduce` or `scan` call (about one unit per wasm instruction).
 const FUEL_PER_CALL: u64 = 2_000_000;
 
+/// Fuel a run is charged per byte of a reducer module its call makes the kernel compile
+/// (wasmi translates a byte in about the time it executes a few instructions).
+const COMPILE_FUEL_PER_BYTE: u64 = 4;
+
 /// The limits a view's reducer runs within (the runs' limits).
 #[derive(Debug, Clone, Copy)]
 pub struct ViewLimits {
@@ -71,6 +75,13 @@ impl Reducer for Program {
             let (LoadFailure::Invalid(why) | LoadFailure::Rejected(why)) = e;
             why
         };
+        // Compiling is work in proportion to the module, done for the run whose call
+        // started the view (`Shared::work`).
+        let work = &self.shared.work;
+        work.set(
+            work.get()
+                .saturating_add(self.wasm.len() as u64 * COMPILE_FUEL_PER_BYTE),
+        );
         let engine = TaskEngine::new(self.limits.stack_bytes);
         let module = engine.compile(self.wasm).map_err(why)?;
         if module.imports().len() > 0 {

@@ -399,6 +399,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         Ok((self.watches.len() - 1) as u32)
     }
 
+    /// Bytes the bus has read back from its journal so far (see `Journal::bytes_read`): what
+    /// a subscription or view caught up through.
+    pub fn journal_bytes_read(&self) -> u64 {
+        self.journal.bytes_read()
+    }
+
     pub fn stats(&self) -> BusStats {
         BusStats {
             subscriptions: self.subs.iter().filter(|s| s.is_some()).count(),

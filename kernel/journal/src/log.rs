@@ -159,6 +159,9 @@ pub struct Journal<M: Medium> {
     records: u64,
     /// Bytes of a segment header, padded to a write unit.
     header_len: u32,
+    /// Bytes of commits read back (and CRC-checked) since the journal was opened: the work
+    /// reads cost, for whoever caused them to pay ([`Journal::bytes_read`]).
+    bytes_read: u64,
 }
 
 impl<M: Medium> Journal<M> {
@@ -185,6 +188,7 @@ impl<M: Medium> Journal<M> {
             commits: 0,
             records: 0,
             header_len,
+            bytes_read: 0,
         };
         let recovery = j.recover()?;
         Ok((j, recovery))
@@ -330,6 +334,7 @@ impl<M: Medium> Journal<M> {
             return Ok(invalid);
         }
         let mut body = vec![0u8; h.body_len as usize];
+        self.bytes_read += total as u64;
         self.medium.read(base + COMMIT_HEADER as u64, &mut body)?;
         if crc32c(&[&body]) != h.body_crc {
             return Ok(invalid);
@@ -362,6 +367,12 @@ impl<M: Medium> Journal<M> {
             .iter()
             .find(|s| s.next_seq > s.first_seq)
             .map_or(self.next_seq, |s| s.first_seq)
+    }
+
+    /// Bytes of commits read back since the journal was opened (recovery, reads, lookups):
+    /// a running count a caller takes the difference of to see what an operation read.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// The newest sequence number (0 when nothing was ever appended).

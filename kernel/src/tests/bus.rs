@@ -520,3 +520,90 @@ fn a_timer_fires_its_event_and_the_console_starts_its_program() {
             .map(|r| r.info().parent);
     assert_eq!(started, Some(zb_abi::runs::CONSOLE_PID));
 }
+
+/// A run that, `rounds` times, subscribes to `pattern` from the start of the journal, asks
+/// for the next event without waiting (nothing matches: `WouldBlock`) and closes the
+/// subscription; exits 0, or with the first unexpected result.
+fn rereader(pattern: &str, rounds: u32) -> String {
+    format!(
+        r#"(memory (export "memory") 1) {}
+  (func (export "_start") (local $h i64) (local $n i64) (local $left i32)
+    (local.set $left (i32.const {rounds}))
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $left)))
+      (local.set $h (call $subscribe (i32.const 0) (i32.const {}) (i32.const 64) (i32.const 8)))
+      (if (i64.lt_s (local.get $h) (i64.const 0))
+        (then (call $exit (i32.wrap_i64 (local.get $h)))))
+      (local.set $n (call $next (i32.wrap_i64 (local.get $h)) (i32.const 256) (i32.const 1024)
+                                (i32.const {nonblock})))
+      (if (i64.ne (local.get $n) (i64.const {would_block}))
+        (then (call $exit (i32.const 99))))
+      (drop (call $close (i32.wrap_i64 (local.get $h))))
+      (local.set $left (i32.sub (local.get $left) (i32.const 1)))
+      (br $l)))
+    (call $exit (i32.const 0)))"#,
+        data(pattern, "from=all", ""),
+        pattern.len(),
+        nonblock = zb_abi::syscall::NONBLOCK,
+        would_block = -(Error::WouldBlock as i64),
+    )
+}
+
+#[test]
+fn a_run_pays_fuel_for_the_journal_its_calls_make_the_kernel_read() {
+    // The same loop over a short and a long journal: the kernel reads the whole journal each
+    // round, and the run is charged for it (its `ps` fuel), not ~60 fuel a round.
+    let rounds = 20;
+    let fuel_over = |events: usize| {
+        let mut s = sim();
+        for i in 0..events {
+            let event = zb_bus::envelope::system(format!("filler.e{i}"), String::from("{}"), 0);
+            s.k.bus.as_mut().expect("a journal").queue(0, event);
+            if i % 50 == 49 {
+                s.run(5);
+            }
+        }
+        s.run(5);
+        let last = s.k.bus_stats().map_or(0, |b| b.last_seq);
+        assert_eq!(last, events as u64, "the journal holds the events");
+        s.program("reread", &rereader("nothing.matches", rounds));
+        let pid = s.spawn("reread", &[]);
+        s.run(10_000);
+        assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)), "{}", s.out);
+        s.k.runs().get(pid).expect("kept").info().fuel
+    };
+    let (short, long) = (fuel_over(5), fuel_over(400));
+    // Each event is at least 24 bytes read back: at 16 bytes a unit, ≥ 1.5 fuel per event.
+    let least = u64::from(rounds) * 395 * 3 / 2;
+    assert!(
+        long >= short + least,
+        "400 events: {long} fuel; 5 events: {short} fuel (expected {least} more)"
+    );
+}
+
+#[test]
+fn a_scan_that_recompiles_a_view_pays_for_the_compile() {
+    let mut config = crate::config::KernelConfig::large(&[]);
+    config.keep_compiled = false;
+    let mut s = Sim::with(config);
+    s.k.open_journal(None);
+    let wasm = wat::parse_str(COUNTER).expect("valid WAT");
+    let module_bytes = wasm.len() as u64;
+    s.raw("counter", wasm);
+    s.k.install(
+        "/etc/views/count.view",
+        b"program counter\npattern orders.>\n",
+    );
+    assert_eq!(s.k.open_views("x86_64"), ["view count: height 0"]);
+    emit_as_run(&mut s, "orders.a");
+    // Paged out after every answer on such a system: each scan compiles the reducer again.
+    s.program("asker", &scanner("count", "k"));
+    let pid = s.spawn("asker", &[]);
+    s.run(50);
+    assert_eq!(s.status(pid), Some(ExitStatus::Ok(0)));
+    let fuel = s.k.runs().get(pid).expect("kept").info().fuel;
+    assert!(
+        fuel >= module_bytes * 4,
+        "the scan cost {fuel} fuel; compiling the {module_bytes}-byte reducer costs more"
+    );
+}
