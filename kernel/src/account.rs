@@ -2,11 +2,16 @@
 //!
 //! Every run has an [`Account`] with a quota (its kernel-memory limit, `run --kmem`). A kernel
 //! allocation made for the run — its output waiting for the console, a message it sent that is
-//! not yet received, a request waiting for a service, its recording — takes a [`Charge`] against that account
-//! before it is made, and the charge travels with the allocation: when the allocation is
+//! not yet received, a request waiting for a service, its recording — takes a [`Charge`]
+//! against that account before it is made, and the charge travels with the allocation: when the allocation is
 //! dropped, wherever and whenever (received, delivered, the channel freed, the run ended), the
 //! charge is given back. So a run can never hold more kernel memory than its quota, and
 //! nothing it was charged for outlives what it paid for.
+//!
+//! What loading the run took — its instance, and its program's compiled code when it was
+//! compiled for this run — is charged too ([`Account::hold_loaded`]), and added to the quota:
+//! the quota a run is given (`run --kmem`) is its *allowance*, what its calls may make the
+//! kernel hold on top of what it needs to exist, which admission already found room for.
 //!
 //! A charge is also refused when the kernel heap itself could not take it (the platform's
 //! heap probe), so one run's allocation never has to fail inside the kernel: the run's call
@@ -32,7 +37,10 @@ pub struct Account {
     used: Cell<usize>,
     output: Cell<usize>,
     peak: Cell<usize>,
-    quota: usize,
+    /// The allowance plus what loading the run took (`loaded`).
+    quota: Cell<usize>,
+    /// Bytes its load took ([`Account::hold_loaded`]).
+    loaded: Cell<usize>,
     /// The kernel heap's free bytes, when the platform can tell.
     heap_free: Option<&'static dyn Fn() -> usize>,
 }
@@ -41,7 +49,7 @@ impl core::fmt::Debug for Account {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Account")
             .field("used", &self.used.get())
-            .field("quota", &self.quota)
+            .field("quota", &self.quota.get())
             .finish()
     }
 }
@@ -55,7 +63,8 @@ impl Account {
             used: Cell::new(0),
             output: Cell::new(0),
             peak: Cell::new(0),
-            quota,
+            quota: Cell::new(quota),
+            loaded: Cell::new(0),
             heap_free,
         })
     }
@@ -75,8 +84,28 @@ impl Account {
         self.peak.get()
     }
 
+    /// The most bytes that may be charged: the allowance plus what the load took.
     pub fn quota(&self) -> usize {
-        self.quota
+        self.quota.get()
+    }
+
+    /// What loading the run took (its instance, and its code if compiled for it).
+    pub fn loaded(&self) -> usize {
+        self.loaded.get()
+    }
+
+    /// Charges `bytes` its load took — already allocated, so not checked against the heap —
+    /// and adds them to the quota, so the allowance is left whole for its calls.
+    pub fn hold_loaded(self: &Rc<Self>, bytes: usize) -> Charge {
+        self.quota.set(self.quota.get().saturating_add(bytes));
+        self.loaded.set(self.loaded.get() + bytes);
+        self.used.set(self.used.get() + bytes);
+        self.peak.set(self.peak.get().max(self.used.get()));
+        Charge {
+            account: Some(self.clone()),
+            bytes,
+            output: false,
+        }
     }
 
     /// Output bytes not yet handed to the console.
@@ -86,7 +115,7 @@ impl Account {
 
     /// Bytes that can still be charged.
     pub fn room(&self) -> usize {
-        self.quota.saturating_sub(self.used.get())
+        self.quota.get().saturating_sub(self.used.get())
     }
 
     /// Charges `bytes` (`output`: they are output for the console).
@@ -97,7 +126,7 @@ impl Account {
                 format!(
                     "kernel memory quota reached: {} of {} in use, {} more asked",
                     Bytes(self.used() as u64),
-                    Bytes(self.quota as u64),
+                    Bytes(self.quota.get() as u64),
                     Bytes(bytes as u64)
                 ),
             ));

@@ -136,6 +136,10 @@ impl EventQueue {
 /// ([`Kernel::set_block_probe`]).
 pub type BlockProbe = &'static dyn Fn(&[usize]) -> bool;
 
+/// Kernel heap a run's instance takes, about (its boxed store, ~1.7 KiB, and instance
+/// tables): the load's charge where the platform cannot measure the heap.
+const INSTANCE_BYTES: usize = 2048;
+
 /// Events the kernel's queue keeps room for once a burst has drained.
 const EVENT_QUEUE_KEPT: usize = 8;
 
@@ -677,6 +681,10 @@ impl Kernel {
         };
         let compiling = !self.compiled.contains_key(path);
         self.admit(wasm, compiling)?;
+        // What the load takes is measured on the heap where the platform can tell (else
+        // estimated), and charged to the run.
+        let heap_free = self.heap_free;
+        let before = heap_free.map(|free| free());
         if compiling {
             let engine = TaskEngine::new(self.config.limits.stack_bytes);
             let module = engine.compile(wasm)?;
@@ -703,8 +711,14 @@ impl Kernel {
             .engine
             .instantiate(&c.module, limits, &c.linker, sys, self.shared.clone());
         match task {
-            Ok(task) => {
+            Ok(mut task) => {
                 c.live += 1;
+                let took = match (before, heap_free) {
+                    (Some(before), Some(free)) => before.saturating_sub(free()),
+                    _ => usize::from(compiling) * code_bytes(wasm.len()) + INSTANCE_BYTES,
+                };
+                let sys = &mut task.data_mut().sys;
+                sys.loaded = sys.account.hold_loaded(took);
                 Ok(task)
             }
             Err(e) => {

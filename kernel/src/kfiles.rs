@@ -331,6 +331,8 @@ fn proc_file(from: Pid, path: &str, runs: &RunTable) -> Result<Body, Error> {
                 let account = &task.data().sys.account;
                 let _ = writeln!(text, "kmem: {}", account.used());
                 let _ = writeln!(text, "kmem_quota: {}", account.quota());
+                // Of both: what its load took (instance, and code compiled for it).
+                let _ = writeln!(text, "kmem_loaded: {}", account.loaded());
             }
             Ok(Body::Text(text.into_bytes()))
         }

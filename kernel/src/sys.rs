@@ -67,6 +67,8 @@ pub struct RunSys {
     pub output: Vec<(i32, Vec<u8>, Charge)>,
     /// What the kernel holds for the run is charged here (`crate::account`).
     pub account: Rc<Account>,
+    /// The charge for what loading the run took (`Account::hold_loaded`).
+    pub loaded: Charge,
     /// Most output bytes waiting for the console before a write waits.
     pub output_window: usize,
     /// Outbox: channels whose state changed (their waiters must be woken), each once.
@@ -93,6 +95,7 @@ impl RunSys {
             granted: Vec::new(),
             output: Vec::new(),
             account: Account::unlimited(),
+            loaded: Charge::none(),
             output_window: usize::MAX,
             woken: Vec::new(),
             served: None,

@@ -2258,6 +2258,16 @@ fn isolation_pools(
     // output: the console takes each write as it comes and writes it out at once.)
     let out = m.command("run pressure flood &", STEP)?;
     let flood = job_pid(m, &out, "pressure")?;
+    // What its load took (instance, and code compiled for it) is in its KMEM too, beside its
+    // allowance.
+    let status = m.command(&format!("cat proc://{flood}/status"), STEP)?;
+    let loaded = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("kmem_loaded: "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let Some(loaded) = loaded else {
+        return m.fail(format!("no kmem_loaded in the flood's status: {status:?}"));
+    };
     for _ in 0..3 {
         let ps = m.command("ps", STEP)?;
         let row = ps_row(m, &ps, flood)?;
@@ -2272,12 +2282,13 @@ fn isolation_pools(
                     .join(" ")
             })
             .unwrap_or_default();
-        // Its KMEM: the output waiting for the console, and its recording until that outgrows
-        // its limit (then it is dropped).
-        if !matches!(row.state.as_str(), "WAIT" | "EXEC") || bytes(&kmem) > cfg.window + cfg.tape {
+        // Its KMEM: its load, the output waiting for the console, and its recording until
+        // that outgrows its limit (then it is dropped).
+        let most = loaded + cfg.window + cfg.tape;
+        if !matches!(row.state.as_str(), "WAIT" | "EXEC") || bytes(&kmem) > most {
             return m.fail(format!(
-                "a background flood is not live within its output window and recording ({} + {} \
-                 bytes): {ps:?}",
+                "a background flood is not live within its load, output window and recording \
+                 ({loaded} + {} + {} bytes): {ps:?}",
                 cfg.window, cfg.tape
             ));
         }

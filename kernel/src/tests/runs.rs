@@ -686,6 +686,59 @@ fn messages_in_flight_count_against_the_senders_quota() {
     assert!(s.k.channels().is_empty());
 }
 
+/// What loading a run takes is charged to it and added to its quota: its instance, and its
+/// program's code when compiled for it (a second run of a program kept compiled pays only its
+/// instance). The allowance (`--kmem`) stays whole for its calls; it all goes when the run
+/// ends.
+#[test]
+fn a_runs_load_is_charged_to_it_beside_its_allowance() {
+    // Not recorded, so its account holds its load alone.
+    let mut config = KernelConfig::large(&[]);
+    config.replay.tape_bytes = 0;
+    assert!(config.keep_compiled);
+    let mut s = Sim::with(config);
+    s.program(
+        "idle",
+        r#"(memory (export "memory") 1)
+           (func (export "_start") (drop (call $sleep (i64.const 1000000))))"#,
+    );
+    let options = || crate::RunOptions {
+        kmem: Some(8 << 10),
+        ..crate::RunOptions::default()
+    };
+    let spawn = |s: &mut Sim| {
+        s.k.spawn_with(SHELL, "idle", Vec::new(), Vec::new(), options())
+            .map_err(|(e, _)| e)
+            .expect("spawn")
+    };
+    let (first, second) = (spawn(&mut s), spawn(&mut s));
+    // Both asleep (not `run`, which would move the clock past their sleep).
+    while s.k.step() {}
+    let account = |s: &Sim, pid: Pid| {
+        let run = s.k.runs().get(pid).expect("live");
+        run.task.as_ref().expect("live").data().sys.account.clone()
+    };
+    let (a, b) = (account(&s, first), account(&s, second));
+    assert!(
+        a.loaded() > b.loaded() && b.loaded() > 0,
+        "compiled for the first: {} and {} bytes",
+        a.loaded(),
+        b.loaded()
+    );
+    for acc in [&a, &b] {
+        assert_eq!(
+            acc.quota(),
+            (8 << 10) + acc.loaded(),
+            "the allowance stays whole"
+        );
+        assert_eq!(acc.used(), acc.loaded(), "nothing else held");
+    }
+    s.k.kill(first).expect("kill");
+    s.k.kill(second).expect("kill");
+    s.run(4);
+    assert_eq!((a.used(), b.used()), (0, 0), "given back when the runs end");
+}
+
 /// Every call with hostile arguments: each check stores its index at 0 before the call and
 /// exits with that index if the result is not the expected error; exits 0 when all pass.
 #[test]
@@ -1134,10 +1187,17 @@ fn file_calls_go_to_the_service_that_registered_the_scheme() {
             .sys
             .account
             .clone();
-    assert_eq!(account.used(), read.op.cost());
+    // (Beside what its load took: its instance and, compiled for it, its code.)
+    let loaded = account.loaded();
+    assert!(loaded > 0, "the load is charged");
+    assert_eq!(account.used(), loaded + read.op.cost());
     s.k.complete(SHELL, read.id, OwnedReply::Data(b"welcome\n".to_vec()));
     s.run(10);
-    assert_eq!(account.used(), 0, "given back with the reply");
+    assert_eq!(
+        account.used(),
+        0,
+        "given back with the reply, and the rest as the run ended"
+    );
     let close = s.k.take_request().expect("a close request");
     assert_eq!(close.op, OwnedOp::Close { handle: 7 });
     s.run(10);
