@@ -763,6 +763,28 @@ impl Kernel {
         &self.runs
     }
 
+    /// The next event that is not run output, for while the console takes no output: the
+    /// runs' output stays queued in order (and charged to them), and nothing else waits
+    /// behind it — a run's end, an init restart, a watch's commit — except that a run's end
+    /// still comes after its own output.
+    pub fn take_event_past_output(&mut self) -> Option<Event> {
+        let queue = &self.events.queue;
+        let wrote = |before: usize, who: Pid| {
+            queue
+                .iter()
+                .take(before)
+                .any(|(e, _)| matches!(e, Event::Output { pid, .. } if *pid == who))
+        };
+        // Each run's end is checked against the output ahead of it (a scan per end, and ends
+        // are few).
+        let i = queue.iter().enumerate().position(|(i, (e, _))| match e {
+            Event::Output { .. } => false,
+            Event::Exited(ended) => !wrote(i, ended.pid),
+            Event::Committed { .. } => true,
+        })?;
+        self.events.queue.remove(i).map(|(event, _)| event)
+    }
+
     /// The next thing services must hear about.
     pub fn take_event(&mut self) -> Option<Event> {
         let (event, charge) = self.events.queue.pop_front()?;

@@ -290,13 +290,14 @@ impl Services<'_> {
     }
 
     /// Hands queued run events and requests to the services; true if there were any. While
-    /// the console has no room for run output ([`NativeService::output_room`]), events stay
-    /// queued, in order: a run's output stays charged to it, so its writes wait.
+    /// the console has no room for run output ([`NativeService::output_room`]), run output
+    /// stays queued, in order: it stays charged to its run, so the run's writes wait. Other
+    /// events go past it ([`Kernel::take_event_past_output`]).
     fn deliver(&mut self, kernel: &mut Kernel) -> bool {
         let mut any = false;
         loop {
             let event = if self.console_full() {
-                None
+                kernel.take_event_past_output()
             } else {
                 kernel.take_event()
             };

@@ -739,6 +739,39 @@ fn a_runs_load_is_charged_to_it_beside_its_allowance() {
     assert_eq!((a.used(), b.used()), (0, 0), "given back when the runs end");
 }
 
+/// While the console takes no output, a run's end and other events go past the output that
+/// waits — except its own: a run's end is told after what it wrote.
+#[test]
+fn events_go_past_output_the_console_cannot_take_yet() {
+    let mut s = Sim::new();
+    s.program("hello", HELLO);
+    s.program(
+        "quiet",
+        r#"(memory (export "memory") 1) (func (export "_start") (call $exit (i32.const 3)))"#,
+    );
+    let (talker, quiet) = (s.spawn("hello", &[]), s.spawn("quiet", &[]));
+    // Stepped without handing events out: all of them wait, in order.
+    while s.k.step() {}
+    let ended = |e: Option<Event>| match e {
+        Some(Event::Exited(e)) => Some(e.pid),
+        _ => None,
+    };
+    assert_eq!(
+        ended(s.k.take_event_past_output()),
+        Some(quiet),
+        "past the output"
+    );
+    assert_eq!(
+        ended(s.k.take_event_past_output()),
+        None,
+        "hello's end waits behind its own output"
+    );
+    // The console has room again: the output, then the end.
+    s.drain();
+    assert_eq!(s.out, "hello, world\n");
+    assert_eq!(s.exited, [talker]);
+}
+
 /// Every call with hostile arguments: each check stores its index at 0 before the call and
 /// exits with that index if the result is not the expected error; exits 0 when all pass.
 #[test]
