@@ -28,6 +28,7 @@ use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions};
 use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
 use zb_bus::envelope::{SCHEMA_DIR, schema_path};
+use zb_bus::{PEEK_BUDGET, Peeked};
 use zb_journal::Envelope;
 
 use crate::cap::Handle;
@@ -211,7 +212,13 @@ impl Kernel {
         let sub = self.subscription_of(pid, handle).map_err(plain)?;
         let now = self.shared.clock.now_us();
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        let Some(found) = bus.peek(sub, now).map_err(plain)? else {
+        let found = match bus.peek_within(sub, now, PEEK_BUDGET).map_err(plain)? {
+            Peeked::Found(found) => Some(found),
+            // Caught up part of the way: on with the rest after other runs had their turn.
+            Peeked::More => return Ok(Outcome::Again),
+            Peeked::Nothing => None,
+        };
+        let Some(found) = found else {
             if nonblock {
                 return Err(plain(Error::WouldBlock));
             }

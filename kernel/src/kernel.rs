@@ -971,6 +971,11 @@ impl Kernel {
                 self.park(pid, sys, reason);
                 None
             }
+            Outcome::Again => {
+                self.park(pid, sys, WaitReason::Ready);
+                self.wake(pid);
+                None
+            }
         }
     }
 

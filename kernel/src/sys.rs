@@ -136,6 +136,10 @@ pub(crate) enum Outcome {
     Yield,
     /// The call cannot complete yet: the run waits.
     Block(WaitReason),
+    /// The call did part of a long job and is not complete: the run goes to the back of the
+    /// ready queue and the call is served again from where it stopped (catching a
+    /// subscription up with a long journal), so no call holds the kernel loop for long.
+    Again,
 }
 
 impl Outcome {

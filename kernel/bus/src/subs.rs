@@ -84,6 +84,21 @@ impl Subscription {
     }
 }
 
+/// What [`Bus::peek_within`] found.
+pub enum Peeked {
+    Found(Found),
+    /// Nothing yet: the subscription has seen everything the journal holds.
+    Nothing,
+    /// Its budget of events was read without a match: ask again (the place reached is kept,
+    /// so nothing is read twice).
+    More,
+}
+
+/// Events one [`Bus::peek_within`] call of the kernel reads past, at most: a subscription far
+/// behind a long journal catches up over several calls, so no call holds the kernel loop for
+/// long (the run pays for what it reads).
+pub const PEEK_BUDGET: usize = 256;
+
 /// An event `next` found, not yet taken.
 pub struct Found {
     pub seq: u64,
@@ -237,18 +252,26 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// The next event subscription `ix` has not seen, without taking it; `None` if there is
     /// none yet.
     pub fn peek(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+        match self.peek_within(ix, now_us, usize::MAX)? {
+            Peeked::Found(found) => Ok(Some(found)),
+            Peeked::Nothing | Peeked::More => Ok(None),
+        }
+    }
+
+    /// [`Bus::peek`], reading past at most `budget` journal events that do not match.
+    pub fn peek_within(&mut self, ix: u32, now_us: u64, budget: usize) -> Result<Peeked, Error> {
         let sub = self
             .subs
             .get_mut(ix as usize)
             .and_then(Option::as_mut)
             .ok_or(Error::BadHandle)?;
         match &mut sub.feed {
-            Feed::Durable { .. } => self.peek_durable(ix, now_us),
+            Feed::Durable { .. } => self.peek_durable(ix, now_us, budget),
             Feed::Queue { backlog, .. } => {
                 while let Some(&seq) = backlog.front() {
                     match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
                         Some(event) => {
-                            return Ok(Some(Found {
+                            return Ok(Peeked::Found(Found {
                                 seq,
                                 event,
                                 attempt: 1,
@@ -260,15 +283,21 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                         }
                     }
                 }
-                Ok(None)
+                Ok(Peeked::Nothing)
             }
             Feed::Cursor { cursor } => {
                 let from = (*cursor).max(self.journal.first_seq());
                 let pattern = &sub.pattern;
                 let mut found = None;
                 let mut last_seen = None;
+                let (mut read, mut more) = (0, false);
                 self.journal
                     .read_from(from, &mut |seq, event| {
+                        if read == budget {
+                            more = true;
+                            return false;
+                        }
+                        read += 1;
                         last_seen = Some(seq);
                         if matches(pattern, &event.name) {
                             found = Some(Found {
@@ -288,7 +317,11 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                     (None, Some(seq)) => seq + 1,
                     (None, None) => from,
                 };
-                Ok(found)
+                Ok(match found {
+                    Some(found) => Peeked::Found(found),
+                    None if more => Peeked::More,
+                    None => Peeked::Nothing,
+                })
             }
         }
     }
@@ -333,7 +366,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
 
     /// The next event for durable subscription `ix`: a redelivery that is due, else the next
     /// new matching event; dead letters found on the way are queued for the next commit.
-    fn peek_durable(&mut self, ix: u32, now_us: u64) -> Result<Option<Found>, Error> {
+    fn peek_durable(&mut self, ix: u32, now_us: u64, budget: usize) -> Result<Peeked, Error> {
         loop {
             let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
             if let Some((seq, attempt)) = *offered {
@@ -341,7 +374,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                 // the same one again.
                 match self.journal.get(seq).map_err(|_| Error::Corrupt)? {
                     Some(event) => {
-                        return Ok(Some(Found {
+                        return Ok(Peeked::Found(Found {
                             seq,
                             event,
                             attempt,
@@ -363,13 +396,19 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                         self.queue(SYSTEM, dead_letter(event, &name, seq, attempts));
                     }
                 }
-                Poll::Idle => return Ok(None),
+                Poll::Idle => return Ok(Peeked::Nothing),
                 Poll::ReadFrom(from) => {
                     let pattern = consumer.pattern.clone();
                     let from = from.max(self.journal.first_seq());
                     let mut found = None;
+                    let (mut read, mut reached) = (0, None);
                     self.journal
                         .read_from(from, &mut |seq, event| {
+                            if read == budget {
+                                reached = Some(seq);
+                                return false;
+                            }
+                            read += 1;
                             if matches(&pattern, &event.name) {
                                 found = Some(seq);
                                 false
@@ -380,11 +419,16 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                         .map_err(|_| Error::Corrupt)?;
                     let last = self.journal.last_seq();
                     let (consumer, offered) = self.durable_mut(ix).ok_or(Error::BadHandle)?;
-                    match found {
-                        Some(seq) => *offered = Some((seq, 1)),
-                        None => {
+                    match (found, reached) {
+                        (Some(seq), _) => *offered = Some((seq, 1)),
+                        // Its budget read without a match: on from there next time.
+                        (None, Some(next)) => {
+                            consumer.caught_up(next);
+                            return Ok(Peeked::More);
+                        }
+                        (None, None) => {
                             consumer.caught_up(last + 1);
-                            return Ok(None);
+                            return Ok(Peeked::Nothing);
                         }
                     }
                 }

@@ -131,6 +131,31 @@ fn with_nothing_behind_the_journal_keeps_the_newest_events_that_fit() {
 }
 
 #[test]
+fn a_subscription_far_behind_catches_up_within_a_budget_per_call() {
+    use crate::Peeked;
+    let mut bus = open(medium());
+    emit_n(&mut bus, "filler.x", 5);
+    emit_n(&mut bus, "wanted.x", 1);
+    for opts in ["from=all", "from=all\ndurable=d1"] {
+        let sub = bus.subscribe(9, "wanted.>", &options(opts)).expect(opts);
+        let mut calls = Vec::new();
+        loop {
+            match bus.peek_within(sub, 0, 2).expect("peek") {
+                Peeked::More => calls.push(0),
+                Peeked::Found(found) => {
+                    calls.push(found.seq);
+                    bus.take(sub, found.seq, 0);
+                }
+                Peeked::Nothing => break,
+            }
+        }
+        // Two events read per call: 1-2, 3-4, then 5-6 finds 6; nothing was read twice.
+        assert_eq!(calls, [0, 0, 6], "{opts}");
+        bus.unsubscribe(sub, 0);
+    }
+}
+
+#[test]
 fn a_subscriber_holds_at_most_its_share_of_the_table() {
     use crate::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_SHARE};
     let mut bus = open(medium());
