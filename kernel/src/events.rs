@@ -28,6 +28,7 @@ use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions};
 use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
 use zb_bus::envelope::{SCHEMA_DIR, schema_path};
+use zb_bus::subject::is_inbox;
 use zb_bus::{PEEK_BUDGET, Peeked};
 use zb_journal::Envelope;
 
@@ -107,7 +108,7 @@ impl Kernel {
         let now = self.shared.clock.now_us();
         let run_name = self.runs.get(pid).map_or("?", |r| r.name.as_str());
         let source = format!("run:{pid} {run_name}");
-        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let (mem, data) = live(&mut self.runs, pid).map_err(plain)?.parts();
         let name = subject.text(mem).map_err(|_| {
             (
                 Error::InvalidArgument,
@@ -121,7 +122,8 @@ impl Kernel {
                 String::from("the headers are not UTF-8"),
             )
         })?;
-        let event = zb_bus::envelope::emitted(source, now, name, payload, headers)
+        let reply = data.sys.replies_to(name);
+        let event = zb_bus::envelope::emitted(source, now, name, payload, headers, reply)
             .map_err(|why| (Error::InvalidArgument, why))?;
         self.check_schema(&event)?;
         if let Some(bus) = self.bus.as_mut() {
@@ -245,7 +247,7 @@ impl Kernel {
             headers: &headers,
             payload: &found.event.payload,
         };
-        let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
+        let (mem, data) = live(&mut self.runs, pid).map_err(plain)?.parts();
         let dest = out.out(mem, out.len).map_err(plain)?;
         let n = view.encode(dest).map_err(|e| {
             (
@@ -253,6 +255,10 @@ impl Kernel {
                 format!("the next event needs a {}-byte buffer", view.encoded_len()),
             )
         })?;
+        // A request: the run that receives it may publish its reply to the inbox it names.
+        if let Some(inbox) = found.event.header("reply_to").filter(|s| is_inbox(s)) {
+            data.sys.may_reply_to(inbox);
+        }
         if let Some(bus) = self.bus.as_mut() {
             bus.take(sub, found.seq, now);
         }

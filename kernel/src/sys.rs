@@ -83,7 +83,13 @@ pub struct RunSys {
     /// Why the run's last refused call was refused, when there is more to say than the error
     /// code (`last_error`).
     pub last_error: Option<String>,
+    /// The reply inboxes of requests it received (their `reply_to`), newest last, at most
+    /// [`REPLY_INBOXES`]: the `_INBOX.*` subjects it may publish to, each charged to it.
+    pub reply_inboxes: Vec<(String, Charge)>,
 }
+
+/// Reply inboxes a run keeps the right to publish to (the oldest is forgotten first).
+pub const REPLY_INBOXES: usize = 8;
 
 impl RunSys {
     /// A run with no handles yet (its pid is set when it enters the run table).
@@ -102,7 +108,37 @@ impl RunSys {
             allow: None,
             awaiting: None,
             last_error: None,
+            reply_inboxes: Vec::new(),
         }
+    }
+
+    /// Keeps the right to reply to `inbox` (a request's `reply_to` it received); without room
+    /// in its quota the right is not kept (its reply is then refused, nothing else).
+    pub fn may_reply_to(&mut self, inbox: &str) {
+        if self.reply_inboxes.iter().any(|(i, _)| i == inbox) {
+            return;
+        }
+        let Ok(charge) = self.account.charge(inbox.len()) else {
+            return;
+        };
+        let Ok(copy) = try_copy(inbox.as_bytes()) else {
+            return;
+        };
+        // Cannot fail: the bytes are a `&str`'s.
+        let Ok(inbox) = String::from_utf8(copy) else {
+            return;
+        };
+        if self.reply_inboxes.len() == REPLY_INBOXES {
+            self.reply_inboxes.remove(0);
+        }
+        if self.reply_inboxes.try_reserve(1).is_ok() {
+            self.reply_inboxes.push((inbox, charge));
+        }
+    }
+
+    /// Whether the run may publish to reply inbox `subject`.
+    pub fn replies_to(&self, subject: &str) -> bool {
+        self.reply_inboxes.iter().any(|(i, _)| i == subject)
     }
 
     /// Whether the outboxes hold anything for the kernel.

@@ -8,7 +8,8 @@
 //!
 //! Invariants: [`emitted`] returns an envelope only when every rule holds (and then nothing of
 //! the texts was dropped); every refusal is a reason, never a panic. The system's own events
-//! carry [`SYSTEM_SOURCE`]; a run's carry the source the kernel names it by.
+//! carry [`SYSTEM_SOURCE`]; a run's carry the source the kernel names it by, and never a
+//! subject the system reserves ([`crate::subject::is_reserved`]).
 
 use alloc::format;
 use alloc::string::String;
@@ -16,7 +17,7 @@ use alloc::string::String;
 use zb_journal::{Envelope, IDEMPOTENCY_KEY};
 
 use crate::consumer::dead_letter_subject;
-use crate::subject::check_subject;
+use crate::subject::{check_subject, is_inbox, is_reserved};
 
 /// The `source` of events the system itself writes (consumer positions, snapshots, timers,
 /// dead letters).
@@ -34,15 +35,29 @@ pub fn schema_path(name: &str, version: u16) -> String {
 }
 
 /// The event `source` emits at `now_us`: subject `name`, `payload`, and `headers` (`key=value`
-/// lines; the envelope's own keys fill its fields). `Err`: why it is not a valid event.
+/// lines; the envelope's own keys fill its fields). `reply`: the source received a request
+/// whose `reply_to` is `name`, so it may publish to that inbox. `Err`: why it is not a valid
+/// event.
 pub fn emitted(
     source: String,
     now_us: u64,
     name: &str,
     payload: &[u8],
     headers: &str,
+    reply: bool,
 ) -> Result<Envelope, String> {
     check_subject(name).map_err(|e| format!("subject {name:?}: {e}"))?;
+    if is_inbox(name) && !reply {
+        return Err(format!(
+            "subject {name:?} is a reply inbox: only a run that received a request naming it \
+             (reply_to) may publish there"
+        ));
+    }
+    if is_reserved(name) && !is_inbox(name) {
+        return Err(format!(
+            "subject {name:?} is reserved for the system (_*, dlq.*, timer.*)"
+        ));
+    }
     zb_abi::bus::check_pairs(headers)
         .map_err(|_| String::from("headers must be key=value lines"))?;
     let text =
@@ -114,6 +129,7 @@ mod tests {
             name,
             payload.as_bytes(),
             headers,
+            false,
         )
     }
 
@@ -143,12 +159,40 @@ mod tests {
                 "headers must be key=value lines",
             ),
             ("a.b", "{}", "version=x", "header version: not a number"),
+            (
+                "_snapshot.ledger.balances",
+                "{}",
+                "",
+                "subject \"_snapshot.ledger.balances\" is reserved",
+            ),
+            (
+                "_consumer.ledger-cmd",
+                "{}",
+                "",
+                "subject \"_consumer.ledger-cmd\" is reserved",
+            ),
+            ("_x", "{}", "", "subject \"_x\" is reserved"),
+            (
+                "dlq.billing.orders.new",
+                "{}",
+                "",
+                "subject \"dlq.billing.orders.new\" is reserved",
+            ),
+            ("timer.tick", "{}", "", "subject \"timer.tick\" is reserved"),
         ] {
             let refused = emit(name, payload, headers).unwrap_err();
             assert!(refused.starts_with(why), "{name} {headers}: {refused}");
         }
-        let refused = emitted(String::new(), 0, "a.b", &[0xff], "").unwrap_err();
+        let refused = emitted(String::new(), 0, "a.b", &[0xff], "", false).unwrap_err();
         assert_eq!(refused, "the payload is not UTF-8 text");
+        // A reply inbox: only for the run a request named it to.
+        let inbox = "_INBOX.4.77";
+        let refused = emit(inbox, "{}", "").unwrap_err();
+        assert!(refused.contains("is a reply inbox"), "{refused}");
+        let reply = emitted(String::new(), 0, inbox, b"{}", "", true).expect("the replier's");
+        assert_eq!(reply.name, inbox);
+        let refused = emitted(String::new(), 0, "_snapshot.v", b"{}", "", true).unwrap_err();
+        assert!(refused.contains("reserved for the system"), "{refused}");
     }
 
     #[test]

@@ -93,7 +93,9 @@ impl Newest {
 
     /// The next event in the journal.
     pub fn see(&mut self, event: &Envelope) {
-        if event.name != self.subject {
+        // Only the system's own records count: a run cannot write this subject, and one in the
+        // journal from anyone else (an older system's, or forged) is ignored.
+        if event.name != self.subject || event.source != crate::envelope::SYSTEM_SOURCE {
             return;
         }
         let Some((height, part, parts, data)) = part(&event.payload) else {

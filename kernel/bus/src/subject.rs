@@ -70,6 +70,28 @@ fn check_tokens(s: &str) -> Result<(), SubjectError> {
     Ok(())
 }
 
+/// The first tokens of the subjects only the system writes: `_…` (consumer positions
+/// `_consumer.*`, view snapshots `_snapshot.*`, and any later bookkeeping), dead letters
+/// (`dlq.*`) and timer firings (`timer.*`). Boot recovery and delivery trust what is
+/// written there, so no run may write there ([`is_reserved`]).
+pub const RESERVED: [&str; 2] = ["dlq", "timer"];
+
+/// What a reply inbox starts with (`_INBOX.<pid>.<clock>`, as `req` names them): reserved
+/// like the system's subjects, except to a run that received a request naming it in its
+/// `reply_to` header (the kernel keeps that right: [`crate::envelope::emitted`]'s `reply`).
+pub const INBOX_PREFIX: &str = "_INBOX.";
+
+/// Whether `subject` is a reply inbox ([`INBOX_PREFIX`]).
+pub fn is_inbox(subject: &str) -> bool {
+    subject.starts_with(INBOX_PREFIX)
+}
+
+/// Whether `subject` is one only the system writes (see [`RESERVED`]), or a reply inbox.
+pub fn is_reserved(subject: &str) -> bool {
+    let first = subject.split('.').next().unwrap_or(subject);
+    first.starts_with('_') || RESERVED.contains(&first)
+}
+
 /// Checks a subject to publish to: no wildcards.
 pub fn check_subject(s: &str) -> Result<(), SubjectError> {
     check_tokens(s)?;
@@ -113,6 +135,24 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_systems_subjects_are_reserved_by_their_first_token() {
+        for s in [
+            "_consumer.x",
+            "_snapshot.v",
+            "_",
+            "_any.thing",
+            "dlq.c.a.b",
+            "timer.t",
+            "dlq",
+        ] {
+            assert!(is_reserved(s), "{s}");
+        }
+        for s in ["a._b", "dlqx.a", "timers.a", "a.dlq", "orders.timer", "x_"] {
+            assert!(!is_reserved(s), "{s}");
+        }
+    }
 
     #[test]
     fn wildcards_match_as_in_nats() {

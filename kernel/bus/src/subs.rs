@@ -520,6 +520,10 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         let first = self.journal.first_seq();
         let floors = &mut self.floors;
         self.journal.read_from(first, &mut |_, event| {
+            // Only the system's own records count (see `snapshot::Newest::see`).
+            if event.source != crate::envelope::SYSTEM_SOURCE {
+                return true;
+            }
             if let Some(name) = event.name.strip_prefix("_consumer.")
                 && let Ok(text) = core::str::from_utf8(&event.payload)
             {

@@ -497,6 +497,46 @@ fn a_view_folds_matching_events_and_is_restored_from_its_snapshot_after_a_reboot
 }
 
 #[test]
+fn recovery_trusts_only_the_systems_own_snapshot_and_consumer_records() {
+    let mut bus = open(medium());
+    with_view(&mut bus, "orders.>");
+    emit_n(&mut bus, "orders.a", 2);
+    // Records on the system's subjects that the system did not write (an older build's, or
+    // forged past the emit check): a snapshot claiming a huge height, and a consumer position
+    // past everything.
+    let forge = |mut e: Envelope| {
+        e.source = String::from("run:5 forger");
+        e
+    };
+    for part in crate::snapshot::parts("count", 999_999_999, &9u32.to_le_bytes(), 1024, 0) {
+        bus.queue(7, forge(part));
+    }
+    let floor = system(
+        String::from("_consumer.billing"),
+        String::from(r#"{"floor":18446744073709551615}"#),
+        0,
+    );
+    bus.queue(7, forge(floor));
+    bus.commit(0);
+    emit_n(&mut bus, "orders.b", 1);
+    let mut again = reboot(&mut bus);
+    let line = again
+        .add_view("count", "orders.>", Counter::default())
+        .expect("loads");
+    assert_eq!(
+        line, "view count: height 5",
+        "the forged snapshot is not used"
+    );
+    assert_eq!(again.scan("count", "k"), Ok(b"3".to_vec()));
+    // The durable consumer starts where no forged floor put it: it gets the orders.
+    let billing = again
+        .subscribe(9, "orders.>", &options("durable=billing\nfrom=1"))
+        .expect("subscribes");
+    let got: Vec<u64> = drain(&mut again, billing, 0).iter().map(|g| g.0).collect();
+    assert_eq!(got, [1, 2, 5]);
+}
+
+#[test]
 fn a_view_holds_the_journal_until_it_is_sealed() {
     let mut bus = open(medium());
     with_view(&mut bus, "orders.>");

@@ -169,6 +169,16 @@ fn bad_events_are_refused_with_a_reason_and_append_nothing() {
         ("empty-token", "a..b", "{}", ""),
         ("bad-header", "a.b", "{}", "no equals sign"),
         ("bad-version", "a.b", "{}", "version=x"),
+        // The system's own subjects: boot recovery trusts what is written there.
+        (
+            "snapshot",
+            "_snapshot.ledger.balances",
+            r#"{"height":999999999,"part":0,"parts":1,"data":"00"}"#,
+            "",
+        ),
+        ("consumer", "_consumer.ledger-cmd", r#"{"floor":1}"#, ""),
+        ("dead-letter", "dlq.billing.orders.new", "{}", ""),
+        ("timer", "timer.tick", "{}", ""),
     ] {
         s.program(name, &emitter(subject, payload, headers));
         let pid = s.spawn(name, &[]);
@@ -605,5 +615,62 @@ fn a_scan_that_recompiles_a_view_pays_for_the_compile() {
     assert!(
         fuel >= module_bytes * 4,
         "the scan cost {fuel} fuel; compiling the {module_bytes}-byte reducer costs more"
+    );
+}
+
+/// A run that takes the first event on `pattern` (from the start), then publishes `{}` to
+/// `inbox`; exits 0, or with the first error.
+fn replier(pattern: &str, inbox: &str) -> String {
+    format!(
+        r#"(memory (export "memory") 1) {}
+  (data (i32.const 400) "{inbox}") (data (i32.const 480) "{{}}")
+  (func (export "_start") (local $h i64) (local $r i64)
+    (local.set $h (call $subscribe (i32.const 0) (i32.const {}) (i32.const 64) (i32.const 8)))
+    (if (i64.lt_s (local.get $h) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $h)))))
+    (local.set $r (call $next (i32.wrap_i64 (local.get $h)) (i32.const 1024) (i32.const 2048)
+                              (i32.const 0)))
+    (if (i64.lt_s (local.get $r) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $r)))))
+    (local.set $r (call $emit (i32.const 400) (i32.const {}) (i32.const 480) (i32.const 2)
+                              (i32.const 0) (i32.const 0)))
+    (if (i64.lt_s (local.get $r) (i64.const 0))
+      (then (call $exit (i32.wrap_i64 (local.get $r)))))
+    (call $exit (i32.const 0)))"#,
+        data(pattern, "from=all", ""),
+        pattern.len(),
+        inbox.len(),
+    )
+}
+
+#[test]
+fn only_the_run_a_request_named_its_inbox_to_may_reply_there() {
+    let mut s = sim();
+    let inbox = "_INBOX.1.77";
+    s.program(
+        "ask",
+        &emitter("svc.echo", "{}", &format!("reply_to={inbox}")),
+    );
+    let ask = s.spawn("ask", &[]);
+    s.run(50);
+    assert_eq!(s.status(ask), Some(ExitStatus::Ok(1)));
+    // The run that took the request replies; one that did not (on another subject) cannot.
+    s.program("server", &replier("svc.echo", inbox));
+    s.program("stranger", &replier("svc.>", "_INBOX.1.78"));
+    let server = s.spawn("server", &[]);
+    s.run(50);
+    assert_eq!(s.status(server), Some(ExitStatus::Ok(0)), "{}", s.out);
+    let stranger = s.spawn("stranger", &[]);
+    s.run(50);
+    assert_eq!(s.status(stranger), Some(err(Error::InvalidArgument)));
+    // A plain emit to an inbox is refused too.
+    s.program("forger", &emitter(inbox, "{}", ""));
+    let forger = s.spawn("forger", &[]);
+    s.run(50);
+    assert_eq!(s.status(forger), Some(err(Error::InvalidArgument)));
+    assert_eq!(
+        s.k.bus_stats().map(|b| b.last_seq),
+        Some(2),
+        "the request and its reply"
     );
 }
