@@ -29,7 +29,7 @@ use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
 use zb_bus::envelope::{SCHEMA_DIR, schema_path};
 use zb_bus::subject::is_inbox;
-use zb_bus::{PEEK_BUDGET, Peeked};
+use zb_bus::{Attacher, PEEK_BUDGET, Peeked};
 use zb_journal::Envelope;
 
 use crate::cap::Handle;
@@ -160,19 +160,39 @@ impl Kernel {
                 String::from("this system has no journal"),
             )
         })?;
+        // A durable consumer is its program's: the run's program is who attaches it.
+        let run = self.runs.get(pid);
+        let program = run.and_then(|r| r.program).unwrap_or("?");
+        let operator = run
+            .and_then(|r| r.task.as_ref())
+            .is_some_and(|t| t.data().sys.operator);
+        let denied = |name: &str| {
+            (
+                Error::PermissionDenied,
+                format!("durable consumer {name} belongs to another program"),
+            )
+        };
         if let (true, Some(name)) = (options.delete, options.durable) {
-            return match bus.delete_consumer(name, now) {
+            let by = if operator {
+                Attacher::Operator
+            } else {
+                Attacher::Program(program)
+            };
+            return match bus.delete_consumer_as(name, by, now) {
                 Ok(()) => Ok(Outcome::Reply(0)),
                 Err(Error::Busy) => Err((
                     Error::Busy,
                     format!("durable consumer {name} has a subscriber"),
                 )),
+                Err(Error::PermissionDenied) => Err(denied(name)),
                 Err(e) => Err((e, format!("no durable consumer {name}"))),
             };
         }
-        let sub = bus.subscribe(pid, &pattern, &options).map_err(|e| {
-            let why = match e {
-                Error::Busy => {
+        let by = Attacher::Program(program);
+        let sub = bus.subscribe_as(pid, by, &pattern, &options).map_err(|e| {
+            let why = match (e, options.durable) {
+                (Error::PermissionDenied, Some(name)) => return denied(name),
+                (Error::Busy, _) => {
                     String::from("that durable subscription is in use by another subscriber")
                 }
                 _ => format!(

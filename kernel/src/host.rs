@@ -335,6 +335,8 @@ impl Runs for KernelHost<'_, '_> {
             allow,
             memory: options.memory,
             kmem: options.kmem,
+            // The console's runs are the shell's: commands the operator typed.
+            operator: self.caller == zb_abi::runs::CONSOLE_PID,
         };
         let packed = pack_args(args)?;
         self.kernel

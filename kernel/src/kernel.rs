@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub memory: Option<usize>,
     /// A kernel-memory quota other than the default (`RunLimits::kernel_bytes`).
     pub kmem: Option<usize>,
+    /// Started for the operator: a command typed at the console. Such a run may delete any
+    /// durable consumer (`consumer rm`); its children are not the operator's.
+    pub operator: bool,
 }
 
 pub use crate::config::KEEP_DONE;
@@ -319,6 +322,7 @@ impl Kernel {
         let quota = options.kmem.unwrap_or(self.config.limits.kernel_bytes);
         sys.account = Account::new(quota, self.heap_free);
         sys.output_window = self.config.limits.output_bytes;
+        sys.operator = options.operator;
         sys.allow = match options.allow {
             Some(allow) => Some(allow),
             None => self.allow_of(parent),

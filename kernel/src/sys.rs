@@ -86,6 +86,8 @@ pub struct RunSys {
     /// The reply inboxes of requests it received (their `reply_to`), newest last, at most
     /// [`REPLY_INBOXES`]: the `_INBOX.*` subjects it may publish to, each charged to it.
     pub reply_inboxes: Vec<(String, Charge)>,
+    /// Started for the operator (`RunOptions::operator`).
+    pub operator: bool,
 }
 
 /// Reply inboxes a run keeps the right to publish to (the oldest is forgotten first).
@@ -109,6 +111,7 @@ impl RunSys {
             awaiting: None,
             last_error: None,
             reply_inboxes: Vec::new(),
+            operator: false,
         }
     }
 

@@ -1216,6 +1216,13 @@ fn ledger_app(m: &mut Machine) -> StepResult {
         &[r#"{"account":"alice","balance":7}"#],
         STEP,
     )?;
+    // The handler's durable consumer is the ledger program's: another program (here `sub`,
+    // while the handler is idle) cannot take it over, nor delete it.
+    m.check(
+        "sub nothing --durable ledger-cmd",
+        &["durable consumer ledger-cmd belongs to another program"],
+        STEP,
+    )?;
     m.check(
         r#"emit ledger.transfer.requested '{"from":"bob","to":"carol","amount":50}'"#,
         &[],
@@ -1242,6 +1249,15 @@ fn ledger_app(m: &mut Machine) -> StepResult {
         return m.fail(format!("the view was not sealed: {sealed:?}"));
     }
     let height = sealed.trim().rsplit(' ').next().unwrap_or("").to_string();
+    // The system's own records cannot be forged from the shell (or a run): a snapshot that
+    // would wipe the balances at boot, a consumer position that would skip every command.
+    for forged in [
+        r#"emit _snapshot.ledger.balances '{"height":999999999,"part":0,"parts":1,"data":"00"}'"#,
+        r#"emit _consumer.ledger-cmd '{"floor":18446744073709551615}'"#,
+        r#"emit timer.beat '{}'"#,
+    ] {
+        m.check(forged, &["is reserved for the system"], STEP)?;
+    }
     m.type_bytes(b"reboot\r")?;
     m.expect("rebooting", STEP)?;
     let again = m.expect("boot: kernel entry to prompt", BOOT)?;

@@ -130,6 +130,10 @@ pub struct Bus<M: Medium, R: Reducer> {
     /// Every durable consumer's last recorded ack floor, subscribed or not (from its
     /// `_consumer.<name>` events): what it has yet to see must be kept.
     pub(crate) floors: BTreeMap<String, u64>,
+    /// The program each durable consumer belongs to (the first to attach it; recorded in its
+    /// `_consumer.<name>` events): only its runs may attach it or delete it, beside the
+    /// operator's ([`crate::Attacher`]).
+    pub(crate) owners: BTreeMap<String, String>,
 }
 
 impl<M: Medium, R: Reducer> Bus<M, R> {
@@ -156,6 +160,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             medium,
             max_record: config.max_record,
             floors: BTreeMap::new(),
+            owners: BTreeMap::new(),
         };
         bus.load_floors()?;
         Ok((bus, recovery))

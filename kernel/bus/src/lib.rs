@@ -35,4 +35,4 @@ pub use bus::{
     Bus, BusStats, COMMIT_RECORDS, Committed, MAX_BATCH, MAX_SUBSCRIPTIONS, MAX_TIMERS,
     MAX_WATCHES, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM, Start, TIMER_STARTER,
 };
-pub use subs::{Found, PEEK_BUDGET, Peeked, consumer_subject};
+pub use subs::{Attacher, Found, PEEK_BUDGET, Peeked, consumer_subject};

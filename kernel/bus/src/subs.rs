@@ -34,6 +34,27 @@ use crate::router::SubId;
 use crate::subject::{check_pattern, matches};
 use crate::view::Reducer;
 
+/// Who attaches or deletes a durable consumer: whose it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attacher<'a> {
+    /// A run of program `path` (`/bin/ledger`): it may attach or delete a consumer that is its
+    /// program's or nobody's yet (then it becomes its program's).
+    Program(&'a str),
+    /// The operator (a command typed at the console, a service): any consumer; one it creates
+    /// belongs to nobody until a program attaches it.
+    Operator,
+}
+
+impl Attacher<'_> {
+    /// Whether it may use a consumer owned by `owner` (`None`: nobody yet).
+    fn may_use(&self, owner: Option<&str>) -> bool {
+        match (self, owner) {
+            (Attacher::Operator, _) | (_, None) => true,
+            (Attacher::Program(p), Some(o)) => *p == o,
+        }
+    }
+}
+
 /// Where a durable consumer's ack floor is recorded: `_consumer.<name>`.
 pub fn consumer_subject(name: &str) -> String {
     format!("_consumer.{name}")
@@ -94,6 +115,10 @@ pub enum Peeked {
     More,
 }
 
+/// `saved` of a durable consumer whose record must be written with the next commit whatever
+/// its floor (it was just claimed by a program).
+const UNSAVED: u64 = u64::MAX;
+
 /// Events one [`Bus::peek_within`] call of the kernel reads past, at most: a subscription far
 /// behind a long journal catches up over several calls, so no call holds the kernel loop for
 /// long (the run pays for what it reads).
@@ -117,6 +142,18 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         pattern: &str,
         options: &SubscribeOptions<'_>,
     ) -> Result<u32, Error> {
+        self.subscribe_as(owner, Attacher::Operator, pattern, options)
+    }
+
+    /// [`Bus::subscribe`] by `by`: a durable consumer that belongs to another program is
+    /// `PermissionDenied`.
+    pub fn subscribe_as(
+        &mut self,
+        owner: Pid,
+        by: Attacher<'_>,
+        pattern: &str,
+        options: &SubscribeOptions<'_>,
+    ) -> Result<u32, Error> {
         let (queue, from) = (options.queue, options.from);
         check_pattern(pattern).map_err(|_| Error::InvalidArgument)?;
         let live = self.subs.iter().flatten();
@@ -129,7 +166,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             .subscribe(pattern, queue, owner)
             .map_err(|_| Error::OutOfMemory)?;
         let feed = match (options.durable, queue, from) {
-            (Some(name), _, _) => match self.durable_feed(name, pattern, options) {
+            (Some(name), _, _) => match self.durable_feed(name, by, pattern, options) {
                 Ok(feed) => feed,
                 Err(e) => {
                     let _ = self.router.unsubscribe(route);
@@ -171,14 +208,28 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
 
     /// The feed of a subscription reading as durable consumer `name`.
     fn durable_feed(
-        &self,
+        &mut self,
         name: &str,
+        by: Attacher<'_>,
         pattern: &str,
         options: &SubscribeOptions<'_>,
     ) -> Result<Feed, Error> {
+        let owner = self.owners.get(name).map(String::as_str);
+        if !by.may_use(owner) {
+            return Err(Error::PermissionDenied);
+        }
         if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
+        // A program attaching a consumer nobody owns makes it its own, recorded with the
+        // next commit (`saved` differs from any floor then).
+        let claimed = match (by, owner) {
+            (Attacher::Program(p), None) => {
+                self.owners.insert(String::from(name), String::from(p));
+                true
+            }
+            _ => false,
+        };
         // A new consumer starting at "new events" has its starting point recorded with the
         // next commit (`saved` 0 differs from any floor), so that after a reboot it resumes
         // there even if it never acknowledged anything; one starting at a sequence number
@@ -204,7 +255,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         Ok(Feed::Durable {
             consumer: Consumer::new(name, pattern, config, state),
             offered: None,
-            saved,
+            saved: if claimed { UNSAVED } else { saved },
         })
     }
 
@@ -515,10 +566,10 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         })
     }
 
-    /// Reads every durable consumer's newest ack floor from the journal.
+    /// Reads every durable consumer's newest ack floor (and owner) from the journal.
     pub(crate) fn load_floors(&mut self) -> Result<(), JournalError> {
         let first = self.journal.first_seq();
-        let floors = &mut self.floors;
+        let (floors, owners) = (&mut self.floors, &mut self.owners);
         self.journal.read_from(first, &mut |_, event| {
             // Only the system's own records count (see `snapshot::Newest::see`).
             if event.source != crate::envelope::SYSTEM_SOURCE {
@@ -531,8 +582,14 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                     && let Some(n) = raw.as_u64()
                 {
                     floors.insert(String::from(name), n);
+                    if let Ok(Some(owner)) = zb_json::get(text, "owner")
+                        && let Some(owner) = owner.as_string()
+                    {
+                        owners.insert(String::from(name), owner);
+                    }
                 } else if let Ok(Some(_)) = zb_json::get(text, "deleted") {
                     floors.remove(name);
+                    owners.remove(name);
                 }
             }
             true
@@ -552,12 +609,26 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// later `durable=<name>` starts afresh. `Busy` while a subscription uses it, `NotFound`
     /// if there is no such consumer.
     pub fn delete_consumer(&mut self, name: &str, now_us: u64) -> Result<(), Error> {
+        self.delete_consumer_as(name, Attacher::Operator, now_us)
+    }
+
+    /// [`Bus::delete_consumer`] by `by`: another program's consumer is `PermissionDenied`.
+    pub fn delete_consumer_as(
+        &mut self,
+        name: &str,
+        by: Attacher<'_>,
+        now_us: u64,
+    ) -> Result<(), Error> {
+        if !by.may_use(self.owners.get(name).map(String::as_str)) {
+            return Err(Error::PermissionDenied);
+        }
         if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
         if self.floors.remove(name).is_none() {
             return Err(Error::NotFound);
         }
+        self.owners.remove(name);
         let deleted = String::from("{\"deleted\":true}");
         self.queue(SYSTEM, system(consumer_subject(name), deleted, now_us));
         Ok(())
@@ -588,7 +659,15 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         for (name, floor) in moved {
             self.floors.insert(name.clone(), floor);
-            let payload = format!("{{\"floor\":{floor}}}");
+            let payload = match self.owners.get(&name) {
+                Some(owner) => {
+                    let mut owner_json = String::new();
+                    // Cannot fail: writing to a String.
+                    let _ = zb_json::write_escaped(&mut owner_json, owner);
+                    format!("{{\"floor\":{floor},\"owner\":{owner_json}}}")
+                }
+                None => format!("{{\"floor\":{floor}}}"),
+            };
             self.queue(SYSTEM, system(consumer_subject(&name), payload, now_us));
         }
     }

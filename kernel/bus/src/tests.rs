@@ -156,6 +156,43 @@ fn a_subscription_far_behind_catches_up_within_a_budget_per_call() {
 }
 
 #[test]
+fn a_durable_consumer_belongs_to_the_program_that_first_attached_it() {
+    use crate::Attacher::{Operator, Program};
+    let mut bus = open(medium());
+    emit_n(&mut bus, "cmd.x", 2);
+    let opts = options("durable=handler\nfrom=1");
+    let sub = bus
+        .subscribe_as(9, Program("/bin/ledger"), "cmd.>", &opts)
+        .expect("claims it");
+    bus.unsubscribe(sub, 0);
+    bus.commit(0);
+    // Recorded with the next commit: after a reboot it is still the ledger's.
+    let mut bus = reboot(&mut bus);
+    let other = Program("/bin/sub");
+    assert_eq!(
+        bus.subscribe_as(10, other, "cmd.>", &opts),
+        Err(Error::PermissionDenied),
+        "another program cannot attach it"
+    );
+    assert_eq!(
+        bus.delete_consumer_as("handler", other, 0),
+        Err(Error::PermissionDenied),
+        "nor delete it"
+    );
+    let sub = bus
+        .subscribe_as(11, Program("/bin/ledger"), "cmd.>", &opts)
+        .expect("its own program attaches it");
+    let got: Vec<u64> = drain(&mut bus, sub, 0).iter().map(|g| g.0).collect();
+    assert_eq!(got, [1, 2]);
+    bus.unsubscribe(sub, 0);
+    // The operator may delete it; then the name is free for anyone.
+    assert_eq!(bus.delete_consumer_as("handler", Operator, 0), Ok(()));
+    bus.commit(0);
+    let mut bus = reboot(&mut bus);
+    assert!(bus.subscribe_as(12, other, "cmd.>", &opts).is_ok());
+}
+
+#[test]
 fn a_subscriber_holds_at_most_its_share_of_the_table() {
     use crate::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_SHARE};
     let mut bus = open(medium());
