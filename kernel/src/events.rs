@@ -330,9 +330,19 @@ impl Kernel {
         let spec = zb_abi::bus::TimerSpec::parse(&text)
             .map_err(|why| (Error::InvalidArgument, String::from(why)))?;
         let now = self.shared.clock.now_us();
+        // A timer is its setter's program's (the operator's, for a command typed at the
+        // console), and starts its program with the setter's grants.
+        let run = self.runs.get(pid);
+        let program = run.and_then(|r| r.program).unwrap_or("?");
+        let sys = run.and_then(|r| r.task.as_ref()).map(|t| &t.data().sys);
+        let by = if sys.is_some_and(|s| s.operator) {
+            Attacher::Operator
+        } else {
+            Attacher::Program(program)
+        };
+        let allow = sys.and_then(|s| s.allow.clone());
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
-        bus.set_timer(&spec, now, pid)
-            .map_err(|why| (Error::InvalidArgument, why))?;
+        bus.set_timer_as(&spec, now, pid, by, allow)?;
         Ok(Outcome::Reply(0))
     }
 

@@ -39,7 +39,7 @@ use zb_journal::{Appended, Envelope, Journal, JournalConfig, JournalError, Mediu
 use crate::envelope::system;
 use crate::router::Router;
 use crate::subject::{check_pattern, matches};
-use crate::subs::Subscription;
+use crate::subs::{Attacher, Subscription};
 use crate::timer::{CronExpr, Schedule, Timers};
 use crate::view::{Reducer, View};
 
@@ -103,6 +103,20 @@ pub struct Start {
     pub program: String,
     /// The run (or service) that starts it: its parent.
     pub parent: Pid,
+    /// The URL grants of the run that set the timer (`None`: unrestricted): the program gets
+    /// these, never more.
+    pub allow: Option<Vec<String>>,
+}
+
+/// Who set a timer: the program that owns it (`None`: the operator's), and the grants its
+/// program is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TimerOwner {
+    name: String,
+    owner: Option<String>,
+    /// The program it starts, if any.
+    program: Option<String>,
+    allow: Option<Vec<String>>,
 }
 
 /// The event bus over a journal on medium `M`, with views reduced by `R`. See the module
@@ -113,7 +127,7 @@ pub struct Bus<M: Medium, R: Reducer> {
     pub(crate) views: Vec<View<R>>,
     /// Timers (`timer.<name>` events), and the program each starts when it fires, if any.
     timers: Timers,
-    timer_runs: Vec<(String, String)>,
+    timer_owners: Vec<TimerOwner>,
     /// Native services' event watches (owner, pattern); a watch's number is its index.
     watches: Vec<(Pid, String)>,
     pub(crate) router: Router,
@@ -150,7 +164,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             views: Vec::new(),
             // No real-time clock is read yet: cron waits for the wall clock.
             timers: Timers::new(MAX_TIMERS),
-            timer_runs: Vec::new(),
+            timer_owners: Vec::new(),
             watches: Vec::new(),
             router: Router::new(MAX_SUBSCRIPTIONS),
             subs: Vec::new(),
@@ -317,20 +331,49 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         self.timers.set_wall_clock(wall_at_boot_secs, now_us);
     }
 
-    /// Sets (or with `off` cancels) a timer from its spec. `Err`: why not.
+    /// Sets (or with `off` cancels) a timer from its spec, for the operator. `Err`: why not.
     pub fn set_timer(
         &mut self,
         spec: &TimerSpec<'_>,
         now_us: u64,
         owner: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), (Error, String)> {
+        self.set_timer_as(spec, now_us, owner, Attacher::Operator, None)
+    }
+
+    /// [`Bus::set_timer`] by run `owner`, a run of `by`, whose grants are `allow`: a timer is
+    /// its program's (or the operator's), so only it (or the operator) replaces or cancels
+    /// it (`PermissionDenied`), and the program a timer starts gets `allow`.
+    pub fn set_timer_as(
+        &mut self,
+        spec: &TimerSpec<'_>,
+        now_us: u64,
+        owner: u32,
+        by: Attacher<'_>,
+        allow: Option<Vec<String>>,
+    ) -> Result<(), (Error, String)> {
+        let invalid = |why: String| (Error::InvalidArgument, why);
+        // The operator's timers (`owner` None) are the operator's alone.
+        let may = |owner: Option<&str>| match (by, owner) {
+            (Attacher::Operator, _) => true,
+            (Attacher::Program(p), Some(o)) => p == o,
+            (Attacher::Program(_), None) => false,
+        };
+        if let Some(t) = self.timer_owners.iter().find(|t| t.name == spec.name)
+            && !may(t.owner.as_deref())
+        {
+            return Err((
+                Error::PermissionDenied,
+                format!("timer {} belongs to another program", spec.name),
+            ));
+        }
         let schedule = match spec.when {
             TimerWhen::Off => {
-                self.timer_runs.retain(|(n, _)| n != spec.name);
+                self.timer_owners.retain(|t| t.name != spec.name);
                 return if self.timers.remove(spec.name) {
                     Ok(())
                 } else {
-                    Err(format!("no timer named {:?}", spec.name))
+                    Err((Error::NotFound, format!("no timer named {:?}", spec.name)))
                 };
             }
             TimerWhen::Every { us } => Schedule::Every {
@@ -341,25 +384,31 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                 at_us: now_us.saturating_add(us),
             },
             TimerWhen::Cron(fields) => {
-                let cron = CronExpr::parse(&fields.join(" ")).map_err(|e| format!("{e}"))?;
+                let cron =
+                    CronExpr::parse(&fields.join(" ")).map_err(|e| invalid(format!("{e}")))?;
                 if self.timers.wall_at_boot_secs().is_none() {
-                    return Err(String::from(
+                    return Err(invalid(String::from(
                         "no wall clock for cron: set the time with date -s",
-                    ));
+                    )));
                 }
                 Schedule::Cron(cron)
             }
         };
         // Setting a timer again replaces it.
         self.timers.remove(spec.name);
-        self.timer_runs.retain(|(n, _)| n != spec.name);
+        self.timer_owners.retain(|t| t.name != spec.name);
         self.timers
             .add(spec.name, schedule, now_us, owner)
-            .map_err(String::from)?;
-        if let Some(program) = spec.run {
-            self.timer_runs
-                .push((String::from(spec.name), String::from(program)));
-        }
+            .map_err(|why| invalid(String::from(why)))?;
+        self.timer_owners.push(TimerOwner {
+            name: String::from(spec.name),
+            owner: match by {
+                Attacher::Program(p) => Some(String::from(p)),
+                Attacher::Operator => None,
+            },
+            program: spec.run.map(String::from),
+            allow,
+        });
         Ok(())
     }
 
@@ -377,17 +426,21 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                 f.name, f.count, f.due_us
             );
             self.queue(SYSTEM, system(format!("timer.{}", f.name), payload, now_us));
-            if let Some((_, program)) = self.timer_runs.iter().find(|(n, _)| *n == f.name) {
+            let set = self.timer_owners.iter().find(|t| t.name == f.name);
+            if let Some(t) = set
+                && let Some(program) = &t.program
+            {
                 starts.push(Start {
                     program: program.clone(),
                     parent: TIMER_STARTER,
+                    allow: t.allow.clone(),
                 });
             }
         }
-        // Once timers that fired are gone: so are their programs.
+        // Once timers that fired are gone: so are their owners' records.
         let timers = &self.timers;
-        self.timer_runs
-            .retain(|(n, _)| timers.list().any(|(t, _)| t == n));
+        self.timer_owners
+            .retain(|t| timers.list().any(|(n, _)| n == t.name));
         starts
     }
 

@@ -463,8 +463,9 @@ fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
     bus.set_timer(&spec("once after 500ms"), 0, 1).expect("set");
     assert_eq!(
         bus.set_timer(&spec("c cron 0 * * * *"), 0, 1),
-        Err(String::from(
-            "no wall clock for cron: set the time with date -s"
+        Err((
+            Error::InvalidArgument,
+            String::from("no wall clock for cron: set the time with date -s")
         ))
     );
     assert_eq!(bus.next_deadline(), Some(500_000));
@@ -474,7 +475,8 @@ fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
         starts,
         [Start {
             program: String::from("hello"),
-            parent: TIMER_STARTER
+            parent: TIMER_STARTER,
+            allow: None,
         }]
     );
     assert_eq!(TIMER_STARTER, zb_abi::runs::CONSOLE_PID);
@@ -487,6 +489,50 @@ fn timers_fire_events_and_say_which_program_starts_and_by_whom() {
     bus.set_timer(&spec("tick off"), 0, 1).expect("off");
     assert!(bus.set_timer(&spec("tick off"), 0, 1).is_err());
     assert_eq!(bus.fire_timers(2_000_000), []);
+}
+
+#[test]
+fn a_timer_is_its_programs_and_starts_its_program_with_the_setters_grants() {
+    use crate::Attacher::{Operator, Program};
+    let mut bus = open(medium());
+    let spec = |text: &'static str| TimerSpec::parse(text).expect("a spec");
+    let grants = Some(alloc::vec![String::from("file:///data/app")]);
+    let app = Program("/bin/app");
+    bus.set_timer_as(&spec("esc after 1s run fileio"), 0, 5, app, grants.clone())
+        .expect("set");
+    // Another program can neither replace nor cancel it; its own program and the operator
+    // can.
+    let other = Program("/bin/timer");
+    for text in ["esc off", "esc after 5s run fileio"] {
+        let refused = bus.set_timer_as(&spec(text), 0, 6, other, None);
+        assert_eq!(
+            refused.map_err(|e| e.0),
+            Err(Error::PermissionDenied),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        bus.fire_timers(1_000_000),
+        [Start {
+            program: String::from("fileio"),
+            parent: TIMER_STARTER,
+            allow: grants.clone(),
+        }],
+        "its program gets the setter's grants, never more"
+    );
+    bus.set_timer_as(&spec("beat every 1s"), 0, 5, app, None)
+        .expect("set");
+    bus.set_timer_as(&spec("beat off"), 0, 7, app, None)
+        .expect("its program's other run cancels it");
+    bus.set_timer_as(&spec("beat every 1s"), 0, 5, app, None)
+        .expect("set");
+    bus.set_timer_as(&spec("beat off"), 0, 1, Operator, None)
+        .expect("the operator cancels any");
+    // The operator's timers are the operator's alone.
+    bus.set_timer_as(&spec("ops every 1s"), 0, 1, Operator, None)
+        .expect("set");
+    let refused = bus.set_timer_as(&spec("ops off"), 0, 5, app, None);
+    assert_eq!(refused.map_err(|e| e.0), Err(Error::PermissionDenied));
 }
 
 fn with_view(bus: &mut TestBus, pattern: &str) -> Rc<Cell<u32>> {

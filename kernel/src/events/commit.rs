@@ -68,7 +68,18 @@ impl Kernel {
         let now = self.shared.clock.now_us();
         // Timers that are due: their events join the next commit, their programs start.
         for start in bus.fire_timers(now) {
-            let _ = self.spawn(start.parent, &start.program, Vec::new(), Vec::new());
+            // With the grants of the run that set the timer, never more.
+            let options = crate::RunOptions {
+                allow: start.allow,
+                ..crate::RunOptions::default()
+            };
+            let _ = self.spawn_with(
+                start.parent,
+                &start.program,
+                Vec::new(),
+                Vec::new(),
+                options,
+            );
         }
         let Some(bus) = self.bus.as_mut() else {
             return false;

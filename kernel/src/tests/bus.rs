@@ -674,3 +674,68 @@ fn only_the_run_a_request_named_its_inbox_to_may_reply_there() {
         "the request and its reply"
     );
 }
+
+/// A program that sets timer `spec` and exits with the call's result.
+fn timer_setter(spec: &str) -> String {
+    format!(
+        r#"(import "zb" "timer" (func $timer (param i32 i32) (result i64)))
+  (memory (export "memory") 1) {}
+  (func (export "_start")
+    (call $exit (i32.wrap_i64 (call $timer (i32.const 0) (i32.const {})))))"#,
+        data(spec, "", ""),
+        spec.len()
+    )
+}
+
+#[test]
+fn a_timer_set_by_a_restricted_run_starts_its_program_as_restricted() {
+    let mut s = sim();
+    s.program("settimer", &timer_setter("esc after 1s run peek"));
+    // Exits with what opening its own status gives: a handle, or PermissionDenied.
+    s.program(
+        "peek",
+        r#"(memory (export "memory") 1) (data (i32.const 0) "proc://self/status")
+  (func (export "_start") (local $r i64)
+    (local.set $r (call $open (i32.const 0) (i32.const 18) (i32.const 1)))
+    (call $exit (select (i32.const 0) (i32.wrap_i64 (local.get $r))
+                        (i64.ge_s (local.get $r) (i64.const 0)))))"#,
+    );
+    let options = crate::RunOptions {
+        allow: Some(std::vec![String::from("file:///data/app")]),
+        ..crate::RunOptions::default()
+    };
+    let setter =
+        s.k.spawn_with(
+            1,
+            "settimer",
+            std::vec::Vec::new(),
+            std::vec::Vec::new(),
+            options,
+        )
+        .map_err(|(e, _)| e)
+        .expect("spawn");
+    s.run(200);
+    assert_eq!(s.status(setter), Some(ExitStatus::Ok(0)));
+    let peek = s.k.runs().iter().find(|r| r.name == "peek").map(|r| r.pid);
+    let peek = peek.expect("the timer started its program");
+    assert_eq!(
+        s.status(peek),
+        Some(err(Error::PermissionDenied)),
+        "started with the setter's grants, not the console's"
+    );
+    // Another program cannot cancel the setter's timer; an unrestricted setter's program
+    // opens its status.
+    s.program("canceller", &timer_setter("esc2 off"));
+    s.program("settimer2", &timer_setter("esc2 after 1s run peek"));
+    let set2 = s.spawn("settimer2", &[]);
+    let cancel = s.spawn("canceller", &[]);
+    s.run(200);
+    assert_eq!(s.status(set2), Some(ExitStatus::Ok(0)));
+    assert_eq!(s.status(cancel), Some(err(Error::PermissionDenied)));
+    let opened =
+        s.k.runs()
+            .iter()
+            .filter(|r| r.name == "peek")
+            .any(|r| r.state.status() == Some(&ExitStatus::Ok(0)));
+    assert!(opened, "the unrestricted setter's program opened it");
+}
