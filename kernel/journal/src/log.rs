@@ -27,6 +27,7 @@
 //! - Nothing here panics on any medium contents.
 
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -246,8 +247,8 @@ impl<M: Medium> Journal<M> {
         let first = self.first_seq();
         self.read_from(first, &mut |seq, e| {
             records += 1;
-            if let Some(k) = e.idempotency_key() {
-                keys.insert(k, seq, window);
+            if let Some(k) = dedupe_key(e) {
+                keys.insert(&k, seq, window);
             }
             true
         })?;
@@ -431,14 +432,14 @@ impl<M: Medium> Journal<M> {
         let mut records: Vec<u8> = Vec::with_capacity(capacity);
         records.resize(COMMIT_HEADER, 0);
         let mut ends: Vec<usize> = Vec::with_capacity(events.len());
-        // Keys first seen in this call, borrowed from `events`.
-        let mut new_keys: HashMap<&str, u64> = HashMap::with_capacity(events.len());
+        // Keys first seen in this call.
+        let mut new_keys: HashMap<String, u64> = HashMap::with_capacity(events.len());
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
             let e = e.borrow();
-            let key = e.idempotency_key();
-            if let Some(key) = key {
+            let key = dedupe_key(e);
+            if let Some(key) = &key {
                 let seen = self.dedupe.get(key).or_else(|| new_keys.get(key).copied());
                 if let Some(first) = seen {
                     outcomes.push(Appended::Duplicate(first));
@@ -462,10 +463,10 @@ impl<M: Medium> Journal<M> {
         self.write_commits(&mut records, &ends)?;
         self.records += ends.len() as u64;
         // In sequence order, so the window forgets the oldest first.
-        let mut new_keys: Vec<(&str, u64)> = new_keys.into_iter().collect();
+        let mut new_keys: Vec<(String, u64)> = new_keys.into_iter().collect();
         new_keys.sort_unstable_by_key(|&(_, seq)| seq);
         for (key, seq) in new_keys {
-            self.dedupe.insert(key, seq, self.config.dedupe_window);
+            self.dedupe.insert(&key, seq, self.config.dedupe_window);
         }
         Ok(outcomes)
     }
@@ -685,9 +686,24 @@ impl<M: Medium> Journal<M> {
     }
 }
 
-/// The idempotency window: the last `window` keys and the sequence number each first had,
-/// found by hash; the oldest is forgotten first. Each key is stored once, shared by the map and
-/// the age order.
+/// What event `e` is de-duplicated by: its idempotency key *on its subject*. The journal is
+/// one stream (JetStream de-duplicates a `Msg-Id` per stream) holding every app's events, so
+/// the same key on two subjects names two facts — an unrelated `junk.x` must not suppress a
+/// handler's `ledger.transfer.completed`. Not per publisher: a handler restarted after a crash
+/// is another run, and its repeated outcome must still be caught. (`\n` cannot occur in a
+/// subject.)
+fn dedupe_key(e: &Envelope) -> Option<String> {
+    let key = e.idempotency_key()?;
+    let mut scoped = String::with_capacity(e.name.len() + 1 + key.len());
+    scoped.push_str(&e.name);
+    scoped.push('\n');
+    scoped.push_str(key);
+    Some(scoped)
+}
+
+/// The idempotency window: the last `window` keys (subject and key, [`dedupe_key`]) and the
+/// sequence number each first had, found by hash; the oldest is forgotten first. Each key is
+/// stored once, shared by the map and the age order.
 #[derive(Debug, Default)]
 struct Dedupe {
     by_key: HashMap<Arc<str>, u64>,

@@ -333,6 +333,29 @@ fn idempotency_keys_return_the_first_sequence_number() {
 }
 
 #[test]
+fn an_idempotency_key_is_scoped_to_its_subject() {
+    let (mut j, _) = open(RamMedium::new(NOR));
+    let on = |subject: &str, i: u64| {
+        let mut e = keyed(i, "k");
+        e.name = subject.into();
+        e
+    };
+    assert_eq!(j.append(&[on("junk.x", 0)]).unwrap(), [Appended::New(1)]);
+    // The same key on another subject is another fact; on the same subject, a duplicate.
+    assert_eq!(
+        j.append(&[on("ledger.transfer.completed", 1), on("junk.x", 2)])
+            .unwrap(),
+        [Appended::New(2), Appended::Duplicate(1)]
+    );
+    let (mut k, _) = reopen(&mut j);
+    assert_eq!(
+        k.append(&[on("ledger.transfer.completed", 3)]).unwrap(),
+        [Appended::Duplicate(2)],
+        "rebuilt after a reboot, scoped the same way"
+    );
+}
+
+#[test]
 fn garbage_media_are_formatted_or_read_without_panicking() {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     for round in 0..200 {
