@@ -79,6 +79,10 @@ impl Medium for Store {
 
 /// Opens the bus over the journal on `store` (called `medium`); the line for the boot log says
 /// what recovery found.
+/// The medium name of a journal in RAM (not durable: `emit` says so with
+/// `zb_abi::bus::EMIT_NOT_DURABLE`).
+pub const RAM_MEDIUM: &str = "ram";
+
 pub fn open(
     store: Store,
     medium: &'static str,

@@ -24,7 +24,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use zb_abi::bus::{EMIT_DUPLICATE, EventView, SubscribeOptions};
+use zb_abi::bus::{EMIT_DUPLICATE, EMIT_NOT_DURABLE, EventView, SubscribeOptions};
 use zb_abi::call::{Buf, HandleArg};
 use zb_abi::{Error, Pid, Rights};
 use zb_bus::envelope::{SCHEMA_DIR, schema_path};
@@ -98,12 +98,15 @@ impl Kernel {
         // Woken after the commit: the answer is waiting.
         if let Some(answer) = bus.take_answer(pid) {
             let (seq, duplicate) = answer.map_err(|e| (e, format!("the journal refused: {e}")))?;
-            let value = i64::try_from(seq).map_err(|_| plain(Error::Corrupt))?;
-            return Ok(Outcome::Reply(if duplicate {
-                value | EMIT_DUPLICATE
-            } else {
-                value
-            }));
+            let mut value = i64::try_from(seq).map_err(|_| plain(Error::Corrupt))?;
+            if duplicate {
+                value |= EMIT_DUPLICATE;
+            }
+            // Appended, but to a journal in RAM: the emitter is told, not promised durability.
+            if bus.medium == crate::bus::RAM_MEDIUM {
+                value |= EMIT_NOT_DURABLE;
+            }
+            return Ok(Outcome::Reply(value));
         }
         let now = self.shared.clock.now_us();
         let run_name = self.runs.get(pid).map_or("?", |r| r.name.as_str());

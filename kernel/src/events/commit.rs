@@ -50,7 +50,7 @@ impl Kernel {
             Some(e) => format!("its region failed ({e})"),
             None => String::from("no journal region"),
         };
-        match bus::open(Store::Ram(ram), "ram", config) {
+        match bus::open(Store::Ram(ram), bus::RAM_MEDIUM, config) {
             Ok((bus, _)) => {
                 self.bus = Some(bus);
                 format!("journal: in RAM, not durable ({why})")

@@ -739,3 +739,29 @@ fn a_timer_set_by_a_restricted_run_starts_its_program_as_restricted() {
             .any(|r| r.state.status() == Some(&ExitStatus::Ok(0)));
     assert!(opened, "the unrestricted setter's program opened it");
 }
+
+#[test]
+fn an_emit_to_a_journal_in_ram_says_it_is_not_durable() {
+    let mut s = sim();
+    // Exits with the EMIT_NOT_DURABLE bit of its emit's result.
+    s.program(
+        "volatile",
+        &format!(
+            r#"(memory (export "memory") 1) {}
+  (func (export "_start")
+    (call $exit (i32.wrap_i64 (i64.and (i64.shr_u
+      (call $emit (i32.const 0) (i32.const 3) (i32.const 64) (i32.const 2)
+                  (i32.const 160) (i32.const 0))
+      (i64.const 61)) (i64.const 1)))))"#,
+            data("a.b", "{}", "")
+        ),
+    );
+    assert_eq!(zb_abi::bus::EMIT_NOT_DURABLE, 1 << 61);
+    let pid = s.spawn("volatile", &[]);
+    s.run(50);
+    assert_eq!(
+        s.status(pid),
+        Some(ExitStatus::Ok(1)),
+        "the journal is in RAM here"
+    );
+}

@@ -33,6 +33,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
 /// `emit`'s result has this bit set when the event was a duplicate (nothing was appended; the
 /// rest of the result is the first event's sequence number).
 pub const EMIT_DUPLICATE: i64 = 1 << 62;
+/// `emit`'s result has this bit set when the journal is not durable (it is in RAM: no journal
+/// medium, or the medium failed to open at boot): the event is appended, and lost at the next
+/// reboot.
+pub const EMIT_NOT_DURABLE: i64 = 1 << 61;
 
 /// Bytes of an encoded [`EventView`]'s fixed head.
 pub const EVENT_HEADER: usize = 48;

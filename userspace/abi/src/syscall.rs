@@ -34,7 +34,7 @@
 //! | `rmdir` | `(url: i32, url_len: i32) -> i64` | removes an empty directory; 0 |
 //! | `rename` | `(from: i32, from_len: i32, to: i32, to_len: i32) -> i64` | renames within one scheme; 0 |
 //! | `statfs` | `(url: i32, url_len: i32, out: i32) -> i64` | writes a [`crate::scheme::FsInfo`] for the file system holding `url`; 0 |
-//! | `emit` | `(name: i32, name_len: i32, payload: i32, payload_len: i32, headers: i32, headers_len: i32) -> i64` | appends an event to the journal and blocks until it is durable; its sequence number (with [`crate::bus::EMIT_DUPLICATE`] set for a repeated `idempotency_key`) |
+//! | `emit` | `(name: i32, name_len: i32, payload: i32, payload_len: i32, headers: i32, headers_len: i32) -> i64` | appends an event to the journal and blocks until it is durable; its sequence number (with [`crate::bus::EMIT_DUPLICATE`] set for a repeated `idempotency_key`, and [`crate::bus::EMIT_NOT_DURABLE`] when the journal is in RAM) |
 //! | `subscribe` | `(pattern: i32, len: i32, opts: i32, opts_len: i32) -> i64` | subscribes to a subject pattern ([`crate::bus::SubscribeOptions`]); a handle |
 //! | `next` | `(h: i32, buf: i32, cap: i32, flags: i32) -> i64` | blocks until the subscription's next event and writes it ([`crate::bus::EventView`]); its length |
 //! | `ack` | `(h: i32, seq: i64, failed: i32) -> i64` | a durable subscription's event is done (`failed` = 0) or failed (1: redelivered after a backoff); 0 |

@@ -5,7 +5,7 @@
 //! token) and `>` (the rest). Payloads are JSON text, checked by the kernel. See
 //! [`zb_abi::bus`] for headers, options and the delivered event's layout ([`EventView`]).
 
-pub use zb_abi::bus::{EMIT_DUPLICATE, EventView};
+pub use zb_abi::bus::{EMIT_DUPLICATE, EMIT_NOT_DURABLE, EventView};
 
 use crate::{Error, decode, len32, ptr32, sys};
 
@@ -17,9 +17,13 @@ pub struct Emitted {
     /// The `idempotency_key` header was seen before: nothing was appended, and `seq` is the
     /// first event's.
     pub duplicate: bool,
+    /// The journal is in RAM (no medium, or it failed at boot): appended, but lost at the next
+    /// reboot.
+    pub not_durable: bool,
 }
 
-/// Appends an event to the journal; returns once it is durable. `headers` are `key=value`
+/// Appends an event to the journal; returns once it is durable (or, with no durable journal,
+/// appended: [`Emitted::not_durable`]). `headers` are `key=value`
 /// lines (`idempotency_key`, `correlation_id`, `causation_id`, `tenant`, `version`, or your
 /// own).
 pub fn emit(subject: &str, payload: &str, headers: &str) -> Result<Emitted, Error> {
@@ -40,8 +44,9 @@ pub fn emit(subject: &str, payload: &str, headers: &str) -> Result<Emitted, Erro
         )
     })?;
     Ok(Emitted {
-        seq: v & !(EMIT_DUPLICATE as u64),
+        seq: v & !((EMIT_DUPLICATE | EMIT_NOT_DURABLE) as u64),
         duplicate: v & (EMIT_DUPLICATE as u64) != 0,
+        not_durable: v & (EMIT_NOT_DURABLE as u64) != 0,
     })
 }
 

@@ -68,6 +68,9 @@ fn emit(subject: &str, payload: &str, headers: &[&str]) -> Result<(), Error> {
     if done.duplicate {
         w.push_str(" (duplicate)");
     }
+    if done.not_durable {
+        w.push_str(" (not durable: the journal is in RAM)");
+    }
     w.push_str("\n");
     Ok(())
 }
