@@ -171,6 +171,10 @@ impl Fold for Instance {
         self.callee.memory().to_vec()
     }
 
+    fn image_len(&self) -> usize {
+        self.callee.memory().len()
+    }
+
     /// Writes a memory image back (the memory grows to hold it).
     fn restore(&mut self, image: &[u8]) -> Result<(), String> {
         self.callee

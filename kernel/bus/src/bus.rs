@@ -244,10 +244,16 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             }
             take += 1;
         }
-        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        let mut batch: Vec<Pending> = self.pending.drain(..take).collect();
         done.committed = !batch.is_empty();
+        self.keep_reserve(&mut batch, &mut done);
+        if batch.is_empty() {
+            return done;
+        }
         let events: Vec<&Envelope> = batch.iter().map(|p| &p.event).collect();
-        match self.journal.append(&events) {
+        let appended = self.journal.append(&events);
+        self.settle_seals(appended.is_ok());
+        match appended {
             Ok(outcomes) => {
                 self.stats.commits += 1;
                 for (p, outcome) in batch.iter().zip(outcomes) {
@@ -281,6 +287,58 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             }
         }
         done
+    }
+
+    /// Journal bytes kept for the system's bookkeeping: a snapshot of every view and a
+    /// consumer position. Other events (runs', timers', dead letters) are refused with
+    /// `NoSpace` rather than take it, so a journal that filled up can always still be sealed,
+    /// and then release what the snapshot covers.
+    pub fn system_reserve(&self) -> usize {
+        let snapshots: usize = self
+            .views
+            .iter()
+            .map(|v| crate::snapshot::journal_bytes(v.image_len(), self.max_record))
+            .sum();
+        snapshots + self.max_record + zb_journal::record::RECORD_OVERHEAD
+    }
+
+    /// Refuses (`NoSpace`) the events in `batch` other than the system's bookkeeping (`_…`
+    /// subjects) if appending them would leave less than [`Bus::system_reserve`].
+    fn keep_reserve(&mut self, batch: &mut Vec<Pending>, done: &mut Committed) {
+        let bookkeeping = |p: &Pending| p.from == SYSTEM && p.event.name.starts_with('_');
+        let bytes = |p: &Pending| p.event.encoded_len() + zb_journal::record::RECORD_OVERHEAD;
+        let others: usize = batch.iter().filter(|p| !bookkeeping(p)).map(bytes).sum();
+        if others == 0 {
+            return;
+        }
+        let all: usize = batch.iter().map(bytes).sum();
+        if all.saturating_add(self.system_reserve()) <= self.journal.room() {
+            return;
+        }
+        for p in batch.iter().filter(|p| !bookkeeping(p) && p.from != SYSTEM) {
+            self.answers.insert(p.from, Err(Error::NoSpace));
+            done.emitters.push(p.from);
+        }
+        batch.retain(bookkeeping);
+    }
+
+    /// After a commit (`ok`: it was appended): a view whose snapshot has no part left to commit
+    /// is sealed at its height if the commit went in, and not sealed if it failed (its seal is
+    /// lost; the events it would have covered stay).
+    fn settle_seals(&mut self, ok: bool) {
+        for view in &mut self.views {
+            let Some(height) = view.sealing else {
+                continue;
+            };
+            let subject = crate::snapshot::subject(&view.name);
+            if self.pending.iter().any(|p| p.event.name == subject) {
+                continue;
+            }
+            view.sealing = None;
+            if ok {
+                view.sealed = view.sealed.max(height);
+            }
+        }
     }
 
     /// New event `seq` is in the journal: the views fold it, the subscriptions and the

@@ -24,6 +24,20 @@ pub fn subject(view: &str) -> String {
 /// Most parts a snapshot may have (a bound on what reading one allocates).
 const MAX_PARTS: u64 = 4096;
 
+/// Bytes of one part's image data (hex takes twice as many) in a record of `max_record`.
+fn chunk(max_record: usize) -> usize {
+    (max_record.saturating_sub(256) / 2).max(64)
+}
+
+/// Journal bytes a snapshot of an `image_len`-byte image takes at most ([`parts`]: each part
+/// one record of at most `max_record` bytes, with its framing, and a commit header for each of
+/// the two segments it may span).
+pub fn journal_bytes(image_len: usize, max_record: usize) -> usize {
+    use zb_journal::record::{COMMIT_HEADER, RECORD_OVERHEAD};
+    let count = image_len.div_ceil(chunk(max_record)).max(1);
+    count * (max_record + RECORD_OVERHEAD) + 2 * COMMIT_HEADER
+}
+
 /// The events recording `image` as view `view`'s snapshot at `height`, written at `now_us`:
 /// hex in parts that fit a record of `max_record` bytes with room for the envelope.
 pub fn parts(
@@ -33,7 +47,7 @@ pub fn parts(
     max_record: usize,
     now_us: u64,
 ) -> Vec<Envelope> {
-    let chunk = (max_record.saturating_sub(256) / 2).max(64);
+    let chunk = chunk(max_record);
     let count = image.len().div_ceil(chunk).max(1);
     let subject = subject(view);
     let mut events = Vec::with_capacity(count);

@@ -620,6 +620,31 @@ fn recovery_trusts_only_the_systems_own_snapshot_and_consumer_records() {
 }
 
 #[test]
+fn a_view_whose_events_are_gone_stops_and_says_so() {
+    // No view held the journal: the oldest events went to make room.
+    let mut bus = open(medium());
+    emit_n(&mut bus, "orders.new", 200);
+    let first = bus.first_seq();
+    assert!(first > 1, "the journal wrapped");
+    let mut again = reboot(&mut bus);
+    let line = again
+        .add_view("count", "orders.>", Counter::default())
+        .expect("loads");
+    assert_eq!(
+        line,
+        format!(
+            "view count: stopped: events 1..{} it has not folded are gone from the journal \
+             (no snapshot covers them)",
+            first - 1
+        )
+    );
+    assert_eq!(
+        again.scan("count", "k").map_err(|e| e.0),
+        Err(Error::Corrupt)
+    );
+}
+
+#[test]
 fn a_view_holds_the_journal_until_it_is_sealed() {
     let mut bus = open(medium());
     with_view(&mut bus, "orders.>");
@@ -627,7 +652,15 @@ fn a_view_holds_the_journal_until_it_is_sealed() {
     let refused = answers.iter().position(Result::is_err).expect("it fills");
     assert_eq!(answers[refused], Err(Error::NoSpace));
     assert_eq!(bus.retention_floor(), 1);
+    // Room was kept for the snapshot: the full journal can still be sealed, and only once the
+    // snapshot is committed may what it covers go.
     bus.seal("count", 0).expect("seals");
+    assert_eq!(
+        bus.retention_floor(),
+        1,
+        "not before the snapshot is durable"
+    );
+    bus.commit(0);
     assert_eq!(bus.retention_floor(), refused as u64 + 1);
     let more = emit_n(&mut bus, "orders.new", 20);
     assert!(more.iter().all(Result::is_ok), "{more:?}");

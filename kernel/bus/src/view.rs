@@ -37,6 +37,10 @@ pub trait Fold {
     fn scan(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
     /// Its state's bytes (what a snapshot records).
     fn image(&self) -> Vec<u8>;
+    /// How many bytes [`Fold::image`] gives (without copying them, where it can).
+    fn image_len(&self) -> usize {
+        self.image().len()
+    }
     /// Takes `image` as its state.
     fn restore(&mut self, image: &[u8]) -> Result<(), String>;
 }
@@ -61,8 +65,11 @@ pub struct View<R: Reducer> {
     pub pattern: String,
     /// The last sequence number folded (0: none).
     pub height: u64,
-    /// The height of its newest snapshot (0: none).
+    /// The height of its newest *durable* snapshot (0: none): events up to it may be released.
     pub sealed: u64,
+    /// A snapshot queued for the next commit, at this height: it becomes `sealed` only once
+    /// committed, so no event it covers is released before the snapshot is on the medium.
+    pub sealing: Option<u64>,
     /// Why it stopped, if it did.
     pub failed: Option<String>,
     reducer: R,
@@ -78,6 +85,7 @@ impl<R: Reducer> View<R> {
             pattern: String::from(pattern),
             height: 0,
             sealed: 0,
+            sealing: None,
             failed: None,
             reducer,
             state: State::Resident(Box::new(fold)),
@@ -182,6 +190,14 @@ impl<R: Reducer> View<R> {
         }
     }
 
+    /// How many bytes its state has (what a snapshot of it records).
+    pub fn image_len(&self) -> usize {
+        match &self.state {
+            State::Resident(fold) => fold.image_len(),
+            State::PagedOut(image) => image.len(),
+        }
+    }
+
     /// The state's bytes (at `height`), for a snapshot.
     pub fn image(&self) -> Vec<u8> {
         match &self.state {
@@ -207,7 +223,18 @@ fn catch_up<M: Medium, R: Reducer>(
     journal: &mut Journal<M>,
     view: &mut View<R>,
 ) -> Result<(), String> {
-    let from = (view.height + 1).max(journal.first_seq());
+    // Events it has not folded that the journal no longer holds: its state would be wrong
+    // from here on, so it stops, saying which (never folds over the gap).
+    let first = journal.first_seq();
+    if view.failed.is_none() && first > view.height + 1 && journal.last_seq() >= first {
+        view.failed = Some(format!(
+            "events {}..{} it has not folded are gone from the journal (no snapshot covers them)",
+            view.height + 1,
+            first - 1
+        ));
+        return Ok(());
+    }
+    let from = (view.height + 1).max(first);
     journal
         .read_from(from, &mut |seq, event| {
             let headers = event.header_lines();
@@ -316,11 +343,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         let image = view.image();
         let height = view.height;
-        view.sealed = height;
+        // Sealed once the snapshot is committed (`Bus::commit`): until then nothing it covers
+        // may be released.
+        view.sealing = Some(height);
         for event in snapshot::parts(name, height, &image, max_record, now_us) {
             self.queue(SYSTEM, event);
         }
-        self.journal.release_before(self.retention_floor());
         Ok(height)
     }
 }

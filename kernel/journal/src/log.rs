@@ -370,6 +370,30 @@ impl<M: Medium> Journal<M> {
             .map_or(self.next_seq, |s| s.first_seq)
     }
 
+    /// Bytes that can be appended now without erasing a record at or above the floor: what
+    /// the active segment has left, and every segment that is free or holds only released
+    /// records (each less its header). An append of records adding up to less than this (each
+    /// with [`RECORD_OVERHEAD`], plus a commit header per segment) fits.
+    pub fn room(&self) -> usize {
+        let seg = self.geometry.segment_bytes as usize;
+        let usable = seg.saturating_sub(self.header_len as usize + COMMIT_HEADER);
+        let active = match self.chain.last() {
+            Some(s) if !s.sealed => seg
+                .saturating_sub(s.tail as usize)
+                .saturating_sub(COMMIT_HEADER),
+            _ => 0,
+        };
+        let free = (self.geometry.segments as usize).saturating_sub(self.chain.len());
+        // Released segments at the front of the chain (not the active one) can be reused.
+        let released = self
+            .chain
+            .iter()
+            .take(self.chain.len().saturating_sub(1))
+            .take_while(|s| s.next_seq <= self.floor)
+            .count();
+        active + (free + released) * usable
+    }
+
     /// Bytes of commits read back since the journal was opened (recovery, reads, lookups):
     /// a running count a caller takes the difference of to see what an operation read.
     pub fn bytes_read(&self) -> u64 {
