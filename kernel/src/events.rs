@@ -128,11 +128,34 @@ impl Kernel {
         let reply = data.sys.replies_to(name);
         let event = zb_bus::envelope::emitted(source, now, name, payload, headers, reply)
             .map_err(|why| (Error::InvalidArgument, why))?;
+        self.authorise_bus(pid, "publish", &event.name)?;
         self.check_schema(&event)?;
         if let Some(bus) = self.bus.as_mut() {
             bus.queue(pid, event);
         }
         Ok(Outcome::Block(WaitReason::Commit))
+    }
+
+    /// Checks run `pid`'s bus call against its grants: `right` (`publish`, `subscribe`,
+    /// `scan`, `seal`, `timer`) on `target` (a subject, pattern, view or timer name) needs a
+    /// grant `bus://<right>/<pattern>` covering it, when the run is restricted at all. The one
+    /// place bus grants are enforced; a denial is logged as a file denial is.
+    pub(crate) fn authorise_bus(
+        &mut self,
+        pid: Pid,
+        right: &str,
+        target: &str,
+    ) -> Result<(), (Error, String)> {
+        let run = self.runs.get(pid).and_then(|r| r.task.as_ref());
+        let Some(grants) = run.and_then(|t| t.data().sys.allow.clone()) else {
+            return Ok(());
+        };
+        let url = format!("bus://{right}/{target}");
+        if crate::scheme::allowed(Some(&grants), &url) {
+            return Ok(());
+        }
+        let e = self.deny(pid, Some(&grants), right, &url);
+        Err((e, format!("{url} is outside the run's grants")))
     }
 
     /// `subscribe`: a subscription handle (or, with `delete=1`, deletes a durable consumer).
@@ -148,6 +171,7 @@ impl Kernel {
         };
         zb_bus::subject::check_pattern(&pattern)
             .map_err(|e| (Error::InvalidArgument, format!("pattern {pattern:?}: {e}")))?;
+        self.authorise_bus(pid, "subscribe", &pattern)?;
         let now = self.shared.clock.now_us();
         let options = SubscribeOptions::parse(&options).map_err(|e| {
             (
@@ -295,6 +319,7 @@ impl Kernel {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
             (view_text(view, mem)?, view_text(key, mem)?)
         };
+        self.authorise_bus(pid, "scan", &view)?;
         let answer = self.scan_view(&view, &key)?;
         if answer.len() > out.len {
             return Err((
@@ -316,6 +341,7 @@ impl Kernel {
             let (mem, _) = live(&mut self.runs, pid).map_err(plain)?.parts();
             view_text(view, mem)?
         };
+        self.authorise_bus(pid, "seal", &view)?;
         let height = self.seal_view(&view)?;
         Ok(Outcome::Reply(i64::try_from(height).unwrap_or(i64::MAX)))
     }
@@ -332,6 +358,7 @@ impl Kernel {
         };
         let spec = zb_abi::bus::TimerSpec::parse(&text)
             .map_err(|why| (Error::InvalidArgument, String::from(why)))?;
+        self.authorise_bus(pid, "timer", spec.name)?;
         let now = self.shared.clock.now_us();
         // A timer is its setter's program's (the operator's, for a command typed at the
         // console), and starts its program with the setter's grants.

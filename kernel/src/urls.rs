@@ -255,16 +255,26 @@ impl Kernel {
     ) -> Result<Target, Error> {
         let target = Target::resolve(&self.router, url)?;
         if allow.is_some_and(|grants| !allowed(Some(grants), &target.canonical(url))) {
-            let name = self.runs.get(client).map_or("?", |r| r.name.as_str());
-            let grants = allow.map(|g| g.join(" ")).unwrap_or_default();
-            let line = format!(
-                "kernel: denied {what} {} to pid {client} ({name}): outside its grants ({grants})",
-                target.canonical(url)
-            );
-            self.log(&line);
-            return Err(Error::PermissionDenied);
+            return Err(self.deny(client, allow, what, &target.canonical(url)));
         }
         Ok(target)
+    }
+
+    /// Logs that `client` holding `allow` was denied `what` on `url`; `PermissionDenied`.
+    pub(crate) fn deny(
+        &mut self,
+        client: Pid,
+        allow: Option<&[String]>,
+        what: &str,
+        url: &str,
+    ) -> Error {
+        let name = self.runs.get(client).map_or("?", |r| r.name.as_str());
+        let grants = allow.map(|g| g.join(" ")).unwrap_or_default();
+        let line = format!(
+            "kernel: denied {what} {url} to pid {client} ({name}): outside its grants ({grants})"
+        );
+        self.log(&line);
+        Error::PermissionDenied
     }
 
     /// Finishes run `pid`'s call with the handler's `reply`.

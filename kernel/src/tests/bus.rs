@@ -700,8 +700,12 @@ fn a_timer_set_by_a_restricted_run_starts_its_program_as_restricted() {
     (call $exit (select (i32.const 0) (i32.wrap_i64 (local.get $r))
                         (i64.ge_s (local.get $r) (i64.const 0)))))"#,
     );
+    // Restricted: to /data/app, and to setting timer `esc` (without which it could not).
     let options = crate::RunOptions {
-        allow: Some(std::vec![String::from("file:///data/app")]),
+        allow: Some(std::vec![
+            String::from("file:///data/app"),
+            String::from("bus://timer/esc"),
+        ]),
         ..crate::RunOptions::default()
     };
     let setter =
@@ -764,4 +768,71 @@ fn an_emit_to_a_journal_in_ram_says_it_is_not_durable() {
         Some(ExitStatus::Ok(1)),
         "the journal is in RAM here"
     );
+}
+
+/// Spawns `name` restricted to `grants`.
+fn spawn_restricted(s: &mut Sim, name: &str, grants: &[&str]) -> zb_abi::Pid {
+    let options = crate::RunOptions {
+        allow: Some(grants.iter().map(|g| String::from(*g)).collect()),
+        ..crate::RunOptions::default()
+    };
+    s.k.spawn_with(1, name, std::vec::Vec::new(), std::vec::Vec::new(), options)
+        .map_err(|(e, _)| e)
+        .expect("spawn")
+}
+
+#[test]
+fn a_restricted_run_uses_the_bus_only_within_its_bus_grants_and_denials_are_logged() {
+    let mut s = with_view("orders.>");
+    let grants = [
+        "file:///data/app",
+        "bus://publish/orders.>",
+        "bus://subscribe/orders.*",
+        "bus://scan/count",
+    ];
+    s.program("in", &emitter("orders.new", "{}", ""));
+    s.program("out", &emitter("payments.new", "{}", ""));
+    s.program("sub-in", &subscriber("orders.*", "", 1));
+    s.program("sub-out", &subscriber("orders.>", "", 1));
+    s.program("scan-in", &scanner("count", "k"));
+    s.program("seal-out", &timer_setter("nope after 1s"));
+    let ok = spawn_restricted(&mut s, "in", &grants);
+    let denied = spawn_restricted(&mut s, "out", &grants);
+    let narrower = spawn_restricted(&mut s, "sub-in", &grants);
+    let wider = spawn_restricted(&mut s, "sub-out", &grants);
+    let scan = spawn_restricted(&mut s, "scan-in", &grants);
+    let timer = spawn_restricted(&mut s, "seal-out", &grants);
+    s.run(200);
+    assert_eq!(
+        s.status(ok),
+        Some(ExitStatus::Ok(1)),
+        "orders.new is within orders.>"
+    );
+    assert_eq!(s.status(denied), Some(err(Error::PermissionDenied)));
+    assert_eq!(
+        s.status(wider),
+        Some(err(Error::PermissionDenied)),
+        "orders.> is wider"
+    );
+    assert_eq!(s.status(scan), Some(ExitStatus::Ok(0)));
+    assert_eq!(
+        s.status(timer),
+        Some(err(Error::PermissionDenied)),
+        "no timer grant"
+    );
+    // The narrower subscriber was let in: it got the orders event.
+    assert_eq!(s.status(narrower), Some(ExitStatus::Ok(0)));
+    assert!(s.out.contains("orders.new {}"), "{}", s.out);
+    let log: String = s.k.log.iter().cloned().collect();
+    for line in [
+        "denied publish bus://publish/payments.new to pid",
+        "denied subscribe bus://subscribe/orders.> to pid",
+        "denied timer bus://timer/nope to pid",
+    ] {
+        assert!(log.contains(line), "{line}: {log}");
+    }
+    // An unrestricted run (the shell's, without --allow) may do all of it.
+    let free = s.spawn("out", &[]);
+    s.run(50);
+    assert_eq!(s.status(free), Some(ExitStatus::Ok(2)), "the second event");
 }

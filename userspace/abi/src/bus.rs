@@ -12,6 +12,16 @@
 //! - **Subscription options** use the same `key=value` lines ([`SubscribeOptions`]).
 //! - **Delivered events** are one [`EventView`] encoding: a fixed [`EVENT_HEADER`]-byte head,
 //!   then the variable fields.
+//! - **Reserved subjects**: `_…` (the system's bookkeeping: `_consumer.*`, `_snapshot.*`),
+//!   `dlq.*` and `timer.*` are written by the system only; `emit` to them is
+//!   `InvalidArgument`. A reply inbox (`_INBOX.*`) may be published to by a run that received a
+//!   request naming it in its `reply_to` header.
+//! - **Grants**: a restricted run (one given grants at spawn) makes a bus call only if one of
+//!   its grants `bus://<right>/<pattern>` allows it ([`pattern_covers`]): `publish` for `emit`
+//!   (the subject), `subscribe` for `subscribe` (the pattern), `scan` and `seal` (the view),
+//!   `timer` (the timer's name); else `PermissionDenied`. An unrestricted run may make any.
+//!   A durable consumer belongs to the program that first attached it, a timer to the program
+//!   that set it: another program's attach, delete, replace or cancel is `PermissionDenied`.
 //!
 //! Invariants: decoding never panics on any bytes; every length is checked against the
 //! buffer before it is used.
@@ -344,8 +354,55 @@ impl<'a> SubscribeOptions<'a> {
     }
 }
 
+/// Whether NATS pattern `grant` covers `request` — every subject `request` matches, `grant`
+/// matches too — for bus grants (`bus://publish/orders.>` covers publishing `orders.new`, and
+/// subscribing to `orders.*`, but not to `>`). Token by token: `>` covers one or more tokens of
+/// anything (`*` and `>` included), `*` covers one token that is not `>`, a literal only
+/// itself. Plain subjects are patterns without wildcards, so this is also "subject matches".
+pub fn pattern_covers(grant: &str, request: &str) -> bool {
+    let mut req = request.split('.');
+    for g in grant.split('.') {
+        match (g, req.next()) {
+            (">", Some(_)) => return true,
+            (_, None) => return false,
+            ("*", Some(r)) if r != ">" => {}
+            (g, Some(r)) if g == r => {}
+            _ => return false,
+        }
+    }
+    req.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_grant_pattern_covers_what_it_matches_and_narrower_patterns() {
+        for (grant, request, want) in [
+            ("orders.>", "orders.new", true),
+            ("orders.>", "orders.eu.new", true),
+            ("orders.>", "orders.*", true),
+            ("orders.>", "orders.>", true),
+            ("orders.>", "orders", false),
+            ("orders.>", ">", false),
+            ("orders.*", "orders.new", true),
+            ("orders.*", "orders.*", true),
+            ("orders.*", "orders.>", false),
+            ("orders.*", "orders.eu.new", false),
+            ("orders.new", "orders.new", true),
+            ("orders.new", "orders.*", false),
+            (">", "anything.at.all", true),
+            ("*", "a", true),
+            ("*", "a.b", false),
+            ("a.b", "a", false),
+        ] {
+            assert_eq!(
+                pattern_covers(grant, request),
+                want,
+                "{grant} covers {request}"
+            );
+        }
+    }
     use super::*;
 
     fn sample() -> EventView<'static> {

@@ -262,7 +262,22 @@ pub fn starts_with_prefix(path: &str, prefix: &str) -> bool {
 /// folding, since e.g. bus subjects are case-sensitive — and the same port or both none), the
 /// grant's path is a component prefix of the requested path after normalisation, and, if the
 /// grant has a query, the request has exactly that query (a grant without a query allows any).
+/// A bus grant (`bus://publish/orders.>`) allows a bus request of the same right whose pattern
+/// it covers (`bus://publish/orders.new`).
 pub fn grant_allows(grant: &Url<'_>, requested: &Url<'_>) -> bool {
+    // Bus grants, `bus://<right>/<pattern>`: the right is the authority, and the path is a
+    // NATS pattern, compared as patterns (`crate::bus::pattern_covers`) rather than paths.
+    if grant.scheme() == "bus" {
+        let granted = grant.path().strip_prefix('/').unwrap_or("");
+        let asked = requested.path().strip_prefix('/').unwrap_or("");
+        return requested.scheme() == "bus"
+            && grant.host() == requested.host()
+            && grant.port().is_none()
+            && requested.port().is_none()
+            && grant.query().is_none()
+            && !granted.is_empty()
+            && crate::bus::pattern_covers(granted, asked);
+    }
     grant.scheme() == requested.scheme()
         && grant.host() == requested.host()
         && grant.port() == requested.port()
@@ -310,6 +325,40 @@ mod tests {
         } else {
             stack.iter().map(|s| format!("/{s}")).collect()
         }
+    }
+
+    #[test]
+    fn bus_grants_compare_rights_and_patterns() {
+        let allows =
+            |g: &str, r: &str| grant_allows(&Url::parse(g).unwrap(), &Url::parse(r).unwrap());
+        assert!(allows("bus://publish/orders.>", "bus://publish/orders.new"));
+        assert!(allows(
+            "bus://subscribe/orders.>",
+            "bus://subscribe/orders.*"
+        ));
+        assert!(!allows("bus://subscribe/orders.>", "bus://subscribe/>"));
+        assert!(!allows(
+            "bus://publish/orders.>",
+            "bus://subscribe/orders.new"
+        ));
+        assert!(!allows(
+            "bus://publish/orders.>",
+            "bus://publish/payments.new"
+        ));
+        assert!(
+            !allows("bus://publish", "bus://publish/orders.new"),
+            "no pattern, no right"
+        );
+        assert!(allows(
+            "bus://scan/ledger.balances",
+            "bus://scan/ledger.balances"
+        ));
+        assert!(!allows(
+            "bus://scan/ledger.balances",
+            "bus://seal/ledger.balances"
+        ));
+        assert!(!allows("bus://publish/orders.>", "file:///orders.new"));
+        assert!(!allows("file:///data", "bus://publish/data"));
     }
 
     #[test]
