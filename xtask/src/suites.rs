@@ -917,8 +917,9 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         &["2 (duplicate)\n"],
         STEP,
     )?;
+    // The same key on another subject is another fact: appended.
     m.check(
-        r#"emit shop.order.shipped '{"carrier":"post"}'"#,
+        r#"emit shop.order.shipped '{"carrier":"post"}' idempotency_key=t-2"#,
         &["3\n"],
         STEP,
     )?;
@@ -943,6 +944,17 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.check(
         "emit 'ledger..x' '{}'",
         &["emit: invalid argument: subject"],
+        STEP,
+    )?;
+    // A run restricted to some subjects: the others are denied, and the kernel logs it.
+    m.check(
+        r#"run --allow bus://publish/shop.> emit sensors.temp '{"c":1}'"#,
+        &["emit: permission denied: bus://publish/sensors.temp is outside the run's grants"],
+        STEP,
+    )?;
+    m.check(
+        "dmesg",
+        &["denied publish bus://publish/sensors.temp to pid"],
         STEP,
     )?;
     m.check(
@@ -1144,6 +1156,25 @@ fn timers(m: &mut Machine) -> StepResult {
     }
     m.check("timer hi after 100ms run hello", &[], STEP)?;
     m.expect("hello from ZeroBus OS", STEP)?;
+    // A timer a restricted run sets starts its program as restricted: fileio's file is denied
+    // (and logged), not written. Setting a timer at all needs a grant for it.
+    m.check(
+        "run --allow file:///data/app timer esc after 100ms run fileio",
+        &["timer: permission denied: bus://timer/esc is outside the run's grants"],
+        STEP,
+    )?;
+    m.check(
+        "run --allow file:///data/app --allow bus://timer/esc timer esc after 100ms run fileio",
+        &[],
+        STEP,
+    )?;
+    let denied = |out: &str| out.contains("denied open file:///data/fileio.bin to pid");
+    let log = command_until(m, "dmesg", denied)?;
+    if !log.contains("(fileio): outside its grants (file:///data/app bus://timer/esc)") {
+        return m.fail(format!(
+            "the timer's program did not run with its setter's grants: {log:?}"
+        ));
+    }
     m.check(
         "log 'timer.hi'",
         &["timer.hi {\"timer\":\"hi\",\"count\":1"],
