@@ -70,6 +70,12 @@ pub struct JournalLimits {
     /// (not durable; the boot log says so).
     pub ram_segments: u32,
     pub ram_segment: u32,
+    /// What one run may append per [`JournalLimits::quota_window_us`]: events' encoded bytes,
+    /// and events (a quarter of the journal's size per window, so one emit loop alone cannot
+    /// fill it faster than retention and sealing free it, and others still emit meanwhile).
+    pub run_bytes: usize,
+    pub run_events: u32,
+    pub quota_window_us: u64,
 }
 
 impl KernelConfig {
@@ -95,6 +101,9 @@ impl KernelConfig {
                 dedupe_window: 1024,
                 ram_segments: 4,
                 ram_segment: 64 << 10,
+                run_bytes: 1 << 20,
+                run_events: 2048,
+                quota_window_us: 10_000_000,
             },
             replay: ReplayLimits {
                 tape_bytes: 64 << 10,
@@ -125,6 +134,9 @@ impl KernelConfig {
                 dedupe_window: 32,
                 ram_segments: 2,
                 ram_segment: 4 << 10,
+                run_bytes: 8 << 10,
+                run_events: 128,
+                quota_window_us: 10_000_000,
             },
             replay: ReplayLimits {
                 tape_bytes: 1 << 10,

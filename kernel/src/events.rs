@@ -130,6 +130,7 @@ impl Kernel {
             .map_err(|why| (Error::InvalidArgument, why))?;
         self.authorise_bus(pid, "publish", &event.name)?;
         self.check_schema(&event)?;
+        self.take_journal_quota(pid, event.encoded_len(), now)?;
         if let Some(bus) = self.bus.as_mut() {
             bus.queue(pid, event);
         }
@@ -156,6 +157,38 @@ impl Kernel {
         }
         let e = self.deny(pid, Some(&grants), right, &url);
         Err((e, format!("{url} is outside the run's grants")))
+    }
+
+    /// Counts `bytes` (one event) against run `pid`'s journal quota for the window at
+    /// `now_us`; over it, `NoSpace` for this run only (and nothing is counted).
+    fn take_journal_quota(
+        &mut self,
+        pid: Pid,
+        bytes: usize,
+        now_us: u64,
+    ) -> Result<(), (Error, String)> {
+        let limits = self.config.journal;
+        let sys = &mut live(&mut self.runs, pid).map_err(plain)?.data_mut().sys;
+        let (start, used, events) = match sys.journal_window {
+            (start, used, events) if now_us.saturating_sub(start) < limits.quota_window_us => {
+                (start, used, events)
+            }
+            _ => (now_us, 0, 0),
+        };
+        if used + bytes > limits.run_bytes || events >= limits.run_events {
+            let secs = limits.quota_window_us / 1_000_000;
+            return Err((
+                Error::NoSpace,
+                format!(
+                    "journal quota: {events} events, {} in the last {secs} s (at most {}, {} events)",
+                    zb_abi::fmt::Bytes(used as u64),
+                    zb_abi::fmt::Bytes(limits.run_bytes as u64),
+                    limits.run_events
+                ),
+            ));
+        }
+        sys.journal_window = (start, used + bytes, events + 1);
+        Ok(())
     }
 
     /// `subscribe`: a subscription handle (or, with `delete=1`, deletes a durable consumer).

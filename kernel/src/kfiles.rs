@@ -291,6 +291,16 @@ fn build(
                     "view {name}: height {height}, sealed at {sealed}, {state}"
                 );
             }
+            // What keeps old events in the journal, oldest first, and since when (kernel
+            // time; an abandoned consumer or a view never sealed shows here).
+            let _ = writeln!(text, "retention_floor: {}", bus.retention_floor());
+            for (what, from, since_us) in bus.floor_holders() {
+                let since = match since_us {
+                    0 => String::from("before this boot"),
+                    us => alloc::format!("{}.{:03} s after boot", us / 1_000_000, us / 1000 % 1000),
+                };
+                let _ = writeln!(text, "holds from {from}: {what} (since {since})");
+            }
             Ok(Body::Text(text.into_bytes()))
         }
         KernelScheme::Proc => proc_file(from, path, view.runs),

@@ -88,6 +88,9 @@ pub struct RunSys {
     pub reply_inboxes: Vec<(String, Charge)>,
     /// Started for the operator (`RunOptions::operator`).
     pub operator: bool,
+    /// Its journal quota's current window: when it began, and the bytes and events appended
+    /// in it (`JournalLimits::run_bytes`).
+    pub journal_window: (u64, usize, u32),
 }
 
 /// Reply inboxes a run keeps the right to publish to (the oldest is forgotten first).
@@ -112,6 +115,7 @@ impl RunSys {
             last_error: None,
             reply_inboxes: Vec::new(),
             operator: false,
+            journal_window: (0, 0, 0),
         }
     }
 

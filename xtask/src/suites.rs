@@ -1126,12 +1126,38 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     )?;
     timers(&mut m)?;
     ledger_app(&mut m)?;
+    journal_quota(&mut m, platform)?;
     if platform == Platform::Stm32f4 {
         // RAM standing in for flash survives a reset, not a new QEMU: the crash test is x86's.
         return shut_down(&mut m);
     }
     drop(m);
     crash_rounds(&name, &boot)
+}
+
+/// One run over its journal quota (`JournalLimits::run_events`/`run_bytes` per 10 s: 2048
+/// events on x86_64, 8 KiB on the STM32F4) gets `NoSpace` and says why, while another run still
+/// emits; `proc://bus` says what holds the journal.
+fn journal_quota(m: &mut Machine, platform: Platform) -> StepResult {
+    let burst = match platform {
+        Platform::X86_64 => 2100,
+        Platform::Stm32f4 => 140,
+    };
+    m.check(
+        &format!("emit --burst quota.flood {burst}"),
+        &["emit: no space", "journal quota: "],
+        Duration::from_secs(120),
+    )?;
+    let out = m.check(r#"emit quota.calm '{"ok":true}'"#, &["\n"], STEP)?;
+    if out.contains("emit:") {
+        return m.fail(format!("another run could not emit: {out:?}"));
+    }
+    m.check(
+        "cat proc://bus",
+        &["retention_floor: ", "holds from ", "view ledger.balances"],
+        STEP,
+    )?;
+    Ok(())
 }
 
 /// Timers: an interval timer's `timer.<name>` events until it is turned off, a once timer that

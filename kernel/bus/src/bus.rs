@@ -148,6 +148,14 @@ pub struct Bus<M: Medium, R: Reducer> {
     /// `_consumer.<name>` events): only its runs may attach it or delete it, beside the
     /// operator's ([`crate::Attacher`]).
     pub(crate) owners: BTreeMap<String, String>,
+    /// The last commit refused events to keep the system's reserve: views holding the floor
+    /// are sealed at the next ([`Bus::seal_holders`]).
+    short: bool,
+    /// The kernel time of the last commit: when things happen between commits, about.
+    pub(crate) clock_us: u64,
+    /// When each durable consumer's recorded floor last moved (kernel microseconds; absent:
+    /// before this boot).
+    pub(crate) floor_since: BTreeMap<String, u64>,
 }
 
 impl<M: Medium, R: Reducer> Bus<M, R> {
@@ -175,6 +183,9 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             max_record: config.max_record,
             floors: BTreeMap::new(),
             owners: BTreeMap::new(),
+            short: false,
+            clock_us: 0,
+            floor_since: BTreeMap::new(),
         };
         bus.load_floors()?;
         Ok((bus, recovery))
@@ -201,7 +212,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// Whether events wait for a commit; `full`: as many as one commit takes.
     pub fn has_pending(&self) -> (bool, bool) {
         (
-            !self.pending.is_empty() || self.floors_moved(),
+            !self.pending.is_empty() || self.floors_moved() || self.short,
             self.pending.len() >= MAX_BATCH,
         )
     }
@@ -227,7 +238,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// the views and routes them. The rest waits for the next commit.
     pub fn commit(&mut self, now_us: u64) -> Committed {
         let mut done = Committed::default();
+        self.clock_us = now_us;
         self.save_floors(now_us);
+        if self.short {
+            self.short = false;
+            self.seal_holders(now_us);
+        }
         if self.pending.is_empty() {
             return done;
         }
@@ -252,7 +268,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         let events: Vec<&Envelope> = batch.iter().map(|p| &p.event).collect();
         let appended = self.journal.append(&events);
-        self.settle_seals(appended.is_ok());
+        self.settle_seals(appended.is_ok(), now_us);
         match appended {
             Ok(outcomes) => {
                 self.stats.commits += 1;
@@ -320,12 +336,42 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             done.emitters.push(p.from);
         }
         batch.retain(bookkeeping);
+        // Views holding the floor are sealed with the next commit, from the room kept for it,
+        // so what they hold can go.
+        self.short = true;
+    }
+
+    /// Seals (from their state as it is, without paging them in) the views whose unsealed
+    /// height holds the retention floor: the journal ran short, and a snapshot lets the events
+    /// below it go. A stopped view, or one already being sealed, is left.
+    fn seal_holders(&mut self, now_us: u64) {
+        let floor = self.retention_floor();
+        let max_record = self.max_record;
+        let mut parts = Vec::new();
+        for view in &mut self.views {
+            let holds = view.sealed.saturating_add(1) == floor && view.height > view.sealed;
+            if !holds || view.failed.is_some() || view.sealing.is_some() {
+                continue;
+            }
+            view.sealing = Some(view.height);
+            let image = view.image();
+            parts.extend(crate::snapshot::parts(
+                &view.name,
+                view.height,
+                &image,
+                max_record,
+                now_us,
+            ));
+        }
+        for event in parts {
+            self.queue(SYSTEM, event);
+        }
     }
 
     /// After a commit (`ok`: it was appended): a view whose snapshot has no part left to commit
     /// is sealed at its height if the commit went in, and not sealed if it failed (its seal is
     /// lost; the events it would have covered stay).
-    fn settle_seals(&mut self, ok: bool) {
+    fn settle_seals(&mut self, ok: bool, now_us: u64) {
         for view in &mut self.views {
             let Some(height) = view.sealing else {
                 continue;
@@ -335,8 +381,9 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                 continue;
             }
             view.sealing = None;
-            if ok {
-                view.sealed = view.sealed.max(height);
+            if ok && height > view.sealed {
+                view.sealed = height;
+                view.sealed_us = now_us;
             }
         }
     }

@@ -18,7 +18,7 @@
 //! - Subscription numbers are slots: a closed one's number names nothing until it is reused,
 //!   and the kernel holds it only in its owner's handle, which goes with the subscription.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -89,6 +89,8 @@ pub(crate) struct Subscription {
     wait_us: Option<u64>,
     /// When the `next` waiting now times out.
     deadline: Option<u64>,
+    /// When it was made (kernel microseconds).
+    since_us: u64,
 }
 
 impl Subscription {
@@ -192,6 +194,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             delivered: 0,
             wait_us: options.wait_ms.map(|ms| u64::from(ms) * 1000),
             deadline: None,
+            since_us: self.clock_us,
         };
         let ix = match self.subs.iter().position(Option::is_none) {
             Some(ix) => {
@@ -556,6 +559,47 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             .min()
     }
 
+    /// What keeps events in the journal, each with the first sequence number it keeps and
+    /// since when it has (kernel microseconds; 0: since before this boot), oldest first: views
+    /// not sealed past it, durable consumers, and live subscriptions — for `proc://bus`, so an
+    /// abandoned consumer or an unsealed view is visible.
+    pub fn floor_holders(&self) -> Vec<(String, u64, u64)> {
+        let next = self.journal.last_seq() + 1;
+        let mut holders = Vec::new();
+        for v in &self.views {
+            holders.push((format!("view {}", v.name), v.sealed + 1, v.sealed_us));
+        }
+        // A durable consumer: where its subscriber is, if attached; else where it was left.
+        let mut consumers: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for (name, &floor) in &self.floors {
+            let since = self.floor_since.get(name).copied().unwrap_or(0);
+            consumers.insert(name, (floor, since));
+        }
+        for s in self.subs.iter().flatten() {
+            let floor = match &s.feed {
+                Feed::Durable { consumer, .. } => {
+                    let since = self.floor_since.get(&consumer.name).copied();
+                    let since = since.unwrap_or(s.since_us);
+                    consumers.insert(&consumer.name, (consumer.state().ack_floor, since));
+                    continue;
+                }
+                Feed::Cursor { cursor } => *cursor,
+                Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
+            };
+            holders.push((
+                format!("subscription of pid {}", s.owner),
+                floor,
+                s.since_us,
+            ));
+        }
+        for (name, (floor, since)) in consumers {
+            holders.push((format!("durable consumer {name}"), floor, since));
+        }
+        holders.retain(|h| h.1 < next);
+        holders.sort_by_key(|h| h.1);
+        holders
+    }
+
     /// Where each subscription still reads from (`next`: the next sequence number), for
     /// retention.
     pub(crate) fn reader_floors(&self, next: u64) -> impl Iterator<Item = u64> + '_ {
@@ -659,6 +703,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         for (name, floor) in moved {
             self.floors.insert(name.clone(), floor);
+            self.floor_since.insert(name.clone(), now_us);
             let payload = match self.owners.get(&name) {
                 Some(owner) => {
                     let mut owner_json = String::new();

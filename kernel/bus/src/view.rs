@@ -70,6 +70,9 @@ pub struct View<R: Reducer> {
     /// A snapshot queued for the next commit, at this height: it becomes `sealed` only once
     /// committed, so no event it covers is released before the snapshot is on the medium.
     pub sealing: Option<u64>,
+    /// When its newest snapshot was committed (kernel microseconds; 0: before this boot, or
+    /// never).
+    pub sealed_us: u64,
     /// Why it stopped, if it did.
     pub failed: Option<String>,
     reducer: R,
@@ -86,6 +89,7 @@ impl<R: Reducer> View<R> {
             height: 0,
             sealed: 0,
             sealing: None,
+            sealed_us: 0,
             failed: None,
             reducer,
             state: State::Resident(Box::new(fold)),

@@ -836,3 +836,46 @@ fn a_restricted_run_uses_the_bus_only_within_its_bus_grants_and_denials_are_logg
     s.run(50);
     assert_eq!(s.status(free), Some(ExitStatus::Ok(2)), "the second event");
 }
+
+/// A run that emits `{}` on `subject` `n` times; exits with the number that went in before
+/// the first refusal (and prints the refusal's reason).
+fn looper(subject: &str, n: u32) -> String {
+    format!(
+        r#"(memory (export "memory") 1) {}
+  (func (export "_start") (local $i i32) (local $r i64)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.const {n})))
+      (local.set $r (call $emit (i32.const 0) (i32.const {}) (i32.const 64) (i32.const 2)
+                                (i32.const 160) (i32.const 0)))
+      (if (i64.lt_s (local.get $r) (i64.const 0)) (then
+        (drop (call $write (i32.const 1) (i32.const 300)
+          (i32.wrap_i64 (call $last_error (i32.const 300) (i32.const 200)))))
+        (br $done)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (call $exit (local.get $i)))"#,
+        data(subject, "{}", ""),
+        subject.len()
+    )
+}
+
+#[test]
+fn a_run_over_its_journal_quota_gets_no_space_and_others_still_emit() {
+    let mut config = crate::config::KernelConfig::large(&[]);
+    config.journal.run_events = 3;
+    let mut s = Sim::with(config);
+    s.k.open_journal(None);
+    s.program("flood", &looper("flood.x", 10));
+    s.program("calm", &emitter("calm.x", "{}", ""));
+    let flood = s.spawn("flood", &[]);
+    s.run(100);
+    assert_eq!(s.status(flood), Some(ExitStatus::Ok(3)), "{}", s.out);
+    assert!(s.out.contains("journal quota: 3 events"), "{}", s.out);
+    let calm = s.spawn("calm", &[]);
+    s.run(100);
+    assert_eq!(
+        s.status(calm),
+        Some(ExitStatus::Ok(4)),
+        "another run still emits"
+    );
+}
