@@ -227,6 +227,69 @@ pub fn dead_letter_subject(consumer: &str, subject: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Property: whatever the subscriber and the clock do (deliveries, acks, naks, overdue
+    /// redeliveries, dead letters, reboots from the recorded state), the ack floor never
+    /// passes a matching event that was not acknowledged or given up, and never moves back.
+    #[test]
+    fn the_ack_floor_never_passes_an_unfinished_matching_event() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n.max(1)
+        };
+        for _round in 0..200 {
+            // The journal: whether event `i + 1` matches the consumer's pattern.
+            let mut journal: Vec<bool> = Vec::new();
+            let mut done: Vec<u64> = Vec::new();
+            let mut c = Consumer::new("p", ">", config(), ConsumerState { ack_floor: 1 });
+            let mut now = 0u64;
+            let mut floor = c.state().ack_floor;
+            for _step in 0..300 {
+                match next(7) {
+                    0 => journal.push(next(3) != 0),
+                    1 => match c.poll(now) {
+                        Poll::ReadFrom(from) => {
+                            let last = journal.len() as u64;
+                            let found = (from..=last).find(|&s| journal[s as usize - 1]);
+                            match found {
+                                Some(seq) => c.delivered(seq, now),
+                                None => c.caught_up(last + 1),
+                            }
+                        }
+                        Poll::DeadLetter { seq, .. } => done.push(seq),
+                        Poll::Redeliver { .. } | Poll::Idle => {}
+                    },
+                    2 | 3 => {
+                        let seq = next(journal.len() as u64 + 2);
+                        if c.ack(seq).is_ok() {
+                            done.push(seq);
+                        }
+                    }
+                    4 => {
+                        let _ = c.nak(next(journal.len() as u64 + 2), now);
+                    }
+                    5 => now += next(1_500),
+                    _ => {
+                        // A reboot: only the recorded state survives.
+                        c = Consumer::new("p", ">", config(), c.state());
+                    }
+                }
+                let state = c.state().ack_floor;
+                assert!(state >= floor, "the floor moved back: {floor} -> {state}");
+                floor = state;
+                for seq in 1..floor {
+                    let matching = journal.get(seq as usize - 1).copied().unwrap_or(false);
+                    assert!(
+                        !matching || done.contains(&seq),
+                        "floor {floor} passed unfinished event {seq}"
+                    );
+                }
+            }
+        }
+    }
+
     fn config() -> ConsumerConfig {
         ConsumerConfig {
             ack_wait_us: 1_000,
