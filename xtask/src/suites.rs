@@ -1476,6 +1476,21 @@ fn crash_rounds(name: &str, boot: &Boot) -> StepResult {
         }
         drop(m);
     }
+    // Killed in the middle of a seal, at a pseudo-random point: the old snapshot and the events
+    // after it, or the new snapshot, are there after the boot — the balances are the same.
+    for round in 0..3u64 {
+        let (mut m, _) = boot_to_prompt(name, boot)?;
+        m.check(
+            "scan ledger.balances alice",
+            &[r#"{"account":"alice","balance":7}"#],
+            STEP,
+        )?;
+        m.check(r#"emit crash.seal '{"round":1}'"#, &["\n"], STEP)?;
+        m.type_bytes(b"seal ledger.balances\r")?;
+        let delay = (seed.wrapping_mul(round + 11) >> 5) % 40;
+        std::thread::sleep(Duration::from_millis(delay));
+        drop(m);
+    }
     let (mut m, _) = boot_to_prompt(name, boot)?;
     // The view comes back with the same balances (snapshot plus the events after it).
     m.check(
