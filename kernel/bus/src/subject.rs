@@ -119,17 +119,9 @@ pub fn check_pattern(p: &str) -> Result<(), SubjectError> {
 
 /// Whether `subject` matches `pattern`.
 pub fn matches(pattern: &str, subject: &str) -> bool {
-    let mut subject_tokens = subject.split('.');
-    for p in pattern.split('.') {
-        match (p, subject_tokens.next()) {
-            (">", Some(_)) => return true,
-            (_, None) => return false,
-            ("*", Some(_)) => {}
-            (p, Some(s)) if p == s => {}
-            _ => return false,
-        }
-    }
-    subject_tokens.next().is_none()
+    // A subject has no wildcards, so "covers" is "matches": one definition serves grants and
+    // routing alike.
+    zb_abi::bus::pattern_covers(pattern, subject)
 }
 
 #[cfg(test)]
