@@ -71,8 +71,9 @@ pub struct JournalLimits {
     pub ram_segments: u32,
     pub ram_segment: u32,
     /// What one run may append per [`JournalLimits::quota_window_us`]: events' encoded bytes,
-    /// and events (a quarter of the journal's size per window, so one emit loop alone cannot
-    /// fill it faster than retention and sealing free it, and others still emit meanwhile).
+    /// and events (on a PC a quarter of the journal per window; on the STM32F4, whose 32 KiB
+    /// journal also keeps room for the views' snapshots, 2 KiB), so one emit loop alone cannot
+    /// fill it faster than retention and sealing free it, and others still emit meanwhile.
     pub run_bytes: usize,
     pub run_events: u32,
     pub quota_window_us: u64,
@@ -134,8 +135,8 @@ impl KernelConfig {
                 dedupe_window: 32,
                 ram_segments: 2,
                 ram_segment: 4 << 10,
-                run_bytes: 8 << 10,
-                run_events: 128,
+                run_bytes: 2 << 10,
+                run_events: 64,
                 quota_window_us: 10_000_000,
             },
             replay: ReplayLimits {

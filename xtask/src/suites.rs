@@ -1136,12 +1136,12 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
 }
 
 /// One run over its journal quota (`JournalLimits::run_events`/`run_bytes` per 10 s: 2048
-/// events on x86_64, 8 KiB on the STM32F4) gets `NoSpace` and says why, while another run still
+/// events on x86_64, 2 KiB on the STM32F4) gets `NoSpace` and says why, while another run still
 /// emits; `proc://bus` says what holds the journal.
 fn journal_quota(m: &mut Machine, platform: Platform) -> StepResult {
     let burst = match platform {
         Platform::X86_64 => 2100,
-        Platform::Stm32f4 => 140,
+        Platform::Stm32f4 => 40,
     };
     m.check(
         &format!("emit --burst quota.flood {burst}"),
