@@ -95,6 +95,8 @@ pub struct Consumer {
     /// The next journal sequence number not yet looked at for new events.
     next_seq: u64,
     in_flight: Vec<InFlight>,
+    /// Events were finished (acknowledged or given up) since [`Consumer::clear_settled`].
+    settled: bool,
 }
 
 impl Consumer {
@@ -107,6 +109,7 @@ impl Consumer {
             config,
             next_seq: state.ack_floor.max(1),
             in_flight: Vec::new(),
+            settled: false,
         }
     }
 
@@ -122,6 +125,7 @@ impl Consumer {
             if f.attempts >= self.config.max_deliver {
                 let (seq, attempts) = (f.seq, f.attempts);
                 self.in_flight.retain(|g| g.seq != seq);
+                self.settled = true;
                 return Poll::DeadLetter { seq, attempts };
             }
             f.attempts += 1;
@@ -166,6 +170,7 @@ impl Consumer {
         if self.in_flight.len() == before {
             return Err(AckError::NotInFlight);
         }
+        self.settled = true;
         Ok(())
     }
 
@@ -193,6 +198,17 @@ impl Consumer {
     /// event or an answer can change anything).
     pub fn next_deadline(&self) -> Option<u64> {
         self.in_flight.iter().map(|f| f.due_us).min()
+    }
+
+    /// Whether events were finished (acknowledged or given up) since the position was last
+    /// recorded: a floor that moved for that is worth recording at once.
+    pub fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// The position was recorded.
+    pub fn clear_settled(&mut self) {
+        self.settled = false;
     }
 
     /// Events in flight.

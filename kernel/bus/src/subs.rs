@@ -234,13 +234,13 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             _ => false,
         };
         // A new consumer starting at "new events" has its starting point recorded with the
-        // next commit (`saved` 0 differs from any floor), so that after a reboot it resumes
+        // next commit (`saved` is [`UNSAVED`]), so that after a reboot it resumes
         // there even if it never acknowledged anything; one starting at a sequence number
         // would start there again anyway.
         let (floor, saved) = match self.floors.get(name).copied() {
             Some(floor) => (floor, floor),
             None => match options.from {
-                DeliverFrom::New => (self.journal.last_seq() + 1, 0),
+                DeliverFrom::New => (self.journal.last_seq() + 1, UNSAVED),
                 DeliverFrom::Seq(n) => {
                     let floor = n.max(self.journal.first_seq());
                     (floor, floor)
@@ -264,8 +264,8 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
 
     /// Ends subscription `ix` (its handle was closed, or its owner ended).
     pub fn unsubscribe(&mut self, ix: u32, now_us: u64) {
-        // A durable consumer's last acknowledgements are saved even though it goes now.
-        self.save_floors(now_us);
+        // A durable consumer's position is saved as it goes.
+        self.save_floors_detaching(now_us, Some(ix));
         if let Some(slot) = self.subs.get_mut(ix as usize)
             && let Some(sub) = slot.take()
         {
@@ -678,25 +678,46 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         Ok(())
     }
 
-    /// Whether a durable consumer's floor moved since it was last written.
+    /// Whether a durable consumer's position must be written: its floor moved because events
+    /// were finished (acknowledged or given up), or it was just claimed. A floor that moved
+    /// only because the consumer read past events that do not match — the journal's own
+    /// `_consumer.*` records among them — is written when its subscriber detaches, not at every
+    /// commit (else each record would move the floor past itself, and write the next).
+    fn must_save(consumer: &Consumer, saved: u64) -> bool {
+        let floor = consumer.state().ack_floor;
+        floor != saved && (saved == UNSAVED || consumer.settled())
+    }
+
+    /// Whether a durable consumer's position must be written ([`Bus::must_save`]).
     pub(crate) fn floors_moved(&self) -> bool {
         self.subs.iter().flatten().any(|s| {
             matches!(&s.feed, Feed::Durable { consumer, saved, .. }
-                if consumer.state().ack_floor != *saved)
+                if Self::must_save(consumer, *saved))
         })
     }
 
-    /// Queues a `_consumer.<name>` event for every durable consumer whose floor moved.
+    /// Queues a `_consumer.<name>` event for every durable consumer whose position must be
+    /// written ([`Bus::must_save`]), and for subscription `detaching`'s if its floor moved at
+    /// all.
     pub(crate) fn save_floors(&mut self, now_us: u64) {
+        self.save_floors_detaching(now_us, None);
+    }
+
+    fn save_floors_detaching(&mut self, now_us: u64, detaching: Option<u32>) {
         let mut moved = Vec::new();
-        for sub in self.subs.iter_mut().flatten() {
+        for (ix, sub) in self.subs.iter_mut().enumerate() {
+            let Some(sub) = sub else {
+                continue;
+            };
             if let Feed::Durable {
                 consumer, saved, ..
             } = &mut sub.feed
             {
                 let floor = consumer.state().ack_floor;
-                if floor != *saved {
+                let leaving = detaching == Some(ix as u32) && floor != *saved;
+                if leaving || Self::must_save(consumer, *saved) {
                     *saved = floor;
+                    consumer.clear_settled();
                     moved.push((consumer.name.clone(), floor));
                 }
             }

@@ -761,3 +761,24 @@ fn what_holds_the_retention_floor_is_listed_oldest_first() {
     assert_eq!(bus.retention_floor(), 2);
     bus.unsubscribe(billing, 9_000_000);
 }
+
+#[test]
+fn a_consumer_reading_past_its_own_records_does_not_write_record_after_record() {
+    use crate::Attacher::Program;
+    let mut bus = open(medium());
+    let opts = options("durable=handler\nfrom=1");
+    let sub = bus
+        .subscribe_as(9, Program("/bin/ledger"), "cmd.>", &opts)
+        .expect("claims it");
+    // Claimed: its position and owner are recorded once. Reading past that record (and
+    // past other events it does not match) writes nothing more while it stays attached.
+    for _ in 0..5 {
+        assert!(bus.peek(sub, 0).expect("peek").is_none());
+        bus.commit(0);
+    }
+    assert_eq!(bus.stats().last_seq, 1, "one record, not one per commit");
+    // Detaching records where it got to.
+    bus.unsubscribe(sub, 0);
+    bus.commit(0);
+    assert_eq!(bus.stats().last_seq, 2);
+}
