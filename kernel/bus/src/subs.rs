@@ -118,7 +118,7 @@ pub enum Peeked {
 }
 
 /// `saved` of a durable consumer whose record must be written with the next commit whatever
-/// its floor (it was just claimed by a program).
+/// its floor (a new one starting at "new events": where that was must survive a reboot).
 const UNSAVED: u64 = u64::MAX;
 
 /// Events one [`Bus::peek_within`] call of the kernel reads past, at most: a subscription far
@@ -224,15 +224,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
-        // A program attaching a consumer nobody owns makes it its own, recorded with the
-        // next commit (`saved` differs from any floor then).
-        let claimed = match (by, owner) {
-            (Attacher::Program(p), None) => {
-                self.owners.insert(String::from(name), String::from(p));
-                true
-            }
-            _ => false,
-        };
+        // A program attaching a consumer nobody owns makes it its own: recorded with its
+        // position, when that is next written (a consumer that never finishes an event and
+        // never moves is claimed again after a reboot, by the first to attach it).
+        if let (Attacher::Program(p), None) = (by, owner) {
+            self.owners.insert(String::from(name), String::from(p));
+        }
         // A new consumer starting at "new events" has its starting point recorded with the
         // next commit (`saved` is [`UNSAVED`]), so that after a reboot it resumes
         // there even if it never acknowledged anything; one starting at a sequence number
@@ -258,7 +255,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         Ok(Feed::Durable {
             consumer: Consumer::new(name, pattern, config, state),
             offered: None,
-            saved: if claimed { UNSAVED } else { saved },
+            saved,
         })
     }
 
@@ -679,7 +676,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     }
 
     /// Whether a durable consumer's position must be written: its floor moved because events
-    /// were finished (acknowledged or given up), or it was just claimed. A floor that moved
+    /// were finished (acknowledged or given up), or it is new and starts at "new events". A floor that moved
     /// only because the consumer read past events that do not match — the journal's own
     /// `_consumer.*` records among them — is written when its subscriber detaches, not at every
     /// commit (else each record would move the floor past itself, and write the next).
