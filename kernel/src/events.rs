@@ -148,13 +148,15 @@ impl Kernel {
         target: &str,
     ) -> Result<(), (Error, String)> {
         let run = self.runs.get(pid).and_then(|r| r.task.as_ref());
-        let Some(grants) = run.and_then(|t| t.data().sys.allow.clone()) else {
+        let Some(grants) = run.and_then(|t| t.data().sys.allow.as_deref()) else {
             return Ok(());
         };
         let url = format!("bus://{right}/{target}");
-        if crate::scheme::allowed(Some(&grants), &url) {
+        if crate::scheme::allowed(Some(grants), &url) {
             return Ok(());
         }
+        // Denied: the grants are copied for the log line only.
+        let grants = grants.to_vec();
         let e = self.deny(pid, Some(&grants), right, &url);
         Err((e, format!("{url} is outside the run's grants")))
     }

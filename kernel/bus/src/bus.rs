@@ -97,6 +97,18 @@ pub struct Committed {
     pub committed: bool,
 }
 
+/// What is known of a durable consumer beyond its subscription ([`Bus::consumers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub(crate) name: String,
+    /// Its last recorded ack floor (`None`: claimed, no position recorded yet).
+    pub(crate) floor: Option<u64>,
+    /// The program it belongs to (`None`: nobody yet).
+    pub(crate) owner: Option<String>,
+    /// When its recorded floor last moved (kernel microseconds; 0: before this boot).
+    pub(crate) since_us: u64,
+}
+
 /// A program a timer starts, and who starts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Start {
@@ -141,21 +153,16 @@ pub struct Bus<M: Medium, R: Reducer> {
     pub medium: &'static str,
     /// Most bytes of one encoded event (the journal's limit).
     pub(crate) max_record: usize,
-    /// Every durable consumer's last recorded ack floor, subscribed or not (from its
-    /// `_consumer.<name>` events): what it has yet to see must be kept.
-    pub(crate) floors: BTreeMap<String, u64>,
-    /// The program each durable consumer belongs to (the first to attach it; recorded in its
-    /// `_consumer.<name>` events): only its runs may attach it or delete it, beside the
-    /// operator's ([`crate::Attacher`]).
-    pub(crate) owners: BTreeMap<String, String>,
+    /// Every durable consumer known, subscribed or not: its last recorded ack floor (from
+    /// its `_consumer.<name>` events: what it has yet to see must be kept), and the program
+    /// it belongs to. A short list, searched by name (few consumers; a map's node would cost
+    /// a small board more heap than the list).
+    pub(crate) consumers: Vec<Recorded>,
     /// The last commit refused events to keep the system's reserve: views holding the floor
     /// are sealed at the next ([`Bus::seal_holders`]).
     short: bool,
     /// The kernel time of the last commit: when things happen between commits, about.
     pub(crate) clock_us: u64,
-    /// When each durable consumer's recorded floor last moved (kernel microseconds; absent:
-    /// before this boot).
-    pub(crate) floor_since: BTreeMap<String, u64>,
 }
 
 impl<M: Medium, R: Reducer> Bus<M, R> {
@@ -181,11 +188,9 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             stats: BusStats::default(),
             medium,
             max_record: config.max_record,
-            floors: BTreeMap::new(),
-            owners: BTreeMap::new(),
+            consumers: Vec::new(),
             short: false,
             clock_us: 0,
-            floor_since: BTreeMap::new(),
         };
         bus.load_floors()?;
         Ok((bus, recovery))
@@ -421,7 +426,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// consumers, the journal keeps the newest events that fit.
     pub fn retention_floor(&self) -> u64 {
         let next = self.journal.last_seq() + 1;
-        let consumers = self.floors.values().copied();
+        let consumers = self.consumers.iter().filter_map(|r| r.floor);
         let views = self.views.iter().map(|v| v.sealed.saturating_add(1));
         consumers
             .chain(views)

@@ -27,7 +27,7 @@ use zb_abi::bus::{DeliverFrom, SubscribeOptions};
 use zb_abi::{Error, Pid};
 use zb_journal::{Envelope, JournalError, Medium};
 
-use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM};
+use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, Recorded, SUBSCRIPTION_SHARE, SYSTEM};
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerState, Poll};
 use crate::envelope::{dead_letter, system};
 use crate::router::SubId;
@@ -217,7 +217,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         pattern: &str,
         options: &SubscribeOptions<'_>,
     ) -> Result<Feed, Error> {
-        let owner = self.owners.get(name).map(String::as_str);
+        let owner = self.owner_of(name);
         if !by.may_use(owner) {
             return Err(Error::PermissionDenied);
         }
@@ -228,13 +228,14 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         // position, when that is next written (a consumer that never finishes an event and
         // never moves is claimed again after a reboot, by the first to attach it).
         if let (Attacher::Program(p), None) = (by, owner) {
-            self.owners.insert(String::from(name), String::from(p));
+            self.recorded_mut(name).owner = Some(String::from(p));
         }
         // A new consumer starting at "new events" has its starting point recorded with the
         // next commit (`saved` is [`UNSAVED`]), so that after a reboot it resumes
         // there even if it never acknowledged anything; one starting at a sequence number
         // would start there again anyway.
-        let (floor, saved) = match self.floors.get(name).copied() {
+        let recorded_floor = self.recorded(name).and_then(|r| r.floor);
+        let (floor, saved) = match recorded_floor {
             Some(floor) => (floor, floor),
             None => match options.from {
                 DeliverFrom::New => (self.journal.last_seq() + 1, UNSAVED),
@@ -568,15 +569,16 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         // A durable consumer: where its subscriber is, if attached; else where it was left.
         let mut consumers: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for (name, &floor) in &self.floors {
-            let since = self.floor_since.get(name).copied().unwrap_or(0);
-            consumers.insert(name, (floor, since));
+        for r in &self.consumers {
+            if let Some(floor) = r.floor {
+                consumers.insert(&r.name, (floor, r.since_us));
+            }
         }
         for s in self.subs.iter().flatten() {
             let floor = match &s.feed {
                 Feed::Durable { consumer, .. } => {
-                    let since = self.floor_since.get(&consumer.name).copied();
-                    let since = since.unwrap_or(s.since_us);
+                    let since = self.recorded(&consumer.name).map(|r| r.since_us);
+                    let since = since.filter(|&t| t > 0).unwrap_or(s.since_us);
                     consumers.insert(&consumer.name, (consumer.state().ack_floor, since));
                     continue;
                 }
@@ -610,7 +612,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// Reads every durable consumer's newest ack floor (and owner) from the journal.
     pub(crate) fn load_floors(&mut self) -> Result<(), JournalError> {
         let first = self.journal.first_seq();
-        let (floors, owners) = (&mut self.floors, &mut self.owners);
+        let consumers = &mut self.consumers;
         self.journal.read_from(first, &mut |_, event| {
             // Only the system's own records count (see `snapshot::Newest::see`).
             if event.source != crate::envelope::SYSTEM_SOURCE {
@@ -622,19 +624,54 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
                 if let Ok(Some(raw)) = zb_json::get(text, "floor")
                     && let Some(n) = raw.as_u64()
                 {
-                    floors.insert(String::from(name), n);
-                    if let Ok(Some(owner)) = zb_json::get(text, "owner")
-                        && let Some(owner) = owner.as_string()
-                    {
-                        owners.insert(String::from(name), owner);
-                    }
+                    let owner = match zb_json::get(text, "owner") {
+                        Ok(Some(owner)) => owner.as_string(),
+                        _ => None,
+                    };
+                    consumers.retain(|r| r.name != name);
+                    let _ = consumers.try_reserve_exact(1);
+                    consumers.push(Recorded {
+                        name: String::from(name),
+                        floor: Some(n),
+                        owner,
+                        since_us: 0,
+                    });
                 } else if let Ok(Some(_)) = zb_json::get(text, "deleted") {
-                    floors.remove(name);
-                    owners.remove(name);
+                    consumers.retain(|r| r.name != name);
                 }
             }
             true
         })
+    }
+
+    /// What is recorded of durable consumer `name`.
+    fn recorded(&self, name: &str) -> Option<&Recorded> {
+        self.consumers.iter().find(|r| r.name == name)
+    }
+
+    /// What is recorded of durable consumer `name`, made if there is nothing yet.
+    fn recorded_mut(&mut self, name: &str) -> &mut Recorded {
+        let at = match self.consumers.iter().position(|r| r.name == name) {
+            Some(at) => at,
+            None => {
+                // One at a time: a board holds one or two consumers, not a doubled buffer.
+                let _ = self.consumers.try_reserve_exact(1);
+                self.consumers.push(Recorded {
+                    name: String::from(name),
+                    floor: None,
+                    owner: None,
+                    since_us: 0,
+                });
+                self.consumers.len() - 1
+            }
+        };
+        // In bounds: found there, or just pushed.
+        &mut self.consumers[at]
+    }
+
+    /// The program durable consumer `name` belongs to (`None`: nobody yet).
+    fn owner_of(&self, name: &str) -> Option<&str> {
+        self.recorded(name).and_then(|r| r.owner.as_deref())
     }
 
     /// Whether a live subscription reads as durable consumer `name` (one at a time may).
@@ -660,16 +697,16 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         by: Attacher<'_>,
         now_us: u64,
     ) -> Result<(), Error> {
-        if !by.may_use(self.owners.get(name).map(String::as_str)) {
+        if !by.may_use(self.owner_of(name)) {
             return Err(Error::PermissionDenied);
         }
         if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
-        if self.floors.remove(name).is_none() {
+        if self.recorded(name).and_then(|r| r.floor).is_none() {
             return Err(Error::NotFound);
         }
-        self.owners.remove(name);
+        self.consumers.retain(|r| r.name != name);
         let deleted = String::from("{\"deleted\":true}");
         self.queue(SYSTEM, system(consumer_subject(name), deleted, now_us));
         Ok(())
@@ -720,9 +757,10 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             }
         }
         for (name, floor) in moved {
-            self.floors.insert(name.clone(), floor);
-            self.floor_since.insert(name.clone(), now_us);
-            let payload = match self.owners.get(&name) {
+            let record = self.recorded_mut(&name);
+            record.floor = Some(floor);
+            record.since_us = now_us;
+            let payload = match &record.owner {
                 Some(owner) => {
                     let mut owner_json = String::new();
                     // Cannot fail: writing to a String.

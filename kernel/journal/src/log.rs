@@ -714,14 +714,19 @@ impl<M: Medium> Journal<M> {
 /// one stream (JetStream de-duplicates a `Msg-Id` per stream) holding every app's events, so
 /// the same key on two subjects names two facts — an unrelated `junk.x` must not suppress a
 /// handler's `ledger.transfer.completed`. Not per publisher: a handler restarted after a crash
-/// is another run, and its repeated outcome must still be caught. (`\n` cannot occur in a
-/// subject.)
+/// is another run, and its repeated outcome must still be caught. The subject is kept as a
+/// 32-bit FNV-1a hash after the key (`key\n1a2b3c4d`), since the window lives in a small
+/// board's heap: two subjects whose hashes collide share keys (about 1 in 4·10⁹).
 fn dedupe_key(e: &Envelope) -> Option<String> {
+    use core::fmt::Write;
     let key = e.idempotency_key()?;
-    let mut scoped = String::with_capacity(e.name.len() + 1 + key.len());
-    scoped.push_str(&e.name);
-    scoped.push('\n');
+    let subject = e.name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let mut scoped = String::with_capacity(key.len() + 9);
     scoped.push_str(key);
+    // Cannot fail: writing to a String.
+    let _ = write!(scoped, "\n{subject:08x}");
     Some(scoped)
 }
 
