@@ -294,6 +294,7 @@ fn build(
             // What keeps old events in the journal, oldest first, and since when (kernel
             // time; an abandoned consumer or a view never sealed shows here).
             let _ = writeln!(text, "retention_floor: {}", bus.retention_floor());
+            let _ = writeln!(text, "skipped_unreadable: {}", bus.journal_undecodable());
             for (what, from, since_us) in bus.floor_holders() {
                 let since = match since_us {
                     0 => String::from("before this boot"),

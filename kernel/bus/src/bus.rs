@@ -573,6 +573,12 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         self.journal.bytes_read()
     }
 
+    /// Records reads skipped because their envelope did not decode (see
+    /// `Journal::undecodable`): nonzero means the journal holds what this build cannot read.
+    pub fn journal_undecodable(&self) -> u64 {
+        self.journal.undecodable()
+    }
+
     pub fn stats(&self) -> BusStats {
         BusStats {
             subscriptions: self.subs.iter().filter(|s| s.is_some()).count(),

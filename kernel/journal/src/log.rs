@@ -163,6 +163,8 @@ pub struct Journal<M: Medium> {
     /// Bytes of commits read back (and CRC-checked) since the journal was opened: the work
     /// reads cost, for whoever caused them to pay ([`Journal::bytes_read`]).
     bytes_read: u64,
+    /// Records skipped on reading because their envelope did not decode ([`Journal::read_from`]).
+    undecodable: u64,
 }
 
 impl<M: Medium> Journal<M> {
@@ -190,6 +192,7 @@ impl<M: Medium> Journal<M> {
             records: 0,
             header_len,
             bytes_read: 0,
+            undecodable: 0,
         };
         let recovery = j.recover()?;
         Ok((j, recovery))
@@ -398,6 +401,13 @@ impl<M: Medium> Journal<M> {
     /// a running count a caller takes the difference of to see what an operation read.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// Reads that skipped a record whose envelope did not decode (each read counts each such
+    /// record it passed), since the journal was opened: nonzero means the journal holds records
+    /// this build cannot read (`proc://bus` shows it).
+    pub fn undecodable(&self) -> u64 {
+        self.undecodable
     }
 
     /// The newest sequence number (0 when nothing was ever appended).
@@ -683,9 +693,16 @@ impl<M: Medium> Journal<M> {
                         record::decode(&body[at..], seq + i).map_err(|_| JournalError::Corrupt)?;
                     if seq + i >= from {
                         let data = &body[at + data.start..at + data.end];
-                        let e = Envelope::decode(data).map_err(|_| JournalError::Corrupt)?;
-                        if !visit(seq + i, &e) {
-                            return Ok(());
+                        match Envelope::decode(data) {
+                            Ok(e) => {
+                                if !visit(seq + i, &e) {
+                                    return Ok(());
+                                }
+                            }
+                            // Framed and CRC-checked, yet not an envelope this build reads (a
+                            // newer format, or damage with its CRC recomputed): skipped and
+                            // counted, so one such record cannot make the journal unreadable.
+                            Err(_) => self.undecodable += 1,
                         }
                     }
                     at += rlen;

@@ -399,3 +399,50 @@ fn headers_with_counters_near_the_top_are_garbage() {
         assert_eq!(j.append(&[event(1)]).expect("appends"), [Appended::New(1)]);
     }
 }
+
+#[test]
+fn a_record_whose_envelope_does_not_decode_is_skipped_not_fatal() {
+    use crate::record::{CommitHeader, SEGMENT_HEADER, crc32c};
+    let (mut j, _) = open(RamMedium::new(NOR));
+    assert_eq!(append_each(&mut j, 0, 3), [1, 2, 3]);
+    // Damage record 2's envelope and recompute every CRC over it, as a newer build's format
+    // or a deliberate forgery would leave it: framed and checked, but not an envelope.
+    let mut m = j.medium().clone();
+    let unit = NOR.write_unit as usize;
+    let mut at = SEGMENT_HEADER.div_ceil(unit) * unit;
+    for commit in 0..3 {
+        let bytes = m.bytes_mut();
+        let h = CommitHeader::decode(&bytes[at..at + COMMIT_HEADER]).expect("a commit");
+        let body = at + COMMIT_HEADER;
+        let len = h.body_len as usize;
+        if commit == 1 {
+            let data_len = u32::from_le_bytes(bytes[body..body + 4].try_into().unwrap()) as usize;
+            // The subject's length (after the version and three u64 fields) past the record.
+            bytes[body + 12 + 26] = 0xFF;
+            bytes[body + 12 + 27] = 0xFF;
+            let crc = crc32c(&[&bytes[body..body + 12 + data_len]]);
+            bytes[body + 12 + data_len..body + 16 + data_len].copy_from_slice(&crc.to_le_bytes());
+            let fixed = CommitHeader {
+                body_crc: crc32c(&[&bytes[body..body + len]]),
+                ..h
+            };
+            bytes[at..at + COMMIT_HEADER].copy_from_slice(&fixed.encode());
+        }
+        at = (body + len).div_ceil(unit) * unit;
+    }
+    // It still opens (recovery reads every record), and reads go past the bad one.
+    let (mut k, recovery) = open(m);
+    assert_eq!(recovery.last_seq, 3);
+    let mut seen = Vec::new();
+    k.read_from(1, &mut |seq, _| {
+        seen.push(seq);
+        true
+    })
+    .expect("reads");
+    assert_eq!(seen, [1, 3]);
+    assert!(k.undecodable() > 0, "counted");
+    assert_eq!(k.get(2).expect("get"), None);
+    assert!(k.get(3).expect("get").is_some());
+    // And appends go on after it.
+    assert_eq!(append_each(&mut k, 10, 11), [4]);
+}
