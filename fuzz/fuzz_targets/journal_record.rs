@@ -97,13 +97,13 @@ fn check_event_view(data: &[u8]) {
     let Ok(v) = EventView::decode(data) else {
         return;
     };
-    // `decode` reads the event at the start of a buffer (`next` fills a run's buffer from the
-    // start and returns the length); what follows it is not looked at.
+    // `decode` takes exactly one encoded event (`next` returns its length; trailing bytes are
+    // refused), so re-encoding it gives back the whole input.
     let len = v.encoded_len();
-    assert!(len <= data.len());
+    assert_eq!(len, data.len());
     let mut out = vec![0u8; len];
     assert_eq!(v.encode(&mut out), Ok(len));
-    assert_eq!(out, &data[..len]);
+    assert_eq!(out, data);
     assert_eq!(
         v.encode(&mut out[1..]),
         Err(zb_abi::Error::TooLarge),

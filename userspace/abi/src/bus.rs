@@ -151,6 +151,10 @@ impl<'a> EventView<'a> {
         let tenant = text(take(lens[2])?)?;
         let headers = text(take(lens[3])?)?;
         let payload = take(payload_len)?;
+        // Exactly what `encode` wrote: bytes after it are not an event's.
+        if !rest.is_empty() {
+            return Err(Error::Corrupt);
+        }
         Ok(EventView {
             seq: u64_at(0),
             ts_us: u64_at(8),
@@ -428,6 +432,11 @@ mod tests {
         let n = e.encode(&mut buf).unwrap();
         assert_eq!(n, e.encoded_len());
         assert_eq!(EventView::decode(&buf[..n]), Ok(e));
+        assert_eq!(
+            EventView::decode(&buf[..n + 1]),
+            Err(Error::Corrupt),
+            "trailing bytes are not part of an event"
+        );
         assert_eq!(e.header("idempotency_key"), Some("k1"));
         assert_eq!(e.header("nope"), None);
         assert_eq!(e.encode(&mut buf[..n - 1]), Err(Error::TooLarge));
