@@ -141,8 +141,9 @@ impl Model {
             days: model_field(dom, 1, 31)?,
             months: model_field(mon, 1, 12)?,
             weekdays,
-            days_restricted: dom != "*",
-            weekdays_restricted: dow != "*",
+            // Vixie cron: a day field starting with `*` (`*`, `*/n`) is not a restriction.
+            days_restricted: !dom.starts_with('*'),
+            weekdays_restricted: !dow.starts_with('*'),
         })
     }
 

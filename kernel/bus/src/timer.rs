@@ -16,7 +16,9 @@ use core::fmt;
 /// A cron expression: `minute hour day-of-month month day-of-week` (UTC), each field `*`, a
 /// number, a range `a-b`, a step `*/n` or `a-b/n`, or a comma list of those. Day of week 0-7
 /// (0 and 7 are Sunday). As in Vixie cron, when both day fields are restricted a day matches
-/// if either does. Names (`mon`, `jan`) are not supported.
+/// if either does — and a field that starts with `*` (`*`, `*/2`) counts as unrestricted, so
+/// `0 0 */2 * 1` is odd-numbered Mondays, not odd days and Mondays. Names (`mon`, `jan`) are
+/// not supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CronExpr {
     minutes: u64,
@@ -94,8 +96,9 @@ impl CronExpr {
             days: field(dom, "day", 1, 31)? as u32,
             months: field(mon, "month", 1, 12)? as u16,
             weekdays: weekdays & 0x7F,
-            days_restricted: dom != "*",
-            weekdays_restricted: dow != "*",
+            // Vixie cron's DOM_STAR/DOW_STAR: a field starting with `*` is not a restriction.
+            days_restricted: !dom.starts_with('*'),
+            weekdays_restricted: !dow.starts_with('*'),
         })
     }
 
@@ -364,6 +367,8 @@ mod tests {
             // Both day fields restricted: either matches (the 13th, or any Friday).
             ("0 0 13 * 5", at(2026, 11, 1, 0, 0), at(2026, 11, 6, 0, 0)),
             ("0 0 * * 7", at(2026, 11, 24, 0, 0), at(2026, 11, 29, 0, 0)), // 7 is Sunday
+            // A step from `*` is not a restriction: odd-numbered Mondays (Nov 30 is even).
+            ("0 0 */2 * 1", at(2026, 11, 24, 0, 0), at(2026, 12, 7, 0, 0)),
             (
                 "5-10/5 3 * * *",
                 at(2026, 11, 24, 3, 5),
