@@ -82,21 +82,9 @@ fn main() -> i32 {
 
 /// Makes call `n` with `a` (every range in the scratch zone or only read by the kernel).
 fn call(n: u32, a: &[i64; 6]) -> i64 {
-    let i = |k: usize| a[k] as i32;
     // SAFETY: the ranges these calls write (channel_create's two ends, read's buffer) are in
     // the scratch zone, which no Rust object occupies; the others are only read.
-    unsafe {
-        match n {
-            nr::OPEN => sys::open(i(0), i(1), i(2)),
-            nr::READ => sys::read(i(0), i(1), i(2)),
-            nr::SUBSCRIBE => sys::subscribe(i(0), i(1), i(2), i(3)),
-            nr::TIMER => sys::timer(i(0), i(1)),
-            nr::CHANNEL_CREATE => sys::channel_create(i(0)),
-            nr::SEND => sys::send(i(0), i(1), i(2), i(3), i(4), i(5)),
-            nr::CLOSE => sys::close(i(0)),
-            _ => raw_error(Error::Unsupported),
-        }
-    }
+    unsafe { scratch::raw_call(n, a) }
 }
 
 /// Prints `text` then `n`.

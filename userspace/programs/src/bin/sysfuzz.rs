@@ -696,49 +696,10 @@ impl Fz {
             self.violations += 1;
             return raw_error(Error::Corrupt);
         }
-        let i = |k: usize| a[k] as i32;
         // SAFETY: the calls that only read memory harm nothing whatever the range; for those
         // that write, `safe` checked that every range starts in the scratch zone, past the
         // end of memory, or below 0 — never where a Rust object is.
-        unsafe {
-            match n {
-                nr::YIELD => {
-                    sys::yield_now();
-                    0
-                }
-                nr::GETPID => sys::getpid(),
-                nr::CLOCK => sys::clock(),
-                nr::SLEEP => sys::sleep(a[0]),
-                nr::WRITE => sys::write(i(0), i(1), i(2)),
-                nr::ARGS => sys::args(i(0), i(1)),
-                nr::SPAWN => sys::spawn(i(0), i(1), i(2), i(3), i(4), i(5)),
-                nr::WAIT => sys::wait(a[0]),
-                nr::CHANNEL_CREATE => sys::channel_create(i(0)),
-                nr::SEND => sys::send(i(0), i(1), i(2), i(3), i(4), i(5)),
-                nr::RECV => sys::recv(i(0), i(1), i(2), i(3), i(4), i(5)),
-                nr::CLOSE => sys::close(i(0)),
-                nr::GRANTS => sys::grants(i(0), i(1)),
-                nr::OPEN => sys::open(i(0), i(1), i(2)),
-                nr::READ => sys::read(i(0), i(1), i(2)),
-                nr::SEEK => sys::seek(i(0), a[1], i(2)),
-                nr::STAT => sys::stat(i(0), i(1), i(2)),
-                nr::READDIR => sys::readdir(i(0), i(1), i(2)),
-                nr::UNLINK => sys::unlink(i(0), i(1)),
-                nr::MKDIR => sys::mkdir(i(0), i(1)),
-                nr::RMDIR => sys::rmdir(i(0), i(1)),
-                nr::RENAME => sys::rename(i(0), i(1), i(2), i(3)),
-                nr::STATFS => sys::statfs(i(0), i(1), i(2)),
-                nr::EMIT => sys::emit(i(0), i(1), i(2), i(3), i(4), i(5)),
-                nr::SUBSCRIBE => sys::subscribe(i(0), i(1), i(2), i(3)),
-                nr::NEXT => sys::next(i(0), i(1), i(2), i(3)),
-                nr::ACK => sys::ack(i(0), a[1], i(2)),
-                nr::LAST_ERROR => sys::last_error(i(0), i(1)),
-                nr::SCAN => sys::scan(i(0), i(1), i(2), i(3), i(4), i(5)),
-                nr::SEAL => sys::seal(i(0), i(1)),
-                nr::TIMER => sys::timer(i(0), i(1)),
-                _ => raw_error(Error::Unsupported),
-            }
-        }
+        unsafe { scratch::raw_call(n, a) }
     }
 
     /// Remembers child `pid` (reaping them all first when full).
