@@ -3,10 +3,10 @@
 //! Every run has an [`Account`] with a quota (its kernel-memory limit, `run --kmem`). A kernel
 //! allocation made for the run — its output waiting for the console, a message it sent that is
 //! not yet received, a request waiting for a service, its recording — takes a [`Charge`]
-//! against that account before it is made, and the charge travels with the allocation: when the allocation is
-//! dropped, wherever and whenever (received, delivered, the channel freed, the run ended), the
-//! charge is given back. So a run can never hold more kernel memory than its quota, and
-//! nothing it was charged for outlives what it paid for.
+//! against that account before it is made, and the charge travels with the allocation: when
+//! the allocation is dropped, wherever and whenever (received, delivered, the channel freed,
+//! the run ended), the charge is given back. So a run can never hold more kernel memory than
+//! its quota, and nothing it was charged for outlives what it paid for.
 //!
 //! What loading the run took — its instance, and its program's compiled code when it was
 //! compiled for this run — is charged too ([`Account::hold_loaded`]), and added to the quota:
@@ -99,13 +99,7 @@ impl Account {
     pub fn hold_loaded(self: &Rc<Self>, bytes: usize) -> Charge {
         self.quota.set(self.quota.get().saturating_add(bytes));
         self.loaded.set(self.loaded.get() + bytes);
-        self.used.set(self.used.get() + bytes);
-        self.peak.set(self.peak.get().max(self.used.get()));
-        Charge {
-            account: Some(self.clone()),
-            bytes,
-            output: false,
-        }
+        self.record(bytes, false)
     }
 
     /// Output bytes not yet handed to the console.
@@ -142,16 +136,21 @@ impl Account {
                 ),
             ));
         }
+        Ok(self.record(bytes, output))
+    }
+
+    /// Counts `bytes` as charged (checked already, or not to be checked); their charge.
+    fn record(self: &Rc<Self>, bytes: usize, output: bool) -> Charge {
         self.used.set(self.used.get() + bytes);
         self.peak.set(self.peak.get().max(self.used.get()));
         if output {
             self.output.set(self.output.get() + bytes);
         }
-        Ok(Charge {
+        Charge {
             account: Some(self.clone()),
             bytes,
             output,
-        })
+        }
     }
 
     /// Charges `bytes` the kernel is about to hold for the run.

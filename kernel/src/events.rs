@@ -161,6 +161,22 @@ impl Kernel {
         Err((e, format!("{url} is outside the run's grants")))
     }
 
+    /// Who run `pid` is to the bus: its program (what owns durable consumers and timers), and
+    /// who it acts as — the operator, for a command typed at the console, else its program.
+    fn bus_identity(&self, pid: Pid) -> (&'static str, Attacher<'static>) {
+        let run = self.runs.get(pid);
+        let program = run.and_then(|r| r.program).unwrap_or("?");
+        let operator = run
+            .and_then(|r| r.task.as_ref())
+            .is_some_and(|t| t.data().sys.operator);
+        let acting = if operator {
+            Attacher::Operator
+        } else {
+            Attacher::Program(program)
+        };
+        (program, acting)
+    }
+
     /// Counts `bytes` (one event) against run `pid`'s journal quota for the window at
     /// `now_us`; over it, `NoSpace` for this run only (and nothing is counted).
     fn take_journal_quota(
@@ -216,18 +232,15 @@ impl Kernel {
                 ),
             )
         })?;
+        // A durable consumer is its program's: the run's program is who attaches it, and
+        // the operator may delete any.
+        let (program, acting) = self.bus_identity(pid);
         let bus = self.bus.as_mut().ok_or_else(|| {
             (
                 Error::Unsupported,
                 String::from("this system has no journal"),
             )
         })?;
-        // A durable consumer is its program's: the run's program is who attaches it.
-        let run = self.runs.get(pid);
-        let program = run.and_then(|r| r.program).unwrap_or("?");
-        let operator = run
-            .and_then(|r| r.task.as_ref())
-            .is_some_and(|t| t.data().sys.operator);
         let denied = |name: &str| {
             (
                 Error::PermissionDenied,
@@ -235,12 +248,7 @@ impl Kernel {
             )
         };
         if let (true, Some(name)) = (options.delete, options.durable) {
-            let by = if operator {
-                Attacher::Operator
-            } else {
-                Attacher::Program(program)
-            };
-            return match bus.delete_consumer_as(name, by, now) {
+            return match bus.delete_consumer_as(name, acting, now) {
                 Ok(()) => Ok(Outcome::Reply(0)),
                 Err(Error::Busy) => Err((
                     Error::Busy,
@@ -397,15 +405,9 @@ impl Kernel {
         let now = self.shared.clock.now_us();
         // A timer is its setter's program's (the operator's, for a command typed at the
         // console), and starts its program with the setter's grants.
-        let run = self.runs.get(pid);
-        let program = run.and_then(|r| r.program).unwrap_or("?");
-        let sys = run.and_then(|r| r.task.as_ref()).map(|t| &t.data().sys);
-        let by = if sys.is_some_and(|s| s.operator) {
-            Attacher::Operator
-        } else {
-            Attacher::Program(program)
-        };
-        let allow = sys.and_then(|s| s.allow.clone());
+        let (_, by) = self.bus_identity(pid);
+        let run = self.runs.get(pid).and_then(|r| r.task.as_ref());
+        let allow = run.and_then(|t| t.data().sys.allow.clone());
         let bus = self.bus.as_mut().ok_or(plain(Error::Unsupported))?;
         bus.set_timer_as(&spec, now, pid, by, allow)?;
         Ok(Outcome::Reply(0))

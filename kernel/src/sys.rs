@@ -128,18 +128,16 @@ impl RunSys {
         let Ok(charge) = self.account.charge(inbox.len()) else {
             return;
         };
-        let Ok(copy) = try_copy(inbox.as_bytes()) else {
+        let mut copy = String::new();
+        if copy.try_reserve_exact(inbox.len()).is_err() {
             return;
-        };
-        // Cannot fail: the bytes are a `&str`'s.
-        let Ok(inbox) = String::from_utf8(copy) else {
-            return;
-        };
+        }
+        copy.push_str(inbox);
         if self.reply_inboxes.len() == REPLY_INBOXES {
             self.reply_inboxes.remove(0);
         }
         if self.reply_inboxes.try_reserve(1).is_ok() {
-            self.reply_inboxes.push((inbox, charge));
+            self.reply_inboxes.push((copy, charge));
         }
     }
 

@@ -105,6 +105,16 @@ impl Subscription {
             (a, b) => a.or(b),
         }
     }
+
+    /// The first sequence number it still needs (`next`: the journal's next one): what
+    /// retention must keep for it.
+    fn floor(&self, next: u64) -> u64 {
+        match &self.feed {
+            Feed::Cursor { cursor } => *cursor,
+            Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
+            Feed::Durable { consumer, .. } => consumer.state().ack_floor,
+        }
+    }
 }
 
 /// What [`Bus::peek_within`] found.
@@ -575,21 +585,14 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             }
         }
         for s in self.subs.iter().flatten() {
-            let floor = match &s.feed {
-                Feed::Durable { consumer, .. } => {
-                    let since = self.recorded(&consumer.name).map(|r| r.since_us);
-                    let since = since.filter(|&t| t > 0).unwrap_or(s.since_us);
-                    consumers.insert(&consumer.name, (consumer.state().ack_floor, since));
-                    continue;
-                }
-                Feed::Cursor { cursor } => *cursor,
-                Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
-            };
-            holders.push((
-                format!("subscription of pid {}", s.owner),
-                floor,
-                s.since_us,
-            ));
+            if let Feed::Durable { consumer, .. } = &s.feed {
+                let since = self.recorded(&consumer.name).map(|r| r.since_us);
+                let since = since.filter(|&t| t > 0).unwrap_or(s.since_us);
+                consumers.insert(&consumer.name, (s.floor(next), since));
+            } else {
+                let what = format!("subscription of pid {}", s.owner);
+                holders.push((what, s.floor(next), s.since_us));
+            }
         }
         for (name, (floor, since)) in consumers {
             holders.push((format!("durable consumer {name}"), floor, since));
@@ -602,11 +605,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
     /// Where each subscription still reads from (`next`: the next sequence number), for
     /// retention.
     pub(crate) fn reader_floors(&self, next: u64) -> impl Iterator<Item = u64> + '_ {
-        self.subs.iter().flatten().map(move |s| match &s.feed {
-            Feed::Cursor { cursor } => *cursor,
-            Feed::Queue { backlog, .. } => backlog.front().copied().unwrap_or(next),
-            Feed::Durable { consumer, .. } => consumer.state().ack_floor,
-        })
+        self.subs.iter().flatten().map(move |s| s.floor(next))
     }
 
     /// Reads every durable consumer's newest ack floor (and owner) from the journal.
