@@ -99,7 +99,7 @@ impl KernelConfig {
             log_queue: None,
             journal: JournalLimits {
                 max_record: 4 << 10,
-                dedupe_window: 16 << 10,
+                dedupe_window: 1024,
                 ram_segments: 4,
                 ram_segment: 64 << 10,
                 run_bytes: 1 << 20,

@@ -265,6 +265,14 @@ impl Kernel {
                 (Error::Busy, _) => {
                     String::from("that durable subscription is in use by another subscriber")
                 }
+                (_, Some(_)) => format!(
+                    "too many subscriptions ({} per run, {} in all) or durable consumers ({} per \
+                     program, {} in all; `consumer rm` deletes one)",
+                    zb_bus::SUBSCRIPTION_SHARE,
+                    zb_bus::MAX_SUBSCRIPTIONS,
+                    zb_bus::CONSUMER_SHARE,
+                    zb_bus::MAX_CONSUMERS
+                ),
                 _ => format!(
                     "too many subscriptions ({} per run, {} in all)",
                     zb_bus::SUBSCRIPTION_SHARE,

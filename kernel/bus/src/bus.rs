@@ -48,6 +48,11 @@ pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Most subscriptions one subscriber holds at once (its share of [`MAX_SUBSCRIPTIONS`]): one
 /// run cannot take the table from the shell's `sub` and the other runs.
 pub const SUBSCRIPTION_SHARE: usize = 8;
+/// Most durable consumers the bus knows of (each a record kept in memory until deleted), all
+/// programs together; and most one program may own. A loop attaching fresh names cannot grow
+/// the kernel's memory, nor take every name from other programs.
+pub const MAX_CONSUMERS: usize = 32;
+pub const CONSUMER_SHARE: usize = 8;
 /// Most events committed in one append.
 pub const MAX_BATCH: usize = 64;
 /// Most bytes of events committed in one append, in records of the journal's largest size.

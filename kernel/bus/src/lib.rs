@@ -32,7 +32,8 @@ pub mod timer;
 pub mod view;
 
 pub use bus::{
-    Bus, BusStats, COMMIT_RECORDS, Committed, MAX_BATCH, MAX_SUBSCRIPTIONS, MAX_TIMERS,
-    MAX_WATCHES, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM, Start, TIMER_STARTER,
+    Bus, BusStats, COMMIT_RECORDS, CONSUMER_SHARE, Committed, MAX_BATCH, MAX_CONSUMERS,
+    MAX_SUBSCRIPTIONS, MAX_TIMERS, MAX_WATCHES, QUEUE_BACKLOG, SUBSCRIPTION_SHARE, SYSTEM, Start,
+    TIMER_STARTER,
 };
 pub use subs::{Attacher, Found, PEEK_BUDGET, Peeked, consumer_subject};

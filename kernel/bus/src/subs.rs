@@ -27,7 +27,10 @@ use zb_abi::bus::{DeliverFrom, SubscribeOptions};
 use zb_abi::{Error, Pid};
 use zb_journal::{Envelope, JournalError, Medium};
 
-use crate::bus::{Bus, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, Recorded, SUBSCRIPTION_SHARE, SYSTEM};
+use crate::bus::{
+    Bus, CONSUMER_SHARE, MAX_CONSUMERS, MAX_SUBSCRIPTIONS, QUEUE_BACKLOG, Recorded,
+    SUBSCRIPTION_SHARE, SYSTEM,
+};
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerState, Poll};
 use crate::envelope::{dead_letter, system};
 use crate::router::SubId;
@@ -233,6 +236,18 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         }
         if self.consumer_attached(name) {
             return Err(Error::Busy);
+        }
+        // A name not known yet is a new record: within the bounds ([`MAX_CONSUMERS`], and a
+        // program's share).
+        if self.recorded(name).is_none() {
+            let owned = |p: &str| {
+                let mine = |r: &&Recorded| r.owner.as_deref() == Some(p);
+                self.consumers.iter().filter(mine).count()
+            };
+            let full = self.consumers.len() >= MAX_CONSUMERS;
+            if full || matches!(by, Attacher::Program(p) if owned(p) >= CONSUMER_SHARE) {
+                return Err(Error::OutOfMemory);
+            }
         }
         // A program attaching a consumer nobody owns makes it its own: recorded with its
         // position, when that is next written (a consumer that never finishes an event and
@@ -702,12 +717,17 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         if self.consumer_attached(name) {
             return Err(Error::Busy);
         }
-        if self.recorded(name).and_then(|r| r.floor).is_none() {
+        let Some(recorded) = self.recorded(name) else {
             return Err(Error::NotFound);
-        }
+        };
+        // A claimed consumer whose position was never written leaves nothing in the journal
+        // to undo; one that was gets a record saying it is gone.
+        let in_journal = recorded.floor.is_some();
         self.consumers.retain(|r| r.name != name);
-        let deleted = String::from("{\"deleted\":true}");
-        self.queue(SYSTEM, system(consumer_subject(name), deleted, now_us));
+        if in_journal {
+            let deleted = String::from("{\"deleted\":true}");
+            self.queue(SYSTEM, system(consumer_subject(name), deleted, now_us));
+        }
         Ok(())
     }
 

@@ -794,3 +794,39 @@ fn a_consumer_reading_past_its_own_records_does_not_write_record_after_record() 
     bus.commit(0);
     assert_eq!(bus.stats().last_seq, 3, "nothing new to record");
 }
+
+#[test]
+fn durable_consumer_names_are_bounded_per_program_and_in_all() {
+    use crate::Attacher::{Operator, Program};
+    use crate::{CONSUMER_SHARE, MAX_CONSUMERS};
+    let mut bus = open(medium());
+    fn attach(bus: &mut TestBus, by: crate::Attacher<'_>, name: &str) -> Result<(), Error> {
+        let opts = format!("durable={name}\nfrom=1");
+        let sub = bus.subscribe_as(9, by, ">", &options(&opts))?;
+        bus.unsubscribe(sub, 0);
+        Ok(())
+    }
+    for i in 0..CONSUMER_SHARE {
+        attach(&mut bus, Program("/bin/loop"), &format!("n{i}")).expect("within its share");
+    }
+    assert_eq!(
+        attach(&mut bus, Program("/bin/loop"), "one-more"),
+        Err(Error::OutOfMemory),
+        "a loop of fresh names stops at the program's share"
+    );
+    attach(&mut bus, Program("/bin/loop"), "n0").expect("its own names still attach");
+    // Others still create theirs, up to the bound for all.
+    let mut i = 0;
+    loop {
+        let program = format!("/bin/p{}", i / CONSUMER_SHARE);
+        if attach(&mut bus, Program(&program), &format!("o{i}")).is_err() {
+            break;
+        }
+        i += 1;
+    }
+    assert_eq!(bus.consumers.len(), MAX_CONSUMERS);
+    assert_eq!(attach(&mut bus, Operator, "fresh"), Err(Error::OutOfMemory));
+    // Deleting one makes room.
+    assert_eq!(bus.delete_consumer_as("n1", Operator, 0), Ok(()));
+    attach(&mut bus, Operator, "fresh").expect("room again");
+}
