@@ -38,6 +38,7 @@ use zb_journal::{Appended, Envelope, Geometry, Journal, JournalConfig, JournalEr
 const CONFIG: JournalConfig = JournalConfig {
     max_record: 400,
     dedupe_window: 4,
+    dedupe_secret: 0,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -78,6 +78,7 @@ fn open(medium: RamMedium) -> TestBus {
     let config = JournalConfig {
         max_record: 1024,
         dedupe_window: 8,
+        dedupe_secret: 0,
     };
     Bus::open(medium, "ram", config).expect("opens").0
 }

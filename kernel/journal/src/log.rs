@@ -27,8 +27,6 @@
 //! - Nothing here panics on any medium contents.
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
@@ -49,6 +47,10 @@ pub struct JournalConfig {
     pub max_record: usize,
     /// How many recent idempotency keys are remembered (oldest forgotten first).
     pub dedupe_window: usize,
+    /// The key of the keyed hash the window stores keys as ([`dedupe_key`]); a value the
+    /// journal's writers cannot know (the kernel picks one at boot), so none can craft a key
+    /// that collides with another's.
+    pub dedupe_secret: u64,
 }
 
 /// What [`Journal::append`] did with one event.
@@ -187,7 +189,7 @@ impl<M: Medium> Journal<M> {
             next_seq: 1,
             next_generation: 1,
             floor: 0,
-            dedupe: Dedupe::default(),
+            dedupe: Dedupe::with_window(config.dedupe_window),
             commits: 0,
             records: 0,
             header_len,
@@ -244,14 +246,15 @@ impl<M: Medium> Journal<M> {
         self.next_seq = self.chain.last().map_or(1, |s| s.next_seq);
         self.commits = self.chain.iter().map(|s| u64::from(s.commits)).sum();
         // Rebuild the idempotency window and count the records.
-        let mut keys = Dedupe::default();
+        let mut keys = Dedupe::with_window(self.config.dedupe_window);
+        let secret = self.config.dedupe_secret;
         let mut records = 0u64;
         let window = self.config.dedupe_window;
         let first = self.first_seq();
         self.read_from(first, &mut |seq, e| {
             records += 1;
-            if let Some(k) = dedupe_key(e) {
-                keys.insert(&k, seq, window);
+            if let Some(k) = dedupe_key(e, secret) {
+                keys.insert(k, seq, window);
             }
             true
         })?;
@@ -467,14 +470,14 @@ impl<M: Medium> Journal<M> {
         records.resize(COMMIT_HEADER, 0);
         let mut ends: Vec<usize> = Vec::with_capacity(events.len());
         // Keys first seen in this call.
-        let mut new_keys: HashMap<String, u64> = HashMap::with_capacity(events.len());
+        let mut new_keys: HashMap<u64, u64> = HashMap::with_capacity(events.len());
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
             let e = e.borrow();
-            let key = dedupe_key(e);
-            if let Some(key) = &key {
-                let seen = self.dedupe.get(key).or_else(|| new_keys.get(key).copied());
+            let key = dedupe_key(e, self.config.dedupe_secret);
+            if let Some(key) = key {
+                let seen = self.dedupe.get(key).or_else(|| new_keys.get(&key).copied());
                 if let Some(first) = seen {
                     outcomes.push(Appended::Duplicate(first));
                     continue;
@@ -497,10 +500,10 @@ impl<M: Medium> Journal<M> {
         self.write_commits(&mut records, &ends)?;
         self.records += ends.len() as u64;
         // In sequence order, so the window forgets the oldest first.
-        let mut new_keys: Vec<(String, u64)> = new_keys.into_iter().collect();
+        let mut new_keys: Vec<(u64, u64)> = new_keys.into_iter().collect();
         new_keys.sort_unstable_by_key(|&(_, seq)| seq);
         for (key, seq) in new_keys {
-            self.dedupe.insert(&key, seq, self.config.dedupe_window);
+            self.dedupe.insert(key, seq, self.config.dedupe_window);
         }
         Ok(outcomes)
     }
@@ -731,38 +734,48 @@ impl<M: Medium> Journal<M> {
 /// one stream (JetStream de-duplicates a `Msg-Id` per stream) holding every app's events, so
 /// the same key on two subjects names two facts — an unrelated `junk.x` must not suppress a
 /// handler's `ledger.transfer.completed`. Not per publisher: a handler restarted after a crash
-/// is another run, and its repeated outcome must still be caught. The subject is kept as a
-/// 32-bit FNV-1a hash after the key (`key\n1a2b3c4d`), since the window lives in a small
-/// board's heap: two subjects whose hashes collide share keys (about 1 in 4·10⁹).
-fn dedupe_key(e: &Envelope) -> Option<String> {
-    use core::fmt::Write;
+/// is another run, and its repeated outcome must still be caught.
+///
+/// Kept as a 64-bit keyed SipHash of subject and key (under `secret`, which writers cannot
+/// know): every entry is the same size, so the window's memory is fixed when the journal opens
+/// however many subjects and keys come, and a deliberate collision is out of reach (an
+/// accidental one, two facts taken for one, is about 1 in 10¹⁶ for a full window).
+fn dedupe_key(e: &Envelope, secret: u64) -> Option<u64> {
+    use core::hash::Hasher;
     let key = e.idempotency_key()?;
-    let subject = e.name.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    let mut scoped = String::with_capacity(key.len() + 9);
-    scoped.push_str(key);
-    // Cannot fail: writing to a String.
-    let _ = write!(scoped, "\n{subject:08x}");
-    Some(scoped)
+    // SipHash-2-4: the keyed hash core offers (deprecated for `HashMap` use, not unsound).
+    #[allow(deprecated)]
+    let mut h = core::hash::SipHasher::new_with_keys(secret, secret.rotate_left(32) ^ 0x5a5a);
+    h.write(e.name.as_bytes());
+    h.write_u8(0xFF); // cannot occur in a subject: the two parts cannot run together
+    h.write(key.as_bytes());
+    Some(h.finish())
 }
 
-/// The idempotency window: the last `window` keys (subject and key, [`dedupe_key`]) and the
-/// sequence number each first had, found by hash; the oldest is forgotten first. Each key is
-/// stored once, shared by the map and the age order.
+/// The idempotency window: the last `window` keys ([`dedupe_key`]) and the sequence number
+/// each first had; the oldest is forgotten first. Sized for the whole window when the journal
+/// opens, so it never grows.
 #[derive(Debug, Default)]
 struct Dedupe {
-    by_key: HashMap<Arc<str>, u64>,
-    order: VecDeque<Arc<str>>,
+    by_key: HashMap<u64, u64>,
+    order: VecDeque<u64>,
 }
 
 impl Dedupe {
-    fn get(&self, key: &str) -> Option<u64> {
-        self.by_key.get(key).copied()
+    /// A window of `window` keys, its room taken now.
+    fn with_window(window: usize) -> Dedupe {
+        Dedupe {
+            by_key: HashMap::with_capacity(window),
+            order: VecDeque::with_capacity(window),
+        }
     }
 
-    fn insert(&mut self, key: &str, seq: u64, window: usize) {
-        if window == 0 || self.by_key.contains_key(key) {
+    fn get(&self, key: u64) -> Option<u64> {
+        self.by_key.get(&key).copied()
+    }
+
+    fn insert(&mut self, key: u64, seq: u64, window: usize) {
+        if window == 0 || self.by_key.contains_key(&key) {
             return;
         }
         while self.order.len() >= window {
@@ -773,8 +786,7 @@ impl Dedupe {
                 None => break,
             }
         }
-        let key: Arc<str> = Arc::from(key);
-        self.by_key.insert(key.clone(), seq);
+        self.by_key.insert(key, seq);
         self.order.push_back(key);
     }
 }

@@ -22,6 +22,7 @@ const DISK: Geometry = Geometry {
 const CONFIG: JournalConfig = JournalConfig {
     max_record: 512,
     dedupe_window: 4,
+    dedupe_secret: 0,
 };
 
 fn event(i: u64) -> Envelope {

@@ -237,6 +237,7 @@ mod tests {
         let config = JournalConfig {
             max_record: 1024,
             dedupe_window: 8,
+            dedupe_secret: 0,
         };
         let m = FileMedium::create(&path, geometry).unwrap();
         let (mut j, _) = Journal::open(m, config).unwrap();

@@ -59,6 +59,7 @@ fn journal_run(dir: &Path, batch: usize, events: usize) -> f64 {
     let config = JournalConfig {
         max_record: 4096,
         dedupe_window: 1024,
+        dedupe_secret: 0,
     };
     let (mut j, _) = Journal::open(medium, config).expect("journal opens");
     let all: Vec<Envelope> = (0..events as u64).map(event).collect();
