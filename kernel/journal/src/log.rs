@@ -26,7 +26,6 @@
 //!   holds a record at or above the floor.
 //! - Nothing here panics on any medium contents.
 
-use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
@@ -753,41 +752,48 @@ fn dedupe_key(e: &Envelope, secret: u64) -> Option<u64> {
 }
 
 /// The idempotency window: the last `window` keys ([`dedupe_key`]) and the sequence number
-/// each first had; the oldest is forgotten first. Sized for the whole window when the journal
-/// opens, so it never grows.
+/// each first had, in a ring (the oldest is overwritten first), searched in order — a few
+/// hundred comparisons beside a flash or disk write. Entries are all the same size, so it holds
+/// at most `window` × 16 bytes however many subjects and keys come; a large window (a PC's) is
+/// allocated whole when the journal opens so it never grows after, a small one (a board's,
+/// where heap is scarcer than predictability) as keys come.
 #[derive(Debug, Default)]
 struct Dedupe {
-    by_key: HashMap<u64, u64>,
-    order: VecDeque<u64>,
+    entries: Vec<(u64, u64)>,
+    /// Where the next key goes once the ring is full (the oldest entry).
+    next: usize,
 }
 
+/// Windows at least this large are allocated whole at open.
+const DEDUPE_PREALLOCATED: usize = 256;
+
 impl Dedupe {
-    /// A window of `window` keys, its room taken now.
     fn with_window(window: usize) -> Dedupe {
+        let room = if window >= DEDUPE_PREALLOCATED {
+            window
+        } else {
+            0
+        };
         Dedupe {
-            by_key: HashMap::with_capacity(window),
-            order: VecDeque::with_capacity(window),
+            entries: Vec::with_capacity(room),
+            next: 0,
         }
     }
 
     fn get(&self, key: u64) -> Option<u64> {
-        self.by_key.get(&key).copied()
+        self.entries.iter().find(|e| e.0 == key).map(|e| e.1)
     }
 
     fn insert(&mut self, key: u64, seq: u64, window: usize) {
-        if window == 0 || self.by_key.contains_key(&key) {
+        if window == 0 || self.get(key).is_some() {
             return;
         }
-        while self.order.len() >= window {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.by_key.remove(&old);
-                }
-                None => break,
-            }
+        if self.entries.len() < window {
+            self.entries.push((key, seq));
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = (key, seq);
+            self.next = (self.next + 1) % self.entries.len();
         }
-        self.by_key.insert(key, seq);
-        self.order.push_back(key);
     }
 }
 
