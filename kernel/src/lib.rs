@@ -16,7 +16,8 @@
 //! ([`account`]); a run reaches nothing past its handles and grants.
 //!
 //! The modules, from the top:
-//! - `lib.rs` (this file): the boot loop — console input, [`Kernel::step`], services, idle.
+//! - `lib.rs` (this file): the boot loop as a [`Node`] — console input, [`Kernel::step`],
+//!   services, one [`Node::turn`] at a time — and [`run()`], which idles between turns.
 //! - [`kernel`]: [`Kernel`], the run table, scheduler, channels and programs; one fuel slice at
 //!   a time (`run_slice`), parking and waking runs.
 //! - `calls`: the kernel's side of the gate (`KernelCalls` for `Kernel`: one match over the kernel-served calls).
@@ -88,112 +89,167 @@ pub use kernel::{Ended, Event, Kernel, RunOptions};
 /// Where the kernel keeps the platform, for the panic path.
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
 
-/// Runs the kernel on `platform` with the native `services`. They get pids in the order given
-/// (put the console first: it is pid 1, which adopts orphaned runs) and are started in that
-/// order, except that the one named `console`, which owns the console line, starts last — its
-/// first prompt then follows everything the others logged while starting. Never returns: the machine stops through
-/// [`zb_hal::Power`].
-pub fn run(
+/// Runs the kernel on `platform` with the native `services` (see [`Node::boot`]), idling the
+/// CPU whenever nothing is ready. Never returns: the machine stops through [`zb_hal::Power`].
+/// A platform whose idle wait must return to its host (a browser's event loop) drives a
+/// [`Node`] itself instead.
+pub fn run<'s>(
     platform: &'static dyn Platform,
     config: KernelConfig,
-    services: &mut [&mut dyn NativeService],
+    services: &'s mut [&'s mut dyn NativeService],
 ) -> ! {
-    PLATFORM.call_once(|| platform);
-    banner::print(platform);
-
-    let boot_us = platform.clock().now_us();
-    banner::print_boot_time(platform, boot_us);
-    let mut kernel = Kernel::new(platform.clock(), config);
-    kernel.set_heap_probe(&heap_free);
-    kernel.set_block_probe(&heap_fits);
-    kernel.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
-    kernel.set_memory_probe(&memory);
-    install_boot_files(&mut kernel, platform, config.boot_files);
-    {
-        use core::fmt::Write;
-        let line = kernel.open_journal(platform.journal());
-        let mut out = banner::ConsoleWriter::new(platform);
-        let _ = writeln!(out, "{line}");
-        for problem in kernel.check_schemas() {
-            let _ = writeln!(out, "{problem}");
-        }
-        if let Some(now) = platform.wall_clock_secs()
-            && kernel.set_wall_clock(now).is_ok()
-        {
-            let _ = writeln!(
-                out,
-                "clock: {} UTC (real-time clock)",
-                zb_abi::time::Utc(now)
-            );
-        } else {
-            let _ = writeln!(out, "clock: no real-time clock (set the time with date -s)");
-        }
-        for line in kernel.open_views(platform.name()) {
-            let _ = writeln!(out, "{line}");
-        }
-    }
-    for &name in platform.drivers() {
-        if let Some(kind) = zb_abi::kind::driver_kind(name) {
-            kernel.register_kind(kind, name, 0);
-        }
-    }
-    let mut slots = Vec::with_capacity(services.len());
-    for service in services.iter_mut() {
-        let pid = kernel.add_service(service.name());
-        slots.push(ServiceSlot {
-            pid,
-            service: Some(&mut **service),
-        });
-    }
-    let console_pid = slots
-        .iter()
-        .find(|s| s.service.as_ref().is_some_and(|s| s.name() == "console"))
-        .map(|s| s.pid);
-    let mut services = Services {
-        platform,
-        boot_us,
-        slots,
-        console_pid,
-        console_started: false,
-    };
-    let order: Vec<Pid> = services
-        .slots
-        .iter()
-        .map(|s| s.pid)
-        .filter(|&p| Some(p) != console_pid)
-        .chain(console_pid)
-        .collect();
-    for pid in order {
-        services.serve(&mut kernel, pid, |s, host| s.start(host));
-        if Some(pid) == console_pid {
-            services.console_started = true;
-        }
-        // What a service logs while starting is shown before the next one starts.
-        services.deliver(&mut kernel);
-    }
-    kernel.boot_finished();
-
-    let mut buf = [0u8; 256];
+    let mut node = Node::boot(platform, config, services);
     loop {
-        let n = platform.console().read(&mut buf);
-        if n > 0
-            && let Some(console) = services.console_pid
-        {
-            services.serve(&mut kernel, console, |s, host| {
-                s.console_input(&buf[..n], host)
-            });
-        }
-        let ran = kernel.step();
-        let told = services.deliver(&mut kernel);
-        let ticked = services.tick(&mut kernel);
-        // What drivers and the network stack logged (the `log` facade) goes to the system log.
-        if let Some(queue) = config.log_queue {
-            queue.drain(&mut |line| kernel.log(line));
-        }
-        if n == 0 && !ran && !told && !ticked && !kernel.has_ready() && !kernel.has_requests() {
+        if let Turn::Idle { .. } = node.turn() {
             // Sleepers and service timers are woken by the timer interrupt that ends the halt.
             platform.cpu().idle(&|| platform.console().has_input());
         }
+    }
+}
+
+/// What one [`Node::turn`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Something ran or was delivered: turn again soon.
+    Busy,
+    /// Nothing is ready: the node has nothing to do before console input arrives or the
+    /// clock reaches `until_us` (`None`: no deadline at all).
+    Idle { until_us: Option<u64> },
+}
+
+/// A booted kernel with its services: the boot loop's state, one [`Node::turn`] at a time.
+///
+/// Invariant: the services keep the pids they were given at boot, in their slots, between
+/// turns (a service is out of its slot only during a call into it).
+pub struct Node<'s> {
+    kernel: Kernel,
+    services: Services<'s>,
+    log_queue: Option<&'static dyn zb_hal::LogDrain>,
+}
+
+impl<'s> Node<'s> {
+    /// Boots the kernel on `platform` with the native `services`: prints the banner, opens
+    /// the journal and views, and starts the services. They get pids in the order given (put
+    /// the console first: it is pid 1, which adopts orphaned runs) and are started in that
+    /// order, except that the one named `console`, which owns the console line, starts last —
+    /// its first prompt then follows everything the others logged while starting.
+    pub fn boot(
+        platform: &'static dyn Platform,
+        config: KernelConfig,
+        services: &'s mut [&'s mut dyn NativeService],
+    ) -> Node<'s> {
+        PLATFORM.call_once(|| platform);
+        banner::print(platform);
+
+        let boot_us = platform.clock().now_us();
+        banner::print_boot_time(platform, boot_us);
+        let mut kernel = Kernel::new(platform.clock(), config);
+        kernel.set_heap_probe(&heap_free);
+        kernel.set_block_probe(&heap_fits);
+        kernel.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
+        kernel.set_memory_probe(&memory);
+        install_boot_files(&mut kernel, platform, config.boot_files);
+        {
+            use core::fmt::Write;
+            let line = kernel.open_journal(platform.journal());
+            let mut out = banner::ConsoleWriter::new(platform);
+            let _ = writeln!(out, "{line}");
+            for problem in kernel.check_schemas() {
+                let _ = writeln!(out, "{problem}");
+            }
+            if let Some(now) = platform.wall_clock_secs()
+                && kernel.set_wall_clock(now).is_ok()
+            {
+                let _ = writeln!(
+                    out,
+                    "clock: {} UTC (real-time clock)",
+                    zb_abi::time::Utc(now)
+                );
+            } else {
+                let _ = writeln!(out, "clock: no real-time clock (set the time with date -s)");
+            }
+            for line in kernel.open_views(platform.name()) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        for &name in platform.drivers() {
+            if let Some(kind) = zb_abi::kind::driver_kind(name) {
+                kernel.register_kind(kind, name, 0);
+            }
+        }
+        let mut slots = Vec::with_capacity(services.len());
+        for service in services.iter_mut() {
+            let pid = kernel.add_service(service.name());
+            slots.push(ServiceSlot {
+                pid,
+                service: Some(&mut **service),
+            });
+        }
+        let console_pid = slots
+            .iter()
+            .find(|s| s.service.as_ref().is_some_and(|s| s.name() == "console"))
+            .map(|s| s.pid);
+        let mut services = Services {
+            platform,
+            boot_us,
+            slots,
+            console_pid,
+            console_started: false,
+        };
+        let order: Vec<Pid> = services
+            .slots
+            .iter()
+            .map(|s| s.pid)
+            .filter(|&p| Some(p) != console_pid)
+            .chain(console_pid)
+            .collect();
+        for pid in order {
+            services.serve(&mut kernel, pid, |s, host| s.start(host));
+            if Some(pid) == console_pid {
+                services.console_started = true;
+            }
+            // What a service logs while starting is shown before the next one starts.
+            services.deliver(&mut kernel);
+        }
+        kernel.boot_finished();
+        Node {
+            kernel,
+            services,
+            log_queue: config.log_queue,
+        }
+    }
+
+    /// One pass of the boot loop: console input to the console service, one fuel slice of
+    /// the next ready run, queued events and requests to the services, due service timers.
+    pub fn turn(&mut self) -> Turn {
+        let platform = self.services.platform;
+        let mut buf = [0u8; 256];
+        let n = platform.console().read(&mut buf);
+        if n > 0
+            && let Some(console) = self.services.console_pid
+        {
+            self.services.serve(&mut self.kernel, console, |s, host| {
+                s.console_input(&buf[..n], host)
+            });
+        }
+        let ran = self.kernel.step();
+        let told = self.services.deliver(&mut self.kernel);
+        let ticked = self.services.tick(&mut self.kernel);
+        // What drivers and the network stack logged (the `log` facade) goes to the system log.
+        if let Some(queue) = self.log_queue {
+            let kernel = &mut self.kernel;
+            queue.drain(&mut |line| kernel.log(line));
+        }
+        if n > 0 || ran || told || ticked || self.kernel.has_ready() || self.kernel.has_requests()
+        {
+            return Turn::Busy;
+        }
+        let services = self.services.next_tick();
+        let until_us = match (self.kernel.next_deadline(), services) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Turn::Idle { until_us }
     }
 }
 
@@ -368,6 +424,14 @@ impl Services<'_> {
             kernel.complete(service, request.id, reply);
         }
         kernel.charge_heap_to(request.from);
+    }
+
+    /// The earliest service timer.
+    fn next_tick(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.service.as_ref()?.next_tick())
+            .min()
     }
 
     /// Gives services whose timer is due their tick; true if any ran.

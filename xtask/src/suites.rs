@@ -308,7 +308,7 @@ fn shell_session(t: &QemuTargets, platform: Platform) -> StepResult {
             &["ping: /bin/ping is not on this system\n"],
             STEP,
         )?;
-        m.check("ifconfig", &["ifconfig: no network service"], STEP)?;
+        m.check("ifconfig", &["ifconfig: no network interface"], STEP)?;
     }
     let numbers: Vec<u64> = frames
         .split_whitespace()

@@ -93,6 +93,12 @@ pub mod kinds {
     pub const VIRTIO_NET: KindId = KindId::new(Class::Driver, NET, 0x0001);
     pub const PIT_TSC: KindId = KindId::new(Class::Driver, TIMER, 0x0001);
     pub const CORTEX_M_SYSTICK: KindId = KindId::new(Class::Driver, TIMER, 0x0002);
+    /// The browser platform's terminal (xterm.js in the page, messages to the worker).
+    pub const WEB_TERMINAL: KindId = KindId::new(Class::Driver, STREAM, 0x0003);
+    /// A file of the browser's Origin Private File System, through a sync access handle.
+    pub const OPFS: KindId = KindId::new(Class::Driver, BLOCK, 0x0004);
+    /// `performance.now()` and the event loop's timers.
+    pub const WEB_CLOCK: KindId = KindId::new(Class::Driver, TIMER, 0x0003);
 
     pub const CONSOLE: KindId = KindId::new(Class::Service, SYSTEM, 0x0001);
     pub const VFS: KindId = KindId::new(Class::Service, SYSTEM, 0x0002);
@@ -119,6 +125,9 @@ pub fn driver_kind(name: &str) -> Option<KindId> {
         "virtio-net" => kinds::VIRTIO_NET,
         "pit-tsc" => kinds::PIT_TSC,
         "cortex-m-systick" => kinds::CORTEX_M_SYSTICK,
+        "web-terminal" => kinds::WEB_TERMINAL,
+        "opfs" => kinds::OPFS,
+        "web-clock" => kinds::WEB_CLOCK,
         _ => return None,
     })
 }

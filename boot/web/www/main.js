@@ -1,0 +1,63 @@
+// The page: an xterm.js terminal as the machine's serial console, and the Web Worker the
+// kernel runs in. Bytes go both ways as messages; the worker is restarted on `reboot`.
+//
+// Hooks for a test driver (set before the page loads, e.g. by Playwright's exposeFunction):
+// `window.zbTap(latin1)` receives every byte the console prints, `window.zbPower(action)`
+// hears the machine stop (0 failure, 1 shutdown, 2 reboot).
+import { Terminal } from "./node_modules/@xterm/xterm/lib/xterm.mjs";
+
+const term = new Terminal({
+  cols: 100,
+  rows: 32,
+  scrollback: 5000,
+  cursorBlink: true,
+  fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace",
+  theme: { background: "#101418" },
+});
+term.open(document.getElementById("terminal"));
+term.focus();
+window.zb = { term };
+
+const state = document.getElementById("state");
+const encoder = new TextEncoder();
+let worker = null;
+
+function latin1(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  }
+  return s;
+}
+
+function start() {
+  state.textContent = "booting…";
+  worker = new Worker("worker.js");
+  worker.onmessage = ({ data }) => {
+    if (data.out) {
+      term.write(data.out);
+      if (window.zbTap) window.zbTap(latin1(data.out));
+    } else if (data.state) {
+      state.textContent = data.state;
+    } else if ("power" in data) {
+      if (window.zbPower) window.zbPower(data.power);
+      if (data.power === 2) {
+        worker.terminate();
+        start();
+      } else {
+        state.textContent = data.power === 1 ? "halted (shutdown)" : "halted (failure)";
+        term.write("\r\n[the machine has stopped; reload the page to boot it again]\r\n");
+        worker = null;
+      }
+    }
+  };
+  worker.onerror = (e) => {
+    state.textContent = "worker failed";
+    term.write(`\r\n[the kernel's worker failed: ${e.message}]\r\n`);
+  };
+}
+
+term.onData((text) => {
+  if (worker) worker.postMessage({ input: encoder.encode(text) });
+});
+start();

@@ -1,0 +1,178 @@
+// The kernel's Web Worker: instantiates kernel.wasm, provides its devices (the wasm import
+// module `hal`, see hal/web/src/glue.rs) and drives it from this worker's event loop.
+//
+// The kernel never blocks here. `zb_turn(budget)` runs it for up to `budget` ms and says
+// when to call again: 0 = more to do (yield to the event loop first, so typed input gets
+// in), > 0 = ms until its next deadline (a timer), -1 = nothing until input arrives.
+// An idle kernel therefore costs no CPU at all.
+
+const TURN_BUDGET_MS = 20;
+// /data and the journal (file index 0 and 1 of the glue's store_* imports).
+const STORE_FILES = ["data.img", "journal.img"];
+
+const handles = [null, null];
+let storeProblem = "";
+let kernel = null;
+let memory = null;
+let halted = false;
+let pending = [];
+let timer = null;
+const stats = { turns: 0, busyMs: 0, wakeups: 0, since: performance.now() };
+
+const bytes = (ptr, len) => new Uint8Array(memory.buffer, ptr, len);
+
+function flushOutput() {
+  if (pending.length === 0) return;
+  let total = 0;
+  for (const p of pending) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of pending) { out.set(p, at); at += p.length; }
+  pending = [];
+  postMessage({ out }, [out.buffer]);
+}
+
+function putString(text, ptr, cap) {
+  const b = new TextEncoder().encode(text).subarray(0, cap);
+  bytes(ptr, b.length).set(b);
+  return b.length;
+}
+
+const hal = {
+  console_write(ptr, len) { pending.push(bytes(ptr, len).slice()); },
+  now_ms() { return performance.now(); },
+  wall_ms() { return Date.now(); },
+  store_size(file) {
+    const h = handles[file];
+    return h ? h.getSize() : -1;
+  },
+  store_read(file, offset, ptr, len) {
+    try {
+      const buf = bytes(ptr, len);
+      const n = handles[file].read(buf, { at: offset });
+      buf.fill(0, n); // past the file's end: a blank device reads as zeros
+      return 0;
+    } catch (e) { return -1; }
+  },
+  store_write(file, offset, ptr, len) {
+    try {
+      const n = handles[file].write(bytes(ptr, len), { at: offset });
+      return n === len ? 0 : -1;
+    } catch (e) { return -1; }
+  },
+  store_flush(file) {
+    try { handles[file].flush(); return 0; } catch (e) { return -1; }
+  },
+  store_problem(ptr, cap) { return putString(storeProblem, ptr, cap); },
+  user_agent(ptr, cap) {
+    const m = navigator.userAgent.match(/(HeadlessChrome|Chrome|Firefox|Safari)\/(\d+)/);
+    const name = m ? `${m[1] === "HeadlessChrome" ? "Chromium (headless)" : m[1]} ${m[2]}` : "";
+    return putString(name, ptr, cap);
+  },
+  power(action) {
+    halted = true;
+    flushOutput();
+    // Give the files back before the page starts another worker on them.
+    for (const h of handles) { try { if (h) { h.flush(); h.close(); } } catch (e) {} }
+    postMessage({ power: action });
+  },
+};
+
+// Opens the OPFS files with sync access handles. The previous worker of a reloaded page may
+// still hold them for a moment: retry for a few seconds before settling for RAM.
+async function openStorage() {
+  if (!navigator.storage || !navigator.storage.getDirectory) {
+    storeProblem = "this browser has no Origin Private File System";
+    return;
+  }
+  let lastError = null;
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      const root = await navigator.storage.getDirectory();
+      for (let i = 0; i < STORE_FILES.length; i++) {
+        if (handles[i]) continue;
+        const file = await root.getFileHandle(STORE_FILES[i], { create: true });
+        handles[i] = await file.createSyncAccessHandle();
+      }
+      return;
+    } catch (e) {
+      lastError = e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  for (let i = 0; i < handles.length; i++) {
+    try { if (handles[i]) handles[i].close(); } catch (e) {}
+    handles[i] = null;
+  }
+  storeProblem = `OPFS unavailable (${lastError.name}: ${lastError.message})`;
+}
+
+// A channel that runs `pump` after the event loop has handled what is queued (a zero-delay
+// setTimeout would be clamped to 4 ms after a few rounds).
+const soon = new MessageChannel();
+soon.port1.onmessage = () => pump();
+let soonQueued = false;
+
+function wake(ms) {
+  if (halted) return;
+  if (ms === 0) {
+    if (!soonQueued) { soonQueued = true; soon.port2.postMessage(null); }
+    return;
+  }
+  if (timer !== null) clearTimeout(timer);
+  timer = ms > 0 ? setTimeout(() => { timer = null; stats.wakeups++; pump(); }, Math.ceil(ms)) : null;
+}
+
+function trap(e) {
+  flushOutput();
+  if (!halted) {
+    halted = true;
+    postMessage({ out: new TextEncoder().encode(`\r\n!!! the kernel trapped: ${e}\r\n`) });
+    postMessage({ power: 0 });
+  }
+}
+
+function pump() {
+  soonQueued = false;
+  if (halted) return;
+  const t0 = performance.now();
+  let next;
+  try {
+    next = kernel.zb_turn(TURN_BUDGET_MS);
+  } catch (e) {
+    return trap(e);
+  }
+  stats.turns++;
+  stats.busyMs += performance.now() - t0;
+  flushOutput();
+  wake(next);
+}
+
+onmessage = ({ data }) => {
+  if (data.input && kernel && !halted) {
+    const cap = kernel.zb_input_capacity();
+    for (let at = 0; at < data.input.length; at += cap) {
+      const chunk = data.input.subarray(at, at + cap);
+      bytes(kernel.zb_input_buffer(), chunk.length).set(chunk);
+      kernel.zb_input(chunk.length);
+    }
+    wake(0);
+  } else if (data.stats) {
+    postMessage({ stats: { ...stats, now: performance.now() } });
+  }
+};
+
+(async () => {
+  await openStorage();
+  const { instance } = await WebAssembly.instantiateStreaming(fetch("kernel.wasm"), { hal });
+  kernel = instance.exports;
+  memory = kernel.memory;
+  postMessage({ state: handles[0] ? "running (storage: OPFS)" : "running (storage: RAM, not durable)" });
+  try {
+    kernel.zb_boot();
+  } catch (e) {
+    return trap(e);
+  }
+  flushOutput();
+  wake(0);
+})();
