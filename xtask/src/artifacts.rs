@@ -189,24 +189,25 @@ pub fn kernel_example_with(
 
 /// Builds the programs and `platform`'s boot archive, once per xtask run; returns its path.
 pub fn boot_archive(platform: Platform) -> Result<PathBuf, String> {
-    static ARCHIVES: [OnceLock<Result<PathBuf, String>>; 2] = [const { OnceLock::new() }; 2];
+    static ARCHIVES: [OnceLock<Result<PathBuf, String>>; 3] = [const { OnceLock::new() }; 3];
     let slot = match platform {
         Platform::X86_64 => 0,
         Platform::Stm32f4 => 1,
+        Platform::Web => 2,
     };
     ARCHIVES[slot]
         .get_or_init(|| make_boot_archive(platform))
         .clone()
 }
 
-/// Programs the STM32F4's archive leaves out: the syscall fuzzer, which does not fit its flash
-/// beside the others (and whose code would take half of its heap).
-const NOT_ON_STM32F4: &[&str] = &["nc", "ping", "tcpbench", "tftp"];
+/// Programs the archives of platforms without a network leave out (the STM32F4, whose flash
+/// is better spent, and the browser).
+const NETWORK_PROGRAMS: &[&str] = &["nc", "ping", "tcpbench", "tftp"];
 
 fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for p in build_programs()? {
-        if platform == Platform::Stm32f4 && NOT_ON_STM32F4.contains(&p.name.as_str()) {
+        if platform != Platform::X86_64 && NETWORK_PROGRAMS.contains(&p.name.as_str()) {
             continue;
         }
         let data = std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
@@ -224,6 +225,7 @@ fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let path = dir.join(match platform {
         Platform::X86_64 => "bootfs.img",
         Platform::Stm32f4 => "bootfs-stm32f4.img",
+        Platform::Web => "bootfs-web.img",
     });
     // Rewrite only on change: the STM32F4 firmware is rebuilt when the file changes.
     if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
@@ -247,6 +249,7 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
     let profile = match (opts.release, platform) {
         (true, Platform::Stm32f4) => "firmware",
         (true, Platform::X86_64) => "release",
+        (true, Platform::Web) => "web",
         (false, _) => "dev",
     };
     cmd.args(["--profile", profile]);
@@ -265,6 +268,26 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
             }
             ("zb-boot-stm32f4", ARM_TARGET, "zerobus-stm32f4")
         }
+        Platform::Web => {
+            // Embedded in the module by boot/web/build.rs.
+            cmd.env("ZB_BOOTFS", &archive);
+            // wasmi's tail-call dispatch needs real tail calls (`return_call`), which wasm32
+            // has only with this feature (every current browser runs it); without it wasmi
+            // falls back to its slower loop dispatch (`cargo xtask bench` measures both).
+            // Its own target directory: the flag would otherwise rebuild the programs'
+            // wasm32 dependencies on every switch.
+            let flags = if web_portable() {
+                ""
+            } else {
+                "-C target-feature=+tail-call"
+            };
+            cmd.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags);
+            cmd.arg("--target-dir").arg(web_target_dir());
+            if web_portable() {
+                features.push("portable-dispatch");
+            }
+            ("zb-boot-web", WASM_TARGET, "zb_boot_web.wasm")
+        }
     };
     cmd.args(["--package", package, "--target", target]);
     if !features.is_empty() {
@@ -272,7 +295,24 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
     }
     run_checked(&mut cmd)?;
     let out_dir = if profile == "dev" { "debug" } else { profile };
-    Ok(target_dir().join(target).join(out_dir).join(bin))
+    let base = if platform == Platform::Web {
+        web_target_dir()
+    } else {
+        target_dir()
+    };
+    Ok(base.join(target).join(out_dir).join(bin))
+}
+
+/// Whether the web kernel is built with wasmi's loop dispatch (`ZB_WEB_DISPATCH=portable`)
+/// rather than its tail-call dispatch (the default; see [`build_kernel`]).
+pub fn web_portable() -> bool {
+    std::env::var("ZB_WEB_DISPATCH").is_ok_and(|v| v == "portable")
+}
+
+/// Where the web kernel is built (see [`build_kernel`]).
+fn web_target_dir() -> PathBuf {
+    let flavour = if web_portable() { "web-portable" } else { "web" };
+    target_dir().join(flavour)
 }
 
 pub struct Images {
@@ -330,6 +370,9 @@ pub struct QemuTargets {
     pub bios: PathBuf,
     pub uefi: PathBuf,
     pub stm32: PathBuf,
+    /// The browser page, served on 127.0.0.1, and the driver that boots it in Chromium (when
+    /// asked for: see [`build_for_qemu`]).
+    pub web: Option<(crate::web::Server, PathBuf)>,
 }
 
 impl QemuTargets {
@@ -337,20 +380,35 @@ impl QemuTargets {
         match platform {
             Platform::X86_64 => crate::qemu::Boot::x86_64(self.bios.clone(), false),
             Platform::Stm32f4 => crate::qemu::Boot::stm32f4(self.stm32.clone()),
+            Platform::Web => match &self.web {
+                Some((server, driver)) => crate::qemu::Boot::web(server.url(), driver.clone()),
+                // A suite for the web platform runs only when the site was built.
+                None => crate::qemu::Boot::web(String::from("about:blank"), PathBuf::new()),
+            },
         }
     }
 }
 
-/// Makes sure QEMU is installed for both platforms and builds both platforms' images.
-pub fn build_for_qemu(opts: &BuildOpts) -> Result<QemuTargets, String> {
+/// Makes sure QEMU is installed for both platforms and builds both platforms' images; with
+/// `web`, also builds the browser site, serves it on a free 127.0.0.1 port and installs the
+/// browser driver (and Chromium).
+pub fn build_for_qemu(opts: &BuildOpts, web: bool) -> Result<QemuTargets, String> {
     crate::env::ensure_qemu(Platform::X86_64)?;
     crate::env::ensure_qemu(Platform::Stm32f4)?;
     let images = build_images(opts)?;
     let stm32 = build_kernel(Platform::Stm32f4, opts)?;
+    let web = if web {
+        let site = crate::web::build_site(opts)?;
+        let driver = crate::web::driver()?;
+        Some((crate::web::Server::start(site, 0)?, driver))
+    } else {
+        None
+    };
     Ok(QemuTargets {
         bios: images.bios,
         uefi: images.uefi,
         stm32,
+        web,
     })
 }
 

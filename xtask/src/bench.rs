@@ -32,11 +32,14 @@ fn median(v: &[f64]) -> f64 {
 
 pub fn run(args: &Args) -> Result<(), String> {
     crate::env::check_toolchain()?;
-    let targets = artifacts::build_for_qemu(&BuildOpts {
-        release: true,
-        test_hooks: false,
-        qemu: true,
-    })?;
+    let targets = artifacts::build_for_qemu(
+        &BuildOpts {
+            release: true,
+            test_hooks: false,
+            qemu: true,
+        },
+        false,
+    )?;
 
     if args.only.as_deref() == Some("net") {
         // Only the network figures (for working on the network).

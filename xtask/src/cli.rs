@@ -6,6 +6,8 @@ use crate::artifacts::BuildOpts;
 pub enum Platform {
     X86_64,
     Stm32f4,
+    /// wasm32 in a browser tab (a Web Worker), driven by headless Chromium in tests.
+    Web,
 }
 
 impl Platform {
@@ -13,6 +15,7 @@ impl Platform {
         match self {
             Platform::X86_64 => "x86_64",
             Platform::Stm32f4 => "stm32f4",
+            Platform::Web => "web",
         }
     }
 }
@@ -43,6 +46,10 @@ pub struct Args {
     pub jobs: usize,
     /// `fuzz --small`: the syscall fuzzer in board mode (the STM32F4's limits and heap).
     pub small: bool,
+    /// `run --platform web --port N`: where the page is served (127.0.0.1).
+    pub port: u16,
+    /// `run --platform web --screenshot FILE`.
+    pub screenshot: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -64,6 +71,8 @@ impl Args {
             seed: None,
             jobs: 1,
             small: false,
+            port: 8080,
+            screenshot: None,
         };
         while let Some(arg) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -72,8 +81,12 @@ impl Args {
                     args.platform = match value("--platform")?.as_str() {
                         "x86_64" | "x86" | "pc" => Platform::X86_64,
                         "stm32f4" | "stm32" => Platform::Stm32f4,
-                        "web" => return Err("the web platform is not built yet".into()),
-                        p => return Err(format!("unknown platform `{p}` (x86_64 or stm32f4)")),
+                        "web" | "browser" => Platform::Web,
+                        p => {
+                            return Err(format!(
+                                "unknown platform `{p}` (x86_64, stm32f4 or web)"
+                            ));
+                        }
                     }
                 }
                 "--uefi" => args.uefi = true,
@@ -94,6 +107,12 @@ impl Args {
                 "--no-unit" => args.no_unit = true,
                 "--no-fuzz" => args.no_fuzz = true,
                 "--small" => args.small = true,
+                "--port" => {
+                    args.port = value("--port")?
+                        .parse()
+                        .map_err(|_| "--port needs a port number".to_string())?
+                }
+                "--screenshot" => args.screenshot = Some(value("--screenshot")?.into()),
                 "--target" => args.fuzz_target = Some(value("--target")?),
                 "--time" => {
                     args.fuzz_secs = value("--time")?

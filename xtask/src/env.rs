@@ -1,4 +1,4 @@
-//! The machine xtask runs on: the pinned toolchain's parts and QEMU.
+//! The machine xtask runs on: the pinned toolchain's parts, QEMU and Chromium (from Debian).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -67,6 +67,8 @@ pub fn qemu_binary(platform: Platform) -> &'static str {
     match platform {
         Platform::X86_64 => "qemu-system-x86_64",
         Platform::Stm32f4 => "qemu-system-arm",
+        // The browser is its machine (see `ensure_apt` for Chromium).
+        Platform::Web => "chromium",
     }
 }
 
@@ -74,6 +76,7 @@ fn apt_packages(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::X86_64 => &["qemu-system-x86", "ovmf"],
         Platform::Stm32f4 => &["qemu-system-arm"],
+        Platform::Web => &["chromium"],
     }
 }
 
@@ -87,12 +90,24 @@ fn have(program: &str) -> bool {
 /// Makes sure QEMU for `platform` is installed: installs it with apt-get when running as root,
 /// otherwise prints the exact command and fails.
 pub fn ensure_qemu(platform: Platform) -> Result<(), String> {
-    let bin = qemu_binary(platform);
-    let packages = apt_packages(platform);
     let need_ovmf = platform == Platform::X86_64 && crate::qemu::ovmf_code().is_none();
-    if have(bin) && !need_ovmf {
+    if need_ovmf {
+        install_apt(qemu_binary(platform), apt_packages(platform))
+    } else {
+        ensure_apt(qemu_binary(platform), apt_packages(platform))
+    }
+}
+
+/// Makes sure `program` is installed: installs Debian's `packages` with apt-get when running
+/// as root, otherwise prints the exact command and fails.
+pub fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
+    if have(program) {
         return Ok(());
     }
+    install_apt(program, packages)
+}
+
+fn install_apt(program: &str, packages: &[&str]) -> Result<(), String> {
     let command = format!("apt-get install -y {}", packages.join(" "));
     let is_root = Command::new("id")
         .arg("-u")
@@ -100,10 +115,10 @@ pub fn ensure_qemu(platform: Platform) -> Result<(), String> {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
         return Err(format!(
-            "{bin} (or OVMF) is not installed. Install it with:\n  sudo apt-get update && sudo {command}"
+            "{program} (or a part of it) is not installed. Install it with:\n  sudo apt-get update && sudo {command}"
         ));
     }
-    eprintln!("xtask: {bin} not found; installing: {command}");
+    eprintln!("xtask: {program} not found; installing: {command}");
     let ok = Command::new("apt-get")
         .arg("update")
         .status()
@@ -114,11 +129,11 @@ pub fn ensure_qemu(platform: Platform) -> Result<(), String> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .is_ok_and(|s| s.success());
-    if ok && have(bin) {
+    if ok && have(program) {
         Ok(())
     } else {
         Err(format!(
-            "installing QEMU failed; try: apt-get update && {command}"
+            "installing {program} failed; try: apt-get update && {command}"
         ))
     }
 }

@@ -113,7 +113,11 @@ impl Machine {
             }
             let now = Instant::now();
             if t.closed || now >= deadline {
-                let why = if t.closed { "QEMU exited" } else { "timed out" };
+                let why = if t.closed {
+                    "the machine (QEMU or the browser) exited"
+                } else {
+                    "timed out"
+                };
                 drop(t);
                 return self.fail(format!("{why} after {timeout:?} waiting for {what}"));
             }
@@ -235,6 +239,47 @@ impl Machine {
                 Err(e) => return self.fail(format!("waiting for QEMU: {e}")),
             }
         }
+    }
+}
+
+/// The browser transport's controls (xtask/web/drive.mjs), by signal to the driver.
+impl Machine {
+    fn signal(&self, name: &str) -> StepResult {
+        let ok = std::process::Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(())
+        } else {
+            self.fail(format!("cannot send SIG{name} to the browser driver"))
+        }
+    }
+
+    /// Reloads the page: the kernel's worker dies with it, and the page boots a new one.
+    /// Waits for the new boot's banner line; the prompt is the caller's to wait for.
+    pub fn reload_page(&mut self) -> StepResult {
+        self.signal("USR1")?;
+        self.expect("boot: kernel entry to prompt", Duration::from_secs(90))?;
+        Ok(())
+    }
+
+    /// Kills the browser outright (SIGKILL to every Chromium process) and waits for the
+    /// driver to exit.
+    pub fn kill_browser(&mut self) -> StepResult {
+        self.signal("USR2")?;
+        match self.wait_exit(Duration::from_secs(20))? {
+            Outcome::Failure(Some(3)) => Ok(()),
+            other => self.fail(format!("the browser driver ended with {other}, not 3")),
+        }
+    }
+
+    /// The worker's counters (turns into the kernel, ms spent in it, timer wake-ups, and the
+    /// page's clock), as `drive.mjs` reports them on SIGHUP.
+    pub fn web_stats(&mut self) -> StepResult<String> {
+        self.signal("HUP")?;
+        self.expect("\x1b]zb-stats;", Duration::from_secs(10))?;
+        self.expect("\x07", Duration::from_secs(10))
     }
 }
 

@@ -14,6 +14,7 @@ mod http;
 mod qemu;
 mod suites;
 mod sysfuzz;
+mod web;
 
 use std::process::ExitCode;
 
@@ -25,7 +26,8 @@ cargo xtask <command> [options]
 commands:
   build     build the programs, the boot archive and the kernel for a platform (ELF)
   image     build the x86_64 BIOS and UEFI disk images
-  run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits)
+  run       build and boot in QEMU; the terminal is the serial console (Ctrl-A X quits);
+            --platform web: build and serve the browser page on 127.0.0.1 (open its URL)
   test      host unit tests, the syscall fuzzer on the host kernel, parser fuzzing (a
             few seconds a target), then QEMU integration tests on every platform
   check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
@@ -36,7 +38,10 @@ commands:
   help      this text
 
 options:
-  --platform x86_64|stm32f4   target platform (default x86_64)
+  --platform x86_64|stm32f4|web  target platform (default x86_64)
+  --port N                    run --platform web: the port on 127.0.0.1 (default 8080)
+  --screenshot FILE           run --platform web: save the page at its first prompt as a
+                              PNG (headless Chromium) instead of serving it
   --uefi                      x86_64: boot the UEFI image instead of BIOS
   --disk PATH                 run, x86_64: the data disk (/data), a raw image; created
                               (16 MiB of zeros) if missing (default target/zerobus/data.img);
@@ -100,8 +105,14 @@ const STATUS_PORT: u16 = 5580;
 
 fn run(args: &Args) -> Result<(), String> {
     env::check_toolchain()?;
-    env::ensure_qemu(args.platform)?;
     let opts = args.build_opts();
+    if args.platform == Platform::Web {
+        return match &args.screenshot {
+            Some(file) => web::screenshot(&opts, file),
+            None => web::run(&opts, args.port),
+        };
+    }
+    env::ensure_qemu(args.platform)?;
     let boot = match args.platform {
         Platform::X86_64 => {
             let images = artifacts::build_images(&opts)?;
@@ -136,6 +147,7 @@ fn run(args: &Args) -> Result<(), String> {
         Platform::Stm32f4 => {
             qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)
         }
+        Platform::Web => return Err("the web platform is served, not booted in QEMU".into()),
     };
     let status = boot.run_interactive()?;
     if status.success() {

@@ -22,6 +22,8 @@ impl Outcome {
             (Platform::X86_64, Some(33 | 0)) => Outcome::Success,
             // Semihosting SYS_EXIT passes the status through.
             (Platform::Stm32f4, Some(0)) => Outcome::Success,
+            // The browser driver exits 0 when the OS shuts down (xtask/web/drive.mjs).
+            (Platform::Web, Some(0)) => Outcome::Success,
             (_, code) => Outcome::Failure(code),
         }
     }
@@ -89,7 +91,11 @@ struct TempDisk(Vec<PathBuf>);
 impl Drop for TempDisk {
     fn drop(&mut self) {
         for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -256,7 +262,14 @@ impl Boot {
     /// the `Boot` is dropped — so a suite never sees a developer's `data.img` or another
     /// suite's files, and every boot of the same `Boot` sees the same disk. The STM32F4 keeps
     /// `/data` in its own flash: its boot is returned unchanged.
-    pub fn with_fresh_disk(self, name: &str) -> Result<Boot, String> {
+    pub fn with_fresh_disk(mut self, name: &str) -> Result<Boot, String> {
+        if self.platform == Platform::Web {
+            // A browser's storage is its profile: a new one, used by every boot of this Boot.
+            let dir = crate::web::tempdir(name)?;
+            self.args.extend(["--profile".into(), dir.display().to_string()]);
+            self.temp = Some(TempDisk(vec![dir]));
+            return Ok(self);
+        }
         if self.platform != Platform::X86_64 {
             return Ok(self);
         }
@@ -297,16 +310,38 @@ impl Boot {
         }
     }
 
+    /// The page in headless Chromium, through the browser driver (`xtask/web/drive.mjs`):
+    /// its stdin and stdout are the console, as QEMU's `-serial stdio` (see
+    /// [`Boot::with_fresh_disk`] for the profile that holds the browser's storage).
+    pub fn web(url: String, driver: PathBuf) -> Boot {
+        Boot {
+            platform: Platform::Web,
+            disk: None,
+            args: vec![driver.display().to_string(), "--url".into(), url],
+            temp: None,
+        }
+    }
+
     fn command(&self) -> Command {
-        let mut cmd = Command::new(crate::env::qemu_binary(self.platform));
+        let program = match self.platform {
+            Platform::Web => "node",
+            p => crate::env::qemu_binary(p),
+        };
+        let mut cmd = Command::new(program);
         cmd.args(&self.args);
+        if self.platform == Platform::Web && !self.args.iter().any(|a| a == "--profile") {
+            let profile = crate::artifacts::target_dir().join("zerobus/web-profile");
+            cmd.arg("--profile").arg(profile);
+        }
         cmd
     }
 
     /// For tests: serial on stdin/stdout, no monitor.
     pub fn headless_command(&self) -> Command {
         let mut cmd = self.command();
-        cmd.args(["-serial", "stdio", "-monitor", "none"]);
+        if self.platform != Platform::Web {
+            cmd.args(["-serial", "stdio", "-monitor", "none"]);
+        }
         cmd
     }
 

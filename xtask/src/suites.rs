@@ -106,6 +106,32 @@ const SUITES: &[Suite] = &[
         platform: Platform::Stm32f4,
         run: flashable_firmware,
     },
+    // The browser: the same suites, through headless Chromium (the page's terminal).
+    Suite {
+        name: "shell",
+        platform: Platform::Web,
+        run: shell_session,
+    },
+    Suite {
+        name: "runs",
+        platform: Platform::Web,
+        run: runs_session,
+    },
+    Suite {
+        name: "files",
+        platform: Platform::Web,
+        run: files_session,
+    },
+    Suite {
+        name: "persist",
+        platform: Platform::Web,
+        run: persistence,
+    },
+    Suite {
+        name: "journal",
+        platform: Platform::Web,
+        run: journal_session,
+    },
 ];
 
 pub fn run_all(args: &Args) -> Result<(), String> {
@@ -147,18 +173,22 @@ pub fn run_all(args: &Args) -> Result<(), String> {
     }
 
     println!("== building test images");
-    let targets = artifacts::build_for_qemu(&BuildOpts {
-        release: true,
-        test_hooks: true,
-        qemu: true,
-    })?;
+    let web = selected.iter().any(|s| s.platform == Platform::Web);
+    let targets = artifacts::build_for_qemu(
+        &BuildOpts {
+            release: true,
+            test_hooks: true,
+            qemu: true,
+        },
+        web,
+    )?;
 
     println!(
-        "== integration suites ({} QEMU boots, platforms in parallel)",
+        "== integration suites ({} boots in QEMU and Chromium, platforms in parallel)",
         selected.len()
     );
     let results: Vec<(String, Duration, StepResult)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = [Platform::X86_64, Platform::Stm32f4]
+        let handles: Vec<_> = [Platform::X86_64, Platform::Stm32f4, Platform::Web]
             .into_iter()
             .map(|platform| {
                 let suites: Vec<&Suite> = selected
@@ -301,8 +331,9 @@ fn shell_session(t: &QemuTargets, platform: Platform) -> StepResult {
         .unwrap_or_default()
         .to_string();
     let expect_frames = platform == Platform::X86_64;
-    if platform == Platform::Stm32f4 {
-        // The board's archive leaves out the network programs: said once, plainly.
+    if platform != Platform::X86_64 {
+        // The board's and the browser's archives leave out the network programs: said once,
+        // plainly.
         m.check(
             "ping 10.0.2.2",
             &["ping: /bin/ping is not on this system\n"],
@@ -620,7 +651,7 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     // on the board their recordings (2000 calls) outgrow the 1 KiB a recording may take there.
     let pong = ended_pid(&m, &pingpong, "pingpong")?;
     match platform {
-        Platform::X86_64 => {
+        Platform::X86_64 | Platform::Web => {
             m.check(
                 &format!("replay {pong}"),
                 &["identical ", "ended ok(0))"],
@@ -827,6 +858,7 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
             "ram-flash on /data type fat12 (rw)",
             "0x01020003  driver   ram-flash",
         ),
+        Platform::Web => ("opfs on /data type fat16 (rw)", "0x01020004  driver   opfs"),
     };
     m.check("mount", &[device], STEP)?;
     m.check("kinds", &[driver], STEP)?;
@@ -844,6 +876,9 @@ fn persistence(t: &QemuTargets, platform: Platform) -> StepResult {
     if platform == Platform::Stm32f4 {
         // RAM standing in for flash survives a reset, not a power cycle (a new QEMU): done.
         return shut_down(&mut m);
+    }
+    if platform == Platform::Web {
+        return web_persistence(m, &name, &boot);
     }
     // Acknowledged (the prompt is back), then QEMU is killed without warning.
     m.check("echo acknowledged >> /data/note.txt", &[], STEP)?;
@@ -877,6 +912,7 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
     let medium = match platform {
         Platform::X86_64 => "journal: formatted (virtio-blk)",
         Platform::Stm32f4 => "journal: formatted (ram-flash)",
+        Platform::Web => "journal: formatted (opfs)",
     };
     if !banner.contains(medium) {
         return m.fail(format!("no {medium:?} line at boot: {banner:?}"));
@@ -888,7 +924,7 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         .and_then(|rest| rest.get(..4))
         .and_then(|y| y.parse::<u32>().ok());
     match platform {
-        Platform::X86_64 if !year.is_some_and(|y| y >= 2024) => {
+        Platform::X86_64 | Platform::Web if !year.is_some_and(|y| y >= 2024) => {
             return m.fail(format!("no real-time clock line at boot: {banner:?}"));
         }
         Platform::Stm32f4
@@ -1124,8 +1160,80 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
         // RAM standing in for flash survives a reset, not a new QEMU: the crash test is x86's.
         return shut_down(&mut m);
     }
+    if platform == Platform::Web {
+        return web_journal_kill(m, &name, &boot);
+    }
     drop(m);
     crash_rounds(&name, &boot)
+}
+
+/// The browser's /data across a page reload and a killed browser, each right after a write
+/// was acknowledged (the prompt came back): OPFS `flush()` is the durability point.
+fn web_persistence(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
+    m.check("echo acknowledged >> /data/note.txt", &[], STEP)?;
+    m.reload_page()?;
+    let again = m.expect_prompt(BOOT)?;
+    if !again.contains("vfs: mounted /data") || again.contains("vfs: formatted") {
+        return m.fail(format!("/data did not mount as it was after a reload: {again:?}"));
+    }
+    m.check("cat /data/note.txt", &["first\nacknowledged\n"], STEP)?;
+    m.check(
+        "write /data/keep/last.txt written before the kill",
+        &[],
+        STEP,
+    )?;
+    m.kill_browser()?;
+    let (mut m, banner) = boot_to_prompt(name, boot)?;
+    if !banner.contains("vfs: mounted /data") || banner.contains("vfs: formatted") {
+        return m.fail(format!("/data did not mount as it was: {banner:?}"));
+    }
+    m.check("cat /data/note.txt", &["first\nacknowledged\n"], STEP)?;
+    m.check(
+        "cat /data/keep/last.txt",
+        &["written before the kill\n"],
+        STEP,
+    )?;
+    shut_down(&mut m)
+}
+
+/// The browser's journal across a killed browser right after an emit was acknowledged (its
+/// sequence number printed), then across a page reload: nothing acknowledged is lost, the
+/// ledger's view comes back with it.
+fn web_journal_kill(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
+    let seq = m.command(r#"emit sensors.last '{"before":"kill"}'"#, STEP)?;
+    let seq: u64 = seq
+        .trim()
+        .parse()
+        .or_else(|_| m.fail(format!("emit printed {seq:?}")))?;
+    let balances = m.command("cat view://ledger.balances", STEP)?;
+    m.kill_browser()?;
+    let (mut m, banner) = boot_to_prompt(name, boot)?;
+    if banner.contains("journal: formatted") {
+        return m.fail(format!("the journal was formatted again: {banner:?}"));
+    }
+    m.check(
+        "log 'sensors.last'",
+        &[&format!("{seq} sensors.last {{\"before\":\"kill\"}}")],
+        STEP,
+    )?;
+    let after = m.command("cat view://ledger.balances", STEP)?;
+    if after != balances {
+        return m.fail(format!(
+            "the ledger's view changed across the kill: {balances:?} then {after:?}"
+        ));
+    }
+    let seq2 = m.command(r#"emit sensors.last '{"before":"reload"}'"#, STEP)?;
+    m.reload_page()?;
+    m.expect_prompt(BOOT)?;
+    m.check(
+        "log 'sensors.last'",
+        &[
+            &format!("{seq} sensors.last"),
+            &format!("{} sensors.last {{\"before\":\"reload\"}}", seq2.trim()),
+        ],
+        STEP,
+    )?;
+    shut_down(&mut m)
 }
 
 /// Runs restricted by grants on the bus: a run's emit outside its grants is denied and logged;
@@ -1170,7 +1278,7 @@ fn restricted_bus(m: &mut Machine) -> StepResult {
 /// emits; `proc://bus` says what holds the journal.
 fn journal_quota(m: &mut Machine, platform: Platform) -> StepResult {
     let burst = match platform {
-        Platform::X86_64 => 2100,
+        Platform::X86_64 | Platform::Web => 2100,
         Platform::Stm32f4 => 40,
     };
     m.check(
@@ -2055,7 +2163,7 @@ struct Isolation {
 impl Isolation {
     fn of(platform: Platform) -> Isolation {
         match platform {
-            Platform::X86_64 => Isolation {
+            Platform::X86_64 | Platform::Web => Isolation {
                 seeds: &[1, 2, 3],
                 calls: 5000,
                 scratch_kib: 80,
@@ -2065,7 +2173,12 @@ impl Isolation {
                 tape: 64 << 10,
                 rounds: 1000,
                 message: 60_000,
-                hoard: "psftnc",
+                // The browser has no network: no sockets to hoard.
+                hoard: if platform == Platform::Web {
+                    "psftc"
+                } else {
+                    "psftnc"
+                },
                 split: false,
                 heap_may_run_out: false,
                 tolerance: 16 << 10,

@@ -3,7 +3,7 @@
 //
 // Hooks for a test driver (set before the page loads, e.g. by Playwright's exposeFunction):
 // `window.zbTap(latin1)` receives every byte the console prints, `window.zbPower(action)`
-// hears the machine stop (0 failure, 1 shutdown, 2 reboot).
+// hears the machine stop (0 failure, 1 shutdown, 2 reboot); `zb.stats()` (below).
 import { Terminal } from "./node_modules/@xterm/xterm/lib/xterm.mjs";
 
 const term = new Terminal({
@@ -16,7 +16,16 @@ const term = new Terminal({
 });
 term.open(document.getElementById("terminal"));
 term.focus();
-window.zb = { term };
+// For tests and benchmarks: `zb.stats()` resolves to the worker's counters (turns run, ms
+// spent in the kernel, timer wake-ups, since when).
+let statsWaiters = [];
+window.zb = {
+  term,
+  stats: () => new Promise((resolve) => {
+    statsWaiters.push(resolve);
+    if (worker) worker.postMessage({ stats: true });
+  }),
+};
 
 const state = document.getElementById("state");
 const encoder = new TextEncoder();
@@ -37,6 +46,9 @@ function start() {
     if (data.out) {
       term.write(data.out);
       if (window.zbTap) window.zbTap(latin1(data.out));
+    } else if (data.stats) {
+      for (const resolve of statsWaiters) resolve(data.stats);
+      statsWaiters = [];
     } else if (data.state) {
       state.textContent = data.state;
     } else if ("power" in data) {
