@@ -271,21 +271,23 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
         Platform::Web => {
             // Embedded in the module by boot/web/build.rs.
             cmd.env("ZB_BOOTFS", &archive);
-            // wasmi's tail-call dispatch needs real tail calls (`return_call`), which wasm32
-            // has only with this feature (every current browser runs it); without it wasmi
-            // falls back to its slower loop dispatch (`cargo xtask bench` measures both).
-            // Its own target directory: the flag would otherwise rebuild the programs'
-            // wasm32 dependencies on every switch.
-            let flags = if web_portable() {
-                ""
+            // wasmi's loop dispatch. Its tail-call dispatch needs real tail calls, which
+            // wasm32 has with `+tail-call` (`return_call`), but LLVM does not turn every
+            // handler's dispatch into one (`consume_fuel` and the store handlers call the
+            // next handler): a long fuel slice then grows the browser's stack per wasm
+            // instruction until V8 stops it ("Maximum call stack size exceeded") — what
+            // the `portable-dispatch` feature already avoids on the bare-metal targets.
+            // `ZB_WEB_DISPATCH=tail-call` builds that variant, for measuring it. Its own
+            // target directory: the flag would otherwise rebuild on every switch.
+            if web_tail_call() {
+                cmd.env(
+                    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                    "-C target-feature=+tail-call",
+                );
             } else {
-                "-C target-feature=+tail-call"
-            };
-            cmd.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags);
-            cmd.arg("--target-dir").arg(web_target_dir());
-            if web_portable() {
                 features.push("portable-dispatch");
             }
+            cmd.arg("--target-dir").arg(web_target_dir());
             ("zb-boot-web", WASM_TARGET, "zb_boot_web.wasm")
         }
     };
@@ -303,15 +305,15 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
     Ok(base.join(target).join(out_dir).join(bin))
 }
 
-/// Whether the web kernel is built with wasmi's loop dispatch (`ZB_WEB_DISPATCH=portable`)
-/// rather than its tail-call dispatch (the default; see [`build_kernel`]).
-pub fn web_portable() -> bool {
-    std::env::var("ZB_WEB_DISPATCH").is_ok_and(|v| v == "portable")
+/// Whether the web kernel is built with wasmi's tail-call dispatch (`ZB_WEB_DISPATCH=tail-call`)
+/// rather than its loop dispatch (the default; see [`build_kernel`] for why).
+pub fn web_tail_call() -> bool {
+    std::env::var("ZB_WEB_DISPATCH").is_ok_and(|v| v == "tail-call")
 }
 
 /// Where the web kernel is built (see [`build_kernel`]).
 fn web_target_dir() -> PathBuf {
-    let flavour = if web_portable() { "web-portable" } else { "web" };
+    let flavour = if web_tail_call() { "web-tail-call" } else { "web" };
     target_dir().join(flavour)
 }
 

@@ -127,7 +127,9 @@ function trap(e) {
   flushOutput();
   if (!halted) {
     halted = true;
-    postMessage({ out: new TextEncoder().encode(`\r\n!!! the kernel trapped: ${e}\r\n`) });
+    // The innermost frames name where (the module keeps its function names).
+    const frames = String(e.stack || "").split("\n").slice(1, 9).map((l) => l.trim()).join("\r\n    ");
+    postMessage({ out: new TextEncoder().encode(`\r\n!!! the kernel trapped: ${e}\r\n    ${frames}\r\n`) });
     postMessage({ power: 0 });
   }
 }
