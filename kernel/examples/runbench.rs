@@ -7,7 +7,12 @@
 //! - one open/read/close of a small ramfs file by a wasm run, through the kernel's router and
 //!   the vfs service, vs the same three calls on a Linux tmpfs file (`/dev/shm`).
 //!
-//! Usage: `runbench <dir with hello.wasm, pingpong.wasm, pong.wasm> [rounds]`; prints one JSON
+//! - compute: `compute`'s CPU-bound workload (CoreMark-style) as a run of the kernel core vs
+//!   the same module's `zb_compute` export called with plain wasmi, configured as the kernel
+//!   configures it (fuel metering on, eager compilation), and with wasmi's defaults (no fuel):
+//!   the kernel's overhead on pure compute (fuel slices, scheduling).
+//!
+//! Usage: `runbench <dir with hello.wasm, pingpong.wasm, pong.wasm, …> [rounds]`; prints one JSON
 //! object (`cargo xtask bench` runs it and prints the ratios). Not a test: no thresholds here.
 
 use std::io::{Read, Write};
@@ -23,7 +28,7 @@ fn kernel(dir: &str) -> Kernel {
     let clock = host_clock();
     let mut k = Kernel::new(clock, KernelConfig::large(&[]));
     k.add_service("bench");
-    for name in ["hello", "pingpong", "pong", "filebench"] {
+    for name in ["hello", "pingpong", "pong", "filebench", "compute"] {
         let path = format!("{dir}/{name}.wasm");
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let key: &'static str = Box::leak(format!("/bin/{name}").into_boxed_str());
@@ -86,6 +91,87 @@ fn zb_round_trip(dir: &str, n: usize) -> f64 {
     let one = time(1);
     let many = time(n);
     (many - one) / (n - 1) as f64
+}
+
+/// Iterations of `compute` per measurement (a few tens of ms on a PC).
+const COMPUTE_ITERATIONS: u32 = 2000;
+
+/// Nanoseconds per `compute` iteration as a run: (compute n − compute 1) / (n − 1), and the
+/// CRC it printed.
+fn zb_compute(dir: &str, n: u32) -> (f64, String) {
+    let mut k = kernel(dir);
+    let mut time = |iterations: u32| {
+        let arg = iterations.to_string();
+        let start = Instant::now();
+        spawn(&mut k, "compute", &[&arg]);
+        let mut printed = String::new();
+        loop {
+            let ran = k.step();
+            while let Some(e) = k.take_event() {
+                if let Event::Output { bytes, .. } = e {
+                    printed.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+            if !ran && k.next_deadline().is_none() {
+                break;
+            }
+        }
+        (start.elapsed().as_nanos() as f64, printed)
+    };
+    time(10); // warm-up
+    let (one, _) = time(1);
+    let (many, printed) = time(n);
+    let crc = printed
+        .split("crc ")
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("compute printed {printed:?}"));
+    ((many - one) / f64::from(n - 1), crc)
+}
+
+/// Nanoseconds per `compute` iteration with plain wasmi (every import a stub: the export
+/// calls none), with fuel metering as the kernel has it or with wasmi's defaults; the CRC.
+fn wasmi_compute(dir: &str, n: u32, metered: bool) -> (f64, String) {
+    use wasmi::{CompilationMode, Config, Engine, Linker, Module, Store, Val};
+    let path = format!("{dir}/compute.wasm");
+    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut config = Config::default();
+    config.wasm_custom_page_sizes(true);
+    if metered {
+        config
+            .consume_fuel(true)
+            .compilation_mode(CompilationMode::Eager);
+    }
+    let engine = Engine::new(&config);
+    let module = Module::new(&engine, &wasm).expect("compile compute.wasm");
+    let mut linker = Linker::<()>::new(&engine);
+    for import in module.imports() {
+        if let wasmi::ExternType::Func(ty) = import.ty() {
+            let results: Vec<_> = ty.results().to_vec();
+            linker
+                .func_new(import.module(), import.name(), ty.clone(), move |_, _, out| {
+                    for (slot, ty) in out.iter_mut().zip(&results) {
+                        *slot = Val::default_for_ty(*ty);
+                    }
+                    Ok(())
+                })
+                .expect("stub import");
+        }
+    }
+    let mut store = Store::new(&engine, ());
+    if metered {
+        store.set_fuel(u64::MAX).expect("fuel is on");
+    }
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .expect("instantiate compute.wasm");
+    let compute = instance
+        .get_typed_func::<(u32, u32), u32>(&store, "zb_compute")
+        .expect("compute.wasm exports zb_compute");
+    compute.call(&mut store, (10, 0x66)).expect("warm-up");
+    let start = Instant::now();
+    let crc = compute.call(&mut store, (n, 0x66)).expect("zb_compute");
+    (start.elapsed().as_nanos() as f64 / f64::from(n), crc.to_string())
 }
 
 /// The small file both sides read.
@@ -312,6 +398,10 @@ fn main() {
         println!("{:.0} ns", zb_file(dir, rounds));
         return;
     }
+    if std::env::var_os("RUNBENCH_PROFILE_COMPUTE").is_some() {
+        println!("{:.0} ns", zb_compute(dir, COMPUTE_ITERATIONS).0);
+        return;
+    }
     if std::env::var_os("RUNBENCH_PROFILE_ROUND_TRIP").is_some() {
         println!("{:.0} ns", zb_round_trip(dir, rounds));
         return;
@@ -324,7 +414,15 @@ fn main() {
     let mut zb_f = Vec::new();
     let mut lx_f = Vec::new();
     let files = (rounds / 4).max(100);
+    let (mut zb_c, mut wm_c, mut wd_c) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
+        let (zb, zb_crc) = zb_compute(dir, COMPUTE_ITERATIONS);
+        let (metered, crc) = wasmi_compute(dir, COMPUTE_ITERATIONS, true);
+        let (plain, _) = wasmi_compute(dir, COMPUTE_ITERATIONS, false);
+        assert_eq!(zb_crc, crc, "the run and plain wasmi computed different things");
+        zb_c.push(zb);
+        wm_c.push(metered);
+        wd_c.push(plain);
         zb_f.push(zb_file(dir, files));
         lx_f.push(linux_file(files));
         zb_rt.push(zb_round_trip(dir, rounds));
@@ -337,12 +435,15 @@ fn main() {
         v[v.len() / 2]
     };
     println!(
-        "{{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"rounds\": {rounds}, \"spawns\": {spawns}, \"files\": {files}}}",
+        "{{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"compute_ns\": {:.0}, \"wasmi_compute_ns\": {:.0}, \"wasmi_default_compute_ns\": {:.0}, \"rounds\": {rounds}, \"spawns\": {spawns}, \"files\": {files}}}",
         med(&mut zb_rt),
         med(&mut lx_rt),
         med(&mut zb_sp),
         med(&mut lx_sp),
         med(&mut zb_f),
-        med(&mut lx_f)
+        med(&mut lx_f),
+        med(&mut zb_c),
+        med(&mut wm_c),
+        med(&mut wd_c)
     );
 }

@@ -9,6 +9,15 @@
 //!   service) vs the same on a Linux tmpfs file, as ratios. The same two figures measured inside QEMU with the shell's `time`
 //!   (cycles; on the STM32F4 model the counter is derived from a 1 MHz timer) beside them.
 //!
+//! - Compute: `compute`'s CoreMark-style workload per iteration — as a run of the host kernel
+//!   core next to the same module's export called with plain wasmi on Linux (configured as
+//!   the kernel configures it, and with wasmi's defaults), then as a run inside QEMU on both
+//!   platforms and in the browser (nested: the kernel is wasm there), each as a ratio to
+//!   plain wasmi on the host.
+//! - The browser (headless Chromium): boot to prompt (driver start → prompt, Chromium's launch
+//!   included), spawn, channel round trip and compute as above, and what an idle kernel costs
+//!   (calls into it and CPU time per second while nothing is ready).
+//!
 //! Nothing here is a pass/fail threshold: the machines are noisy, so figures are medians and
 //! comparisons are ratios measured in the same run.
 
@@ -38,7 +47,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             test_hooks: false,
             qemu: true,
         },
-        false,
+        args.only.as_deref() != Some("net"),
     )?;
 
     if args.only.as_deref() == Some("net") {
@@ -50,7 +59,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     let runs = host_runs()?;
     let mut guest = Vec::new();
     let mut figures = Vec::new();
-    for platform in [Platform::X86_64, Platform::Stm32f4] {
+    let idle = web_idle(&targets)?;
+    for platform in [Platform::X86_64, Platform::Stm32f4, Platform::Web] {
         guest.push(guest_runs(&targets, platform)?);
         let boot = targets.boot(platform);
         let mut fig = BootFigure {
@@ -73,10 +83,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         figures.push(fig);
     }
 
-    println!("\nboot to prompt ({} boots each, median)", args.boots);
+    println!(
+        "\nboot to prompt ({} boots each, median; web: driver start, Chromium's launch included)",
+        args.boots
+    );
     println!(
         "{:<10}{:>14}{:>14}{:>10}",
-        "platform", "QEMU→prompt", "kernel", "share"
+        "platform", "start→prompt", "kernel", "share"
     );
     let mut json = String::from("{\n  \"boot_to_prompt\": [\n");
     for (i, f) in figures.iter().enumerate() {
@@ -105,6 +118,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     json.push_str("  ],\n");
     json.push_str(&report_runs(&runs, &guest));
+    json.push_str(&idle);
     let disk = disk_throughput(&targets)?;
     json.push_str(&disk);
     json.push_str(&net_throughput(&targets)?);
@@ -258,6 +272,11 @@ struct HostRuns {
     /// on a Linux tmpfs file.
     file: f64,
     tmpfs_file: f64,
+    /// One `compute` iteration as a run of the kernel core, and with plain wasmi (metered as
+    /// the kernel meters, and with wasmi's defaults).
+    compute: f64,
+    wasmi_compute: f64,
+    wasmi_default_compute: f64,
 }
 
 fn host_runs() -> Result<HostRuns, String> {
@@ -305,6 +324,9 @@ fn host_runs() -> Result<HostRuns, String> {
         posix_spawn: field("posix_spawn_ns")?,
         file: field("file_ns")?,
         tmpfs_file: field("tmpfs_file_ns")?,
+        compute: field("compute_ns")?,
+        wasmi_compute: field("wasmi_compute_ns")?,
+        wasmi_default_compute: field("wasmi_default_compute_ns")?,
     })
 }
 
@@ -315,6 +337,8 @@ struct GuestRuns {
     spawn_us: f64,
     round_trip_cycles: f64,
     round_trip_us: f64,
+    /// One `compute` iteration, in µs.
+    compute_us: f64,
 }
 
 /// `time: 1.234 ms (2468013 cycles)` → (µs, cycles).
@@ -361,12 +385,25 @@ fn guest_runs(targets: &artifacts::QemuTargets, platform: Platform) -> Result<Gu
     let pick =
         |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
     let per_trip = |f: fn(&(f64, f64)) -> f64| (pick(&many, f) - pick(&one, f)) / (TRIPS - 1.0);
+    // compute: (n iterations − 1) / (n − 1); the board's model runs a few hundred times slower.
+    let n: f64 = if platform == Platform::Stm32f4 {
+        20.0
+    } else {
+        200.0
+    };
+    let (mut c1, mut cn) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        c1.push(time("time run compute 1")?.0);
+        cn.push(time(&format!("time run compute {n}"))?.0);
+    }
+    let compute_us = (median(&cn) - median(&c1)) / (n - 1.0);
     Ok(GuestRuns {
         platform,
         spawn_cycles: pick(&spawn, |t| t.1),
         spawn_us: pick(&spawn, |t| t.0),
         round_trip_cycles: per_trip(|t| t.1),
         round_trip_us: per_trip(|t| t.0),
+        compute_us,
     })
 }
 
@@ -405,36 +442,96 @@ fn report_runs(h: &HostRuns, guest: &[GuestRuns]) -> String {
         file_ratio,
         "-"
     );
-    println!("\nthe same inside QEMU (shell `time`, median of 5)");
+    let compute_ratio = h.wasmi_compute / h.compute;
     println!(
-        "{:<10}{:>22}{:>22}",
-        "platform", "spawn→exit hello", "channel round trip"
+        "{:<34}{:>9.2} µs{:>11.2} µs{:>9.3}{:>9}",
+        "compute iteration vs plain wasmi",
+        h.compute / 1e3,
+        h.wasmi_compute / 1e3,
+        compute_ratio,
+        "≥ 0.95"
+    );
+    println!(
+        "{:<34}{:>9.2} µs{:>11.2} µs{:>9.3}{:>9}",
+        "  … vs wasmi's defaults (no fuel)",
+        h.compute / 1e3,
+        h.wasmi_default_compute / 1e3,
+        h.wasmi_default_compute / h.compute,
+        "-"
+    );
+    println!(
+        "\nthe same inside QEMU and the browser (shell `time`, medians; compute: speed as a ratio to plain wasmi on the host)"
+    );
+    println!(
+        "{:<10}{:>22}{:>22}{:>22}",
+        "platform", "spawn→exit hello", "channel round trip", "compute iteration"
     );
     let mut json = format!(
-        "  \"runs_host\": {{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"round_trip_ratio\": {rt_ratio:.4}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"spawn_ratio\": {spawn_ratio:.4}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"file_ratio\": {file_ratio:.4}}},\n  \"runs_qemu\": [\n",
-        h.round_trip, h.pipe_round_trip, h.spawn, h.posix_spawn, h.file, h.tmpfs_file
+        "  \"runs_host\": {{\"round_trip_ns\": {:.0}, \"pipe_round_trip_ns\": {:.0}, \"round_trip_ratio\": {rt_ratio:.4}, \"spawn_ns\": {:.0}, \"posix_spawn_ns\": {:.0}, \"spawn_ratio\": {spawn_ratio:.4}, \"file_ns\": {:.0}, \"tmpfs_file_ns\": {:.0}, \"file_ratio\": {file_ratio:.4}, \"compute_ns\": {:.0}, \"wasmi_compute_ns\": {:.0}, \"wasmi_default_compute_ns\": {:.0}, \"compute_ratio\": {compute_ratio:.4}}},\n  \"runs_guest\": [\n",
+        h.round_trip,
+        h.pipe_round_trip,
+        h.spawn,
+        h.posix_spawn,
+        h.file,
+        h.tmpfs_file,
+        h.compute,
+        h.wasmi_compute,
+        h.wasmi_default_compute
     );
     for (i, g) in guest.iter().enumerate() {
+        let ratio = h.wasmi_compute / 1e3 / g.compute_us;
         println!(
-            "{:<10}{:>10.0} cyc {:>6.0} µs{:>10.0} cyc {:>6.1} µs",
-            g.platform.name(),
-            g.spawn_cycles,
-            g.spawn_us,
-            g.round_trip_cycles,
-            g.round_trip_us
-        );
-        json.push_str(&format!(
-            "    {{\"platform\": \"{}\", \"spawn_cycles\": {:.0}, \"spawn_us\": {:.1}, \"round_trip_cycles\": {:.0}, \"round_trip_us\": {:.2}}}{}\n",
+            "{:<10}{:>10.0} cyc {:>6.0} µs{:>10.0} cyc {:>6.1} µs{:>9.1} µs ({ratio:.3}×)",
             g.platform.name(),
             g.spawn_cycles,
             g.spawn_us,
             g.round_trip_cycles,
             g.round_trip_us,
+            g.compute_us
+        );
+        json.push_str(&format!(
+            "    {{\"platform\": \"{}\", \"spawn_cycles\": {:.0}, \"spawn_us\": {:.1}, \"round_trip_cycles\": {:.0}, \"round_trip_us\": {:.2}, \"compute_us\": {:.2}, \"compute_vs_host_wasmi\": {ratio:.4}}}{}\n",
+            g.platform.name(),
+            g.spawn_cycles,
+            g.spawn_us,
+            g.round_trip_cycles,
+            g.round_trip_us,
+            g.compute_us,
             if i + 1 < guest.len() { "," } else { "" }
         ));
     }
     json.push_str("  ]\n");
     json
+}
+
+/// What an idle kernel costs in the browser: over a few seconds with nothing ready (after
+/// init's boot runs are over), the calls the worker made into the kernel and the CPU time they
+/// took, per second. A kernel that polled would show thousands of calls and most of a core.
+fn web_idle(targets: &artifacts::QemuTargets) -> Result<String, String> {
+    const WINDOW: Duration = Duration::from_secs(5);
+    let boot = targets.boot(Platform::Web).with_fresh_disk("bench-idle")?;
+    let mut m = Machine::boot("bench/web/idle", &boot)?;
+    m.expect_prompt(Duration::from_secs(90))?;
+    m.settle()?;
+    let field = |json: &str, name: &str| -> Result<f64, String> {
+        json.split(&format!("\"{name}\":"))
+            .nth(1)
+            .and_then(|s| s.split([',', '}']).next())
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("no {name} in the worker's statistics {json:?}"))
+    };
+    let before = m.web_stats()?;
+    std::thread::sleep(WINDOW);
+    let after = m.web_stats()?;
+    let secs = (field(&after, "now")? - field(&before, "now")?) / 1000.0;
+    let turns = (field(&after, "turns")? - field(&before, "turns")?) / secs;
+    let busy = (field(&after, "busyMs")? - field(&before, "busyMs")?) / 1000.0 / secs;
+    println!("\nthe browser's kernel while idle ({secs:.1} s, nothing ready)");
+    println!("{:<34}{:>9.1}", "calls into the kernel per second", turns);
+    println!("{:<34}{:>8.3}%", "CPU time (share of one core)", busy * 100.0);
+    Ok(format!(
+        ",\n  \"web_idle\": {{\"seconds\": {secs:.2}, \"turns_per_s\": {turns:.2}, \"cpu_share\": {busy:.6}}}\n"
+    ))
 }
 
 /// Bytes moved in each direction by the TCP throughput figures.
