@@ -322,6 +322,21 @@ impl Boot {
         }
     }
 
+    /// The same web boot (same profile) with `query` added to the page's URL.
+    pub fn with_url_query(&self, query: &str) -> Result<Boot, String> {
+        let Some(at) = self.args.iter().position(|a| a == "--url") else {
+            return Err("only a web boot has a page URL".into());
+        };
+        let mut args = self.args.clone();
+        args[at + 1] = format!("{}?{query}", args[at + 1]);
+        Ok(Boot {
+            platform: self.platform,
+            disk: None,
+            args,
+            temp: None,
+        })
+    }
+
     fn command(&self) -> Command {
         let program = match self.platform {
             Platform::Web => "node",

@@ -1168,7 +1168,8 @@ fn journal_session(t: &QemuTargets, platform: Platform) -> StepResult {
 }
 
 /// The browser's /data across a page reload and a killed browser, each right after a write
-/// was acknowledged (the prompt came back): OPFS `flush()` is the durability point.
+/// was acknowledged (the prompt came back): OPFS `flush()` is the durability point. Then a
+/// page without OPFS (`?storage=ram`): it says so at boot, and works from RAM.
 fn web_persistence(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
     m.check("echo acknowledged >> /data/note.txt", &[], STEP)?;
     m.reload_page()?;
@@ -1193,6 +1194,21 @@ fn web_persistence(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
         &["written before the kill\n"],
         STEP,
     )?;
+    shut_down(&mut m)?;
+    let ram = boot.with_url_query("storage=ram")?;
+    let (mut m, banner) = boot_to_prompt(name, &ram)?;
+    for want in [
+        "storage: the page asked for RAM (?storage=ram): /data and the journal are in RAM, not durable",
+        "journal: in RAM, not durable",
+        "vfs: no block device; /data is in RAM, not persistent",
+    ] {
+        if !banner.contains(want) {
+            return m.fail(format!("a page without OPFS did not say {want:?}: {banner:?}"));
+        }
+    }
+    m.check("echo in ram > /data/x.txt", &[], STEP)?;
+    m.check("cat /data/x.txt", &["in ram\n"], STEP)?;
+    m.check(r#"emit sensors.ram '{"c":1}'"#, &["(not durable: the journal is in RAM)"], STEP)?;
     shut_down(&mut m)
 }
 

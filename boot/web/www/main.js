@@ -41,7 +41,8 @@ function latin1(bytes) {
 
 function start() {
   state.textContent = "booting…";
-  worker = new Worker("worker.js");
+  // The page's query goes to the worker: `?storage=ram` boots without OPFS.
+  worker = new Worker("worker.js" + location.search);
   worker.onmessage = ({ data }) => {
     if (data.out) {
       term.write(data.out);

@@ -79,8 +79,13 @@ const hal = {
 };
 
 // Opens the OPFS files with sync access handles. The previous worker of a reloaded page may
-// still hold them for a moment: retry for a few seconds before settling for RAM.
+// still hold them for a moment: retry for a few seconds before settling for RAM. The page's
+// `?storage=ram` asks for RAM (a machine that keeps nothing).
 async function openStorage() {
+  if (new URLSearchParams(location.search).get("storage") === "ram") {
+    storeProblem = "the page asked for RAM (?storage=ram)";
+    return;
+  }
   if (!navigator.storage || !navigator.storage.getDirectory) {
     storeProblem = "this browser has no Origin Private File System";
     return;

@@ -215,3 +215,54 @@ fn the_wall_clock_is_unknown_until_set_and_refuses_impossible_times() {
     assert_eq!(host.set_wall_clock(1_796_551_200), Ok(()));
     assert_eq!(host.wall_clock(), Some(1_796_551_200));
 }
+
+/// A service that only keeps a timer (cleared when it ticks).
+struct Ticker {
+    due_us: Option<u64>,
+}
+
+impl zb_abi::NativeService for Ticker {
+    fn name(&self) -> &'static str {
+        "ticker"
+    }
+    fn start(&mut self, _: &mut dyn zb_abi::Host) {}
+    fn console_input(&mut self, _: &[u8], _: &mut dyn zb_abi::Host) {}
+    fn next_tick(&self) -> Option<u64> {
+        self.due_us
+    }
+    fn tick(&mut self, _: &mut dyn zb_abi::Host) {
+        self.due_us = None;
+    }
+}
+
+/// A host that returns to its event loop between turns (the browser) learns from
+/// `Node::turn` when to come back: never before a service timer or a sleeper is due, and no
+/// deadline at all when nothing waits for the clock.
+#[test]
+fn an_idle_node_says_until_when() {
+    use crate::{Node, Turn};
+    // The sim clock stands at 1.5 s: a timer due later is a deadline; one already due runs.
+    let later = std::boxed::Box::leak(std::boxed::Box::new(Ticker {
+        due_us: Some(9_000_000),
+    }));
+    let services: &'static mut [&'static mut dyn zb_abi::NativeService] =
+        std::boxed::Box::leak(std::boxed::Box::new([later as _]));
+    let mut node = Node::boot(SimPlatform::leak(), KernelConfig::large(&[]), services);
+    let mut turns = 0;
+    let turn = loop {
+        match node.turn() {
+            Turn::Busy if turns < 100 => turns += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(turn, Turn::Idle { until_us: Some(9_000_000) });
+
+    let due = std::boxed::Box::leak(std::boxed::Box::new(Ticker {
+        due_us: Some(1_000_000),
+    }));
+    let services: &'static mut [&'static mut dyn zb_abi::NativeService] =
+        std::boxed::Box::leak(std::boxed::Box::new([due as _]));
+    let mut node = Node::boot(SimPlatform::leak(), KernelConfig::large(&[]), services);
+    assert_eq!(node.turn(), Turn::Busy, "the due timer ran");
+    assert_eq!(node.turn(), Turn::Idle { until_us: None });
+}
