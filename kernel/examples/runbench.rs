@@ -149,12 +149,17 @@ fn wasmi_compute(dir: &str, n: u32, metered: bool) -> (f64, String) {
         if let wasmi::ExternType::Func(ty) = import.ty() {
             let results: Vec<_> = ty.results().to_vec();
             linker
-                .func_new(import.module(), import.name(), ty.clone(), move |_, _, out| {
-                    for (slot, ty) in out.iter_mut().zip(&results) {
-                        *slot = Val::default_for_ty(*ty);
-                    }
-                    Ok(())
-                })
+                .func_new(
+                    import.module(),
+                    import.name(),
+                    ty.clone(),
+                    move |_, _, out| {
+                        for (slot, ty) in out.iter_mut().zip(&results) {
+                            *slot = Val::default_for_ty(*ty);
+                        }
+                        Ok(())
+                    },
+                )
                 .expect("stub import");
         }
     }
@@ -171,7 +176,10 @@ fn wasmi_compute(dir: &str, n: u32, metered: bool) -> (f64, String) {
     compute.call(&mut store, (10, 0x66)).expect("warm-up");
     let start = Instant::now();
     let crc = compute.call(&mut store, (n, 0x66)).expect("zb_compute");
-    (start.elapsed().as_nanos() as f64 / f64::from(n), crc.to_string())
+    (
+        start.elapsed().as_nanos() as f64 / f64::from(n),
+        crc.to_string(),
+    )
 }
 
 /// The small file both sides read.
@@ -419,7 +427,10 @@ fn main() {
         let (zb, zb_crc) = zb_compute(dir, COMPUTE_ITERATIONS);
         let (metered, crc) = wasmi_compute(dir, COMPUTE_ITERATIONS, true);
         let (plain, _) = wasmi_compute(dir, COMPUTE_ITERATIONS, false);
-        assert_eq!(zb_crc, crc, "the run and plain wasmi computed different things");
+        assert_eq!(
+            zb_crc, crc,
+            "the run and plain wasmi computed different things"
+        );
         zb_c.push(zb);
         wm_c.push(metered);
         wd_c.push(plain);

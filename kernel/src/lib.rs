@@ -240,8 +240,7 @@ impl<'s> Node<'s> {
             let kernel = &mut self.kernel;
             queue.drain(&mut |line| kernel.log(line));
         }
-        if n > 0 || ran || told || ticked || self.kernel.has_ready() || self.kernel.has_requests()
-        {
+        if n > 0 || ran || told || ticked || self.kernel.has_ready() || self.kernel.has_requests() {
             return Turn::Busy;
         }
         let services = self.services.next_tick();

@@ -844,7 +844,9 @@ fn wait(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
 fn net_text(ctx: &mut Ctx<'_>, args: &[String], url: &str) -> CmdResult {
     no_args(args)?;
     let data = crate::files::read_all(ctx.host, url).map_err(|e| match e {
-        Error::NotFound => String::from("no network interface (this machine has no network service)"),
+        Error::NotFound => {
+            String::from("no network interface (this machine has no network service)")
+        }
         e => format!("{url}: {e}"),
     })?;
     ctx.out.push_str(&String::from_utf8_lossy(&data));

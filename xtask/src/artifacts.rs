@@ -313,7 +313,11 @@ pub fn web_tail_call() -> bool {
 
 /// Where the web kernel is built (see [`build_kernel`]).
 fn web_target_dir() -> PathBuf {
-    let flavour = if web_tail_call() { "web-tail-call" } else { "web" };
+    let flavour = if web_tail_call() {
+        "web-tail-call"
+    } else {
+        "web"
+    };
     target_dir().join(flavour)
 }
 
@@ -504,20 +508,19 @@ pub fn check() -> Result<(), String> {
                 .args(deny),
         )?;
     }
-    // wasm32: the platform-free core must build for the browser platform; the SDK and the
-    // programs are wasm32 code.
+    // wasm32: the browser platform (its HAL and board, which pull in the kernel, the shell
+    // and the services), built as xtask builds it; the SDK and the programs are wasm32 code.
     run_checked(
         cargo()
             .args(["clippy", "--target", WASM_TARGET])
+            .args(["--package", "zb-boot-web", "--package", "zb-hal-web"])
+            .args(["--package", "zb-kernel", "--package", "zb-shell"])
+            .args(["--package", "zb-console", "--package", "zb-abi"])
+            .args(["--package", "zb-hal"])
             .args([
-                "--package",
-                "zb-kernel",
-                "--package",
-                "zb-shell",
-                "--package",
-                "zb-console",
+                "--features",
+                "zb-boot-web/test-hooks,zb-boot-web/portable-dispatch",
             ])
-            .args(["--package", "zb-abi", "--package", "zb-hal"])
             .args(deny),
     )?;
     // The programs on their own: checked beside the kernel, they would get the features the

@@ -528,7 +528,11 @@ fn web_idle(targets: &artifacts::QemuTargets) -> Result<String, String> {
     let busy = (field(&after, "busyMs")? - field(&before, "busyMs")?) / 1000.0 / secs;
     println!("\nthe browser's kernel while idle ({secs:.1} s, nothing ready)");
     println!("{:<34}{:>9.1}", "calls into the kernel per second", turns);
-    println!("{:<34}{:>8.3}%", "CPU time (share of one core)", busy * 100.0);
+    println!(
+        "{:<34}{:>8.3}%",
+        "CPU time (share of one core)",
+        busy * 100.0
+    );
     Ok(format!(
         ",\n  \"web_idle\": {{\"seconds\": {secs:.2}, \"turns_per_s\": {turns:.2}, \"cpu_share\": {busy:.6}}}\n"
     ))

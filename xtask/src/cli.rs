@@ -83,9 +83,7 @@ impl Args {
                         "stm32f4" | "stm32" => Platform::Stm32f4,
                         "web" | "browser" => Platform::Web,
                         p => {
-                            return Err(format!(
-                                "unknown platform `{p}` (x86_64, stm32f4 or web)"
-                            ));
+                            return Err(format!("unknown platform `{p}` (x86_64, stm32f4 or web)"));
                         }
                     }
                 }

@@ -266,7 +266,8 @@ impl Boot {
         if self.platform == Platform::Web {
             // A browser's storage is its profile: a new one, used by every boot of this Boot.
             let dir = crate::web::tempdir(name)?;
-            self.args.extend(["--profile".into(), dir.display().to_string()]);
+            self.args
+                .extend(["--profile".into(), dir.display().to_string()]);
             self.temp = Some(TempDisk(vec![dir]));
             return Ok(self);
         }

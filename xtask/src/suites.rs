@@ -1175,7 +1175,9 @@ fn web_persistence(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
     m.reload_page()?;
     let again = m.expect_prompt(BOOT)?;
     if !again.contains("vfs: mounted /data") || again.contains("vfs: formatted") {
-        return m.fail(format!("/data did not mount as it was after a reload: {again:?}"));
+        return m.fail(format!(
+            "/data did not mount as it was after a reload: {again:?}"
+        ));
     }
     m.check("cat /data/note.txt", &["first\nacknowledged\n"], STEP)?;
     m.check(
@@ -1203,12 +1205,18 @@ fn web_persistence(mut m: Machine, name: &str, boot: &Boot) -> StepResult {
         "vfs: no block device; /data is in RAM, not persistent",
     ] {
         if !banner.contains(want) {
-            return m.fail(format!("a page without OPFS did not say {want:?}: {banner:?}"));
+            return m.fail(format!(
+                "a page without OPFS did not say {want:?}: {banner:?}"
+            ));
         }
     }
     m.check("echo in ram > /data/x.txt", &[], STEP)?;
     m.check("cat /data/x.txt", &["in ram\n"], STEP)?;
-    m.check(r#"emit sensors.ram '{"c":1}'"#, &["(not durable: the journal is in RAM)"], STEP)?;
+    m.check(
+        r#"emit sensors.ram '{"c":1}'"#,
+        &["(not durable: the journal is in RAM)"],
+        STEP,
+    )?;
     shut_down(&mut m)
 }
 

@@ -220,7 +220,11 @@ pub fn screenshot(opts: &BuildOpts, to: &Path) -> Result<(), String> {
 pub fn tempdir(name: &str) -> Result<PathBuf, String> {
     let dir = artifacts::target_dir()
         .join("zerobus/test-disks")
-        .join(format!("{}-{}-profile", name.replace('/', "-"), std::process::id()));
+        .join(format!(
+            "{}-{}-profile",
+            name.replace('/', "-"),
+            std::process::id()
+        ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
@@ -237,7 +241,10 @@ mod tests {
         std::fs::write(site.join("index.html"), "x").unwrap();
         std::fs::write(site.join("lib/a.js"), "x").unwrap();
         assert_eq!(file_for(&site, "/"), Some(site.join("index.html")));
-        assert_eq!(file_for(&site, "/lib/a.js?v=1"), Some(site.join("lib/a.js")));
+        assert_eq!(
+            file_for(&site, "/lib/a.js?v=1"),
+            Some(site.join("lib/a.js"))
+        );
         assert_eq!(file_for(&site, "/../etc/passwd"), None);
         assert_eq!(file_for(&site, "/lib/../index.html"), None);
         assert_eq!(file_for(&site, "/lib/"), None);

@@ -158,6 +158,9 @@ impl Cpu for Worker {
 /// Last-resort panic output before the kernel has the platform.
 pub fn early_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write;
-    let _ = write!(terminal::PanicWriter, "\r\n!!! EARLY BOOT PANIC: {info}\r\n");
+    let _ = write!(
+        terminal::PanicWriter,
+        "\r\n!!! EARLY BOOT PANIC: {info}\r\n"
+    );
     zb_hal::Power::shutdown(&glue::POWER, false)
 }

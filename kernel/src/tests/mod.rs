@@ -255,7 +255,12 @@ fn an_idle_node_says_until_when() {
             other => break other,
         }
     };
-    assert_eq!(turn, Turn::Idle { until_us: Some(9_000_000) });
+    assert_eq!(
+        turn,
+        Turn::Idle {
+            until_us: Some(9_000_000)
+        }
+    );
 
     let due = std::boxed::Box::leak(std::boxed::Box::new(Ticker {
         due_us: Some(1_000_000),
