@@ -188,6 +188,10 @@ impl Console for KernelHost<'_, '_> {
     fn console_write(&mut self, bytes: &[u8]) {
         self.platform.console().write(bytes);
     }
+
+    fn console_room(&self) -> usize {
+        self.platform.console().room()
+    }
 }
 
 impl System for KernelHost<'_, '_> {

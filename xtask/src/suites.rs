@@ -132,6 +132,11 @@ const SUITES: &[Suite] = &[
         platform: Platform::Web,
         run: journal_session,
     },
+    Suite {
+        name: "isolation",
+        platform: Platform::Web,
+        run: isolation,
+    },
 ];
 
 pub fn run_all(args: &Args) -> Result<(), String> {
@@ -512,6 +517,9 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
         return m.fail("the boot image carries no programs");
     }
     m.settle()?;
+    if platform == Platform::Web {
+        idle_in_the_browser(&mut m)?;
+    }
 
     // Every call with hostile arguments: errors to the run, the kernel carries on. First, on a
     // fresh heap: it and its probe (two instances of a 17 KiB module with 14 KiB of memory
@@ -732,6 +740,30 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect_prompt(STEP)?;
     m.check("echo kernel alive", &["kernel alive\n"], STEP)?;
     shut_down(&mut m)
+}
+
+/// With nothing ready and no deadline (init's boot runs over, no timers), the browser's kernel
+/// is not called at all: the worker waits for input, it does not poll.
+fn idle_in_the_browser(m: &mut Machine) -> StepResult {
+    let turns = |m: &Machine, stats: &str| -> StepResult<u64> {
+        stats
+            .split("\"turns\":")
+            .nth(1)
+            .and_then(|s| s.split([',', '}']).next())
+            .and_then(|s| s.parse().ok())
+            .map_or_else(|| m.fail(format!("no turns in {stats:?}")), Ok)
+    };
+    let before = m.web_stats()?;
+    std::thread::sleep(Duration::from_secs(2));
+    let after = m.web_stats()?;
+    let (a, b) = (turns(m, &before)?, turns(m, &after)?);
+    if a != b {
+        return m.fail(format!(
+            "an idle kernel was called {} times in 2 s ({before} then {after})",
+            b - a
+        ));
+    }
+    Ok(())
 }
 
 /// Files through the vfs service: the user's file session with its errors, mounts, URL

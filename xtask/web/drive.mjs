@@ -28,6 +28,8 @@ const context = await chromium.launchPersistentContext(opt.profile, {
   executablePath: process.env.ZB_CHROMIUM || "/usr/bin/chromium",
   headless: true,
   viewport: { width: 1000, height: 640 },
+  // SIGHUP is this driver's (statistics), not a reason to close the browser.
+  handleSIGHUP: false,
   // Root in a container has no user namespace for Chromium's sandbox; the rest keeps a
   // closed network quiet (no update, sync or metrics traffic).
   args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -122,13 +122,14 @@ pub extern "C" fn zb_input_capacity() -> usize {
     INPUT_BYTES
 }
 
-/// Takes `len` bytes the worker wrote at [`zb_input_buffer`] as typed input.
+/// Takes up to `len` bytes the worker wrote at [`zb_input_buffer`] as typed input; returns how
+/// many were taken (the rest waits in the worker until the kernel has read some).
 #[unsafe(no_mangle)]
-pub extern "C" fn zb_input(len: usize) {
+pub extern "C" fn zb_input(len: usize) -> usize {
     let Ok(buf) = INPUT.0.try_borrow() else {
-        return;
+        return 0;
     };
-    zb_hal_web::terminal::received(&buf[..len.min(INPUT_BYTES)]);
+    zb_hal_web::terminal::received(&buf[..len.min(INPUT_BYTES)])
 }
 
 #[panic_handler]

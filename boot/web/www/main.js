@@ -45,7 +45,10 @@ function start() {
   worker = new Worker("worker.js" + location.search);
   worker.onmessage = ({ data }) => {
     if (data.out) {
-      term.write(data.out);
+      // Acknowledged once xterm has taken it in: the worker sends more as the page keeps up.
+      const shown = data.out.length;
+      const from = worker;
+      term.write(data.out, () => from.postMessage({ shown }));
       if (window.zbTap) window.zbTap(latin1(data.out));
     } else if (data.stats) {
       for (const resolve of statsWaiters) resolve(data.stats);

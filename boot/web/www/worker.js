@@ -7,6 +7,9 @@
 // An idle kernel therefore costs no CPU at all.
 
 const TURN_BUDGET_MS = 20;
+// Console bytes posted to the page but not yet acknowledged as shown: the kernel holds output
+// back beyond this (hal/web/src/terminal.rs), so a flood cannot swamp the page.
+const CONSOLE_WINDOW = 64 * 1024;
 // /data and the journal (file index 0 and 1 of the glue's store_* imports).
 const STORE_FILES = ["data.img", "journal.img"];
 
@@ -15,7 +18,13 @@ let storeProblem = "";
 let kernel = null;
 let memory = null;
 let halted = false;
+// Typed bytes the kernel has not taken yet (its input ring is small, as a UART's is; the
+// page's input waits here instead of being dropped), up to INPUT_LIMIT.
+let input = new Uint8Array(0);
+const INPUT_LIMIT = 1 << 20;
 let pending = [];
+let pendingBytes = 0;
+let unacked = 0;
 let timer = null;
 const stats = { turns: 0, busyMs: 0, wakeups: 0, since: performance.now() };
 
@@ -29,6 +38,8 @@ function flushOutput() {
   let at = 0;
   for (const p of pending) { out.set(p, at); at += p.length; }
   pending = [];
+  pendingBytes = 0;
+  unacked += total;
   postMessage({ out }, [out.buffer]);
 }
 
@@ -39,7 +50,8 @@ function putString(text, ptr, cap) {
 }
 
 const hal = {
-  console_write(ptr, len) { pending.push(bytes(ptr, len).slice()); },
+  console_write(ptr, len) { pending.push(bytes(ptr, len).slice()); pendingBytes += len; },
+  console_room() { return Math.max(0, CONSOLE_WINDOW - unacked - pendingBytes); },
   now_ms() { return performance.now(); },
   wall_ms() { return Date.now(); },
   store_size(file) {
@@ -139,12 +151,25 @@ function trap(e) {
   }
 }
 
+// Hands the kernel as much waiting input as its ring takes.
+function feed() {
+  const cap = kernel.zb_input_capacity();
+  while (input.length > 0) {
+    const chunk = input.subarray(0, cap);
+    bytes(kernel.zb_input_buffer(), chunk.length).set(chunk);
+    const taken = kernel.zb_input(chunk.length);
+    input = input.subarray(taken);
+    if (taken < chunk.length) break;
+  }
+}
+
 function pump() {
   soonQueued = false;
   if (halted) return;
   const t0 = performance.now();
   let next;
   try {
+    feed();
     next = kernel.zb_turn(TURN_BUDGET_MS);
   } catch (e) {
     return trap(e);
@@ -152,18 +177,21 @@ function pump() {
   stats.turns++;
   stats.busyMs += performance.now() - t0;
   flushOutput();
-  wake(next);
+  wake(input.length > 0 ? 0 : next);
 }
 
 onmessage = ({ data }) => {
   if (data.input && kernel && !halted) {
-    const cap = kernel.zb_input_capacity();
-    for (let at = 0; at < data.input.length; at += cap) {
-      const chunk = data.input.subarray(at, at + cap);
-      bytes(kernel.zb_input_buffer(), chunk.length).set(chunk);
-      kernel.zb_input(chunk.length);
-    }
+    // Beyond INPUT_LIMIT waiting, new input is dropped (a paste of megabytes).
+    const room = Math.max(0, INPUT_LIMIT - input.length);
+    const add = data.input.subarray(0, room);
+    const joined = new Uint8Array(input.length + add.length);
+    joined.set(input);
+    joined.set(add, input.length);
+    input = joined;
     wake(0);
+  } else if (data.shown) {
+    unacked = Math.max(0, unacked - data.shown);
   } else if (data.stats) {
     postMessage({ stats: { ...stats, now: performance.now() } });
   }

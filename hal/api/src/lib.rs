@@ -104,6 +104,13 @@ pub trait Console: Sync {
     /// Writes directly to the device, ignoring locks, for the panic path only, when the normal
     /// path may be held by the code that panicked.
     fn write_panic(&self, bytes: &[u8]);
+    /// Bytes the device takes now without falling behind its reader. A UART's `write` waits
+    /// for the line, so it has no limit (the default); a terminal whose writes never wait (a
+    /// browser page, which renders what it is sent at its own pace) says how much it has
+    /// not yet shown, and the console service holds output back while this is 0.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Time.

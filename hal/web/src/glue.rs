@@ -11,6 +11,9 @@ mod sys {
     unsafe extern "C" {
         /// Posts bytes to the page's terminal.
         pub fn console_write(ptr: *const u8, len: usize);
+        /// Bytes the page takes before it falls behind (what it has not acknowledged as
+        /// shown is bounded).
+        pub fn console_room() -> usize;
         /// `performance.now()` in milliseconds since the worker started.
         pub fn now_ms() -> f64;
         /// `Date.now()`: milliseconds since 1970.
@@ -38,6 +41,11 @@ mod sys {
 pub fn console_write(bytes: &[u8]) {
     // SAFETY: the range is the live slice `bytes` (module invariant).
     unsafe { sys::console_write(bytes.as_ptr(), bytes.len()) }
+}
+
+pub fn console_room() -> usize {
+    // SAFETY: no arguments; the glue returns a number.
+    unsafe { sys::console_room() }
 }
 
 pub fn now_ms() -> f64 {

@@ -86,7 +86,13 @@ pub struct ConsoleService<C: ConsoleClient> {
     stdin: Stdin,
     /// `console://` writes answered once the queue has room: request and bytes taken.
     waiting_writes: Vec<(RequestId, u64)>,
+    /// The wire had no room at the last tick: the next is not before this (µs).
+    wire_retry_us: Option<u64>,
 }
+
+/// How long the queue waits before trying a wire that had no room again (a browser page
+/// catching up with what it was sent): the kernel loop is not held spinning on it.
+const WIRE_RETRY_US: u64 = 2_000;
 
 impl<C: ConsoleClient> ConsoleService<C> {
     pub fn new(client: C) -> Self {
@@ -95,6 +101,7 @@ impl<C: ConsoleClient> ConsoleService<C> {
             term: Terminal::default(),
             stdin: Stdin::default(),
             waiting_writes: Vec::new(),
+            wire_retry_us: None,
         }
     }
 
@@ -265,12 +272,15 @@ impl<C: ConsoleClient> NativeService for ConsoleService<C> {
     }
 
     fn next_tick(&self) -> Option<u64> {
-        // At once: each tick is short, and the line gets the loop's spare time.
-        (!self.term.queue.is_empty() || !self.waiting_writes.is_empty()).then_some(0)
+        // At once: each tick is short, and the line gets the loop's spare time — unless the
+        // wire had no room, then after a short wait.
+        (!self.term.queue.is_empty() || !self.waiting_writes.is_empty())
+            .then_some(self.wire_retry_us.unwrap_or(0))
     }
 
     fn tick(&mut self, host: &mut dyn Host) {
-        self.term.queue.drain(host, true);
+        let full = self.term.queue.drain(host, true);
+        self.wire_retry_us = full.then(|| host.clock_us() + WIRE_RETRY_US);
         if self.term.queue.room() > 0 {
             for (id, n) in self.waiting_writes.drain(..) {
                 host.reply(id, Reply::Done(n));
@@ -356,6 +366,10 @@ impl Console for TerminalHost<'_> {
             self.emit(b"\r\n");
         }
         self.write_translated(bytes);
+    }
+
+    fn console_room(&self) -> usize {
+        self.inner.console_room()
     }
 }
 

@@ -110,12 +110,24 @@ impl Queue {
     }
 
     /// Writes queued bytes to `wire`: with `limited`, for at most [`DRAIN_US`] and
-    /// [`DRAIN_MAX`] bytes; otherwise all of them.
-    pub fn drain(&mut self, wire: &mut dyn System, limited: bool) {
+    /// [`DRAIN_MAX`] bytes, and no more than the wire has room for
+    /// ([`zb_abi::Console::console_room`]); otherwise all of them. Returns whether it stopped
+    /// because the wire had no room.
+    pub fn drain(&mut self, wire: &mut dyn System, limited: bool) -> bool {
         let start = wire.clock_us();
         let mut written = 0;
+        let mut full = false;
         while let Some((_, left)) = self.segments.first_mut() {
-            let n = (*left).min(CHUNK);
+            let room = if limited {
+                wire.console_room()
+            } else {
+                usize::MAX
+            };
+            if room == 0 {
+                full = true;
+                break;
+            }
+            let n = (*left).min(CHUNK).min(room);
             wire.console_write(self.bytes.get(written..written + n).unwrap_or_default());
             written += n;
             *left -= n;
@@ -130,6 +142,7 @@ impl Queue {
         }
         self.bytes.drain(..written);
         self.release();
+        full
     }
 
     /// Gives the buffers back when they are empty: a flood's does not stay taken from runs.
@@ -168,6 +181,9 @@ mod tests {
         writes: usize,
         now: Cell<u64>,
         us_per_byte: u64,
+        /// A terminal whose writes never wait (a browser page): bytes it takes before it has
+        /// shown them; `None`, a UART (no limit).
+        room: Option<usize>,
     }
     impl Console for Line {
         fn console_write(&mut self, bytes: &[u8]) {
@@ -175,6 +191,12 @@ mod tests {
             self.writes += 1;
             self.now
                 .set(self.now.get() + self.us_per_byte * bytes.len() as u64);
+            if let Some(room) = &mut self.room {
+                *room = room.saturating_sub(bytes.len());
+            }
+        }
+        fn console_room(&self) -> usize {
+            self.room.unwrap_or(usize::MAX)
         }
     }
     impl System for Line {
@@ -227,6 +249,30 @@ mod tests {
         assert_eq!(tail, b"promptb");
         assert_eq!(fast.wire.len() + slow.wire.len(), 3007);
         assert!(q.is_empty() && q.segments.is_empty());
+    }
+
+    #[test]
+    fn a_tick_writes_no_more_than_the_wire_takes() {
+        let mut q = Queue::default();
+        push(&mut q, Some(3), &[b'a'; 100]);
+        push(&mut q, None, b"prompt");
+        let mut page = Line {
+            room: Some(21),
+            ..Line::default()
+        };
+        assert!(q.drain(&mut page, true), "stopped for want of room");
+        assert_eq!(page.wire.len(), 21);
+        assert!(q.drain(&mut page, true));
+        assert_eq!(page.wire.len(), 21, "nothing while it has no room");
+        page.room = Some(usize::MAX);
+        assert!(!q.drain(&mut page, true));
+        assert_eq!(page.wire.len(), 106);
+        assert_eq!(&page.wire[100..], b"prompt");
+        // Writing all of it out (client output that must keep its order) ignores room.
+        push(&mut q, Some(3), b"late");
+        page.room = Some(0);
+        assert!(!q.drain(&mut page, false));
+        assert!(q.is_empty());
     }
 
     #[test]

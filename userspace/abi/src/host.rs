@@ -62,6 +62,11 @@ impl<T: System + Files + Runs + Bus + Admin + Schemes + ?Sized> Host for T {}
 pub trait Console {
     /// Writes bytes to the terminal, unmodified.
     fn console_write(&mut self, bytes: &[u8]);
+    /// Bytes the terminal takes now without falling behind (see `zb_hal::Console::room`).
+    /// Default: no limit (a UART's write waits for the line instead).
+    fn console_room(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// What every service uses: the system log, the clocks, facts about the system.
