@@ -193,7 +193,10 @@ pub fn run(opts: &BuildOpts, port: u16) -> Result<(), String> {
     }
 }
 
-/// Saves a screenshot of the page at its first prompt (for the README).
+/// What the README's screenshot shows being typed.
+const SCREENSHOT_SESSION: &str = "run hello\nemit sensors.temp '{\"c\":21.5}'\nlog 'sensors.>'\nmount\nmem";
+
+/// Saves a screenshot of the page after a short session (for the README).
 pub fn screenshot(opts: &BuildOpts, to: &Path) -> Result<(), String> {
     let site = build_site(opts)?;
     let driver = driver()?;
@@ -205,6 +208,7 @@ pub fn screenshot(opts: &BuildOpts, to: &Path) -> Result<(), String> {
         .arg(&profile)
         .arg("--screenshot")
         .arg(to)
+        .args(["--type", SCREENSHOT_SESSION])
         .status()
         .map_err(|e| format!("cannot run node: {e}"))?;
     let _ = std::fs::remove_dir_all(&profile);

@@ -1,7 +1,7 @@
 // The web platform's "serial line" for xtask's test harness: boots the page in headless
 // Chromium and bridges it to this process's stdin/stdout, as QEMU's `-serial stdio` does.
 //
-//   node drive.mjs --url URL --profile DIR [--screenshot FILE]
+//   node drive.mjs --url URL --profile DIR [--screenshot FILE [--type LINES]]
 //
 // stdout: every byte the machine's console prints (the page's `zbTap` hook).
 // stdin:  bytes typed into the terminal — through the keyboard (xterm's textarea), as a
@@ -13,14 +13,15 @@
 //         worker's idle statistics to stdout as `ESC ] zb-stats;{json} BEL`.
 // Exit:   0 when the OS shuts down, 1 when it stops with a failure (panic, trap), 2 when
 //         the browser or the page fails, 3 after SIGUSR2.
-// --screenshot: waits for the first prompt, saves a screenshot of the page, and exits 0.
+// --screenshot: waits for the first prompt, types the lines of --type (each waits for the
+//         next prompt), saves a screenshot of the page, and exits 0.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 
 const opt = {};
 for (let i = 2; i < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 if (!opt.url || !opt.profile) {
-  console.error("usage: node drive.mjs --url URL --profile DIR [--screenshot FILE]");
+  console.error("usage: node drive.mjs --url URL --profile DIR [--screenshot FILE [--type LINES]]");
   process.exit(2);
 }
 
@@ -70,9 +71,21 @@ try {
 }
 
 if (opt.screenshot) {
-  const t0 = Date.now();
-  while (!sawPrompt && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 50));
+  const prompt = async () => {
+    const t0 = Date.now();
+    while (!sawPrompt && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 50));
+  };
+  await prompt();
+  await page.focus(".xterm-helper-textarea");
+  for (const line of (opt.type || "").split("\n").filter((l) => l)) {
+    sawPrompt = false;
+    await page.keyboard.type(line);
+    await page.keyboard.press("Enter");
+    await prompt();
+  }
+  await new Promise((r) => setTimeout(r, 300));
   await page.screenshot({ path: opt.screenshot });
+  finished = true;
   await context.close().catch(() => {});
   process.exit(sawPrompt ? 0 : 2);
 }
