@@ -30,6 +30,7 @@ commands:
             --platform web: build and serve the browser page on 127.0.0.1 (open its URL)
   test      host unit tests, the syscall fuzzer on the host kernel, parser fuzzing (a
             few seconds a target), then QEMU integration tests on every platform
+  web       the same as `run --platform web`
   check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
   flash     build the STM32F4 firmware and flash it with probe-rs
   bench     benchmarks (boot-to-prompt time), written to target/bench/
@@ -78,6 +79,8 @@ fn main() -> ExitCode {
         "image" => env::check_toolchain()
             .and_then(|_| artifacts::build_images(&args.build_opts()).map(|_| ())),
         "run" => run(&args),
+        // The browser platform's own word for it (DESIGN.md lists a `web` command).
+        "web" => env::check_toolchain().and_then(|_| web::run(&args.build_opts(), args.port)),
         "test" => suites::run_all(&args),
         "check" => env::check_toolchain().and_then(|_| artifacts::check()),
         "flash" => env::check_toolchain().and_then(|_| artifacts::flash(&args)),

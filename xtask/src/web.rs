@@ -194,7 +194,8 @@ pub fn run(opts: &BuildOpts, port: u16) -> Result<(), String> {
 }
 
 /// What the README's screenshot shows being typed.
-const SCREENSHOT_SESSION: &str = "run hello\nemit sensors.temp '{\"c\":21.5}'\nlog 'sensors.>'\nmount\nmem";
+const SCREENSHOT_SESSION: &str =
+    "run hello\nemit sensors.temp '{\"c\":21.5}'\nlog 'sensors.>'\nmount\nmem";
 
 /// Saves a screenshot of the page after a short session (for the README).
 pub fn screenshot(opts: &BuildOpts, to: &Path) -> Result<(), String> {
