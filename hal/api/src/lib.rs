@@ -59,21 +59,25 @@ pub trait Platform: Sync {
     fn net(&self) -> Option<&dyn NetDevice> {
         None
     }
+    /// The kernel heap, when it is a [`KernelHeap`] (every bare-metal platform's): the three
+    /// questions below are put to it.
+    fn heap(&self) -> Option<&KernelHeap> {
+        None
+    }
     /// Whether the kernel heap had to spend its reserve since the last call (see
     /// [`KernelHeap::arm_reserve`]); the reserve is armed again when there is room.
     fn heap_reserve_spent(&self) -> bool {
-        false
+        self.heap().is_some_and(KernelHeap::reserve_spent)
     }
     /// Whether the kernel heap has free blocks of `sizes` bytes, all at once, now (taking
     /// nothing).
     fn heap_fits(&self, sizes: &[usize]) -> bool {
-        let _ = sizes;
-        true
+        self.heap().is_none_or(|h| h.fits(sizes))
     }
     /// Whether the kernel heap's reserve is armed (armed now if it can be): the kernel starts
     /// no new run while it is not.
     fn heap_reserve_ready(&self) -> bool {
-        true
+        self.heap().is_none_or(KernelHeap::reserve_ready)
     }
     /// UNIX seconds now, from a real-time clock, if the platform has one (read at boot: cron
     /// timers need the date).

@@ -120,16 +120,8 @@ impl Platform for Board {
         storage::journal()
     }
 
-    fn heap_reserve_spent(&self) -> bool {
-        HEAP.reserve_spent()
-    }
-
-    fn heap_reserve_ready(&self) -> bool {
-        HEAP.reserve_ready()
-    }
-
-    fn heap_fits(&self, sizes: &[usize]) -> bool {
-        HEAP.fits(sizes)
+    fn heap(&self) -> Option<&KernelHeap> {
+        Some(&HEAP)
     }
 
     fn memory(&self) -> MemoryReport {

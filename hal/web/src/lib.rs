@@ -117,16 +117,8 @@ impl Platform for Browser {
         storage::journal()
     }
 
-    fn heap_reserve_spent(&self) -> bool {
-        HEAP.reserve_spent()
-    }
-
-    fn heap_reserve_ready(&self) -> bool {
-        HEAP.reserve_ready()
-    }
-
-    fn heap_fits(&self, sizes: &[usize]) -> bool {
-        HEAP.fits(sizes)
+    fn heap(&self) -> Option<&KernelHeap> {
+        Some(&HEAP)
     }
 
     fn wall_clock_secs(&self) -> Option<u64> {

@@ -183,16 +183,8 @@ impl Platform for Pc {
         self.nic.get()?.as_ref().ok().map(|n| n as _)
     }
 
-    fn heap_reserve_spent(&self) -> bool {
-        memory::heap_reserve_spent()
-    }
-
-    fn heap_reserve_ready(&self) -> bool {
-        memory::heap_reserve_ready()
-    }
-
-    fn heap_fits(&self, sizes: &[usize]) -> bool {
-        memory::heap_fits(sizes)
+    fn heap(&self) -> Option<&zb_hal::KernelHeap> {
+        Some(memory::heap())
     }
 
     fn wall_clock_secs(&self) -> Option<u64> {

@@ -38,19 +38,9 @@ const HUGE: u64 = 2 << 20;
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();
 
-/// Whether the heap spent its reserve since the last call (it re-arms itself).
-pub fn heap_reserve_spent() -> bool {
-    HEAP.reserve_spent()
-}
-
-/// Whether the heap has free blocks of `sizes` bytes at once now.
-pub fn heap_fits(sizes: &[usize]) -> bool {
-    HEAP.fits(sizes)
-}
-
-/// Whether the heap's reserve is armed (armed now if there is room).
-pub fn heap_reserve_ready() -> bool {
-    HEAP.reserve_ready()
+/// The kernel heap (for `Platform::heap`).
+pub fn heap() -> &'static KernelHeap {
+    &HEAP
 }
 
 /// Hands out usable frames in address order.

@@ -1,0 +1,19 @@
+// The boot archive for a board that embeds it (`include!`d by boot/*/build.rs): copies the
+// file `$ZB_BOOTFS` names (set by `cargo xtask`) to `$OUT_DIR/bootfs.img`, where the board's
+// source `include_bytes!` it, or writes an empty archive when the variable is unset (a kernel
+// without programs: it says "boot files: none").
+
+fn embed_bootfs(out: &std::path::Path) {
+    let archive = out.join("bootfs.img");
+    println!("cargo:rerun-if-env-changed=ZB_BOOTFS");
+    match std::env::var_os("ZB_BOOTFS") {
+        Some(src) => {
+            let src = std::path::PathBuf::from(src);
+            println!("cargo:rerun-if-changed={}", src.display());
+            if let Err(e) = std::fs::copy(&src, &archive) {
+                panic!("ZB_BOOTFS={}: {e}", src.display());
+            }
+        }
+        None => std::fs::write(&archive, []).expect("write an empty boot archive"),
+    }
+}
