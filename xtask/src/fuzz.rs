@@ -47,6 +47,7 @@ pub const TARGETS: &[&str] = &[
     "timer",
     "bootfs",
     "shell_args",
+    "nats_proto",
 ];
 
 /// Issue 15's syscall fuzzer (a wasm program driving the kernel, `crate::sysfuzz`).
