@@ -11,6 +11,7 @@ mod env;
 mod fuzz;
 mod harness;
 mod http;
+mod nats;
 mod qemu;
 mod suites;
 mod sysfuzz;
@@ -31,6 +32,9 @@ commands:
   test      host unit tests, the syscall fuzzer on the host kernel, parser fuzzing (a
             few seconds a target), then QEMU integration tests on every platform
   web       the same as `run --platform web`
+  nats      a local nats-server for federation (installed from Debian when missing): client
+            port 4222 (`--port N`), websocket N+1, monitoring 8222, JetStream on;
+            127.0.0.1 only
   check     rustfmt and clippy for the host, x86_64, thumbv7em and wasm32
   flash     build the STM32F4 firmware and flash it with probe-rs
   bench     benchmarks (boot-to-prompt time), written to target/bench/
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         "run" => run(&args),
         // The browser platform's own word for it (DESIGN.md lists a `web` command).
         "web" => env::check_toolchain().and_then(|_| web::run(&args.build_opts(), args.port)),
+        "nats" => nats::run(if args.port == 8080 { 4222 } else { args.port }),
         "test" => suites::run_all(&args),
         "check" => env::check_toolchain().and_then(|_| artifacts::check()),
         "flash" => env::check_toolchain().and_then(|_| artifacts::flash(&args)),

@@ -55,7 +55,9 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// No transport; the link opens one at `retry_at` (µs).
-    Down { retry_at: u64 },
+    Down {
+        retry_at: u64,
+    },
     /// A transport, waiting for the server's `INFO`.
     Handshake,
     Up,
@@ -374,7 +376,9 @@ mod tests {
         let sent = up(&mut c);
         assert!(sent.starts_with("CONNECT {\"verbose\":false"));
         assert!(sent.contains("\"headers\":true") && sent.contains("\"name\":\"zerobus\""));
-        assert!(sent.contains(&alloc::format!("SUB orders.> {a}\r\nSUB jobs.* workers {b}\r\nPING\r\n")));
+        assert!(sent.contains(&alloc::format!(
+            "SUB orders.> {a}\r\nSUB jobs.* workers {b}\r\nPING\r\n"
+        )));
         assert_eq!(c.state(), State::Up);
         assert_eq!(c.server().unwrap().server_id, "S");
         // Lost and found again: the same subscriptions, the same sids.
@@ -399,7 +403,11 @@ mod tests {
         let mut got = Vec::new();
         for b in stream.as_bytes() {
             c.received(core::slice::from_ref(b), 0, &mut |m| {
-                got.push((String::from(m.subject), m.payload.to_vec(), m.reply.map(String::from)))
+                got.push((
+                    String::from(m.subject),
+                    m.payload.to_vec(),
+                    m.reply.map(String::from),
+                ))
             })
             .unwrap();
         }
@@ -407,10 +415,18 @@ mod tests {
             got,
             vec![
                 (String::from("a.b"), b"hello".to_vec(), None),
-                (String::from("a.c"), b"hi".to_vec(), Some(String::from("r.1")))
+                (
+                    String::from("a.c"),
+                    b"hi".to_vec(),
+                    Some(String::from("r.1"))
+                )
             ]
         );
-        assert_eq!(text(c.take_output()), "PONG\r\n", "the server's PING answered");
+        assert_eq!(
+            text(c.take_output()),
+            "PONG\r\n",
+            "the server's PING answered"
+        );
         assert_eq!(c.counters().received, 2);
     }
 
@@ -470,7 +486,11 @@ mod tests {
         );
         up(&mut c);
         assert_eq!(
-            c.received(b"-ERR 'Permissions Violation for Publish to \"x\"'\r\n", 0, &mut |_| {}),
+            c.received(
+                b"-ERR 'Permissions Violation for Publish to \"x\"'\r\n",
+                0,
+                &mut |_| {}
+            ),
             Ok(()),
             "a refused publish leaves the connection up"
         );
@@ -480,7 +500,10 @@ mod tests {
     #[test]
     fn publishing_needs_a_connection_and_a_subject() {
         let mut c = Connection::new(Options::default());
-        assert_eq!(c.publish("a", None, None, b"x"), Err(SendError::NotConnected));
+        assert_eq!(
+            c.publish("a", None, None, b"x"),
+            Err(SendError::NotConnected)
+        );
         up(&mut c);
         c.publish("a.b", Some("_INBOX.z"), None, b"x").unwrap();
         assert_eq!(text(c.take_output()), "PUB a.b _INBOX.z 1\r\nx\r\n");

@@ -29,7 +29,9 @@ impl<'a> Headers<'a> {
         let text = core::str::from_utf8(block).map_err(|_| HeaderError::BadText)?;
         let body = text.strip_suffix("\r\n\r\n").ok_or(HeaderError::BadLine)?;
         let (first, lines) = body.split_once("\r\n").unwrap_or((body, ""));
-        let rest = first.strip_prefix("NATS/1.0").ok_or(HeaderError::NoVersion)?;
+        let rest = first
+            .strip_prefix("NATS/1.0")
+            .ok_or(HeaderError::NoVersion)?;
         let (status, description) = match rest.trim_start().split_once(' ') {
             _ if rest.is_empty() => (None, ""),
             _ if !rest.starts_with(' ') => return Err(HeaderError::NoVersion),
@@ -133,11 +135,29 @@ mod tests {
         assert_eq!((h.status, h.description), (Some(503), ""));
         let h = Headers::parse(b"NATS/1.0 408 Request Timeout\r\n\r\n").unwrap();
         assert_eq!((h.status, h.description), (Some(408), "Request Timeout"));
-        assert_eq!(Headers::parse(b"HTTP/1.1\r\n\r\n"), Err(HeaderError::NoVersion));
-        assert_eq!(Headers::parse(b"NATS/1.0X\r\n\r\n"), Err(HeaderError::NoVersion));
-        assert_eq!(Headers::parse(b"NATS/1.0\r\nA: b\r\n"), Err(HeaderError::BadLine));
-        assert_eq!(Headers::parse(b"NATS/1.0\r\nno colon\r\n\r\n"), Err(HeaderError::BadLine));
-        assert_eq!(Headers::parse(b"NATS/1.0 abc\r\n\r\n"), Err(HeaderError::BadLine));
-        assert_eq!(Headers::parse(b"NATS/1.0\r\n\xff: x\r\n\r\n"), Err(HeaderError::BadText));
+        assert_eq!(
+            Headers::parse(b"HTTP/1.1\r\n\r\n"),
+            Err(HeaderError::NoVersion)
+        );
+        assert_eq!(
+            Headers::parse(b"NATS/1.0X\r\n\r\n"),
+            Err(HeaderError::NoVersion)
+        );
+        assert_eq!(
+            Headers::parse(b"NATS/1.0\r\nA: b\r\n"),
+            Err(HeaderError::BadLine)
+        );
+        assert_eq!(
+            Headers::parse(b"NATS/1.0\r\nno colon\r\n\r\n"),
+            Err(HeaderError::BadLine)
+        );
+        assert_eq!(
+            Headers::parse(b"NATS/1.0 abc\r\n\r\n"),
+            Err(HeaderError::BadLine)
+        );
+        assert_eq!(
+            Headers::parse(b"NATS/1.0\r\n\xff: x\r\n\r\n"),
+            Err(HeaderError::BadText)
+        );
     }
 }

@@ -435,7 +435,10 @@ mod tests {
             Err(ProtoError::TooLarge),
             "refused before the payload arrives"
         );
-        assert_eq!(one(b"MSG a 1 99999999999999999999\r\n"), Err(ProtoError::BadLength));
+        assert_eq!(
+            one(b"MSG a 1 99999999999999999999\r\n"),
+            Err(ProtoError::BadLength)
+        );
         assert_eq!(one(b"MSG a 1 -1\r\n"), Err(ProtoError::BadLength));
         assert_eq!(one(b"MSG a 1 +5\r\n"), Err(ProtoError::BadLength));
         assert_eq!(one(b"MSG a x 5\r\n"), Err(ProtoError::BadLength));
@@ -455,8 +458,14 @@ mod tests {
         let mut w = Writer::new(&mut out);
         w.connect("{\"verbose\":false}");
         w.publish("a.b", None, None, b"hi", 100).unwrap();
-        w.publish("a.b", Some("_INBOX.1"), Some(b"NATS/1.0\r\n\r\n"), b"x", 100)
-            .unwrap();
+        w.publish(
+            "a.b",
+            Some("_INBOX.1"),
+            Some(b"NATS/1.0\r\n\r\n"),
+            b"x",
+            100,
+        )
+        .unwrap();
         w.subscribe("a.>", Some("workers"), 4).unwrap();
         w.unsubscribe(4, Some(1));
         w.ping();
@@ -466,10 +475,25 @@ mod tests {
             "CONNECT {\"verbose\":false}\r\nPUB a.b 2\r\nhi\r\nHPUB a.b _INBOX.1 12 13\r\nNATS/1.0\r\n\r\nx\r\nSUB a.> workers 4\r\nUNSUB 4 1\r\nPING\r\nPONG\r\n"
         );
         let mut w = Writer::new(&mut out);
-        assert_eq!(w.publish("a b", None, None, b"", 9), Err(WriteError::BadSubject));
-        assert_eq!(w.publish("a.*", None, None, b"", 9), Err(WriteError::BadSubject));
-        assert_eq!(w.publish("a", None, None, b"0123456789", 9), Err(WriteError::TooLarge));
-        assert_eq!(w.subscribe("a", Some("q.x"), 1), Err(WriteError::BadSubject));
-        assert_eq!(w.subscribe("a\r\nPUB", None, 1), Err(WriteError::BadSubject));
+        assert_eq!(
+            w.publish("a b", None, None, b"", 9),
+            Err(WriteError::BadSubject)
+        );
+        assert_eq!(
+            w.publish("a.*", None, None, b"", 9),
+            Err(WriteError::BadSubject)
+        );
+        assert_eq!(
+            w.publish("a", None, None, b"0123456789", 9),
+            Err(WriteError::TooLarge)
+        );
+        assert_eq!(
+            w.subscribe("a", Some("q.x"), 1),
+            Err(WriteError::BadSubject)
+        );
+        assert_eq!(
+            w.subscribe("a\r\nPUB", None, 1),
+            Err(WriteError::BadSubject)
+        );
     }
 }

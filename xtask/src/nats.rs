@@ -1,0 +1,142 @@
+//! A local NATS server for federation (`cargo xtask nats`, and the integration tests): Debian's
+//! `nats-server` (installed when missing), on 127.0.0.1 only, with JetStream (for
+//! at-least-once delivery and catching up) and the websocket listener the browser node needs.
+//!
+//! The server runs as it is — configured by a file written here, never patched — with its
+//! JetStream store under `target/zerobus/nats/` (or a test's own directory).
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where a server listens (all on 127.0.0.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub client: u16,
+    pub websocket: u16,
+    /// The monitoring endpoint (`/varz`, `/jsz`).
+    pub monitor: u16,
+}
+
+/// A running nats-server; stopped when dropped.
+pub struct NatsServer {
+    child: Child,
+    pub ports: Ports,
+}
+
+/// The configuration file for `ports` with its JetStream store in `dir`.
+fn config(ports: &Ports, dir: &Path) -> String {
+    format!(
+        "# Written by cargo xtask (xtask/src/nats.rs).\n\
+         server_name: zb-local\n\
+         listen: 127.0.0.1:{client}\n\
+         http: 127.0.0.1:{monitor}\n\
+         jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 64MB\n  max_file_store: 1GB\n}}\n\
+         websocket {{\n  listen: \"127.0.0.1:{ws}\"\n  no_tls: true\n}}\n",
+        client = ports.client,
+        monitor = ports.monitor,
+        ws = ports.websocket,
+        store = dir.join("jetstream").display()
+    )
+}
+
+impl NatsServer {
+    /// Starts a server on `ports` with its files in `dir`; returns once it accepts clients.
+    pub fn start(ports: Ports, dir: &Path) -> Result<NatsServer, String> {
+        crate::env::ensure_apt("nats-server", &["nats-server"])?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let conf = dir.join("nats.conf");
+        std::fs::File::create(&conf)
+            .and_then(|mut f| f.write_all(config(&ports, dir).as_bytes()))
+            .map_err(|e| format!("{}: {e}", conf.display()))?;
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start nats-server: {e}"))?;
+        let mut server = NatsServer { child, ports };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", ports.client)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "nats-server exited at start ({status}); see its log above"
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err("nats-server did not start listening within 15 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The monitoring port answers once the server (JetStream included) is ready.
+        let _ = server.wait_monitor(deadline);
+        Ok(server)
+    }
+
+    fn wait_monitor(&mut self, deadline: Instant) -> Result<(), String> {
+        while TcpStream::connect(("127.0.0.1", self.ports.monitor)).is_err() {
+            if Instant::now() > deadline {
+                return Err("the monitoring port did not open".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo xtask nats [--port N]`: a server for nodes on this machine, until Ctrl-C.
+pub fn run(port: u16) -> Result<(), String> {
+    let ports = Ports {
+        client: port,
+        websocket: port.wrapping_add(1),
+        monitor: 8222,
+    };
+    let dir: PathBuf = crate::artifacts::target_dir().join("zerobus/nats");
+    let mut server = NatsServer::start(ports, &dir)?;
+    println!(
+        "xtask: nats-server on nats://127.0.0.1:{} (JetStream in {}), websocket ws://127.0.0.1:{}, monitoring http://127.0.0.1:{}/varz\n       Ctrl-C stops it",
+        ports.client,
+        dir.join("jetstream").display(),
+        ports.websocket,
+        ports.monitor
+    );
+    let status = server
+        .child
+        .wait()
+        .map_err(|e| format!("waiting for nats-server: {e}"))?;
+    Err(format!("nats-server exited: {status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_listens_on_loopback_only() {
+        let ports = Ports {
+            client: 4222,
+            websocket: 4223,
+            monitor: 8222,
+        };
+        let conf = config(&ports, Path::new("/tmp/zb"));
+        for line in conf
+            .lines()
+            .filter(|l| l.contains("listen") || l.starts_with("http"))
+        {
+            assert!(line.contains("127.0.0.1:"), "{line}");
+        }
+        assert!(conf.contains("store_dir: \"/tmp/zb/jetstream\""));
+        assert!(conf.contains("no_tls: true"));
+    }
+}
