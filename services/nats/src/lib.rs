@@ -9,6 +9,7 @@
 //! | [`headers`] | NATS headers (`NATS/1.0` blocks): reading and writing |
 //! | [`info`] | the server's `INFO`: what the client needs of it |
 //! | [`backoff`] | when to try a lost connection again: exponential, capped, jittered |
+//! | [`presence`] | the registry of nodes (heartbeats) and capabilities (manifests), and the resolver that picks a node for a capability |
 //! | [`conn`] | one connection's life as a state machine: handshake, subscriptions restored after a reconnect, PING/PONG both ways, a stale server detected |
 //!
 //! Invariants: nothing a server sends can make this crate panic or allocate without bound —
@@ -33,4 +34,5 @@ pub mod backoff;
 pub mod conn;
 pub mod headers;
 pub mod info;
+pub mod presence;
 pub mod proto;
