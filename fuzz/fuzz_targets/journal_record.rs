@@ -83,9 +83,17 @@ fn check_envelope(data: &[u8]) {
         tenant: next(),
         headers: Vec::new(),
         payload: data.to_vec(),
+        origin: None,
     };
     while let (Some(k), Some(v)) = (words.next(), words.next()) {
         e.headers.push((k.to_string(), v.to_string()));
+    }
+    // Every other such envelope as if imported from another node.
+    if data.len() % 2 == 1 {
+        e.origin = Some(zb_journal::Origin {
+            node: words.next().unwrap_or_default().to_string(),
+            seq: data.len() as u64,
+        });
     }
     let mut out = Vec::new();
     e.encode(&mut out);

@@ -227,6 +227,7 @@ fn envelope(name: &str, key: Option<&str>, payload: &[u8]) -> Envelope {
             .map(|k| vec![(zb_journal::IDEMPOTENCY_KEY.to_string(), k.to_string())])
             .unwrap_or_default(),
         payload: payload.to_vec(),
+        origin: None,
     }
 }
 

@@ -302,7 +302,7 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
             }
             Err(e) => {
                 let error = match e {
-                    JournalError::Full => Error::NoSpace,
+                    JournalError::Full | JournalError::TooManyOrigins => Error::NoSpace,
                     JournalError::TooLarge => Error::TooLarge,
                     _ => Error::Corrupt,
                 };

@@ -3,7 +3,10 @@
 //!
 //! Encoding (little-endian): `version u16, ts_us u64, correlation_id u64, causation_id u64`,
 //! then `name`, `source`, `tenant` each as `u16 length + bytes`, then `u16` header count and
-//! each header as two such strings, then `u32 length + payload`.
+//! each header as two such strings, then `u32 length + payload`; then, for an event imported
+//! from another node only, its [`Origin`]: the tag byte `1`, the node id as a string and the
+//! event's sequence number there (`u64`). Records written before federation have no origin
+//! and read back with `origin: None`.
 //!
 //! Headers: four keys name the envelope's own fields ([`FIELD_KEYS`]: `version`,
 //! `correlation_id`, `causation_id`, `tenant`); [`Envelope::set_header`] puts such a header in
@@ -32,7 +35,21 @@ pub struct Envelope {
     pub headers: Vec<(String, String)>,
     /// JSON text (not interpreted here).
     pub payload: Vec<u8>,
+    /// For an event imported from another node: where it was emitted.
+    pub origin: Option<Origin>,
 }
+
+/// Where an imported event was emitted: the node and the event's sequence number in that
+/// node's journal. Imports are de-duplicated by it (a node's events arrive in its order, so
+/// the highest sequence number applied per origin node says what is already here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub node: String,
+    pub seq: u64,
+}
+
+/// The tag byte that starts an encoded [`Origin`].
+const ORIGIN_TAG: u8 = 1;
 
 /// Why bytes are not an encoded envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +75,7 @@ impl Envelope {
             tenant: String::new(),
             headers: Vec::new(),
             payload,
+            origin: None,
         }
     }
 
@@ -118,7 +136,8 @@ impl Envelope {
             .iter()
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum();
-        2 + 8 * 3 + 6 + strings + 2 + headers + 4 + self.payload.len()
+        let origin = self.origin.as_ref().map_or(0, |o| 1 + 2 + o.node.len() + 8);
+        2 + 8 * 3 + 6 + strings + 2 + headers + 4 + self.payload.len() + origin
     }
 
     /// Appends the encoding to `out`. Strings longer than 65535 bytes or a payload over 4 GiB
@@ -142,6 +161,11 @@ impl Envelope {
         let len = self.payload.len().min(u32::MAX as usize);
         out.extend_from_slice(&(len as u32).to_le_bytes());
         out.extend_from_slice(&self.payload[..len]);
+        if let Some(origin) = &self.origin {
+            out.push(ORIGIN_TAG);
+            put_str(out, &origin.node);
+            out.extend_from_slice(&origin.seq.to_le_bytes());
+        }
     }
 
     /// Reads an encoding [`Envelope::encode`] wrote.
@@ -161,6 +185,16 @@ impl Envelope {
         }
         let len = r.u32()? as usize;
         let payload = r.take(len)?.to_vec();
+        let origin = if r.0.is_empty() {
+            None
+        } else {
+            if r.take(1)? != [ORIGIN_TAG] {
+                return Err(DecodeError);
+            }
+            let node = r.string()?;
+            let seq = r.u64()?;
+            Some(Origin { node, seq })
+        };
         if !r.0.is_empty() {
             return Err(DecodeError);
         }
@@ -174,6 +208,7 @@ impl Envelope {
             tenant,
             headers,
             payload,
+            origin,
         })
     }
 }
@@ -242,6 +277,7 @@ mod tests {
             tenant: "acme".into(),
             headers: vec![("idempotency_key".into(), alloc::format!("k{i}"))],
             payload: br#"{"from":"alice","to":"bob","amount":5}"#.to_vec(),
+            origin: None,
         }
     }
 
@@ -256,6 +292,34 @@ mod tests {
         for cut in 0..buf.len() {
             assert_eq!(Envelope::decode(&buf[..cut]), Err(DecodeError), "cut {cut}");
         }
+        buf.push(0);
+        assert_eq!(Envelope::decode(&buf), Err(DecodeError));
+    }
+
+    #[test]
+    fn an_imported_event_keeps_its_origin() {
+        let mut e = sample(4);
+        let mut plain = Vec::new();
+        e.encode(&mut plain);
+        e.origin = Some(Origin {
+            node: "pc-b".into(),
+            seq: 77,
+        });
+        let mut buf = Vec::new();
+        e.encode(&mut buf);
+        assert_eq!(buf.len(), e.encoded_len());
+        assert_eq!(
+            &buf[..plain.len()],
+            &plain[..],
+            "an origin only adds a trailer"
+        );
+        assert_eq!(Envelope::decode(&buf), Ok(e.clone()));
+        for cut in plain.len() + 1..buf.len() {
+            assert_eq!(Envelope::decode(&buf[..cut]), Err(DecodeError), "cut {cut}");
+        }
+        let mut bad_tag = buf.clone();
+        bad_tag[plain.len()] = 2;
+        assert_eq!(Envelope::decode(&bad_tag), Err(DecodeError));
         buf.push(0);
         assert_eq!(Envelope::decode(&buf), Err(DecodeError));
     }

@@ -21,6 +21,8 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 
-pub use envelope::{DecodeError, Envelope, FIELD_KEYS, IDEMPOTENCY_KEY};
-pub use log::{Appended, Journal, JournalConfig, JournalError, JournalStats, Recovery};
+pub use envelope::{DecodeError, Envelope, FIELD_KEYS, IDEMPOTENCY_KEY, Origin};
+pub use log::{
+    Appended, Journal, JournalConfig, JournalError, JournalStats, MAX_ORIGINS, Recovery,
+};
 pub use medium::{Geometry, Medium, MediumError, RamMedium};

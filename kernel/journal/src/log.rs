@@ -26,6 +26,7 @@
 //!   holds a record at or above the floor.
 //! - Nothing here panics on any medium contents.
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
@@ -69,6 +70,9 @@ pub enum JournalError {
     Full,
     /// A record larger than `max_record` or than a segment.
     TooLarge,
+    /// An imported event from one origin node more than the journal tracks
+    /// ([`MAX_ORIGINS`]).
+    TooManyOrigins,
     /// The medium is not laid out as a journal can be (segments too small for a header), or a
     /// record that recovery accepted no longer reads back.
     Corrupt,
@@ -81,6 +85,7 @@ impl core::fmt::Display for JournalError {
             JournalError::Medium(MediumError::OutOfRange) => "outside the journal's region",
             JournalError::Full => "the journal is full",
             JournalError::TooLarge => "the event is too large",
+            JournalError::TooManyOrigins => "events from too many other nodes",
             JournalError::Corrupt => "the journal's data is corrupt",
         })
     }
@@ -157,6 +162,8 @@ pub struct Journal<M: Medium> {
     floor: u64,
     /// Recent idempotency keys and their sequence numbers.
     dedupe: Dedupe,
+    /// Per origin node, the highest origin sequence number imported (see [`Origins`]).
+    origins: Origins,
     commits: u64,
     records: u64,
     /// Bytes of a segment header, padded to a write unit.
@@ -189,6 +196,7 @@ impl<M: Medium> Journal<M> {
             next_generation: 1,
             floor: 0,
             dedupe: Dedupe::with_window(config.dedupe_window),
+            origins: Origins::default(),
             commits: 0,
             records: 0,
             header_len,
@@ -244,8 +252,10 @@ impl<M: Medium> Journal<M> {
         }
         self.next_seq = self.chain.last().map_or(1, |s| s.next_seq);
         self.commits = self.chain.iter().map(|s| u64::from(s.commits)).sum();
-        // Rebuild the idempotency window and count the records.
+        // Rebuild the idempotency window and the origins' high-water marks, and count the
+        // records.
         let mut keys = Dedupe::with_window(self.config.dedupe_window);
+        let mut origins = Origins::default();
         let secret = self.config.dedupe_secret;
         let mut records = 0u64;
         let window = self.config.dedupe_window;
@@ -255,9 +265,14 @@ impl<M: Medium> Journal<M> {
             if let Some(k) = dedupe_key(e, secret) {
                 keys.insert(k, seq, window);
             }
+            if let Some(o) = &e.origin {
+                // A journal holds at most MAX_ORIGINS origins (appends refuse more).
+                let _ = origins.applied(&o.node, o.seq, seq);
+            }
             true
         })?;
         self.dedupe = keys;
+        self.origins = origins;
         self.records = records;
         Ok(Recovery {
             records,
@@ -468,8 +483,9 @@ impl<M: Medium> Journal<M> {
         let mut records: Vec<u8> = Vec::with_capacity(capacity);
         records.resize(COMMIT_HEADER, 0);
         let mut ends: Vec<usize> = Vec::with_capacity(events.len());
-        // Keys first seen in this call.
+        // Keys first seen in this call; origins as they will be once it is written.
         let mut new_keys: HashMap<u64, u64> = HashMap::with_capacity(events.len());
+        let mut origins = self.origins.clone();
         let mut seq = self.next_seq;
         let room = self.commit_room();
         for e in events {
@@ -481,6 +497,13 @@ impl<M: Medium> Journal<M> {
                     outcomes.push(Appended::Duplicate(first));
                     continue;
                 }
+            }
+            if let Some(o) = &e.origin {
+                if let Some(local) = origins.already(&o.node, o.seq) {
+                    outcomes.push(Appended::Duplicate(local));
+                    continue;
+                }
+                origins.applied(&o.node, o.seq, seq)?;
             }
             let len = record::encode_with(seq, &mut records, |out| e.encode(out));
             if len > self.config.max_record || len + RECORD_OVERHEAD > room {
@@ -498,6 +521,7 @@ impl<M: Medium> Journal<M> {
         }
         self.write_commits(&mut records, &ends)?;
         self.records += ends.len() as u64;
+        self.origins = origins;
         // In sequence order, so the window forgets the oldest first.
         let mut new_keys: Vec<(u64, u64)> = new_keys.into_iter().collect();
         new_keys.sort_unstable_by_key(|&(_, seq)| seq);
@@ -794,6 +818,46 @@ impl Dedupe {
             *slot = (key, seq);
             self.next = (self.next + 1) % self.entries.len();
         }
+    }
+}
+
+/// Origin nodes one journal tracks.
+pub const MAX_ORIGINS: usize = 64;
+
+/// For events imported from other nodes: per origin node, the highest sequence number (in
+/// that node's journal) appended here, and the local sequence number it got. A node's events
+/// reach this one in its order (a JetStream consumer delivers a stream in order, redelivering
+/// from the first unacknowledged), so an import at or below the mark is already here: a
+/// redelivery after a crash or a reconnect is skipped, and at-least-once delivery becomes
+/// exactly-once application. Rebuilt from the records at open, so it needs no state of its
+/// own; bounded by [`MAX_ORIGINS`].
+#[derive(Debug, Clone, Default)]
+struct Origins {
+    marks: Vec<(String, u64, u64)>,
+}
+
+impl Origins {
+    /// The local sequence number of the mark if `seq` from `node` is already here.
+    fn already(&self, node: &str, seq: u64) -> Option<u64> {
+        self.marks
+            .iter()
+            .find(|m| m.0 == node && seq <= m.1)
+            .map(|m| m.2)
+    }
+
+    /// Records that `seq` from `node` is appended as `local`.
+    fn applied(&mut self, node: &str, seq: u64, local: u64) -> Result<(), JournalError> {
+        if let Some(m) = self.marks.iter_mut().find(|m| m.0 == node) {
+            if seq > m.1 {
+                (m.1, m.2) = (seq, local);
+            }
+            return Ok(());
+        }
+        if self.marks.len() >= MAX_ORIGINS {
+            return Err(JournalError::TooManyOrigins);
+        }
+        self.marks.push((String::from(node), seq, local));
+        Ok(())
     }
 }
 

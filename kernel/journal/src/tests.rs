@@ -36,6 +36,7 @@ fn event(i: u64) -> Envelope {
         tenant: "".into(),
         headers: vec![],
         payload: format!("{{\"i\":{i}}}").into_bytes(),
+        origin: None,
     }
 }
 
@@ -446,4 +447,84 @@ fn a_record_whose_envelope_does_not_decode_is_skipped_not_fatal() {
     assert!(k.get(3).expect("get").is_some());
     // And appends go on after it.
     assert_eq!(append_each(&mut k, 10, 11), [4]);
+}
+
+fn imported(i: u64, node: &str, seq: u64) -> Envelope {
+    let mut e = event(i);
+    e.origin = Some(crate::Origin {
+        node: node.into(),
+        seq,
+    });
+    e
+}
+
+/// Events imported from other nodes are applied once: a redelivery (the same origin sequence
+/// number, or an older one from the same node) is a duplicate — in one batch, across batches
+/// and after reopening, where the marks are rebuilt from the records — while other nodes'
+/// numbers are their own.
+#[test]
+fn imports_are_applied_once_per_origin() {
+    let (mut j, _) = open(RamMedium::new(DISK));
+    let first = j
+        .append(&[
+            imported(1, "pc-b", 10),
+            imported(2, "pc-b", 11),
+            imported(3, "board", 10),
+        ])
+        .unwrap();
+    assert_eq!(
+        first,
+        [Appended::New(1), Appended::New(2), Appended::New(3)]
+    );
+    let again = j
+        .append(&[
+            imported(4, "pc-b", 11),
+            imported(5, "pc-b", 12),
+            imported(6, "pc-b", 12),
+        ])
+        .unwrap();
+    assert_eq!(
+        again,
+        [
+            Appended::Duplicate(2),
+            Appended::New(4),
+            Appended::Duplicate(4)
+        ]
+    );
+    let (mut j, rec) = reopen(&mut j);
+    assert_eq!(rec.records, 4);
+    assert_eq!(
+        j.append(&[
+            imported(7, "pc-b", 9),
+            imported(8, "board", 10),
+            imported(9, "board", 11)
+        ])
+        .unwrap(),
+        [
+            Appended::Duplicate(4),
+            Appended::Duplicate(3),
+            Appended::New(5)
+        ]
+    );
+    let mut origins = Vec::new();
+    j.read_from(0, &mut |seq, e| {
+        origins.push((seq, e.origin.clone().map(|o| (o.node, o.seq))));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        origins[4],
+        (5, Some((alloc::string::String::from("board"), 11)))
+    );
+    // Bounded: a journal tracks MAX_ORIGINS nodes; the next is refused, nothing written.
+    let more: Vec<Envelope> = (0..crate::MAX_ORIGINS - 2)
+        .map(|n| imported(10, &format!("n{n}"), 1))
+        .collect();
+    j.append(&more).unwrap();
+    let before = j.last_seq();
+    assert_eq!(
+        j.append(&[event(1), imported(11, "one-too-many", 1)]),
+        Err(JournalError::TooManyOrigins)
+    );
+    assert_eq!(j.last_seq(), before);
 }

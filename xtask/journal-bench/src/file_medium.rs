@@ -201,6 +201,7 @@ mod tests {
             tenant: "t".into(),
             headers: Vec::new(),
             payload: format!("{{\"i\":{i}}}").into_bytes(),
+            origin: None,
         }
     }
 

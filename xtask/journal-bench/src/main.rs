@@ -41,6 +41,7 @@ fn event(i: u64) -> Envelope {
             i
         )
         .into_bytes(),
+        origin: None,
     }
 }
 
