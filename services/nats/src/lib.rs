@@ -3,12 +3,18 @@
 //! whatever carries them: TCP through the net service, a WebSocket in the browser, a UART on
 //! the board).
 //!
+//! Status: the protocol, the connection's state machine, the registry and resolver, and the
+//! node configuration are built and tested here (and the codec against nats-server 2.9:
+//! `examples/probe.rs`); the link that carries them over each platform's transport and the
+//! shell's `nodes`/`caps`/`resolve` are the next step of the federation work.
+//!
 //! | module | job |
 //! |---|---|
 //! | [`proto`] | the wire format: server operations parsed incrementally from a byte stream (split anywhere), client operations written with their arguments checked |
 //! | [`headers`] | NATS headers (`NATS/1.0` blocks): reading and writing |
 //! | [`info`] | the server's `INFO`: what the client needs of it |
 //! | [`backoff`] | when to try a lost connection again: exponential, capped, jittered |
+//! | [`config`] | a node's place in a federation (`/etc/federation`) and the subjects it uses on NATS |
 //! | [`presence`] | the registry of nodes (heartbeats) and capabilities (manifests), and the resolver that picks a node for a capability |
 //! | [`conn`] | one connection's life as a state machine: handshake, subscriptions restored after a reconnect, PING/PONG both ways, a stale server detected |
 //!
@@ -31,6 +37,7 @@
 extern crate alloc;
 
 pub mod backoff;
+pub mod config;
 pub mod conn;
 pub mod headers;
 pub mod info;
