@@ -203,11 +203,17 @@ pub fn boot_archive(platform: Platform) -> Result<PathBuf, String> {
 /// Programs the archives of platforms without a network leave out (the STM32F4, whose flash
 /// is better spent, and the browser).
 const NETWORK_PROGRAMS: &[&str] = &["nc", "ping", "tcpbench", "tftp"];
+/// Programs only the PC's benchmarks run (the bus latency figure, and the host runbench's file
+/// op), which the STM32F4's archive leaves out too: 16 KB of flash it needs more.
+const PC_BENCH_PROGRAMS: &[&str] = &["buslat", "filebench"];
 
 fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for p in build_programs()? {
         if platform != Platform::X86_64 && NETWORK_PROGRAMS.contains(&p.name.as_str()) {
+            continue;
+        }
+        if platform == Platform::Stm32f4 && PC_BENCH_PROGRAMS.contains(&p.name.as_str()) {
             continue;
         }
         let data = std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
