@@ -97,6 +97,13 @@ const ARROWS = { A: "ArrowUp", B: "ArrowDown", C: "ArrowRight", D: "ArrowLeft" }
 let typing = Promise.resolve();
 async function type(buf) {
   let text = "";
+  // Bytes no key stands for (random input, escape sequences other than arrows), gathered
+  // and given to xterm's input path in one go.
+  let raw = "";
+  const flushRaw = async () => {
+    if (raw) await page.evaluate((t) => window.zb.term.input(t, true), raw);
+    raw = "";
+  };
   // Key by key, as typed; a long run of text (a paste, a flood) through xterm's input path
   // in one go, since a key event per byte would take seconds.
   const flush = async () => {
@@ -106,18 +113,25 @@ async function type(buf) {
   };
   for (let i = 0; i < buf.length; i++) {
     const b = buf[i];
-    if (b >= 0x20 && b < 0x7f) { text += String.fromCharCode(b); continue; }
+    if (b >= 0x20 && b < 0x7f) {
+      await flushRaw();
+      text += String.fromCharCode(b);
+      continue;
+    }
     await flush();
     if (b === 0x1b && buf[i + 1] === 0x5b && ARROWS[String.fromCharCode(buf[i + 2])]) {
+      await flushRaw();
       await page.keyboard.press(ARROWS[String.fromCharCode(buf[i + 2])]);
       i += 2;
     } else if (KEYS[b]) {
+      await flushRaw();
       await page.keyboard.press(KEYS[b]);
     } else {
-      await page.evaluate((c) => window.zb.term.input(c, true), String.fromCharCode(b));
+      raw += String.fromCharCode(b);
     }
   }
   await flush();
+  await flushRaw();
 }
 await page.focus(".xterm-helper-textarea");
 process.stdin.on("data", (buf) => {
