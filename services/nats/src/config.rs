@@ -167,17 +167,9 @@ impl Config {
     }
 }
 
-/// `5s`, `500ms` → microseconds; 100 ms to 1 h.
+/// `5s`, `500ms` (the durations timers take) → microseconds; 100 ms to 1 h.
 fn seconds(s: &str) -> Option<u64> {
-    let us = if let Some(ms) = s.strip_suffix("ms") {
-        ms.parse::<u64>().ok()?.checked_mul(1000)?
-    } else {
-        s.strip_suffix('s')?
-            .parse::<u64>()
-            .ok()?
-            .checked_mul(1_000_000)?
-    };
-    (100_000..=3_600_000_000).contains(&us).then_some(us)
+    zb_abi::bus::parse_duration_us(s).filter(|us| (100_000..=3_600_000_000).contains(us))
 }
 
 fn is_host_port(s: &str) -> bool {
