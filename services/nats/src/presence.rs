@@ -27,7 +27,18 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
+use core::fmt::{self, Write as _};
+
+/// Microseconds shown as seconds with one decimal (`4.2s`).
+struct Secs(u64);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = self.0 / 100_000;
+        let text = alloc::format!("{}.{}s", tenths / 10, tenths % 10);
+        f.pad(&text)
+    }
+}
 
 /// Nodes the registry keeps.
 pub const MAX_NODES: usize = 64;
@@ -367,6 +378,53 @@ impl Registry {
         Ok(())
     }
 
+    /// `nodes`: one line per node — id, role, status, age of its last heartbeat, load, TTL.
+    pub fn nodes_text(&self, now: u64) -> String {
+        let mut t = String::from(
+            "NODE                             ROLE     STATUS    AGE      LOAD  TTL\n",
+        );
+        for n in &self.nodes {
+            let _ = writeln!(
+                t,
+                "{:<32} {:<8} {:<9} {:<8} {:>3}%  {}",
+                n.id,
+                n.role.name(),
+                n.status(now).name(),
+                Secs(n.age_us(now)),
+                n.load_pct,
+                Secs(n.ttl_us)
+            );
+        }
+        t
+    }
+
+    /// `caps`: one line per capability and node offering it, by capability.
+    pub fn capabilities_text(&self, now: u64) -> String {
+        let mut caps: Vec<&Capability> = self.caps.iter().collect();
+        caps.sort_by(|a, b| a.id.cmp(&b.id).then(a.node.cmp(&b.node)));
+        let mut t = String::from(
+            "CAPABILITY                                 NODE                             PRIO  COST    STATUS\n",
+        );
+        for c in caps {
+            let status = self
+                .nodes
+                .iter()
+                .find(|n| n.id == c.node)
+                .map_or("unknown", |n| n.status(now).name());
+            let cost = match c.cost {
+                Cost::Low => "low",
+                Cost::Medium => "medium",
+                Cost::High => "high",
+            };
+            let _ = writeln!(
+                t,
+                "{:<42} {:<32} {:>4}  {:<7} {}",
+                c.id, c.node, c.prio, cost, status
+            );
+        }
+        t
+    }
+
     /// The node a request for capability `id` should go to, with every candidate's score
     /// (best first). See the module doc.
     pub fn resolve(
@@ -520,6 +578,36 @@ mod tests {
                 .0,
             "board"
         );
+    }
+
+    #[test]
+    fn listings_show_status_and_age() {
+        let mut r = fleet();
+        beat(&mut r, "pc-b", "member", 20, 8 * S);
+        let nodes = r.nodes_text(8 * S + 500_000);
+        assert!(nodes.starts_with("NODE "));
+        let line = |id: &str| {
+            nodes
+                .lines()
+                .find(|l| l.starts_with(id))
+                .map(String::from)
+                .unwrap()
+        };
+        assert!(
+            line("pc-a").contains(" hub ")
+                && line("pc-a").contains(" degraded ")
+                && line("pc-a").contains("8.5s")
+        );
+        assert!(
+            line("pc-b").contains(" up ")
+                && line("pc-b").contains("0.5s")
+                && line("pc-b").contains("20%")
+        );
+        let caps = r.capabilities_text(8 * S);
+        let rows: Vec<&str> = caps.lines().skip(1).collect();
+        assert_eq!(rows.len(), 4);
+        assert!(rows[0].starts_with("capability://ledger.transfer") && rows[0].contains(" board "));
+        assert!(rows[3].starts_with("capability://sensor.read") && rows[3].contains(" medium "));
     }
 
     #[test]
