@@ -14,6 +14,7 @@
 //! | [`headers`] | NATS headers (`NATS/1.0` blocks): reading and writing |
 //! | [`info`] | the server's `INFO`: what the client needs of it |
 //! | [`backoff`] | when to try a lost connection again: exponential, capped, jittered |
+//! | [`jetstream`] | the JetStream requests federation makes (stream, durable pull consumers, acks) and its replies |
 //! | [`interop`] | exported events as ordinary NATS clients see them (JSON envelope + headers), and what is imported from them |
 //! | [`config`] | a node's place in a federation (`/etc/federation`) and the subjects it uses on NATS |
 //! | [`presence`] | the registry of nodes (heartbeats) and capabilities (manifests), and the resolver that picks a node for a capability |
@@ -43,5 +44,6 @@ pub mod conn;
 pub mod headers;
 pub mod info;
 pub mod interop;
+pub mod jetstream;
 pub mod presence;
 pub mod proto;

@@ -1,0 +1,189 @@
+//! JetStream, the part federation uses: one stream keeps every exported event (`ZB_EVENTS` on
+//! `zb.ev.>`, de-duplicated by `Nats-Msg-Id` within a window), and each node reads what it
+//! imports through durable pull consumers of its own (one per import pattern: nats-server 2.9
+//! filters a consumer by one subject), acknowledging an event once it is durable in its local
+//! journal — so a node that was away gets what it missed, and a crash before the
+//! acknowledgement means a redelivery, which the journal's origin marks absorb.
+//!
+//! This module only builds the API requests and reads the replies (JSON over NATS
+//! request/reply, `$JS.API.…`); the link sends them.
+
+use alloc::format;
+use alloc::string::String;
+
+use crate::config::subjects;
+
+/// How long the stream remembers a `Nats-Msg-Id` to drop a republished event (2 min).
+pub const DUPLICATE_WINDOW_NS: u64 = 120_000_000_000;
+/// How long an unacknowledged delivery waits before JetStream delivers it again (30 s).
+pub const ACK_WAIT_NS: u64 = 30_000_000_000;
+
+/// `$JS.API.STREAM.CREATE.ZB_EVENTS` and its body (creating it again with the same
+/// configuration is not an error).
+pub fn stream_create() -> (String, String) {
+    (
+        format!("$JS.API.STREAM.CREATE.{}", subjects::STREAM),
+        format!(
+            r#"{{"name":"{}","subjects":["zb.ev.>"],"retention":"limits","storage":"file","discard":"old","duplicate_window":{DUPLICATE_WINDOW_NS}}}"#,
+            subjects::STREAM
+        ),
+    )
+}
+
+/// The durable consumer's name for `node`'s import number `index`.
+pub fn durable_name(node: &str, index: usize) -> String {
+    format!("zb-{node}-{index}")
+}
+
+/// `$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.<durable>` reading `pattern` (a local subject
+/// pattern: it is read on `zb.ev.<pattern>`) from the start, acknowledged one by one.
+pub fn consumer_create(durable: &str, pattern: &str, max_ack_pending: u32) -> (String, String) {
+    (
+        format!(
+            "$JS.API.CONSUMER.DURABLE.CREATE.{}.{durable}",
+            subjects::STREAM
+        ),
+        format!(
+            r#"{{"stream_name":"{}","config":{{"durable_name":"{durable}","deliver_policy":"all","ack_policy":"explicit","ack_wait":{ACK_WAIT_NS},"max_ack_pending":{max_ack_pending},"filter_subject":"{}"}}}}"#,
+            subjects::STREAM,
+            subjects::event(pattern)
+        ),
+    )
+}
+
+/// `$JS.API.CONSUMER.MSG.NEXT.ZB_EVENTS.<durable>`: up to `batch` messages, the request
+/// expiring after `expires_ms` (answered `408` then) or at once when nothing is there with
+/// `no_wait`.
+pub fn next(durable: &str, batch: u32, expires_ms: u64, no_wait: bool) -> (String, String) {
+    let body = if no_wait {
+        format!(r#"{{"batch":{batch},"no_wait":true}}"#)
+    } else {
+        format!(
+            r#"{{"batch":{batch},"expires":{}}}"#,
+            expires_ms.saturating_mul(1_000_000)
+        )
+    };
+    (
+        format!("$JS.API.CONSUMER.MSG.NEXT.{}.{durable}", subjects::STREAM),
+        body,
+    )
+}
+
+/// The body that acknowledges a delivery (published to its reply subject).
+pub const ACK: &[u8] = b"+ACK";
+
+/// What a delivery's reply subject says about it:
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>`
+/// (with `<domain>.<account hash>.` after `ACK.` and a random token at the end on newer
+/// servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub stream: &'a str,
+    pub consumer: &'a str,
+    /// How many times it was delivered (1 the first time).
+    pub delivered: u64,
+    pub stream_seq: u64,
+    pub consumer_seq: u64,
+    pub pending: u64,
+}
+
+impl<'a> Delivery<'a> {
+    pub fn parse(reply: &'a str) -> Option<Delivery<'a>> {
+        let rest = reply.strip_prefix("$JS.ACK.")?;
+        let t: alloc::vec::Vec<&str> = rest.split('.').collect();
+        // v1: 7 tokens after `$JS.ACK.`; v2: domain and account hash first, a token after.
+        let t = match t.len() {
+            7 => &t[..],
+            9 | 10 => t.get(2..9)?,
+            _ => return None,
+        };
+        let n = |i: usize| t.get(i)?.parse::<u64>().ok();
+        Some(Delivery {
+            stream: t.first()?,
+            consumer: t.get(1)?,
+            delivered: n(2)?,
+            stream_seq: n(3)?,
+            consumer_seq: n(4)?,
+            pending: n(6)?,
+        })
+    }
+}
+
+/// The error of a JetStream API reply, if it is one: its code and description.
+pub fn api_error(reply: &str) -> Option<(u64, String)> {
+    let raw = zb_json::Raw::parse(reply).ok()?;
+    let error = raw.get("error").ok().flatten()?;
+    let code = error
+        .get("code")
+        .ok()
+        .flatten()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let description = error
+        .get("description")
+        .ok()
+        .flatten()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    Some((code, description))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_json_on_the_api_subjects() {
+        let (s, body) = stream_create();
+        assert_eq!(s, "$JS.API.STREAM.CREATE.ZB_EVENTS");
+        zb_json::validate(&body).unwrap();
+        assert!(body.contains(r#""subjects":["zb.ev.>"]"#));
+        let (s, body) = consumer_create(&durable_name("board", 0), "ledger.>", 64);
+        assert_eq!(s, "$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-board-0");
+        zb_json::validate(&body).unwrap();
+        assert!(body.contains(r#""filter_subject":"zb.ev.ledger.>""#));
+        let (s, body) = next("zb-board-0", 16, 2000, false);
+        assert_eq!(s, "$JS.API.CONSUMER.MSG.NEXT.ZB_EVENTS.zb-board-0");
+        assert_eq!(body, r#"{"batch":16,"expires":2000000000}"#);
+        assert_eq!(next("x", 1, 0, true).1, r#"{"batch":1,"no_wait":true}"#);
+    }
+
+    #[test]
+    fn reply_subjects_of_both_forms_are_read() {
+        let d =
+            Delivery::parse("$JS.ACK.ZB_EVENTS.zb-board-0.1.42.7.1700000000000000000.3").unwrap();
+        assert_eq!((d.stream, d.consumer), ("ZB_EVENTS", "zb-board-0"));
+        assert_eq!(
+            (d.delivered, d.stream_seq, d.consumer_seq, d.pending),
+            (1, 42, 7, 3)
+        );
+        let v2 =
+            Delivery::parse("$JS.ACK.dom.ACCHASH.ZB_EVENTS.c.2.43.8.1700000000000000000.0.tok")
+                .unwrap();
+        assert_eq!((v2.delivered, v2.stream_seq, v2.pending), (2, 43, 0));
+        for bad in [
+            "",
+            "_INBOX.x",
+            "$JS.ACK.a.b.c",
+            "$JS.ACK.S.C.x.1.1.1.1",
+            "$JS.ACK.S.C.1.1.1.1",
+        ] {
+            assert_eq!(Delivery::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_errors_are_recognised() {
+        assert_eq!(
+            api_error(
+                r#"{"type":"io.nats.jetstream.api.v1.stream_create_response","error":{"code":400,"err_code":10058,"description":"stream name already in use with a different configuration"}}"#
+            ),
+            Some((
+                400,
+                "stream name already in use with a different configuration".into()
+            ))
+        );
+        assert_eq!(api_error(r#"{"type":"x","config":{}}"#), None);
+        assert_eq!(api_error("not json"), None);
+    }
+}
