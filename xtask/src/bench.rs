@@ -311,10 +311,7 @@ fn host_runs() -> Result<HostRuns, String> {
     }
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let field = |name: &str| -> Result<f64, String> {
-        text.split(&format!("\"{name}\": "))
-            .nth(1)
-            .and_then(|s| s.split([',', '}']).next())
-            .and_then(|s| s.trim().parse().ok())
+        crate::harness::json_number(&text, name)
             .ok_or_else(|| format!("runbench output lacks {name}: {text}"))
     };
     Ok(HostRuns {
@@ -514,10 +511,7 @@ fn web_idle(targets: &artifacts::QemuTargets) -> Result<String, String> {
     m.expect_prompt(Duration::from_secs(90))?;
     m.settle()?;
     let field = |json: &str, name: &str| -> Result<f64, String> {
-        json.split(&format!("\"{name}\":"))
-            .nth(1)
-            .and_then(|s| s.split([',', '}']).next())
-            .and_then(|s| s.trim().parse().ok())
+        crate::harness::json_number(json, name)
             .ok_or_else(|| format!("no {name} in the worker's statistics {json:?}"))
     };
     let before = m.web_stats()?;

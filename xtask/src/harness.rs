@@ -323,6 +323,18 @@ impl Drop for Machine {
     }
 }
 
+/// The number after `"name":` in flat JSON text (runbench's figures, the browser worker's
+/// statistics), if there is one.
+pub fn json_number(text: &str, name: &str) -> Option<f64> {
+    text.split(&format!("\"{name}\":"))
+        .nth(1)?
+        .split([',', '}'])
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Removes VT100 CSI sequences (`ESC [ params final`).
 pub fn strip_csi(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
@@ -352,6 +364,15 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::find;
+
+    #[test]
+    fn json_numbers() {
+        let text = r#"{"round_trip_ns": 1171, "turns":9,"busyMs":18.5}"#;
+        assert_eq!(super::json_number(text, "round_trip_ns"), Some(1171.0));
+        assert_eq!(super::json_number(text, "turns"), Some(9.0));
+        assert_eq!(super::json_number(text, "busyMs"), Some(18.5));
+        assert_eq!(super::json_number(text, "nope"), None);
+    }
 
     #[test]
     fn find_bytes() {

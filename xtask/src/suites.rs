@@ -749,12 +749,8 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
 /// With nothing ready and no deadline (init's boot runs over, no timers), the browser's kernel
 /// is not called at all: the worker waits for input, it does not poll.
 fn idle_in_the_browser(m: &mut Machine) -> StepResult {
-    let turns = |m: &Machine, stats: &str| -> StepResult<u64> {
-        stats
-            .split("\"turns\":")
-            .nth(1)
-            .and_then(|s| s.split([',', '}']).next())
-            .and_then(|s| s.parse().ok())
+    let turns = |m: &Machine, stats: &str| -> StepResult<f64> {
+        crate::harness::json_number(stats, "turns")
             .map_or_else(|| m.fail(format!("no turns in {stats:?}")), Ok)
     };
     let before = m.web_stats()?;

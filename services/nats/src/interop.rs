@@ -19,7 +19,7 @@
 //! origin the publishing client (`Zb-Origin`, or `nats` when absent) and, without `Zb-Seq`,
 //! the JetStream sequence number the link reads it at.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
@@ -52,7 +52,7 @@ pub fn export(e: &Outgoing<'_>) -> (String, Vec<u8>, String) {
     // Node ids and numbers are header-safe by construction.
     let _ = h.add("Nats-Msg-Id", &id);
     let _ = h.add("Zb-Origin", e.node);
-    let _ = h.add("Zb-Seq", itoa(e.seq).as_str());
+    let _ = h.add("Zb-Seq", &e.seq.to_string());
     let mut json = String::with_capacity(96 + e.payload.len() + e.headers.len());
     json.push_str("{\"subject\":");
     let _ = zb_json::write_escaped(&mut json, e.subject);
@@ -82,12 +82,6 @@ pub fn export(e: &Outgoing<'_>) -> (String, Vec<u8>, String) {
     json.push_str(e.payload);
     json.push('}');
     (subjects::event(e.subject), h.finish(), json)
-}
-
-fn itoa(n: u64) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{n}");
-    s
 }
 
 /// An event imported from NATS, ready for the local journal.
