@@ -15,6 +15,7 @@
 //! re-execution, never queued twice); a run's subscriptions end with it.
 
 mod commit;
+mod federation;
 mod paging;
 
 // The call handlers below are never inlined: the gate's dispatch (`gate::serve`) is on the

@@ -228,6 +228,10 @@ impl System for KernelHost<'_, '_> {
     fn boot_archive(&self) -> &'static [u8] {
         self.kernel.config.boot_files
     }
+
+    fn boot_args(&self) -> &'static str {
+        self.platform.boot_args()
+    }
 }
 
 impl Files for KernelHost<'_, '_> {
@@ -380,6 +384,22 @@ impl Bus for KernelHost<'_, '_> {
             Ok(height) => reply(Ok(height)),
             Err((e, why)) => reply(Err((e, &why))),
         }
+    }
+
+    fn import_event(&mut self, event: &zb_abi::bus::ImportedEvent<'_>, reply: zb_abi::ImportReply<'_>) {
+        match self.kernel.import_event(self.caller, event) {
+            Ok(done) => reply(Ok(done)),
+            Err((e, why)) => reply(Err((e, &why))),
+        }
+    }
+
+    fn read_events(
+        &mut self,
+        from: u64,
+        max: usize,
+        visit: zb_abi::EventVisit<'_>,
+    ) -> Result<u64, Error> {
+        self.kernel.read_events(from, max, visit)
     }
 }
 

@@ -326,6 +326,34 @@ pub static COMMANDS: &[Command] = &[
         run: tftp,
     },
     Command {
+        name: "nodes",
+        args: "",
+        summary: "federation: the nodes heard from, with status (up/degraded/down) and age",
+        hidden: false,
+        run: nodes,
+    },
+    Command {
+        name: "caps",
+        args: "",
+        summary: "federation: capabilities and the nodes that offer them",
+        hidden: false,
+        run: caps,
+    },
+    Command {
+        name: "resolve",
+        args: "<capability> [hub|member|browser|node:<id>]",
+        summary: "federation: the node a capability resolves to, and every candidate's score",
+        hidden: false,
+        run: resolve,
+    },
+    Command {
+        name: "link",
+        args: "",
+        summary: "federation: the NATS link's state and counters",
+        hidden: false,
+        run: link,
+    },
+    Command {
         name: "dmesg",
         args: "",
         summary: "the system log (proc://log)",
@@ -851,6 +879,49 @@ fn net_text(ctx: &mut Ctx<'_>, args: &[String], url: &str) -> CmdResult {
     })?;
     ctx.out.push_str(&String::from_utf8_lossy(&data));
     Ok(())
+}
+
+/// A `nats://` text (the federation link's); `NotFound`: this system has no link.
+fn federation_text(ctx: &mut Ctx<'_>, url: &str) -> CmdResult {
+    let data = crate::files::read_all(ctx.host, url).map_err(|e| match e {
+        Error::NotFound => String::from("no federation link on this system"),
+        Error::InvalidArgument => format!("{url}: not a capability id or preference"),
+        e => format!("{url}: {e}"),
+    })?;
+    ctx.out.push_str(&String::from_utf8_lossy(&data));
+    Ok(())
+}
+
+fn nodes(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    federation_text(ctx, "nats://nodes")
+}
+
+fn caps(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    federation_text(ctx, "nats://caps")
+}
+
+fn link(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    no_args(args)?;
+    federation_text(ctx, "nats://link")
+}
+
+fn resolve(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
+    let (id, prefer) = match args {
+        [id] => (id, None),
+        [id, prefer] => (id, Some(prefer)),
+        _ => return Err(String::from("usage: resolve <capability> [hub|member|browser|node:<id>]")),
+    };
+    let id = id.strip_prefix("capability://").unwrap_or(id);
+    if id.is_empty() || id.contains(['?', '/', ' ']) {
+        return Err(format!("resolve: {id}: not a capability id"));
+    }
+    let url = match prefer {
+        Some(p) => format!("nats://resolve/{id}?prefer={p}"),
+        None => format!("nats://resolve/{id}"),
+    };
+    federation_text(ctx, &url)
 }
 
 fn ifconfig(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {

@@ -50,6 +50,12 @@ pub struct Args {
     pub port: u16,
     /// `run --platform web --screenshot FILE`.
     pub screenshot: Option<std::path::PathBuf>,
+    /// `run --nats HOST:PORT`: the nats-server the node's federation link reaches.
+    pub nats: Option<String>,
+    /// `run --node NAME`: the node id (else `/etc/federation`'s, else the platform's).
+    pub node: Option<String>,
+    /// `relay HOST:PORT` (QEMU's per-connection forward to nats-server).
+    pub relay_to: Option<String>,
 }
 
 impl Args {
@@ -73,6 +79,9 @@ impl Args {
             small: false,
             port: 8080,
             screenshot: None,
+            nats: None,
+            node: None,
+            relay_to: None,
         };
         while let Some(arg) = it.next() {
             let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -111,6 +120,20 @@ impl Args {
                         .map_err(|_| "--port needs a port number".to_string())?
                 }
                 "--screenshot" => args.screenshot = Some(value("--screenshot")?.into()),
+                "--nats" => {
+                    let v = value("--nats")?;
+                    if !is_host_port(&v) {
+                        return Err(format!("--nats {v}: expected HOST:PORT (e.g. 127.0.0.1:4222)"));
+                    }
+                    args.nats = Some(v);
+                }
+                "--node" => {
+                    let v = value("--node")?;
+                    if !is_node_id(&v) {
+                        return Err(format!("--node {v}: a node id is a-z, 0-9 and - (at most 32)"));
+                    }
+                    args.node = Some(v);
+                }
                 "--target" => args.fuzz_target = Some(value("--target")?),
                 "--time" => {
                     args.fuzz_secs = value("--time")?
@@ -135,6 +158,9 @@ impl Args {
                         return Err("--jobs must be at least 1".into());
                     }
                 }
+                other if args.command == "relay" && args.relay_to.is_none() => {
+                    args.relay_to = Some(other.to_string())
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
@@ -148,6 +174,18 @@ impl Args {
             return Err("--uefi only applies to --platform x86_64".into());
         }
         Ok(args)
+    }
+
+    /// The boot arguments `run` passes the OS (`node=… nats=…`; see `zb_abi::System::boot_args`).
+    pub fn boot_args(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(node) = &self.node {
+            words.push(format!("node={node}"));
+        }
+        if self.nats.is_some() {
+            words.push(format!("nats={}", crate::qemu::NATS_GUEST));
+        }
+        words.join(" ")
     }
 
     pub fn fuzz_opts(&self) -> crate::fuzz::FuzzOpts {
@@ -169,6 +207,10 @@ impl Args {
         }
     }
 }
+
+// The OS's own rules, so `run` refuses what the node would.
+use zb_nats::config::is_host_port;
+use zb_nats::presence::is_node_id;
 
 #[cfg(test)]
 mod tests {
@@ -232,5 +274,9 @@ mod tests {
         assert!(parse("bench --boots 0").is_err());
         assert!(parse("fuzz --time 0").is_err());
         assert!(parse("fuzz --seed x").is_err());
+        assert!(parse("run --nats localhost").is_err());
+        assert!(parse("run --node Big_Name").is_err());
+        let a = parse("run --nats 127.0.0.1:4222 --node pc-a").unwrap();
+        assert_eq!(a.boot_args(), "node=pc-a nats=10.0.2.100:4222");
     }
 }

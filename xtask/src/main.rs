@@ -8,6 +8,7 @@ mod bench;
 mod bootfs;
 mod cli;
 mod env;
+mod federation;
 mod fuzz;
 mod harness;
 mod http;
@@ -86,6 +87,8 @@ fn main() -> ExitCode {
         // The browser platform's own word for it (DESIGN.md lists a `web` command).
         "web" => env::check_toolchain().and_then(|_| web::run(&args.build_opts(), args.port)),
         "nats" => nats::run(if args.port == 8080 { 4222 } else { args.port }),
+        // QEMU runs this per guest connection to nats-server (see qemu::Network::nats).
+        "relay" => nats::relay(args.relay_to.as_deref().unwrap_or("127.0.0.1:4222")),
         "test" => suites::run_all(&args),
         "check" => env::check_toolchain().and_then(|_| artifacts::check()),
         "flash" => env::check_toolchain().and_then(|_| artifacts::flash(&args)),
@@ -135,7 +138,12 @@ fn run(args: &Args) -> Result<(), String> {
                 );
             }
             // The status server's port, on 127.0.0.1 only.
-            let status = STATUS_PORT;
+            // A second node on this machine finds the usual port taken: it gets another.
+            let status = if std::net::TcpListener::bind(("127.0.0.1", STATUS_PORT)).is_ok() {
+                STATUS_PORT
+            } else {
+                qemu::free_port()?
+            };
             // What `tftp 10.0.2.2 <file>` in the OS fetches.
             let tftp = artifacts::target_dir().join("tftp");
             std::fs::create_dir_all(&tftp).map_err(|e| format!("{}: {e}", tftp.display()))?;
@@ -143,14 +151,22 @@ fn run(args: &Args) -> Result<(), String> {
                 "xtask: network: QEMU user network (restricted); http://127.0.0.1:{status}/ reaches the OS's port 80; TFTP on 10.0.2.2 serves {}",
                 tftp.display()
             );
+            if let Some(server) = &args.nats {
+                println!(
+                    "xtask: federation: the node reaches nats-server {server} at {}",
+                    qemu::NATS_GUEST
+                );
+            }
             let net = qemu::Network {
                 hostfwd: vec![(status, 80)],
                 tftp: Some(tftp),
+                nats: args.nats.clone(),
                 ..Default::default()
             };
             qemu::Boot::x86_64(if args.uefi { images.uefi } else { images.bios }, args.uefi)
                 .with_disk(&disk)?
                 .with_network(&net)
+                .with_boot_args(&args.boot_args())
         }
         Platform::Stm32f4 => {
             qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)

@@ -140,3 +140,50 @@ mod tests {
         assert!(conf.contains("no_tls: true"));
     }
 }
+
+/// Joins stdin/stdout to a TCP connection to `server` until either side ends: the program QEMU
+/// starts for each connection a PC node opens to nats-server (`qemu::Network::nats`). Only
+/// 127.0.0.1 is reached: the forward is for a local server.
+pub fn relay(server: &str) -> Result<(), String> {
+    let (host, _) = server
+        .rsplit_once(':')
+        .ok_or_else(|| format!("relay {server}: expected HOST:PORT"))?;
+    if host != "127.0.0.1" && host != "localhost" {
+        return Err(format!("relay {server}: only 127.0.0.1 is reached"));
+    }
+    let stream = TcpStream::connect(server).map_err(|e| format!("relay {server}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut from_server = stream
+        .try_clone()
+        .map_err(|e| format!("relay {server}: {e}"))?;
+    let mut to_server = stream;
+    let down = std::thread::spawn(move || {
+        let mut out = std::io::stdout().lock();
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            match std::io::Read::read(&mut from_server, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut input = std::io::stdin().lock();
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        match std::io::Read::read(&mut input, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to_server.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to_server.shutdown(std::net::Shutdown::Both);
+    let _ = down.join();
+    Ok(())
+}

@@ -100,6 +100,9 @@ impl Drop for TempDisk {
     }
 }
 
+/// Where a PC node reaches nats-server: a guest address QEMU's user network forwards.
+pub const NATS_GUEST: &str = "10.0.2.100:4222";
+
 /// Forwards through QEMU's user network (see [`Boot::with_network`]).
 #[derive(Debug, Clone, Default)]
 pub struct Network {
@@ -111,6 +114,11 @@ pub struct Network {
     pub guestfwd: Vec<(String, u16)>,
     /// A host directory QEMU's TFTP server on 10.0.2.2 serves (read only).
     pub tftp: Option<PathBuf>,
+    /// `HOST:PORT` of a nats-server the guest reaches at [`NATS_GUEST`]: each connection
+    /// the guest opens there is a new connection to it (`cargo xtask relay`, spawned by
+    /// QEMU per connection), so the node reconnects after the server restarts — a plain
+    /// `guestfwd` to a socket chardev connects once, for QEMU's lifetime.
+    pub nats: Option<String>,
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; it is free when this returns).
@@ -169,9 +177,14 @@ impl Boot {
                 format!("if=pflash,format=raw,readonly=on,file={code}"),
             ]);
         }
+        // snapshot=on: the OS never writes its boot disk, and several nodes (federation) can
+        // boot the same image at once (QEMU locks an image it may write).
         args.extend([
             "-drive".into(),
-            format!("format=raw,file={}", image.display()),
+            format!(
+                "format=raw,snapshot=on,file={}",
+                image.display().to_string().replace(',', ",,")
+            ),
         ]);
         Boot {
             platform: Platform::X86_64,
@@ -241,6 +254,15 @@ impl Boot {
         for (guest, host) in &net.guestfwd {
             netdev.push_str(&format!(",guestfwd=tcp:{guest}-tcp:127.0.0.1:{host}"));
         }
+        if let Some(server) = &net.nats {
+            let relay = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "xtask".into());
+            netdev.push_str(&format!(
+                ",guestfwd=tcp:{NATS_GUEST}-cmd:{} relay {server}",
+                relay.replace(',', ",,")
+            ));
+        }
         if let Some(dir) = &net.tftp {
             // QEMU's option syntax: a comma in the path would be read as the next option.
             netdev.push_str(&format!(
@@ -254,6 +276,19 @@ impl Boot {
             "-device".into(),
             "virtio-net-pci,netdev=net0".into(),
         ]);
+        self
+    }
+
+    /// Passes `args` (`key=value` words) to the OS as its boot arguments: QEMU's fw_cfg file
+    /// `opt/zerobus/args` on x86_64 (read by `zb_hal_x86_64::fw_cfg`). Other platforms:
+    /// unchanged.
+    pub fn with_boot_args(mut self, args: &str) -> Boot {
+        if self.platform == Platform::X86_64 && !args.is_empty() {
+            self.args.extend([
+                "-fw_cfg".into(),
+                format!("name=opt/zerobus/args,string={}", args.replace(',', ",,")),
+            ]);
+        }
         self
     }
 

@@ -27,6 +27,11 @@ const SUITES: &[Suite] = &[
         run: shell_session,
     },
     Suite {
+        name: "federation",
+        platform: Platform::X86_64,
+        run: crate::federation::suite,
+    },
+    Suite {
         name: "panic",
         platform: Platform::X86_64,
         run: kernel_panic,
@@ -1743,6 +1748,7 @@ fn net_session(t: &QemuTargets, platform: Platform) -> StepResult {
         hostfwd_udp: vec![(udp_port, 9001)],
         guestfwd: vec![(String::from("10.0.2.100:7000"), echo)],
         tftp: Some(tftp_dir.clone()),
+        nats: None,
     };
     let boot = t.boot(platform).with_network(&net);
     let (mut m, banner) = boot_to_prompt(&format!("{}/net", platform.name()), &boot)?;

@@ -12,6 +12,7 @@ use zb_console::ConsoleService;
 use zb_hal::Platform;
 use zb_init::InitService;
 use zb_kernel::{HalBlock, HalNet};
+use zb_nats::link::{NatsLink, TcpTransport};
 use zb_net::NetService;
 use zb_shell::Shell;
 use zb_vfs::VfsService;
@@ -50,6 +51,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
     let mut net = NetService::new(platform.net().map(HalNet::boxed));
+    // The federation link reaches nats-server over TCP through the net service.
+    let mut nats = NatsLink::new(TcpTransport::default());
     let mut config = zb_kernel::KernelConfig::large(zb_hal_x86_64::ramdisk());
     config.log_queue = Some(&LOG);
     // The console is pid 1; the kernel starts it last, after the file systems are mounted, the
@@ -57,7 +60,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     zb_kernel::run(
         platform,
         config,
-        &mut [&mut console, &mut vfs, &mut net, &mut init],
+        &mut [&mut console, &mut vfs, &mut net, &mut nats, &mut init],
     )
 }
 

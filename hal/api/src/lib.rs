@@ -93,6 +93,11 @@ pub trait Platform: Sync {
     fn drivers(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The arguments the machine was started with (`key=value` words), from outside the
+    /// image: QEMU's fw_cfg on a PC, the page's query in a browser. Read once, at boot.
+    fn boot_args(&self) -> &'static str {
+        ""
+    }
 }
 
 /// The console line (a UART on hardware).

@@ -28,6 +28,7 @@ extern crate alloc;
 
 pub mod blk;
 pub mod clock;
+pub mod fw_cfg;
 pub mod gdt;
 pub mod interrupts;
 pub mod memory;
@@ -50,6 +51,8 @@ pub struct Pc {
     journal: spin::Once<Option<zb_hal::log::BlockLog<blk::VirtioDisk>>>,
     /// The network card (probed once, at boot), or why there is none.
     nic: spin::Once<Result<net::VirtioNic, &'static str>>,
+    /// The boot arguments (QEMU's fw_cfg), read once at boot.
+    args: spin::Once<&'static str>,
 }
 
 static PC: Pc = Pc {
@@ -57,6 +60,7 @@ static PC: Pc = Pc {
     disks: spin::Once::new(),
     journal: spin::Once::new(),
     nic: spin::Once::new(),
+    args: spin::Once::new(),
 };
 
 /// Bytes per journal segment on a disk.
@@ -83,6 +87,7 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
             .and_then(|d| zb_hal::log::BlockLog::new(d, JOURNAL_SEGMENT))
     });
     PC.nic.call_once(net::probe);
+    PC.args.call_once(|| alloc::boxed::Box::leak(fw_cfg::boot_args().into_boxed_str()));
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {
@@ -189,6 +194,10 @@ impl Platform for Pc {
 
     fn wall_clock_secs(&self) -> Option<u64> {
         rtc::unix_seconds()
+    }
+
+    fn boot_args(&self) -> &'static str {
+        self.args.get().copied().unwrap_or("")
     }
 
     fn block(&self) -> Option<&dyn zb_hal::BlockDevice> {

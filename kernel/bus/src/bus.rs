@@ -584,6 +584,16 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         self.journal.undecodable()
     }
 
+    /// Visits committed events from `from` on, oldest first, until `visit` returns false (the
+    /// federation link's export reads its node's events with it).
+    pub fn read_committed(
+        &mut self,
+        from: u64,
+        visit: &mut dyn FnMut(u64, &Envelope) -> bool,
+    ) -> Result<(), JournalError> {
+        self.journal.read_from(from.max(self.journal.first_seq()), visit)
+    }
+
     pub fn stats(&self) -> BusStats {
         BusStats {
             subscriptions: self.subs.iter().filter(|s| s.is_some()).count(),

@@ -172,7 +172,8 @@ fn seconds(s: &str) -> Option<u64> {
     zb_abi::bus::parse_duration_us(s).filter(|us| (100_000..=3_600_000_000).contains(us))
 }
 
-fn is_host_port(s: &str) -> bool {
+/// `HOST:PORT`: a host name or IPv4 address and a port number.
+pub fn is_host_port(s: &str) -> bool {
     s.rsplit_once(':').is_some_and(|(host, port)| {
         !host.is_empty()
             && host

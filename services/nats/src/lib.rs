@@ -45,5 +45,6 @@ pub mod headers;
 pub mod info;
 pub mod interop;
 pub mod jetstream;
+pub mod link;
 pub mod presence;
 pub mod proto;

@@ -110,6 +110,14 @@ pub enum Cost {
 }
 
 impl Cost {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cost::Low => "low",
+            Cost::Medium => "medium",
+            Cost::High => "high",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Cost> {
         Some(match s {
             "low" => Cost::Low,
@@ -411,11 +419,7 @@ impl Registry {
                 .iter()
                 .find(|n| n.id == c.node)
                 .map_or("unknown", |n| n.status(now).name());
-            let cost = match c.cost {
-                Cost::Low => "low",
-                Cost::Medium => "medium",
-                Cost::High => "high",
-            };
+            let cost = c.cost.name();
             let _ = writeln!(
                 t,
                 "{:<42} {:<32} {:>4}  {:<7} {}",

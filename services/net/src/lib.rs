@@ -5,7 +5,7 @@
 //!
 //! | URL | open | read | write |
 //! |---|---|---|---|
-//! | `tcp://10.0.2.2:7000` | connects (waits for the handshake) | bytes, empty at the end | bytes (some or all) |
+//! | `tcp://10.0.2.2:7000` | connects (waits for the handshake, unless opened `NONBLOCK`) | bytes, empty at the end | bytes (some or all) |
 //! | `tcp://0.0.0.0:8080?listen` | waits for one connection on the port | as above | as above |
 //! | `udp://10.0.2.2:5353` | a socket on a free local port | one datagram | one datagram to the host |
 //! | `udp://0.0.0.0:5353?listen` | a socket on the port | one datagram | one datagram back to the last sender |
@@ -567,7 +567,9 @@ impl NetService {
                 return Answer::Now(Reply::Err(e));
             }
         };
-        if !waits {
+        // A non-blocking open returns while the handshake is under way: reads and writes
+        // say `WouldBlock` until it completes, and end (read 0, write `Closed`) if it fails.
+        if !waits || flags.contains(OpenFlags::NONBLOCK) {
             return Answer::Now(Reply::Done(u64::from(handle)));
         }
         // The handshake has not happened yet: answered from `poll`.

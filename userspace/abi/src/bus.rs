@@ -510,3 +510,23 @@ mod tests {
         assert_eq!(check_pairs("k=v\n\nk2=v2"), Ok(()));
     }
 }
+
+/// An event emitted on another node, as the federation link hands it to the local journal
+/// ([`crate::Bus::import_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedEvent<'a> {
+    /// The subject it was emitted on.
+    pub name: &'a str,
+    pub version: u16,
+    pub correlation_id: u64,
+    pub causation_id: u64,
+    pub tenant: &'a str,
+    /// `key=value` lines (not the envelope's own fields).
+    pub headers: &'a str,
+    /// JSON text.
+    pub payload: &'a [u8],
+    /// The node it was emitted on (or the plain NATS client's stand-in name).
+    pub origin: &'a str,
+    /// Its sequence number there: imports are de-duplicated by (origin, origin_seq).
+    pub origin_seq: u64,
+}

@@ -34,6 +34,7 @@
 
 use crate::kind::{KindId, KindInfo};
 use crate::scheme::{Answer, FsInfo, OpenFlags, Reply, Request, RequestId, Stat, Whence};
+use crate::bus::{EventView, ImportedEvent};
 use crate::{Error, MemInfo, Pid, RunInfo, SysInfo};
 
 /// What a power request asks for.
@@ -51,6 +52,12 @@ pub enum PowerAction {
 pub type ScanReply<'r> = &'r mut dyn FnMut(Result<&[u8], (Error, &str)>);
 /// Gets the height a view was sealed at ([`Bus::seal_view`]), or the error and why.
 pub type SealReply<'r> = &'r mut dyn FnMut(Result<u64, (Error, &str)>);
+/// What [`Bus::read_events`] shows each event to: the event, and its origin (node, sequence
+/// number there) if it was imported.
+pub type EventVisit<'r> = &'r mut dyn FnMut(&EventView<'_>, Option<(&str, u64)>);
+/// The answer to [`Bus::import_event`]: the event's local sequence number and whether the
+/// journal already held it, or the error and why in words.
+pub type ImportReply<'r> = &'r mut dyn FnMut(Result<(u64, bool), (Error, &str)>);
 
 /// The whole host: every role. Implemented for anything that implements them all; name a
 /// single role where that is all the code needs.
@@ -98,6 +105,12 @@ pub trait System: Console {
     /// The boot archive (`bootfs` format). Default: empty (the image has none).
     fn boot_archive(&self) -> &'static [u8] {
         &[]
+    }
+    /// The boot arguments the machine was started with, `key=value` words (`node=pc-a
+    /// nats=10.0.2.100:4222`): QEMU's fw_cfg on a PC, the page's query in a browser. Default:
+    /// none.
+    fn boot_args(&self) -> &'static str {
+        ""
     }
 }
 
@@ -222,6 +235,30 @@ pub trait Bus {
         let _ = view;
         reply(Err((Error::Unsupported, "")));
     }
+    /// Appends an event that was emitted on another node (the federation link's import): it
+    /// is checked like a run's emit (subject, headers, JSON, schema) and committed before this
+    /// returns, so `Ok` means durable. `Ok((seq, true))`: the journal already holds it
+    /// (`reply` gets the answer, or the error and why in words) (its
+    /// origin's sequence number is at or below what was applied from that node). Errors:
+    /// `InvalidArgument` (with why), `NoSpace` (the journal is full, or knows too many
+    /// origins), `Unsupported` (no journal). Default: `Unsupported`.
+    fn import_event(&mut self, event: &ImportedEvent<'_>, reply: ImportReply<'_>) {
+        let _ = event;
+        reply(Err((Error::Unsupported, "")));
+    }
+    /// Visits committed events from sequence number `from` on, oldest first, at most `max`
+    /// of them; `visit` gets each with its origin (`Some((node, seq))` for an imported one).
+    /// Returns the sequence number after the last one visited (where to go on from).
+    /// Default: `Unsupported`.
+    fn read_events(
+        &mut self,
+        from: u64,
+        max: usize,
+        visit: EventVisit<'_>,
+    ) -> Result<u64, Error> {
+        let _ = (from, max, visit);
+        Err(Error::Unsupported)
+    }
 }
 
 /// Changing the machine: its power and its wall clock.
@@ -312,6 +349,9 @@ macro_rules! forward {
                 }
                 fn boot_archive(&self) -> &'static [u8] {
                     self.$inner.boot_archive()
+                }
+                fn boot_args(&self) -> &'static str {
+                    self.$inner.boot_args()
                 }
             }
         };
@@ -408,6 +448,21 @@ macro_rules! forward {
                 }
                 fn seal_view(&mut self, view: &str, reply: $crate::SealReply<'_>) {
                     self.$inner.seal_view(view, reply)
+                }
+                fn import_event(
+                    &mut self,
+                    event: &$crate::bus::ImportedEvent<'_>,
+                    reply: $crate::ImportReply<'_>,
+                ) {
+                    self.$inner.import_event(event, reply)
+                }
+                fn read_events(
+                    &mut self,
+                    from: u64,
+                    max: usize,
+                    visit: $crate::EventVisit<'_>,
+                ) -> Result<u64, $crate::Error> {
+                    self.$inner.read_events(from, max, visit)
                 }
             }
         };
@@ -651,6 +706,9 @@ mod tests {
         }
         fn boot_archive(&self) -> &'static [u8] {
             b"archive"
+        }
+        fn boot_args(&self) -> &'static str {
+            "node=t"
         }
     }
     impl Files for Inner {

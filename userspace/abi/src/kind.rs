@@ -104,6 +104,7 @@ pub mod kinds {
     pub const VFS: KindId = KindId::new(Class::Service, SYSTEM, 0x0002);
     pub const INIT: KindId = KindId::new(Class::Service, SYSTEM, 0x0003);
     pub const NET_SERVICE: KindId = KindId::new(Class::Service, SYSTEM, 0x0004);
+    pub const NATS_SERVICE: KindId = KindId::new(Class::Service, SYSTEM, 0x0005);
 
     pub const SCHEME_FILE: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0001);
     pub const SCHEME_CONSOLE: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0002);
@@ -112,6 +113,7 @@ pub mod kinds {
     pub const SCHEME_TCP: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0005);
     pub const SCHEME_UDP: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0006);
     pub const SCHEME_NET: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0007);
+    pub const SCHEME_NATS: KindId = KindId::new(Class::Scheme, SYSTEM, 0x0008);
 }
 
 /// The KindId of a driver by the name its platform reports it under.

@@ -33,7 +33,7 @@ pub mod view;
 pub use error::Error;
 pub use host::{
     Admin, BlockDev, BlockDeviceInfo, Bus, Console, ConsoleClient, Files, Host, NativeService,
-    NetDev, NetDeviceInfo, PowerAction, Runs, ScanReply, Schemes, SealReply, SpawnOptions, System,
+    NetDev, NetDeviceInfo, PowerAction, Runs, EventVisit, ImportReply, ScanReply, Schemes, SealReply, SpawnOptions, System,
 };
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};

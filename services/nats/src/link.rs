@@ -1,0 +1,956 @@
+//! The `nats` link: the native service that joins this node's bus to the others' through a
+//! NATS server, over whatever carries bytes on this platform ([`Transport`]).
+//!
+//! What it does, once `Up` ([`crate::conn`]):
+//! - **Export.** Committed local events on the exported subjects (not imported ones: each event
+//!   is published by its own node only) are published, in journal order, to `zb.ev.<subject>`
+//!   with `Nats-Msg-Id: <node>:<seq>` and a reply subject, so JetStream's stream `ZB_EVENTS`
+//!   acknowledges each one. At most [`EXPORT_WINDOW`] wait for their acknowledgement; what has
+//!   none after [`EXPORT_RESEND_US`] (or when the connection is lost) is published again —
+//!   the stream drops the copy by its message id, an importer by its origin.
+//! - **Import.** One durable pull consumer (`zb-<node>`) reads the whole stream in stream
+//!   order; what matches an import pattern goes into the local journal with its origin
+//!   ([`zb_abi::Bus::import_event`], durable when it returns) and only then is acknowledged.
+//!   One consumer, not one per pattern: the journal de-duplicates by each origin's highest
+//!   sequence number, which is only sound if an origin's events arrive in their order.
+//!   A journal that is full stops the import (nothing after the refused event is
+//!   acknowledged) until JetStream redelivers, in order, after its ack wait.
+//! - **Presence.** A heartbeat every `heartbeat` (role, load, TTL) and the capability
+//!   manifest (at connect, and whenever a node not seen before appears) on `zb.node.<id>.…`;
+//!   everyone's are read into a [`Registry`].
+//! - **Files.** `nats://nodes`, `nats://caps`, `nats://resolve/<capability>[?prefer=…]` and
+//!   `nats://link` (state and counters) are texts for the shell's `nodes`, `caps`, `resolve`
+//!   and for `/varz`.
+//!
+//! The node's configuration is `/etc/federation` in the boot image ([`Config`]); the boot
+//! arguments (`node=NAME`, `nats=HOST:PORT`) override its node id and server. Without a server
+//! the link is off and says so.
+//!
+//! Invariants: nothing the server sends can panic the link or grow its memory without bound
+//! (the codec's limits, the registry's bounds, [`EXPORT_WINDOW`], [`MAX_TEXTS`]); a transport
+//! error closes the transport and retries after a backoff, never more.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+
+use zb_abi::bus::{EventView, ImportedEvent, pattern_covers};
+use zb_abi::kind::kinds::{NATS_SERVICE, SCHEME_NATS};
+use zb_abi::scheme::{Answer, Op, OpenFlags, Reply, Request};
+use zb_abi::{Error, Host, NativeService};
+
+use crate::config::{Config, subjects};
+use crate::conn::{Connection, Dropped, Options, State};
+use crate::headers::Headers;
+use crate::interop::{self, ImportError, Outgoing};
+use crate::jetstream::{self, Delivery};
+use crate::presence::{Prefer, Registry, Role};
+use crate::proto::Msg;
+
+/// Exported events published and not yet acknowledged by the stream, at most.
+pub const EXPORT_WINDOW: usize = 32;
+/// An export not acknowledged after this long is published again.
+pub const EXPORT_RESEND_US: u64 = 5_000_000;
+/// A transport that has not brought the server's `INFO` after this long is closed.
+pub const HANDSHAKE_TIMEOUT_US: u64 = 5_000_000;
+/// Messages one pull asks for.
+pub const PULL_BATCH: u32 = 32;
+/// How long a pull waits on the server for messages.
+pub const PULL_EXPIRES_MS: u64 = 5_000;
+/// Open `nats://` texts, at most.
+pub const MAX_TEXTS: usize = 8;
+/// The file the link's configuration is read from.
+pub const CONFIG_PATH: &str = "/etc/federation";
+
+/// How often the link polls its transport while connected (it has no interrupt of its own).
+pub const POLL_US: u64 = 2_000;
+
+/// What carries the link's bytes: TCP through the net service, a UART, a WebSocket.
+pub trait Transport {
+    /// A word for logs: `tcp`, `serial`, `websocket`.
+    fn kind(&self) -> &'static str;
+    /// Starts a connection to `server` (`HOST:PORT`; a serial line ignores it). Bytes may not
+    /// flow yet: `read` and `write` say so by moving none.
+    fn open(&mut self, server: &str, host: &mut dyn Host) -> Result<(), Error>;
+    /// What arrived (0: nothing now); `Err`: the connection is gone.
+    fn read(&mut self, buf: &mut [u8], host: &mut dyn Host) -> Result<usize, Error>;
+    /// Sends some of `data` (0: no room now); `Err`: the connection is gone.
+    fn write(&mut self, data: &[u8], host: &mut dyn Host) -> Result<usize, Error>;
+    fn close(&mut self, host: &mut dyn Host);
+}
+
+/// TCP through the net service's `tcp://` scheme, opened non-blocking (x86_64).
+#[derive(Debug, Default)]
+pub struct TcpTransport {
+    handle: Option<u32>,
+}
+
+impl Transport for TcpTransport {
+    fn kind(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn open(&mut self, server: &str, host: &mut dyn Host) -> Result<(), Error> {
+        self.close(host);
+        let url = format!("tcp://{server}");
+        let flags = OpenFlags::READ | OpenFlags::WRITE | OpenFlags::NONBLOCK;
+        self.handle = Some(host.open(&url, flags)?);
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8], host: &mut dyn Host) -> Result<usize, Error> {
+        let h = self.handle.ok_or(Error::Closed)?;
+        match host.read(h, buf) {
+            // The end of the stream: the server (or the way to it) closed.
+            Ok(0) => Err(Error::Closed),
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write(&mut self, data: &[u8], host: &mut dyn Host) -> Result<usize, Error> {
+        let h = self.handle.ok_or(Error::Closed)?;
+        match host.write(h, data) {
+            Err(Error::WouldBlock) => Ok(0),
+            r => r,
+        }
+    }
+
+    fn close(&mut self, host: &mut dyn Host) {
+        if let Some(h) = self.handle.take() {
+            let _ = host.close(h);
+        }
+    }
+}
+
+/// An export published and waiting for the stream's acknowledgement.
+#[derive(Debug, Clone, Copy)]
+struct Inflight {
+    seq: u64,
+    sent_us: u64,
+}
+
+/// The link's counters (`nats://link`, `/varz`, `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub exported: u64,
+    pub republished: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    /// Imports refused for good (malformed, against a schema): acknowledged and dropped.
+    pub rejected: u64,
+    /// Messages the stream still holds for this node's consumer (its last delivery said so).
+    pub import_pending: u64,
+}
+
+/// What a session (one connection) has set up so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// Waiting for the stream's creation to be answered.
+    Stream,
+    /// Waiting for the consumer's.
+    Consumer,
+    /// Importing.
+    Ready,
+}
+
+/// See the module doc.
+pub struct NatsLink<T: Transport> {
+    transport: T,
+    config: Option<Config>,
+    off_reason: String,
+    conn: Connection,
+    /// Bytes the connection produced that the transport has not taken yet.
+    pending_out: Vec<u8>,
+    /// When the transport was opened (for the handshake timeout), if it is.
+    opened_us: Option<u64>,
+    session: u64,
+    setup: Setup,
+    registry: Registry,
+    known_nodes: usize,
+    next_heartbeat_us: u64,
+    // Export.
+    next_export: u64,
+    inflight: VecDeque<Inflight>,
+    // Import.
+    pull_left: u32,
+    pull_sent_us: u64,
+    import_paused_until: u64,
+    counters: LinkCounters,
+    texts: Vec<Option<(Vec<u8>, usize)>>,
+    random: u32,
+    last_logged: Option<String>,
+    last_tick: u64,
+}
+
+impl<T: Transport> NatsLink<T> {
+    pub fn new(transport: T) -> NatsLink<T> {
+        NatsLink {
+            transport,
+            config: None,
+            off_reason: String::from("not started"),
+            conn: Connection::new(Options::default()),
+            pending_out: Vec::new(),
+            opened_us: None,
+            session: 0,
+            setup: Setup::Stream,
+            registry: Registry::default(),
+            known_nodes: 0,
+            next_heartbeat_us: 0,
+            next_export: 0,
+            inflight: VecDeque::new(),
+            pull_left: 0,
+            pull_sent_us: 0,
+            import_paused_until: 0,
+            counters: LinkCounters::default(),
+            texts: Vec::new(),
+            random: 0x9e37_79b9,
+            last_logged: None,
+            last_tick: 0,
+        }
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> LinkCounters {
+        self.counters
+    }
+
+    fn node(&self) -> &str {
+        self.config.as_ref().map_or("", |c| c.node.as_str())
+    }
+
+    /// A pseudo-random number for the backoff's jitter (xorshift; not for secrets).
+    fn next_random(&mut self) -> u32 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.random = x;
+        x
+    }
+
+    /// Logs `line` unless it is what was logged last (a server that stays away is one line).
+    fn log_once(&mut self, host: &mut dyn Host, line: String) {
+        if self.last_logged.as_deref() != Some(line.as_str()) {
+            host.log(&line);
+            self.last_logged = Some(line);
+        }
+    }
+
+    /// Reads `/etc/federation` and the boot arguments.
+    fn configure(&mut self, host: &mut dyn Host) -> Result<Config, String> {
+        let info = host.sysinfo();
+        let text = zb_abi::bootfs::BootFs::parse(host.boot_archive())
+            .ok()
+            .and_then(|fs| fs.get(CONFIG_PATH))
+            .map(|data| core::str::from_utf8(data).map(String::from))
+            .transpose()
+            .map_err(|_| format!("{CONFIG_PATH} is not text"))?
+            .unwrap_or_default();
+        let mut config = Config::parse(&text).map_err(|e| format!("{CONFIG_PATH}: {e}"))?;
+        if config.node.is_empty() {
+            config.node = String::from(default_node(info.platform));
+        }
+        if info.platform == "web" && config.role == Role::Member {
+            config.role = Role::Browser;
+        }
+        for arg in host.boot_args().split_whitespace() {
+            match arg.split_once('=') {
+                Some(("node", id)) if crate::presence::is_node_id(id) => {
+                    config.node = String::from(id)
+                }
+                Some(("node", id)) => {
+                    return Err(format!("boot argument node={id}: not a node id (a-z 0-9 -)"));
+                }
+                Some(("nats", server)) => config.server = Some(String::from(server)),
+                _ => {}
+            }
+        }
+        Ok(config)
+    }
+
+    /// Opens the transport when the connection is down and its retry time has come.
+    fn connect(&mut self, host: &mut dyn Host, now: u64) {
+        let State::Down { retry_at } = self.conn.state() else {
+            return;
+        };
+        if now < retry_at {
+            return;
+        }
+        let server = self
+            .config
+            .as_ref()
+            .and_then(|c| c.server.clone())
+            .unwrap_or_default();
+        match self.transport.open(&server, host) {
+            Ok(()) => {
+                self.conn.transport_up();
+                self.opened_us = Some(now);
+            }
+            Err(e) => {
+                let why = format!("nats: cannot reach {server} ({}): {e}", self.transport.kind());
+                self.log_once(host, why);
+                let random = self.next_random();
+                self.conn.transport_down(now, random, Dropped::Closed);
+            }
+        }
+    }
+
+    /// Closes the transport after `why`; the connection retries after its backoff.
+    fn drop_connection(&mut self, host: &mut dyn Host, now: u64, why: Dropped) {
+        let was_up = self.conn.state() == State::Up;
+        self.transport.close(host);
+        self.opened_us = None;
+        self.pending_out.clear();
+        let line = format!("nats: connection lost: {why:?}");
+        if was_up {
+            host.log(&line);
+            self.last_logged = Some(line);
+        } else {
+            self.log_once(host, line);
+        }
+        let random = self.next_random();
+        self.conn.transport_down(now, random, why);
+        // Unacknowledged exports go out again on the next connection.
+        if let Some(first) = self.inflight.front() {
+            self.next_export = first.seq;
+        }
+        self.inflight.clear();
+        self.pull_left = 0;
+    }
+
+    /// Moves bytes both ways and handles what arrived.
+    fn pump(&mut self, host: &mut dyn Host, now: u64) {
+        if self.opened_us.is_none() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        // Bounded: a server that floods is served a few kilobytes per turn.
+        for _ in 0..16 {
+            match self.transport.read(&mut buf, host) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let was_up = self.conn.state() == State::Up;
+                    let mut msgs: Vec<OwnedMsg> = Vec::new();
+                    let result = self.conn.received(buf.get(..n).unwrap_or_default(), now, &mut |m| {
+                        msgs.push(OwnedMsg::from(m));
+                    });
+                    if !was_up && self.conn.state() == State::Up {
+                        self.session_started(host, now);
+                    }
+                    for m in &msgs {
+                        self.message(host, now, m);
+                    }
+                    if let Err(why) = result {
+                        self.drop_connection(host, now, why);
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.drop_connection(host, now, Dropped::Closed);
+                    return;
+                }
+            }
+        }
+        if self.conn.state() == State::Handshake
+            && self
+                .opened_us
+                .is_some_and(|t| now.saturating_sub(t) > HANDSHAKE_TIMEOUT_US)
+        {
+            self.drop_connection(host, now, Dropped::Stale);
+            return;
+        }
+        if let Err(why) = self.conn.tick(now) {
+            self.drop_connection(host, now, why);
+            return;
+        }
+        if self.conn.state() == State::Up {
+            self.export(host, now);
+            self.presence(host, now);
+            self.pull(now);
+        }
+        self.flush(host, now);
+    }
+
+    /// Writes what the connection has to say.
+    fn flush(&mut self, host: &mut dyn Host, now: u64) {
+        self.pending_out.extend(self.conn.take_output());
+        while !self.pending_out.is_empty() {
+            match self.transport.write(&self.pending_out, host) {
+                Ok(0) => return,
+                Ok(n) => {
+                    self.pending_out.drain(..n.min(self.pending_out.len()));
+                }
+                Err(_) => {
+                    self.drop_connection(host, now, Dropped::Closed);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn inbox(&self, what: &str) -> String {
+        format!("zb.node.{}.{what}", self.node())
+    }
+
+    /// A new connection is up: set up the stream and the consumer, announce this node.
+    fn session_started(&mut self, host: &mut dyn Host, now: u64) {
+        self.session += 1;
+        let server = self
+            .conn
+            .server()
+            .map(|s| String::from(s.version.as_str()))
+            .unwrap_or_default();
+        host.log(&format!(
+            "nats: connected as {} over {} (nats-server {server})",
+            self.node(),
+            self.transport.kind()
+        ));
+        self.last_logged = None;
+        self.setup = Setup::Stream;
+        let (subject, body) = jetstream::stream_create();
+        let reply = self.inbox("api.stream");
+        let _ = self.conn.publish(&subject, Some(&reply), None, body.as_bytes());
+        self.announce();
+        self.next_heartbeat_us = now;
+    }
+
+    fn create_consumer(&mut self) {
+        self.setup = Setup::Consumer;
+        let durable = jetstream::durable_name(self.node(), 0);
+        let (subject, body) = jetstream::consumer_create(&durable, ">", PULL_BATCH * 4);
+        let reply = self.inbox("api.consumer");
+        let _ = self.conn.publish(&subject, Some(&reply), None, body.as_bytes());
+    }
+
+    /// Asks the consumer for more when the last pull is done (or lost).
+    fn pull(&mut self, now: u64) {
+        if self.setup != Setup::Ready || now < self.import_paused_until {
+            return;
+        }
+        let expired = now.saturating_sub(self.pull_sent_us) > (PULL_EXPIRES_MS + 2_000) * 1_000;
+        if self.pull_left > 0 && !expired {
+            return;
+        }
+        let durable = jetstream::durable_name(self.node(), 0);
+        let (subject, body) = jetstream::next(&durable, PULL_BATCH, PULL_EXPIRES_MS, false);
+        let reply = self.inbox("in");
+        if self.conn.publish(&subject, Some(&reply), None, body.as_bytes()).is_ok() {
+            self.pull_left = PULL_BATCH;
+            self.pull_sent_us = now;
+        }
+    }
+
+    /// The heartbeat, when due.
+    fn presence(&mut self, host: &mut dyn Host, now: u64) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        if now < self.next_heartbeat_us {
+            return;
+        }
+        self.next_heartbeat_us = now.saturating_add(config.heartbeat_us);
+        let mut runs = 0u64;
+        host.runs(&mut |_| runs += 1);
+        // Load: the share of the kernel heap in use, or of runs if that is higher.
+        let mem = host.meminfo();
+        let total = mem.heap.used.saturating_add(mem.heap.free).max(1);
+        let heap_pct = (mem.heap.used.saturating_mul(100) / total) as u64;
+        let load = heap_pct.max(runs.saturating_mul(4)).min(100);
+        let mut json = String::from("{\"node\":");
+        let _ = zb_json::write_escaped(&mut json, &config.node);
+        let _ = write!(
+            json,
+            ",\"role\":\"{}\",\"load\":{load},\"ttl_ms\":{}}}",
+            config.role.name(),
+            config.ttl_us / 1000
+        );
+        let subject = subjects::heartbeat(&config.node);
+        let _ = self.conn.publish(&subject, None, None, json.as_bytes());
+    }
+
+    /// Publishes this node's capability manifest.
+    fn announce(&mut self) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        let mut json = String::from("{\"node\":");
+        let _ = zb_json::write_escaped(&mut json, &config.node);
+        json.push_str(",\"capabilities\":[");
+        for (i, offer) in config.offers.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str("{\"id\":");
+            let _ = zb_json::write_escaped(&mut json, &offer.id);
+            let _ = write!(
+                json,
+                ",\"prio\":{},\"cost\":\"{}\"}}",
+                offer.prio,
+                offer.cost.name()
+            );
+        }
+        json.push_str("]}");
+        let subject = subjects::capabilities(&config.node);
+        let _ = self.conn.publish(&subject, None, None, json.as_bytes());
+    }
+
+    /// Publishes committed local events on exported subjects, up to the window; publishes
+    /// again what waited too long for its acknowledgement.
+    fn export(&mut self, host: &mut dyn Host, now: u64) {
+        let Some(config) = self.config.as_ref() else {
+            return;
+        };
+        if config.exports.is_empty() {
+            return;
+        }
+        if self
+            .inflight
+            .front()
+            .is_some_and(|f| now.saturating_sub(f.sent_us) > EXPORT_RESEND_US)
+        {
+            // Everything in flight again, in order (the stream drops what it has).
+            if let Some(first) = self.inflight.front() {
+                self.next_export = first.seq;
+            }
+            self.counters.republished += self.inflight.len() as u64;
+            self.inflight.clear();
+        }
+        let room = EXPORT_WINDOW.saturating_sub(self.inflight.len());
+        if room == 0 {
+            return;
+        }
+        let node = config.node.clone();
+        let exports = config.exports.clone();
+        let ack = self.inbox("ack");
+        let conn = &mut self.conn;
+        let inflight = &mut self.inflight;
+        let mut published = 0u64;
+        let read = host.read_events(self.next_export, room, &mut |e: &EventView<'_>, origin| {
+            if origin.is_some() || !exports.iter().any(|p| pattern_covers(p, e.name)) {
+                return;
+            }
+            let (Ok(headers), Ok(payload)) =
+                (core::str::from_utf8(e.headers.as_bytes()), core::str::from_utf8(e.payload))
+            else {
+                return;
+            };
+            let (subject, hdrs, json) = interop::export(&Outgoing {
+                subject: e.name,
+                node: &node,
+                seq: e.seq,
+                ts_us: e.ts_us,
+                version: e.version,
+                correlation_id: e.correlation_id,
+                causation_id: e.causation_id,
+                tenant: e.tenant,
+                headers,
+                payload,
+            });
+            let reply = format!("{ack}.{}", e.seq);
+            if conn
+                .publish(&subject, Some(&reply), Some(&hdrs), json.as_bytes())
+                .is_ok()
+            {
+                published += 1;
+                inflight.push_back(Inflight {
+                    seq: e.seq,
+                    sent_us: now,
+                });
+            }
+        });
+        match read {
+            Ok(next) => self.next_export = next,
+            Err(e) => self.log_once(host, format!("nats: cannot read the journal: {e}")),
+        }
+        self.counters.exported += published;
+    }
+
+    /// One message from the server.
+    fn message(&mut self, host: &mut dyn Host, now: u64, m: &OwnedMsg) {
+        let me = self.node();
+        let Some(rest) = m
+            .subject
+            .strip_prefix("zb.node.")
+            .and_then(|r| r.strip_prefix(me))
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            self.presence_message(m, now);
+            return;
+        };
+        if let Some(seq) = rest.strip_prefix("ack.") {
+            let seq: u64 = seq.parse().unwrap_or(0);
+            let body = core::str::from_utf8(&m.payload).unwrap_or_default();
+            if let Some((code, why)) = jetstream::api_error(body) {
+                let line = format!("nats: the stream refused event {seq}: {code} {why}");
+                self.log_once(host, line);
+                return;
+            }
+            self.inflight.retain(|f| f.seq != seq);
+            return;
+        }
+        let body = core::str::from_utf8(&m.payload).unwrap_or_default();
+        match rest {
+            "api.stream" => {
+                if let Some((code, why)) = jetstream::api_error(body) {
+                    // 10058: it exists with another configuration; it is used as it is.
+                    if code != 10058 {
+                        host.log(&format!("nats: cannot create the stream: {code} {why}"));
+                    }
+                }
+                self.create_consumer();
+            }
+            "api.consumer" => {
+                if let Some((code, why)) = jetstream::api_error(body) {
+                    host.log(&format!("nats: cannot create the consumer: {code} {why}"));
+                    return;
+                }
+                self.setup = Setup::Ready;
+                self.pull_left = 0;
+                self.pull(now);
+            }
+            "in" => self.delivery(host, now, m),
+            _ => self.presence_message(m, now),
+        }
+    }
+
+    fn presence_message(&mut self, m: &OwnedMsg, now: u64) {
+        let body = core::str::from_utf8(&m.payload).unwrap_or_default();
+        if m.subject.ends_with(".hb") {
+            let _ = self.registry.heartbeat(body, now);
+            if self.registry.nodes().len() > self.known_nodes {
+                // A node not seen before: it has not heard this node's manifest.
+                self.known_nodes = self.registry.nodes().len();
+                self.announce();
+            }
+        } else if m.subject.ends_with(".caps") {
+            let _ = self.registry.announce(body);
+        }
+    }
+
+    /// A message the consumer delivered (or the status that ends a pull).
+    fn delivery(&mut self, host: &mut dyn Host, now: u64, m: &OwnedMsg) {
+        let headers = m.headers.as_deref();
+        if let Some(status) = headers.and_then(|h| Headers::parse(h).ok()).and_then(|h| h.status)
+        {
+            // 404 no messages, 408 the pull expired, 409 the consumer changed: pull again.
+            let _ = status;
+            self.pull_left = 0;
+            return;
+        }
+        self.pull_left = self.pull_left.saturating_sub(1);
+        let Some(reply) = m.reply.as_deref() else {
+            return;
+        };
+        let delivery = Delivery::parse(reply);
+        if let Some(d) = delivery {
+            self.counters.import_pending = d.pending;
+        }
+        if now < self.import_paused_until {
+            // After a refusal: redelivered in order later, not acknowledged now.
+            return;
+        }
+        let stream_seq = delivery.map(|d| d.stream_seq);
+        let me = String::from(self.node());
+        let imports = self.config.as_ref().map(|c| c.imports.clone()).unwrap_or_default();
+        let ack = match interop::import(&m.subject, headers, &m.payload, stream_seq, &me) {
+            Err(ImportError::Own) => true,
+            Err(e) => {
+                self.counters.rejected += 1;
+                self.log_once(host, format!("nats: not an event, dropped ({e:?}): {}", m.subject));
+                true
+            }
+            Ok(event) if !imports.iter().any(|p| pattern_covers(p, &event.subject)) => true,
+            Ok(event) => {
+                let imported = ImportedEvent {
+                    name: &event.subject,
+                    version: 1,
+                    correlation_id: event.correlation_id,
+                    causation_id: event.causation_id,
+                    tenant: &event.tenant,
+                    headers: &event.headers,
+                    payload: event.payload.as_bytes(),
+                    origin: &event.node,
+                    origin_seq: event.seq,
+                };
+                let mut outcome: Result<bool, (Error, String)> = Ok(false);
+                host.import_event(&imported, &mut |r| {
+                    outcome = r.map(|(_, dup)| dup).map_err(|(e, why)| (e, String::from(why)));
+                });
+                match outcome {
+                    Ok(true) => {
+                        self.counters.duplicates += 1;
+                        true
+                    }
+                    Ok(false) => {
+                        self.counters.imported += 1;
+                        true
+                    }
+                    Err((Error::NoSpace | Error::OutOfMemory | Error::Busy, why)) => {
+                        // Not durable: nothing from here on is acknowledged until JetStream
+                        // redelivers it, in order, after its ack wait.
+                        self.import_paused_until =
+                            now.saturating_add(jetstream::ACK_WAIT_NS / 1000);
+                        self.log_once(
+                            host,
+                            format!("nats: import of {} waits: {why}", event.subject),
+                        );
+                        false
+                    }
+                    Err((_, why)) => {
+                        self.counters.rejected += 1;
+                        self.log_once(
+                            host,
+                            format!("nats: import of {} refused: {why}", event.subject),
+                        );
+                        true
+                    }
+                }
+            }
+        };
+        if ack {
+            let _ = self.conn.publish(reply, None, None, jetstream::ACK);
+        }
+    }
+
+    /// The text behind `nats://<path>`.
+    fn text(&self, path: &str, now: u64) -> Result<String, Error> {
+        let (what, query) = path.split_once('?').unwrap_or((path, ""));
+        match what {
+            "nodes" => Ok(self.registry.nodes_text(now)),
+            "caps" => Ok(self.registry.capabilities_text(now)),
+            "link" => Ok(self.status_text()),
+            _ => {
+                let id = what.strip_prefix("resolve/").ok_or(Error::NotFound)?;
+                let prefer = match query.strip_prefix("prefer=") {
+                    Some(p) => Prefer::parse(p).ok_or(Error::InvalidArgument)?,
+                    None if query.is_empty() => Prefer::Any,
+                    None => return Err(Error::InvalidArgument),
+                };
+                let id = if id.starts_with("capability://") {
+                    String::from(id)
+                } else {
+                    format!("capability://{id}")
+                };
+                let mut t = String::new();
+                match self.registry.resolve(&id, &prefer, now) {
+                    Ok((node, all)) => {
+                        let _ = writeln!(t, "{id} -> {node}");
+                        for c in all {
+                            let _ = writeln!(t, "  {c}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(t, "{id}: no node ({e})");
+                    }
+                }
+                Ok(t)
+            }
+        }
+    }
+
+    /// `nats://link`: `key value` lines.
+    fn status_text(&self) -> String {
+        let mut t = String::new();
+        let Some(config) = &self.config else {
+            let _ = writeln!(t, "state off\nwhy {}", self.off_reason);
+            return t;
+        };
+        let state = match self.conn.state() {
+            State::Down { .. } => "down",
+            State::Handshake => "connecting",
+            State::Up => "up",
+        };
+        let c = self.conn.counters();
+        let l = self.counters;
+        let _ = writeln!(t, "state {state}");
+        let _ = writeln!(t, "node {}", config.node);
+        let _ = writeln!(t, "role {}", config.role.name());
+        let _ = writeln!(t, "server {}", config.server.as_deref().unwrap_or("-"));
+        let _ = writeln!(t, "transport {}", self.transport.kind());
+        let _ = writeln!(t, "connected {}", u8::from(state == "up"));
+        let _ = writeln!(t, "connects {}", c.connects);
+        let _ = writeln!(t, "reconnects {}", c.reconnects);
+        let _ = writeln!(t, "published {}", c.published);
+        let _ = writeln!(t, "received {}", c.received);
+        let _ = writeln!(t, "exported {}", l.exported);
+        let _ = writeln!(t, "republished {}", l.republished);
+        let _ = writeln!(t, "export_unacked {}", self.inflight.len());
+        let _ = writeln!(t, "imported {}", l.imported);
+        let _ = writeln!(t, "duplicates {}", l.duplicates);
+        let _ = writeln!(t, "rejected {}", l.rejected);
+        let _ = writeln!(t, "lag {}", l.import_pending);
+        if let Some(e) = self.conn.last_error() {
+            let _ = writeln!(t, "last_error {e:?}");
+        }
+        t
+    }
+
+    fn open_text(&mut self, path: &str, now: u64) -> Reply<'static> {
+        let text = match self.text(path, now) {
+            Ok(t) => t,
+            Err(e) => return Reply::Err(e),
+        };
+        let slot = match self.texts.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.texts.len() < MAX_TEXTS => {
+                self.texts.push(None);
+                self.texts.len() - 1
+            }
+            None => return Reply::Err(Error::Busy),
+        };
+        if let Some(s) = self.texts.get_mut(slot) {
+            *s = Some((text.into_bytes(), 0));
+        }
+        Reply::Done(slot as u64)
+    }
+}
+
+/// A node id for a platform that was given none.
+fn default_node(platform: &str) -> &'static str {
+    match platform {
+        "x86_64" => "pc",
+        "stm32f4" => "board",
+        "web" => "browser",
+        _ => "node",
+    }
+}
+
+/// A message copied out of the connection's buffer (handling it calls back into the link).
+struct OwnedMsg {
+    subject: String,
+    reply: Option<String>,
+    headers: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+impl From<&Msg<'_>> for OwnedMsg {
+    fn from(m: &Msg<'_>) -> Self {
+        OwnedMsg {
+            subject: String::from(m.subject),
+            reply: m.reply.map(String::from),
+            headers: m.headers.map(<[u8]>::to_vec),
+            payload: m.payload.to_vec(),
+        }
+    }
+}
+
+impl<T: Transport> NativeService for NatsLink<T> {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    fn start(&mut self, host: &mut dyn Host) {
+        host.register_kind(NATS_SERVICE, "nats");
+        if let Err(e) = host.register_scheme("nats", SCHEME_NATS) {
+            host.log(&format!("nats: cannot serve nats://: {e}"));
+        }
+        let config = match self.configure(host) {
+            Ok(c) => c,
+            Err(why) => {
+                host.log(&format!("nats: off: {why}"));
+                self.off_reason = why;
+                return;
+            }
+        };
+        let Some(server) = config.server.clone() else {
+            self.off_reason = String::from("no server (boot argument nats=HOST:PORT, or `server` in /etc/federation)");
+            host.log(&format!("nats: node {}, off ({})", config.node, self.off_reason));
+            return;
+        };
+        self.random ^= (host.clock_us() as u32) | 1;
+        self.conn = Connection::new(Options {
+            name: format!("zb-{}", config.node),
+            ..Options::default()
+        });
+        let me = config.node.clone();
+        for pattern in subjects::PRESENCE {
+            let _ = self.conn.subscribe(pattern, None);
+        }
+        let _ = self.conn.subscribe(&format!("zb.node.{me}.>"), None);
+        host.log(&format!(
+            "nats: node {me} ({}), server {server} over {}; exports {}, imports {}",
+            config.role.name(),
+            self.transport.kind(),
+            list(&config.exports),
+            list(&config.imports)
+        ));
+        for pattern in &config.exports {
+            // A commit on an exported subject wakes the link at once.
+            let _ = host.watch_events(pattern);
+        }
+        self.config = Some(config);
+        let now = host.clock_us();
+        self.connect(host, now);
+        self.pump(host, now);
+    }
+
+    fn console_input(&mut self, _: &[u8], _: &mut dyn Host) {}
+
+    fn events_committed(&mut self, _watch: u32, host: &mut dyn Host) {
+        if self.config.is_some() {
+            let now = host.clock_us();
+            self.pump(host, now);
+        }
+    }
+
+    fn request<'s>(&'s mut self, req: Request<'_>, host: &mut dyn Host) -> Answer<'s> {
+        let now = host.clock_us();
+        let reply = match req.op {
+            Op::Open { path, flags, .. } => {
+                if flags.contains(OpenFlags::WRITE) {
+                    Reply::Err(Error::ReadOnly)
+                } else {
+                    self.open_text(path, now)
+                }
+            }
+            Op::Read { handle, len } => {
+                match self.texts.get_mut(handle as usize).and_then(Option::as_mut) {
+                    Some((text, at)) => {
+                        let start = (*at).min(text.len());
+                        let end = start.saturating_add(len as usize).min(text.len());
+                        *at = end;
+                        return Answer::Now(Reply::Data(text.get(start..end).unwrap_or_default()));
+                    }
+                    None => Reply::Err(Error::BadHandle),
+                }
+            }
+            Op::Close { handle } => {
+                if let Some(slot) = self.texts.get_mut(handle as usize) {
+                    *slot = None;
+                }
+                Reply::Done(0)
+            }
+            Op::Stat { .. } | Op::StatHandle { .. } => Reply::Err(Error::Unsupported),
+            _ => Reply::Err(Error::Unsupported),
+        };
+        Answer::Now(reply)
+    }
+
+    fn next_tick(&self) -> Option<u64> {
+        self.config.as_ref()?;
+        match self.conn.state() {
+            State::Down { retry_at } => Some(retry_at),
+            // Polled while connected: the transport has no interrupt of its own here.
+            _ => Some(self.last_tick.saturating_add(POLL_US)),
+        }
+    }
+
+    fn tick(&mut self, host: &mut dyn Host) {
+        let now = host.clock_us();
+        self.last_tick = now;
+        self.connect(host, now);
+        self.pump(host, now);
+    }
+}
+
+fn list(patterns: &[String]) -> String {
+    if patterns.is_empty() {
+        String::from("nothing")
+    } else {
+        patterns.join(" ")
+    }
+}

@@ -1,0 +1,190 @@
+//! The federation suite (`x86_64/federation` in `cargo xtask test`): real nodes joined through
+//! a real nats-server on 127.0.0.1 — two PCs in QEMU — driven through their shells.
+//!
+//! What it shows, as a user would see it: an event emitted on one node is in the other's
+//! journal with its origin; `nodes` and `resolve` follow a node going down (after its TTL) and
+//! coming back; a node killed while the other emits catches up when it boots again, with
+//! nothing lost or doubled.
+
+use std::time::{Duration, Instant};
+
+use crate::artifacts::QemuTargets;
+use crate::cli::Platform;
+use crate::harness::{Machine, StepResult};
+use crate::nats::{NatsServer, Ports};
+use crate::qemu::{Boot, Network, free_port};
+
+const STEP: Duration = Duration::from_secs(20);
+const BOOT: Duration = Duration::from_secs(90);
+/// How long a link may take to connect (DHCP, then the handshake, then JetStream's setup).
+const LINK_UP: Duration = Duration::from_secs(30);
+
+/// A PC node `name` with its own fresh disks, reaching the server on `port`.
+fn pc_node(t: &QemuTargets, name: &str, port: u16) -> Result<Boot, String> {
+    let net = Network {
+        nats: Some(format!("127.0.0.1:{port}")),
+        ..Default::default()
+    };
+    Ok(t
+        .boot(Platform::X86_64)
+        .with_fresh_disk(&format!("federation-{name}"))?
+        .with_network(&net)
+        .with_boot_args(&format!("node={name} nats={}", crate::qemu::NATS_GUEST)))
+}
+
+/// Boots `boot` and waits for its link to be up.
+fn boot_node(name: &str, boot: &Boot) -> StepResult<Machine> {
+    let mut m = Machine::boot(&format!("x86_64/federation/{name}"), boot)?;
+    let banner = m.expect_prompt(BOOT)?;
+    if !banner.contains(&format!("nats: node {name} (member)")) {
+        return m.fail(format!("no federation line for {name} at boot: {banner:?}"));
+    }
+    wait_for(&mut m, "link", |o| o.contains("state up"), LINK_UP)?;
+    Ok(m)
+}
+
+/// Runs `line` until `done` holds for its output (or `limit` passes); the last output.
+fn wait_for(
+    m: &mut Machine,
+    line: &str,
+    done: impl Fn(&str) -> bool,
+    limit: Duration,
+) -> StepResult<String> {
+    let start = Instant::now();
+    loop {
+        let out = m.command(line, STEP)?;
+        if done(&out) {
+            return Ok(out);
+        }
+        if start.elapsed() > limit {
+            return m.fail(format!("`{line}` never showed what was expected: {out:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Lines of `log`'s output for event `subject` with payload text `mark`.
+fn count(out: &str, mark: &str) -> usize {
+    out.lines().filter(|l| l.contains(mark)).count()
+}
+
+pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
+    let dir = crate::artifacts::target_dir().join(format!(
+        "zerobus/test-nats-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ports = Ports {
+        client: free_port()?,
+        websocket: free_port()?,
+        monitor: free_port()?,
+    };
+    let server = NatsServer::start(ports, &dir)?;
+    let result = two_pcs(t, ports.client);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
+    let boot_a = pc_node(t, "pc-a", port)?;
+    let boot_b = pc_node(t, "pc-b", port)?;
+    let mut a = boot_node("pc-a", &boot_a)?;
+    let mut b = boot_node("pc-b", &boot_b)?;
+
+    // An event emitted on A is in B's journal, with A as its origin.
+    a.check(r#"emit sensor.temp '{"c":21,"mark":"first"}'"#, &[], STEP)?;
+    let seen = wait_for(&mut b, "log sensor.temp", |o| o.contains("first"), LINK_UP)?;
+    if !seen.contains("node:pc-a") {
+        return b.fail(format!("the imported event does not name its origin: {seen:?}"));
+    }
+    // And in B's views: A's deposit is in B's balances.
+    a.check(
+        r#"emit ledger.deposited '{"account":"alice","amount":10}'"#,
+        &[],
+        STEP,
+    )?;
+    wait_for(
+        &mut b,
+        "scan ledger.balances alice",
+        |o| o.contains(r#"{"account":"alice","balance":10}"#),
+        LINK_UP,
+    )?;
+
+    // Presence: each sees both up; a capability both offer resolves to the smaller id.
+    for m in [&mut a, &mut b] {
+        wait_for(
+            m,
+            "nodes",
+            |o| {
+                o.lines().any(|l| l.starts_with("pc-a ") && l.contains(" up "))
+                    && o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" up "))
+            },
+            LINK_UP,
+        )?;
+    }
+    a.check("caps", &["capability://ledger.transfer", "pc-a", "pc-b"], STEP)?;
+    a.check(
+        "resolve ledger.transfer",
+        &["capability://ledger.transfer -> pc-a", "pc-b up score"],
+        STEP,
+    )?;
+    a.check(
+        "resolve ledger.transfer node:pc-b",
+        &["capability://ledger.transfer -> pc-b"],
+        STEP,
+    )?;
+
+    // B is killed (no goodbye); A keeps emitting. B goes down on A after its TTL, and
+    // `resolve` with B preferred falls back to A.
+    drop(b);
+    for i in 0..3 {
+        a.check(
+            &format!(r#"emit sensor.temp '{{"c":{i},"mark":"while-away-{i}"}}'"#),
+            &[],
+            STEP,
+        )?;
+    }
+    wait_for(
+        &mut a,
+        "nodes",
+        |o| o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" down ")),
+        Duration::from_secs(30),
+    )?;
+    a.check(
+        "resolve ledger.transfer node:pc-b",
+        &["capability://ledger.transfer -> pc-a", "pc-b down"],
+        STEP,
+    )?;
+
+    // B boots again on its own disks: it catches up what it missed, once each.
+    let mut b = boot_node("pc-b", &boot_b)?;
+    let caught = wait_for(
+        &mut b,
+        "log sensor.temp",
+        |o| o.contains("while-away-2"),
+        LINK_UP,
+    )?;
+    for mark in ["first", "while-away-0", "while-away-1", "while-away-2"] {
+        if count(&caught, mark) != 1 {
+            return b.fail(format!("{mark} is not in the journal exactly once: {caught:?}"));
+        }
+    }
+    wait_for(
+        &mut a,
+        "nodes",
+        |o| o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" up ")),
+        LINK_UP,
+    )?;
+    a.check(
+        "resolve ledger.transfer node:pc-b",
+        &["capability://ledger.transfer -> pc-b"],
+        STEP,
+    )?;
+    // The link's counters.
+    let link = a.check("link", &["state up", "node pc-a", "connected 1"], STEP)?;
+    if !link.lines().any(|l| l.starts_with("exported ") && l != "exported 0") {
+        return a.fail(format!("the link exported nothing: {link:?}"));
+    }
+    Ok(())
+}
