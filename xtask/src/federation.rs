@@ -63,6 +63,13 @@ fn wait_for(
     }
 }
 
+/// The link's state and the system log, for a failure's report.
+fn diagnose(m: &mut Machine) -> String {
+    let link = m.command("link", STEP).unwrap_or_default();
+    let log = m.command("dmesg", STEP).unwrap_or_default();
+    format!("--- link\n{link}\n--- dmesg\n{log}")
+}
+
 /// Lines of `log`'s output for event `subject` with payload text `mark`.
 fn count(out: &str, mark: &str) -> usize {
     out.lines().filter(|l| l.contains(mark)).count()
@@ -94,8 +101,11 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
 
     // An event emitted on A is in B's journal, with A as its origin.
     a.check(r#"emit sensor.temp '{"c":21,"mark":"first"}'"#, &[], STEP)?;
-    let seen = wait_for(&mut b, "log sensor.temp", |o| o.contains("first"), LINK_UP)?;
-    if !seen.contains("node:pc-a") {
+    let seen = match wait_for(&mut b, "log sensor.temp", |o| o.contains("first"), LINK_UP) {
+        Ok(seen) => seen,
+        Err(e) => return Err(format!("{e}\n{}\n{}", diagnose(&mut a), diagnose(&mut b))),
+    };
+    if !seen.contains("sensor.temp {\"c\":21,\"mark\":\"first\"} (from pc-a)") {
         return b.fail(format!("the imported event does not name its origin: {seen:?}"));
     }
     // And in B's views: A's deposit is in B's balances.
@@ -124,11 +134,17 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         )?;
     }
     a.check("caps", &["capability://ledger.transfer", "pc-a", "pc-b"], STEP)?;
-    a.check(
+    // Both offer it alike; the chosen one is the best scored (load can differ for a moment).
+    let resolved = a.check(
         "resolve ledger.transfer",
-        &["capability://ledger.transfer -> pc-a", "pc-b up score"],
+        &["pc-a up score", "pc-b up score"],
         STEP,
     )?;
+    let chosen = resolved.lines().next().and_then(|l| l.split("-> ").nth(1));
+    let best = resolved.lines().nth(1).and_then(|l| l.split_whitespace().next());
+    if chosen.is_none() || chosen != best {
+        return a.fail(format!("resolve did not choose the best score: {resolved:?}"));
+    }
     a.check(
         "resolve ledger.transfer node:pc-b",
         &["capability://ledger.transfer -> pc-b"],

@@ -157,12 +157,7 @@ impl Config {
                 _ => return Err(err(alloc::format!("unknown directive: {directive}"))),
             }
         }
-        if c.node.is_empty() {
-            return Err(ConfigError {
-                line: 0,
-                message: "no node id (`node NAME`)".into(),
-            });
-        }
+        // No `node` line: the link uses the boot argument or the platform's default.
         Ok(c)
     }
 }
@@ -256,7 +251,6 @@ mod tests {
     #[test]
     fn refusals_name_the_line() {
         for (text, line, says) in [
-            ("role hub\n", 0, "no node id"),
             ("node Pc_A\n", 1, "node:"),
             ("node a\nexport _snapshot.>\n", 2, "reserved"),
             ("node a\nimport timer.>\n", 2, "reserved"),

@@ -453,13 +453,19 @@ impl<T: Transport> NatsLink<T> {
             return;
         }
         self.next_heartbeat_us = now.saturating_add(config.heartbeat_us);
-        let mut runs = 0u64;
-        host.runs(&mut |_| runs += 1);
-        // Load: the share of the kernel heap in use, or of runs if that is higher.
+        // Load, as a run queue's length (Unix's load average, at one instant): 25% per wasm
+        // run executing or ready to, full at four. The kernel heap at 90% or more counts as
+        // full too: such a node takes no more work.
+        let mut running = 0u64;
+        host.runs(&mut |r| {
+            if r.kind == zb_abi::RunKind::Wasm && r.state == zb_abi::StateName::Exec {
+                running += 1;
+            }
+        });
         let mem = host.meminfo();
         let total = mem.heap.used.saturating_add(mem.heap.free).max(1);
-        let heap_pct = (mem.heap.used.saturating_mul(100) / total) as u64;
-        let load = heap_pct.max(runs.saturating_mul(4)).min(100);
+        let heap_full = mem.heap.used.saturating_mul(10) >= total.saturating_mul(9);
+        let load = if heap_full { 100 } else { running.saturating_mul(25).min(100) };
         let mut json = String::from("{\"node\":");
         let _ = zb_json::write_escaped(&mut json, &config.node);
         let _ = write!(
@@ -571,6 +577,11 @@ impl<T: Transport> NatsLink<T> {
 
     /// One message from the server.
     fn message(&mut self, host: &mut dyn Host, now: u64, m: &OwnedMsg) {
+        // A pulled message keeps its subject; only the pull's inbox subscription gets those.
+        if m.subject.starts_with("zb.ev.") {
+            self.delivery(host, now, m);
+            return;
+        }
         let me = self.node();
         let Some(rest) = m
             .subject
@@ -870,7 +881,11 @@ impl<T: Transport> NativeService for NatsLink<T> {
         for pattern in subjects::PRESENCE {
             let _ = self.conn.subscribe(pattern, None);
         }
-        let _ = self.conn.subscribe(&format!("zb.node.{me}.>"), None);
+        // Replies to this node: the stream's acknowledgements, the JetStream API's answers,
+        // and what the consumer delivers (on their own subjects, `zb.ev.…`).
+        for inbox in ["ack.*", "api.*", "in"] {
+            let _ = self.conn.subscribe(&format!("zb.node.{me}.{inbox}"), None);
+        }
         host.log(&format!(
             "nats: node {me} ({}), server {server} over {}; exports {}, imports {}",
             config.role.name(),

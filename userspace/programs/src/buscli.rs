@@ -135,6 +135,10 @@ pub fn print_event(e: &EventView<'_>) {
         .push_str(e.name)
         .push_str(" ")
         .push_str(payload);
+    // An event imported from another node says where it was emitted.
+    if let Some(node) = e.source.strip_prefix("node:") {
+        w.push_str(" (from ").push_str(node).push_str(")");
+    }
     if e.attempt > 1 {
         w.push_str(" (attempt ")
             .push_u64(u64::from(e.attempt))
