@@ -386,7 +386,11 @@ impl Bus for KernelHost<'_, '_> {
         }
     }
 
-    fn import_event(&mut self, event: &zb_abi::bus::ImportedEvent<'_>, reply: zb_abi::ImportReply<'_>) {
+    fn import_event(
+        &mut self,
+        event: &zb_abi::bus::ImportedEvent<'_>,
+        reply: zb_abi::ImportReply<'_>,
+    ) {
         match self.kernel.import_event(self.caller, event) {
             Ok(done) => reply(Ok(done)),
             Err((e, why)) => reply(Err((e, &why))),

@@ -911,7 +911,11 @@ fn resolve(ctx: &mut Ctx<'_>, args: &[String]) -> CmdResult {
     let (id, prefer) = match args {
         [id] => (id, None),
         [id, prefer] => (id, Some(prefer)),
-        _ => return Err(String::from("usage: resolve <capability> [hub|member|browser|node:<id>]")),
+        _ => {
+            return Err(String::from(
+                "usage: resolve <capability> [hub|member|browser|node:<id>]",
+            ));
+        }
     };
     let id = id.strip_prefix("capability://").unwrap_or(id);
     if id.is_empty() || id.contains(['?', '/', ' ']) {

@@ -123,14 +123,18 @@ impl Args {
                 "--nats" => {
                     let v = value("--nats")?;
                     if !is_host_port(&v) {
-                        return Err(format!("--nats {v}: expected HOST:PORT (e.g. 127.0.0.1:4222)"));
+                        return Err(format!(
+                            "--nats {v}: expected HOST:PORT (e.g. 127.0.0.1:4222)"
+                        ));
                     }
                     args.nats = Some(v);
                 }
                 "--node" => {
                     let v = value("--node")?;
                     if !is_node_id(&v) {
-                        return Err(format!("--node {v}: a node id is a-z, 0-9 and - (at most 32)"));
+                        return Err(format!(
+                            "--node {v}: a node id is a-z, 0-9 and - (at most 32)"
+                        ));
                     }
                     args.node = Some(v);
                 }

@@ -19,17 +19,20 @@ const BOOT: Duration = Duration::from_secs(90);
 /// How long a link may take to connect (DHCP, then the handshake, then JetStream's setup).
 const LINK_UP: Duration = Duration::from_secs(30);
 
-/// A PC node `name` with its own fresh disks, reaching the server on `port`.
-fn pc_node(t: &QemuTargets, name: &str, port: u16) -> Result<Boot, String> {
+/// A PC node `name` with its own fresh disks, reaching the server on `port`; `extra` boot
+/// arguments.
+fn pc_node(t: &QemuTargets, name: &str, port: u16, extra: &str) -> Result<Boot, String> {
     let net = Network {
         nats: Some(format!("127.0.0.1:{port}")),
         ..Default::default()
     };
-    Ok(t
-        .boot(Platform::X86_64)
+    Ok(t.boot(Platform::X86_64)
         .with_fresh_disk(&format!("federation-{name}"))?
         .with_network(&net)
-        .with_boot_args(&format!("node={name} nats={}", crate::qemu::NATS_GUEST)))
+        .with_boot_args(&format!(
+            "node={name} nats={} {extra}",
+            crate::qemu::NATS_GUEST
+        )))
 }
 
 /// Boots `boot` and waits for its link to be up.
@@ -67,7 +70,16 @@ fn wait_for(
 fn diagnose(m: &mut Machine) -> String {
     let link = m.command("link", STEP).unwrap_or_default();
     let log = m.command("dmesg", STEP).unwrap_or_default();
-    format!("--- link\n{link}\n--- dmesg\n{log}")
+    let all = m.transcript();
+    let tail: String = all
+        .chars()
+        .rev()
+        .take(3000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("--- link\n{link}\n--- dmesg\n{log}\n--- transcript's end\n{tail}")
 }
 
 /// Lines of `log`'s output for event `subject` with payload text `mark`.
@@ -76,10 +88,8 @@ fn count(out: &str, mark: &str) -> usize {
 }
 
 pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
-    let dir = crate::artifacts::target_dir().join(format!(
-        "zerobus/test-nats-{}",
-        std::process::id()
-    ));
+    let dir =
+        crate::artifacts::target_dir().join(format!("zerobus/test-nats-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let ports = Ports {
         client: free_port()?,
@@ -94,8 +104,9 @@ pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
 }
 
 fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
-    let boot_a = pc_node(t, "pc-a", port)?;
-    let boot_b = pc_node(t, "pc-b", port)?;
+    let boot_a = pc_node(t, "pc-a", port, "")?;
+    // B alone answers svc.* requests.
+    let boot_b = pc_node(t, "pc-b", port, "serve=svc.>")?;
     let mut a = boot_node("pc-a", &boot_a)?;
     let mut b = boot_node("pc-b", &boot_b)?;
 
@@ -106,7 +117,9 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         Err(e) => return Err(format!("{e}\n{}\n{}", diagnose(&mut a), diagnose(&mut b))),
     };
     if !seen.contains("sensor.temp {\"c\":21,\"mark\":\"first\"} (from pc-a)") {
-        return b.fail(format!("the imported event does not name its origin: {seen:?}"));
+        return b.fail(format!(
+            "the imported event does not name its origin: {seen:?}"
+        ));
     }
     // And in B's views: A's deposit is in B's balances.
     a.check(
@@ -127,13 +140,19 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
             m,
             "nodes",
             |o| {
-                o.lines().any(|l| l.starts_with("pc-a ") && l.contains(" up "))
-                    && o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" up "))
+                o.lines()
+                    .any(|l| l.starts_with("pc-a ") && l.contains(" up "))
+                    && o.lines()
+                        .any(|l| l.starts_with("pc-b ") && l.contains(" up "))
             },
             LINK_UP,
         )?;
     }
-    a.check("caps", &["capability://ledger.transfer", "pc-a", "pc-b"], STEP)?;
+    a.check(
+        "caps",
+        &["capability://ledger.transfer", "pc-a", "pc-b"],
+        STEP,
+    )?;
     // Both offer it alike; the chosen one is the best scored (load can differ for a moment).
     let resolved = a.check(
         "resolve ledger.transfer",
@@ -141,15 +160,69 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         STEP,
     )?;
     let chosen = resolved.lines().next().and_then(|l| l.split("-> ").nth(1));
-    let best = resolved.lines().nth(1).and_then(|l| l.split_whitespace().next());
+    let best = resolved
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next());
     if chosen.is_none() || chosen != best {
-        return a.fail(format!("resolve did not choose the best score: {resolved:?}"));
+        return a.fail(format!(
+            "resolve did not choose the best score: {resolved:?}"
+        ));
     }
     a.check(
         "resolve ledger.transfer node:pc-b",
         &["capability://ledger.transfer -> pc-b"],
         STEP,
     )?;
+
+    // Requests across nodes: A asks, B's responder answers (through the queue group, and
+    // addressed to B).
+    b.check("run req --serve 'svc.>' &", &["] "], STEP)?;
+    let asked = wait_for(
+        &mut a,
+        r#"req svc.echo '{"n":1}' --timeout 2s"#,
+        |o| o.contains(r#"{"n":1}"#),
+        LINK_UP,
+    );
+    if let Err(e) = asked {
+        return Err(format!("{e}\n{}\n{}", diagnose(&mut a), diagnose(&mut b)));
+    }
+    a.check(
+        r#"req svc.echo '{"n":2}' --to pc-b --timeout 2s"#,
+        &[r#"{"n":2}"#],
+        STEP,
+    )?;
+    a.check(
+        r#"req svc.echo '{"n":3}' --to pc-a --timeout 300ms"#,
+        &["req: timed out"],
+        STEP,
+    )?;
+    // An ordinary NATS client (nats-py) sends a ledger command; one node serving it decides
+    // it, and the client reads the outcome event that node exports.
+    let outcome = crate::nats::client(
+        port,
+        &["command", r#"{"from":"alice","to":"bob","amount":4}"#],
+    )?;
+    for want in [
+        r#""subject": "zb.ev.ledger.transfer.completed""#,
+        r#""Zb-Origin": "pc-"#,
+        r#""payload": {"from": "alice", "to": "bob", "amount": 4}"#,
+    ] {
+        if !outcome.contains(want) {
+            return a.fail(format!(
+                "the Python client's outcome lacks {want}: {outcome}"
+            ));
+        }
+    }
+    // Both views agree: the outcome was imported by the other node.
+    for m in [&mut a, &mut b] {
+        wait_for(
+            m,
+            "scan ledger.balances bob",
+            |o| o.contains(r#"{"account":"bob","balance":4}"#),
+            LINK_UP,
+        )?;
+    }
 
     // B is killed (no goodbye); A keeps emitting. B goes down on A after its TTL, and
     // `resolve` with B preferred falls back to A.
@@ -164,7 +237,10 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
     wait_for(
         &mut a,
         "nodes",
-        |o| o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" down ")),
+        |o| {
+            o.lines()
+                .any(|l| l.starts_with("pc-b ") && l.contains(" down "))
+        },
         Duration::from_secs(30),
     )?;
     a.check(
@@ -183,13 +259,18 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
     )?;
     for mark in ["first", "while-away-0", "while-away-1", "while-away-2"] {
         if count(&caught, mark) != 1 {
-            return b.fail(format!("{mark} is not in the journal exactly once: {caught:?}"));
+            return b.fail(format!(
+                "{mark} is not in the journal exactly once: {caught:?}"
+            ));
         }
     }
     wait_for(
         &mut a,
         "nodes",
-        |o| o.lines().any(|l| l.starts_with("pc-b ") && l.contains(" up ")),
+        |o| {
+            o.lines()
+                .any(|l| l.starts_with("pc-b ") && l.contains(" up "))
+        },
         LINK_UP,
     )?;
     a.check(
@@ -199,7 +280,10 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
     )?;
     // The link's counters.
     let link = a.check("link", &["state up", "node pc-a", "connected 1"], STEP)?;
-    if !link.lines().any(|l| l.starts_with("exported ") && l != "exported 0") {
+    if !link
+        .lines()
+        .any(|l| l.starts_with("exported ") && l != "exported 0")
+    {
         return a.fail(format!("the link exported nothing: {link:?}"));
     }
     Ok(())

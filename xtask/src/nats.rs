@@ -187,3 +187,67 @@ pub fn relay(server: &str) -> Result<(), String> {
     let _ = down.join();
     Ok(())
 }
+
+/// The Python that has nats-py (`xtask/federation/requirements.txt`): a virtual environment in
+/// `target/zerobus/py`, made (and the package installed from PyPI) when missing or when the
+/// requirements changed.
+pub fn python() -> Result<PathBuf, String> {
+    let root = crate::artifacts::root();
+    let requirements = root.join("xtask/federation/requirements.txt");
+    let venv = crate::artifacts::target_dir().join("zerobus/py");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.txt");
+    let wanted =
+        std::fs::read(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    if python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) {
+        return Ok(python);
+    }
+    if !venv.join("bin/python").is_file() {
+        crate::env::ensure_apt("python3", &["python3", "python3-venv"])?;
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!(
+                "cannot make a Python virtual environment in {} (Debian: apt-get install python3-venv)",
+                venv.display()
+            ));
+        }
+    }
+    let ok = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err("pip could not install nats-py (xtask/federation/requirements.txt)".into());
+    }
+    std::fs::write(&stamp, &wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(python)
+}
+
+/// Runs `xtask/federation/client.py` against the server on `port` with `args`; its stdout.
+pub fn client(port: u16, args: &[&str]) -> Result<String, String> {
+    let python = python()?;
+    let script = crate::artifacts::root().join("xtask/federation/client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("nats://127.0.0.1:{port}"))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run the Python client: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the Python client failed ({})", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

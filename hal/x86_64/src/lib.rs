@@ -87,7 +87,8 @@ pub fn init(boot_info: &'static mut BootInfo) -> &'static Pc {
             .and_then(|d| zb_hal::log::BlockLog::new(d, JOURNAL_SEGMENT))
     });
     PC.nic.call_once(net::probe);
-    PC.args.call_once(|| alloc::boxed::Box::leak(fw_cfg::boot_args().into_boxed_str()));
+    PC.args
+        .call_once(|| alloc::boxed::Box::leak(fw_cfg::boot_args().into_boxed_str()));
     x86_64::instructions::interrupts::enable();
     let tsc_hz = clock::calibrate_tsc();
     PC.machine.call_once(|| {

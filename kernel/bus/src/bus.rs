@@ -591,7 +591,8 @@ impl<M: Medium, R: Reducer> Bus<M, R> {
         from: u64,
         visit: &mut dyn FnMut(u64, &Envelope) -> bool,
     ) -> Result<(), JournalError> {
-        self.journal.read_from(from.max(self.journal.first_seq()), visit)
+        self.journal
+            .read_from(from.max(self.journal.first_seq()), visit)
     }
 
     pub fn stats(&self) -> BusStats {

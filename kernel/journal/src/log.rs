@@ -772,6 +772,12 @@ fn dedupe_key(e: &Envelope, secret: u64) -> Option<u64> {
     h.write(e.name.as_bytes());
     h.write_u8(0xFF); // cannot occur in a subject: the two parts cannot run together
     h.write(key.as_bytes());
+    // An imported event's key is its origin node's: two nodes' handlers may both say
+    // `cmd-5` about two different commands.
+    if let Some(origin) = &e.origin {
+        h.write_u8(0xFF);
+        h.write(origin.node.as_bytes());
+    }
     Some(h.finish())
 }
 

@@ -528,3 +528,34 @@ fn imports_are_applied_once_per_origin() {
     );
     assert_eq!(j.last_seq(), before);
 }
+
+/// An idempotency key is its origin's: a local `cmd-5` and another node's `cmd-5` on the same
+/// subject are two facts (two handlers numbering their own commands), while the same node's
+/// key twice is one.
+#[test]
+fn idempotency_keys_are_per_origin() {
+    let (mut j, _) = open(RamMedium::new(DISK));
+    let keyed = |mut e: Envelope| {
+        e.set_header("idempotency_key", "cmd-5").unwrap();
+        e
+    };
+    let out = j
+        .append(&[
+            keyed(event(1)),
+            keyed(imported(2, "pc-b", 1)),
+            keyed(imported(3, "pc-b", 2)),
+            keyed(imported(4, "board", 1)),
+            keyed(event(5)),
+        ])
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            Appended::New(1),
+            Appended::New(2),
+            Appended::Duplicate(2),
+            Appended::New(3),
+            Appended::Duplicate(1)
+        ]
+    );
+}

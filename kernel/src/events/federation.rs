@@ -28,7 +28,10 @@ impl Kernel {
         event: &ImportedEvent<'_>,
     ) -> Result<(u64, bool), (Error, String)> {
         if self.bus.is_none() {
-            return Err((Error::Unsupported, String::from("this system has no journal")));
+            return Err((
+                Error::Unsupported,
+                String::from("this system has no journal"),
+            ));
         }
         let now = self.shared.clock.now_us();
         let mut envelope = zb_bus::envelope::emitted(
@@ -37,14 +40,14 @@ impl Kernel {
             event.name,
             event.payload,
             event.headers,
-            false,
+            event.reply,
         )
         .map_err(|why| (Error::InvalidArgument, why))?;
         envelope.version = event.version;
         envelope.correlation_id = event.correlation_id;
         envelope.causation_id = event.causation_id;
         envelope.tenant = String::from(event.tenant);
-        envelope.origin = Some(Origin {
+        envelope.origin = (event.origin_seq > 0).then(|| Origin {
             node: String::from(event.origin),
             seq: event.origin_seq,
         });
@@ -70,7 +73,7 @@ impl Kernel {
         &mut self,
         from: u64,
         max: usize,
-        visit: &mut dyn FnMut(&EventView<'_>, Option<(&str, u64)>),
+        visit: zb_abi::EventVisit<'_>,
     ) -> Result<u64, Error> {
         let bus = self.bus.as_mut().ok_or(Error::Unsupported)?;
         let mut next = from;
@@ -108,6 +111,14 @@ impl Kernel {
             true
         });
         read.map_err(|_| Error::Corrupt)?;
+        if seen == 0 {
+            // Nothing there: the next event to come is where to go on from.
+            let stats = self.bus.as_ref().map(|b| b.stats()).unwrap_or_default();
+            next = from.clamp(
+                stats.first_seq,
+                stats.last_seq.saturating_add(1).max(stats.first_seq),
+            );
+        }
         Ok(next)
     }
 }

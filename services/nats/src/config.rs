@@ -7,6 +7,8 @@
 //! server 10.0.2.100:4222                     # where nats-server is (the link's transport)
 //! export ledger.>                            # local subjects other nodes may import
 //! import ledger.>                            # subjects taken in from other nodes
+//! request svc.>                              # local requests other nodes may answer
+//! serve svc.>                                # requests from NATS answered here
 //! capability capability://ledger.transfer prio 85 cost low
 //! heartbeat 5s ttl 15s
 //! ```
@@ -43,6 +45,10 @@ pub struct Config {
     pub server: Option<String>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
+    /// Subjects whose local requests (events with a `reply_to`) go out to NATS.
+    pub requests: Vec<String>,
+    /// Subjects whose requests from NATS this node takes (in the queue group `zb`).
+    pub serves: Vec<String>,
     pub offers: Vec<Offer>,
     pub heartbeat_us: u64,
     pub ttl_us: u64,
@@ -69,6 +75,8 @@ impl Config {
             server: None,
             exports: Vec::new(),
             imports: Vec::new(),
+            requests: Vec::new(),
+            serves: Vec::new(),
             offers: Vec::new(),
             heartbeat_us: 5_000_000,
             ttl_us: 15_000_000,
@@ -95,11 +103,12 @@ impl Config {
                 }
                 ("server", [addr]) if is_host_port(addr) => c.server = Some(String::from(*addr)),
                 ("server", _) => return Err(err("server: expected HOST:PORT".into())),
-                ("export" | "import", [pattern]) => {
-                    let list = if directive == "export" {
-                        &mut c.exports
-                    } else {
-                        &mut c.imports
+                ("export" | "import" | "request" | "serve", [pattern]) => {
+                    let list = match directive {
+                        "export" => &mut c.exports,
+                        "import" => &mut c.imports,
+                        "request" => &mut c.requests,
+                        _ => &mut c.serves,
                     };
                     if !is_shared_pattern(pattern) {
                         return Err(err(alloc::format!(
@@ -220,6 +229,14 @@ pub mod subjects {
     pub fn request(node: &str, subject: &str) -> String {
         format!("zb.node.{node}.req.{subject}")
     }
+
+    /// A request for `subject` to whichever node serves it (queue group [`QUEUE`]).
+    pub fn any_request(subject: &str) -> String {
+        format!("zb.req.{subject}")
+    }
+
+    /// The queue group serving nodes share: each request goes to one of them.
+    pub const QUEUE: &str = "zb";
 
     /// Everyone's heartbeats and manifests.
     pub const PRESENCE: [&str; 2] = ["zb.node.*.hb", "zb.node.*.caps"];

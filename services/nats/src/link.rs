@@ -15,6 +15,14 @@
 //!   sequence number, which is only sound if an origin's events arrive in their order.
 //!   A journal that is full stops the import (nothing after the refused event is
 //!   acknowledged) until JetStream redelivers, in order, after its ack wait.
+//! - **Requests.** A local request (an event with a `reply_to` header) on a `request`
+//!   subject goes to NATS: to `zb.node.<id>.req.<subject>` when its `to` header names a node
+//!   (or its `cap` header a capability, resolved here), else to `zb.req.<subject>`, which the
+//!   nodes that `serve` it share as the queue group `zb` (each request goes to one). The
+//!   serving node's link puts it in its journal with a `reply_to` of its own
+//!   (`_INBOX.nats.<n>`), so a local responder answers it as any request; the answer goes
+//!   back over NATS and into the asking node's journal on the asker's inbox. Requests and
+//!   replies are NATS core (at most once): a lost one is the asker's timeout.
 //! - **Presence.** A heartbeat every `heartbeat` (role, load, TTL) and the capability
 //!   manifest (at connect, and whenever a node not seen before appears) on `zb.node.<id>.…`;
 //!   everyone's are read into a [`Registry`].
@@ -23,8 +31,9 @@
 //!   and for `/varz`.
 //!
 //! The node's configuration is `/etc/federation` in the boot image ([`Config`]); the boot
-//! arguments (`node=NAME`, `nats=HOST:PORT`) override its node id and server. Without a server
-//! the link is off and says so.
+//! arguments override its node id and server (`node=NAME`, `nats=HOST:PORT`) and add
+//! patterns (`serve=svc.>`, `import=…`, `export=…`, `request=…`). Without a server the link
+//! is off and says so.
 //!
 //! Invariants: nothing the server sends can panic the link or grow its memory without bound
 //! (the codec's limits, the registry's bounds, [`EXPORT_WINDOW`], [`MAX_TEXTS`]); a transport
@@ -61,6 +70,12 @@ pub const PULL_BATCH: u32 = 32;
 pub const PULL_EXPIRES_MS: u64 = 5_000;
 /// Open `nats://` texts, at most.
 pub const MAX_TEXTS: usize = 8;
+/// Requests in flight each way, at most (the oldest is forgotten first).
+pub const MAX_REQUESTS: usize = 32;
+/// A request without an answer after this long is forgotten.
+pub const REQUEST_TTL_US: u64 = 30_000_000;
+/// The local inboxes the link answers requests from NATS on: `_INBOX.nats.<n>`.
+const LOCAL_INBOX: &str = "_INBOX.nats.";
 /// The file the link's configuration is read from.
 pub const CONFIG_PATH: &str = "/etc/federation";
 
@@ -144,6 +159,21 @@ pub struct LinkCounters {
     pub rejected: u64,
     /// Messages the stream still holds for this node's consumer (its last delivery said so).
     pub import_pending: u64,
+    /// Local requests sent to other nodes, and their answers taken in.
+    pub requests_out: u64,
+    pub answers_in: u64,
+    /// Requests from other nodes taken in, and the answers sent back.
+    pub requests_in: u64,
+    pub answers_out: u64,
+}
+
+/// A request on its way: where its answer goes, and until when it is waited for.
+#[derive(Debug, Clone)]
+struct Pending {
+    token: u64,
+    /// Outgoing: the asker's local inbox. Incoming: the NATS reply subject.
+    answer_to: String,
+    until_us: u64,
 }
 
 /// What a session (one connection) has set up so far.
@@ -179,6 +209,11 @@ pub struct NatsLink<T: Transport> {
     pull_left: u32,
     pull_sent_us: u64,
     import_paused_until: u64,
+    // Requests: the local cursor (requests out, answers back), and what is in flight.
+    next_local: Option<u64>,
+    asked: VecDeque<Pending>,
+    served: VecDeque<Pending>,
+    next_token: u64,
     counters: LinkCounters,
     texts: Vec<Option<(Vec<u8>, usize)>>,
     random: u32,
@@ -205,6 +240,10 @@ impl<T: Transport> NatsLink<T> {
             pull_left: 0,
             pull_sent_us: 0,
             import_paused_until: 0,
+            next_local: None,
+            asked: VecDeque::new(),
+            served: VecDeque::new(),
+            next_token: 1,
             counters: LinkCounters::default(),
             texts: Vec::new(),
             random: 0x9e37_79b9,
@@ -263,9 +302,22 @@ impl<T: Transport> NatsLink<T> {
                     config.node = String::from(id)
                 }
                 Some(("node", id)) => {
-                    return Err(format!("boot argument node={id}: not a node id (a-z 0-9 -)"));
+                    return Err(format!(
+                        "boot argument node={id}: not a node id (a-z 0-9 -)"
+                    ));
                 }
                 Some(("nats", server)) => config.server = Some(String::from(server)),
+                // One more pattern for a list (`serve=svc.>`): a node's own part of a
+                // configuration every node shares.
+                Some((list @ ("export" | "import" | "request" | "serve"), pattern)) => {
+                    let line = format!("{list} {pattern}");
+                    let extra = Config::parse(&line)
+                        .map_err(|e| format!("boot argument {arg}: {}", e.message))?;
+                    config.exports.extend(extra.exports);
+                    config.imports.extend(extra.imports);
+                    config.requests.extend(extra.requests);
+                    config.serves.extend(extra.serves);
+                }
                 _ => {}
             }
         }
@@ -291,7 +343,10 @@ impl<T: Transport> NatsLink<T> {
                 self.opened_us = Some(now);
             }
             Err(e) => {
-                let why = format!("nats: cannot reach {server} ({}): {e}", self.transport.kind());
+                let why = format!(
+                    "nats: cannot reach {server} ({}): {e}",
+                    self.transport.kind()
+                );
                 self.log_once(host, why);
                 let random = self.next_random();
                 self.conn.transport_down(now, random, Dropped::Closed);
@@ -335,9 +390,11 @@ impl<T: Transport> NatsLink<T> {
                 Ok(n) => {
                     let was_up = self.conn.state() == State::Up;
                     let mut msgs: Vec<OwnedMsg> = Vec::new();
-                    let result = self.conn.received(buf.get(..n).unwrap_or_default(), now, &mut |m| {
-                        msgs.push(OwnedMsg::from(m));
-                    });
+                    let result =
+                        self.conn
+                            .received(buf.get(..n).unwrap_or_default(), now, &mut |m| {
+                                msgs.push(OwnedMsg::from(m));
+                            });
                     if !was_up && self.conn.state() == State::Up {
                         self.session_started(host, now);
                     }
@@ -369,6 +426,7 @@ impl<T: Transport> NatsLink<T> {
         }
         if self.conn.state() == State::Up {
             self.export(host, now);
+            self.local_requests(host, now);
             self.presence(host, now);
             self.pull(now);
         }
@@ -413,7 +471,9 @@ impl<T: Transport> NatsLink<T> {
         self.setup = Setup::Stream;
         let (subject, body) = jetstream::stream_create();
         let reply = self.inbox("api.stream");
-        let _ = self.conn.publish(&subject, Some(&reply), None, body.as_bytes());
+        let _ = self
+            .conn
+            .publish(&subject, Some(&reply), None, body.as_bytes());
         self.announce();
         self.next_heartbeat_us = now;
     }
@@ -423,7 +483,9 @@ impl<T: Transport> NatsLink<T> {
         let durable = jetstream::durable_name(self.node(), 0);
         let (subject, body) = jetstream::consumer_create(&durable, ">", PULL_BATCH * 4);
         let reply = self.inbox("api.consumer");
-        let _ = self.conn.publish(&subject, Some(&reply), None, body.as_bytes());
+        let _ = self
+            .conn
+            .publish(&subject, Some(&reply), None, body.as_bytes());
     }
 
     /// Asks the consumer for more when the last pull is done (or lost).
@@ -438,7 +500,11 @@ impl<T: Transport> NatsLink<T> {
         let durable = jetstream::durable_name(self.node(), 0);
         let (subject, body) = jetstream::next(&durable, PULL_BATCH, PULL_EXPIRES_MS, false);
         let reply = self.inbox("in");
-        if self.conn.publish(&subject, Some(&reply), None, body.as_bytes()).is_ok() {
+        if self
+            .conn
+            .publish(&subject, Some(&reply), None, body.as_bytes())
+            .is_ok()
+        {
             self.pull_left = PULL_BATCH;
             self.pull_sent_us = now;
         }
@@ -465,7 +531,11 @@ impl<T: Transport> NatsLink<T> {
         let mem = host.meminfo();
         let total = mem.heap.used.saturating_add(mem.heap.free).max(1);
         let heap_full = mem.heap.used.saturating_mul(10) >= total.saturating_mul(9);
-        let load = if heap_full { 100 } else { running.saturating_mul(25).min(100) };
+        let load = if heap_full {
+            100
+        } else {
+            running.saturating_mul(25).min(100)
+        };
         let mut json = String::from("{\"node\":");
         let _ = zb_json::write_escaped(&mut json, &config.node);
         let _ = write!(
@@ -536,12 +606,17 @@ impl<T: Transport> NatsLink<T> {
         let inflight = &mut self.inflight;
         let mut published = 0u64;
         let read = host.read_events(self.next_export, room, &mut |e: &EventView<'_>, origin| {
-            if origin.is_some() || !exports.iter().any(|p| pattern_covers(p, e.name)) {
+            // Each event is exported by its own node only (what came in over NATS is not).
+            if origin.is_some()
+                || e.source.starts_with("node:")
+                || !exports.iter().any(|p| pattern_covers(p, e.name))
+            {
                 return;
             }
-            let (Ok(headers), Ok(payload)) =
-                (core::str::from_utf8(e.headers.as_bytes()), core::str::from_utf8(e.payload))
-            else {
+            let (Ok(headers), Ok(payload)) = (
+                core::str::from_utf8(e.headers.as_bytes()),
+                core::str::from_utf8(e.payload),
+            ) else {
                 return;
             };
             let (subject, hdrs, json) = interop::export(&Outgoing {
@@ -582,6 +657,10 @@ impl<T: Transport> NatsLink<T> {
             self.delivery(host, now, m);
             return;
         }
+        if let Some(subject) = m.subject.strip_prefix("zb.req.") {
+            self.request_in(host, subject, m);
+            return;
+        }
         let me = self.node();
         let Some(rest) = m
             .subject
@@ -601,6 +680,14 @@ impl<T: Transport> NatsLink<T> {
                 return;
             }
             self.inflight.retain(|f| f.seq != seq);
+            return;
+        }
+        if let Some(token) = rest.strip_prefix("rep.") {
+            self.answer_in(host, token, m);
+            return;
+        }
+        if let Some(subject) = rest.strip_prefix("req.") {
+            self.request_in(host, subject, m);
             return;
         }
         let body = core::str::from_utf8(&m.payload).unwrap_or_default();
@@ -628,6 +715,205 @@ impl<T: Transport> NatsLink<T> {
         }
     }
 
+    /// Local requests to send out, and answers to requests from NATS to send back: both are
+    /// committed local events, read once from the link's own cursor.
+    fn local_requests(&mut self, host: &mut dyn Host, now: u64) {
+        let Some(config) = self.config.as_ref() else {
+            return;
+        };
+        if config.requests.is_empty() && config.serves.is_empty() {
+            return;
+        }
+        let from = match self.next_local {
+            Some(seq) => seq,
+            None => {
+                // From now on: a request from before the link was up is not sent (its asker
+                // has timed out).
+                let start = host.read_events(u64::MAX, 0, &mut |_, _| {}).unwrap_or(0);
+                self.next_local = Some(start);
+                start
+            }
+        };
+        let patterns = config.requests.clone();
+        let me = config.node.clone();
+        let mut found: Vec<(String, String, String, Vec<u8>)> = Vec::new();
+        let mut answers: Vec<(u64, Vec<u8>)> = Vec::new();
+        let read = host.read_events(from, 64, &mut |e: &EventView<'_>, origin| {
+            if let Some(token) = e.name.strip_prefix(LOCAL_INBOX) {
+                if let Ok(token) = token.parse() {
+                    answers.push((token, e.payload.to_vec()));
+                }
+                return;
+            }
+            if origin.is_some()
+                || e.source.starts_with("node:")
+                || !patterns.iter().any(|p| pattern_covers(p, e.name))
+            {
+                return;
+            }
+            let mut reply_to = None;
+            let mut to = String::new();
+            for (k, v) in zb_abi::bus::pairs(e.headers) {
+                match k {
+                    "reply_to" => reply_to = Some(v),
+                    "to" | "cap" => to = format!("{k}={v}"),
+                    _ => {}
+                }
+            }
+            if let Some(inbox) = reply_to {
+                found.push((
+                    String::from(e.name),
+                    String::from(inbox),
+                    to,
+                    e.payload.to_vec(),
+                ));
+            }
+        });
+        match read {
+            Ok(next) => self.next_local = Some(next),
+            Err(_) => return,
+        }
+        for (token, payload) in answers {
+            let Some(at) = self.served.iter().position(|p| p.token == token) else {
+                continue;
+            };
+            if let Some(p) = self.served.remove(at)
+                && self
+                    .conn
+                    .publish(&p.answer_to, None, None, &payload)
+                    .is_ok()
+            {
+                self.counters.answers_out += 1;
+            }
+        }
+        for (subject, inbox, to, payload) in found {
+            let target = match to.split_once('=') {
+                Some(("to", node)) => Some(String::from(node)),
+                Some(("cap", cap)) => {
+                    let id = if cap.starts_with("capability://") {
+                        String::from(cap)
+                    } else {
+                        format!("capability://{cap}")
+                    };
+                    match self.registry.resolve(&id, &Prefer::Any, now) {
+                        Ok((node, _)) => Some(node),
+                        Err(e) => {
+                            self.log_once(host, format!("nats: request {subject}: {id}: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            // Addressed to this node: its own responders have it already.
+            if target.as_deref() == Some(me.as_str()) {
+                continue;
+            }
+            let nats_subject = match &target {
+                Some(node) => subjects::request(node, &subject),
+                None => subjects::any_request(&subject),
+            };
+            let token = self.next_token;
+            self.next_token += 1;
+            let reply = format!("zb.node.{me}.rep.{token}");
+            let mut hw = crate::headers::HeaderWriter::new();
+            let _ = hw.add("Zb-Origin", &me);
+            let headers = hw.finish();
+            if self
+                .conn
+                .publish(&nats_subject, Some(&reply), Some(&headers), &payload)
+                .is_ok()
+            {
+                self.counters.requests_out += 1;
+                remember(&mut self.asked, token, inbox, now);
+            }
+        }
+    }
+
+    /// An answer to a request this node sent: into the journal, on the asker's inbox.
+    fn answer_in(&mut self, host: &mut dyn Host, token: &str, m: &OwnedMsg) {
+        let now = host.clock_us();
+        self.asked.retain(|p| p.until_us > now);
+        let Ok(token) = token.parse::<u64>() else {
+            return;
+        };
+        let Some(at) = self.asked.iter().position(|p| p.token == token) else {
+            // Not one of ours (or answered already): dropped.
+            return;
+        };
+        let Some(pending) = self.asked.remove(at) else {
+            return;
+        };
+        let from = origin_of(m).unwrap_or_else(|| String::from("nats"));
+        let event = ImportedEvent {
+            name: &pending.answer_to,
+            version: 1,
+            correlation_id: 0,
+            causation_id: 0,
+            tenant: "",
+            headers: "",
+            payload: &m.payload,
+            origin: &from,
+            origin_seq: 0,
+            reply: true,
+        };
+        let mut ok = false;
+        host.import_event(&event, &mut |r| ok = r.is_ok());
+        if ok {
+            self.counters.answers_in += 1;
+        }
+    }
+
+    /// A request from NATS for a subject this node serves: into the journal, with a local
+    /// inbox whose answer the link sends back.
+    fn request_in(&mut self, host: &mut dyn Host, subject: &str, m: &OwnedMsg) {
+        let now = host.clock_us();
+        self.served.retain(|p| p.until_us > now);
+        let serves = self
+            .config
+            .as_ref()
+            .map(|c| c.serves.clone())
+            .unwrap_or_default();
+        if !serves.iter().any(|p| pattern_covers(p, subject)) {
+            return;
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        let headers = match &m.reply {
+            Some(_) => format!("reply_to={LOCAL_INBOX}{token}"),
+            None => String::new(),
+        };
+        let from = origin_of(m).unwrap_or_else(|| String::from("nats"));
+        let event = ImportedEvent {
+            name: subject,
+            version: 1,
+            correlation_id: 0,
+            causation_id: 0,
+            tenant: "",
+            headers: &headers,
+            payload: &m.payload,
+            origin: &from,
+            origin_seq: 0,
+            reply: false,
+        };
+        let mut outcome: Result<(), String> = Ok(());
+        host.import_event(&event, &mut |r| {
+            outcome = r.map(|_| ()).map_err(|(_, why)| String::from(why));
+        });
+        match outcome {
+            Ok(()) => {
+                self.counters.requests_in += 1;
+                if let Some(reply) = &m.reply {
+                    remember(&mut self.served, token, reply.clone(), now);
+                }
+            }
+            Err(why) => {
+                self.counters.rejected += 1;
+                self.log_once(host, format!("nats: request {subject} refused: {why}"));
+            }
+        }
+    }
+
     fn presence_message(&mut self, m: &OwnedMsg, now: u64) {
         let body = core::str::from_utf8(&m.payload).unwrap_or_default();
         if m.subject.ends_with(".hb") {
@@ -645,7 +931,9 @@ impl<T: Transport> NatsLink<T> {
     /// A message the consumer delivered (or the status that ends a pull).
     fn delivery(&mut self, host: &mut dyn Host, now: u64, m: &OwnedMsg) {
         let headers = m.headers.as_deref();
-        if let Some(status) = headers.and_then(|h| Headers::parse(h).ok()).and_then(|h| h.status)
+        if let Some(status) = headers
+            .and_then(|h| Headers::parse(h).ok())
+            .and_then(|h| h.status)
         {
             // 404 no messages, 408 the pull expired, 409 the consumer changed: pull again.
             let _ = status;
@@ -666,12 +954,19 @@ impl<T: Transport> NatsLink<T> {
         }
         let stream_seq = delivery.map(|d| d.stream_seq);
         let me = String::from(self.node());
-        let imports = self.config.as_ref().map(|c| c.imports.clone()).unwrap_or_default();
+        let imports = self
+            .config
+            .as_ref()
+            .map(|c| c.imports.clone())
+            .unwrap_or_default();
         let ack = match interop::import(&m.subject, headers, &m.payload, stream_seq, &me) {
             Err(ImportError::Own) => true,
             Err(e) => {
                 self.counters.rejected += 1;
-                self.log_once(host, format!("nats: not an event, dropped ({e:?}): {}", m.subject));
+                self.log_once(
+                    host,
+                    format!("nats: not an event, dropped ({e:?}): {}", m.subject),
+                );
                 true
             }
             Ok(event) if !imports.iter().any(|p| pattern_covers(p, &event.subject)) => true,
@@ -685,11 +980,14 @@ impl<T: Transport> NatsLink<T> {
                     headers: &event.headers,
                     payload: event.payload.as_bytes(),
                     origin: &event.node,
-                    origin_seq: event.seq,
+                    origin_seq: event.seq.max(1),
+                    reply: false,
                 };
                 let mut outcome: Result<bool, (Error, String)> = Ok(false);
                 host.import_event(&imported, &mut |r| {
-                    outcome = r.map(|(_, dup)| dup).map_err(|(e, why)| (e, String::from(why)));
+                    outcome = r
+                        .map(|(_, dup)| dup)
+                        .map_err(|(e, why)| (e, String::from(why)));
                 });
                 match outcome {
                     Ok(true) => {
@@ -794,6 +1092,10 @@ impl<T: Transport> NatsLink<T> {
         let _ = writeln!(t, "duplicates {}", l.duplicates);
         let _ = writeln!(t, "rejected {}", l.rejected);
         let _ = writeln!(t, "lag {}", l.import_pending);
+        let _ = writeln!(t, "requests_out {}", l.requests_out);
+        let _ = writeln!(t, "answers_in {}", l.answers_in);
+        let _ = writeln!(t, "requests_in {}", l.requests_in);
+        let _ = writeln!(t, "answers_out {}", l.answers_out);
         if let Some(e) = self.conn.last_error() {
             let _ = writeln!(t, "last_error {e:?}");
         }
@@ -818,6 +1120,25 @@ impl<T: Transport> NatsLink<T> {
         }
         Reply::Done(slot as u64)
     }
+}
+
+/// Keeps request `token` in `list` (bounded: the oldest goes first).
+fn remember(list: &mut VecDeque<Pending>, token: u64, answer_to: String, now: u64) {
+    if list.len() == MAX_REQUESTS {
+        list.pop_front();
+    }
+    list.push_back(Pending {
+        token,
+        answer_to,
+        until_us: now.saturating_add(REQUEST_TTL_US),
+    });
+}
+
+/// The node a request or answer says it comes from (`Zb-Origin`), if it is a node id.
+fn origin_of(m: &OwnedMsg) -> Option<String> {
+    let headers = Headers::parse(m.headers.as_deref()?).ok()?;
+    let node = headers.get("Zb-Origin")?;
+    crate::presence::is_node_id(node).then(|| String::from(node))
 }
 
 /// A node id for a platform that was given none.
@@ -868,8 +1189,13 @@ impl<T: Transport> NativeService for NatsLink<T> {
             }
         };
         let Some(server) = config.server.clone() else {
-            self.off_reason = String::from("no server (boot argument nats=HOST:PORT, or `server` in /etc/federation)");
-            host.log(&format!("nats: node {}, off ({})", config.node, self.off_reason));
+            self.off_reason = String::from(
+                "no server (boot argument nats=HOST:PORT, or `server` in /etc/federation)",
+            );
+            host.log(&format!(
+                "nats: node {}, off ({})",
+                config.node, self.off_reason
+            ));
             return;
         };
         self.random ^= (host.clock_us() as u32) | 1;
@@ -883,8 +1209,16 @@ impl<T: Transport> NativeService for NatsLink<T> {
         }
         // Replies to this node: the stream's acknowledgements, the JetStream API's answers,
         // and what the consumer delivers (on their own subjects, `zb.ev.…`).
-        for inbox in ["ack.*", "api.*", "in"] {
+        for inbox in ["ack.*", "api.*", "in", "rep.*"] {
             let _ = self.conn.subscribe(&format!("zb.node.{me}.{inbox}"), None);
+        }
+        for pattern in &config.serves {
+            // Shared with every node serving it (one of them gets each request), and
+            // addressed to this node alone.
+            let _ = self
+                .conn
+                .subscribe(&subjects::any_request(pattern), Some(subjects::QUEUE));
+            let _ = self.conn.subscribe(&subjects::request(&me, pattern), None);
         }
         host.log(&format!(
             "nats: node {me} ({}), server {server} over {}; exports {}, imports {}",
@@ -893,9 +1227,13 @@ impl<T: Transport> NativeService for NatsLink<T> {
             list(&config.exports),
             list(&config.imports)
         ));
-        for pattern in &config.exports {
-            // A commit on an exported subject wakes the link at once.
+        for pattern in config.exports.iter().chain(&config.requests) {
+            // A commit on an exported subject (or a request) wakes the link at once.
             let _ = host.watch_events(pattern);
+        }
+        if !config.serves.is_empty() {
+            // Answers to requests from other nodes, too.
+            let _ = host.watch_events("_INBOX.nats.>");
         }
         self.config = Some(config);
         let now = host.clock_us();

@@ -527,6 +527,10 @@ pub struct ImportedEvent<'a> {
     pub payload: &'a [u8],
     /// The node it was emitted on (or the plain NATS client's stand-in name).
     pub origin: &'a str,
-    /// Its sequence number there: imports are de-duplicated by (origin, origin_seq).
+    /// Its sequence number there: imports are de-duplicated by (origin, origin_seq). 0: not
+    /// de-duplicated (a request or reply through NATS core, which has no order to go by).
     pub origin_seq: u64,
+    /// A reply on a `_INBOX.…` subject to a request this node sent (the link checked that it
+    /// answers one of its own): only such an import may write an inbox.
+    pub reply: bool,
 }

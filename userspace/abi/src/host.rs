@@ -32,9 +32,9 @@
 //! one with it ([`BlockDev`] for the vfs, [`NetDev`] for the net service), as a Tock board hands
 //! a capsule its device.
 
+use crate::bus::{EventView, ImportedEvent};
 use crate::kind::{KindId, KindInfo};
 use crate::scheme::{Answer, FsInfo, OpenFlags, Reply, Request, RequestId, Stat, Whence};
-use crate::bus::{EventView, ImportedEvent};
 use crate::{Error, MemInfo, Pid, RunInfo, SysInfo};
 
 /// What a power request asks for.
@@ -250,12 +250,7 @@ pub trait Bus {
     /// of them; `visit` gets each with its origin (`Some((node, seq))` for an imported one).
     /// Returns the sequence number after the last one visited (where to go on from).
     /// Default: `Unsupported`.
-    fn read_events(
-        &mut self,
-        from: u64,
-        max: usize,
-        visit: EventVisit<'_>,
-    ) -> Result<u64, Error> {
+    fn read_events(&mut self, from: u64, max: usize, visit: EventVisit<'_>) -> Result<u64, Error> {
         let _ = (from, max, visit);
         Err(Error::Unsupported)
     }

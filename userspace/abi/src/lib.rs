@@ -32,8 +32,9 @@ pub mod view;
 
 pub use error::Error;
 pub use host::{
-    Admin, BlockDev, BlockDeviceInfo, Bus, Console, ConsoleClient, Files, Host, NativeService,
-    NetDev, NetDeviceInfo, PowerAction, Runs, EventVisit, ImportReply, ScanReply, Schemes, SealReply, SpawnOptions, System,
+    Admin, BlockDev, BlockDeviceInfo, Bus, Console, ConsoleClient, EventVisit, Files, Host,
+    ImportReply, NativeService, NetDev, NetDeviceInfo, PowerAction, Runs, ScanReply, Schemes,
+    SealReply, SpawnOptions, System,
 };
 pub use rights::Rights;
 pub use runs::{ExitView, Pid, RunInfo, RunKind, StateName, WaitOn};

@@ -1,6 +1,8 @@
 //! `req <subject> <json> [--timeout 500ms|2s|N]`: request/reply over the bus. Emits the
 //! request with a `reply_to` header naming a fresh inbox subject (`_INBOX.<pid>.<clock>`) and
 //! prints the payload of the first reply, or fails after the timeout (default 1 s).
+//! `--to NODE` addresses the request to another node of a federation, `--cap CAPABILITY` to
+//! the node the resolver picks for it (the `to`/`cap` header the federation link reads).
 //!
 //! `req --serve <pattern> [--queue NAME]`: an echo service — answers every request matching
 //! `pattern` with its own payload (printing each request as `sub` does), until stopped. With
@@ -21,8 +23,7 @@ use zb_sdk::io::{BufWriter, Stream};
 
 zb_sdk::entry!(main);
 
-const USAGE: &str =
-    "usage: req <subject> <json> [--timeout 500ms]\n       req --serve <pattern> [--queue NAME]\n";
+const USAGE: &str = "usage: req <subject> <json> [--timeout 500ms] [--to NODE | --cap CAPABILITY]\n       req --serve <pattern> [--queue NAME]\n";
 
 fn main() -> i32 {
     let mut argbuf = [0u8; 320];
@@ -39,12 +40,20 @@ fn main() -> i32 {
             let opts = core::str::from_utf8(opts.get(..len).unwrap_or(&[])).unwrap_or("");
             serve(pattern, opts)
         }
-        [subject, payload] => request(subject, payload, 1000),
-        [subject, payload, "--timeout", t] => {
-            match parse_ms(t).filter(|&ms| ms > 0 && ms <= 3_600_000) {
-                Some(ms) => request(subject, payload, ms),
-                None => return usage(USAGE),
+        [subject, payload, rest @ ..] if rest.len() % 2 == 0 => {
+            let (mut timeout_ms, mut target) = (1000, ("", ""));
+            for pair in rest.chunks(2) {
+                match pair {
+                    ["--timeout", t] => match parse_ms(t).filter(|&ms| ms > 0 && ms <= 3_600_000) {
+                        Some(ms) => timeout_ms = ms,
+                        None => return usage(USAGE),
+                    },
+                    ["--to", node] => target = ("to", node),
+                    ["--cap", cap] => target = ("cap", cap),
+                    _ => return usage(USAGE),
+                }
             }
+            request(subject, payload, timeout_ms, target)
         }
         _ => return usage(USAGE),
     };
@@ -54,9 +63,14 @@ fn main() -> i32 {
 // Not inlined into `main`: each command's buffers then share one stack region with the
 // others' (programs have a 2 KiB stack).
 #[inline(never)]
-fn request(subject: &str, payload: &str, timeout_ms: u64) -> Result<(), Error> {
+fn request(
+    subject: &str,
+    payload: &str,
+    timeout_ms: u64,
+    (key, target): (&str, &str),
+) -> Result<(), Error> {
     // A fresh inbox: this run's pid and the clock make it unique.
-    let (mut inbox_raw, mut opts_raw, mut header_raw) = ([0u8; 48], [0u8; 32], [0u8; 64]);
+    let (mut inbox_raw, mut opts_raw, mut header_raw) = ([0u8; 48], [0u8; 32], [0u8; 176]);
     let mut inbox = Text::new(&mut inbox_raw);
     inbox
         .push(b"_INBOX.")
@@ -68,6 +82,9 @@ fn request(subject: &str, payload: &str, timeout_ms: u64) -> Result<(), Error> {
     let mut replies = Subscription::new(inbox.as_str(), opts.as_str())?;
     let mut header = Text::new(&mut header_raw);
     header.push(b"reply_to=").push_str(inbox.as_str());
+    if !key.is_empty() {
+        header.push(b"\n").push_str(key).push(b"=").push_str(target);
+    }
     bus::emit(subject, payload, header.as_str())?;
     // Smaller than a subscriber's: this frame also holds the inbox, options and header.
     let mut buf = [0u8; 384];

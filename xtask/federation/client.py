@@ -1,0 +1,76 @@
+"""An ordinary NATS client beside ZeroBus nodes (xtask/src/federation.rs, xtask/src/bench.rs).
+
+  client.py SERVER command JSON   publish a ledger command to the nodes serving it (queue group)
+                                  and print the outcome event a node exports, as JSON
+  client.py SERVER bench N        a publisher->subscriber pair on the same server: N messages,
+                                  prints {"events_per_s":..,"latency_us_p50":..}
+"""
+import asyncio
+import json
+import sys
+import time
+
+import nats
+
+
+async def command(server, payload):
+    nc = await nats.connect(server, name="zb-test-client")
+    outcome = asyncio.get_running_loop().create_future()
+
+    async def on_event(msg):
+        if not outcome.done():
+            outcome.set_result(msg)
+
+    for subject in ("zb.ev.ledger.transfer.completed", "zb.ev.ledger.transfer.rejected"):
+        await nc.subscribe(subject, cb=on_event)
+    await nc.flush()
+    await nc.publish("zb.req.ledger.transfer.requested", payload.encode())
+    msg = await asyncio.wait_for(outcome, 20)
+    print(json.dumps({
+        "subject": msg.subject,
+        "headers": dict(msg.headers or {}),
+        "envelope": json.loads(msg.data),
+    }))
+    await nc.close()
+
+
+async def bench(server, n):
+    pub = await nats.connect(server, name="zb-bench-pub")
+    sub = await nats.connect(server, name="zb-bench-sub")
+    done = asyncio.get_running_loop().create_future()
+    latencies = []
+
+    async def on_msg(msg):
+        latencies.append(time.perf_counter_ns() - int(msg.data))
+        if len(latencies) == n and not done.done():
+            done.set_result(None)
+
+    await sub.subscribe("zb.bench.py", cb=on_msg)
+    await sub.flush()
+    start = time.perf_counter()
+    for _ in range(n):
+        await pub.publish("zb.bench.py", str(time.perf_counter_ns()).encode())
+    await pub.flush()
+    await asyncio.wait_for(done, 60)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    print(json.dumps({
+        "events_per_s": n / elapsed,
+        "latency_us_p50": latencies[len(latencies) // 2] / 1000,
+    }))
+    await pub.close()
+    await sub.close()
+
+
+def main():
+    server, mode, arg = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "command":
+        asyncio.run(command(server, arg))
+    elif mode == "bench":
+        asyncio.run(bench(server, int(arg)))
+    else:
+        sys.exit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
