@@ -4,14 +4,20 @@
 // without programs: it says "boot files: none").
 
 fn embed_bootfs(out: &std::path::Path) {
-    let archive = out.join("bootfs.img");
-    println!("cargo:rerun-if-env-changed=ZB_BOOTFS");
-    match std::env::var_os("ZB_BOOTFS") {
+    embed_archive(out, "ZB_BOOTFS", "bootfs.img");
+}
+
+/// Copies the archive the environment variable `var` names to `$OUT_DIR/<name>` (empty when
+/// unset).
+fn embed_archive(out: &std::path::Path, var: &str, name: &str) {
+    let archive = out.join(name);
+    println!("cargo:rerun-if-env-changed={var}");
+    match std::env::var_os(var) {
         Some(src) => {
             let src = std::path::PathBuf::from(src);
             println!("cargo:rerun-if-changed={}", src.display());
             if let Err(e) = std::fs::copy(&src, &archive) {
-                panic!("ZB_BOOTFS={}: {e}", src.display());
+                panic!("{var}={}: {e}", src.display());
             }
         }
         None => std::fs::write(&archive, []).expect("write an empty boot archive"),

@@ -11,4 +11,6 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
 
     embed_bootfs(&out);
+    // The QEMU build's test programs, in flash sectors 1-3 (memory.x).
+    embed_archive(&out, "ZB_BOOTFS_TESTS", "bootfs-tests.img");
 }

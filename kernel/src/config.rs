@@ -29,6 +29,9 @@ pub struct RunLimits {
 pub struct KernelConfig {
     /// The boot archive (`zb_abi::bootfs` format): `/bin/<program>` and friends. May be empty.
     pub boot_files: &'static [u8],
+    /// A second archive of the same format, installed after the first (a board's QEMU build
+    /// keeps its test programs apart from the firmware proper). Usually empty.
+    pub more_boot_files: &'static [u8],
     pub limits: RunLimits,
     /// Most live (not DONE) runs at once.
     pub max_runs: usize,
@@ -84,6 +87,7 @@ impl KernelConfig {
     pub const fn large(boot_files: &'static [u8]) -> Self {
         KernelConfig {
             boot_files,
+            more_boot_files: &[],
             limits: RunLimits {
                 memory_bytes: 4 << 20,
                 stack_bytes: 1 << 20,
@@ -117,6 +121,7 @@ impl KernelConfig {
     pub const fn small(boot_files: &'static [u8]) -> Self {
         KernelConfig {
             boot_files,
+            more_boot_files: &[],
             limits: RunLimits {
                 memory_bytes: 24 << 10,
                 stack_bytes: 8 << 10,

@@ -149,6 +149,9 @@ impl<'s> Node<'s> {
         kernel.set_heap_reserve(&heap_reserve_spent, &heap_reserve_ready);
         kernel.set_memory_probe(&memory);
         install_boot_files(&mut kernel, platform, config.boot_files);
+        if !config.more_boot_files.is_empty() {
+            install_boot_files(&mut kernel, platform, config.more_boot_files);
+        }
         {
             use core::fmt::Write;
             let line = kernel.open_journal(platform.journal());

@@ -206,6 +206,31 @@ const NETWORK_PROGRAMS: &[&str] = &["nc", "ping", "tcpbench", "tftp"];
 /// Programs only the PC's benchmarks run (the bus latency figure, and the host runbench's file
 /// op), which the STM32F4's archive leaves out too: 16 KB of flash it needs more.
 const PC_BENCH_PROGRAMS: &[&str] = &["buslat", "filebench"];
+/// The test suites' hostile and load programs: the STM32F4's QEMU build carries them in a
+/// second archive, in flash a board keeps /data and the journal in (boot/stm32f4/memory.x);
+/// the board's firmware leaves them out (48 KB of flash the federation link needs).
+pub const BOARD_TEST_PROGRAMS: &[&str] = &["hostile", "sysfuzz", "pressure", "memhog"];
+
+/// The STM32F4 QEMU build's second archive: [`BOARD_TEST_PROGRAMS`].
+pub fn board_test_archive() -> Result<PathBuf, String> {
+    static ARCHIVE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ARCHIVE
+        .get_or_init(|| {
+            let mut files = Vec::new();
+            for p in build_programs()? {
+                if BOARD_TEST_PROGRAMS.contains(&p.name.as_str()) {
+                    let data =
+                        std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
+                    files.push(crate::bootfs::File {
+                        path: format!("/bin/{}", p.name),
+                        data,
+                    });
+                }
+            }
+            write_archive(&files, "bootfs-stm32f4-tests.img")
+        })
+        .clone()
+}
 
 fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     let mut files = Vec::new();
@@ -213,7 +238,10 @@ fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
         if platform != Platform::X86_64 && NETWORK_PROGRAMS.contains(&p.name.as_str()) {
             continue;
         }
-        if platform == Platform::Stm32f4 && PC_BENCH_PROGRAMS.contains(&p.name.as_str()) {
+        if platform == Platform::Stm32f4
+            && (PC_BENCH_PROGRAMS.contains(&p.name.as_str())
+                || BOARD_TEST_PROGRAMS.contains(&p.name.as_str()))
+        {
             continue;
         }
         let data = std::fs::read(&p.wasm).map_err(|e| format!("{}: {e}", p.wasm.display()))?;
@@ -224,15 +252,22 @@ fn make_boot_archive(platform: Platform) -> Result<PathBuf, String> {
     }
     let rootfs = root().join(PROGRAMS_DIR).join("rootfs");
     add_tree(&rootfs, &rootfs, &mut files)?;
-    let bytes = crate::bootfs::encode(&files)?;
+    write_archive(
+        &files,
+        match platform {
+            Platform::X86_64 => "bootfs.img",
+            Platform::Stm32f4 => "bootfs-stm32f4.img",
+            Platform::Web => "bootfs-web.img",
+        },
+    )
+}
 
+/// Writes `files` as the archive `target/zerobus/<name>`.
+fn write_archive(files: &[crate::bootfs::File], name: &str) -> Result<PathBuf, String> {
+    let bytes = crate::bootfs::encode(files)?;
     let dir = target_dir().join("zerobus");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(match platform {
-        Platform::X86_64 => "bootfs.img",
-        Platform::Stm32f4 => "bootfs-stm32f4.img",
-        Platform::Web => "bootfs-web.img",
-    });
+    let path = dir.join(name);
     // Rewrite only on change: the STM32F4 firmware is rebuilt when the file changes.
     if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
         std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -271,6 +306,9 @@ pub fn build_kernel(platform: Platform, opts: &BuildOpts) -> Result<PathBuf, Str
             cmd.env("ZB_BOOTFS", &archive);
             if opts.qemu {
                 features.push("qemu");
+                cmd.env("ZB_BOOTFS_TESTS", board_test_archive()?);
+            } else {
+                cmd.env_remove("ZB_BOOTFS_TESTS");
             }
             ("zb-boot-stm32f4", ARM_TARGET, "zerobus-stm32f4")
         }

@@ -187,7 +187,12 @@ impl Args {
             words.push(format!("node={node}"));
         }
         if self.nats.is_some() {
-            words.push(format!("nats={}", crate::qemu::NATS_GUEST));
+            // A PC reaches the server through QEMU's forward; a board over its USART2.
+            let server = match self.platform {
+                Platform::Stm32f4 => "serial",
+                _ => crate::qemu::NATS_GUEST,
+            };
+            words.push(format!("nats={server}"));
         }
         words.join(" ")
     }

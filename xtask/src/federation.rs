@@ -35,6 +35,13 @@ fn pc_node(t: &QemuTargets, name: &str, port: u16, extra: &str) -> Result<Boot, 
         )))
 }
 
+/// The STM32F4 node: its USART2 connected to the server on `port`.
+fn board_node(t: &QemuTargets, port: u16) -> Boot {
+    t.boot(Platform::Stm32f4)
+        .with_nats_serial(port)
+        .with_boot_args("node=board nats=serial")
+}
+
 /// Boots `boot` and waits for its link to be up.
 fn boot_node(name: &str, boot: &Boot) -> StepResult<Machine> {
     let mut m = Machine::boot(&format!("x86_64/federation/{name}"), boot)?;
@@ -80,6 +87,16 @@ fn diagnose(m: &mut Machine) -> String {
         .rev()
         .collect();
     format!("--- link\n{link}\n--- dmesg\n{log}\n--- transcript's end\n{tail}")
+}
+
+/// Shuts a node down from its shell.
+fn shut_down(m: &mut Machine) -> StepResult {
+    m.type_bytes(b"shutdown\r")?;
+    let outcome = m.wait_exit(STEP)?;
+    if !outcome.success() {
+        return m.fail(format!("shutdown ended with {outcome}"));
+    }
+    Ok(())
 }
 
 /// Lines of `log`'s output for event `subject` with payload text `mark`.
@@ -174,6 +191,41 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         &["capability://ledger.transfer -> pc-b"],
         STEP,
     )?;
+
+    // The board joins over its serial line: it catches up what was emitted before it booted,
+    // and what it emits reaches the PCs.
+    let mut board = boot_node("board", &board_node(t, port))?;
+    let link = board.check("link", &["transport serial"], STEP)?;
+    let caught = wait_for(
+        &mut board,
+        "log sensor.temp",
+        |o| o.contains("first"),
+        LINK_UP,
+    );
+    if let Err(e) = caught {
+        return Err(format!("{e}\n{link}\n{}", diagnose(&mut board)));
+    }
+    board.check(
+        r#"emit sensor.temp '{"c":30,"mark":"from-the-board"}'"#,
+        &[],
+        STEP,
+    )?;
+    wait_for(
+        &mut a,
+        "log sensor.temp",
+        |o| o.contains(r#""mark":"from-the-board"} (from board)"#),
+        LINK_UP,
+    )?;
+    wait_for(
+        &mut a,
+        "nodes",
+        |o| {
+            o.lines()
+                .any(|l| l.starts_with("board ") && l.contains(" up "))
+        },
+        LINK_UP,
+    )?;
+    shut_down(&mut board)?;
 
     // Requests across nodes: A asks, B's responder answers (through the queue group, and
     // addressed to B).

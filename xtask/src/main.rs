@@ -169,7 +169,19 @@ fn run(args: &Args) -> Result<(), String> {
                 .with_boot_args(&args.boot_args())
         }
         Platform::Stm32f4 => {
-            qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)
+            let mut boot = qemu::Boot::stm32f4(artifacts::build_kernel(Platform::Stm32f4, &opts)?)
+                .with_boot_args(&args.boot_args());
+            if let Some(server) = &args.nats {
+                let port = server
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .ok_or_else(|| format!("--nats {server}: no port"))?;
+                println!(
+                    "xtask: federation: the board's USART2 is connected to nats-server {server}"
+                );
+                boot = boot.with_nats_serial(port);
+            }
+            boot
         }
         Platform::Web => return Err("the web platform is served, not booted in QEMU".into()),
     };

@@ -140,6 +140,8 @@ pub fn free_udp_port() -> Result<u16, String> {
 /// A QEMU invocation for one platform, minus how the serial line is connected.
 pub struct Boot {
     pub platform: Platform,
+    /// The STM32F4's second serial line (USART2), as a QEMU chardev spec.
+    serial1: Option<String>,
     /// The raw image attached as the x86_64 virtio-blk data disk (`/data`), if any.
     pub disk: Option<PathBuf>,
     args: Vec<String>,
@@ -187,6 +189,7 @@ impl Boot {
             ),
         ]);
         Boot {
+            serial1: None,
             platform: Platform::X86_64,
             disk: None,
             args,
@@ -283,11 +286,26 @@ impl Boot {
     /// `opt/zerobus/args` on x86_64 (read by `zb_hal_x86_64::fw_cfg`). Other platforms:
     /// unchanged.
     pub fn with_boot_args(mut self, args: &str) -> Boot {
-        if self.platform == Platform::X86_64 && !args.is_empty() {
-            self.args.extend([
+        if args.is_empty() {
+            return self;
+        }
+        match self.platform {
+            Platform::X86_64 => self.args.extend([
                 "-fw_cfg".into(),
                 format!("name=opt/zerobus/args,string={}", args.replace(',', ",,")),
-            ]);
+            ]),
+            // Read by semihosting's SYS_GET_CMDLINE (zb_hal_stm32f4::args).
+            Platform::Stm32f4 => self.args.extend(["-append".into(), args.into()]),
+            Platform::Web => {}
+        }
+        self
+    }
+
+    /// On the STM32F4, connects USART2 (the federation link's line) to nats-server on
+    /// 127.0.0.1:`port`; QEMU connects again whenever the server closes the connection.
+    pub fn with_nats_serial(mut self, port: u16) -> Boot {
+        if self.platform == Platform::Stm32f4 {
+            self.serial1 = Some(format!("tcp:127.0.0.1:{port},reconnect=1"));
         }
         self
     }
@@ -339,6 +357,7 @@ impl Boot {
         .chain(["-kernel".into(), elf.display().to_string()])
         .collect();
         Boot {
+            serial1: None,
             platform: Platform::Stm32f4,
             disk: None,
             args,
@@ -351,6 +370,7 @@ impl Boot {
     /// [`Boot::with_fresh_disk`] for the profile that holds the browser's storage).
     pub fn web(url: String, driver: PathBuf) -> Boot {
         Boot {
+            serial1: None,
             platform: Platform::Web,
             disk: None,
             args: vec![driver.display().to_string(), "--url".into(), url],
@@ -366,6 +386,7 @@ impl Boot {
         let mut args = self.args.clone();
         args[at + 1] = format!("{}?{query}", args[at + 1]);
         Ok(Boot {
+            serial1: None,
             platform: self.platform,
             disk: None,
             args,
@@ -393,6 +414,9 @@ impl Boot {
         if self.platform != Platform::Web {
             cmd.args(["-serial", "stdio", "-monitor", "none"]);
         }
+        if let Some(line) = &self.serial1 {
+            cmd.args(["-serial", line]);
+        }
         cmd
     }
 
@@ -407,9 +431,12 @@ impl Boot {
             "xtask: booting {} in QEMU{disk}; Ctrl-A X quits, `shutdown` stops the OS",
             self.platform.name()
         );
-        let status = self
-            .command()
-            .args(["-serial", "mon:stdio"])
+        let mut cmd = self.command();
+        cmd.args(["-serial", "mon:stdio"]);
+        if let Some(line) = &self.serial1 {
+            cmd.args(["-serial", line]);
+        }
+        let status = cmd
             .status()
             .map_err(|e| format!("cannot start QEMU: {e}"))?;
         Ok(Outcome::from_status(self.platform, status))

@@ -42,6 +42,12 @@ impl<const N: usize> SerialConsole<N> {
         self.input.push(byte);
     }
 
+    /// Whether the input ring is full (a receive handler that can hold the line — leave the
+    /// byte in the UART, stop the interrupt — does so instead of dropping).
+    pub fn is_full(&self) -> bool {
+        self.input.len() >= N
+    }
+
     /// Takes as much of `bytes` as the input ring has room for (the ring's only producer);
     /// returns how many.
     pub fn take(&self, bytes: &[u8]) -> usize {

@@ -6,7 +6,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`clock`] | core clock choice, the TIM2 monotonic clock, the SysTick wake-up tick |
-//! | [`serial`] | the USART1 console (PA9 TX, PA10 RX, 115200 8N1), interrupt-driven input |
+//! | [`serial`] | the USART1 console (PA9 TX, PA10 RX, 115200 8N1) and the federation link's USART2 (PA2/PA3), interrupt-driven input |
+//! | [`args`] | boot arguments (QEMU's `-append`, by semihosting) |
 //! | [`power`] | shutdown (semihosting exit under QEMU or a debugger) and reset |
 //! | [`storage`] | the block device behind `/data`: flash sector 1, or RAM modelling flash under QEMU |
 //!
@@ -28,6 +29,7 @@
 //! Invariants: [`init`] runs once, first thing in `main`; interrupt handlers never allocate.
 #![no_std]
 
+pub mod args;
 pub mod clock;
 pub mod power;
 pub mod serial;
@@ -66,6 +68,7 @@ pub fn init() -> &'static Board {
     let dp = unsafe { stm32f4::stm32f405::Peripherals::steal() };
     clock::init(&mut core.SYST, &dp);
     serial::init(&dp);
+    serial::init_link(&dp);
 
     let heap_start = &raw mut __sheap;
     let heap_bytes = (&raw const _ram_end)
@@ -134,6 +137,10 @@ impl Platform for Board {
 
     fn power(&self) -> &dyn Power {
         &power::POWER
+    }
+
+    fn boot_args(&self) -> &'static str {
+        args::boot_args()
     }
 
     fn drivers(&self) -> &'static [&'static str] {

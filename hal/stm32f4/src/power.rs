@@ -12,7 +12,7 @@ pub struct BoardPower;
 pub static POWER: BoardPower = BoardPower;
 
 /// Whether a debugger (or QEMU, which is one for our purposes) can take semihosting calls.
-fn debugger_attached() -> bool {
+pub(crate) fn debugger_attached() -> bool {
     if cfg!(feature = "qemu") {
         return true;
     }

@@ -101,8 +101,10 @@ impl Config {
                         err(alloc::format!("role: {r}: not hub, member or browser"))
                     })?
                 }
-                ("server", [addr]) if is_host_port(addr) => c.server = Some(String::from(*addr)),
-                ("server", _) => return Err(err("server: expected HOST:PORT".into())),
+                ("server", [addr]) if is_host_port(addr) || *addr == "serial" => {
+                    c.server = Some(String::from(*addr))
+                }
+                ("server", _) => return Err(err("server: expected HOST:PORT (or serial)".into())),
                 ("export" | "import" | "request" | "serve", [pattern]) => {
                     let list = match directive {
                         "export" => &mut c.exports,

@@ -36,6 +36,8 @@ pub struct Options {
     pub max_pings_out: u32,
     pub backoff_min_us: u64,
     pub backoff_max_us: u64,
+    /// Every `INFO` begins a new session (see `link::Transport::restarts_on_info`).
+    pub restart_on_info: bool,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             max_pings_out: 2,
             backoff_min_us: 250_000,
             backoff_max_us: 10_000_000,
+            restart_on_info: false,
         }
     }
 }
@@ -205,6 +208,11 @@ impl Connection {
         if self.state == State::Handshake || self.state == State::Up {
             self.inbuf.extend_from_slice(bytes);
         }
+        if self.state == State::Handshake && self.opts.restart_on_info {
+            // A line with no connection of its own: what came before the server's `INFO`
+            // (the end of an old session, its `-ERR`) is not this session's.
+            skip_to_info(&mut self.inbuf);
+        }
         let mut taken = 0;
         let result = loop {
             let limits = self.limits();
@@ -220,6 +228,12 @@ impl Connection {
                     let info = ServerInfo::parse(json);
                     if self.state == State::Handshake {
                         self.server = info;
+                        self.handshake(now);
+                    } else if self.opts.restart_on_info {
+                        // The far end of the line reconnected: a new session on the stream.
+                        self.counters.reconnects += 1;
+                        self.server = info;
+                        self.out.clear();
                         self.handshake(now);
                     } else if let Some(info) = info {
                         // An update (cluster changes): keep it.
@@ -254,6 +268,11 @@ impl Connection {
         self.inbuf.drain(..taken.min(self.inbuf.len()));
         result
     }
+
+    /// The bytes that make a server end the session on a line that cannot hang up itself (a
+    /// serial line): not a NATS operation, so the server answers `-ERR` and closes, and the
+    /// far end connects again for a new session (see `link::Transport::restarts_on_info`).
+    pub const RESET_LINE: &'static [u8] = b"\r\nZB-RESET\r\n";
 
     fn handshake(&mut self, now: u64) {
         let mut connect = String::new();
@@ -347,6 +366,21 @@ impl Connection {
     pub fn take_output(&mut self) -> Vec<u8> {
         core::mem::take(&mut self.out)
     }
+}
+
+/// Drops what `buf` holds before the first `INFO ` that starts a line (keeping a tail that
+/// may be the start of one).
+fn skip_to_info(buf: &mut Vec<u8>) {
+    const INFO: &[u8] = b"INFO ";
+    let found = buf
+        .windows(INFO.len())
+        .enumerate()
+        .find(|&(i, w)| w == INFO && (i == 0 || buf.get(i - 1) == Some(&b'\n')));
+    let cut = match found {
+        Some((i, _)) => i,
+        None => buf.len().saturating_sub(INFO.len() - 1),
+    };
+    buf.drain(..cut);
 }
 
 #[cfg(test)]

@@ -86,6 +86,11 @@ pub const POLL_US: u64 = 2_000;
 pub trait Transport {
     /// A word for logs: `tcp`, `serial`, `websocket`.
     fn kind(&self) -> &'static str;
+    /// Whether the server may start over on the same stream, unannounced (a serial line whose
+    /// far end reconnected): every `INFO` then begins a new session.
+    fn restarts_on_info(&self) -> bool {
+        false
+    }
     /// Starts a connection to `server` (`HOST:PORT`; a serial line ignores it). Bytes may not
     /// flow yet: `read` and `write` say so by moving none.
     fn open(&mut self, server: &str, host: &mut dyn Host) -> Result<(), Error>;
@@ -341,6 +346,11 @@ impl<T: Transport> NatsLink<T> {
             Ok(()) => {
                 self.conn.transport_up();
                 self.opened_us = Some(now);
+                if self.transport.restarts_on_info() {
+                    // Whatever the line carried before is over: the server ends it, the far
+                    // end connects again, and the new session's INFO starts ours.
+                    let _ = self.transport.write(Connection::RESET_LINE, host);
+                }
             }
             Err(e) => {
                 let why = format!(
@@ -388,14 +398,14 @@ impl<T: Transport> NatsLink<T> {
             match self.transport.read(&mut buf, host) {
                 Ok(0) => break,
                 Ok(n) => {
-                    let was_up = self.conn.state() == State::Up;
+                    let sessions = self.conn.counters().connects;
                     let mut msgs: Vec<OwnedMsg> = Vec::new();
                     let result =
                         self.conn
                             .received(buf.get(..n).unwrap_or_default(), now, &mut |m| {
                                 msgs.push(OwnedMsg::from(m));
                             });
-                    if !was_up && self.conn.state() == State::Up {
+                    if self.conn.counters().connects != sessions {
                         self.session_started(host, now);
                     }
                     for m in &msgs {
@@ -457,6 +467,13 @@ impl<T: Transport> NatsLink<T> {
     /// A new connection is up: set up the stream and the consumer, announce this node.
     fn session_started(&mut self, host: &mut dyn Host, now: u64) {
         self.session += 1;
+        // What an earlier session had unsent or unacknowledged starts over in this one.
+        self.pending_out.clear();
+        if let Some(first) = self.inflight.front() {
+            self.next_export = first.seq;
+        }
+        self.inflight.clear();
+        self.pull_left = 0;
         let server = self
             .conn
             .server()
@@ -1201,6 +1218,7 @@ impl<T: Transport> NativeService for NatsLink<T> {
         self.random ^= (host.clock_us() as u32) | 1;
         self.conn = Connection::new(Options {
             name: format!("zb-{}", config.node),
+            restart_on_info: self.transport.restarts_on_info(),
             ..Options::default()
         });
         let me = config.node.clone();

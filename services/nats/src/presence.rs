@@ -409,7 +409,7 @@ impl Registry {
     /// `caps`: one line per capability and node offering it, by capability.
     pub fn capabilities_text(&self, now: u64) -> String {
         let mut caps: Vec<&Capability> = self.caps.iter().collect();
-        caps.sort_by(|a, b| a.id.cmp(&b.id).then(a.node.cmp(&b.node)));
+        caps.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.node.cmp(&b.node)));
         let mut t = String::from(
             "CAPABILITY                                 NODE                             PRIO  COST    STATUS\n",
         );
@@ -463,7 +463,7 @@ impl Registry {
         // Best first: alive before down, up before degraded, preferred (while any preferred
         // one is alive) before not, then score, then id.
         let preferred_alive = all.iter().any(|c| c.preferred && c.status != Status::Down);
-        all.sort_by(|a, b| {
+        all.sort_unstable_by(|a, b| {
             let rank = |c: &Candidate| (c.status, !(preferred_alive && c.preferred));
             rank(a)
                 .cmp(&rank(b))
