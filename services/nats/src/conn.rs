@@ -212,6 +212,9 @@ impl Connection {
             // A line with no connection of its own: what came before the server's `INFO`
             // (the end of an old session, its `-ERR`) is not this session's.
             skip_to_info(&mut self.inbuf);
+            if !self.inbuf.starts_with(b"INFO ") {
+                return Ok(());
+            }
         }
         let mut taken = 0;
         let result = loop {
@@ -550,5 +553,53 @@ mod tests {
             Err(SendError::Invalid(WriteError::TooLarge))
         );
         assert_eq!(c.counters().published, 1);
+    }
+
+    /// A serial line has no connection of its own: what it carried before the server's INFO
+    /// (the tail of an old session, the -ERR that ended it) is skipped, and an INFO while up
+    /// is the server starting over — a new handshake, the subscriptions again.
+    #[test]
+    fn a_line_that_restarts_takes_every_info_as_a_new_session() {
+        let mut c = Connection::new(Options {
+            restart_on_info: true,
+            ..Options::default()
+        });
+        let sid = c.subscribe("zb.node.*.hb", None).unwrap();
+        c.transport_up();
+        let mut got = 0;
+        // The end of an old session, then a new one, split anywhere.
+        c.received(b"x\":1}\r\n-ERR 'Unknown Protocol Operation'\r\nIN", 0, &mut |_| got += 1)
+            .unwrap();
+        assert_eq!(c.state(), State::Handshake);
+        c.received(&INFO[2..], 0, &mut |_| got += 1).unwrap();
+        assert_eq!(c.state(), State::Up);
+        let first = text(c.take_output());
+        assert!(first.starts_with("CONNECT ") && first.contains(&alloc::format!("SUB zb.node.*.hb {sid}\r\n")));
+        assert_eq!(c.counters().connects, 1);
+        // The far end reconnected: the same stream brings a new INFO.
+        c.received(INFO, 0, &mut |_| got += 1).unwrap();
+        let again = text(c.take_output());
+        assert!(again.starts_with("CONNECT ") && again.contains("SUB zb.node.*.hb"));
+        assert_eq!((c.counters().connects, c.counters().reconnects), (2, 1));
+        assert_eq!(got, 0);
+        // Without the option, an INFO while up is an update and nothing is sent.
+        let mut plain = Connection::new(Options::default());
+        up(&mut plain);
+        plain.received(INFO, 0, &mut |_| {}).unwrap();
+        assert!(plain.take_output().is_empty());
+        assert_eq!(plain.counters().connects, 1);
+    }
+
+    #[test]
+    fn skipping_to_info_keeps_a_tail_that_may_start_one() {
+        let mut b = b"garbage INFO inside\r\nINF".to_vec();
+        skip_to_info(&mut b);
+        assert_eq!(b, b"\nINF");
+        let mut b = b"junk\nINFO {}\r\n".to_vec();
+        skip_to_info(&mut b);
+        assert_eq!(b, b"INFO {}\r\n");
+        let mut empty = Vec::new();
+        skip_to_info(&mut empty);
+        assert!(empty.is_empty());
     }
 }

@@ -1325,3 +1325,7 @@ fn list(patterns: &[String]) -> String {
         patterns.join(" ")
     }
 }
+
+#[cfg(test)]
+#[path = "link_tests.rs"]
+mod tests;

@@ -1,0 +1,502 @@
+//! The link against a scripted server and a fake host: what it says on the wire, what it puts
+//! in the journal, and when it acknowledges.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use zb_abi::bus::{EventView, ImportedEvent};
+use zb_abi::kind::KindId;
+use zb_abi::{
+    Admin, Bus, Console, Error, EventVisit, Files, ImportReply, MemInfo, Runs, Schemes, SysInfo,
+    System,
+};
+
+use super::*;
+
+/// The wire between the link and the test: what the server sent, what the link wrote.
+#[derive(Default)]
+struct Wire {
+    to_link: Vec<u8>,
+    from_link: Vec<u8>,
+    opens: u32,
+    open: bool,
+}
+
+struct FakeTransport(Rc<RefCell<Wire>>);
+
+impl Transport for FakeTransport {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+    fn open(&mut self, _: &str, _: &mut dyn Host) -> Result<(), Error> {
+        let mut w = self.0.borrow_mut();
+        w.opens += 1;
+        w.open = true;
+        Ok(())
+    }
+    fn read(&mut self, buf: &mut [u8], _: &mut dyn Host) -> Result<usize, Error> {
+        let mut w = self.0.borrow_mut();
+        if !w.open {
+            return Err(Error::Closed);
+        }
+        let n = buf.len().min(w.to_link.len());
+        buf[..n].copy_from_slice(&w.to_link[..n]);
+        w.to_link.drain(..n);
+        Ok(n)
+    }
+    fn write(&mut self, data: &[u8], _: &mut dyn Host) -> Result<usize, Error> {
+        let mut w = self.0.borrow_mut();
+        if !w.open {
+            return Err(Error::Closed);
+        }
+        w.from_link.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn close(&mut self, _: &mut dyn Host) {
+        self.0.borrow_mut().open = false;
+    }
+}
+
+/// A stored event: subject, payload, headers, origin.
+#[derive(Debug, Clone)]
+struct Stored {
+    name: String,
+    payload: String,
+    headers: String,
+    origin: Option<(String, u64)>,
+}
+
+/// The host: a clock, a journal with per-origin marks, and boot arguments.
+struct FakeHost {
+    now: u64,
+    args: &'static str,
+    journal: Vec<Stored>,
+    full: bool,
+}
+
+impl FakeHost {
+    fn new(args: &str) -> FakeHost {
+        FakeHost {
+            now: 1_000_000,
+            args: Box::leak(args.to_string().into_boxed_str()),
+            journal: Vec::new(),
+            full: false,
+        }
+    }
+
+    fn emit(&mut self, name: &str, payload: &str, headers: &str) {
+        self.journal.push(Stored {
+            name: name.into(),
+            payload: payload.into(),
+            headers: headers.into(),
+            origin: None,
+        });
+    }
+}
+
+impl Console for FakeHost {
+    fn console_write(&mut self, _: &[u8]) {}
+}
+
+impl System for FakeHost {
+    fn clock_us(&self) -> u64 {
+        self.now
+    }
+    fn cycles(&self) -> u64 {
+        0
+    }
+    fn sysinfo(&self) -> SysInfo {
+        SysInfo {
+            version: "0",
+            platform: "x86_64",
+            machine: "test",
+            profile: "debug",
+            boot_us: 0,
+        }
+    }
+    fn meminfo(&self) -> MemInfo {
+        MemInfo::default()
+    }
+    fn boot_args(&self) -> &'static str {
+        self.args
+    }
+}
+
+impl Files for FakeHost {}
+impl Runs for FakeHost {}
+impl Admin for FakeHost {}
+
+impl Schemes for FakeHost {
+    fn register_scheme(&mut self, _: &'static str, _: KindId) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl Bus for FakeHost {
+    fn watch_events(&mut self, _: &str) -> Result<u32, Error> {
+        Ok(0)
+    }
+
+    fn import_event(&mut self, e: &ImportedEvent<'_>, reply: ImportReply<'_>) {
+        if self.full {
+            return reply(Err((Error::NoSpace, "the journal is full")));
+        }
+        // As the kernel: an inbox is written only by an answer to this node's own request.
+        if e.name.starts_with("_INBOX.") && !e.reply {
+            return reply(Err((Error::InvalidArgument, "a reply inbox")));
+        }
+        if e.origin_seq > 0 {
+            let applied = self
+                .journal
+                .iter()
+                .filter_map(|s| s.origin.as_ref())
+                .filter(|(node, _)| node == e.origin)
+                .map(|&(_, seq)| seq)
+                .max();
+            if let Some(at) = applied.filter(|&seq| seq >= e.origin_seq) {
+                return reply(Ok((at, true)));
+            }
+        }
+        self.journal.push(Stored {
+            name: e.name.into(),
+            payload: String::from_utf8_lossy(e.payload).into_owned(),
+            headers: e.headers.into(),
+            origin: (e.origin_seq > 0).then(|| (e.origin.to_string(), e.origin_seq)),
+        });
+        reply(Ok((self.journal.len() as u64, false)));
+    }
+
+    fn read_events(&mut self, from: u64, max: usize, visit: EventVisit<'_>) -> Result<u64, Error> {
+        let from = from.max(1);
+        let mut next = from.min(self.journal.len() as u64 + 1);
+        for (i, s) in self.journal.iter().enumerate().skip(next as usize - 1).take(max) {
+            let seq = i as u64 + 1;
+            let source = if s.origin.is_some() { "node:x" } else { "run:1 t" };
+            let view = EventView {
+                seq,
+                ts_us: 5,
+                correlation_id: 0,
+                causation_id: 0,
+                version: 1,
+                attempt: 1,
+                name: &s.name,
+                source,
+                tenant: "",
+                headers: &s.headers,
+                payload: s.payload.as_bytes(),
+            };
+            visit(&view, s.origin.as_ref().map(|(n, q)| (n.as_str(), *q)));
+            next = seq + 1;
+        }
+        Ok(next)
+    }
+}
+
+/// One operation the link sent: its verb, subject, reply, headers and payload.
+#[derive(Debug, Clone, PartialEq)]
+struct Sent {
+    verb: String,
+    subject: String,
+    reply: Option<String>,
+    /// SUB: the sid (and queue group, if any) in `reply`/`headers`.
+    headers: String,
+    payload: String,
+}
+
+/// Parses what the link wrote (a client's side of the protocol).
+fn parse_client(bytes: &[u8]) -> Vec<Sent> {
+    let text = core::str::from_utf8(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((line, after)) = rest.split_once("\r\n") {
+        rest = after;
+        let words: Vec<&str> = line.split(' ').collect();
+        match words[0] {
+            "PUB" | "HPUB" => {
+                let h = words[0] == "HPUB";
+                let sizes: Vec<usize> = words[words.len() - if h { 2 } else { 1 }..]
+                    .iter()
+                    .map(|w| w.parse().unwrap())
+                    .collect();
+                let (hlen, total) = if h {
+                    (sizes[0], sizes[1])
+                } else {
+                    (0, sizes[0])
+                };
+                let args = &words[1..words.len() - sizes.len()];
+                let body = &rest[..total];
+                rest = &rest[total + 2..];
+                out.push(Sent {
+                    verb: words[0].into(),
+                    subject: args[0].into(),
+                    reply: args.get(1).map(|s| s.to_string()),
+                    headers: body[..hlen].into(),
+                    payload: body[hlen..].into(),
+                });
+            }
+            "SUB" => out.push(Sent {
+                verb: "SUB".into(),
+                subject: words[1].into(),
+                reply: Some(words[words.len() - 1].into()),
+                headers: if words.len() == 4 { words[2].into() } else { String::new() },
+                payload: String::new(),
+            }),
+            verb => out.push(Sent {
+                verb: verb.into(),
+                subject: line.into(),
+                reply: None,
+                headers: String::new(),
+                payload: String::new(),
+            }),
+        }
+    }
+    out
+}
+
+const INFO: &[u8] = b"INFO {\"server_id\":\"S\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":1048576,\"jetstream\":true}\r\n";
+
+struct Rig {
+    link: NatsLink<FakeTransport>,
+    wire: Rc<RefCell<Wire>>,
+    host: FakeHost,
+}
+
+impl Rig {
+    fn new(args: &str) -> Rig {
+        let wire = Rc::new(RefCell::new(Wire::default()));
+        let mut rig = Rig {
+            link: NatsLink::new(FakeTransport(wire.clone())),
+            wire,
+            host: FakeHost::new(args),
+        };
+        rig.link.start(&mut rig.host);
+        rig
+    }
+
+    fn server_says(&mut self, bytes: &[u8]) {
+        self.wire.borrow_mut().to_link.extend_from_slice(bytes);
+        self.link.tick(&mut self.host);
+    }
+
+    fn take_sent(&mut self) -> Vec<Sent> {
+        let bytes = core::mem::take(&mut self.wire.borrow_mut().from_link);
+        parse_client(&bytes)
+    }
+
+    fn sid_of(sent: &[Sent], subject: &str) -> String {
+        sent.iter()
+            .find(|s| s.verb == "SUB" && s.subject == subject)
+            .and_then(|s| s.reply.clone())
+            .unwrap_or_else(|| panic!("no SUB {subject} in {sent:?}"))
+    }
+
+    /// Connects and sets JetStream up; returns the sid of the consumer's inbox.
+    fn up(&mut self) -> String {
+        self.server_says(INFO);
+        let sent = self.take_sent();
+        assert_eq!(sent[0].verb, "CONNECT");
+        let inbox = Self::sid_of(&sent, "zb.node.t.in");
+        let create = sent
+            .iter()
+            .find(|s| s.subject == "$JS.API.STREAM.CREATE.ZB_EVENTS")
+            .expect("the stream is created");
+        assert_eq!(create.reply.as_deref(), Some("zb.node.t.api.stream"));
+        let api = Self::sid_of(&sent, "zb.node.t.api.*");
+        self.server_says(b"PONG\r\n");
+        let ok = br#"{"type":"io.nats.jetstream.api.v1.stream_create_response"}"#;
+        self.server_says(
+            alloc::format!("MSG zb.node.t.api.stream {api} {}\r\n", ok.len()).as_bytes(),
+        );
+        self.server_says(ok);
+        self.server_says(b"\r\n");
+        let sent = self.take_sent();
+        assert!(
+            sent.iter()
+                .any(|s| s.subject == "$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-t-0"),
+            "{sent:?}"
+        );
+        let ok = br#"{"type":"io.nats.jetstream.api.v1.consumer_create_response"}"#;
+        self.server_says(
+            alloc::format!("MSG zb.node.t.api.consumer {api} {}\r\n", ok.len()).as_bytes(),
+        );
+        self.server_says(ok);
+        self.server_says(b"\r\n");
+        let sent = self.take_sent();
+        let pull = sent
+            .iter()
+            .find(|s| s.subject == "$JS.API.CONSUMER.MSG.NEXT.ZB_EVENTS.zb-t-0")
+            .expect("the consumer is pulled");
+        assert_eq!(pull.reply.as_deref(), Some("zb.node.t.in"));
+        inbox
+    }
+
+    /// JetStream delivers an event from `node` (its `seq`) at stream sequence `stream_seq`.
+    fn deliver(&mut self, inbox: &str, subject: &str, node: &str, seq: u64, stream_seq: u64) {
+        let headers = alloc::format!("NATS/1.0\r\nZb-Origin: {node}\r\nZb-Seq: {seq}\r\n\r\n");
+        let payload = alloc::format!(
+            r#"{{"subject":"{subject}","node":"{node}","seq":{seq},"payload":{{"n":{seq}}}}}"#
+        );
+        let reply = alloc::format!("$JS.ACK.ZB_EVENTS.zb-t-0.1.{stream_seq}.{stream_seq}.1700000000.0");
+        let frame = alloc::format!(
+            "HMSG zb.ev.{subject} {inbox} {reply} {} {}\r\n{headers}{payload}\r\n",
+            headers.len(),
+            headers.len() + payload.len()
+        );
+        self.server_says(frame.as_bytes());
+    }
+
+    fn acks(sent: &[Sent]) -> Vec<String> {
+        sent.iter()
+            .filter(|s| s.subject.starts_with("$JS.ACK.") && s.payload == "+ACK")
+            .map(|s| s.subject.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn an_import_is_acknowledged_only_once_the_journal_has_it() {
+    let mut rig = Rig::new("node=t nats=h:1 import=sensor.>");
+    let inbox = rig.up();
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 7, 1);
+    let sent = rig.take_sent();
+    assert_eq!(Rig::acks(&sent).len(), 1, "{sent:?}");
+    assert_eq!(rig.host.journal.len(), 1);
+    let stored = &rig.host.journal[0];
+    assert_eq!(
+        (stored.name.as_str(), stored.payload.as_str()),
+        ("sensor.temp", r#"{"n":7}"#)
+    );
+    assert_eq!(stored.origin, Some(("pc-a".into(), 7)));
+    // Redelivered (its ack was lost): a duplicate, acknowledged again, stored once.
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 7, 1);
+    assert_eq!(Rig::acks(&rig.take_sent()).len(), 1);
+    assert_eq!(rig.host.journal.len(), 1);
+    assert_eq!(rig.link.counters().duplicates, 1);
+    // Not imported here: acknowledged, not stored.
+    rig.deliver(&inbox, "ledger.x", "pc-a", 8, 2);
+    assert_eq!(Rig::acks(&rig.take_sent()).len(), 1);
+    assert_eq!(rig.host.journal.len(), 1);
+    // The journal is full: not acknowledged, and nothing after it either until JetStream
+    // redelivers (in order) after its ack wait.
+    rig.host.full = true;
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 9, 3);
+    rig.host.full = false;
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 10, 4);
+    assert!(Rig::acks(&rig.take_sent()).is_empty());
+    assert_eq!(rig.host.journal.len(), 1);
+    rig.host.now += jetstream::ACK_WAIT_NS / 1000 + 1;
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 9, 3);
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 10, 4);
+    assert_eq!(Rig::acks(&rig.take_sent()).len(), 2);
+    assert_eq!(rig.host.journal.len(), 3);
+}
+
+#[test]
+fn hostile_deliveries_are_dropped_not_imported() {
+    let mut rig = Rig::new("node=t nats=h:1 import=>");
+    let inbox = rig.up();
+    // Not JSON; an inbox subject (a forged reply); this node's own event coming back.
+    for (subject, payload, node) in [
+        ("sensor.x", "not json", "pc-a"),
+        ("_INBOX.7.1", r#"{"n":1}"#, "pc-a"),
+        ("sensor.y", r#"{"n":1}"#, "t"),
+    ] {
+        let headers = alloc::format!("NATS/1.0\r\nZb-Origin: {node}\r\nZb-Seq: 1\r\n\r\n");
+        let frame = alloc::format!(
+            "HMSG zb.ev.{subject} {inbox} $JS.ACK.ZB_EVENTS.zb-t-0.1.1.1.1.0 {} {}\r\n{headers}{payload}\r\n",
+            headers.len(),
+            headers.len() + payload.len()
+        );
+        rig.server_says(frame.as_bytes());
+    }
+    assert!(rig.host.journal.iter().all(|e| !e.name.starts_with("_INBOX")));
+    assert_eq!(Rig::acks(&rig.take_sent()).len(), 3, "each is acknowledged, so never sent again");
+}
+
+#[test]
+fn exports_wait_for_the_streams_acknowledgement_and_go_again_without_it() {
+    let mut rig = Rig::new("node=t nats=h:1 export=sensor.>");
+    rig.host.emit("sensor.temp", r#"{"c":1}"#, "");
+    rig.host.emit("other.thing", r#"{"c":2}"#, "");
+    rig.host.emit("sensor.temp", r#"{"c":3}"#, "unit=C");
+    rig.server_says(INFO);
+    rig.server_says(b"PONG\r\n");
+    let sent = rig.take_sent();
+    let api = Rig::sid_of(&sent, "zb.node.t.ack.*");
+    let exports: Vec<&Sent> = sent.iter().filter(|s| s.subject.starts_with("zb.ev.")).collect();
+    assert_eq!(exports.len(), 2, "only the exported subjects: {sent:?}");
+    assert_eq!(exports[0].subject, "zb.ev.sensor.temp");
+    assert_eq!(exports[0].reply.as_deref(), Some("zb.node.t.ack.1"));
+    assert!(exports[0].headers.contains("Nats-Msg-Id: t:1"));
+    assert!(exports[1].payload.contains(r#""headers":{"unit":"C"}"#));
+    // The stream acknowledges the first only; five seconds later the second goes again.
+    let ack = br#"{"stream":"ZB_EVENTS","seq":1}"#;
+    rig.server_says(alloc::format!("MSG zb.node.t.ack.1 {api} {}\r\n", ack.len()).as_bytes());
+    rig.server_says(ack);
+    rig.server_says(b"\r\n");
+    rig.take_sent();
+    rig.host.now += EXPORT_RESEND_US + 1;
+    rig.link.tick(&mut rig.host);
+    let again: Vec<Sent> = rig
+        .take_sent()
+        .into_iter()
+        .filter(|s| s.subject.starts_with("zb.ev."))
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].reply.as_deref(), Some("zb.node.t.ack.3"));
+    assert_eq!(rig.link.counters().republished, 1);
+}
+
+#[test]
+fn a_server_that_speaks_garbage_is_dropped_and_tried_again_later() {
+    let mut rig = Rig::new("node=t nats=h:1");
+    rig.server_says(INFO);
+    rig.take_sent();
+    rig.server_says(b"HELLO THERE\r\n");
+    assert!(!rig.wire.borrow().open, "the transport is closed");
+    assert_eq!(rig.wire.borrow().opens, 1);
+    // Not at once: after the backoff.
+    rig.link.tick(&mut rig.host);
+    assert_eq!(rig.wire.borrow().opens, 1);
+    rig.host.now += 20_000_000;
+    rig.link.tick(&mut rig.host);
+    assert_eq!(rig.wire.borrow().opens, 2);
+    assert!(rig.link.status_text().contains("last_error Protocol"));
+}
+
+#[test]
+fn requests_from_nats_are_answered_through_a_local_inbox() {
+    let mut rig = Rig::new("node=t nats=h:1 serve=svc.>");
+    rig.server_says(INFO);
+    let sent = rig.take_sent();
+    let queue = sent
+        .iter()
+        .find(|s| s.verb == "SUB" && s.subject == "zb.req.svc.>")
+        .expect("the shared subject");
+    assert_eq!(queue.headers, "zb", "in the queue group");
+    let sid = queue.reply.clone().unwrap();
+    rig.server_says(b"PONG\r\n");
+    let req = br#"{"q":1}"#;
+    rig.server_says(
+        alloc::format!("MSG zb.req.svc.echo {sid} _INBOX.client.1 {}\r\n", req.len()).as_bytes(),
+    );
+    rig.server_says(req);
+    rig.server_says(b"\r\n");
+    let imported = rig.host.journal.last().cloned().expect("imported");
+    assert_eq!(imported.name, "svc.echo");
+    let inbox = imported.headers.strip_prefix("reply_to=").expect("a reply_to").to_string();
+    assert!(inbox.starts_with("_INBOX.nats."));
+    // A local responder answers on that inbox: the link sends it back.
+    rig.host.emit(&inbox, r#"{"a":1}"#, "");
+    rig.link.events_committed(0, &mut rig.host);
+    let sent = rig.take_sent();
+    let answer = sent.iter().find(|s| s.subject == "_INBOX.client.1").expect("answered");
+    assert_eq!(answer.payload, r#"{"a":1}"#);
+    // A forged answer for a request this node never sent is not taken in.
+    let before = rig.host.journal.len();
+    rig.server_says(b"MSG zb.node.t.rep.999 1 2\r\n{}\r\n");
+    assert_eq!(rig.host.journal.len(), before);
+}
