@@ -197,6 +197,20 @@ impl Args {
         words.join(" ")
     }
 
+    /// The browser page's boot arguments, as its query: `--node`, and `--nats HOST:PORT` as
+    /// the server's websocket listener, which `cargo xtask nats` puts on PORT+1.
+    pub fn web_query(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(node) = &self.node {
+            words.push(format!("node={node}"));
+        }
+        if let Some((host, port)) = self.nats.as_deref().and_then(|s| s.rsplit_once(':')) {
+            let ws = port.parse::<u16>().map_or(0, |p| p.saturating_add(1));
+            words.push(format!("nats={host}:{ws}"));
+        }
+        words.join("&")
+    }
+
     pub fn fuzz_opts(&self) -> crate::fuzz::FuzzOpts {
         crate::fuzz::FuzzOpts {
             target: self.fuzz_target.clone(),

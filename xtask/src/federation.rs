@@ -20,10 +20,17 @@ const BOOT: Duration = Duration::from_secs(90);
 const LINK_UP: Duration = Duration::from_secs(30);
 
 /// A PC node `name` with its own fresh disks, reaching the server on `port`; `extra` boot
-/// arguments.
-fn pc_node(t: &QemuTargets, name: &str, port: u16, extra: &str) -> Result<Boot, String> {
+/// arguments; its status page (port 80) on 127.0.0.1:`status`.
+fn pc_node(
+    t: &QemuTargets,
+    name: &str,
+    port: u16,
+    extra: &str,
+    status: u16,
+) -> Result<Boot, String> {
     let net = Network {
         nats: Some(format!("127.0.0.1:{port}")),
+        hostfwd: vec![(status, 80)],
         ..Default::default()
     };
     Ok(t.boot(Platform::X86_64)
@@ -49,7 +56,7 @@ fn boot_node(name: &str, boot: &Boot) -> StepResult<Machine> {
     if !banner.contains(&format!("nats: node {name} (member)")) {
         return m.fail(format!("no federation line for {name} at boot: {banner:?}"));
     }
-    wait_for(&mut m, "link", |o| o.contains("state up"), LINK_UP)?;
+    wait_for(&mut m, "link", |o| o.contains("state: up"), LINK_UP)?;
     Ok(m)
 }
 
@@ -114,16 +121,74 @@ pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
         monitor: free_port()?,
     };
     let server = NatsServer::start(ports, &dir)?;
-    let result = two_pcs(t, ports.client);
+    let result = two_pcs(t, ports.client, ports.websocket);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
-    let boot_a = pc_node(t, "pc-a", port, "")?;
+/// The browser node (when the page was built: `cargo xtask test` builds it for this suite).
+fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
+    if t.web.is_none() {
+        println!("x86_64/federation: no browser page built, the browser node is skipped");
+        return Ok(());
+    }
+    let profile = t
+        .boot(Platform::Web)
+        .with_fresh_disk("federation-browser")?;
+    let boot = profile.with_url_query(&format!("node=browser&nats=127.0.0.1:{ws_port}"))?;
+    let mut m = Machine::boot("x86_64/federation/browser", &boot)?;
+    let banner = m.expect_prompt(BOOT)?;
+    if !banner.contains("nats: node browser (browser)") {
+        return m.fail(format!(
+            "no federation line for the browser at boot: {banner:?}"
+        ));
+    }
+    wait_for(
+        &mut m,
+        "link",
+        |o| o.contains("state: up") && o.contains("transport: websocket"),
+        LINK_UP,
+    )?;
+    let caught = wait_for(
+        &mut m,
+        "log sensor.temp",
+        |o| o.contains("from-the-board"),
+        LINK_UP,
+    );
+    if let Err(e) = caught {
+        return Err(format!("{e}\n{}", diagnose(&mut m)));
+    }
+    m.check(
+        r#"emit sensor.temp '{"c":22,"mark":"from-the-tab"}'"#,
+        &[],
+        STEP,
+    )?;
+    wait_for(
+        a,
+        "log sensor.temp",
+        |o| o.contains(r#""mark":"from-the-tab"} (from browser)"#),
+        LINK_UP,
+    )?;
+    wait_for(
+        a,
+        "nodes",
+        |o| {
+            o.lines()
+                .any(|l| l.starts_with("browser ") && l.contains(" browser ") && l.contains(" up "))
+        },
+        LINK_UP,
+    )?;
+    shut_down(&mut m)?;
+    drop(profile);
+    Ok(())
+}
+
+fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
+    let status = free_port()?;
+    let boot_a = pc_node(t, "pc-a", port, "", status)?;
     // B alone answers svc.* requests.
-    let boot_b = pc_node(t, "pc-b", port, "serve=svc.>")?;
+    let boot_b = pc_node(t, "pc-b", port, "serve=svc.>", free_port()?)?;
     let mut a = boot_node("pc-a", &boot_a)?;
     let mut b = boot_node("pc-b", &boot_b)?;
 
@@ -195,7 +260,7 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
     // The board joins over its serial line: it catches up what was emitted before it booted,
     // and what it emits reaches the PCs.
     let mut board = boot_node("board", &board_node(t, port))?;
-    let link = board.check("link", &["transport serial"], STEP)?;
+    let link = board.check("link", &["transport: serial"], STEP)?;
     let caught = wait_for(
         &mut board,
         "log sensor.temp",
@@ -226,6 +291,9 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         LINK_UP,
     )?;
     shut_down(&mut board)?;
+
+    // A browser tab joins over a WebSocket to the server's websocket listener.
+    browser(t, ws_port, &mut a)?;
 
     // Requests across nodes: A asks, B's responder answers (through the queue group, and
     // addressed to B).
@@ -331,10 +399,10 @@ fn two_pcs(t: &QemuTargets, port: u16) -> StepResult {
         STEP,
     )?;
     // The link's counters.
-    let link = a.check("link", &["state up", "node pc-a", "connected 1"], STEP)?;
+    let link = a.check("link", &["state: up", "node: pc-a", "connected: 1"], STEP)?;
     if !link
         .lines()
-        .any(|l| l.starts_with("exported ") && l != "exported 0")
+        .any(|l| l.starts_with("exported: ") && l != "exported: 0")
     {
         return a.fail(format!("the link exported nothing: {link:?}"));
     }

@@ -85,7 +85,8 @@ fn main() -> ExitCode {
             .and_then(|_| artifacts::build_images(&args.build_opts()).map(|_| ())),
         "run" => run(&args),
         // The browser platform's own word for it (DESIGN.md lists a `web` command).
-        "web" => env::check_toolchain().and_then(|_| web::run(&args.build_opts(), args.port)),
+        "web" => env::check_toolchain()
+            .and_then(|_| web::run(&args.build_opts(), args.port, &args.web_query())),
         "nats" => nats::run(if args.port == 8080 { 4222 } else { args.port }),
         // QEMU runs this per guest connection to nats-server (see qemu::Network::nats).
         "relay" => nats::relay(args.relay_to.as_deref().unwrap_or("127.0.0.1:4222")),
@@ -120,7 +121,7 @@ fn run(args: &Args) -> Result<(), String> {
     if args.platform == Platform::Web {
         return match &args.screenshot {
             Some(file) => web::screenshot(&opts, file),
-            None => web::run(&opts, args.port),
+            None => web::run(&opts, args.port, &args.web_query()),
         };
     }
     env::ensure_qemu(args.platform)?;

@@ -183,7 +183,10 @@ pub fn run_all(args: &Args) -> Result<(), String> {
     }
 
     println!("== building test images");
-    let web = selected.iter().any(|s| s.platform == Platform::Web);
+    // The federation suite has a browser node too.
+    let web = selected
+        .iter()
+        .any(|s| s.platform == Platform::Web || s.name == "federation");
     let targets = artifacts::build_for_qemu(
         &BuildOpts {
             release: true,
@@ -1725,7 +1728,7 @@ fn echo_server() -> Result<u16, String> {
 const HTTP_WAIT: Duration = Duration::from_secs(60);
 
 /// `GET path` on a connection of its own, closed after the answer.
-fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+pub(crate) fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     crate::http::Connection::open(port, HTTP_WAIT)?.get(path, true)
 }
 

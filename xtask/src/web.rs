@@ -183,12 +183,17 @@ fn mime(path: &Path) -> &'static str {
 }
 
 /// `cargo xtask run --platform web`: build, serve on 127.0.0.1:`port`, print the URL, wait.
-pub fn run(opts: &BuildOpts, port: u16) -> Result<(), String> {
+/// `query`: the page's boot arguments (`node=…&nats=…`), or empty.
+pub fn run(opts: &BuildOpts, port: u16, query: &str) -> Result<(), String> {
     let site = build_site(opts)?;
     let server = Server::start(site, port)?;
-    println!(
-        "xtask: ZeroBus OS for the browser is served at {}\n       open it in Chromium (or any browser with OPFS); Ctrl-C stops the server",
+    let url = if query.is_empty() {
         server.url()
+    } else {
+        format!("{}?{query}", server.url())
+    };
+    println!(
+        "xtask: ZeroBus OS for the browser is served at {url}\n       open it in Chromium (or any browser with OPFS); Ctrl-C stops the server"
     );
     loop {
         std::thread::park();

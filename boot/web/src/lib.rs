@@ -22,6 +22,7 @@ use zb_console::ConsoleService;
 use zb_hal::{Clock, Platform};
 use zb_init::InitService;
 use zb_kernel::{HalBlock, Node, Turn};
+use zb_nats::link::{NatsLink, Transport};
 use zb_shell::Shell;
 use zb_vfs::VfsService;
 
@@ -60,8 +61,10 @@ pub extern "C" fn zb_boot() {
     )));
     let console = Box::leak(Box::new(ConsoleService::new(Shell::new())));
     let init = Box::leak(Box::new(InitService::new()));
+    // The federation link reaches nats-server's websocket listener.
+    let nats = Box::leak(Box::new(NatsLink::new(WebSocketLink)));
     let services: &'static mut [&'static mut dyn zb_abi::NativeService] =
-        Box::leak(Box::new([console as _, vfs as _, init as _]));
+        Box::leak(Box::new([console as _, vfs as _, nats as _, init as _]));
     let config = zb_kernel::KernelConfig::large(BOOT_FILES);
     *node = Some(Node::boot(platform, config, services));
 }
@@ -136,4 +139,48 @@ pub extern "C" fn zb_input(len: usize) -> usize {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     zb_kernel::panic::report(info);
     zb_hal_web::early_panic(info)
+}
+
+/// The federation link's transport in a browser: a WebSocket to nats-server's websocket
+/// listener (`ws://HOST:PORT`; a bare `HOST:PORT` is taken as that). The worker wakes the
+/// kernel when bytes arrive.
+struct WebSocketLink;
+
+impl Transport for WebSocketLink {
+    fn kind(&self) -> &'static str {
+        "websocket"
+    }
+
+    fn wakes_on_input(&self) -> bool {
+        true
+    }
+
+    fn has_input(&self) -> bool {
+        zb_hal_web::glue::ws::pending()
+    }
+
+    fn open(&mut self, server: &str, _: &mut dyn zb_abi::Host) -> Result<(), zb_abi::Error> {
+        let url = if server.starts_with("ws://") || server.starts_with("wss://") {
+            alloc::string::String::from(server)
+        } else {
+            alloc::format!("ws://{server}")
+        };
+        if zb_hal_web::glue::ws::open(&url) {
+            Ok(())
+        } else {
+            Err(zb_abi::Error::Unreachable)
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8], _: &mut dyn zb_abi::Host) -> Result<usize, zb_abi::Error> {
+        zb_hal_web::glue::ws::recv(buf).ok_or(zb_abi::Error::Closed)
+    }
+
+    fn write(&mut self, data: &[u8], _: &mut dyn zb_abi::Host) -> Result<usize, zb_abi::Error> {
+        zb_hal_web::glue::ws::send(data).ok_or(zb_abi::Error::Closed)
+    }
+
+    fn close(&mut self, _: &mut dyn zb_abi::Host) {
+        zb_hal_web::glue::ws::close();
+    }
 }

@@ -81,12 +81,79 @@ const hal = {
     const name = m ? `${m[1] === "HeadlessChrome" ? "Chromium (headless)" : m[1]} ${m[2]}` : "";
     return putString(name, ptr, cap);
   },
+  boot_args(ptr, cap) {
+    // The page's query, as key=value words (only the arguments the OS reads).
+    const q = new URLSearchParams(location.search);
+    const words = ["node", "nats"].filter((k) => q.get(k)).map((k) => `${k}=${q.get(k)}`);
+    return putString(words.join(" "), ptr, cap);
+  },
+  ws_open(ptr, len) { return link.open(new TextDecoder().decode(bytes(ptr, len))); },
+  ws_send(ptr, len) { return link.send(bytes(ptr, len)); },
+  ws_recv(ptr, cap) { return link.recv(bytes(ptr, cap)); },
+  ws_pending() { return link.pendingBytes; },
+  ws_close() { link.close(); },
   power(action) {
     halted = true;
     flushOutput();
     // Give the files back before the page starts another worker on them.
     for (const h of handles) { try { if (h) { h.flush(); h.close(); } } catch (e) {} }
     postMessage({ power: action });
+  },
+};
+
+// The federation link's WebSocket to nats-server's websocket listener: bytes both ways, as a
+// TCP socket would carry them (NATS frames its own messages). What arrives wakes the kernel.
+const link = {
+  socket: null,
+  queue: [],
+  pendingBytes: 0,
+  closed: false,
+  open(url) {
+    this.close();
+    this.queue = [];
+    this.pendingBytes = 0;
+    this.closed = false;
+    try {
+      const s = new WebSocket(url);
+      s.binaryType = "arraybuffer";
+      s.onmessage = (e) => {
+        const b = new Uint8Array(e.data instanceof ArrayBuffer ? e.data : new TextEncoder().encode(e.data));
+        this.queue.push(b);
+        this.pendingBytes += b.length;
+        wake(0);
+      };
+      s.onclose = () => { if (this.socket === s) { this.closed = true; wake(0); } };
+      s.onerror = () => {};
+      this.socket = s;
+      return 0;
+    } catch (e) {
+      this.closed = true;
+      return -1;
+    }
+  },
+  send(buf) {
+    const s = this.socket;
+    if (!s || this.closed || s.readyState > WebSocket.OPEN) return -1;
+    if (s.readyState === WebSocket.CONNECTING) return 0;
+    s.send(buf.slice());
+    return buf.length;
+  },
+  recv(buf) {
+    if (this.queue.length === 0) return this.closed ? -1 : 0;
+    let n = 0;
+    while (this.queue.length > 0 && n < buf.length) {
+      const head = this.queue[0];
+      const take = Math.min(head.length, buf.length - n);
+      buf.set(head.subarray(0, take), n);
+      n += take;
+      if (take === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(take);
+    }
+    this.pendingBytes -= n;
+    return n;
+  },
+  close() {
+    if (this.socket) { const s = this.socket; this.socket = null; try { s.close(); } catch (e) {} }
   },
 };
 

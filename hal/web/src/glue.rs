@@ -35,6 +35,21 @@ mod sys {
         /// Tells the page the machine stopped (0: failure, 1: shutdown, 2: reboot). The
         /// kernel then traps, which ends the worker's call into it.
         pub fn power(action: u32);
+        /// The page's query as boot arguments (`?node=b&nats=127.0.0.1:4222` → `node=b
+        /// nats=127.0.0.1:4222`) into memory; the length.
+        pub fn boot_args(ptr: *mut u8, cap: usize) -> usize;
+        /// Opens the federation link's WebSocket to the URL in memory (closing any open
+        /// one); 0 if it is being opened.
+        pub fn ws_open(ptr: *const u8, len: usize) -> i32;
+        /// Sends bytes as one binary message: `len` once queued, 0 while still connecting,
+        /// negative if the socket is closed.
+        pub fn ws_send(ptr: *const u8, len: usize) -> i32;
+        /// Moves received bytes into memory (at most `cap`): how many, or negative once the
+        /// socket is closed and everything it received was taken.
+        pub fn ws_recv(ptr: *mut u8, cap: usize) -> i32;
+        /// Bytes received and not yet taken.
+        pub fn ws_pending() -> usize;
+        pub fn ws_close();
     }
 }
 
@@ -103,6 +118,52 @@ pub fn user_agent() -> alloc::string::String {
         return "unknown browser".into();
     }
     alloc::string::String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The page's boot arguments (see `sys::boot_args`), read once.
+pub fn boot_args() -> &'static str {
+    static ARGS: spin::Once<&'static str> = spin::Once::new();
+    ARGS.call_once(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: the range is the live array `buf`; the glue writes at most `cap` bytes.
+        let n = unsafe { sys::boot_args(buf.as_mut_ptr(), buf.len()) }.min(buf.len());
+        let text = alloc::string::String::from_utf8_lossy(&buf[..n]).into_owned();
+        alloc::boxed::Box::leak(text.into_boxed_str())
+    })
+}
+
+/// The federation link's WebSocket (see the imports above).
+pub mod ws {
+    use super::sys;
+
+    pub fn open(url: &str) -> bool {
+        // SAFETY: the range is the live string `url`.
+        unsafe { sys::ws_open(url.as_ptr(), url.len()) == 0 }
+    }
+
+    /// `Some(n)` bytes queued (0: not open yet), `None`: closed.
+    pub fn send(data: &[u8]) -> Option<usize> {
+        // SAFETY: the range is the live slice `data`.
+        let n = unsafe { sys::ws_send(data.as_ptr(), data.len()) };
+        usize::try_from(n).ok()
+    }
+
+    /// `Some(n)` bytes received, `None`: closed.
+    pub fn recv(buf: &mut [u8]) -> Option<usize> {
+        // SAFETY: the range is the live slice `buf`, which the glue fills.
+        let n = unsafe { sys::ws_recv(buf.as_mut_ptr(), buf.len()) };
+        usize::try_from(n).ok()
+    }
+
+    pub fn pending() -> bool {
+        // SAFETY: no arguments.
+        unsafe { sys::ws_pending() > 0 }
+    }
+
+    pub fn close() {
+        // SAFETY: no arguments.
+        unsafe { sys::ws_close() }
+    }
 }
 
 /// Stops with a message, before the console exists.

@@ -125,6 +125,10 @@ impl Platform for Browser {
         Some(clock::wall_secs())
     }
 
+    fn boot_args(&self) -> &'static str {
+        glue::boot_args()
+    }
+
     fn drivers(&self) -> &'static [&'static str] {
         if storage::data().is_some() {
             &["web-terminal", "web-clock", storage::DRIVER]

@@ -111,6 +111,8 @@ pub struct Connection {
     server: Option<ServerInfo>,
     counters: Counters,
     last_error: Option<Dropped>,
+    /// [`Connection::speak_first`] introduced the client on this transport.
+    spoke_first: bool,
 }
 
 /// Why a call was not done.
@@ -137,6 +139,7 @@ impl Connection {
             server: None,
             counters: Counters::default(),
             last_error: None,
+            spoke_first: false,
         }
     }
 
@@ -175,6 +178,7 @@ impl Connection {
     /// The transport is up: the handshake starts (the server speaks first).
     pub fn transport_up(&mut self) {
         self.state = State::Handshake;
+        self.spoke_first = false;
         self.inbuf.clear();
         self.out.clear();
         self.pings_out = 0;
@@ -210,9 +214,9 @@ impl Connection {
         }
         if self.state == State::Handshake && self.opts.restart_on_info {
             // A line with no connection of its own: what came before the server's `INFO`
-            // (the end of an old session, its `-ERR`) is not this session's.
-            skip_to_info(&mut self.inbuf);
-            if !self.inbuf.starts_with(b"INFO ") {
+            // or its answer to our `PING` (the tail of an old session) is not this one's.
+            skip_to_start(&mut self.inbuf);
+            if !self.inbuf.starts_with(b"INFO ") && !self.inbuf.starts_with(b"PONG") {
                 return Ok(());
             }
         }
@@ -244,6 +248,11 @@ impl Connection {
                     }
                 }
                 ServerOp::Ping => Writer::new(&mut self.out).pong(),
+                ServerOp::Pong if self.state == State::Handshake && self.spoke_first => {
+                    // The server took the introduction: up, with no INFO seen.
+                    self.pings_out = 0;
+                    self.mark_up();
+                }
                 ServerOp::Pong => {
                     self.pings_out = 0;
                     if self.state == State::Up && self.counters.connects > 0 {
@@ -272,12 +281,30 @@ impl Connection {
         result
     }
 
-    /// The bytes that make a server end the session on a line that cannot hang up itself (a
-    /// serial line): not a NATS operation, so the server answers `-ERR` and closes, and the
-    /// far end connects again for a new session (see `link::Transport::restarts_on_info`).
-    pub const RESET_LINE: &'static [u8] = b"\r\nZB-RESET\r\n";
+    /// On a line with no connection of its own ([`Options::restart_on_info`]): introduces the
+    /// client at once — `CONNECT`, the subscriptions, `PING` — without waiting for an `INFO`
+    /// that may have come and gone before anyone listened (a board's UART is enabled after
+    /// the far end connected). The server takes a `CONNECT` first, or again; the first `PONG`
+    /// (or an `INFO`) completes the handshake.
+    pub fn speak_first(&mut self, now: u64) {
+        if self.state == State::Handshake && self.opts.restart_on_info {
+            self.introduce(now);
+            self.spoke_first = true;
+        }
+    }
 
     fn handshake(&mut self, now: u64) {
+        self.introduce(now);
+        self.mark_up();
+    }
+
+    fn mark_up(&mut self) {
+        self.state = State::Up;
+        self.counters.connects += 1;
+    }
+
+    /// `CONNECT`, every subscription, `PING`.
+    fn introduce(&mut self, now: u64) {
         let mut connect = String::new();
         let _ = write!(
             connect,
@@ -293,8 +320,6 @@ impl Connection {
         w.ping();
         self.pings_out = 1;
         self.next_ping_us = now.saturating_add(self.opts.ping_interval_us);
-        self.state = State::Up;
-        self.counters.connects += 1;
     }
 
     /// Time passed: pings the server when due; `Err(Stale)` when it stopped answering.
@@ -371,17 +396,19 @@ impl Connection {
     }
 }
 
-/// Drops what `buf` holds before the first `INFO ` that starts a line (keeping a tail that
-/// may be the start of one).
-fn skip_to_info(buf: &mut Vec<u8>) {
-    const INFO: &[u8] = b"INFO ";
-    let found = buf
-        .windows(INFO.len())
-        .enumerate()
-        .find(|&(i, w)| w == INFO && (i == 0 || buf.get(i - 1) == Some(&b'\n')));
+/// Drops what `buf` holds before the first line that starts with `INFO ` or `PONG` (keeping a
+/// tail that may be the start of one).
+fn skip_to_start(buf: &mut Vec<u8>) {
+    const STARTS: [&[u8]; 2] = [b"INFO ", b"PONG"];
+    let found = (0..buf.len()).find(|&i| {
+        (i == 0 || buf.get(i - 1) == Some(&b'\n'))
+            && STARTS
+                .iter()
+                .any(|s| buf.get(i..).is_some_and(|rest| rest.starts_with(s)))
+    });
     let cut = match found {
-        Some((i, _)) => i,
-        None => buf.len().saturating_sub(INFO.len() - 1),
+        Some(i) => i,
+        None => buf.len().saturating_sub(4),
     };
     buf.drain(..cut);
 }
@@ -568,13 +595,20 @@ mod tests {
         c.transport_up();
         let mut got = 0;
         // The end of an old session, then a new one, split anywhere.
-        c.received(b"x\":1}\r\n-ERR 'Unknown Protocol Operation'\r\nIN", 0, &mut |_| got += 1)
-            .unwrap();
+        c.received(
+            b"x\":1}\r\n-ERR 'Unknown Protocol Operation'\r\nIN",
+            0,
+            &mut |_| got += 1,
+        )
+        .unwrap();
         assert_eq!(c.state(), State::Handshake);
         c.received(&INFO[2..], 0, &mut |_| got += 1).unwrap();
         assert_eq!(c.state(), State::Up);
         let first = text(c.take_output());
-        assert!(first.starts_with("CONNECT ") && first.contains(&alloc::format!("SUB zb.node.*.hb {sid}\r\n")));
+        assert!(
+            first.starts_with("CONNECT ")
+                && first.contains(&alloc::format!("SUB zb.node.*.hb {sid}\r\n"))
+        );
         assert_eq!(c.counters().connects, 1);
         // The far end reconnected: the same stream brings a new INFO.
         c.received(INFO, 0, &mut |_| got += 1).unwrap();
@@ -590,16 +624,46 @@ mod tests {
         assert_eq!(plain.counters().connects, 1);
     }
 
+    /// On such a line the client speaks first; the server's PONG completes the handshake,
+    /// whatever tail of an old session came before it.
     #[test]
-    fn skipping_to_info_keeps_a_tail_that_may_start_one() {
+    fn a_line_that_restarts_is_spoken_to_first() {
+        let mut c = Connection::new(Options {
+            restart_on_info: true,
+            ..Options::default()
+        });
+        let sid = c.subscribe("zb.ev.>", None).unwrap();
+        c.transport_up();
+        c.speak_first(0);
+        let said = text(c.take_output());
+        assert!(
+            said.starts_with("CONNECT ")
+                && said.ends_with(&alloc::format!("SUB zb.ev.> {sid}\r\nPING\r\n"))
+        );
+        assert_eq!(c.state(), State::Handshake);
+        c.received(b"\"jetstream\":true}\r\nPO", 0, &mut |_| {})
+            .unwrap();
+        assert_eq!(c.state(), State::Handshake);
+        c.received(b"NG\r\n", 0, &mut |_| {}).unwrap();
+        assert_eq!(c.state(), State::Up);
+        assert_eq!(c.counters().connects, 1);
+        // Not on an ordinary transport: it waits for the server's INFO.
+        let mut plain = Connection::new(Options::default());
+        plain.transport_up();
+        plain.speak_first(0);
+        assert!(plain.take_output().is_empty());
+    }
+
+    #[test]
+    fn skipping_to_a_start_keeps_a_tail_that_may_begin_one() {
         let mut b = b"garbage INFO inside\r\nINF".to_vec();
-        skip_to_info(&mut b);
+        skip_to_start(&mut b);
         assert_eq!(b, b"\nINF");
         let mut b = b"junk\nINFO {}\r\n".to_vec();
-        skip_to_info(&mut b);
+        skip_to_start(&mut b);
         assert_eq!(b, b"INFO {}\r\n");
         let mut empty = Vec::new();
-        skip_to_info(&mut empty);
+        skip_to_start(&mut empty);
         assert!(empty.is_empty());
     }
 }

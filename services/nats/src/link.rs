@@ -91,6 +91,15 @@ pub trait Transport {
     fn restarts_on_info(&self) -> bool {
         false
     }
+    /// Whether the platform calls the kernel when bytes arrive (a browser's event loop): the
+    /// link then polls only for its own deadlines, so an idle node stays idle.
+    fn wakes_on_input(&self) -> bool {
+        false
+    }
+    /// Whether received bytes wait (for a transport that wakes on input).
+    fn has_input(&self) -> bool {
+        false
+    }
     /// Starts a connection to `server` (`HOST:PORT`; a serial line ignores it). Bytes may not
     /// flow yet: `read` and `write` say so by moving none.
     fn open(&mut self, server: &str, host: &mut dyn Host) -> Result<(), Error>;
@@ -170,6 +179,8 @@ pub struct LinkCounters {
     /// Requests from other nodes taken in, and the answers sent back.
     pub requests_in: u64,
     pub answers_out: u64,
+    /// Bytes the transport brought.
+    pub rx_bytes: u64,
 }
 
 /// A request on its way: where its answer goes, and until when it is waited for.
@@ -346,11 +357,8 @@ impl<T: Transport> NatsLink<T> {
             Ok(()) => {
                 self.conn.transport_up();
                 self.opened_us = Some(now);
-                if self.transport.restarts_on_info() {
-                    // Whatever the line carried before is over: the server ends it, the far
-                    // end connects again, and the new session's INFO starts ours.
-                    let _ = self.transport.write(Connection::RESET_LINE, host);
-                }
+                // A line whose far end may be mid-session already: introduce ourselves.
+                self.conn.speak_first(now);
             }
             Err(e) => {
                 let why = format!(
@@ -398,6 +406,7 @@ impl<T: Transport> NatsLink<T> {
             match self.transport.read(&mut buf, host) {
                 Ok(0) => break,
                 Ok(n) => {
+                    self.counters.rx_bytes += n as u64;
                     let sessions = self.conn.counters().connects;
                     let mut msgs: Vec<OwnedMsg> = Vec::new();
                     let result =
@@ -1078,11 +1087,11 @@ impl<T: Transport> NatsLink<T> {
         }
     }
 
-    /// `nats://link`: `key value` lines.
+    /// `nats://link`: `key: value` lines (as `proc://bus`).
     fn status_text(&self) -> String {
         let mut t = String::new();
         let Some(config) = &self.config else {
-            let _ = writeln!(t, "state off\nwhy {}", self.off_reason);
+            let _ = writeln!(t, "state: off\nwhy: {}", self.off_reason);
             return t;
         };
         let state = match self.conn.state() {
@@ -1092,29 +1101,30 @@ impl<T: Transport> NatsLink<T> {
         };
         let c = self.conn.counters();
         let l = self.counters;
-        let _ = writeln!(t, "state {state}");
-        let _ = writeln!(t, "node {}", config.node);
-        let _ = writeln!(t, "role {}", config.role.name());
-        let _ = writeln!(t, "server {}", config.server.as_deref().unwrap_or("-"));
-        let _ = writeln!(t, "transport {}", self.transport.kind());
-        let _ = writeln!(t, "connected {}", u8::from(state == "up"));
-        let _ = writeln!(t, "connects {}", c.connects);
-        let _ = writeln!(t, "reconnects {}", c.reconnects);
-        let _ = writeln!(t, "published {}", c.published);
-        let _ = writeln!(t, "received {}", c.received);
-        let _ = writeln!(t, "exported {}", l.exported);
-        let _ = writeln!(t, "republished {}", l.republished);
-        let _ = writeln!(t, "export_unacked {}", self.inflight.len());
-        let _ = writeln!(t, "imported {}", l.imported);
-        let _ = writeln!(t, "duplicates {}", l.duplicates);
-        let _ = writeln!(t, "rejected {}", l.rejected);
-        let _ = writeln!(t, "lag {}", l.import_pending);
-        let _ = writeln!(t, "requests_out {}", l.requests_out);
-        let _ = writeln!(t, "answers_in {}", l.answers_in);
-        let _ = writeln!(t, "requests_in {}", l.requests_in);
-        let _ = writeln!(t, "answers_out {}", l.answers_out);
+        let _ = writeln!(t, "state: {state}");
+        let _ = writeln!(t, "node: {}", config.node);
+        let _ = writeln!(t, "role: {}", config.role.name());
+        let _ = writeln!(t, "server: {}", config.server.as_deref().unwrap_or("-"));
+        let _ = writeln!(t, "transport: {}", self.transport.kind());
+        let _ = writeln!(t, "connected: {}", u8::from(state == "up"));
+        let _ = writeln!(t, "connects: {}", c.connects);
+        let _ = writeln!(t, "reconnects: {}", c.reconnects);
+        let _ = writeln!(t, "published: {}", c.published);
+        let _ = writeln!(t, "received: {}", c.received);
+        let _ = writeln!(t, "exported: {}", l.exported);
+        let _ = writeln!(t, "republished: {}", l.republished);
+        let _ = writeln!(t, "export_unacked: {}", self.inflight.len());
+        let _ = writeln!(t, "imported: {}", l.imported);
+        let _ = writeln!(t, "duplicates: {}", l.duplicates);
+        let _ = writeln!(t, "rejected: {}", l.rejected);
+        let _ = writeln!(t, "lag: {}", l.import_pending);
+        let _ = writeln!(t, "requests_out: {}", l.requests_out);
+        let _ = writeln!(t, "answers_in: {}", l.answers_in);
+        let _ = writeln!(t, "requests_in: {}", l.requests_in);
+        let _ = writeln!(t, "answers_out: {}", l.answers_out);
+        let _ = writeln!(t, "rx_bytes: {}", l.rx_bytes);
         if let Some(e) = self.conn.last_error() {
-            let _ = writeln!(t, "last_error {e:?}");
+            let _ = writeln!(t, "last_error: {e:?}");
         }
         t
     }
@@ -1305,6 +1315,19 @@ impl<T: Transport> NativeService for NatsLink<T> {
         self.config.as_ref()?;
         match self.conn.state() {
             State::Down { retry_at } => Some(retry_at),
+            _ if self.transport.wakes_on_input() => {
+                if self.transport.has_input() {
+                    Some(self.last_tick)
+                } else {
+                    // The next heartbeat, or a second from now for the other deadlines
+                    // (pings, resends, an expired pull), whichever is first.
+                    Some(
+                        self.next_heartbeat_us
+                            .max(self.last_tick)
+                            .min(self.last_tick.saturating_add(1_000_000)),
+                    )
+                }
+            }
             // Polled while connected: the transport has no interrupt of its own here.
             _ => Some(self.last_tick.saturating_add(POLL_US)),
         }

@@ -172,9 +172,19 @@ impl Bus for FakeHost {
     fn read_events(&mut self, from: u64, max: usize, visit: EventVisit<'_>) -> Result<u64, Error> {
         let from = from.max(1);
         let mut next = from.min(self.journal.len() as u64 + 1);
-        for (i, s) in self.journal.iter().enumerate().skip(next as usize - 1).take(max) {
+        for (i, s) in self
+            .journal
+            .iter()
+            .enumerate()
+            .skip(next as usize - 1)
+            .take(max)
+        {
             let seq = i as u64 + 1;
-            let source = if s.origin.is_some() { "node:x" } else { "run:1 t" };
+            let source = if s.origin.is_some() {
+                "node:x"
+            } else {
+                "run:1 t"
+            };
             let view = EventView {
                 seq,
                 ts_us: 5,
@@ -241,7 +251,11 @@ fn parse_client(bytes: &[u8]) -> Vec<Sent> {
                 verb: "SUB".into(),
                 subject: words[1].into(),
                 reply: Some(words[words.len() - 1].into()),
-                headers: if words.len() == 4 { words[2].into() } else { String::new() },
+                headers: if words.len() == 4 {
+                    words[2].into()
+                } else {
+                    String::new()
+                },
                 payload: String::new(),
             }),
             verb => out.push(Sent {
@@ -339,7 +353,8 @@ impl Rig {
         let payload = alloc::format!(
             r#"{{"subject":"{subject}","node":"{node}","seq":{seq},"payload":{{"n":{seq}}}}}"#
         );
-        let reply = alloc::format!("$JS.ACK.ZB_EVENTS.zb-t-0.1.{stream_seq}.{stream_seq}.1700000000.0");
+        let reply =
+            alloc::format!("$JS.ACK.ZB_EVENTS.zb-t-0.1.{stream_seq}.{stream_seq}.1700000000.0");
         let frame = alloc::format!(
             "HMSG zb.ev.{subject} {inbox} {reply} {} {}\r\n{headers}{payload}\r\n",
             headers.len(),
@@ -412,8 +427,17 @@ fn hostile_deliveries_are_dropped_not_imported() {
         );
         rig.server_says(frame.as_bytes());
     }
-    assert!(rig.host.journal.iter().all(|e| !e.name.starts_with("_INBOX")));
-    assert_eq!(Rig::acks(&rig.take_sent()).len(), 3, "each is acknowledged, so never sent again");
+    assert!(
+        rig.host
+            .journal
+            .iter()
+            .all(|e| !e.name.starts_with("_INBOX"))
+    );
+    assert_eq!(
+        Rig::acks(&rig.take_sent()).len(),
+        3,
+        "each is acknowledged, so never sent again"
+    );
 }
 
 #[test]
@@ -426,7 +450,10 @@ fn exports_wait_for_the_streams_acknowledgement_and_go_again_without_it() {
     rig.server_says(b"PONG\r\n");
     let sent = rig.take_sent();
     let api = Rig::sid_of(&sent, "zb.node.t.ack.*");
-    let exports: Vec<&Sent> = sent.iter().filter(|s| s.subject.starts_with("zb.ev.")).collect();
+    let exports: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.subject.starts_with("zb.ev."))
+        .collect();
     assert_eq!(exports.len(), 2, "only the exported subjects: {sent:?}");
     assert_eq!(exports[0].subject, "zb.ev.sensor.temp");
     assert_eq!(exports[0].reply.as_deref(), Some("zb.node.t.ack.1"));
@@ -464,7 +491,7 @@ fn a_server_that_speaks_garbage_is_dropped_and_tried_again_later() {
     rig.host.now += 20_000_000;
     rig.link.tick(&mut rig.host);
     assert_eq!(rig.wire.borrow().opens, 2);
-    assert!(rig.link.status_text().contains("last_error Protocol"));
+    assert!(rig.link.status_text().contains("last_error: Protocol"));
 }
 
 #[test]
@@ -481,19 +508,30 @@ fn requests_from_nats_are_answered_through_a_local_inbox() {
     rig.server_says(b"PONG\r\n");
     let req = br#"{"q":1}"#;
     rig.server_says(
-        alloc::format!("MSG zb.req.svc.echo {sid} _INBOX.client.1 {}\r\n", req.len()).as_bytes(),
+        alloc::format!(
+            "MSG zb.req.svc.echo {sid} _INBOX.client.1 {}\r\n",
+            req.len()
+        )
+        .as_bytes(),
     );
     rig.server_says(req);
     rig.server_says(b"\r\n");
     let imported = rig.host.journal.last().cloned().expect("imported");
     assert_eq!(imported.name, "svc.echo");
-    let inbox = imported.headers.strip_prefix("reply_to=").expect("a reply_to").to_string();
+    let inbox = imported
+        .headers
+        .strip_prefix("reply_to=")
+        .expect("a reply_to")
+        .to_string();
     assert!(inbox.starts_with("_INBOX.nats."));
     // A local responder answers on that inbox: the link sends it back.
     rig.host.emit(&inbox, r#"{"a":1}"#, "");
     rig.link.events_committed(0, &mut rig.host);
     let sent = rig.take_sent();
-    let answer = sent.iter().find(|s| s.subject == "_INBOX.client.1").expect("answered");
+    let answer = sent
+        .iter()
+        .find(|s| s.subject == "_INBOX.client.1")
+        .expect("answered");
     assert_eq!(answer.payload, r#"{"a":1}"#);
     // A forged answer for a request this node never sent is not taken in.
     let before = rig.host.journal.len();

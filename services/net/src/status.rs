@@ -558,6 +558,19 @@ fn time_out(c: &mut Conn, stats: &mut HttpStats) {
     }
 }
 
+/// The federation link's figures `/varz` shows (from `nats://link`).
+const LINK_FIGURES: [&str; 9] = [
+    "connected",
+    "connects",
+    "reconnects",
+    "published",
+    "received",
+    "exported",
+    "imported",
+    "duplicates",
+    "lag",
+];
+
 /// A `key: value` figure from a kernel file (`proc://bus`, `mem://heap`).
 fn field(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
@@ -654,6 +667,9 @@ fn render(
     let mem = host.meminfo();
     let bus = read_text(host, "proc://bus");
     let bus_figure = |key: &str| bus.as_deref().and_then(|t| field(t, key));
+    // The federation link's figures, when the system has a link and it is on.
+    let link = read_text(host, "nats://link").filter(|t| !t.starts_with("state: off"));
+    let link_figure = |key: &str| link.as_deref().and_then(|t| field(t, key)).unwrap_or(0);
     let n = net.counters;
     if page == Page::Varz {
         let _ = write!(
@@ -681,6 +697,14 @@ fn render(
                 bus_figure("first_seq").unwrap_or(0),
                 bus_figure("last_seq").unwrap_or(0)
             );
+        }
+        if link.is_some() {
+            let _ = write!(out, ",\"nats\":{{");
+            for (i, key) in LINK_FIGURES.iter().enumerate() {
+                let comma = if i > 0 { "," } else { "" };
+                let _ = write!(out, "{comma}\"{key}\":{}", link_figure(key));
+            }
+            let _ = write!(out, "}}");
         }
         let _ = writeln!(
             out,
@@ -764,6 +788,45 @@ fn render(
             "Newest sequence number.",
             bus_figure("last_seq").unwrap_or(0),
         );
+    }
+    if link.is_some() {
+        for (key, kind, help) in [
+            (
+                "connected",
+                "gauge",
+                "1 while the federation link is connected to nats-server.",
+            ),
+            (
+                "reconnects",
+                "counter",
+                "Federation link connections lost after being up.",
+            ),
+            ("published", "counter", "NATS messages the link published."),
+            ("received", "counter", "NATS messages the link received."),
+            (
+                "exported",
+                "counter",
+                "Local events published to the federation.",
+            ),
+            (
+                "imported",
+                "counter",
+                "Events from other nodes appended to the journal.",
+            ),
+            (
+                "lag",
+                "gauge",
+                "Events the stream holds for this node not yet delivered.",
+            ),
+        ] {
+            let kind_suffix = if kind == "counter" { "_total" } else { "" };
+            metric(
+                &alloc::format!("zerobus_nats_{key}{kind_suffix}"),
+                kind,
+                help,
+                link_figure(key),
+            );
+        }
     }
     metric(
         "zerobus_net_rx_packets_total",
