@@ -118,29 +118,6 @@ pub fn run(port: u16) -> Result<(), String> {
     Err(format!("nats-server exited: {status}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_configuration_listens_on_loopback_only() {
-        let ports = Ports {
-            client: 4222,
-            websocket: 4223,
-            monitor: 8222,
-        };
-        let conf = config(&ports, Path::new("/tmp/zb"));
-        for line in conf
-            .lines()
-            .filter(|l| l.contains("listen") || l.starts_with("http"))
-        {
-            assert!(line.contains("127.0.0.1:"), "{line}");
-        }
-        assert!(conf.contains("store_dir: \"/tmp/zb/jetstream\""));
-        assert!(conf.contains("no_tls: true"));
-    }
-}
-
 /// Joins stdin/stdout to a TCP connection to `server` until either side ends: the program QEMU
 /// starts for each connection a PC node opens to nats-server (`qemu::Network::nats`). Only
 /// 127.0.0.1 is reached: the forward is for a local server.
@@ -250,4 +227,27 @@ pub fn client(port: u16, args: &[&str]) -> Result<String, String> {
         return Err(format!("the Python client failed ({})", out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_listens_on_loopback_only() {
+        let ports = Ports {
+            client: 4222,
+            websocket: 4223,
+            monitor: 8222,
+        };
+        let conf = config(&ports, Path::new("/tmp/zb"));
+        for line in conf
+            .lines()
+            .filter(|l| l.contains("listen") || l.starts_with("http"))
+        {
+            assert!(line.contains("127.0.0.1:"), "{line}");
+        }
+        assert!(conf.contains("store_dir: \"/tmp/zb/jetstream\""));
+        assert!(conf.contains("no_tls: true"));
+    }
 }

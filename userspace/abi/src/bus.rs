@@ -377,6 +377,30 @@ pub fn pattern_covers(grant: &str, request: &str) -> bool {
     req.next().is_none()
 }
 
+/// An event emitted on another node, as the federation link hands it to the local journal
+/// ([`crate::Bus::import_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedEvent<'a> {
+    /// The subject it was emitted on.
+    pub name: &'a str,
+    pub version: u16,
+    pub correlation_id: u64,
+    pub causation_id: u64,
+    pub tenant: &'a str,
+    /// `key=value` lines (not the envelope's own fields).
+    pub headers: &'a str,
+    /// JSON text.
+    pub payload: &'a [u8],
+    /// The node it was emitted on (or the plain NATS client's stand-in name).
+    pub origin: &'a str,
+    /// Its sequence number there: imports are de-duplicated by (origin, origin_seq). 0: not
+    /// de-duplicated (a request or reply through NATS core, which has no order to go by).
+    pub origin_seq: u64,
+    /// A reply on a `_INBOX.…` subject to a request this node sent (the link checked that it
+    /// answers one of its own): only such an import may write an inbox.
+    pub reply: bool,
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -509,28 +533,4 @@ mod tests {
         assert_eq!(check_pairs("novalue"), Err(Error::InvalidArgument));
         assert_eq!(check_pairs("k=v\n\nk2=v2"), Ok(()));
     }
-}
-
-/// An event emitted on another node, as the federation link hands it to the local journal
-/// ([`crate::Bus::import_event`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImportedEvent<'a> {
-    /// The subject it was emitted on.
-    pub name: &'a str,
-    pub version: u16,
-    pub correlation_id: u64,
-    pub causation_id: u64,
-    pub tenant: &'a str,
-    /// `key=value` lines (not the envelope's own fields).
-    pub headers: &'a str,
-    /// JSON text.
-    pub payload: &'a [u8],
-    /// The node it was emitted on (or the plain NATS client's stand-in name).
-    pub origin: &'a str,
-    /// Its sequence number there: imports are de-duplicated by (origin, origin_seq). 0: not
-    /// de-duplicated (a request or reply through NATS core, which has no order to go by).
-    pub origin_seq: u64,
-    /// A reply on a `_INBOX.…` subject to a request this node sent (the link checked that it
-    /// answers one of its own): only such an import may write an inbox.
-    pub reply: bool,
 }
