@@ -240,6 +240,14 @@ pub mod subjects {
     /// The queue group serving nodes share: each request goes to one of them.
     pub const QUEUE: &str = "zb";
 
+    /// The stream of export cursors (see `jetstream::cursor_stream_create`).
+    pub const CURSORS: &str = "ZB_CURSORS";
+
+    /// Where `node` keeps its export cursor.
+    pub fn cursor(node: &str) -> String {
+        format!("zb.node.{node}.cursor")
+    }
+
     /// Everyone's heartbeats and manifests.
     pub const PRESENCE: [&str; 2] = ["zb.node.*.hb", "zb.node.*.caps"];
 

@@ -30,6 +30,72 @@ pub fn stream_create() -> (String, String) {
     )
 }
 
+/// The stream that remembers how far each node's export got (`ZB_CURSORS` on
+/// `zb.node.*.cursor`, one message per node: the sequence number of its first event not yet
+/// acknowledged), so a node that restarts does not publish its whole journal again.
+pub fn cursor_stream_create() -> (String, String) {
+    (
+        format!("$JS.API.STREAM.CREATE.{}", subjects::CURSORS),
+        format!(
+            r#"{{"name":"{}","subjects":["zb.node.*.cursor"],"retention":"limits","storage":"file","max_msgs_per_subject":1,"discard":"old"}}"#,
+            subjects::CURSORS
+        ),
+    )
+}
+
+/// `$JS.API.STREAM.MSG.GET.ZB_CURSORS` for `node`'s cursor.
+pub fn cursor_get(node: &str) -> (String, String) {
+    (
+        format!("$JS.API.STREAM.MSG.GET.{}", subjects::CURSORS),
+        format!(r#"{{"last_by_subj":"{}"}}"#, subjects::cursor(node)),
+    )
+}
+
+/// The cursor in a `MSG.GET` reply: `Ok(Some(seq))`, `Ok(None)` when the stream has none for
+/// the node (error 10037: a node exporting for the first time), `Err` for anything else.
+pub fn parse_cursor(reply: &str) -> Result<Option<u64>, ()> {
+    let raw = zb_json::Raw::parse(reply).map_err(|_| ())?;
+    if let Some((code, _)) = api_error(reply) {
+        return if code == 404 { Ok(None) } else { Err(()) };
+    }
+    let data = raw
+        .get("message")
+        .ok()
+        .flatten()
+        .and_then(|m| m.get("data").ok().flatten())
+        .and_then(|d| d.as_string())
+        .ok_or(())?;
+    let bytes = base64_decode(&data).ok_or(())?;
+    core::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map(Some)
+        .ok_or(())
+}
+
+/// Standard base64 (with or without padding); `None` if it is not.
+fn base64_decode(text: &str) -> Option<alloc::vec::Vec<u8>> {
+    let mut out = alloc::vec::Vec::with_capacity(text.len() / 4 * 3 + 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// The durable consumer's name for `node`'s import number `index`.
 pub fn durable_name(node: &str, index: usize) -> String {
     format!("zb-{node}-{index}")
@@ -131,6 +197,19 @@ pub fn api_error(reply: &str) -> Option<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_from_its_stream() {
+        let got = r#"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"zb.node.pc-a.cursor","seq":3,"data":"MTI3","time":"2026-12-07T22:00:00Z"}}"#;
+        assert_eq!(parse_cursor(got), Ok(Some(127)));
+        let none = r#"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
+        assert_eq!(parse_cursor(none), Ok(None));
+        let bad = r#"{"message":{"data":"!!"}}"#;
+        assert_eq!(parse_cursor(bad), Err(()));
+        assert_eq!(parse_cursor("not json"), Err(()));
+        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode("aGk").as_deref(), Some(&b"hi"[..]));
+    }
 
     #[test]
     fn requests_are_json_on_the_api_subjects() {

@@ -192,12 +192,16 @@ struct Pending {
     until_us: u64,
 }
 
-/// What a session (one connection) has set up so far.
+/// What a session (one connection) has set up so far, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Setup {
-    /// Waiting for the stream's creation to be answered.
+    /// Waiting for the events stream's creation to be answered.
     Stream,
-    /// Waiting for the consumer's.
+    /// Waiting for the cursors stream's.
+    Cursors,
+    /// Waiting for this node's export cursor (the first session after boot only).
+    Cursor,
+    /// Waiting for the consumer's creation.
     Consumer,
     /// Importing.
     Ready,
@@ -221,6 +225,11 @@ pub struct NatsLink<T: Transport> {
     // Export.
     next_export: u64,
     inflight: VecDeque<Inflight>,
+    /// Whether `next_export` starts from the cursor JetStream kept (or there was none).
+    cursor_known: bool,
+    /// The cursor last published, and when.
+    cursor_sent: u64,
+    cursor_sent_us: u64,
     // Import.
     pull_left: u32,
     pull_sent_us: u64,
@@ -253,6 +262,9 @@ impl<T: Transport> NatsLink<T> {
             next_heartbeat_us: 0,
             next_export: 0,
             inflight: VecDeque::new(),
+            cursor_known: false,
+            cursor_sent: 0,
+            cursor_sent_us: 0,
             pull_left: 0,
             pull_sent_us: 0,
             import_paused_until: 0,
@@ -504,6 +516,28 @@ impl<T: Transport> NatsLink<T> {
         self.next_heartbeat_us = now;
     }
 
+    /// After the events stream: the cursors stream, then (once per boot) this node's cursor.
+    fn create_cursors(&mut self) {
+        self.setup = Setup::Cursors;
+        let (subject, body) = jetstream::cursor_stream_create();
+        let reply = self.inbox("api.cursors");
+        let _ = self
+            .conn
+            .publish(&subject, Some(&reply), None, body.as_bytes());
+    }
+
+    fn ask_cursor(&mut self) {
+        if self.cursor_known {
+            return self.create_consumer();
+        }
+        self.setup = Setup::Cursor;
+        let (subject, body) = jetstream::cursor_get(self.node());
+        let reply = self.inbox("api.cursor");
+        let _ = self
+            .conn
+            .publish(&subject, Some(&reply), None, body.as_bytes());
+    }
+
     fn create_consumer(&mut self) {
         self.setup = Setup::Consumer;
         let durable = jetstream::durable_name(self.node(), 0);
@@ -606,7 +640,7 @@ impl<T: Transport> NatsLink<T> {
         let Some(config) = self.config.as_ref() else {
             return;
         };
-        if config.exports.is_empty() {
+        if config.exports.is_empty() || !self.cursor_known {
             return;
         }
         if self
@@ -674,6 +708,26 @@ impl<T: Transport> NatsLink<T> {
             Err(e) => self.log_once(host, format!("nats: cannot read the journal: {e}")),
         }
         self.counters.exported += published;
+        self.save_cursor(now);
+    }
+
+    /// Publishes how far the export got (the first event not yet acknowledged), at most once
+    /// a second: a node that restarts goes on from there. Lost, it costs a few events
+    /// published again (dropped by the stream's message ids and the importers' origins).
+    fn save_cursor(&mut self, now: u64) {
+        let acked = self.inflight.front().map_or(self.next_export, |f| f.seq);
+        if acked <= self.cursor_sent || now.saturating_sub(self.cursor_sent_us) < 1_000_000 {
+            return;
+        }
+        let subject = subjects::cursor(self.node());
+        if self
+            .conn
+            .publish(&subject, None, None, format!("{acked}").as_bytes())
+            .is_ok()
+        {
+            self.cursor_sent = acked;
+            self.cursor_sent_us = now;
+        }
     }
 
     /// One message from the server.
@@ -725,6 +779,29 @@ impl<T: Transport> NatsLink<T> {
                         host.log(&format!("nats: cannot create the stream: {code} {why}"));
                     }
                 }
+                self.create_cursors();
+            }
+            "api.cursors" => {
+                if let Some((code, why)) = jetstream::api_error(body)
+                    && code != 10058
+                {
+                    host.log(&format!(
+                        "nats: cannot create the cursors stream: {code} {why}"
+                    ));
+                }
+                self.ask_cursor();
+            }
+            "api.cursor" => {
+                match jetstream::parse_cursor(body) {
+                    // Exported before: on from there (not below what this boot has sent).
+                    Ok(Some(seq)) => self.next_export = self.next_export.max(seq),
+                    Ok(None) => {}
+                    Err(()) => self.log_once(
+                        host,
+                        String::from("nats: no export cursor: exporting the whole journal"),
+                    ),
+                }
+                self.cursor_known = true;
                 self.create_consumer();
             }
             "api.consumer" => {

@@ -307,44 +307,59 @@ impl Rig {
             .unwrap_or_else(|| panic!("no SUB {subject} in {sent:?}"))
     }
 
-    /// Connects and sets JetStream up; returns the sid of the consumer's inbox.
-    fn up(&mut self) -> String {
+    /// Answers JetStream API request `req` (on the API inbox `api_sid`) with `body`.
+    fn answer(&mut self, req: &Sent, api_sid: &str, body: &str) {
+        let reply = req
+            .reply
+            .clone()
+            .expect("an API request has a reply subject");
+        self.server_says(
+            alloc::format!("MSG {reply} {api_sid} {}\r\n{body}\r\n", body.len()).as_bytes(),
+        );
+    }
+
+    /// Connects and sets JetStream up (the stream, the cursors stream, this node's cursor —
+    /// `cursor`: the stream's answer —, the consumer); the consumer inbox's sid and everything
+    /// the link sent meanwhile.
+    fn up_with_cursor(&mut self, cursor: &str) -> (String, Vec<Sent>) {
         self.server_says(INFO);
-        let sent = self.take_sent();
-        assert_eq!(sent[0].verb, "CONNECT");
-        let inbox = Self::sid_of(&sent, "zb.node.t.in");
-        let create = sent
-            .iter()
-            .find(|s| s.subject == "$JS.API.STREAM.CREATE.ZB_EVENTS")
-            .expect("the stream is created");
-        assert_eq!(create.reply.as_deref(), Some("zb.node.t.api.stream"));
-        let api = Self::sid_of(&sent, "zb.node.t.api.*");
         self.server_says(b"PONG\r\n");
-        let ok = br#"{"type":"io.nats.jetstream.api.v1.stream_create_response"}"#;
-        self.server_says(
-            alloc::format!("MSG zb.node.t.api.stream {api} {}\r\n", ok.len()).as_bytes(),
-        );
-        self.server_says(ok);
-        self.server_says(b"\r\n");
-        let sent = self.take_sent();
-        assert!(
-            sent.iter()
-                .any(|s| s.subject == "$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-t-0"),
-            "{sent:?}"
-        );
-        let ok = br#"{"type":"io.nats.jetstream.api.v1.consumer_create_response"}"#;
-        self.server_says(
-            alloc::format!("MSG zb.node.t.api.consumer {api} {}\r\n", ok.len()).as_bytes(),
-        );
-        self.server_says(ok);
-        self.server_says(b"\r\n");
-        let sent = self.take_sent();
-        let pull = sent
+        let mut all = self.take_sent();
+        assert_eq!(all[0].verb, "CONNECT");
+        let inbox = Self::sid_of(&all, "zb.node.t.in");
+        let api = Self::sid_of(&all, "zb.node.t.api.*");
+        let ok = r#"{"type":"io.nats.jetstream.api.v1.stream_create_response"}"#;
+        let steps: [(&str, &str); 4] = [
+            ("$JS.API.STREAM.CREATE.ZB_EVENTS", ok),
+            ("$JS.API.STREAM.CREATE.ZB_CURSORS", ok),
+            ("$JS.API.STREAM.MSG.GET.ZB_CURSORS", cursor),
+            (
+                "$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-t-0",
+                r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response"}"#,
+            ),
+        ];
+        for (subject, body) in steps {
+            let req = all
+                .iter()
+                .rev()
+                .find(|s| s.subject == subject)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {subject} in {all:?}"));
+            self.answer(&req, &api, body);
+            all.extend(self.take_sent());
+        }
+        let pull = all
             .iter()
             .find(|s| s.subject == "$JS.API.CONSUMER.MSG.NEXT.ZB_EVENTS.zb-t-0")
             .expect("the consumer is pulled");
         assert_eq!(pull.reply.as_deref(), Some("zb.node.t.in"));
-        inbox
+        (inbox, all)
+    }
+
+    /// As [`Rig::up_with_cursor`], for a node that never exported.
+    fn up(&mut self) -> String {
+        let none = r#"{"error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
+        self.up_with_cursor(none).0
     }
 
     /// JetStream delivers an event from `node` (its `seq`) at stream sequence `stream_seq`.
@@ -446,10 +461,9 @@ fn exports_wait_for_the_streams_acknowledgement_and_go_again_without_it() {
     rig.host.emit("sensor.temp", r#"{"c":1}"#, "");
     rig.host.emit("other.thing", r#"{"c":2}"#, "");
     rig.host.emit("sensor.temp", r#"{"c":3}"#, "unit=C");
-    rig.server_says(INFO);
-    rig.server_says(b"PONG\r\n");
-    let sent = rig.take_sent();
-    let api = Rig::sid_of(&sent, "zb.node.t.ack.*");
+    let none = r#"{"error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
+    let (_, sent) = rig.up_with_cursor(none);
+    let ack_sid = Rig::sid_of(&sent, "zb.node.t.ack.*");
     let exports: Vec<&Sent> = sent
         .iter()
         .filter(|s| s.subject.starts_with("zb.ev."))
@@ -460,21 +474,48 @@ fn exports_wait_for_the_streams_acknowledgement_and_go_again_without_it() {
     assert!(exports[0].headers.contains("Nats-Msg-Id: t:1"));
     assert!(exports[1].payload.contains(r#""headers":{"unit":"C"}"#));
     // The stream acknowledges the first only; five seconds later the second goes again.
-    let ack = br#"{"stream":"ZB_EVENTS","seq":1}"#;
-    rig.server_says(alloc::format!("MSG zb.node.t.ack.1 {api} {}\r\n", ack.len()).as_bytes());
-    rig.server_says(ack);
-    rig.server_says(b"\r\n");
+    let ack = r#"{"stream":"ZB_EVENTS","seq":1}"#;
+    rig.server_says(
+        alloc::format!("MSG zb.node.t.ack.1 {ack_sid} {}\r\n{ack}\r\n", ack.len()).as_bytes(),
+    );
     rig.take_sent();
     rig.host.now += EXPORT_RESEND_US + 1;
     rig.link.tick(&mut rig.host);
-    let again: Vec<Sent> = rig
-        .take_sent()
-        .into_iter()
+    let sent = rig.take_sent();
+    let again: Vec<&Sent> = sent
+        .iter()
         .filter(|s| s.subject.starts_with("zb.ev."))
         .collect();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].reply.as_deref(), Some("zb.node.t.ack.3"));
     assert_eq!(rig.link.counters().republished, 1);
+    // How far it got is kept in the cursors stream: event 3 is the first not acknowledged.
+    let cursor = sent
+        .iter()
+        .rev()
+        .find(|s| s.subject == "zb.node.t.cursor")
+        .expect("the cursor is saved");
+    assert_eq!(cursor.payload, "3");
+}
+
+/// A node that restarts goes on from the cursor JetStream kept: what was acknowledged before
+/// is not published again.
+#[test]
+fn a_restarted_node_exports_from_its_cursor() {
+    let mut rig = Rig::new("node=t nats=h:1 export=sensor.>");
+    for c in 1..=4 {
+        rig.host
+            .emit("sensor.temp", &alloc::format!(r#"{{"c":{c}}}"#), "");
+    }
+    // "4" in base64.
+    let kept = r#"{"message":{"subject":"zb.node.t.cursor","seq":9,"data":"NA=="}}"#;
+    let (_, sent) = rig.up_with_cursor(kept);
+    let exports: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.subject.starts_with("zb.ev."))
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert_eq!(exports[0].reply.as_deref(), Some("zb.node.t.ack.4"));
 }
 
 #[test]
