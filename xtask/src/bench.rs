@@ -47,9 +47,18 @@ pub fn run(args: &Args) -> Result<(), String> {
             test_hooks: false,
             qemu: true,
         },
-        args.only.as_deref() != Some("net"),
+        !matches!(args.only.as_deref(), Some("net" | "nats")),
     )?;
 
+    if args.only.as_deref() == Some("nats") {
+        // Only the federation figures.
+        let json = format!(
+            "{{\n  \"only\": \"nats\"{}}}\n",
+            crate::federation::bench(&targets)?
+        );
+        println!("{json}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("net") {
         // Only the network figures (for working on the network).
         let json = format!("{{\n  \"only\": \"net\"{}}}\n", net_throughput(&targets)?);
@@ -122,6 +131,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let disk = disk_throughput(&targets)?;
     json.push_str(&disk);
     json.push_str(&net_throughput(&targets)?);
+    json.push_str(&crate::federation::bench(&targets)?);
     json.push_str(&journal_throughput()?);
     json.push_str("}\n");
     let dir = artifacts::target_dir().join("bench");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::artifacts::QemuTargets;
 use crate::cli::Platform;
 use crate::harness::{Machine, StepResult};
-use crate::nats::{NatsServer, Ports};
+use crate::nats::NatsServer;
 use crate::qemu::{Boot, Network, free_port};
 
 const STEP: Duration = Duration::from_secs(20);
@@ -106,25 +106,63 @@ fn shut_down(m: &mut Machine) -> StepResult {
     Ok(())
 }
 
+/// Waits until `nodes` on `m` lists node `name` up.
+fn shows_up(m: &mut Machine, name: &str) -> StepResult {
+    let prefix = format!("{name} ");
+    wait_for(
+        m,
+        "nodes",
+        |o| {
+            o.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(" up "))
+        },
+        LINK_UP,
+    )
+    .map(|_| ())
+}
+
 /// Lines of `log`'s output for event `subject` with payload text `mark`.
 fn count(out: &str, mark: &str) -> usize {
     out.lines().filter(|l| l.contains(mark)).count()
 }
 
 pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
-    let dir =
-        crate::artifacts::target_dir().join(format!("zerobus/test-nats-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ports = Ports {
-        client: free_port()?,
-        websocket: free_port()?,
-        monitor: free_port()?,
-    };
-    let server = NatsServer::start(ports, &dir)?;
-    let result = two_pcs(t, ports.client, ports.websocket);
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let server = NatsServer::scratch("test-nats")?;
+    two_pcs(t, server.ports.client, server.ports.websocket)
+}
+
+/// Node `name` (booted, over `transport`) has caught up the event marked `catch_up`, and the
+/// one it emits (marked `emits`) reaches PC `a`, which counts it up.
+fn joins(
+    m: &mut Machine,
+    a: &mut Machine,
+    name: &str,
+    transport: &str,
+    catch_up: &str,
+    emits: &str,
+) -> StepResult {
+    wait_for(
+        m,
+        "link",
+        |o| o.contains("state: up") && o.contains(&format!("transport: {transport}")),
+        LINK_UP,
+    )?;
+    let caught = wait_for(m, "log sensor.temp", |o| o.contains(catch_up), LINK_UP);
+    if let Err(e) = caught {
+        return Err(format!("{e}\n{}", diagnose(m)));
+    }
+    m.check(
+        &format!(r#"emit sensor.temp '{{"c":30,"mark":"{emits}"}}'"#),
+        &[],
+        STEP,
+    )?;
+    wait_for(
+        a,
+        "log sensor.temp",
+        |o| o.contains(&format!(r#""mark":"{emits}"}} (from {name})"#)),
+        LINK_UP,
+    )?;
+    shows_up(a, name)
 }
 
 /// The browser node (when the page was built: `cargo xtask test` builds it for this suite).
@@ -144,40 +182,13 @@ fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
             "no federation line for the browser at boot: {banner:?}"
         ));
     }
-    wait_for(
+    joins(
         &mut m,
-        "link",
-        |o| o.contains("state: up") && o.contains("transport: websocket"),
-        LINK_UP,
-    )?;
-    let caught = wait_for(
-        &mut m,
-        "log sensor.temp",
-        |o| o.contains("from-the-board"),
-        LINK_UP,
-    );
-    if let Err(e) = caught {
-        return Err(format!("{e}\n{}", diagnose(&mut m)));
-    }
-    m.check(
-        r#"emit sensor.temp '{"c":22,"mark":"from-the-tab"}'"#,
-        &[],
-        STEP,
-    )?;
-    wait_for(
         a,
-        "log sensor.temp",
-        |o| o.contains(r#""mark":"from-the-tab"} (from browser)"#),
-        LINK_UP,
-    )?;
-    wait_for(
-        a,
-        "nodes",
-        |o| {
-            o.lines()
-                .any(|l| l.starts_with("browser ") && l.contains(" browser ") && l.contains(" up "))
-        },
-        LINK_UP,
+        "browser",
+        "websocket",
+        "from-the-board",
+        "from-the-tab",
     )?;
     shut_down(&mut m)?;
     drop(profile);
@@ -218,17 +229,8 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
 
     // Presence: each sees both up; a capability both offer resolves to the smaller id.
     for m in [&mut a, &mut b] {
-        wait_for(
-            m,
-            "nodes",
-            |o| {
-                o.lines()
-                    .any(|l| l.starts_with("pc-a ") && l.contains(" up "))
-                    && o.lines()
-                        .any(|l| l.starts_with("pc-b ") && l.contains(" up "))
-            },
-            LINK_UP,
-        )?;
+        shows_up(m, "pc-a")?;
+        shows_up(m, "pc-b")?;
     }
     a.check(
         "caps",
@@ -260,35 +262,13 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
     // The board joins over its serial line: it catches up what was emitted before it booted,
     // and what it emits reaches the PCs.
     let mut board = boot_node("board", &board_node(t, port))?;
-    let link = board.check("link", &["transport: serial"], STEP)?;
-    let caught = wait_for(
+    joins(
         &mut board,
-        "log sensor.temp",
-        |o| o.contains("first"),
-        LINK_UP,
-    );
-    if let Err(e) = caught {
-        return Err(format!("{e}\n{link}\n{}", diagnose(&mut board)));
-    }
-    board.check(
-        r#"emit sensor.temp '{"c":30,"mark":"from-the-board"}'"#,
-        &[],
-        STEP,
-    )?;
-    wait_for(
         &mut a,
-        "log sensor.temp",
-        |o| o.contains(r#""mark":"from-the-board"} (from board)"#),
-        LINK_UP,
-    )?;
-    wait_for(
-        &mut a,
-        "nodes",
-        |o| {
-            o.lines()
-                .any(|l| l.starts_with("board ") && l.contains(" up "))
-        },
-        LINK_UP,
+        "board",
+        "serial",
+        "first",
+        "from-the-board",
     )?;
     shut_down(&mut board)?;
 
@@ -384,15 +364,7 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
             ));
         }
     }
-    wait_for(
-        &mut a,
-        "nodes",
-        |o| {
-            o.lines()
-                .any(|l| l.starts_with("pc-b ") && l.contains(" up "))
-        },
-        LINK_UP,
-    )?;
+    shows_up(&mut a, "pc-b")?;
     a.check(
         "resolve ledger.transfer node:pc-b",
         &["capability://ledger.transfer -> pc-b"],
@@ -407,4 +379,117 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
         return a.fail(format!("the link exported nothing: {link:?}"));
     }
     Ok(())
+}
+
+/// `cargo xtask bench`'s federation figures: an event emitted on one PC, delivered to a
+/// subscriber on the other through NATS, beside the same emit→subscriber path on one node and
+/// a `nats-py` publisher→subscriber pair on the same server, in the same run; and events/s
+/// from a burst on one PC until the other's journal has them all. The JSON fragment.
+pub fn bench(t: &QemuTargets) -> Result<String, String> {
+    const LATENCY_ROUNDS: usize = 20;
+    const BURST: usize = 300;
+    let server = NatsServer::scratch("bench-nats")?;
+    let ports = server.ports;
+    let py = crate::nats::client(ports.client, &["bench", "2000"])?;
+    let py_rate = crate::harness::json_number(&py, "events_per_s").unwrap_or(0.0);
+    let py_latency = crate::harness::json_number(&py, "latency_us_p50").unwrap_or(0.0);
+
+    let boot_a = pc_node(t, "pc-a", ports.client, "export=bench.>", free_port()?)?;
+    let boot_b = pc_node(t, "pc-b", ports.client, "import=bench.>", free_port()?)?;
+    let mut a = boot_node("pc-a", &boot_a)?;
+    let mut b = boot_node("pc-b", &boot_b)?;
+    shows_up(&mut a, "pc-b")?;
+
+    // Local: A's own subscriber (a second shell is not there: the emit runs in the background).
+    a.type_bytes(b"run sub bench.local &\r")?;
+    a.expect_prompt(STEP)?;
+    let mut local = Vec::new();
+    for i in 0..LATENCY_ROUNDS {
+        let start = Instant::now();
+        a.type_bytes(format!("emit bench.local '{{\"local\":{i}}}'\r").as_bytes())?;
+        a.expect(&format!("\"local\":{i}}}"), STEP)?;
+        local.push(start.elapsed().as_secs_f64() * 1000.0);
+        a.expect_prompt(STEP)?;
+    }
+    // Across: B's subscriber in the foreground.
+    b.type_bytes(b"sub bench.across\r")?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut across = Vec::new();
+    for i in 0..LATENCY_ROUNDS {
+        let start = Instant::now();
+        a.type_bytes(format!("emit bench.across '{{\"across\":{i}}}'\r").as_bytes())?;
+        b.expect(&format!("\"across\":{i}}}"), STEP)?;
+        across.push(start.elapsed().as_secs_f64() * 1000.0);
+        a.expect_prompt(STEP)?;
+    }
+    b.type_bytes(&[3])?;
+    b.expect_prompt(STEP)?;
+
+    // Throughput: a burst on A, until B has imported every event.
+    let imported = |m: &mut Machine| -> Result<u64, String> {
+        let out = m.command("link", STEP)?;
+        Ok(out
+            .lines()
+            .find_map(|l| l.strip_prefix("imported: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    };
+    let before = imported(&mut b)?;
+    let start = Instant::now();
+    a.type_bytes(format!("emit --burst bench.burst {BURST}\r").as_bytes())?;
+    let mut burst_local_s = 0.0;
+    loop {
+        if burst_local_s == 0.0 {
+            let seen = a.transcript();
+            if seen.contains(&format!("i={}", BURST - 1)) {
+                burst_local_s = start.elapsed().as_secs_f64();
+            }
+        }
+        if imported(&mut b)? >= before + BURST as u64 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            return b.fail("the burst did not arrive within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let across_s = start.elapsed().as_secs_f64();
+    let _ = a.expect_prompt(STEP);
+    drop(a);
+    drop(b);
+    drop(server);
+
+    let (lo, ac) = (median(&local), median(&across));
+    let rate = BURST as f64 / across_s;
+    let local_rate = if burst_local_s > 0.0 {
+        BURST as f64 / burst_local_s
+    } else {
+        0.0
+    };
+    println!(
+        "\nfederation (two PCs in QEMU, nats-server 2.9 on 127.0.0.1; median of {LATENCY_ROUNDS})"
+    );
+    println!("  emit → subscriber, same node:      {lo:>8.2} ms");
+    println!(
+        "  emit → subscriber, other node:     {ac:>8.2} ms  ({:.2}× the same node's)",
+        ac / lo.max(0.001)
+    );
+    println!(
+        "  nats-py publisher → subscriber:    {:>8.3} ms",
+        py_latency / 1000.0
+    );
+    println!(
+        "  burst of {BURST}: emitted at {local_rate:.0}/s, in the other node's journal at {rate:.0}/s; nats-py pair {py_rate:.0}/s ({:.4}×)",
+        rate / py_rate.max(1.0)
+    );
+    Ok(format!(
+        ",\n  \"federation\": {{\"latency_rounds\": {LATENCY_ROUNDS}, \"emit_to_sub_same_node_ms\": {lo:.3}, \"emit_to_sub_other_node_ms\": {ac:.3}, \"nats_py_pair_latency_ms\": {:.4}, \"burst\": {BURST}, \"burst_emitted_per_s\": {local_rate:.1}, \"burst_imported_per_s\": {rate:.1}, \"nats_py_pair_per_s\": {py_rate:.1}}}",
+        py_latency / 1000.0
+    ))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s.get(s.len() / 2).copied().unwrap_or(0.0)
 }

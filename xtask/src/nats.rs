@@ -20,10 +20,12 @@ pub struct Ports {
     pub monitor: u16,
 }
 
-/// A running nats-server; stopped when dropped.
+/// A running nats-server; stopped when dropped (and its scratch directory removed, if it has
+/// one: [`NatsServer::scratch`]).
 pub struct NatsServer {
     child: Child,
     pub ports: Ports,
+    scratch: Option<PathBuf>,
 }
 
 /// The configuration file for `ports` with its JetStream store in `dir`.
@@ -59,7 +61,11 @@ impl NatsServer {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start nats-server: {e}"))?;
-        let mut server = NatsServer { child, ports };
+        let mut server = NatsServer {
+            child,
+            ports,
+            scratch: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", ports.client)).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -88,10 +94,32 @@ impl NatsServer {
     }
 }
 
+impl NatsServer {
+    /// A server on free ports with its files in a new directory under `target/zerobus/`
+    /// named after `name` and this process, removed when the server is dropped (tests, bench).
+    pub fn scratch(name: &str) -> Result<NatsServer, String> {
+        let dir =
+            crate::artifacts::target_dir().join(format!("zerobus/{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let free = crate::qemu::free_port;
+        let ports = Ports {
+            client: free()?,
+            websocket: free()?,
+            monitor: free()?,
+        };
+        let mut server = NatsServer::start(ports, &dir)?;
+        server.scratch = Some(dir);
+        Ok(server)
+    }
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

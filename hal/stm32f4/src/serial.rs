@@ -94,11 +94,7 @@ fn USART2() {
 }
 
 fn send2(bytes: &[u8]) {
-    let u = usart2();
-    for &b in bytes {
-        while u.sr().read().txe().bit_is_clear() {}
-        u.dr().write(|w| w.dr().set(u16::from(b)));
-    }
+    transmit(usart2(), bytes);
 }
 
 pub fn init(dp: &stm32f405::Peripherals) {
@@ -127,7 +123,11 @@ fn USART1() {
 }
 
 fn send(bytes: &[u8]) {
-    let u = usart();
+    transmit(usart(), bytes);
+}
+
+/// Writes `bytes` to `u`, polling TXE before each.
+fn transmit(u: &stm32f405::usart1::RegisterBlock, bytes: &[u8]) {
     for &b in bytes {
         while u.sr().read().txe().bit_is_clear() {}
         u.dr().write(|w| w.dr().set(u16::from(b)));

@@ -78,22 +78,13 @@ impl Kernel {
         let bus = self.bus.as_mut().ok_or(Error::Unsupported)?;
         let mut next = from;
         let mut seen = 0usize;
-        let mut headers = String::new();
         let read = bus.read_committed(from, &mut |seq, e| {
             if seen == max {
                 return false;
             }
             seen += 1;
             next = seq + 1;
-            headers.clear();
-            for (i, (k, v)) in e.headers.iter().enumerate() {
-                if i > 0 {
-                    headers.push('\n');
-                }
-                headers.push_str(k);
-                headers.push('=');
-                headers.push_str(v);
-            }
+            let headers = e.header_lines();
             let view = EventView {
                 seq,
                 ts_us: e.ts_us,

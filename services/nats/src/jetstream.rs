@@ -51,12 +51,16 @@ pub fn cursor_get(node: &str) -> (String, String) {
     )
 }
 
+/// A JetStream reply that is not what its request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadReply;
+
 /// The cursor in a `MSG.GET` reply: `Ok(Some(seq))`, `Ok(None)` when the stream has none for
 /// the node (error 10037: a node exporting for the first time), `Err` for anything else.
-pub fn parse_cursor(reply: &str) -> Result<Option<u64>, ()> {
-    let raw = zb_json::Raw::parse(reply).map_err(|_| ())?;
+pub fn parse_cursor(reply: &str) -> Result<Option<u64>, BadReply> {
+    let raw = zb_json::Raw::parse(reply).map_err(|_| BadReply)?;
     if let Some((code, _)) = api_error(reply) {
-        return if code == 404 { Ok(None) } else { Err(()) };
+        return if code == 404 { Ok(None) } else { Err(BadReply) };
     }
     let data = raw
         .get("message")
@@ -64,13 +68,13 @@ pub fn parse_cursor(reply: &str) -> Result<Option<u64>, ()> {
         .flatten()
         .and_then(|m| m.get("data").ok().flatten())
         .and_then(|d| d.as_string())
-        .ok_or(())?;
-    let bytes = base64_decode(&data).ok_or(())?;
+        .ok_or(BadReply)?;
+    let bytes = base64_decode(&data).ok_or(BadReply)?;
     core::str::from_utf8(&bytes)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .map(Some)
-        .ok_or(())
+        .ok_or(BadReply)
 }
 
 /// Standard base64 (with or without padding); `None` if it is not.
@@ -205,8 +209,8 @@ mod tests {
         let none = r#"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
         assert_eq!(parse_cursor(none), Ok(None));
         let bad = r#"{"message":{"data":"!!"}}"#;
-        assert_eq!(parse_cursor(bad), Err(()));
-        assert_eq!(parse_cursor("not json"), Err(()));
+        assert_eq!(parse_cursor(bad), Err(BadReply));
+        assert_eq!(parse_cursor("not json"), Err(BadReply));
         assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
         assert_eq!(base64_decode("aGk").as_deref(), Some(&b"hi"[..]));
     }

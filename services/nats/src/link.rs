@@ -507,11 +507,7 @@ impl<T: Transport> NatsLink<T> {
         ));
         self.last_logged = None;
         self.setup = Setup::Stream;
-        let (subject, body) = jetstream::stream_create();
-        let reply = self.inbox("api.stream");
-        let _ = self
-            .conn
-            .publish(&subject, Some(&reply), None, body.as_bytes());
+        self.api(jetstream::stream_create(), "api.stream");
         self.announce();
         self.next_heartbeat_us = now;
     }
@@ -519,8 +515,12 @@ impl<T: Transport> NatsLink<T> {
     /// After the events stream: the cursors stream, then (once per boot) this node's cursor.
     fn create_cursors(&mut self) {
         self.setup = Setup::Cursors;
-        let (subject, body) = jetstream::cursor_stream_create();
-        let reply = self.inbox("api.cursors");
+        self.api(jetstream::cursor_stream_create(), "api.cursors");
+    }
+
+    /// Sends JetStream API request `(subject, body)`, answered on this node's inbox `reply`.
+    fn api(&mut self, (subject, body): (String, String), reply: &str) {
+        let reply = self.inbox(reply);
         let _ = self
             .conn
             .publish(&subject, Some(&reply), None, body.as_bytes());
@@ -531,21 +531,17 @@ impl<T: Transport> NatsLink<T> {
             return self.create_consumer();
         }
         self.setup = Setup::Cursor;
-        let (subject, body) = jetstream::cursor_get(self.node());
-        let reply = self.inbox("api.cursor");
-        let _ = self
-            .conn
-            .publish(&subject, Some(&reply), None, body.as_bytes());
+        let request = jetstream::cursor_get(self.node());
+        self.api(request, "api.cursor");
     }
 
     fn create_consumer(&mut self) {
         self.setup = Setup::Consumer;
         let durable = jetstream::durable_name(self.node(), 0);
-        let (subject, body) = jetstream::consumer_create(&durable, ">", PULL_BATCH * 4);
-        let reply = self.inbox("api.consumer");
-        let _ = self
-            .conn
-            .publish(&subject, Some(&reply), None, body.as_bytes());
+        self.api(
+            jetstream::consumer_create(&durable, ">", PULL_BATCH * 4),
+            "api.consumer",
+        );
     }
 
     /// Asks the consumer for more when the last pull is done (or lost).
@@ -796,7 +792,7 @@ impl<T: Transport> NatsLink<T> {
                     // Exported before: on from there (not below what this boot has sent).
                     Ok(Some(seq)) => self.next_export = self.next_export.max(seq),
                     Ok(None) => {}
-                    Err(()) => self.log_once(
+                    Err(jetstream::BadReply) => self.log_once(
                         host,
                         String::from("nats: no export cursor: exporting the whole journal"),
                     ),
@@ -1183,23 +1179,28 @@ impl<T: Transport> NatsLink<T> {
         let _ = writeln!(t, "role: {}", config.role.name());
         let _ = writeln!(t, "server: {}", config.server.as_deref().unwrap_or("-"));
         let _ = writeln!(t, "transport: {}", self.transport.kind());
-        let _ = writeln!(t, "connected: {}", u8::from(state == "up"));
-        let _ = writeln!(t, "connects: {}", c.connects);
-        let _ = writeln!(t, "reconnects: {}", c.reconnects);
-        let _ = writeln!(t, "published: {}", c.published);
-        let _ = writeln!(t, "received: {}", c.received);
-        let _ = writeln!(t, "exported: {}", l.exported);
-        let _ = writeln!(t, "republished: {}", l.republished);
-        let _ = writeln!(t, "export_unacked: {}", self.inflight.len());
-        let _ = writeln!(t, "imported: {}", l.imported);
-        let _ = writeln!(t, "duplicates: {}", l.duplicates);
-        let _ = writeln!(t, "rejected: {}", l.rejected);
-        let _ = writeln!(t, "lag: {}", l.import_pending);
-        let _ = writeln!(t, "requests_out: {}", l.requests_out);
-        let _ = writeln!(t, "answers_in: {}", l.answers_in);
-        let _ = writeln!(t, "requests_in: {}", l.requests_in);
-        let _ = writeln!(t, "answers_out: {}", l.answers_out);
-        let _ = writeln!(t, "rx_bytes: {}", l.rx_bytes);
+        let figures = [
+            ("connected", u64::from(state == "up")),
+            ("connects", c.connects),
+            ("reconnects", c.reconnects),
+            ("published", c.published),
+            ("received", c.received),
+            ("exported", l.exported),
+            ("republished", l.republished),
+            ("export_unacked", self.inflight.len() as u64),
+            ("imported", l.imported),
+            ("duplicates", l.duplicates),
+            ("rejected", l.rejected),
+            ("lag", l.import_pending),
+            ("requests_out", l.requests_out),
+            ("answers_in", l.answers_in),
+            ("requests_in", l.requests_in),
+            ("answers_out", l.answers_out),
+            ("rx_bytes", l.rx_bytes),
+        ];
+        for (key, value) in figures {
+            let _ = writeln!(t, "{key}: {value}");
+        }
         if let Some(e) = self.conn.last_error() {
             let _ = writeln!(t, "last_error: {e:?}");
         }
