@@ -48,6 +48,7 @@ pub const TARGETS: &[&str] = &[
     "bootfs",
     "shell_args",
     "nats_proto",
+    "nats_link",
 ];
 
 /// Issue 15's syscall fuzzer (a wasm program driving the kernel, `crate::sysfuzz`).

@@ -3,26 +3,42 @@
 //! a word the arguments' readers skip). A board without a debugger has no
 //! one to ask (the call would fault), and no arguments.
 //!
-//! Invariants: read at most once, into a fixed buffer ([`MAX`] bytes; a longer line is no
-//! arguments, not a cut one); anything that is not UTF-8 is no arguments.
+//! Invariants: read at most once, through a buffer on the stack ([`MAX`] bytes; a longer line
+//! is no arguments, not a cut one); only the `key=value` words are kept (on the heap: the
+//! board's RAM is its heap, so nothing is reserved when there are none); anything that is not
+//! UTF-8 is no arguments.
+
+extern crate alloc;
 
 /// Longest argument line kept.
 pub const MAX: usize = 256;
 /// SYS_GET_CMDLINE.
 const GET_CMDLINE: u32 = 0x15;
 
-static ARGS: spin::Once<([u8; MAX], usize)> = spin::Once::new();
+static ARGS: spin::Once<&'static str> = spin::Once::new();
 
 /// The boot arguments, or "".
 pub fn boot_args() -> &'static str {
-    let (buf, len) = ARGS.call_once(read);
-    core::str::from_utf8(buf.get(..*len).unwrap_or_default()).unwrap_or("")
+    ARGS.call_once(|| {
+        let mut buf = [0u8; MAX];
+        let len = read(&mut buf);
+        let text = core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or("");
+        // QEMU puts the ELF's path first: only the arguments are kept.
+        let words: alloc::vec::Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| w.contains('='))
+            .collect();
+        if words.is_empty() {
+            return "";
+        }
+        alloc::boxed::Box::leak(words.join(" ").into_boxed_str())
+    })
 }
 
-fn read() -> ([u8; MAX], usize) {
-    let mut buf = [0u8; MAX];
+/// Reads the command line into `buf`; its length (0: none).
+fn read(buf: &mut [u8; MAX]) -> usize {
     if !crate::power::debugger_attached() {
-        return (buf, 0);
+        return 0;
     }
     // The call's parameter block: the buffer and its size; the host writes the length back.
     let mut block: [u32; 2] = [buf.as_mut_ptr() as u32, MAX as u32];
@@ -33,7 +49,7 @@ fn read() -> ([u8; MAX], usize) {
         unsafe { cortex_m::asm::semihosting_syscall(GET_CMDLINE, block.as_mut_ptr() as u32) };
     let len = block[1] as usize;
     if status != 0 || len >= MAX {
-        return (buf, 0);
+        return 0;
     }
-    (buf, len)
+    len
 }

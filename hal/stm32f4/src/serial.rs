@@ -18,15 +18,19 @@ const BAUD: u32 = 115_200;
 pub static USART1_CONSOLE: SerialConsole<1024> = SerialConsole::new(send, send);
 
 /// USART2, the federation link's line. Its input ring is held, not overrun: when it is full the
-/// handler leaves the byte in the UART and stops its interrupt until the link reads
+/// handler leaves the byte in the UART and masks its interrupt in the NVIC until the link reads
 /// ([`read_link`]) — QEMU then holds the rest in its socket; a board's adapter, without
-/// RTS/CTS, overruns (the link sees a broken frame and starts over).
-pub static USART2_LINK: SerialConsole<512> = SerialConsole::new(send2, send2);
+/// RTS/CTS, overruns (the link sees a broken frame and starts over). Masked in the NVIC, not
+/// only by RXNEIE: QEMU's USART keeps its interrupt line raised while a byte waits in DR,
+/// and its NVIC takes the line as level-sensitive, so the handler would run again and again.
+pub static USART2_LINK: SerialConsole<128> = SerialConsole::new(send2, send2);
 
 /// Reads what USART2 received, and lets its interrupt take more.
 pub fn read_link(buf: &mut [u8]) -> usize {
     let n = zb_hal::Console::read(&USART2_LINK, buf);
-    usart2().cr1().modify(|_, w| w.rxneie().set_bit());
+    // SAFETY: the USART2 handler is ready (`init_link`); with room in the ring it takes what
+    // waits in DR.
+    unsafe { NVIC::unmask(Interrupt::USART2) };
     n
 }
 
@@ -85,7 +89,7 @@ fn USART2() {
     while u.sr().read().rxne().bit_is_set() || u.sr().read().ore().bit_is_set() {
         if USART2_LINK.is_full() {
             // Held: the byte stays in DR until `read_link` makes room.
-            u.cr1().modify(|_, w| w.rxneie().clear_bit());
+            NVIC::mask(Interrupt::USART2);
             return;
         }
         let byte = u.dr().read().dr().bits() as u8;

@@ -48,3 +48,5 @@ pub mod jetstream;
 pub mod link;
 pub mod presence;
 pub mod proto;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -110,7 +110,8 @@ pub trait Transport {
     fn close(&mut self, host: &mut dyn Host);
 }
 
-/// TCP through the net service's `tcp://` scheme, opened non-blocking (x86_64).
+/// TCP through the net service's `tcp://` scheme (x86_64): opened `?async` (a native service
+/// cannot wait for the handshake) and non-blocking.
 #[derive(Debug, Default)]
 pub struct TcpTransport {
     handle: Option<u32>,
@@ -123,7 +124,7 @@ impl Transport for TcpTransport {
 
     fn open(&mut self, server: &str, host: &mut dyn Host) -> Result<(), Error> {
         self.close(host);
-        let url = format!("tcp://{server}");
+        let url = format!("tcp://{server}?async");
         let flags = OpenFlags::READ | OpenFlags::WRITE | OpenFlags::NONBLOCK;
         self.handle = Some(host.open(&url, flags)?);
         Ok(())
@@ -211,7 +212,7 @@ enum Setup {
 pub struct NatsLink<T: Transport> {
     transport: T,
     config: Option<Config>,
-    off_reason: String,
+    off_reason: alloc::borrow::Cow<'static, str>,
     conn: Connection,
     /// Bytes the connection produced that the transport has not taken yet.
     pending_out: Vec<u8>,
@@ -251,7 +252,7 @@ impl<T: Transport> NatsLink<T> {
         NatsLink {
             transport,
             config: None,
-            off_reason: String::from("not started"),
+            off_reason: alloc::borrow::Cow::Borrowed("not started"),
             conn: Connection::new(Options::default()),
             pending_out: Vec::new(),
             opened_us: None,
@@ -310,14 +311,8 @@ impl<T: Transport> NatsLink<T> {
     /// Reads `/etc/federation` and the boot arguments.
     fn configure(&mut self, host: &mut dyn Host) -> Result<Config, String> {
         let info = host.sysinfo();
-        let text = zb_abi::bootfs::BootFs::parse(host.boot_archive())
-            .ok()
-            .and_then(|fs| fs.get(CONFIG_PATH))
-            .map(|data| core::str::from_utf8(data).map(String::from))
-            .transpose()
-            .map_err(|_| format!("{CONFIG_PATH} is not text"))?
-            .unwrap_or_default();
-        let mut config = Config::parse(&text).map_err(|e| format!("{CONFIG_PATH}: {e}"))?;
+        let text = config_text(host)?;
+        let mut config = Config::parse(text).map_err(|e| format!("{CONFIG_PATH}: {e}"))?;
         if config.node.is_empty() {
             config.node = String::from(default_node(info.platform));
         }
@@ -1246,6 +1241,33 @@ fn origin_of(m: &OwnedMsg) -> Option<String> {
     crate::presence::is_node_id(node).then(|| String::from(node))
 }
 
+/// Why a link without a server is off.
+const NO_SERVER: &str = "no server (boot argument nats=HOST:PORT, or `server` in /etc/federation)";
+
+/// `/etc/federation` in the boot archive (empty when there is none).
+fn config_text(host: &dyn Host) -> Result<&'static str, String> {
+    let data = zb_abi::bootfs::BootFs::parse(host.boot_archive())
+        .ok()
+        .and_then(|fs| fs.get(CONFIG_PATH))
+        .unwrap_or_default();
+    core::str::from_utf8(data).map_err(|_| format!("{CONFIG_PATH} is not text"))
+}
+
+/// Whether a server is named at all — a `nats=` boot argument or a `server` line — read
+/// without allocating: a node with none is off and the link takes no memory (a board's heap
+/// is its RAM).
+fn names_a_server(config: &str, args: &str) -> bool {
+    args.split_whitespace().any(|w| w.starts_with("nats="))
+        || config.lines().any(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                == Some("server")
+        })
+}
+
 /// A node id for a platform that was given none.
 fn default_node(platform: &str) -> &'static str {
     match platform {
@@ -1285,18 +1307,21 @@ impl<T: Transport> NativeService for NatsLink<T> {
         if let Err(e) = host.register_scheme("nats", SCHEME_NATS) {
             host.log(&format!("nats: cannot serve nats://: {e}"));
         }
+        if !names_a_server(config_text(host).unwrap_or_default(), host.boot_args()) {
+            self.off_reason = alloc::borrow::Cow::Borrowed(NO_SERVER);
+            host.log("nats: off (no server)");
+            return;
+        }
         let config = match self.configure(host) {
             Ok(c) => c,
             Err(why) => {
                 host.log(&format!("nats: off: {why}"));
-                self.off_reason = why;
+                self.off_reason = why.into();
                 return;
             }
         };
         let Some(server) = config.server.clone() else {
-            self.off_reason = String::from(
-                "no server (boot argument nats=HOST:PORT, or `server` in /etc/federation)",
-            );
+            self.off_reason = alloc::borrow::Cow::Borrowed(NO_SERVER);
             host.log(&format!(
                 "nats: node {}, off ({})",
                 config.node, self.off_reason

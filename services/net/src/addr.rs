@@ -2,8 +2,10 @@
 //! `scheme://`): `host:port` to connect to, or `0.0.0.0:port?listen` (any local address) to
 //! listen on.
 //!
-//! Hosts are IPv4 literals (there is no resolver yet). Ports are 1–65535. The only query is
-//! `listen`; anything else is refused, so a typo is an error rather than a silent default.
+//! Hosts are IPv4 literals (there is no resolver yet). Ports are 1–65535. The queries are
+//! `listen`, and `async` for a TCP connection whose open returns at once (its handshake goes
+//! on in the background: what a native service, which cannot wait, asks for); anything else
+//! is refused, so a typo is an error rather than a silent default.
 //!
 //! Invariants: parsing never panics; every refusal is [`AddrError`] with what was wrong.
 
@@ -16,6 +18,8 @@ pub struct Endpoint {
     pub port: u16,
     /// `?listen`: wait for connections (TCP) or datagrams (UDP) on `port`.
     pub listen: bool,
+    /// `?async`: the open does not wait for the TCP handshake.
+    pub background: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +42,7 @@ impl fmt::Display for AddrError {
             AddrError::NoPort => "no port (host:port)",
             AddrError::BadHost => "the host is not an IPv4 address",
             AddrError::BadPort => "the port is not a number from 1 to 65535",
-            AddrError::BadOption => "unknown option (only ?listen)",
+            AddrError::BadOption => "unknown option (only ?listen, ?async)",
             AddrError::BadUse => "connect to a host, or listen on 0.0.0.0",
         })
     }
@@ -68,9 +72,10 @@ pub fn parse(text: &str) -> Result<Endpoint, AddrError> {
         Some((a, q)) => (a, Some(q)),
         None => (text, None),
     };
-    let listen = match query {
-        None => false,
-        Some("listen") => true,
+    let (listen, background) = match query {
+        None => (false, false),
+        Some("listen") => (true, false),
+        Some("async") => (false, true),
         Some(_) => return Err(AddrError::BadOption),
     };
     let (host, port) = addr.rsplit_once(':').ok_or(AddrError::NoPort)?;
@@ -87,7 +92,12 @@ pub fn parse(text: &str) -> Result<Endpoint, AddrError> {
     if listen != any {
         return Err(AddrError::BadUse);
     }
-    Ok(Endpoint { ip, port, listen })
+    Ok(Endpoint {
+        ip,
+        port,
+        listen,
+        background,
+    })
 }
 
 #[cfg(test)]
@@ -99,6 +109,7 @@ mod tests {
         assert_eq!(
             parse("10.0.2.2:7000"),
             Ok(Endpoint {
+                background: false,
                 ip: [10, 0, 2, 2],
                 port: 7000,
                 listen: false
@@ -107,12 +118,24 @@ mod tests {
         assert_eq!(
             parse("0.0.0.0:8080?listen"),
             Ok(Endpoint {
+                background: false,
                 ip: [0; 4],
                 port: 8080,
                 listen: true
             })
         );
         assert_eq!(parse("255.255.255.255:65535").map(|e| e.port), Ok(65535));
+        assert_eq!(
+            parse("10.0.2.100:4222?async"),
+            Ok(Endpoint {
+                ip: [10, 0, 2, 100],
+                port: 4222,
+                listen: false,
+                background: true,
+            })
+        );
+        assert_eq!(parse("0.0.0.0:4222?async"), Err(AddrError::BadUse));
+        assert_eq!(parse("10.0.2.2:1?asink"), Err(AddrError::BadOption));
     }
 
     #[test]

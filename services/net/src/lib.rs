@@ -5,7 +5,7 @@
 //!
 //! | URL | open | read | write |
 //! |---|---|---|---|
-//! | `tcp://10.0.2.2:7000` | connects (waits for the handshake, unless opened `NONBLOCK`) | bytes, empty at the end | bytes (some or all) |
+//! | `tcp://10.0.2.2:7000` | connects (waits for the handshake; `?async`: does not) | bytes, empty at the end | bytes (some or all) |
 //! | `tcp://0.0.0.0:8080?listen` | waits for one connection on the port | as above | as above |
 //! | `udp://10.0.2.2:5353` | a socket on a free local port | one datagram | one datagram to the host |
 //! | `udp://0.0.0.0:5353?listen` | a socket on the port | one datagram | one datagram back to the last sender |
@@ -528,6 +528,7 @@ impl NetService {
         if let Err(e) = self.admit(from) {
             return Answer::Now(Reply::Err(e));
         }
+        let mut background = false;
         let conn = match scheme {
             Scheme::Net => match self.open_net(path, now_us) {
                 Ok(conn) => conn,
@@ -537,6 +538,7 @@ impl NetService {
                 let Ok(ep) = addr::parse(path) else {
                     return Answer::Now(Reply::Err(Error::InvalidArgument));
                 };
+                background = ep.background;
                 if self.iface.is_none() {
                     return Answer::Now(Reply::Err(Error::Unreachable));
                 }
@@ -567,9 +569,10 @@ impl NetService {
                 return Answer::Now(Reply::Err(e));
             }
         };
-        // A non-blocking open returns while the handshake is under way: reads and writes
-        // say `WouldBlock` until it completes, and end (read 0, write `Closed`) if it fails.
-        if !waits || flags.contains(OpenFlags::NONBLOCK) {
+        // `?async`: the open returns while the handshake is under way; reads and writes say
+        // `WouldBlock` (or wait) until it completes, and end (read 0, write `Closed`) if it
+        // fails.
+        if !waits || background {
             return Answer::Now(Reply::Done(u64::from(handle)));
         }
         // The handshake has not happened yet: answered from `poll`.
