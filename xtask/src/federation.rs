@@ -199,7 +199,13 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
     let status = free_port()?;
     let boot_a = pc_node(t, "pc-a", port, "", status)?;
     // B alone answers svc.* requests.
-    let boot_b = pc_node(t, "pc-b", port, "serve=svc.>", free_port()?)?;
+    let boot_b = pc_node(
+        t,
+        "pc-b",
+        port,
+        "serve=svc.> capability=capability://svc.echo",
+        free_port()?,
+    )?;
     let mut a = boot_node("pc-a", &boot_a)?;
     let mut b = boot_node("pc-b", &boot_b)?;
 
@@ -295,6 +301,12 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
     a.check(
         r#"req svc.echo '{"n":3}' --to pc-a --timeout 300ms"#,
         &["req: timed out"],
+        STEP,
+    )?;
+    // Through the resolver: B alone offers capability://svc.echo.
+    a.check(
+        r#"req svc.echo '{"n":4}' --cap svc.echo --timeout 2s"#,
+        &[r#"{"n":4}"#],
         STEP,
     )?;
     // An ordinary NATS client (nats-py) sends a ledger command; one node serving it decides

@@ -32,8 +32,8 @@
 //!
 //! The node's configuration is `/etc/federation` in the boot image ([`Config`]); the boot
 //! arguments override its node id and server (`node=NAME`, `nats=HOST:PORT`) and add
-//! patterns (`serve=svc.>`, `import=…`, `export=…`, `request=…`). Without a server the link
-//! is off and says so.
+//! patterns (`serve=svc.>`, `import=…`, `export=…`, `request=…`) and capabilities
+//! (`capability=capability://svc.echo`). Without a server the link is off and says so.
 //!
 //! Invariants: nothing the server sends can panic the link or grow its memory without bound
 //! (the codec's limits, the registry's bounds, [`EXPORT_WINDOW`], [`MAX_TEXTS`]); a transport
@@ -332,7 +332,10 @@ impl<T: Transport> NatsLink<T> {
                 Some(("nats", server)) => config.server = Some(String::from(server)),
                 // One more pattern for a list (`serve=svc.>`): a node's own part of a
                 // configuration every node shares.
-                Some((list @ ("export" | "import" | "request" | "serve"), pattern)) => {
+                Some((
+                    list @ ("export" | "import" | "request" | "serve" | "capability"),
+                    pattern,
+                )) => {
                     let line = format!("{list} {pattern}");
                     let extra = Config::parse(&line)
                         .map_err(|e| format!("boot argument {arg}: {}", e.message))?;
@@ -340,6 +343,7 @@ impl<T: Transport> NatsLink<T> {
                     config.imports.extend(extra.imports);
                     config.requests.extend(extra.requests);
                     config.serves.extend(extra.serves);
+                    config.offers.extend(extra.offers);
                 }
                 _ => {}
             }
