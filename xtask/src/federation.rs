@@ -406,8 +406,20 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
     let py_rate = crate::harness::json_number(&py, "events_per_s").unwrap_or(0.0);
     let py_latency = crate::harness::json_number(&py, "latency_us_p50").unwrap_or(0.0);
 
-    let boot_a = pc_node(t, "pc-a", ports.client, "export=bench.>", free_port()?)?;
-    let boot_b = pc_node(t, "pc-b", ports.client, "import=bench.>", free_port()?)?;
+    let boot_a = pc_node(
+        t,
+        "pc-a",
+        ports.client,
+        "export=bench.> request=rq.>",
+        free_port()?,
+    )?;
+    let boot_b = pc_node(
+        t,
+        "pc-b",
+        ports.client,
+        "import=bench.> serve=rq.>",
+        free_port()?,
+    )?;
     let mut a = boot_node("pc-a", &boot_a)?;
     let mut b = boot_node("pc-b", &boot_b)?;
     shows_up(&mut a, "pc-b")?;
@@ -430,12 +442,29 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
     for i in 0..LATENCY_ROUNDS {
         let start = Instant::now();
         a.type_bytes(format!("emit bench.across '{{\"across\":{i}}}'\r").as_bytes())?;
-        b.expect(&format!("\"across\":{i}}}"), STEP)?;
+        if let Err(e) = b.expect(&format!("\"across\":{i}}}"), STEP) {
+            b.type_bytes(&[3])?;
+            let _ = b.expect_prompt(STEP);
+            return Err(format!("{e}\n{}\n{}", diagnose(&mut a), diagnose(&mut b)));
+        }
         across.push(start.elapsed().as_secs_f64() * 1000.0);
         a.expect_prompt(STEP)?;
     }
     b.type_bytes(&[3])?;
     b.expect_prompt(STEP)?;
+
+    // A request answered on the other node (NATS core, no JetStream): the round trip.
+    b.check("run req --serve 'rq.>' &", &["] "], STEP)?;
+    let mut round_trip = Vec::new();
+    for i in 0..LATENCY_ROUNDS {
+        let start = Instant::now();
+        a.check(
+            &format!(r#"req rq.echo '{{"rt":{i}}}' --timeout 5s"#),
+            &[&format!(r#"{{"rt":{i}}}"#)],
+            STEP,
+        )?;
+        round_trip.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
 
     // Throughput: a burst on A, until B has imported every event.
     let imported = |m: &mut Machine| -> Result<u64, String> {
@@ -471,7 +500,7 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
     drop(b);
     drop(server);
 
-    let (lo, ac) = (median(&local), median(&across));
+    let (lo, ac, rt) = (median(&local), median(&across), median(&round_trip));
     let rate = BURST as f64 / across_s;
     let local_rate = if burst_local_s > 0.0 {
         BURST as f64 / burst_local_s
@@ -490,12 +519,13 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
         "  nats-py publisher → subscriber:    {:>8.3} ms",
         py_latency / 1000.0
     );
+    println!("  req answered on the other node:    {rt:>8.2} ms (round trip)");
     println!(
         "  burst of {BURST}: emitted at {local_rate:.0}/s, in the other node's journal at {rate:.0}/s; nats-py pair {py_rate:.0}/s ({:.4}×)",
         rate / py_rate.max(1.0)
     );
     Ok(format!(
-        ",\n  \"federation\": {{\"latency_rounds\": {LATENCY_ROUNDS}, \"emit_to_sub_same_node_ms\": {lo:.3}, \"emit_to_sub_other_node_ms\": {ac:.3}, \"nats_py_pair_latency_ms\": {:.4}, \"burst\": {BURST}, \"burst_emitted_per_s\": {local_rate:.1}, \"burst_imported_per_s\": {rate:.1}, \"nats_py_pair_per_s\": {py_rate:.1}}}",
+        ",\n  \"federation\": {{\"latency_rounds\": {LATENCY_ROUNDS}, \"emit_to_sub_same_node_ms\": {lo:.3}, \"emit_to_sub_other_node_ms\": {ac:.3}, \"req_round_trip_other_node_ms\": {rt:.3}, \"nats_py_pair_latency_ms\": {:.4}, \"burst\": {BURST}, \"burst_emitted_per_s\": {local_rate:.1}, \"burst_imported_per_s\": {rate:.1}, \"nats_py_pair_per_s\": {py_rate:.1}}}",
         py_latency / 1000.0
     ))
 }
