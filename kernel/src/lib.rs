@@ -25,7 +25,9 @@
 //!   and the one route every request takes; the bus calls, journal opening, group commit and
 //!   views in the heap.
 //! - `host`: [`KernelHost`], the same calls for native services (the role traits of
-//!   `zb_abi::Host`); [`devices`]: a board's devices as the services it builds see them.
+//!   `zb_abi::Host`) — and for the federation link an event from another node committed with
+//!   its origin, and committed events read from a sequence number (`events::federation`);
+//!   [`devices`]: a board's devices as the services it builds see them.
 //! - [`kfiles`]: the `proc://` and `mem://` schemes the kernel serves itself.
 //! - `gate`: the syscall gate — charge, tape, decode, authorise, one dispatch, one error wrapper.
 //! - `link`: wasmi host functions made from the ABI's table of calls.
