@@ -38,8 +38,6 @@ fn main() -> ! {
     let mut vfs = VfsService::new(board.block().map(HalBlock::boxed));
     let mut console = ConsoleService::new(Shell::new());
     let mut init = InitService::new();
-    // The federation link speaks NATS over USART2 (the board has no network card).
-    let mut nats = NatsLink::new(Usart2);
     // No `log` logger (config.log_queue stays None): none of this board's crates logs through
     // the facade, and the logger's formatting code would only cost flash.
     #[allow(unused_mut)]
@@ -49,12 +47,18 @@ fn main() -> ! {
         config.more_boot_files = &TEST_FILES;
     }
     // The console is pid 1; the kernel starts it last, after the file systems are mounted and
-    // init has started the boot runs.
-    zb_kernel::run(
-        board,
-        config,
-        &mut [&mut console, &mut vfs, &mut nats, &mut init],
-    )
+    // init has started the boot runs. The federation link speaks NATS over USART2 (the board
+    // has no network card); without a server named (boot argument `nats=`, or `server` in
+    // /etc/federation) it is left out: a service that stays off would still hold some heap.
+    if zb_nats::link::configured(BOOT_FILES, board.boot_args()) {
+        let mut nats = NatsLink::new(Usart2);
+        zb_kernel::run(
+            board,
+            config,
+            &mut [&mut console, &mut vfs, &mut nats, &mut init],
+        )
+    }
+    zb_kernel::run(board, config, &mut [&mut console, &mut vfs, &mut init])
 }
 
 /// The federation link's line: USART2, a byte stream with no connection of its own — what is

@@ -1250,11 +1250,23 @@ const NO_SERVER: &str = "no server (boot argument nats=HOST:PORT, or `server` in
 
 /// `/etc/federation` in the boot archive (empty when there is none).
 fn config_text(host: &dyn Host) -> Result<&'static str, String> {
-    let data = zb_abi::bootfs::BootFs::parse(host.boot_archive())
+    archive_config(host.boot_archive()).ok_or_else(|| format!("{CONFIG_PATH} is not text"))
+}
+
+/// `/etc/federation` in boot archive `archive` ("" when there is none); `None` if not text.
+fn archive_config(archive: &[u8]) -> Option<&str> {
+    let data = zb_abi::bootfs::BootFs::parse(archive)
         .ok()
         .and_then(|fs| fs.get(CONFIG_PATH))
         .unwrap_or_default();
-    core::str::from_utf8(data).map_err(|_| format!("{CONFIG_PATH} is not text"))
+    core::str::from_utf8(data).ok()
+}
+
+/// Whether a node booted with `archive` and `boot_args` names a server, so that its link
+/// would be on — for a board to leave the service out altogether when not (its heap is its
+/// RAM, and a service that stays off still holds a little of it).
+pub fn configured(archive: &[u8], boot_args: &str) -> bool {
+    names_a_server(archive_config(archive).unwrap_or_default(), boot_args)
 }
 
 /// Whether a server is named at all — a `nats=` boot argument or a `server` line — read
