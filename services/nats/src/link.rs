@@ -193,21 +193,6 @@ struct Pending {
     until_us: u64,
 }
 
-/// What a session (one connection) has set up so far, in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Setup {
-    /// Waiting for the events stream's creation to be answered.
-    Stream,
-    /// Waiting for the cursors stream's.
-    Cursors,
-    /// Waiting for this node's export cursor (the first session after boot only).
-    Cursor,
-    /// Waiting for the consumer's creation.
-    Consumer,
-    /// Importing.
-    Ready,
-}
-
 /// See the module doc.
 pub struct NatsLink<T: Transport> {
     transport: T,
@@ -218,8 +203,10 @@ pub struct NatsLink<T: Transport> {
     pending_out: Vec<u8>,
     /// When the transport was opened (for the handshake timeout), if it is.
     opened_us: Option<u64>,
-    session: u64,
-    setup: Setup,
+    /// This session's consumer exists: the link pulls. A session sets up, each step on the
+    /// answer to the one before: the events stream, the cursors stream, this node's export
+    /// cursor (the first session after boot only), the consumer.
+    importing: bool,
     registry: Registry,
     known_nodes: usize,
     next_heartbeat_us: u64,
@@ -256,8 +243,7 @@ impl<T: Transport> NatsLink<T> {
             conn: Connection::new(Options::default()),
             pending_out: Vec::new(),
             opened_us: None,
-            session: 0,
-            setup: Setup::Stream,
+            importing: false,
             registry: Registry::default(),
             known_nodes: 0,
             next_heartbeat_us: 0,
@@ -388,7 +374,6 @@ impl<T: Transport> NatsLink<T> {
         let was_up = self.conn.state() == State::Up;
         self.transport.close(host);
         self.opened_us = None;
-        self.pending_out.clear();
         let line = format!("nats: connection lost: {why:?}");
         if was_up {
             host.log(&line);
@@ -399,11 +384,25 @@ impl<T: Transport> NatsLink<T> {
         let random = self.next_random();
         self.conn.transport_down(now, random, why);
         // Unacknowledged exports go out again on the next connection.
+        self.start_over();
+    }
+
+    /// What a session had unsent, unacknowledged or pulled starts over in the next one.
+    fn start_over(&mut self) {
+        self.pending_out.clear();
+        self.resend_in_flight();
+        self.pull_left = 0;
+    }
+
+    /// Exports waiting for their acknowledgement are published again, in order, from the
+    /// first (the stream drops what it has); how many.
+    fn resend_in_flight(&mut self) -> usize {
         if let Some(first) = self.inflight.front() {
             self.next_export = first.seq;
         }
+        let n = self.inflight.len();
         self.inflight.clear();
-        self.pull_left = 0;
+        n
     }
 
     /// Moves bytes both ways and handles what arrived.
@@ -486,14 +485,8 @@ impl<T: Transport> NatsLink<T> {
 
     /// A new connection is up: set up the stream and the consumer, announce this node.
     fn session_started(&mut self, host: &mut dyn Host, now: u64) {
-        self.session += 1;
         // What an earlier session had unsent or unacknowledged starts over in this one.
-        self.pending_out.clear();
-        if let Some(first) = self.inflight.front() {
-            self.next_export = first.seq;
-        }
-        self.inflight.clear();
-        self.pull_left = 0;
+        self.start_over();
         let server = self
             .conn
             .server()
@@ -505,7 +498,7 @@ impl<T: Transport> NatsLink<T> {
             self.transport.kind()
         ));
         self.last_logged = None;
-        self.setup = Setup::Stream;
+        self.importing = false;
         self.api(jetstream::stream_create(), "api.stream");
         self.announce();
         self.next_heartbeat_us = now;
@@ -513,7 +506,6 @@ impl<T: Transport> NatsLink<T> {
 
     /// After the events stream: the cursors stream, then (once per boot) this node's cursor.
     fn create_cursors(&mut self) {
-        self.setup = Setup::Cursors;
         self.api(jetstream::cursor_stream_create(), "api.cursors");
     }
 
@@ -529,13 +521,11 @@ impl<T: Transport> NatsLink<T> {
         if self.cursor_known {
             return self.create_consumer();
         }
-        self.setup = Setup::Cursor;
         let request = jetstream::cursor_get(self.node());
         self.api(request, "api.cursor");
     }
 
     fn create_consumer(&mut self) {
-        self.setup = Setup::Consumer;
         let durable = jetstream::durable_name(self.node(), 0);
         self.api(
             jetstream::consumer_create(&durable, ">", PULL_BATCH * 4),
@@ -545,7 +535,7 @@ impl<T: Transport> NatsLink<T> {
 
     /// Asks the consumer for more when the last pull is done (or lost).
     fn pull(&mut self, now: u64) {
-        if self.setup != Setup::Ready || now < self.import_paused_until {
+        if !self.importing || now < self.import_paused_until {
             return;
         }
         let expired = now.saturating_sub(self.pull_sent_us) > (PULL_EXPIRES_MS + 2_000) * 1_000;
@@ -638,24 +628,19 @@ impl<T: Transport> NatsLink<T> {
         if config.exports.is_empty() || !self.cursor_known {
             return;
         }
+        let node = config.node.clone();
+        let exports = config.exports.clone();
         if self
             .inflight
             .front()
             .is_some_and(|f| now.saturating_sub(f.sent_us) > EXPORT_RESEND_US)
         {
-            // Everything in flight again, in order (the stream drops what it has).
-            if let Some(first) = self.inflight.front() {
-                self.next_export = first.seq;
-            }
-            self.counters.republished += self.inflight.len() as u64;
-            self.inflight.clear();
+            self.counters.republished += self.resend_in_flight() as u64;
         }
         let room = EXPORT_WINDOW.saturating_sub(self.inflight.len());
         if room == 0 {
             return;
         }
-        let node = config.node.clone();
-        let exports = config.exports.clone();
         let ack = self.inbox("ack");
         let conn = &mut self.conn;
         let inflight = &mut self.inflight;
@@ -804,7 +789,7 @@ impl<T: Transport> NatsLink<T> {
                     host.log(&format!("nats: cannot create the consumer: {code} {why}"));
                     return;
                 }
-                self.setup = Setup::Ready;
+                self.importing = true;
                 self.pull_left = 0;
                 self.pull(now);
             }
@@ -834,7 +819,7 @@ impl<T: Transport> NatsLink<T> {
         };
         let patterns = config.requests.clone();
         let me = config.node.clone();
-        let mut found: Vec<(String, String, String, Vec<u8>)> = Vec::new();
+        let mut found: Vec<(String, String, Target, Vec<u8>)> = Vec::new();
         let mut answers: Vec<(u64, Vec<u8>)> = Vec::new();
         let read = host.read_events(from, 64, &mut |e: &EventView<'_>, origin| {
             if let Some(token) = e.name.strip_prefix(LOCAL_INBOX) {
@@ -850,11 +835,12 @@ impl<T: Transport> NatsLink<T> {
                 return;
             }
             let mut reply_to = None;
-            let mut to = String::new();
+            let mut to = Target::Any;
             for (k, v) in zb_abi::bus::pairs(e.headers) {
                 match k {
                     "reply_to" => reply_to = Some(v),
-                    "to" | "cap" => to = format!("{k}={v}"),
+                    "to" => to = Target::Node(String::from(v)),
+                    "cap" => to = Target::Capability(capability_id(v)),
                     _ => {}
                 }
             }
@@ -885,23 +871,16 @@ impl<T: Transport> NatsLink<T> {
             }
         }
         for (subject, inbox, to, payload) in found {
-            let target = match to.split_once('=') {
-                Some(("to", node)) => Some(String::from(node)),
-                Some(("cap", cap)) => {
-                    let id = if cap.starts_with("capability://") {
-                        String::from(cap)
-                    } else {
-                        format!("capability://{cap}")
-                    };
-                    match self.registry.resolve(&id, &Prefer::Any, now) {
-                        Ok((node, _)) => Some(node),
-                        Err(e) => {
-                            self.log_once(host, format!("nats: request {subject}: {id}: {e}"));
-                            continue;
-                        }
+            let target = match to {
+                Target::Node(node) => Some(node),
+                Target::Capability(id) => match self.registry.resolve(&id, &Prefer::Any, now) {
+                    Ok((node, _)) => Some(node),
+                    Err(e) => {
+                        self.log_once(host, format!("nats: request {subject}: {id}: {e}"));
+                        continue;
                     }
-                }
-                _ => None,
+                },
+                Target::Any => None,
             };
             // Addressed to this node: its own responders have it already.
             if target.as_deref() == Some(me.as_str()) {
@@ -913,7 +892,7 @@ impl<T: Transport> NatsLink<T> {
             };
             let token = self.next_token;
             self.next_token += 1;
-            let reply = format!("zb.node.{me}.rep.{token}");
+            let reply = self.inbox(&format!("rep.{token}"));
             let mut hw = crate::headers::HeaderWriter::new();
             let _ = hw.add("Zb-Origin", &me);
             let headers = hw.finish();
@@ -942,22 +921,7 @@ impl<T: Transport> NatsLink<T> {
         let Some(pending) = self.asked.remove(at) else {
             return;
         };
-        let from = origin_of(m).unwrap_or_else(|| String::from("nats"));
-        let event = ImportedEvent {
-            name: &pending.answer_to,
-            version: 1,
-            correlation_id: 0,
-            causation_id: 0,
-            tenant: "",
-            headers: "",
-            payload: &m.payload,
-            origin: &from,
-            origin_seq: 0,
-            reply: true,
-        };
-        let mut ok = false;
-        host.import_event(&event, &mut |r| ok = r.is_ok());
-        if ok {
+        if import_core(host, &pending.answer_to, "", m, true).is_ok() {
             self.counters.answers_in += 1;
         }
     }
@@ -967,12 +931,11 @@ impl<T: Transport> NatsLink<T> {
     fn request_in(&mut self, host: &mut dyn Host, subject: &str, m: &OwnedMsg) {
         let now = host.clock_us();
         self.served.retain(|p| p.until_us > now);
-        let serves = self
+        let served_here = self
             .config
             .as_ref()
-            .map(|c| c.serves.clone())
-            .unwrap_or_default();
-        if !serves.iter().any(|p| pattern_covers(p, subject)) {
+            .is_some_and(|c| c.serves.iter().any(|p| pattern_covers(p, subject)));
+        if !served_here {
             return;
         }
         let token = self.next_token;
@@ -981,24 +944,7 @@ impl<T: Transport> NatsLink<T> {
             Some(_) => format!("reply_to={LOCAL_INBOX}{token}"),
             None => String::new(),
         };
-        let from = origin_of(m).unwrap_or_else(|| String::from("nats"));
-        let event = ImportedEvent {
-            name: subject,
-            version: 1,
-            correlation_id: 0,
-            causation_id: 0,
-            tenant: "",
-            headers: &headers,
-            payload: &m.payload,
-            origin: &from,
-            origin_seq: 0,
-            reply: false,
-        };
-        let mut outcome: Result<(), String> = Ok(());
-        host.import_event(&event, &mut |r| {
-            outcome = r.map(|_| ()).map_err(|(_, why)| String::from(why));
-        });
-        match outcome {
+        match import_core(host, subject, &headers, m, false) {
             Ok(()) => {
                 self.counters.requests_in += 1;
                 if let Some(reply) = &m.reply {
@@ -1052,12 +998,13 @@ impl<T: Transport> NatsLink<T> {
         }
         let stream_seq = delivery.map(|d| d.stream_seq);
         let me = String::from(self.node());
-        let imports = self
-            .config
-            .as_ref()
-            .map(|c| c.imports.clone())
-            .unwrap_or_default();
-        let ack = match interop::import(&m.subject, headers, &m.payload, stream_seq, &me) {
+        let parsed = interop::import(&m.subject, headers, &m.payload, stream_seq, &me);
+        let wanted = parsed.as_ref().is_ok_and(|event| {
+            self.config
+                .as_ref()
+                .is_some_and(|c| c.imports.iter().any(|p| pattern_covers(p, &event.subject)))
+        });
+        let ack = match parsed {
             Err(ImportError::Own) => true,
             Err(e) => {
                 self.counters.rejected += 1;
@@ -1067,7 +1014,7 @@ impl<T: Transport> NatsLink<T> {
                 );
                 true
             }
-            Ok(event) if !imports.iter().any(|p| pattern_covers(p, &event.subject)) => true,
+            Ok(_) if !wanted => true,
             Ok(event) => {
                 let imported = ImportedEvent {
                     name: &event.subject,
@@ -1137,11 +1084,7 @@ impl<T: Transport> NatsLink<T> {
                     None if query.is_empty() => Prefer::Any,
                     None => return Err(Error::InvalidArgument),
                 };
-                let id = if id.starts_with("capability://") {
-                    String::from(id)
-                } else {
-                    format!("capability://{id}")
-                };
+                let id = capability_id(id);
                 let mut t = String::new();
                 match self.registry.resolve(&id, &prefer, now) {
                     Ok((node, all)) => {
@@ -1226,6 +1169,24 @@ impl<T: Transport> NatsLink<T> {
     }
 }
 
+/// Where a local request goes (its `to` or `cap` header).
+enum Target {
+    /// To whichever node serves its subject.
+    Any,
+    Node(String),
+    /// To the node the resolver picks for the capability.
+    Capability(String),
+}
+
+/// `ledger.transfer` or `capability://ledger.transfer` → `capability://ledger.transfer`.
+fn capability_id(id: &str) -> String {
+    if id.starts_with("capability://") {
+        String::from(id)
+    } else {
+        format!("capability://{id}")
+    }
+}
+
 /// Keeps request `token` in `list` (bounded: the oldest goes first).
 fn remember(list: &mut VecDeque<Pending>, token: u64, answer_to: String, now: u64) {
     if list.len() == MAX_REQUESTS {
@@ -1236,6 +1197,36 @@ fn remember(list: &mut VecDeque<Pending>, token: u64, answer_to: String, now: u6
         answer_to,
         until_us: now.saturating_add(REQUEST_TTL_US),
     });
+}
+
+/// Puts a request or an answer that came over NATS core into the journal as event `name`
+/// (`reply`: an answer to this node's own request, on the asker's inbox): from the node its
+/// `Zb-Origin` names (or `nats`), not de-duplicated (core NATS has no order to go by).
+fn import_core(
+    host: &mut dyn Host,
+    name: &str,
+    headers: &str,
+    m: &OwnedMsg,
+    reply: bool,
+) -> Result<(), String> {
+    let from = origin_of(m).unwrap_or_else(|| String::from("nats"));
+    let event = ImportedEvent {
+        name,
+        version: 1,
+        correlation_id: 0,
+        causation_id: 0,
+        tenant: "",
+        headers,
+        payload: &m.payload,
+        origin: &from,
+        origin_seq: 0,
+        reply,
+    };
+    let mut outcome = Ok(());
+    host.import_event(&event, &mut |r| {
+        outcome = r.map(|_| ()).map_err(|(_, why)| String::from(why));
+    });
+    outcome
 }
 
 /// The node a request or answer says it comes from (`Zb-Origin`), if it is a node id.

@@ -3,7 +3,7 @@
 //! server on, and a host with a clock, boot arguments and a journal that keeps per-origin
 //! marks and refuses what the kernel refuses (a full journal, an inbox written by anything
 //! but an answer).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::indexing_slicing)]
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
