@@ -91,6 +91,8 @@ pub struct Incoming {
     /// The origin node (or publishing client) and the event's number there.
     pub node: String,
     pub seq: u64,
+    /// The event's schema version (1 for a plain client's message).
+    pub version: u16,
     pub correlation_id: u64,
     pub causation_id: u64,
     pub tenant: String,
@@ -146,6 +148,7 @@ pub fn import(
             subject: String::from(subject),
             node,
             seq,
+            version: 1,
             correlation_id: 0,
             causation_id: 0,
             tenant: String::new(),
@@ -187,6 +190,13 @@ pub fn import(
         subject: String::from(subject),
         node,
         seq,
+        version: match field("version") {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or(ImportError::Malformed)?,
+        },
         correlation_id: number("correlation_id")?,
         causation_id: number("causation_id")?,
         tenant,
@@ -205,7 +215,7 @@ mod tests {
             node: "pc-a",
             seq: 42,
             ts_us: 1234,
-            version: 1,
+            version: 3,
             correlation_id: 7,
             causation_id: 0,
             tenant: "acme",
@@ -238,6 +248,7 @@ mod tests {
         assert_eq!(e.payload, r#"{"from":"alice","to":"bob","amount":5}"#);
         assert_eq!(e.headers, "idempotency_key=t-1\nnote=a \"quoted\" word");
         assert_eq!((e.correlation_id, e.tenant.as_str()), (7, "acme"));
+        assert_eq!(e.version, 3, "the schema version crosses nodes");
         assert_eq!(
             import(
                 &subject,
@@ -326,6 +337,22 @@ mod tests {
                 "{subject} {:?}",
                 core::str::from_utf8(payload)
             );
+        }
+    }
+
+    #[test]
+    fn a_version_out_of_range_is_refused() {
+        let headers = b"NATS/1.0\r\nZb-Origin: pc-a\r\nZb-Seq: 1\r\n\r\n";
+        for (version, want) in [
+            ("2", Ok(2)),
+            ("70000", Err(ImportError::Malformed)),
+            ("\"x\"", Err(ImportError::Malformed)),
+        ] {
+            let payload =
+                alloc::format!(r#"{{"subject":"a.b","version":{version},"payload":{{}}}}"#);
+            let got = import("zb.ev.a.b", Some(headers), payload.as_bytes(), None, "me")
+                .map(|e| e.version);
+            assert_eq!(got, want, "{version}");
         }
     }
 }

@@ -1018,7 +1018,7 @@ impl<T: Transport> NatsLink<T> {
             Ok(event) => {
                 let imported = ImportedEvent {
                     name: &event.subject,
-                    version: 1,
+                    version: event.version,
                     correlation_id: event.correlation_id,
                     causation_id: event.causation_id,
                     tenant: &event.tenant,
