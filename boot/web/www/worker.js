@@ -103,6 +103,9 @@ const hal = {
 
 // The federation link's WebSocket to nats-server's websocket listener: bytes both ways, as a
 // TCP socket would carry them (NATS frames its own messages). What arrives wakes the kernel.
+// A server that sends faster than the kernel reads is cut off past LINK_BACKLOG (the link
+// connects again), so the worker's memory stays bounded.
+const LINK_BACKLOG = 4 << 20;
 const link = {
   socket: null,
   queue: [],
@@ -118,6 +121,12 @@ const link = {
       s.binaryType = "arraybuffer";
       s.onmessage = (e) => {
         const b = new Uint8Array(e.data instanceof ArrayBuffer ? e.data : new TextEncoder().encode(e.data));
+        if (this.pendingBytes + b.length > LINK_BACKLOG) {
+          this.closed = true;
+          this.close();
+          wake(0);
+          return;
+        }
         this.queue.push(b);
         this.pendingBytes += b.length;
         wake(0);

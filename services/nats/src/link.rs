@@ -36,7 +36,8 @@
 //! (`capability=capability://svc.echo`). Without a server the link is off and says so.
 //!
 //! Invariants: nothing the server sends can panic the link or grow its memory without bound
-//! (the codec's limits, the registry's bounds, [`EXPORT_WINDOW`], [`MAX_TEXTS`]); a transport
+//! (the codec's limits, the registry's bounds, [`EXPORT_WINDOW`], [`MAX_REQUESTS`],
+//! [`MAX_TEXTS`], [`MAX_TEXTS_PER_CLIENT`]: one run cannot hold every text); a transport
 //! error closes the transport and retries after a backoff, never more.
 
 use alloc::collections::VecDeque;
@@ -68,8 +69,9 @@ pub const HANDSHAKE_TIMEOUT_US: u64 = 5_000_000;
 pub const PULL_BATCH: u32 = 32;
 /// How long a pull waits on the server for messages.
 pub const PULL_EXPIRES_MS: u64 = 5_000;
-/// Open `nats://` texts, at most.
+/// Open `nats://` texts, at most, and at most per client (a run cannot take them all).
 pub const MAX_TEXTS: usize = 8;
+pub const MAX_TEXTS_PER_CLIENT: usize = 2;
 /// Requests in flight each way, at most (the oldest is forgotten first).
 pub const MAX_REQUESTS: usize = 32;
 /// A request without an answer after this long is forgotten.
@@ -228,7 +230,8 @@ pub struct NatsLink<T: Transport> {
     served: VecDeque<Pending>,
     next_token: u64,
     counters: LinkCounters,
-    texts: Vec<Option<(Vec<u8>, usize)>>,
+    /// Open texts: the client (pid) holding each, its bytes, the read position.
+    texts: Vec<Option<(zb_abi::Pid, Vec<u8>, usize)>>,
     random: u32,
     last_logged: Option<String>,
     last_tick: u64,
@@ -1149,7 +1152,11 @@ impl<T: Transport> NatsLink<T> {
         t
     }
 
-    fn open_text(&mut self, path: &str, now: u64) -> Reply<'static> {
+    fn open_text(&mut self, from: zb_abi::Pid, path: &str, now: u64) -> Reply<'static> {
+        let held = self.texts.iter().flatten().filter(|t| t.0 == from).count();
+        if held >= MAX_TEXTS_PER_CLIENT {
+            return Reply::Err(Error::Busy);
+        }
         let text = match self.text(path, now) {
             Ok(t) => t,
             Err(e) => return Reply::Err(e),
@@ -1163,7 +1170,7 @@ impl<T: Transport> NatsLink<T> {
             None => return Reply::Err(Error::Busy),
         };
         if let Some(s) = self.texts.get_mut(slot) {
-            *s = Some((text.into_bytes(), 0));
+            *s = Some((from, text.into_bytes(), 0));
         }
         Reply::Done(slot as u64)
     }
@@ -1395,12 +1402,12 @@ impl<T: Transport> NativeService for NatsLink<T> {
                 if flags.contains(OpenFlags::WRITE) {
                     Reply::Err(Error::ReadOnly)
                 } else {
-                    self.open_text(path, now)
+                    self.open_text(req.from, path, now)
                 }
             }
             Op::Read { handle, len } => {
                 match self.texts.get_mut(handle as usize).and_then(Option::as_mut) {
-                    Some((text, at)) => {
+                    Some((_, text, at)) => {
                         let start = (*at).min(text.len());
                         let end = start.saturating_add(len as usize).min(text.len());
                         *at = end;

@@ -383,3 +383,43 @@ fn requests_from_nats_are_answered_through_a_local_inbox() {
     rig.server_says(b"MSG zb.node.t.rep.999 1 2\r\n{}\r\n");
     assert_eq!(rig.host.journal.len(), before);
 }
+
+/// A client holds at most two `nats://` texts at once (its closes give them back), and all
+/// clients eight: one run cannot take every text.
+#[test]
+fn texts_are_shared_out() {
+    let mut rig = Rig::new("node=t nats=h:1");
+    let mut open = |rig: &mut Rig, from: u32| {
+        let req = zb_abi::scheme::Request {
+            id: 1,
+            from,
+            op: zb_abi::scheme::Op::Open {
+                scheme: "nats",
+                path: "nodes",
+                flags: zb_abi::scheme::OpenFlags::READ,
+            },
+        };
+        match rig.link.request(req, &mut rig.host) {
+            zb_abi::scheme::Answer::Now(zb_abi::scheme::Reply::Done(h)) => Ok(h),
+            zb_abi::scheme::Answer::Now(zb_abi::scheme::Reply::Err(e)) => Err(e),
+            _ => panic!("answered otherwise"),
+        }
+    };
+    let first = open(&mut rig, 7).unwrap();
+    open(&mut rig, 7).unwrap();
+    assert_eq!(open(&mut rig, 7), Err(Error::Busy));
+    let close = zb_abi::scheme::Request {
+        id: 2,
+        from: 7,
+        op: zb_abi::scheme::Op::Close {
+            handle: first as u32,
+        },
+    };
+    let _ = rig.link.request(close, &mut rig.host);
+    open(&mut rig, 7).unwrap();
+    for pid in 8..11 {
+        open(&mut rig, pid).unwrap();
+        open(&mut rig, pid).unwrap();
+    }
+    assert_eq!(open(&mut rig, 11), Err(Error::Busy), "eight at most");
+}
