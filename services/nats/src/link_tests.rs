@@ -389,7 +389,7 @@ fn requests_from_nats_are_answered_through_a_local_inbox() {
 #[test]
 fn texts_are_shared_out() {
     let mut rig = Rig::new("node=t nats=h:1");
-    let mut open = |rig: &mut Rig, from: u32| {
+    let open = |rig: &mut Rig, from: u32| {
         let req = zb_abi::scheme::Request {
             id: 1,
             from,
