@@ -228,7 +228,9 @@ impl LineEditor {
         }
 
         if byte >= 0x80 {
-            if let Some(c) = self.utf8.push(byte) {
+            // C1 controls (U+0080–U+009F) are control characters, not text: echoed, a
+            // terminal would act on them (U+009B is CSI, U+0090 starts a DCS string).
+            if let Some(c) = self.utf8.push(byte).filter(|c| !c.is_control()) {
                 self.insert(c, out);
             }
             return None;
@@ -465,6 +467,18 @@ mod tests {
         assert_eq!(lines(b"a\r\nb\nc\r"), vec![line("a"), line("b"), line("c")]);
         assert_eq!(lines(b"\r\n\r\n"), vec![line(""), line("")]);
         assert_eq!(lines(b"\n\n"), vec![line(""), line("")]);
+    }
+
+    #[test]
+    fn c1_controls_are_neither_echoed_nor_kept() {
+        // U+009B (CSI) and U+0090 (DCS) as UTF-8, around text and a real é.
+        let mut ed = LineEditor::default();
+        let (ev, out) = run(&mut ed, "a\u{9b}2hb\u{90}é\r".as_bytes());
+        assert_eq!(ev, vec![line("a2hbé")]);
+        assert!(
+            !out.contains('\u{9b}') && !out.contains('\u{90}'),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -134,8 +134,18 @@ async function type(buf) {
   await flushRaw();
 }
 await page.focus(".xterm-helper-textarea");
+// Bytes that arrived while earlier ones were still being typed are typed together: the
+// harness writes byte by byte, and a flood read in small pieces would otherwise go key by key
+// (seconds per thousand bytes on a loaded machine) instead of through xterm's input path.
+let pending = [];
 process.stdin.on("data", (buf) => {
-  typing = typing.then(() => type(buf)).catch((e) => {
+  pending.push(buf);
+  typing = typing.then(() => {
+    if (pending.length === 0) return;
+    const all = Buffer.concat(pending);
+    pending = [];
+    return type(all);
+  }).catch((e) => {
     process.stderr.write(`drive: typing failed: ${e.message}\n`);
   });
 });
