@@ -619,6 +619,15 @@ fn runs_session(t: &QemuTargets, platform: Platform) -> StepResult {
     m.expect("] spin: rejected: killed", STEP)?;
     m.expect_prompt(STEP)?;
 
+    // Type-ahead: a line typed while a foreground run has the terminal (and does not read
+    // it) is the shell's once the run ends, not lost.
+    m.type_bytes(b"run sleeper 300\r")?;
+    m.expect("sleeper: sleeping 300 ms", STEP)?;
+    m.type_bytes(b"echo typed ahead\r")?;
+    m.expect("sleeper: woke up", STEP)?;
+    m.expect("\r\ntyped ahead\r\n", STEP)?;
+    m.expect_prompt(STEP)?;
+
     // wait blocks until a background run ends and prints its status.
     let out = m.command("run sleeper 300 &", STEP)?;
     let sleeper = job_pid(&m, &out, "sleeper")?;

@@ -40,8 +40,10 @@
 //! Stdin: the console serves the `console://` scheme (`stdin`, `stdout`, `stderr`). While its
 //! client has a foreground run ([`ConsoleClient::foreground_run`]), typed bytes are that run's
 //! stdin, edited a line at a time (echo, Backspace, Enter sends the line, Ctrl-D sends end of
-//! input); Ctrl-C still goes to the client, which stops the run. A read of stdin by any other
-//! run sees end of input at once (background runs do not steal the terminal).
+//! input); Ctrl-C still goes to the client, which stops the run (and drops what was typed).
+//! What the run leaves unread when it ends goes to the client as if typed then (type-ahead).
+//! A read of stdin by any other run sees end of input at once (background runs do not steal
+//! the terminal).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -123,11 +125,10 @@ impl<C: ConsoleClient> ConsoleService<C> {
         for &b in bytes {
             match self.stdin.feed(b) {
                 Typed::Echo(echo) => {
-                    // The echo continues the run's line: no fresh line before it.
+                    // The echo continues the run's line: no fresh line before it; a line
+                    // left partly typed is the run's, so the client's next words start below.
                     TerminalHost::new(host, &mut self.term).write_translated(echo);
-                    if echo.contains(&b'\n') {
-                        self.term.run_mid_line = false;
-                    }
+                    self.term.run_mid_line = !echo.ends_with(b"\n");
                 }
                 Typed::Nothing => {}
             }
@@ -260,15 +261,23 @@ impl<C: ConsoleClient> NativeService for ConsoleService<C> {
     }
 
     fn run_exited(&mut self, run: &RunInfo<'_>, host: &mut dyn Host) {
-        if self.stdin.owner() == Some(run.pid) {
-            self.stdin.detach();
-        }
+        // Type-ahead: what was typed while the run had the terminal and it did not read goes
+        // to whoever has the terminal next, as after a Unix command that left its input
+        // unread (the next command, typed before the prompt came back, is not lost).
+        let unread = if self.stdin.owner() == Some(run.pid) {
+            self.stdin.take_unread()
+        } else {
+            Vec::new()
+        };
         if self.term.dropping == Some(run.pid) {
             self.term.dropping = None;
         }
         let mut term = TerminalHost::new(host, &mut self.term);
         term.end_run(run.pid);
         self.client.run_exited(run, &mut term);
+        if !unread.is_empty() {
+            self.console_input(&unread, host);
+        }
     }
 
     fn next_tick(&self) -> Option<u64> {
@@ -545,6 +554,9 @@ mod tests {
             let status = std::format!("{}", run.exit.unwrap());
             host.console_write(std::format!("[{}] {status}\n", run.pid).as_bytes());
             self.exited.push((run.pid, status));
+            if self.fg == Some(run.pid) {
+                (self.fg, self.busy) = (None, false);
+            }
         }
         fn hide_line(&mut self, host: &mut dyn Host) -> bool {
             if self.busy {
@@ -756,6 +768,54 @@ mod tests {
             drain(&mut console, &mut wire),
             "kept\r\n^C\r\n> <hide>still\r\n> "
         );
+    }
+
+    #[test]
+    fn what_a_run_left_unread_goes_to_the_client_when_it_ends() {
+        let mut wire = Wire {
+            live: std::vec![6],
+            ..Default::default()
+        };
+        let mut console = ConsoleService::new(Prompt {
+            busy: true,
+            fg: Some(6),
+            ..Default::default()
+        });
+        let read = |console: &mut ConsoleService<Prompt>, wire: &mut Wire| {
+            let req = Request {
+                id: 1,
+                from: 6,
+                op: Op::Read {
+                    handle: STDIN,
+                    len: 64,
+                },
+            };
+            match console.request(req, wire) {
+                Answer::Now(Reply::Data(d)) => String::from_utf8(d.to_vec()).unwrap(),
+                _ => panic!("the read waits"),
+            }
+        };
+        console.console_input(b"for the run\r", &mut wire);
+        assert_eq!(read(&mut console, &mut wire), "for the run\n");
+        // Typed ahead, never read: a whole line and a partial one.
+        console.console_input(b"ls -l\rech\x7fho", &mut wire);
+        assert_eq!(console.client.typed, "", "the run has the terminal");
+        console.run_exited(&info(6, false), &mut wire);
+        assert_eq!(console.client.typed, "ls -l\necho");
+        assert_eq!(
+            drain(&mut console, &mut wire),
+            "for the run\r\nls -l\r\nech\x08 \x08ho\r\n[6] ok(0)\r\nls -l\r\necho"
+        );
+        // Ctrl-C drops what was typed ahead.
+        let mut console = ConsoleService::new(Prompt {
+            busy: true,
+            fg: Some(7),
+            wait: true,
+            ..Default::default()
+        });
+        console.console_input(b"rm x\r\x03", &mut wire);
+        console.run_exited(&info(7, false), &mut wire);
+        assert_eq!(console.client.typed, "");
     }
 
     #[test]

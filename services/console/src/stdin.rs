@@ -7,7 +7,8 @@
 //!
 //! Invariants: the line and the buffer are bounded ([`MAX_LINE`], [`MAX_BUFFERED`]; excess
 //! input is dropped, not stored); at most one read waits, and only for the owner; a change of
-//! owner drops everything typed for the previous one.
+//! owner drops everything typed for the previous one (the console first takes what the owner
+//! left unread when it ends: [`Stdin::take_unread`]).
 
 use alloc::vec::Vec;
 
@@ -72,6 +73,15 @@ impl Stdin {
     /// Forgets the owner and all its input.
     pub fn detach(&mut self) {
         *self = Stdin::default();
+    }
+
+    /// Forgets the owner and returns what was typed for it and not read: the buffered lines
+    /// (each ending in `\n`), then the line being typed. A pending end of input is dropped.
+    pub fn take_unread(&mut self) -> Vec<u8> {
+        let mut unread = core::mem::take(&mut self.buffered);
+        unread.extend_from_slice(&self.line);
+        self.detach();
+        unread
     }
 
     /// A read of up to `len` bytes by the owner, request `id`: the data now, or `None` if the
