@@ -2,6 +2,7 @@
 
   client.py SERVER command JSON   publish a ledger command to the nodes serving it (queue group)
                                   and print the outcome event a node exports, as JSON
+  client.py SERVER connect -      connect and print "connected", or "refused: <why>"
   client.py SERVER bench N        a publisher->subscriber pair on the same server: N messages
                                   as fast as they go, then 200 one at a time (each sent once the
                                   last arrived); prints {"events_per_s":..,"latency_us_p50":..}
@@ -77,12 +78,29 @@ async def bench(server, n):
     await sub.close()
 
 
+async def connect(server):
+    """Prints "connected", or "refused: <why>" when the server turns the client away."""
+    async def quiet(e):  # the refusal is the answer, not a failure to report
+        pass
+
+    try:
+        nc = await nats.connect(server, name="zb-test-anonymous", allow_reconnect=False,
+                                max_reconnect_attempts=0, connect_timeout=5, error_cb=quiet)
+    except Exception as e:  # nats-py raises its own error classes, or the last one it met
+        print(f"refused: {type(e).__name__}: {e}")
+        return
+    print("connected")
+    await nc.close()
+
+
 def main():
     server, mode, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "command":
         asyncio.run(command(server, arg))
     elif mode == "bench":
         asyncio.run(bench(server, int(arg)))
+    elif mode == "connect":
+        asyncio.run(connect(server))
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -50,8 +50,12 @@ pub struct Args {
     pub port: u16,
     /// `run --platform web --screenshot FILE`.
     pub screenshot: Option<std::path::PathBuf>,
-    /// `run --nats HOST:PORT`: the nats-server the node's federation link reaches.
+    /// `run --nats [CREDENTIALS@]HOST:PORT`: the nats-server the node's federation link
+    /// reaches (the address alone).
     pub nats: Option<String>,
+    /// What came before the `@` of `--nats` (`USER:PASS` or a token), for the node to send;
+    /// `nats --user USER:PASS`: the user the local server requires.
+    pub nats_credentials: Option<String>,
     /// `run --node NAME`: the node id (else `/etc/federation`'s, else the platform's).
     pub node: Option<String>,
     /// `relay HOST:PORT` (QEMU's per-connection forward to nats-server).
@@ -80,6 +84,7 @@ impl Args {
             port: 8080,
             screenshot: None,
             nats: None,
+            nats_credentials: None,
             node: None,
             relay_to: None,
         };
@@ -122,12 +127,24 @@ impl Args {
                 "--screenshot" => args.screenshot = Some(value("--screenshot")?.into()),
                 "--nats" => {
                     let v = value("--nats")?;
-                    if !is_host_port(&v) {
+                    let (credentials, addr) = match v.rsplit_once('@') {
+                        Some((c, a)) => (Some(c), a),
+                        None => (None, v.as_str()),
+                    };
+                    if !is_host_port(addr) || credentials.is_some_and(|c| !credentials_ok(c)) {
                         return Err(format!(
-                            "--nats {v}: expected HOST:PORT (e.g. 127.0.0.1:4222)"
+                            "--nats {v}: expected [USER:PASS@|TOKEN@]HOST:PORT (e.g. 127.0.0.1:4222)"
                         ));
                     }
-                    args.nats = Some(v);
+                    args.nats_credentials = credentials.map(String::from);
+                    args.nats = Some(addr.into());
+                }
+                "--user" => {
+                    let v = value("--user")?;
+                    if !v.contains(':') || !credentials_ok(&v) {
+                        return Err(format!("--user {v}: expected USER:PASS"));
+                    }
+                    args.nats_credentials = Some(v);
                 }
                 "--node" => {
                     let v = value("--node")?;
@@ -192,9 +209,16 @@ impl Args {
                 Platform::Stm32f4 => "serial",
                 _ => crate::qemu::NATS_GUEST,
             };
-            words.push(format!("nats={server}"));
+            words.push(format!("nats={}{server}", self.credentials_at()));
         }
         words.join(" ")
+    }
+
+    /// `CREDENTIALS@` for a `nats=` boot argument, or nothing.
+    fn credentials_at(&self) -> String {
+        self.nats_credentials
+            .as_deref()
+            .map_or(String::new(), |c| format!("{c}@"))
     }
 
     /// The browser page's boot arguments, as its query: `--node`, and `--nats HOST:PORT` as
@@ -206,7 +230,7 @@ impl Args {
         }
         if let Some((host, port)) = self.nats.as_deref().and_then(|s| s.rsplit_once(':')) {
             let ws = port.parse::<u16>().map_or(0, |p| p.saturating_add(1));
-            words.push(format!("nats={host}:{ws}"));
+            words.push(format!("nats={}{host}:{ws}", self.credentials_at()));
         }
         words.join("&")
     }
@@ -234,6 +258,10 @@ impl Args {
 // The OS's own rules, so `run` refuses what the node would.
 use zb_nats::config::is_host_port;
 use zb_nats::presence::is_node_id;
+
+fn credentials_ok(text: &str) -> bool {
+    zb_nats::conn::Credentials::parse(text).is_some()
+}
 
 #[cfg(test)]
 mod tests {
@@ -301,5 +329,20 @@ mod tests {
         assert!(parse("run --node Big_Name").is_err());
         let a = parse("run --nats 127.0.0.1:4222 --node pc-a").unwrap();
         assert_eq!(a.boot_args(), "node=pc-a nats=10.0.2.100:4222");
+        let a = parse("run --nats zb:pw@127.0.0.1:4222").unwrap();
+        assert_eq!(a.nats.as_deref(), Some("127.0.0.1:4222"));
+        assert_eq!(a.boot_args(), "nats=zb:pw@10.0.2.100:4222");
+        assert_eq!(a.web_query(), "nats=zb:pw@127.0.0.1:4223");
+        let a = parse("run --platform stm32f4 --nats t0k@127.0.0.1:4222").unwrap();
+        assert_eq!(a.boot_args(), "nats=t0k@serial");
+        assert!(parse("run --nats zb:@127.0.0.1:4222").is_err());
+        assert!(parse("nats --user zb").is_err());
+        assert_eq!(
+            parse("nats --user zb:pw")
+                .unwrap()
+                .nats_credentials
+                .as_deref(),
+            Some("zb:pw")
+        );
     }
 }

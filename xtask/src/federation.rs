@@ -19,12 +19,22 @@ const BOOT: Duration = Duration::from_secs(90);
 /// How long a link may take to connect (DHCP, then the handshake, then JetStream's setup).
 const LINK_UP: Duration = Duration::from_secs(30);
 
-/// A PC node `name` with its own fresh disks, reaching the server on `port`; `extra` boot
-/// arguments; its status page (port 80) on 127.0.0.1:`status`.
+/// The login the suite's server requires of every client (nodes on all three transports and
+/// the nats-py client); the bench's server requires none.
+const LOGIN: &str = "zb:federation-suite";
+
+/// `USER:PASS@` for a `nats=` boot argument, or nothing.
+fn at(login: Option<&str>) -> String {
+    login.map_or(String::new(), |l| format!("{l}@"))
+}
+
+/// A PC node `name` with its own fresh disks, reaching the server on `port` (as `login`);
+/// `extra` boot arguments; its status page (port 80) on 127.0.0.1:`status`.
 fn pc_node(
     t: &QemuTargets,
     name: &str,
     port: u16,
+    login: Option<&str>,
     extra: &str,
     status: u16,
 ) -> Result<Boot, String> {
@@ -37,16 +47,17 @@ fn pc_node(
         .with_fresh_disk(&format!("federation-{name}"))?
         .with_network(&net)
         .with_boot_args(&format!(
-            "node={name} nats={} {extra}",
+            "node={name} nats={}{} {extra}",
+            at(login),
             crate::qemu::NATS_GUEST
         )))
 }
 
-/// The STM32F4 node: its USART2 connected to the server on `port`.
-fn board_node(t: &QemuTargets, port: u16) -> Boot {
+/// The STM32F4 node: its USART2 connected to the server on `port`, logging in as `login`.
+fn board_node(t: &QemuTargets, port: u16, login: Option<&str>) -> Boot {
     t.boot(Platform::Stm32f4)
         .with_nats_serial(port)
-        .with_boot_args("node=board nats=serial")
+        .with_boot_args(&format!("node=board nats={}serial", at(login)))
 }
 
 /// Boots `boot` and waits for its link to be up.
@@ -127,7 +138,14 @@ fn count(out: &str, mark: &str) -> usize {
 }
 
 pub fn suite(t: &QemuTargets, _: Platform) -> StepResult {
-    let server = NatsServer::scratch("test-nats")?;
+    let server = NatsServer::scratch("test-nats", Some(LOGIN))?;
+    // The server does require the login: a client without it is refused.
+    let anonymous = crate::nats::client(server.ports.client, None, &["connect", "-"])?;
+    if !anonymous.contains("refused") {
+        return Err(format!(
+            "x86_64/federation: the server let a client in without logging in: {anonymous}"
+        ));
+    }
     two_pcs(t, server.ports.client, server.ports.websocket)
 }
 
@@ -174,7 +192,10 @@ fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
     let profile = t
         .boot(Platform::Web)
         .with_fresh_disk("federation-browser")?;
-    let boot = profile.with_url_query(&format!("node=browser&nats=127.0.0.1:{ws_port}"))?;
+    let boot = profile.with_url_query(&format!(
+        "node=browser&nats={}127.0.0.1:{ws_port}",
+        at(Some(LOGIN))
+    ))?;
     let mut m = Machine::boot("x86_64/federation/browser", &boot)?;
     let banner = m.expect_prompt(BOOT)?;
     if !banner.contains("nats: node browser (browser)") {
@@ -197,17 +218,24 @@ fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
 
 fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
     let status = free_port()?;
-    let boot_a = pc_node(t, "pc-a", port, "", status)?;
+    let login = Some(LOGIN);
+    let boot_a = pc_node(t, "pc-a", port, login, "", status)?;
     // B alone answers svc.* requests.
     let boot_b = pc_node(
         t,
         "pc-b",
         port,
+        login,
         "serve=svc.> capability=capability://svc.echo",
         free_port()?,
     )?;
     let mut a = boot_node("pc-a", &boot_a)?;
     let mut b = boot_node("pc-b", &boot_b)?;
+    // Logged in (the server lets no one in without), and the password is not shown.
+    let link = a.check("link", &["auth: user zb\n"], STEP)?;
+    if link.contains("federation-suite") {
+        return a.fail(format!("`link` shows the password: {link}"));
+    }
 
     // An event emitted on A is in B's journal, with A as its origin.
     a.check(r#"emit sensor.temp '{"c":21,"mark":"first"}'"#, &[], STEP)?;
@@ -267,7 +295,7 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
 
     // The board joins over its serial line: it catches up what was emitted before it booted,
     // and what it emits reaches the PCs.
-    let mut board = boot_node("board", &board_node(t, port))?;
+    let mut board = boot_node("board", &board_node(t, port, login))?;
     joins(
         &mut board,
         &mut a,
@@ -313,6 +341,7 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
     // it, and the client reads the outcome event that node exports.
     let outcome = crate::nats::client(
         port,
+        login,
         &["command", r#"{"from":"alice","to":"bob","amount":4}"#],
     )?;
     for want in [
@@ -400,9 +429,9 @@ fn two_pcs(t: &QemuTargets, port: u16, ws_port: u16) -> StepResult {
 pub fn bench(t: &QemuTargets) -> Result<String, String> {
     const LATENCY_ROUNDS: usize = 20;
     const BURST: usize = 300;
-    let server = NatsServer::scratch("bench-nats")?;
+    let server = NatsServer::scratch("bench-nats", None)?;
     let ports = server.ports;
-    let py = crate::nats::client(ports.client, &["bench", "2000"])?;
+    let py = crate::nats::client(ports.client, None, &["bench", "2000"])?;
     let py_rate = crate::harness::json_number(&py, "events_per_s").unwrap_or(0.0);
     let py_latency = crate::harness::json_number(&py, "latency_us_p50").unwrap_or(0.0);
 
@@ -410,6 +439,7 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
         t,
         "pc-a",
         ports.client,
+        None,
         "export=bench.> request=rq.>",
         free_port()?,
     )?;
@@ -417,6 +447,7 @@ pub fn bench(t: &QemuTargets) -> Result<String, String> {
         t,
         "pc-b",
         ports.client,
+        None,
         "import=bench.> serve=rq.>",
         free_port()?,
     )?;

@@ -87,7 +87,10 @@ fn main() -> ExitCode {
         // The browser platform's own word for it (DESIGN.md lists a `web` command).
         "web" => env::check_toolchain()
             .and_then(|_| web::run(&args.build_opts(), args.port, &args.web_query())),
-        "nats" => nats::run(if args.port == 8080 { 4222 } else { args.port }),
+        "nats" => nats::run(
+            if args.port == 8080 { 4222 } else { args.port },
+            args.nats_credentials.as_deref(),
+        ),
         // QEMU runs this per guest connection to nats-server (see qemu::Network::nats).
         "relay" => nats::relay(args.relay_to.as_deref().unwrap_or("127.0.0.1:4222")),
         "test" => suites::run_all(&args),

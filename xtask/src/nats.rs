@@ -28,9 +28,19 @@ pub struct NatsServer {
     scratch: Option<PathBuf>,
 }
 
-/// The configuration file for `ports` with its JetStream store in `dir`.
-fn config(ports: &Ports, dir: &Path) -> String {
-    format!(
+/// The configuration file for `ports` with its JetStream store in `dir`; with `user`
+/// (`USER:PASS`), every client (the websocket's too) must log in as that user.
+fn config(ports: &Ports, dir: &Path, user: Option<&str>) -> String {
+    let auth = user
+        .and_then(|u| u.split_once(':'))
+        .map_or(String::new(), |(user, pass)| {
+            format!(
+                "authorization {{\n  users = [ {{ user: {}, password: {} }} ]\n}}\n",
+                quoted(user),
+                quoted(pass)
+            )
+        });
+    auth + &format!(
         "# Written by cargo xtask (xtask/src/nats.rs).\n\
          server_name: zb-local\n\
          listen: 127.0.0.1:{client}\n\
@@ -44,14 +54,31 @@ fn config(ports: &Ports, dir: &Path) -> String {
     )
 }
 
+/// `s` as a string in nats-server's configuration language (JSON's escapes).
+fn quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 impl NatsServer {
-    /// Starts a server on `ports` with its files in `dir`; returns once it accepts clients.
-    pub fn start(ports: Ports, dir: &Path) -> Result<NatsServer, String> {
+    /// Starts a server on `ports` with its files in `dir` (and, with `user`, requiring that
+    /// login); returns once it accepts clients.
+    pub fn start(ports: Ports, dir: &Path, user: Option<&str>) -> Result<NatsServer, String> {
         crate::env::ensure_apt("nats-server", &["nats-server"])?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let conf = dir.join("nats.conf");
         std::fs::File::create(&conf)
-            .and_then(|mut f| f.write_all(config(&ports, dir).as_bytes()))
+            .and_then(|mut f| f.write_all(config(&ports, dir, user).as_bytes()))
             .map_err(|e| format!("{}: {e}", conf.display()))?;
         let child = Command::new("nats-server")
             .arg("-c")
@@ -96,8 +123,9 @@ impl NatsServer {
 
 impl NatsServer {
     /// A server on free ports with its files in a new directory under `target/zerobus/`
-    /// named after `name` and this process, removed when the server is dropped (tests, bench).
-    pub fn scratch(name: &str) -> Result<NatsServer, String> {
+    /// named after `name` and this process, removed when the server is dropped (tests, bench);
+    /// `user` as for [`NatsServer::start`].
+    pub fn scratch(name: &str, user: Option<&str>) -> Result<NatsServer, String> {
         let dir =
             crate::artifacts::target_dir().join(format!("zerobus/{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -107,7 +135,7 @@ impl NatsServer {
             websocket: free()?,
             monitor: free()?,
         };
-        let mut server = NatsServer::start(ports, &dir)?;
+        let mut server = NatsServer::start(ports, &dir, user)?;
         server.scratch = Some(dir);
         Ok(server)
     }
@@ -123,15 +151,22 @@ impl Drop for NatsServer {
     }
 }
 
-/// `cargo xtask nats [--port N]`: a server for nodes on this machine, until Ctrl-C.
-pub fn run(port: u16) -> Result<(), String> {
+/// `cargo xtask nats [--port N] [--user USER:PASS]`: a server for nodes on this machine,
+/// until Ctrl-C.
+pub fn run(port: u16, user: Option<&str>) -> Result<(), String> {
     let ports = Ports {
         client: port,
         websocket: port.wrapping_add(1),
         monitor: 8222,
     };
     let dir: PathBuf = crate::artifacts::target_dir().join("zerobus/nats");
-    let mut server = NatsServer::start(ports, &dir)?;
+    let mut server = NatsServer::start(ports, &dir, user)?;
+    if let Some((name, _)) = user.and_then(|u| u.split_once(':')) {
+        println!(
+            "xtask: clients log in as {name} (nodes: cargo xtask run --nats {name}:PASS@127.0.0.1:{})",
+            ports.client
+        );
+    }
     println!(
         "xtask: nats-server on nats://127.0.0.1:{} (JetStream in {}), websocket ws://127.0.0.1:{}, monitoring http://127.0.0.1:{}/varz\n       Ctrl-C stops it",
         ports.client,
@@ -240,13 +275,15 @@ pub fn python() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// Runs `xtask/federation/client.py` against the server on `port` with `args`; its stdout.
-pub fn client(port: u16, args: &[&str]) -> Result<String, String> {
+/// Runs `xtask/federation/client.py` against the server on `port` (logging in with `user`,
+/// `USER:PASS`, if given) with `args`; its stdout.
+pub fn client(port: u16, user: Option<&str>, args: &[&str]) -> Result<String, String> {
     let python = python()?;
     let script = crate::artifacts::root().join("xtask/federation/client.py");
+    let login = user.map_or(String::new(), |u| format!("{u}@"));
     let out = Command::new(python)
         .arg(script)
-        .arg(format!("nats://127.0.0.1:{port}"))
+        .arg(format!("nats://{login}127.0.0.1:{port}"))
         .args(args)
         .stderr(Stdio::inherit())
         .output()
@@ -268,7 +305,7 @@ mod tests {
             websocket: 4223,
             monitor: 8222,
         };
-        let conf = config(&ports, Path::new("/tmp/zb"));
+        let conf = config(&ports, Path::new("/tmp/zb"), None);
         for line in conf
             .lines()
             .filter(|l| l.contains("listen") || l.starts_with("http"))

@@ -4,7 +4,8 @@
 //! ```text
 //! node pc-a                                  # this node's id (a NATS token: a-z 0-9 -)
 //! role member                                # hub | member | browser
-//! server 10.0.2.100:4222                     # where nats-server is (the link's transport)
+//! server 10.0.2.100:4222                     # where nats-server is (the link's transport);
+//!                                            # USER:PASS@ or TOKEN@ before it: credentials
 //! export ledger.>                            # local subjects other nodes may import
 //! import ledger.>                            # subjects taken in from other nodes
 //! request svc.>                              # local requests other nodes may answer
@@ -23,6 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub use crate::conn::Credentials;
 use crate::presence::{Cost, Role, is_capability_id, is_node_id};
 
 /// Patterns a node may export or import, each.
@@ -41,8 +43,10 @@ pub struct Offer {
 pub struct Config {
     pub node: String,
     pub role: Role,
-    /// `host:port` of nats-server, as the platform's transport reaches it.
+    /// `host:port` of nats-server, as the platform's transport reaches it (or `serial`).
     pub server: Option<String>,
+    /// What the link proves itself with, if the server requires it.
+    pub credentials: Option<Credentials>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
     /// Subjects whose local requests (events with a `reply_to`) go out to NATS.
@@ -73,6 +77,7 @@ impl Config {
             node: String::new(),
             role: Role::Member,
             server: None,
+            credentials: None,
             exports: Vec::new(),
             imports: Vec::new(),
             requests: Vec::new(),
@@ -101,10 +106,8 @@ impl Config {
                         err(alloc::format!("role: {r}: not hub, member or browser"))
                     })?
                 }
-                ("server", [addr]) if is_host_port(addr) || *addr == "serial" => {
-                    c.server = Some(String::from(*addr))
-                }
-                ("server", _) => return Err(err("server: expected HOST:PORT (or serial)".into())),
+                ("server", [addr]) => c.set_server(addr).map_err(|e| err(e.into()))?,
+                ("server", _) => return Err(err(SERVER_SYNTAX.into())),
                 ("export" | "import" | "request" | "serve", [pattern]) => {
                     let list = match directive {
                         "export" => &mut c.exports,
@@ -174,6 +177,27 @@ impl Config {
 }
 
 /// `5s`, `500ms` (the durations timers take) → microseconds; 100 ms to 1 h.
+/// What a `server` line or a `nats=` boot argument holds.
+pub const SERVER_SYNTAX: &str =
+    "server: expected [USER:PASS@|TOKEN@]HOST:PORT (or serial for HOST:PORT)";
+
+impl Config {
+    /// Takes `[USER:PASS@|TOKEN@]HOST:PORT` (or `serial` for `HOST:PORT`) as the server: the
+    /// `server` directive and the `nats=` boot argument.
+    pub fn set_server(&mut self, text: &str) -> Result<(), &'static str> {
+        let (credentials, addr) = match text.rsplit_once('@') {
+            Some((creds, addr)) => (Some(Credentials::parse(creds).ok_or(SERVER_SYNTAX)?), addr),
+            None => (None, text),
+        };
+        if !is_host_port(addr) && addr != "serial" {
+            return Err(SERVER_SYNTAX);
+        }
+        self.server = Some(String::from(addr));
+        self.credentials = credentials;
+        Ok(())
+    }
+}
+
 fn seconds(s: &str) -> Option<u64> {
     zb_abi::bus::parse_duration_us(s).filter(|us| (100_000..=3_600_000_000).contains(us))
 }
@@ -276,6 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn a_server_may_carry_credentials_which_never_show() {
+        let mut c = Config::parse("server zb:s3cr@t:x@10.0.2.100:4222\n").unwrap();
+        assert_eq!(c.server.as_deref(), Some("10.0.2.100:4222"));
+        let user = Credentials::User {
+            user: "zb".into(),
+            pass: "s3cr@t:x".into(),
+        };
+        assert_eq!(c.credentials.as_ref(), Some(&user));
+        assert!(
+            !alloc::format!("{c:?}").contains("s3cr"),
+            "Debug shows no secret"
+        );
+        c.set_server("T0KEN@serial").unwrap();
+        assert_eq!(c.server.as_deref(), Some("serial"));
+        assert_eq!(c.credentials, Some(Credentials::Token("T0KEN".into())));
+        assert_eq!(c.credentials.as_ref().unwrap().describe(), "token");
+        c.set_server("127.0.0.1:4222").unwrap();
+        assert_eq!(
+            c.credentials, None,
+            "a new server forgets the old credentials"
+        );
+        assert!(c.set_server("a b@127.0.0.1:4222").is_err());
+    }
+
+    #[test]
     fn refusals_name_the_line() {
         for (text, line, says) in [
             ("node Pc_A\n", 1, "node:"),
@@ -284,6 +333,10 @@ mod tests {
             ("node a\nimport zb.node.>\n", 2, "reserved"),
             ("node a\nexport a.>.b\n", 2, "not a subject pattern"),
             ("node a\nserver nats\n", 2, "HOST:PORT"),
+            ("node a\nserver @10.0.2.100:4222\n", 2, "USER:PASS@"),
+            ("node a\nserver zb:@10.0.2.100:4222\n", 2, "USER:PASS@"),
+            ("node a\nserver :pw@10.0.2.100:4222\n", 2, "USER:PASS@"),
+            ("node a\nserver zb:pw@nats\n", 2, "HOST:PORT"),
             ("node a\nheartbeat 5s ttl 6s\n", 2, "two intervals"),
             ("node a\ncapability ledger\n", 2, "capability://"),
             ("node a\ncapability capability://x prio 101\n", 2, "0-100"),

@@ -25,11 +25,55 @@ use crate::backoff::Backoff;
 use crate::info::ServerInfo;
 use crate::proto::{self, Limits, Msg, Parsed, ProtoError, ServerOp, WriteError, Writer};
 
+/// How the client proves who it is to a server that requires it (nats-server's
+/// `authorization`): sent in `CONNECT`, never shown (`Debug` and [`Credentials::describe`]
+/// name the kind and the user, not the secret).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `auth_token`.
+    Token(String),
+    /// `user` and `pass`.
+    User { user: String, pass: String },
+}
+
+impl Credentials {
+    /// `[USER:PASS|TOKEN]` as written before the `@` of a server address: each part is
+    /// non-empty and has no whitespace or control characters (a user has no `:`).
+    pub fn parse(text: &str) -> Option<Credentials> {
+        let fine =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        match text.split_once(':') {
+            Some((user, pass)) if fine(user) && fine(pass) => Some(Credentials::User {
+                user: String::from(user),
+                pass: String::from(pass),
+            }),
+            None if fine(text) => Some(Credentials::Token(String::from(text))),
+            _ => None,
+        }
+    }
+
+    /// What `nats://link` shows: `token`, or `user NAME`.
+    pub fn describe(&self) -> String {
+        match self {
+            Credentials::Token(_) => String::from("token"),
+            Credentials::User { user, .. } => alloc::format!("user {user}"),
+        }
+    }
+}
+
+impl core::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 /// What a client says about itself, and its limits.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The client's name in the server's monitoring (`zb-<node id>`).
     pub name: String,
+    /// Sent in `CONNECT` when present.
+    pub credentials: Option<Credentials>,
     /// Largest message the client takes (the smaller of this and the server's is used).
     pub max_payload: usize,
     pub ping_interval_us: u64,
@@ -44,6 +88,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             name: String::from("zerobus"),
+            credentials: None,
             max_payload: 64 << 10,
             ping_interval_us: 20_000_000,
             max_pings_out: 2,
@@ -311,6 +356,19 @@ impl Connection {
             "{{\"verbose\":false,\"pedantic\":false,\"lang\":\"rust-zerobus\",\"version\":\"0.1.0\",\"protocol\":1,\"headers\":true,\"no_responders\":true,\"name\":"
         );
         let _ = zb_json::write_escaped(&mut connect, &self.opts.name);
+        match &self.opts.credentials {
+            None => {}
+            Some(Credentials::Token(token)) => {
+                connect.push_str(",\"auth_token\":");
+                let _ = zb_json::write_escaped(&mut connect, token);
+            }
+            Some(Credentials::User { user, pass }) => {
+                connect.push_str(",\"user\":");
+                let _ = zb_json::write_escaped(&mut connect, user);
+                connect.push_str(",\"pass\":");
+                let _ = zb_json::write_escaped(&mut connect, pass);
+            }
+        }
         connect.push('}');
         let mut w = Writer::new(&mut self.out);
         w.connect(&connect);
@@ -454,6 +512,28 @@ mod tests {
         assert!(again.contains(&alloc::format!("SUB jobs.* workers {b}\r\n")));
         assert_eq!(c.counters().connects, 2);
         assert_eq!(c.counters().reconnects, 1);
+    }
+
+    #[test]
+    fn credentials_go_in_connect_escaped() {
+        let user = Credentials::parse("zb:p\"w\\x").unwrap();
+        let mut c = Connection::new(Options {
+            credentials: Some(user),
+            ..Options::default()
+        });
+        let sent = up(&mut c);
+        assert!(
+            sent.contains(",\"user\":\"zb\",\"pass\":\"p\\\"w\\\\x\"}"),
+            "{sent}"
+        );
+        let mut c = Connection::new(Options {
+            credentials: Credentials::parse("s3cret"),
+            ..Options::default()
+        });
+        assert!(up(&mut c).contains(",\"auth_token\":\"s3cret\"}"));
+        let mut c = Connection::new(Options::default());
+        let sent = up(&mut c);
+        assert!(!sent.contains("auth_token") && !sent.contains("\"user\""));
     }
 
     #[test]

@@ -52,7 +52,7 @@ use zb_abi::scheme::{Answer, Op, OpenFlags, Reply, Request};
 use zb_abi::{Error, Host, NativeService};
 
 use crate::config::{Config, subjects};
-use crate::conn::{Connection, Dropped, Options, State};
+use crate::conn::{Connection, Credentials, Dropped, Options, State};
 use crate::headers::Headers;
 use crate::interop::{self, ImportError, Outgoing};
 use crate::jetstream::{self, Delivery};
@@ -318,7 +318,9 @@ impl<T: Transport> NatsLink<T> {
                         "boot argument node={id}: not a node id (a-z 0-9 -)"
                     ));
                 }
-                Some(("nats", server)) => config.server = Some(String::from(server)),
+                Some(("nats", server)) => config
+                    .set_server(server)
+                    .map_err(|e| format!("boot argument nats=…: {e}"))?,
                 // One more pattern for a list (`serve=svc.>`): a node's own part of a
                 // configuration every node shares.
                 Some((
@@ -1123,6 +1125,8 @@ impl<T: Transport> NatsLink<T> {
         let _ = writeln!(t, "node: {}", config.node);
         let _ = writeln!(t, "role: {}", config.role.name());
         let _ = writeln!(t, "server: {}", config.server.as_deref().unwrap_or("-"));
+        let auth = config.credentials.as_ref().map(Credentials::describe);
+        let _ = writeln!(t, "auth: {}", auth.as_deref().unwrap_or("none"));
         let _ = writeln!(t, "transport: {}", self.transport.kind());
         let figures = [
             ("connected", u64::from(state == "up")),
@@ -1345,6 +1349,7 @@ impl<T: Transport> NativeService for NatsLink<T> {
         self.random ^= (host.clock_us() as u32) | 1;
         self.conn = Connection::new(Options {
             name: format!("zb-{}", config.node),
+            credentials: config.credentials.clone(),
             restart_on_info: self.transport.restarts_on_info(),
             ..Options::default()
         });

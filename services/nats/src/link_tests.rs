@@ -340,6 +340,44 @@ fn a_server_that_speaks_garbage_is_dropped_and_tried_again_later() {
 }
 
 #[test]
+fn credentials_go_to_the_server_alone() {
+    let mut rig = Rig::new("node=t nats=zb:pw@h:1");
+    assert_eq!(
+        rig.wire.borrow().server,
+        "h:1",
+        "the transport gets the address"
+    );
+    rig.server_says(INFO);
+    let sent = rig.take_sent();
+    let connect = sent.iter().find(|s| s.verb == "CONNECT").expect("CONNECT");
+    assert!(
+        connect.subject.contains(r#","user":"zb","pass":"pw"}"#),
+        "{connect:?}"
+    );
+    let status = rig.link.status_text();
+    assert!(status.contains("server: h:1\nauth: user zb\n"), "{status}");
+    assert!(
+        !status.contains("pw"),
+        "the secret is never shown: {status}"
+    );
+    // Refused: the server's reason is shown, and the link tries again after its backoff.
+    rig.server_says(b"-ERR 'Authorization Violation'\r\n");
+    assert!(!rig.wire.borrow().open);
+    assert!(rig.link.status_text().contains("Authorization Violation"));
+    rig.host.now += 20_000_000;
+    rig.link.tick(&mut rig.host);
+    assert_eq!(rig.wire.borrow().opens, 2);
+    // Malformed credentials leave the link off, saying how to write them.
+    let rig = Rig::new("node=t nats=zb:@h:1");
+    let status = rig.link.status_text();
+    assert!(
+        status.contains("state: off") && status.contains("USER:PASS@"),
+        "{status}"
+    );
+    assert_eq!(rig.wire.borrow().opens, 0);
+}
+
+#[test]
 fn requests_from_nats_are_answered_through_a_local_inbox() {
     let mut rig = Rig::new("node=t nats=h:1 serve=svc.>");
     rig.server_says(INFO);

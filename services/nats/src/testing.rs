@@ -27,6 +27,8 @@ pub struct Wire {
     pub from_link: Vec<u8>,
     pub opens: u32,
     pub open: bool,
+    /// The address the link last opened the transport to.
+    pub server: String,
 }
 
 pub struct FakeTransport(pub Rc<RefCell<Wire>>);
@@ -35,8 +37,9 @@ impl Transport for FakeTransport {
     fn kind(&self) -> &'static str {
         "fake"
     }
-    fn open(&mut self, _: &str, _: &mut dyn Host) -> Result<(), Error> {
+    fn open(&mut self, server: &str, _: &mut dyn Host) -> Result<(), Error> {
         let mut w = self.0.borrow_mut();
+        w.server = server.to_string();
         w.opens += 1;
         w.open = true;
         Ok(())

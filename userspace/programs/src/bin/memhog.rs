@@ -2,8 +2,9 @@
 //! progress, until the kernel's memory limit ends the run with status `rejected`.
 //!
 //! Programs are linked with 1-byte pages (`--page-size=1`), so `memory.grow(n)` grows by
-//! `n` bytes. The kernel traps a refused grow (the run never sees `-1`); if a grow does come
-//! back refused, memhog says so and exits with code 2.
+//! `n` bytes. A grow past the run's memory limit traps (the run never sees `-1`); a grow the
+//! kernel heap has no room for beside what it keeps for the system comes back `-1`, as wasm
+//! allows: memhog says so and exits with code 2.
 #![no_std]
 #![no_main]
 
@@ -29,7 +30,7 @@ fn main() -> i32 {
         .push_str(" bytes until the kernel stops me\n");
     loop {
         if memory_grow::<0>(step) == usize::MAX {
-            print_str("memhog: memory.grow refused (the kernel should have stopped the run)\n");
+            print_str("memhog: memory.grow refused: the kernel heap has no room for more\n");
             return 2;
         }
         BufWriter::<32>::new(Stream::Stdout)
