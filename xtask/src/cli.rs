@@ -230,7 +230,9 @@ impl Args {
         }
         if let Some((host, port)) = self.nats.as_deref().and_then(|s| s.rsplit_once(':')) {
             let ws = port.parse::<u16>().map_or(0, |p| p.saturating_add(1));
-            words.push(format!("nats={}{host}:{ws}", self.credentials_at()));
+            // Percent-encoded: the page reads it with URLSearchParams (`+` is a space there).
+            let login = query_escape(&self.credentials_at());
+            words.push(format!("nats={login}{host}:{ws}"));
         }
         words.join("&")
     }
@@ -258,6 +260,19 @@ impl Args {
 // The OS's own rules, so `run` refuses what the node would.
 use zb_nats::config::is_host_port;
 use zb_nats::presence::is_node_id;
+
+/// `text` for a URL query value: everything but letters, digits and `-._~:@` as `%XX`.
+fn query_escape(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 fn credentials_ok(text: &str) -> bool {
     zb_nats::conn::Credentials::parse(text).is_some()
@@ -333,6 +348,8 @@ mod tests {
         assert_eq!(a.nats.as_deref(), Some("127.0.0.1:4222"));
         assert_eq!(a.boot_args(), "nats=zb:pw@10.0.2.100:4222");
         assert_eq!(a.web_query(), "nats=zb:pw@127.0.0.1:4223");
+        let a = parse("run --nats z+b:p&w%@127.0.0.1:4222").unwrap();
+        assert_eq!(a.web_query(), "nats=z%2Bb:p%26w%25@127.0.0.1:4223");
         let a = parse("run --platform stm32f4 --nats t0k@127.0.0.1:4222").unwrap();
         assert_eq!(a.boot_args(), "nats=t0k@serial");
         assert!(parse("run --nats zb:@127.0.0.1:4222").is_err());
