@@ -124,6 +124,17 @@ pub enum Dropped {
     Closed,
 }
 
+impl core::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Dropped::Protocol(e) => write!(f, "not NATS: {e}"),
+            Dropped::Refused(why) => write!(f, "refused by the server: {why}"),
+            Dropped::Stale => f.write_str("the server stopped answering pings"),
+            Dropped::Closed => f.write_str("closed"),
+        }
+    }
+}
+
 /// Counters for `/varz` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {

@@ -379,7 +379,7 @@ impl<T: Transport> NatsLink<T> {
         let was_up = self.conn.state() == State::Up;
         self.transport.close(host);
         self.opened_us = None;
-        let line = format!("nats: connection lost: {why:?}");
+        let line = format!("nats: connection lost: {why}");
         if was_up {
             host.log(&line);
             self.last_logged = Some(line);
@@ -1151,7 +1151,7 @@ impl<T: Transport> NatsLink<T> {
             let _ = writeln!(t, "{key}: {value}");
         }
         if let Some(e) = self.conn.last_error() {
-            let _ = writeln!(t, "last_error: {e:?}");
+            let _ = writeln!(t, "last_error: {e}");
         }
         t
     }
