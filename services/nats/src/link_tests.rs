@@ -336,7 +336,11 @@ fn a_server_that_speaks_garbage_is_dropped_and_tried_again_later() {
     rig.host.now += 20_000_000;
     rig.link.tick(&mut rig.host);
     assert_eq!(rig.wire.borrow().opens, 2);
-    assert!(rig.link.status_text().contains("last_error: not NATS: unknown operation"));
+    assert!(
+        rig.link
+            .status_text()
+            .contains("last_error: not NATS: unknown operation")
+    );
 }
 
 #[test]
