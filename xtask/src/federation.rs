@@ -192,8 +192,9 @@ fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
     let profile = t
         .boot(Platform::Web)
         .with_fresh_disk("federation-browser")?;
+    // With the scheme spelled out (a page served over https would say wss://).
     let boot = profile.with_url_query(&format!(
-        "node=browser&nats={}127.0.0.1:{ws_port}",
+        "node=browser&nats=ws://{}127.0.0.1:{ws_port}",
         at(Some(LOGIN))
     ))?;
     let mut m = Machine::boot("x86_64/federation/browser", &boot)?;

@@ -179,20 +179,31 @@ impl Config {
 /// `5s`, `500ms` (the durations timers take) → microseconds; 100 ms to 1 h.
 /// What a `server` line or a `nats=` boot argument holds.
 pub const SERVER_SYNTAX: &str =
-    "server: expected [USER:PASS@|TOKEN@]HOST:PORT (or serial for HOST:PORT)";
+    "server: expected [ws://|wss://][USER:PASS@|TOKEN@]HOST:PORT (or serial for HOST:PORT)";
 
 impl Config {
-    /// Takes `[USER:PASS@|TOKEN@]HOST:PORT` (or `serial` for `HOST:PORT`) as the server: the
-    /// `server` directive and the `nats=` boot argument.
+    /// Takes `[ws://|wss://][USER:PASS@|TOKEN@]HOST:PORT` (or `serial` for `HOST:PORT`) as the
+    /// server: the `server` directive and the `nats=` boot argument. The scheme is for a
+    /// browser's WebSocket (`wss://` from a page served over https); the login goes in
+    /// `CONNECT`, never to the transport.
     pub fn set_server(&mut self, text: &str) -> Result<(), &'static str> {
-        let (credentials, addr) = match text.rsplit_once('@') {
-            Some((creds, addr)) => (Some(Credentials::parse(creds).ok_or(SERVER_SYNTAX)?), addr),
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme @ ("ws" | "wss"), rest)) => (Some(scheme), rest),
+            Some(_) => return Err(SERVER_SYNTAX),
             None => (None, text),
         };
-        if !is_host_port(addr) && addr != "serial" {
-            return Err(SERVER_SYNTAX);
-        }
-        self.server = Some(String::from(addr));
+        let (credentials, addr) = match rest.rsplit_once('@') {
+            Some((creds, addr)) => (Some(Credentials::parse(creds).ok_or(SERVER_SYNTAX)?), addr),
+            None => (None, rest),
+        };
+        let server = match scheme {
+            _ if !is_host_port(addr) && (addr != "serial" || scheme.is_some()) => {
+                return Err(SERVER_SYNTAX);
+            }
+            Some(scheme) => alloc::format!("{scheme}://{addr}"),
+            None => String::from(addr),
+        };
+        self.server = Some(server);
         self.credentials = credentials;
         Ok(())
     }
@@ -322,6 +333,20 @@ mod tests {
             "a new server forgets the old credentials"
         );
         assert!(c.set_server("a b@127.0.0.1:4222").is_err());
+        // A browser's WebSocket: the scheme stays with the address, the login does not.
+        c.set_server("wss://zb:pw@nats.example.com:443").unwrap();
+        assert_eq!(c.server.as_deref(), Some("wss://nats.example.com:443"));
+        assert_eq!(c.credentials.as_ref().unwrap().describe(), "user zb");
+        c.set_server("ws://127.0.0.1:4223").unwrap();
+        assert_eq!(c.server.as_deref(), Some("ws://127.0.0.1:4223"));
+        for bad in [
+            "tcp://127.0.0.1:4222",
+            "wss://serial",
+            "wss://",
+            "ws://zb:pw@",
+        ] {
+            assert!(c.set_server(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
