@@ -142,6 +142,25 @@ pub fn next(durable: &str, batch: u32, expires_ms: u64, no_wait: bool) -> (Strin
 /// The body that acknowledges a delivery (published to its reply subject).
 pub const ACK: &[u8] = b"+ACK";
 
+/// The body that hands a delivery back, to be delivered again after `delay_us`.
+pub fn nak(delay_us: u64) -> String {
+    format!("-NAK {{\"delay\":{}}}", delay_us.saturating_mul(1_000))
+}
+
+/// A number inside an API reply: `outer.inner` (`state.first_seq` of a stream,
+/// `ack_floor.stream_seq` of a consumer); `None` for an error or another shape.
+pub fn reply_number(reply: &str, outer: &str, inner: &str) -> Option<u64> {
+    zb_json::Raw::parse(reply)
+        .ok()?
+        .get(outer)
+        .ok()
+        .flatten()?
+        .get(inner)
+        .ok()
+        .flatten()?
+        .as_u64()
+}
+
 /// What a delivery's reply subject says about it:
 /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>`
 /// (with `<domain>.<account hash>.` after `ACK.` and a random token at the end on newer
@@ -201,6 +220,19 @@ pub fn api_error(reply: &str) -> Option<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_in_api_replies() {
+        let stream = r#"{"type":"io.nats.jetstream.api.v1.stream_create_response","config":{"name":"ZB_EVENTS"},"state":{"messages":3,"first_seq":40,"last_seq":42}}"#;
+        assert_eq!(reply_number(stream, "state", "first_seq"), Some(40));
+        let consumer = r#"{"name":"zb-t-0","delivered":{"consumer_seq":9,"stream_seq":12},"ack_floor":{"consumer_seq":7,"stream_seq":10}}"#;
+        assert_eq!(reply_number(consumer, "ack_floor", "stream_seq"), Some(10));
+        let error =
+            r#"{"error":{"code":400,"err_code":10058,"description":"stream name already in use"}}"#;
+        assert_eq!(reply_number(error, "state", "first_seq"), None);
+        assert_eq!(reply_number("not json", "state", "first_seq"), None);
+        assert_eq!(nak(1_500_000), "-NAK {\"delay\":1500000000}");
+    }
 
     #[test]
     fn a_cursor_reads_back_from_its_stream() {

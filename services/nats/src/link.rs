@@ -12,9 +12,13 @@
 //!   order; what matches an import pattern goes into the local journal with its origin
 //!   ([`zb_abi::Bus::import_event`], durable when it returns) and only then is acknowledged.
 //!   One consumer, not one per pattern: the journal de-duplicates by each origin's highest
-//!   sequence number, which is only sound if an origin's events arrive in their order.
-//!   A journal that is full stops the import (nothing after the refused event is
-//!   acknowledged) until JetStream redelivers, in order, after its ack wait.
+//!   sequence number, which is only sound if an origin's events arrive in their order — so
+//!   the link imports in stream order, strictly: a delivery past the next stream sequence it
+//!   needs (the one before it was lost with a connection, or refused) is handed back (`-NAK`
+//!   with a delay) until that one comes again (within the consumer's ack wait), and only a
+//!   gap that outlasts two ack waits (the stream's limits removed those events) is passed
+//!   over, and said. A refusal (a full journal, no heap) hands the event back and pauses the
+//!   import for [`IMPORT_RETRY_US`].
 //! - **Requests.** A local request (an event with a `reply_to` header) on a `request`
 //!   subject goes to NATS: to `zb.node.<id>.req.<subject>` when its `to` header names a node
 //!   (or its `cap` header a capability, resolved here), else to `zb.req.<subject>`, which the
@@ -65,6 +69,13 @@ pub const EXPORT_WINDOW: usize = 32;
 pub const EXPORT_RESEND_US: u64 = 5_000_000;
 /// A transport that has not brought the server's `INFO` after this long is closed.
 pub const HANDSHAKE_TIMEOUT_US: u64 = 5_000_000;
+/// How long the import pauses after the journal refused an event (it is handed back, and
+/// comes again after the pause).
+pub const IMPORT_RETRY_US: u64 = 2_000_000;
+/// A delivery that is ahead of the stream sequence the import needs comes again after this.
+pub const GAP_RETRY_US: u64 = 1_000_000;
+/// A gap in the stream still open after this long is passed over (its events are gone).
+pub const GAP_GIVE_UP_US: u64 = 2 * jetstream::ACK_WAIT_NS / 1_000;
 /// Messages one pull asks for.
 pub const PULL_BATCH: u32 = 32;
 /// How long a pull waits on the server for messages.
@@ -224,6 +235,12 @@ pub struct NatsLink<T: Transport> {
     pull_left: u32,
     pull_sent_us: u64,
     import_paused_until: u64,
+    /// The stream sequence the import takes next (0: whatever the consumer delivers first).
+    import_next: u64,
+    /// The stream's first sequence when this session began (what is below is gone).
+    stream_first: u64,
+    /// Since when the import has waited for `import_next` while later ones came.
+    gap_since: Option<u64>,
     // Requests: the local cursor (requests out, answers back), and what is in flight.
     next_local: Option<u64>,
     asked: VecDeque<Pending>,
@@ -258,6 +275,9 @@ impl<T: Transport> NatsLink<T> {
             pull_left: 0,
             pull_sent_us: 0,
             import_paused_until: 0,
+            import_next: 0,
+            stream_first: 0,
+            gap_since: None,
             next_local: None,
             asked: VecDeque::new(),
             served: VecDeque::new(),
@@ -758,6 +778,8 @@ impl<T: Transport> NatsLink<T> {
         let body = core::str::from_utf8(&m.payload).unwrap_or_default();
         match rest {
             "api.stream" => {
+                self.stream_first =
+                    jetstream::reply_number(body, "state", "first_seq").unwrap_or(0);
                 if let Some((code, why)) = jetstream::api_error(body) {
                     // 10058: it exists with another configuration; it is used as it is.
                     if code != 10058 {
@@ -794,6 +816,14 @@ impl<T: Transport> NatsLink<T> {
                     host.log(&format!("nats: cannot create the consumer: {code} {why}"));
                     return;
                 }
+                // Everything up to the consumer's ack floor is here; what is below the stream's
+                // first sequence is gone. (A node that booted again knows no more than this.)
+                let floor = jetstream::reply_number(body, "ack_floor", "stream_seq");
+                if let Some(floor) = floor.filter(|&f| f > 0) {
+                    self.import_next = self.import_next.max(floor.saturating_add(1));
+                }
+                self.import_next = self.import_next.max(self.stream_first);
+                self.gap_since = None;
                 self.importing = true;
                 self.pull_left = 0;
                 self.pull(now);
@@ -998,10 +1028,17 @@ impl<T: Transport> NatsLink<T> {
             self.counters.import_pending = d.pending;
         }
         if now < self.import_paused_until {
-            // After a refusal: redelivered in order later, not acknowledged now.
+            // After a refusal: handed back, to come again once the pause is over.
+            self.hand_back(reply, self.import_paused_until - now);
             return;
         }
         let stream_seq = delivery.map(|d| d.stream_seq);
+        if let Some(seq) = stream_seq
+            && !self.in_order(host, now, seq)
+        {
+            self.hand_back(reply, GAP_RETRY_US);
+            return;
+        }
         let me = String::from(self.node());
         let parsed = interop::import(&m.subject, headers, &m.payload, stream_seq, &me);
         let wanted = parsed.as_ref().is_ok_and(|event| {
@@ -1049,10 +1086,10 @@ impl<T: Transport> NatsLink<T> {
                         true
                     }
                     Err((Error::NoSpace | Error::OutOfMemory | Error::Busy, why)) => {
-                        // Not durable: nothing from here on is acknowledged until JetStream
-                        // redelivers it, in order, after its ack wait.
-                        self.import_paused_until =
-                            now.saturating_add(jetstream::ACK_WAIT_NS / 1000);
+                        // Not durable: handed back, and nothing after it is taken until it
+                        // comes again (the stream order holds: see `in_order`).
+                        self.import_paused_until = now.saturating_add(IMPORT_RETRY_US);
+                        self.hand_back(reply, IMPORT_RETRY_US);
                         self.log_once(
                             host,
                             format!("nats: import of {} waits: {why}", event.subject),
@@ -1072,7 +1109,39 @@ impl<T: Transport> NatsLink<T> {
         };
         if ack {
             let _ = self.conn.publish(reply, None, None, jetstream::ACK);
+            if let Some(seq) = stream_seq.filter(|&seq| seq >= self.import_next) {
+                self.import_next = seq.saturating_add(1);
+                self.gap_since = None;
+            }
         }
+    }
+
+    /// Whether the delivery of stream sequence `seq` is one the import takes now: the next
+    /// one, or an earlier one again (a duplicate the journal absorbs). A later one waits for
+    /// the gap before it to close — an event lost with a connection, or handed back, comes
+    /// again within the consumer's ack wait — unless the gap has been open for
+    /// [`GAP_GIVE_UP_US`]: then its events are gone from the stream, and the import goes on.
+    fn in_order(&mut self, host: &mut dyn Host, now: u64, seq: u64) -> bool {
+        if self.import_next == 0 || seq <= self.import_next {
+            return true;
+        }
+        let since = *self.gap_since.get_or_insert(now);
+        if now.saturating_sub(since) < GAP_GIVE_UP_US {
+            return false;
+        }
+        let line = format!(
+            "nats: stream events {}..{} never came (gone from the stream); importing from {seq}",
+            self.import_next,
+            seq - 1
+        );
+        self.log_once(host, line);
+        true
+    }
+
+    /// Gives a delivery back to JetStream, to be delivered again after `delay_us`.
+    fn hand_back(&mut self, reply: &str, delay_us: u64) {
+        let body = jetstream::nak(delay_us);
+        let _ = self.conn.publish(reply, None, None, body.as_bytes());
     }
 
     /// The text behind `nats://<path>`.

@@ -126,6 +126,12 @@ impl Rig {
     /// `cursor`: the stream's answer —, the consumer); the consumer inbox's sid and everything
     /// the link sent meanwhile.
     fn up_with_cursor(&mut self, cursor: &str) -> (String, Vec<Sent>) {
+        let consumer = r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response"}"#;
+        self.up_with(cursor, consumer)
+    }
+
+    /// As [`Rig::up_with_cursor`], with the consumer's creation answered by `consumer`.
+    fn up_with(&mut self, cursor: &str, consumer: &str) -> (String, Vec<Sent>) {
         self.server_says(INFO);
         self.server_says(b"PONG\r\n");
         let mut all = self.take_sent();
@@ -137,10 +143,7 @@ impl Rig {
             ("$JS.API.STREAM.CREATE.ZB_EVENTS", ok),
             ("$JS.API.STREAM.CREATE.ZB_CURSORS", ok),
             ("$JS.API.STREAM.MSG.GET.ZB_CURSORS", cursor),
-            (
-                "$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-t-0",
-                r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response"}"#,
-            ),
+            ("$JS.API.CONSUMER.DURABLE.CREATE.ZB_EVENTS.zb-t-0", consumer),
         ];
         for (subject, body) in steps {
             let req = all
@@ -182,6 +185,23 @@ impl Rig {
         self.server_says(frame.as_bytes());
     }
 
+    /// The deliveries handed back (`-NAK`), with the delay each asks for.
+    fn naks(sent: &[Sent]) -> Vec<(String, String)> {
+        sent.iter()
+            .filter(|s| s.subject.starts_with("$JS.ACK.") && s.payload.starts_with("-NAK"))
+            .map(|s| (s.subject.clone(), s.payload.clone()))
+            .collect()
+    }
+
+    /// The origin sequence numbers in the journal, in order.
+    fn journal_seqs(&self) -> Vec<u64> {
+        self.host
+            .journal
+            .iter()
+            .filter_map(|e| e.origin.as_ref().map(|o| o.1))
+            .collect()
+    }
+
     fn acks(sent: &[Sent]) -> Vec<String> {
         sent.iter()
             .filter(|s| s.subject.starts_with("$JS.ACK.") && s.payload == "+ACK")
@@ -213,19 +233,92 @@ fn an_import_is_acknowledged_only_once_the_journal_has_it() {
     rig.deliver(&inbox, "ledger.x", "pc-a", 8, 2);
     assert_eq!(Rig::acks(&rig.take_sent()).len(), 1);
     assert_eq!(rig.host.journal.len(), 1);
-    // The journal is full: not acknowledged, and nothing after it either until JetStream
-    // redelivers (in order) after its ack wait.
+    // The journal is full: not acknowledged but handed back, and what comes after it during
+    // the pause is handed back too, each to come again once the pause is over.
     rig.host.full = true;
     rig.deliver(&inbox, "sensor.temp", "pc-a", 9, 3);
     rig.host.full = false;
+    rig.host.now += 500_000;
     rig.deliver(&inbox, "sensor.temp", "pc-a", 10, 4);
-    assert!(Rig::acks(&rig.take_sent()).is_empty());
+    let sent = rig.take_sent();
+    assert!(Rig::acks(&sent).is_empty());
+    let naks = Rig::naks(&sent);
+    assert_eq!(naks.len(), 2, "{sent:?}");
+    assert_eq!(naks[0].1, r#"-NAK {"delay":2000000000}"#);
+    assert_eq!(
+        naks[1].1, r#"-NAK {"delay":1500000000}"#,
+        "the rest of the pause"
+    );
     assert_eq!(rig.host.journal.len(), 1);
-    rig.host.now += jetstream::ACK_WAIT_NS / 1000 + 1;
+    rig.host.now += IMPORT_RETRY_US;
     rig.deliver(&inbox, "sensor.temp", "pc-a", 9, 3);
     rig.deliver(&inbox, "sensor.temp", "pc-a", 10, 4);
     assert_eq!(Rig::acks(&rig.take_sent()).len(), 2);
     assert_eq!(rig.host.journal.len(), 3);
+}
+
+/// An origin's events must reach the journal in their order (it keeps each origin's highest
+/// sequence): a delivery past a gap in the stream waits for the gap to close.
+#[test]
+fn imports_keep_the_stream_order_across_a_gap() {
+    let mut rig = Rig::new("node=t nats=h:1 import=sensor.>");
+    let inbox = rig.up();
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 1, 1);
+    // Stream sequence 2 was lost with a connection (or handed back): 3 comes first.
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 3, 3);
+    let sent = rig.take_sent();
+    assert_eq!(Rig::acks(&sent).len(), 1, "only the first: {sent:?}");
+    assert_eq!(Rig::naks(&sent)[0].1, r#"-NAK {"delay":1000000000}"#);
+    assert_eq!(rig.journal_seqs(), [1]);
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 2, 2);
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 3, 3);
+    assert_eq!(Rig::acks(&rig.take_sent()).len(), 2);
+    assert_eq!(
+        rig.journal_seqs(),
+        [1, 2, 3],
+        "nothing dropped as a duplicate"
+    );
+}
+
+/// A gap whose events the stream no longer has (its limits) is passed over after two ack
+/// waits, and said.
+#[test]
+fn a_gap_that_never_closes_is_passed_over() {
+    let mut rig = Rig::new("node=t nats=h:1 import=sensor.>");
+    let inbox = rig.up();
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 1, 1);
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 5, 5);
+    rig.host.now += GAP_GIVE_UP_US - 1;
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 5, 5);
+    assert_eq!(rig.journal_seqs(), [1]);
+    rig.host.now += 1;
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 5, 5);
+    assert_eq!(rig.journal_seqs(), [1, 5]);
+    assert!(
+        rig.host
+            .logs
+            .iter()
+            .any(|l| l.contains("stream events 2..4 never came")),
+        "{:?}",
+        rig.host.logs
+    );
+}
+
+/// A node that boots again starts from the consumer's ack floor, and from the stream's first
+/// event when it has none.
+#[test]
+fn the_import_starts_at_the_consumers_ack_floor() {
+    let none = r#"{"error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
+    let consumer = r#"{"name":"zb-t-0","ack_floor":{"consumer_seq":4,"stream_seq":10}}"#;
+    let mut rig = Rig::new("node=t nats=h:1 import=sensor.>");
+    let (inbox, _) = rig.up_with(none, consumer);
+    // 11 was delivered to the node before it went down, and waits for its ack wait: 12 may
+    // come first.
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 12, 12);
+    assert!(rig.journal_seqs().is_empty());
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 11, 11);
+    rig.deliver(&inbox, "sensor.temp", "pc-a", 12, 12);
+    assert_eq!(rig.journal_seqs(), [11, 12]);
 }
 
 #[test]

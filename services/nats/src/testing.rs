@@ -82,6 +82,8 @@ pub struct FakeHost {
     pub args: &'static str,
     pub journal: Vec<Stored>,
     pub full: bool,
+    /// What the link wrote to the system log.
+    pub logs: Vec<String>,
 }
 
 impl FakeHost {
@@ -91,6 +93,7 @@ impl FakeHost {
             args: Box::leak(args.to_string().into_boxed_str()),
             journal: Vec::new(),
             full: false,
+            logs: Vec::new(),
         }
     }
 
@@ -109,6 +112,9 @@ impl Console for FakeHost {
 }
 
 impl System for FakeHost {
+    fn log(&mut self, line: &str) {
+        self.logs.push(line.to_string());
+    }
     fn clock_us(&self) -> u64 {
         self.now
     }
