@@ -51,6 +51,53 @@ pub fn cursor_get(node: &str) -> (String, String) {
     )
 }
 
+/// `$JS.API.STREAM.MSG.GET.ZB_EVENTS` for the event at stream sequence `seq` (the import
+/// fetches one that a gap in its deliveries is waiting for).
+pub fn event_get(seq: u64) -> (String, String) {
+    (
+        format!("$JS.API.STREAM.MSG.GET.{}", subjects::STREAM),
+        format!(r#"{{"seq":{seq}}}"#),
+    )
+}
+
+/// A message a `MSG.GET` reply holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMsg {
+    pub subject: String,
+    pub seq: u64,
+    /// The NATS header block (`NATS/1.0\r\n…`), if the message has headers.
+    pub headers: Option<alloc::vec::Vec<u8>>,
+    pub data: alloc::vec::Vec<u8>,
+}
+
+/// The message in a `MSG.GET` reply: `Ok(None)` when the stream has none there (error
+/// 10037: removed by the stream's limits), `Err` for anything else.
+pub fn parse_msg_get(reply: &str) -> Result<Option<StoredMsg>, BadReply> {
+    if let Some((code, _)) = api_error(reply) {
+        return if code == 404 { Ok(None) } else { Err(BadReply) };
+    }
+    let raw = zb_json::Raw::parse(reply).map_err(|_| BadReply)?;
+    let message = raw.get("message").ok().flatten().ok_or(BadReply)?;
+    let field = |key: &str| message.get(key).ok().flatten();
+    let bytes = |key: &str| -> Result<Option<alloc::vec::Vec<u8>>, BadReply> {
+        match field(key) {
+            None => Ok(None),
+            Some(v) => {
+                let text = v.as_string().ok_or(BadReply)?;
+                base64_decode(&text).map(Some).ok_or(BadReply)
+            }
+        }
+    };
+    Ok(Some(StoredMsg {
+        subject: field("subject")
+            .and_then(|v| v.as_string())
+            .ok_or(BadReply)?,
+        seq: field("seq").and_then(|v| v.as_u64()).ok_or(BadReply)?,
+        headers: bytes("hdrs")?,
+        data: bytes("data")?.unwrap_or_default(),
+    }))
+}
+
 /// A JetStream reply that is not what its request asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadReply;
@@ -220,6 +267,30 @@ pub fn api_error(reply: &str) -> Option<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_messages_read_back() {
+        // "NATS/1.0\r\nZb-Origin: pc-a\r\n\r\n" and "{}".
+        let reply = r#"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"subject":"zb.ev.sensor.temp","seq":7,"hdrs":"TkFUUy8xLjANClpiLU9yaWdpbjogcGMtYQ0KDQo=","data":"e30=","time":"2026-12-08T00:00:00Z"}}"#;
+        let m = parse_msg_get(reply).unwrap().unwrap();
+        assert_eq!((m.subject.as_str(), m.seq), ("zb.ev.sensor.temp", 7));
+        assert_eq!(
+            m.headers.as_deref(),
+            Some(&b"NATS/1.0\r\nZb-Origin: pc-a\r\n\r\n"[..])
+        );
+        assert_eq!(m.data, b"{}");
+        let gone = r#"{"error":{"code":404,"err_code":10037,"description":"no message found"}}"#;
+        assert_eq!(parse_msg_get(gone), Ok(None));
+        for bad in [
+            r#"{"error":{"code":503,"description":"JetStream not enabled"}}"#,
+            r#"{"message":{"subject":"x","seq":1,"data":"***"}}"#,
+            r#"{"message":{"seq":1}}"#,
+            "garbage",
+        ] {
+            assert_eq!(parse_msg_get(bad), Err(BadReply), "{bad}");
+        }
+        assert_eq!(event_get(9).1, r#"{"seq":9}"#);
+    }
 
     #[test]
     fn numbers_in_api_replies() {

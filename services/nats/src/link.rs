@@ -15,9 +15,10 @@
 //!   sequence number, which is only sound if an origin's events arrive in their order — so
 //!   the link imports in stream order, strictly: a delivery past the next stream sequence it
 //!   needs (the one before it was lost with a connection, or refused) is handed back (`-NAK`
-//!   with a delay) until that one comes again (within the consumer's ack wait), and only a
-//!   gap that outlasts two ack waits (the stream's limits removed those events) is passed
-//!   over, and said. A refusal (a full journal, no heap) hands the event back and pauses the
+//!   with a delay), and the missing event is fetched from the stream (`MSG.GET`: the
+//!   consumer would deliver it again only after its ack wait); one the stream no longer has
+//!   (its limits) is passed over, and said — as is a gap that outlasts two ack waits without
+//!   an answer. A refusal (a full journal, no heap) hands the event back and pauses the
 //!   import for [`IMPORT_RETRY_US`].
 //! - **Requests.** A local request (an event with a `reply_to` header) on a `request`
 //!   subject goes to NATS: to `zb.node.<id>.req.<subject>` when its `to` header names a node
@@ -241,6 +242,10 @@ pub struct NatsLink<T: Transport> {
     stream_first: u64,
     /// Since when the import has waited for `import_next` while later ones came.
     gap_since: Option<u64>,
+    /// The stream sequence fetched to close the gap, and when it was asked for.
+    gap_asked: Option<(u64, u64)>,
+    /// The latest stream sequence delivered past the gap: fetching goes on up to it.
+    gap_seen: u64,
     // Requests: the local cursor (requests out, answers back), and what is in flight.
     next_local: Option<u64>,
     asked: VecDeque<Pending>,
@@ -278,6 +283,8 @@ impl<T: Transport> NatsLink<T> {
             import_next: 0,
             stream_first: 0,
             gap_since: None,
+            gap_asked: None,
+            gap_seen: 0,
             next_local: None,
             asked: VecDeque::new(),
             served: VecDeque::new(),
@@ -823,12 +830,13 @@ impl<T: Transport> NatsLink<T> {
                     self.import_next = self.import_next.max(floor.saturating_add(1));
                 }
                 self.import_next = self.import_next.max(self.stream_first);
-                self.gap_since = None;
+                (self.gap_since, self.gap_asked, self.gap_seen) = (None, None, 0);
                 self.importing = true;
                 self.pull_left = 0;
                 self.pull(now);
             }
             "in" => self.delivery(host, now, m),
+            "api.gap" => self.gap_fetched(host, now, body),
             _ => self.presence_message(m, now),
         }
     }
@@ -1037,10 +1045,32 @@ impl<T: Transport> NatsLink<T> {
             && !self.in_order(host, now, seq)
         {
             self.hand_back(reply, GAP_RETRY_US);
+            self.gap_seen = self.gap_seen.max(seq);
+            self.fetch_gap(now);
             return;
         }
+        if self.take(host, now, &m.subject, headers, &m.payload, stream_seq) {
+            let _ = self.conn.publish(reply, None, None, jetstream::ACK);
+        } else {
+            self.hand_back(reply, IMPORT_RETRY_US);
+        }
+    }
+
+    /// Imports one event from the stream (delivered, or fetched to close a gap): true when
+    /// it is done with — in the journal now or before, or not for this node, or refused for
+    /// good — and may be acknowledged; false when the journal could not take it now (the
+    /// import pauses). Moves the import past `stream_seq` when done.
+    fn take(
+        &mut self,
+        host: &mut dyn Host,
+        now: u64,
+        subject: &str,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        stream_seq: Option<u64>,
+    ) -> bool {
         let me = String::from(self.node());
-        let parsed = interop::import(&m.subject, headers, &m.payload, stream_seq, &me);
+        let parsed = interop::import(subject, headers, payload, stream_seq, &me);
         let wanted = parsed.as_ref().is_ok_and(|event| {
             self.config
                 .as_ref()
@@ -1052,7 +1082,7 @@ impl<T: Transport> NatsLink<T> {
                 self.counters.rejected += 1;
                 self.log_once(
                     host,
-                    format!("nats: not an event, dropped ({e:?}): {}", m.subject),
+                    format!("nats: not an event, dropped ({e:?}): {subject}"),
                 );
                 true
             }
@@ -1089,7 +1119,6 @@ impl<T: Transport> NatsLink<T> {
                         // Not durable: handed back, and nothing after it is taken until it
                         // comes again (the stream order holds: see `in_order`).
                         self.import_paused_until = now.saturating_add(IMPORT_RETRY_US);
-                        self.hand_back(reply, IMPORT_RETRY_US);
                         self.log_once(
                             host,
                             format!("nats: import of {} waits: {why}", event.subject),
@@ -1107,13 +1136,13 @@ impl<T: Transport> NatsLink<T> {
                 }
             }
         };
-        if ack {
-            let _ = self.conn.publish(reply, None, None, jetstream::ACK);
-            if let Some(seq) = stream_seq.filter(|&seq| seq >= self.import_next) {
-                self.import_next = seq.saturating_add(1);
-                self.gap_since = None;
-            }
+        if let (true, Some(seq)) = (ack, stream_seq)
+            && seq >= self.import_next
+        {
+            self.import_next = seq.saturating_add(1);
+            self.gap_since = None;
         }
+        ack
     }
 
     /// Whether the delivery of stream sequence `seq` is one the import takes now: the next
@@ -1136,6 +1165,51 @@ impl<T: Transport> NatsLink<T> {
         );
         self.log_once(host, line);
         true
+    }
+
+    /// Asks the stream for the event the import waits for (not again within a pull's
+    /// lifetime): it closes the gap at once, where the consumer would deliver it again only
+    /// after its ack wait. Its delivery, when it comes, is a duplicate, acknowledged.
+    fn fetch_gap(&mut self, now: u64) {
+        let seq = self.import_next;
+        if self.gap_asked.is_some_and(|(asked, at)| {
+            asked == seq && now.saturating_sub(at) < PULL_EXPIRES_MS * 1_000
+        }) {
+            return;
+        }
+        self.gap_asked = Some((seq, now));
+        self.api(jetstream::event_get(seq), "api.gap");
+    }
+
+    /// The stream's answer to [`NatsLink::fetch_gap`]: the event is imported (and the import
+    /// moves past it), or, gone from the stream, passed over.
+    fn gap_fetched(&mut self, host: &mut dyn Host, now: u64, body: &str) {
+        let Some((seq, _)) = self.gap_asked.take() else {
+            return;
+        };
+        if seq != self.import_next || now < self.import_paused_until {
+            return;
+        }
+        match jetstream::parse_msg_get(body) {
+            Ok(Some(m)) if m.seq == seq => {
+                let headers = m.headers.as_deref();
+                if !self.take(host, now, &m.subject, headers, &m.data, Some(seq)) {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let line = format!("nats: stream event {seq} is gone (the stream's limits)");
+                self.log_once(host, line);
+                self.import_next = seq.saturating_add(1);
+                self.gap_since = None;
+            }
+            // Anything else: the deliveries close the gap, or it is passed over in time.
+            _ => return,
+        }
+        // Several lost at once (a pull's worth, with a connection): the next one at once.
+        if self.import_next < self.gap_seen {
+            self.fetch_gap(now);
+        }
     }
 
     /// Gives a delivery back to JetStream, to be delivered again after `delay_us`.
