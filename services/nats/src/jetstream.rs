@@ -1,9 +1,9 @@
 //! JetStream, the part federation uses: one stream keeps every exported event (`ZB_EVENTS` on
-//! `zb.ev.>`, de-duplicated by `Nats-Msg-Id` within a window), and each node reads what it
-//! imports through durable pull consumers of its own (one per import pattern: nats-server 2.9
-//! filters a consumer by one subject), acknowledging an event once it is durable in its local
-//! journal — so a node that was away gets what it missed, and a crash before the
-//! acknowledgement means a redelivery, which the journal's origin marks absorb.
+//! `zb.ev.>`, de-duplicated by `Nats-Msg-Id` within a window), and each node reads it through
+//! one durable pull consumer of its own over the whole stream (in stream order: see
+//! `link`), acknowledging an event once it is durable in its local journal — so a node that
+//! was away gets what it missed, and a crash before the acknowledgement means a redelivery,
+//! which the journal's origin marks absorb. A missing event is fetched by its sequence.
 //!
 //! This module only builds the API requests and reads the replies (JSON over NATS
 //! request/reply, `$JS.API.…`); the link sends them.
