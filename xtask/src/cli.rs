@@ -216,9 +216,7 @@ impl Args {
 
     /// `CREDENTIALS@` for a `nats=` boot argument, or nothing.
     fn credentials_at(&self) -> String {
-        self.nats_credentials
-            .as_deref()
-            .map_or(String::new(), |c| format!("{c}@"))
+        login_at(self.nats_credentials.as_deref())
     }
 
     /// The browser page's boot arguments, as its query: `--node`, and `--nats HOST:PORT` as
@@ -272,6 +270,11 @@ fn query_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// `LOGIN@` (a login or token) to put before a server's address, or nothing.
+pub fn login_at(login: Option<&str>) -> String {
+    login.map_or(String::new(), |l| format!("{l}@"))
 }
 
 fn credentials_ok(text: &str) -> bool {

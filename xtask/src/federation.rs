@@ -23,11 +23,6 @@ const LINK_UP: Duration = Duration::from_secs(30);
 /// the nats-py client); the bench's server requires none.
 const LOGIN: &str = "zb:federation-suite";
 
-/// `USER:PASS@` for a `nats=` boot argument, or nothing.
-fn at(login: Option<&str>) -> String {
-    login.map_or(String::new(), |l| format!("{l}@"))
-}
-
 /// A PC node `name` with its own fresh disks, reaching the server on `port` (as `login`);
 /// `extra` boot arguments; its status page (port 80) on 127.0.0.1:`status`.
 fn pc_node(
@@ -48,7 +43,7 @@ fn pc_node(
         .with_network(&net)
         .with_boot_args(&format!(
             "node={name} nats={}{} {extra}",
-            at(login),
+            crate::cli::login_at(login),
             crate::qemu::NATS_GUEST
         )))
 }
@@ -57,7 +52,10 @@ fn pc_node(
 fn board_node(t: &QemuTargets, port: u16, login: Option<&str>) -> Boot {
     t.boot(Platform::Stm32f4)
         .with_nats_serial(port)
-        .with_boot_args(&format!("node=board nats={}serial", at(login)))
+        .with_boot_args(&format!(
+            "node=board nats={}serial",
+            crate::cli::login_at(login)
+        ))
 }
 
 /// Boots `boot` and waits for its link to be up.
@@ -195,7 +193,7 @@ fn browser(t: &QemuTargets, ws_port: u16, a: &mut Machine) -> StepResult {
     // With the scheme spelled out (a page served over https would say wss://).
     let boot = profile.with_url_query(&format!(
         "node=browser&nats=ws://{}127.0.0.1:{ws_port}",
-        at(Some(LOGIN))
+        crate::cli::login_at(Some(LOGIN))
     ))?;
     let mut m = Machine::boot("x86_64/federation/browser", &boot)?;
     let banner = m.expect_prompt(BOOT)?;
