@@ -196,14 +196,14 @@ impl Config {
             Some((creds, addr)) => (Some(Credentials::parse(creds).ok_or(SERVER_SYNTAX)?), addr),
             None => (None, rest),
         };
-        let server = match scheme {
-            _ if !is_host_port(addr) && (addr != "serial" || scheme.is_some()) => {
-                return Err(SERVER_SYNTAX);
-            }
+        let serial = addr == "serial" && scheme.is_none();
+        if !is_host_port(addr) && !serial {
+            return Err(SERVER_SYNTAX);
+        }
+        self.server = Some(match scheme {
             Some(scheme) => alloc::format!("{scheme}://{addr}"),
             None => String::from(addr),
-        };
-        self.server = Some(server);
+        });
         self.credentials = credentials;
         Ok(())
     }
